@@ -1,0 +1,13 @@
+// Placeholder until the owning work item lands; refuses clearly instead of pretending.
+#include <iostream>
+
+#include "app/commands.h"
+
+namespace wa::app {
+
+int cmd_accounts(int, char**) {
+  std::cerr << "waconnector: 'accounts' is not built yet\n";
+  return 1;
+}
+
+}  // namespace wa::app

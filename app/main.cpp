@@ -1,0 +1,53 @@
+// waconnector: a high-availability connector for WhatsApp Web multi-device accounts.
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <string_view>
+
+#include "app/commands.h"
+#include "app/flags.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: waconnector COMMAND [flags]\n"
+    "\n"
+    "commands:\n"
+    "  run              compete for accounts and run the WhatsApp connection of each one this pod leads\n"
+    "  migrate          apply the database migrations (safe to run from many pods at once)\n"
+    "  accounts add     register an account (business id, optional jid)\n"
+    "  accounts list    list the registered accounts\n"
+    "  node decode      decode a binary node (hex) to JSON\n"
+    "  node encode      encode a JSON node to hex\n"
+    "  version          print the version\n"
+    "\n"
+    "Run 'waconnector COMMAND --help' for the flags of a command.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h" ||
+      std::string_view(argv[1]) == "help") {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string_view cmd = argv[1];
+  try {
+    if (cmd == "run") return wa::app::cmd_run(argc - 2, argv + 2);
+    if (cmd == "migrate") return wa::app::cmd_migrate(argc - 2, argv + 2);
+    if (cmd == "accounts") return wa::app::cmd_accounts(argc - 2, argv + 2);
+    if (cmd == "node") return wa::app::cmd_node(argc - 2, argv + 2);
+    if (cmd == "version" || cmd == "--version") {
+      std::cout << "waconnector " << WACONN_VERSION << "\n";
+      return 0;
+    }
+    std::cerr << "waconnector: unknown command '" << cmd << "'\n" << kUsage;
+    return 2;
+  } catch (const wa::app::ConfigError& e) {
+    std::cerr << "waconnector: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "waconnector: " << e.what() << "\n";
+    return 1;
+  }
+}

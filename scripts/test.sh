@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds waconnector and runs every test (unit, PostgreSQL integration, wasim, Baileys interop).
+#   scripts/test.sh               Release build in build/, full suite
+#   scripts/test.sh --sanitize    ASan+UBSan build in build-asan/, full suite
+# Uses WACONN_TEST_DATABASE_URL when set (as .ci/run does); otherwise starts a throwaway
+# PostgreSQL cluster for the run and stops it afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+build_dir=build
+cmake_args=(-DCMAKE_BUILD_TYPE=Release)
+for a in "$@"; do
+  case "$a" in
+    --sanitize) build_dir=build-asan; cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWACONN_SANITIZE=ON -DWACONN_BENCH=OFF) ;;
+    *) echo "test.sh: unknown argument $a" >&2; exit 2 ;;
+  esac
+done
+
+bash scripts/install-deps.sh
+if [ -f tests/interop/package.json ]; then
+  (cd tests/interop && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; })
+fi
+
+cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
+cmake --build "$build_dir" -j"$(nproc)"
+
+pg_dir=""
+cleanup() { [ -n "$pg_dir" ] && bash scripts/pg-cluster.sh stop "$pg_dir" && rm -rf "$pg_dir"; }
+trap cleanup EXIT
+if [ -z "${WACONN_TEST_DATABASE_URL:-}" ]; then
+  pg_dir=$(mktemp -d /tmp/waconn-pg.XXXXXX)
+  WACONN_TEST_DATABASE_URL=$(bash scripts/pg-cluster.sh start "$pg_dir")
+  export WACONN_TEST_DATABASE_URL
+fi
+export WACONN_BIN_DIR="$root/$build_dir/bin"
+export WACONN_SOURCE_DIR="$root"
+
+if [ "$build_dir" = build-asan ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
+cd "$build_dir"
+ctest --output-on-failure --timeout 600 -j1

@@ -1,0 +1,120 @@
+#include "store/pg.h"
+
+#include <fmt/format.h>
+
+namespace wa::pg {
+
+std::int64_t Result::i64(int row, int col) const {
+  const auto t = text(row, col);
+  try {
+    return std::stoll(std::string(t));
+  } catch (const std::exception&) {
+    throw Error(fmt::format("expected an integer in column {} row {}", col, row), "");
+  }
+}
+
+std::vector<std::uint8_t> Result::bytes(int row, int col) const {
+  if (is_null(row, col)) return {};
+  // Binary-format results hand us the raw bytes; text-format bytea comes as \x hex.
+  if (PQfformat(r_.get(), col) == 1) {
+    const auto t = text(row, col);
+    return {t.begin(), t.end()};
+  }
+  std::size_t n = 0;
+  unsigned char* raw = PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(r_.get(), row, col)), &n);
+  if (raw == nullptr) throw Error("cannot decode bytea value", "");
+  std::vector<std::uint8_t> out(raw, raw + n);
+  PQfreemem(raw);
+  return out;
+}
+
+Connection Connection::open(const std::string& url, std::string_view purpose,
+                            const std::vector<std::pair<std::string, std::string>>& extra) {
+  std::vector<const char*> keys{"dbname"};
+  std::vector<const char*> vals{url.c_str()};
+  for (const auto& [k, v] : extra) {
+    keys.push_back(k.c_str());
+    vals.push_back(v.c_str());
+  }
+  keys.push_back(nullptr);
+  vals.push_back(nullptr);
+  // expand_dbname=1: the first "dbname" may be a full URL or conninfo string; later keys win.
+  PGconn* c = PQconnectdbParams(keys.data(), vals.data(), 1);
+  if (c == nullptr) throw Error(fmt::format("{}: out of memory connecting to PostgreSQL", purpose), "");
+  Connection conn(c);
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::string msg = PQerrorMessage(c);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    throw Error(fmt::format("{}: cannot connect to PostgreSQL: {}", purpose, msg), "08006")
+        .set_connection_lost(true);
+  }
+  return conn;
+}
+
+void Connection::fail(std::string_view purpose, const PGresult* r) const {
+  std::string msg = r ? PQresultErrorMessage(r) : "";
+  if (msg.empty() && c_) msg = PQerrorMessage(c_.get());
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  Error e(fmt::format("{}: {}", purpose, msg.empty() ? "unknown error" : msg), state ? state : "");
+  e.set_connection_lost(!c_ || PQstatus(c_.get()) != CONNECTION_OK);
+  throw e;
+}
+
+Result Connection::exec(std::string_view purpose, const char* sql, const std::vector<Param>& params) {
+  if (!c_) throw Error(fmt::format("{}: no database connection", purpose), "08003").set_connection_lost(true);
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  values.reserve(params.size());
+  for (const auto& p : params) {
+    values.push_back(p.value ? p.value->data() : nullptr);
+    lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
+    formats.push_back(p.binary ? 1 : 0);
+  }
+  Result r(PQexecParams(c_.get(), sql, static_cast<int>(params.size()), nullptr, values.data(), lengths.data(),
+                        formats.data(), 0));
+  const auto st = r.get() ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail(purpose, r.get());
+  return r;
+}
+
+void Connection::exec_simple(std::string_view purpose, const char* sql) {
+  if (!c_) throw Error(fmt::format("{}: no database connection", purpose), "08003").set_connection_lost(true);
+  Result r(PQexec(c_.get(), sql));
+  const auto st = r.get() ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail(purpose, r.get());
+}
+
+Transaction::Transaction(Connection& c, std::string_view purpose) : c_(c), purpose_(purpose) {
+  c_.exec_simple(purpose_, "BEGIN");
+}
+
+Transaction::~Transaction() {
+  if (done_) return;
+  try {
+    c_.exec_simple(purpose_, "ROLLBACK");
+  } catch (...) {
+    // The connection is gone; the server rolls back on its own.
+  }
+}
+
+void Transaction::commit() {
+  c_.exec_simple(purpose_, "COMMIT");
+  done_ = true;
+}
+
+std::string validate_conninfo(const std::string& url) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
+  if (opts == nullptr) {
+    std::string msg = err ? err : "cannot parse";
+    if (err) PQfreemem(err);
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    return msg;
+  }
+  PQconninfoFree(opts);
+  return {};
+}
+
+}  // namespace wa::pg

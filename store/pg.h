@@ -1,0 +1,142 @@
+// libpq behind RAII. Every statement is parameterised and named by its purpose, so an error says
+// what was being done ("bump lease epoch for business 42: ...") without echoing parameter values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <libpq-fe.h>
+
+namespace wa::pg {
+
+// A database error with the statement's purpose and, when the server sent one, its SQLSTATE.
+class Error : public std::runtime_error {
+ public:
+  Error(std::string message, std::string sqlstate)
+      : std::runtime_error(std::move(message)), sqlstate_(std::move(sqlstate)) {}
+  const std::string& sqlstate() const { return sqlstate_; }
+  // True when the connection itself is gone (not just the statement failed).
+  bool connection_lost() const { return connection_lost_; }
+  Error& set_connection_lost(bool v) {
+    connection_lost_ = v;
+    return *this;
+  }
+
+ private:
+  std::string sqlstate_;
+  bool connection_lost_ = false;
+};
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+struct ConnDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+
+// A query result. Values are text; null values are std::nullopt.
+class Result {
+ public:
+  Result() = default;
+  explicit Result(PGresult* r) : r_(r) {}
+  int rows() const { return r_ ? PQntuples(r_.get()) : 0; }
+  int cols() const { return r_ ? PQnfields(r_.get()) : 0; }
+  bool is_null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
+  std::string_view text(int row, int col) const {
+    return {PQgetvalue(r_.get(), row, col), static_cast<std::size_t>(PQgetlength(r_.get(), row, col))};
+  }
+  std::optional<std::string> opt(int row, int col) const {
+    if (is_null(row, col)) return std::nullopt;
+    return std::string(text(row, col));
+  }
+  std::int64_t i64(int row, int col) const;
+  bool boolean(int row, int col) const { return text(row, col) == "t"; }
+  // bytea columns selected as hex text ("\x0102...") are decoded to raw bytes.
+  std::vector<std::uint8_t> bytes(int row, int col) const;
+  int col_index(const char* name) const { return PQfnumber(r_.get(), name); }
+  PGresult* get() const { return r_.get(); }
+
+ private:
+  std::unique_ptr<PGresult, ResultDeleter> r_;
+};
+
+// A statement parameter: text, or binary bytes (bytea), or NULL.
+struct Param {
+  std::optional<std::string> value;
+  bool binary = false;
+  Param() = default;  // NULL
+  Param(std::nullopt_t) {}
+  Param(std::string v) : value(std::move(v)) {}
+  Param(std::string_view v) : value(std::string(v)) {}
+  Param(const char* v) : value(std::string(v)) {}
+  Param(std::int64_t v) : value(std::to_string(v)) {}
+  Param(int v) : value(std::to_string(v)) {}
+  Param(bool v) : value(v ? "t" : "f") {}
+  template <typename T>
+  Param(const std::optional<T>& v) {
+    if (v) *this = Param(*v);
+  }
+  static Param bytes(const std::vector<std::uint8_t>& b) {
+    Param p;
+    p.value = std::string(b.begin(), b.end());
+    p.binary = true;
+    return p;
+  }
+};
+
+class Connection {
+ public:
+  // Connects synchronously. Throws pg::Error naming `purpose` (e.g. "lock session") on failure.
+  // `extra` is appended to the conninfo (e.g. keepalive settings, application_name).
+  static Connection open(const std::string& url, std::string_view purpose,
+                         const std::vector<std::pair<std::string, std::string>>& extra = {});
+
+  Connection() = default;
+  Connection(Connection&&) noexcept = default;
+  Connection& operator=(Connection&&) noexcept = default;
+
+  bool valid() const { return c_ != nullptr; }
+  bool ok() const { return c_ && PQstatus(c_.get()) == CONNECTION_OK; }
+  PGconn* raw() const { return c_.get(); }
+  int backend_pid() const { return c_ ? PQbackendPID(c_.get()) : 0; }
+  int socket() const { return c_ ? PQsocket(c_.get()) : -1; }
+
+  // Runs one parameterised statement and waits for its result. `purpose` names the statement in
+  // errors. Throws pg::Error on failure (connection_lost() tells a dead connection apart).
+  Result exec(std::string_view purpose, const char* sql, const std::vector<Param>& params = {});
+  // Runs a statement with no parameters (DDL, BEGIN/COMMIT, SET, LISTEN) via the simple protocol.
+  void exec_simple(std::string_view purpose, const char* sql);
+
+  void close() { c_.reset(); }
+
+ private:
+  explicit Connection(PGconn* c) : c_(c) {}
+  [[noreturn]] void fail(std::string_view purpose, const PGresult* r) const;
+  std::unique_ptr<PGconn, ConnDeleter> c_;
+};
+
+// BEGIN on construction, ROLLBACK on destruction unless commit() ran.
+class Transaction {
+ public:
+  explicit Transaction(Connection& c, std::string_view purpose);
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+  void commit();
+
+ private:
+  Connection& c_;
+  std::string purpose_;
+  bool done_ = false;
+};
+
+// Quote-free check that a database URL/conninfo parses; returns an error message or empty.
+std::string validate_conninfo(const std::string& url);
+
+}  // namespace wa::pg
