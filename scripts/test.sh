@@ -18,9 +18,14 @@ for a in "$@"; do
 done
 
 bash scripts/install-deps.sh
-if [ -f tests/interop/package.json ]; then
-  (cd tests/interop && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; })
-fi
+# Node test peers (Baileys, manifest validators): installed from their lock files.
+for pj in tests/*/package.json; do
+  [ -f "$pj" ] || continue
+  d=$(dirname "$pj")
+  if [ ! -d "$d/node_modules" ] || [ "$d/package-lock.json" -nt "$d/node_modules" ]; then
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
 
 cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"
