@@ -1,0 +1,40 @@
+// What /status and /ready say about this pod, computed from a snapshot the runner fills in.
+// Kept apart from the HTTP server so the rules are testable without sockets.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace wa::app {
+
+struct AccountStatus {
+  std::string business_id;
+  std::string role;                       // standby | leader | active | fenced | resigning
+  std::int64_t epoch = 0;                 // lease epoch while leading, else last seen (0 = none)
+  std::int64_t since_unix_ms = 0;         // when the current role began
+  std::string jid;                        // unmasked; rendered masked. Empty before pairing
+  std::optional<std::string> connection;  // core::to_string(ConnectionState); nullopt = none exists
+};
+
+struct PodStatus {
+  std::string pod;
+  std::string version;
+  bool db_reachable = false;
+  bool elector_running = false;
+  std::vector<AccountStatus> accounts;
+};
+
+// {"pod":..., "version":..., "db_reachable":..., "elector_running":..., "accounts":[{...}]}
+// with jids masked (common/mask.h).
+std::string render_status_json(const PodStatus& s);
+
+// Readiness: database reachable and elector running; an account this pod leads must have its
+// connection logged_in or pairing once a connection exists (connecting/stopped = not ready;
+// failed is the account's problem, not the pod's, and does not block readiness).
+// Returns {ready, JSON body with "ready" and "reasons"}.
+std::pair<bool, std::string> evaluate_ready(const PodStatus& s);
+
+}  // namespace wa::app
