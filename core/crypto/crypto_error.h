@@ -1,0 +1,18 @@
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace wa::crypto {
+
+// A cryptographic operation failed (bad key, authentication failure, library error). The message
+// names the operation and, for OpenSSL failures, the first queued OpenSSL error.
+class CryptoError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Throws CryptoError("<what>: <openssl error string>") and clears OpenSSL's error queue.
+[[noreturn]] void throw_openssl_error(const std::string& what);
+
+}  // namespace wa::crypto
