@@ -1,7 +1,10 @@
 #include "app/flags.h"
 
+#include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -40,7 +43,8 @@ bool Flags::parse(int argc, char** argv) {
     if (!value) {
       if (s->is_bool) {
         value = "true";
-      } else if (i + 1 < argc) {
+      } else if (i + 1 < argc && std::string_view(argv[i + 1]).rfind("--", 0) != 0) {
+        // A following "--flag" is a forgotten value, not the value (use --name=--x for that).
         value = argv[++i];
       } else {
         throw ConfigError(fmt::format("--{} needs a value", name));
@@ -118,6 +122,9 @@ std::chrono::milliseconds Flags::duration(const std::string& name) const {
     throw ConfigError(fmt::format("--{}: '{}' is not a duration (e.g. 500ms, 5s, 2m)", name, v));
   }
   if (ms < 0) throw ConfigError(fmt::format("--{}: '{}' must not be negative", name, v));
+  // "inf", "nan" and huge values would overflow the cast below (undefined behaviour).
+  if (!std::isfinite(ms) || ms > 1e15 || !std::isdigit(static_cast<unsigned char>(v.front())))
+    throw ConfigError(fmt::format("--{}: '{}' is not a duration (e.g. 500ms, 5s, 2m)", name, v));
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 
@@ -127,14 +134,12 @@ std::pair<std::string, int> Flags::host_port(const std::string& name) const {
   if (colon == std::string::npos) throw ConfigError(fmt::format("--{}: '{}' is not HOST:PORT", name, v));
   std::string host = v.substr(0, colon);
   const std::string port_s = v.substr(colon + 1);
-  std::size_t pos = 0;
+  // Digits only: stoi alone would accept " 80" and "+80".
   int port = -1;
-  try {
-    port = std::stoi(port_s, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  if (pos != port_s.size() || port_s.empty() || port < 0 || port > 65535)
+  if (!port_s.empty() && port_s.size() <= 5 &&
+      port_s.find_first_not_of("0123456789") == std::string::npos)
+    port = std::stoi(port_s);
+  if (port < 0 || port > 65535)
     throw ConfigError(fmt::format("--{}: '{}' has no valid port (0-65535)", name, v));
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";

@@ -1,0 +1,296 @@
+#include "app/http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <shared_mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <civetweb.h>
+#include <fmt/format.h>
+
+#include "common/log.h"
+
+namespace wa::app {
+namespace {
+
+constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+struct Route {
+  std::string method;
+  std::string prefix;
+  RouteHandler handler;
+};
+
+// civetweb's context, stopped on destruction (mg_stop joins every worker thread).
+struct ContextDeleter {
+  void operator()(mg_context* c) const { mg_stop(c); }
+};
+
+// mg_init_library/mg_exit_library are reference counted by civetweb itself; this keeps each
+// server's init and exit paired.
+struct LibraryRef {
+  LibraryRef() { mg_init_library(0); }
+  ~LibraryRef() { mg_exit_library(); }
+  LibraryRef(const LibraryRef&) = delete;
+  LibraryRef& operator=(const LibraryRef&) = delete;
+};
+
+void send(mg_connection* conn, const std::string& method, const HttpResponse& r,
+          const std::string& extra_headers = {}) {
+  const char* reason = mg_get_response_code_text(conn, r.status);
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\n"
+            "Content-Type: %s\r\n"
+            "Content-Length: %zu\r\n"
+            "Cache-Control: no-store\r\n"
+            "X-Content-Type-Options: nosniff\r\n"
+            "%s"
+            "Connection: close\r\n\r\n",
+            r.status, reason != nullptr ? reason : "", r.content_type.c_str(), r.body.size(),
+            extra_headers.c_str());
+  if (method != "HEAD" && !r.body.empty()) mg_write(conn, r.body.data(), r.body.size());
+}
+
+// Opens and closes one TCP connection to the server. civetweb's master thread sleeps in poll()
+// for up to 2 s (its SOCKET_TIMEOUT_QUANTUM) before it notices mg_stop(); an incoming connection
+// wakes it at once, which keeps shutdown (and the SIGTERM handover budget) short.
+void poke(const std::string& host, int port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) return;
+  if (v6) {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(static_cast<uint16_t>(port));
+    if (host == "::" || ::inet_pton(AF_INET6, host.c_str(), &a.sin6_addr) != 1) a.sin6_addr = in6addr_loopback;
+    ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  } else {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    if (host == "0.0.0.0" || ::inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  }
+  ::close(fd);
+}
+
+bool is_get(const std::string& m) { return m == "GET" || m == "HEAD"; }
+
+}  // namespace
+
+HttpResponse HttpResponse::json_error(int status, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = "{\"error\":";
+  wa::log::append_json_string(r.body, message);
+  r.body += "}";
+  return r;
+}
+
+struct HttpServer::Impl {
+  HttpHandlers handlers;
+  HttpOptions options;
+  std::string host;
+  std::string address;
+  mutable std::shared_mutex routes_mu;
+  std::vector<Route> routes;
+  LibraryRef lib;
+  std::unique_ptr<mg_context, ContextDeleter> ctx;
+  int port = 0;
+
+  HttpResponse builtin(const std::string& path, bool& found) const;
+  HttpResponse dispatch(const HttpRequest& req, std::string& extra_headers) const;
+  static int on_request(mg_connection* conn);
+  static int on_log(const mg_connection* conn, const char* message);
+};
+
+HttpResponse HttpServer::Impl::builtin(const std::string& path, bool& found) const {
+  found = true;
+  HttpResponse r;
+  if (path == "/health") {
+    const bool live = !handlers.live || handlers.live();
+    r.status = live ? 200 : 503;
+    r.body = live ? R"({"status":"ok"})" : R"({"status":"stalled"})";
+  } else if (path == "/ready") {
+    if (!handlers.ready) {
+      r.status = 503;
+      r.body = R"({"ready":false,"reasons":["readiness not wired"]})";
+    } else {
+      auto [ok, body] = handlers.ready();
+      r.status = ok ? 200 : 503;
+      r.body = body.empty() ? (ok ? R"({"ready":true})" : R"({"ready":false})") : std::move(body);
+    }
+  } else if (path == "/status") {
+    if (!handlers.status_json) return HttpResponse::json_error(503, "status not wired");
+    r.body = handlers.status_json();
+  } else if (path == "/metrics") {
+    if (handlers.metrics == nullptr) return HttpResponse::json_error(503, "metrics not wired");
+    r.content_type = kMetricsContentType;
+    r.body = handlers.metrics->serialize();
+  } else {
+    found = false;
+  }
+  return r;
+}
+
+HttpResponse HttpServer::Impl::dispatch(const HttpRequest& req, std::string& extra_headers) const {
+  static const std::vector<std::string> kBuiltins = {"/health", "/ready", "/status", "/metrics"};
+  if (std::find(kBuiltins.begin(), kBuiltins.end(), req.path) != kBuiltins.end()) {
+    if (!is_get(req.method)) {
+      extra_headers = "Allow: GET, HEAD\r\n";
+      return HttpResponse::json_error(405, fmt::format("method {} not allowed on {}", req.method, req.path));
+    }
+    bool found = false;
+    return builtin(req.path, found);
+  }
+
+  // Longest matching prefix decides; among its routes the method must match.
+  std::shared_lock lock(routes_mu);
+  std::size_t best = 0;
+  bool any = false;
+  for (const auto& rt : routes) {
+    if (req.path.compare(0, rt.prefix.size(), rt.prefix) == 0 && rt.prefix.size() >= best) {
+      best = rt.prefix.size();
+      any = true;
+    }
+  }
+  if (!any) return HttpResponse::json_error(404, fmt::format("no such endpoint: {}", req.path));
+  std::string allow;
+  for (const auto& rt : routes) {
+    if (rt.prefix.size() != best || req.path.compare(0, best, rt.prefix) != 0) continue;
+    if (rt.method == req.method || (req.method == "HEAD" && rt.method == "GET")) return rt.handler(req);
+    allow += (allow.empty() ? "" : ", ") + rt.method;
+  }
+  extra_headers = "Allow: " + allow + "\r\n";
+  return HttpResponse::json_error(405, fmt::format("method {} not allowed on {}", req.method, req.path));
+}
+
+int HttpServer::Impl::on_request(mg_connection* conn) {
+  const mg_request_info* ri = mg_get_request_info(conn);
+  auto* self = static_cast<const Impl*>(mg_get_user_data(mg_get_context(conn)));
+  HttpRequest req;
+  req.method = ri->request_method != nullptr ? ri->request_method : "";
+  req.path = ri->local_uri != nullptr ? ri->local_uri : "";
+  req.query = ri->query_string != nullptr ? ri->query_string : "";
+  if (const char* a = mg_get_header(conn, "Accept"); a != nullptr) req.accept = a;
+
+  HttpResponse resp;
+  std::string extra;
+  try {
+    // Bodies are read fully (bounded) so that handlers see them whole and oversized ones are
+    // refused before any handler runs.
+    const std::size_t limit = self->options.max_body_bytes;
+    if (ri->content_length > 0 && static_cast<unsigned long long>(ri->content_length) > limit) {
+      resp = HttpResponse::json_error(413, fmt::format("request body larger than {} bytes", limit));
+    } else {
+      bool too_big = false;
+      char buf[4096];
+      for (;;) {
+        const int n = mg_read(conn, buf, sizeof buf);
+        if (n <= 0) break;
+        if (req.body.size() + static_cast<std::size_t>(n) > limit) {
+          too_big = true;
+          break;
+        }
+        req.body.append(buf, static_cast<std::size_t>(n));
+      }
+      resp = too_big ? HttpResponse::json_error(413, fmt::format("request body larger than {} bytes", limit))
+                     : self->dispatch(req, extra);
+    }
+  } catch (const std::exception& e) {
+    wa::log::error("http_handler_failed").kv("method", req.method).kv("path", req.path).kv("error", e.what());
+    resp = HttpResponse::json_error(500, "internal error");
+    extra.clear();
+  }
+  if (resp.status < 100 || resp.status > 599) resp = HttpResponse::json_error(500, "handler returned an invalid status");
+  send(conn, req.method, resp, extra);
+  return resp.status;
+}
+
+int HttpServer::Impl::on_log(const mg_connection*, const char* message) {
+  // civetweb's own diagnostics (bad requests, socket errors) as JSON lines instead of raw stderr.
+  wa::log::warn("http_server_message").kv("message", message != nullptr ? message : "");
+  return 1;
+}
+
+HttpServer::HttpServer(const std::string& host, int port, HttpHandlers handlers, HttpOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  if (port < 0 || port > 65535) throw std::runtime_error(fmt::format("HTTP port {} is outside 0..65535", port));
+  impl_->handlers = std::move(handlers);
+  options.threads = std::clamp(options.threads, 1, 4);
+  impl_->options = options;
+  const bool v6 = host.find(':') != std::string::npos;
+  impl_->host = host;
+  impl_->address = v6 ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
+
+  const std::string threads = std::to_string(options.threads);
+  const std::string max_req = std::to_string(options.max_request_bytes);
+  const std::string timeout = std::to_string(options.request_timeout.count());
+  const char* opts[] = {"listening_ports", impl_->address.c_str(),
+                        "num_threads", threads.c_str(),
+                        "max_request_size", max_req.c_str(),
+                        "request_timeout_ms", timeout.c_str(),
+                        "linger_timeout_ms", "500",
+                        "enable_keep_alive", "no",
+                        "listen_backlog", "64",
+                        "connection_queue", "32",
+                        nullptr};
+  mg_callbacks cb{};
+  cb.begin_request = &Impl::on_request;
+  cb.log_message = &Impl::on_log;
+  mg_init_data init{};
+  init.callbacks = &cb;
+  init.user_data = impl_.get();
+  init.configuration_options = opts;
+  char err_text[256] = {0};
+  unsigned err_code = 0;
+  mg_error_data err{};
+  err.code = &err_code;
+  err.text = err_text;
+  err.text_buffer_size = sizeof err_text;
+  impl_->ctx.reset(mg_start2(&init, &err));
+  if (!impl_->ctx) {
+    throw std::runtime_error(fmt::format("cannot serve HTTP on {}: {}", impl_->address,
+                                         err_text[0] != '\0' ? err_text : "civetweb failed to start"));
+  }
+  mg_server_port ports[4] = {};
+  const int n = mg_get_server_ports(impl_->ctx.get(), 4, ports);
+  if (n < 1) throw std::runtime_error(fmt::format("cannot serve HTTP on {}: no listening port", impl_->address));
+  impl_->port = ports[0].port;
+  wa::log::info("http_listening").kv("address", impl_->address).kv("port", impl_->port).kv("threads", options.threads);
+}
+
+HttpServer::~HttpServer() {
+  if (!impl_ || !impl_->ctx) return;
+  std::atomic<bool> stopped{false};
+  std::thread waker([&] {
+    while (!stopped.load()) {
+      poke(impl_->host, impl_->port);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  impl_->ctx.reset();  // mg_stop: joins civetweb's threads
+  stopped = true;
+  waker.join();
+}
+
+int HttpServer::port() const { return impl_->port; }
+
+void HttpServer::add_route(std::string method, std::string prefix, RouteHandler h) {
+  if (prefix.empty() || prefix.front() != '/') throw std::invalid_argument("route prefix must start with '/': " + prefix);
+  if (!h) throw std::invalid_argument("route handler is empty for " + prefix);
+  std::unique_lock lock(impl_->routes_mu);
+  impl_->routes.push_back(Route{std::move(method), std::move(prefix), std::move(h)});
+}
+
+}  // namespace wa::app

@@ -1,0 +1,74 @@
+#include "app/status_json.h"
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "common/mask.h"
+
+namespace wa::app {
+namespace {
+
+void kv_str(std::string& out, const char* key, std::string_view v) {
+  wa::log::append_json_string(out, key);
+  out += ':';
+  wa::log::append_json_string(out, v);
+}
+
+bool is_leading(const std::string& role) { return role == "leader" || role == "active"; }
+
+}  // namespace
+
+std::string render_status_json(const PodStatus& s) {
+  std::string out = "{";
+  kv_str(out, "pod", s.pod);
+  out += ',';
+  kv_str(out, "version", s.version);
+  out += fmt::format(",\"db_reachable\":{},\"elector_running\":{},\"accounts\":[", s.db_reachable,
+                     s.elector_running);
+  bool first = true;
+  for (const auto& a : s.accounts) {
+    if (!first) out += ',';
+    first = false;
+    out += '{';
+    kv_str(out, "business_id", a.business_id);
+    out += ',';
+    kv_str(out, "role", a.role);
+    out += fmt::format(",\"epoch\":{},\"since_unix_ms\":{},", a.epoch, a.since_unix_ms);
+    if (a.jid.empty()) {
+      out += "\"jid\":null";
+    } else {
+      kv_str(out, "jid", wa::mask_jid(a.jid));
+    }
+    out += ',';
+    if (a.connection) {
+      kv_str(out, "connection", *a.connection);
+    } else {
+      out += "\"connection\":null";
+    }
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
+std::pair<bool, std::string> evaluate_ready(const PodStatus& s) {
+  std::vector<std::string> reasons;
+  if (!s.db_reachable) reasons.emplace_back("database unreachable");
+  if (!s.elector_running) reasons.emplace_back("elector not running");
+  for (const auto& a : s.accounts) {
+    if (!is_leading(a.role) || !a.connection) continue;
+    const std::string& c = *a.connection;
+    if (c == "logged_in" || c == "pairing" || c == "failed") continue;
+    reasons.push_back(fmt::format("leading business {} but connection is {}", a.business_id, c));
+  }
+  const bool ready = reasons.empty();
+  std::string body = fmt::format("{{\"ready\":{},\"reasons\":[", ready);
+  for (std::size_t i = 0; i < reasons.size(); ++i) {
+    if (i) body += ',';
+    wa::log::append_json_string(body, reasons[i]);
+  }
+  body += "]}";
+  return {ready, std::move(body)};
+}
+
+}  // namespace wa::app

@@ -1,0 +1,64 @@
+#include <catch2/catch.hpp>
+
+#include "app/status_json.h"
+
+using wa::app::AccountStatus;
+using wa::app::evaluate_ready;
+using wa::app::PodStatus;
+using wa::app::render_status_json;
+
+namespace {
+PodStatus healthy() {
+  PodStatus s;
+  s.pod = "waconnector-1";
+  s.version = "0.1.0";
+  s.db_reachable = true;
+  s.elector_running = true;
+  return s;
+}
+}  // namespace
+
+TEST_CASE("status JSON: pod, accounts, masked jid, null for missing values", "[status]") {
+  PodStatus s = healthy();
+  s.accounts.push_back({"42", "active", 3, 1700000000123, "15551234567:2@s.whatsapp.net", "logged_in"});
+  s.accounts.push_back({"q\"x", "standby", 0, 0, "", std::nullopt});
+  const auto j = render_status_json(s);
+  CHECK(j ==
+        R"({"pod":"waconnector-1","version":"0.1.0","db_reachable":true,"elector_running":true,"accounts":[)"
+        R"({"business_id":"42","role":"active","epoch":3,"since_unix_ms":1700000000123,"jid":"1555*****67:2@s.whatsapp.net","connection":"logged_in"},)"
+        R"({"business_id":"q\"x","role":"standby","epoch":0,"since_unix_ms":0,"jid":null,"connection":null}]})");
+}
+
+TEST_CASE("ready: database and elector are required", "[status]") {
+  PodStatus s = healthy();
+  CHECK(evaluate_ready(s).first);
+  s.db_reachable = false;
+  auto [ok, body] = evaluate_ready(s);
+  CHECK_FALSE(ok);
+  CHECK(body == R"({"ready":false,"reasons":["database unreachable"]})");
+  s = healthy();
+  s.elector_running = false;
+  CHECK_FALSE(evaluate_ready(s).first);
+}
+
+TEST_CASE("ready: not leader-only; a leader needs its connection up once one exists", "[status]") {
+  PodStatus s = healthy();
+  s.accounts.push_back({"1", "standby", 0, 0, "", std::nullopt});
+  CHECK(evaluate_ready(s).first);  // a pure standby is Ready (rollouts must not stall)
+
+  s.accounts.push_back({"2", "leader", 5, 0, "", std::nullopt});
+  CHECK(evaluate_ready(s).first);  // no connection object yet (before the transport exists)
+
+  s.accounts.back().connection = "connecting";
+  auto [ok, body] = evaluate_ready(s);
+  CHECK_FALSE(ok);
+  CHECK(body.find("leading business 2 but connection is connecting") != std::string::npos);
+
+  for (const char* fine : {"logged_in", "pairing", "failed"}) {
+    s.accounts.back().connection = fine;
+    CHECK(evaluate_ready(s).first);
+  }
+  s.accounts.back().role = "fenced";
+  s.accounts.back().connection = "stopped";
+  CHECK(evaluate_ready(s).first);  // fenced accounts are handled by the elector, not by a restart
+}
