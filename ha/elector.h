@@ -1,0 +1,105 @@
+// The per-pod elector: competes for the advisory lock of every account this pod serves, leads the
+// ones it wins (begin_lease -> epoch, supervisor starts the connection), heartbeats the lock
+// session(s), fences on the heartbeat deadline or a lost lock, and resigns gracefully on stop().
+//
+// One thread runs the loop (run()); every lock-session statement is asynchronous with a
+// client-side deadline, and the fence deadline itself is enforced by FenceGuard's own thread.
+// Standby modes:
+//   poll  (default) one lock session per pod; ONE try-lock query per tick for all candidate keys,
+//         jittered interval, LISTEN waconnector_leader so a resigning leader's NOTIFY wakes it;
+//   block one waiter session per account blocked in pg_advisory_lock(k); the winning waiter
+//         becomes that account's lock session (crash takeover at the physical limit).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "core/connection.h"
+#include "ha/account_state.h"
+#include "ha/backoff.h"
+#include "ha/fencing.h"
+#include "ha/lock_session.h"
+#include "ha/supervisor.h"
+#include "store/accounts.h"
+
+namespace wa::ha {
+
+enum class StandbyWait { poll, block };
+
+inline constexpr const char* kLeaderChannel = "waconnector_leader";
+
+struct ElectorConfig {
+  std::string database_url;
+  std::string pod;
+  std::vector<std::string> business_ids;  // empty: every registered account
+  std::optional<store::LockKeyMode> lock_keys;  // nullopt: whatever the cluster stored
+  StandbyWait standby_wait = StandbyWait::poll;
+  Millis poll_interval{500};
+  double poll_jitter = 0.2;
+  Millis heartbeat_interval{1000};
+  Millis fence_after{5000};
+  // The database keeps a silent leader's lock at least fence_after + fence_margin.
+  Millis fence_margin{3000};
+  Millis relist_interval{3000};
+  Millis member_interval{5000};
+  Millis backoff_initial{1000};
+  Millis backoff_max{30000};
+  std::string version = "dev";
+};
+
+// Checks the timing relations the fencing argument needs; returns an error naming the setting.
+std::string validate(const ElectorConfig& c);
+
+struct AccountSnapshot {
+  std::string business_id;
+  std::string jid;  // unmasked; renderers mask it
+  Role role = Role::standby;
+  std::int64_t epoch = 0;
+  std::int64_t since_unix_ms = 0;
+  std::optional<std::string> connection;  // nullopt: no connection object
+};
+
+struct ElectorSnapshot {
+  bool db_reachable = false;
+  bool running = false;
+  std::string last_error;  // empty when fine
+  std::vector<AccountSnapshot> accounts;
+};
+
+class Elector {
+ public:
+  Elector(ElectorConfig cfg, Metrics& metrics, Supervisor& supervisor);
+  ~Elector();
+  Elector(const Elector&) = delete;
+  Elector& operator=(const Elector&) = delete;
+
+  // Runs until stop(); then resigns every account it leads (stop connection, record 'resigned',
+  // unlock, NOTIFY) and returns. Throws store::LockKeyModeMismatch (fatal configuration).
+  void run();
+  // Thread-safe; wakes the loop.
+  void stop();
+
+  // Thread-safe views for /status, /ready and tests.
+  ElectorSnapshot snapshot() const;
+  // Called by the loop on every iteration (liveness watchdog).
+  void set_on_loop(std::function<void()> f);
+  // Backend pid of the session holding `business_id`'s lock (0 if none) - for drills/tests.
+  int lock_backend_pid(const std::string& business_id) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wa::ha
