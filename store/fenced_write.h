@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,12 @@ void fenced_write(pg::Connection& conn, const std::string& business_id, std::int
 // transaction on `conn`, before the transaction's writes. Throws EpochMoved (and counts) when stale.
 void check_epoch(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
                  std::string_view purpose, prometheus::Counter* refused = nullptr);
+
+// Counts (if `refused`), logs and throws EpochMoved for a refused write; for writers that detect a
+// stale epoch themselves (e.g. a conditional UPDATE ... WHERE lease_epoch = $held that hit no row).
+// `current` = nullopt when the account row is gone or the fence was revoked locally.
+[[noreturn]] void refuse_write(const std::string& business_id, std::int64_t held, std::optional<std::int64_t> current,
+                               std::string_view purpose, prometheus::Counter* refused);
 
 // A leader's write permit for one account: business_id + epoch + refusal counter, plus a local
 // revoke switch. The HA supervisor revoke()s it when it fences, so writes are refused at once

@@ -1,0 +1,383 @@
+#include "store/accounts.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <prometheus/counter.h>
+
+#include "common/log.h"
+#include "common/mask.h"
+#include "store/fenced_write.h"
+#include "store/migrator.h"
+
+namespace wa::store {
+
+namespace {
+
+// Serialises registry changes that compute or compare lock keys (add, set_jid, rekey), so the
+// collision check and the write are atomic. Same two-int key space as the migration lock.
+constexpr int kRegistryLockObject = 2;
+
+void lock_registry(pg::Connection& conn) {
+  conn.exec("take the account registry lock", "SELECT pg_advisory_xact_lock($1::int, $2::int)",
+            {kMigrationLockClass, kRegistryLockObject});
+}
+
+constexpr const char* kSelectColumns =
+    "business_id, jid, status, lock_key, lease_epoch, assigned_pod, previous_pod, failover_count,"
+    " (extract(epoch FROM last_failover_at) * 1000)::bigint,"
+    " (extract(epoch FROM last_connected_at) * 1000)::bigint,"
+    " (extract(epoch FROM last_activity_at) * 1000)::bigint,"
+    " (extract(epoch FROM disconnected_at) * 1000)::bigint,"
+    " disconnect_reason, disconnect_details, session_restore_count, health_score, qr_code,"
+    " (extract(epoch FROM created_at) * 1000)::bigint,"
+    " (extract(epoch FROM updated_at) * 1000)::bigint";
+
+std::optional<std::int64_t> opt_i64(const pg::Result& r, int row, int col) {
+  if (r.is_null(row, col)) return std::nullopt;
+  return r.i64(row, col);
+}
+
+Account row_to_account(const pg::Result& r, int i) {
+  Account a;
+  a.business_id = std::string(r.text(i, 0));
+  a.jid = r.opt(i, 1);
+  a.status = std::string(r.text(i, 2));
+  a.lock_key = r.i64(i, 3);
+  a.lease_epoch = r.i64(i, 4);
+  a.assigned_pod = r.opt(i, 5);
+  a.previous_pod = r.opt(i, 6);
+  a.failover_count = r.i64(i, 7);
+  a.last_failover_at_ms = opt_i64(r, i, 8);
+  a.last_connected_at_ms = opt_i64(r, i, 9);
+  a.last_activity_at_ms = opt_i64(r, i, 10);
+  a.disconnected_at_ms = opt_i64(r, i, 11);
+  a.disconnect_reason = r.opt(i, 12);
+  a.disconnect_details = r.opt(i, 13);
+  a.session_restore_count = r.i64(i, 14);
+  a.health_score = static_cast<int>(r.i64(i, 15));
+  a.qr_code = r.opt(i, 16);
+  a.created_at_ms = r.i64(i, 17);
+  a.updated_at_ms = r.i64(i, 18);
+  return a;
+}
+
+bool is_one_of(std::string_view v, const auto& list) {
+  return std::any_of(std::begin(list), std::end(list), [&](const char* s) { return v == s; });
+}
+
+bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+// Refuses a key already used by another account, naming it. Call with the registry lock held.
+void check_key_free(pg::Connection& conn, const std::string& business_id, std::int64_t key, std::string_view what) {
+  auto r = conn.exec(fmt::format("look for lock key collisions of business {}", business_id),
+                     "SELECT business_id FROM wa_accounts WHERE lock_key = $1::bigint AND business_id <> $2 LIMIT 1",
+                     {key, business_id});
+  if (r.rows() == 0) return;
+  const std::string other(r.text(0, 0));
+  log::error("lock_key_collision").kv("business_id", business_id).kv("other_business_id", other).kv("lock_key", key);
+  throw KeyCollision(fmt::format("{} of business {} refused: its lock key {} is already the lock key of business {}; "
+                                 "two accounts on one advisory lock would share one leader. Use --lock-keys "
+                                 "hashtextextended (64-bit keys; 'waconnector accounts rekey' with all pods stopped)",
+                                 what, business_id, key, other),
+                     other, key);
+}
+
+// Refuses a jid already registered for another account.
+void check_jid_free(pg::Connection& conn, const std::string& business_id, const std::string& jid) {
+  auto r = conn.exec(fmt::format("look for another account with the jid of business {}", business_id),
+                     "SELECT business_id FROM wa_accounts WHERE jid = $1 AND business_id <> $2 LIMIT 1",
+                     {jid, business_id});
+  if (r.rows() > 0)
+    throw AlreadyExists(fmt::format("jid {} is already registered for business {}", mask_jid(jid), r.text(0, 0)));
+}
+
+// UPDATE of the account row itself, fenced atomically: `sql` must end in
+// "WHERE business_id = $1 AND lease_epoch = $2" (the row lock makes begin_lease wait for it).
+void fenced_update(pg::Connection& conn, const std::string& business_id, std::int64_t epoch, std::string_view purpose,
+                   const char* sql, std::vector<pg::Param> params, prometheus::Counter* refused) {
+  params.insert(params.begin(), {pg::Param(business_id), pg::Param(epoch)});
+  auto r = conn.exec(fmt::format("{} for business {}", purpose, business_id), sql, params);
+  if (std::string_view(PQcmdTuples(r.get())) == "1") return;
+  auto cur = conn.exec(fmt::format("{}: read lease epoch of business {}", purpose, business_id),
+                       "SELECT lease_epoch FROM wa_accounts WHERE business_id = $1", {business_id});
+  refuse_write(business_id, epoch, cur.rows() ? std::optional<std::int64_t>(cur.i64(0, 0)) : std::nullopt, purpose,
+               refused);
+}
+
+}  // namespace
+
+const char* to_string(LockKeyMode m) {
+  switch (m) {
+    case LockKeyMode::hashtext:
+      return "hashtext";
+    case LockKeyMode::hashtextextended:
+      return "hashtextextended";
+  }
+  return "hashtext";
+}
+
+std::optional<LockKeyMode> parse_lock_key_mode(std::string_view s) {
+  if (s == "hashtext") return LockKeyMode::hashtext;
+  if (s == "hashtextextended") return LockKeyMode::hashtextextended;
+  return std::nullopt;
+}
+
+LockKeyMode stored_lock_key_mode(pg::Connection& conn) {
+  auto r = conn.exec("read the lock-keys mode", "SELECT value FROM wa_settings WHERE key = 'lock_keys'");
+  if (r.rows() == 0) return LockKeyMode::hashtext;
+  auto m = parse_lock_key_mode(r.text(0, 0));
+  if (!m) throw StoreError(fmt::format("wa_settings.lock_keys holds '{}', which this binary does not know", r.text(0, 0)));
+  return *m;
+}
+
+void require_lock_key_mode(pg::Connection& conn, LockKeyMode configured) {
+  conn.exec("store the lock-keys mode if none is stored",
+            "INSERT INTO wa_settings (key, value) VALUES ('lock_keys', $1) ON CONFLICT (key) DO NOTHING",
+            {to_string(configured)});
+  const auto stored = stored_lock_key_mode(conn);
+  if (stored != configured)
+    throw LockKeyModeMismatch(fmt::format(
+        "--lock-keys {} differs from the cluster's lock-keys mode {} (stored in wa_settings): pods with different "
+        "modes would lock different keys for one account. Use --lock-keys {}, or change the mode for the whole "
+        "cluster with 'waconnector accounts rekey --lock-keys {}' while all pods are stopped",
+        to_string(configured), to_string(stored), to_string(stored), to_string(configured)));
+}
+
+int rekey_accounts(pg::Connection& conn, LockKeyMode mode, bool force) {
+  pg::Transaction tx(conn, "rekey accounts");
+  lock_registry(conn);
+  if (!force) {
+    // Account locks are one-bigint advisory locks (objsubid 1); any held by another session means a
+    // pod is running and would keep its old keys.
+    auto r = conn.exec("look for running pods (held account locks)",
+                       "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
+                       " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                       " AND pid <> pg_backend_pid()");
+    if (r.i64(0, 0) > 0)
+      throw StoreError(fmt::format("rekey refused: {} account lock(s) are held by running pods; stop every pod "
+                                   "first (a running pod keeps locking its old keys), or pass --force",
+                                   r.i64(0, 0)));
+  }
+  conn.exec("store the lock-keys mode",
+            "INSERT INTO wa_settings (key, value) VALUES ('lock_keys', $1)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()",
+            {to_string(mode)});
+  auto c = conn.exec("look for lock key collisions under the new mode",
+                     "SELECT k, min(business_id), max(business_id) FROM"
+                     " (SELECT wa_lock_key(jid, business_id) AS k, business_id FROM wa_accounts) s"
+                     " GROUP BY k HAVING count(*) > 1 LIMIT 1");
+  if (c.rows() > 0)
+    throw KeyCollision(fmt::format("rekey to {} refused: businesses {} and {} would share lock key {}", to_string(mode),
+                                   c.text(0, 1), c.text(0, 2), c.i64(0, 0)),
+                       std::string(c.text(0, 2)), c.i64(0, 0));
+  conn.exec_simple("defer the lock key uniqueness check", "SET CONSTRAINTS wa_accounts_lock_key_unique DEFERRED");
+  auto u = conn.exec("recompute lock keys",
+                     "UPDATE wa_accounts SET lock_key = wa_lock_key(jid, business_id), updated_at = now()");
+  const int n = std::atoi(PQcmdTuples(u.get()));
+  tx.commit();
+  log::info("accounts_rekeyed").kv("lock_keys", to_string(mode)).kv("accounts", n);
+  return n;
+}
+
+std::string validate_business_id(std::string_view id) {
+  if (id.empty()) return "business id is empty";
+  if (id.size() > 64) return fmt::format("business id is {} characters long; at most 64 are allowed", id.size());
+  for (char c : id)
+    if (!is_alnum(c) && c != '_' && c != '.' && c != '-')
+      return "business id may contain only letters, digits, '_', '.' and '-'";
+  return {};
+}
+
+std::string validate_jid(std::string_view jid) {
+  const auto at = jid.find('@');
+  if (at == std::string_view::npos || jid.find('@', at + 1) != std::string_view::npos)
+    return "jid must look like user@server or user:device@server (e.g. 15551234567@s.whatsapp.net)";
+  std::string_view user = jid.substr(0, at);
+  const std::string_view server = jid.substr(at + 1);
+  if (const auto colon = user.find(':'); colon != std::string_view::npos) {
+    const auto device = user.substr(colon + 1);
+    if (device.empty() || device.size() > 5 ||
+        !std::all_of(device.begin(), device.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return "jid device (after ':') must be a number of 1-5 digits";
+    user = user.substr(0, colon);
+  }
+  if (user.empty() || user.size() > 64 || !std::all_of(user.begin(), user.end(), is_alnum))
+    return "jid user (before '@') must be 1-64 letters or digits";
+  if (server.empty() || server.size() > 64 ||
+      !std::all_of(server.begin(), server.end(), [](char c) { return is_alnum(c) || c == '.' || c == '-'; }) ||
+      server.front() == '.' || server.back() == '.')
+    return "jid server (after '@') must be a host name such as s.whatsapp.net";
+  return {};
+}
+
+std::int64_t compute_lock_key(pg::Connection& conn, const std::string& business_id,
+                              const std::optional<std::string>& jid) {
+  auto r = conn.exec(fmt::format("compute the lock key of business {}", business_id), "SELECT wa_lock_key($1, $2)",
+                     {pg::Param(jid), pg::Param(business_id)});
+  return r.i64(0, 0);
+}
+
+Account add_account(pg::Connection& conn, const std::string& business_id, const std::optional<std::string>& jid) {
+  if (auto e = validate_business_id(business_id); !e.empty()) throw StoreError(e);
+  if (jid)
+    if (auto e = validate_jid(*jid); !e.empty()) throw StoreError(e);
+  pg::Transaction tx(conn, fmt::format("register business {}", business_id));
+  lock_registry(conn);
+  auto ex = conn.exec(fmt::format("look for business {}", business_id),
+                      "SELECT 1 FROM wa_accounts WHERE business_id = $1", {business_id});
+  if (ex.rows() > 0) throw AlreadyExists(fmt::format("business {} is already registered", business_id));
+  if (jid) check_jid_free(conn, business_id, *jid);
+  const auto key = compute_lock_key(conn, business_id, jid);
+  check_key_free(conn, business_id, key, "registering");
+  auto r = conn.exec(fmt::format("register business {}", business_id),
+                     (std::string("INSERT INTO wa_accounts (business_id, jid, lock_key) VALUES ($1, $2, $3::bigint)"
+                                  " RETURNING ") +
+                      kSelectColumns)
+                         .c_str(),
+                     {pg::Param(business_id), pg::Param(jid), pg::Param(key)});
+  tx.commit();
+  log::info("account_added")
+      .kv("business_id", business_id)
+      .kv("jid", jid ? mask_jid(*jid) : std::string())
+      .kv("lock_key", key);
+  return row_to_account(r, 0);
+}
+
+std::vector<Account> list_accounts(pg::Connection& conn, const std::vector<std::string>& only) {
+  const std::string sql = std::string("SELECT ") + kSelectColumns +
+                          " FROM wa_accounts WHERE ($1::text[] IS NULL OR business_id = ANY($1::text[]))"
+                          " ORDER BY business_id";
+  pg::Param filter;  // NULL = all
+  if (!only.empty()) {
+    // A text[] literal: every element double-quoted with \ and " escaped.
+    std::string arr = "{";
+    for (std::size_t i = 0; i < only.size(); ++i) {
+      if (i) arr += ',';
+      arr += '"';
+      for (char c : only[i]) {
+        if (c == '"' || c == '\\') arr += '\\';
+        arr += c;
+      }
+      arr += '"';
+    }
+    arr += '}';
+    filter = pg::Param(arr);
+  }
+  auto r = conn.exec("list accounts", sql.c_str(), {filter});
+  std::vector<Account> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(row_to_account(r, i));
+  return out;
+}
+
+std::optional<Account> get_account(pg::Connection& conn, const std::string& business_id) {
+  auto v = list_accounts(conn, {business_id});
+  if (v.empty()) return std::nullopt;
+  return v.front();
+}
+
+Lease begin_lease(pg::Connection& conn, const std::string& business_id, const std::string& pod) {
+  // The UPDATE's row lock waits for fenced writes holding the row FOR SHARE. Column references in
+  // SET are the row's values before the update, so previous_pod gets the old assigned_pod and
+  // RETURNING previous_pod hands it back.
+  auto r = conn.exec(fmt::format("begin lease of business {}", business_id),
+                     "UPDATE wa_accounts SET lease_epoch = lease_epoch + 1, assigned_pod = $2,"
+                     " previous_pod = assigned_pod,"
+                     " failover_count = failover_count"
+                     "   + CASE WHEN assigned_pod IS NOT NULL AND assigned_pod <> $2 THEN 1 ELSE 0 END,"
+                     " last_failover_at = CASE WHEN assigned_pod IS NOT NULL AND assigned_pod <> $2"
+                     "   THEN now() ELSE last_failover_at END,"
+                     " updated_at = now()"
+                     " WHERE business_id = $1"
+                     " RETURNING lease_epoch, previous_pod",
+                     {business_id, pod});
+  if (r.rows() == 0) throw NotFound(fmt::format("begin lease: business {} is not registered", business_id));
+  Lease l;
+  l.epoch = r.i64(0, 0);
+  l.previous_pod = r.opt(0, 1);
+  l.failover = l.previous_pod && *l.previous_pod != pod;
+  return l;
+}
+
+void set_status(pg::Connection& conn, const std::string& business_id, std::int64_t epoch, std::string_view status,
+                prometheus::Counter* refused) {
+  if (!is_one_of(status, kStatuses)) throw StoreError(fmt::format("unknown account status '{}'", status));
+  fenced_update(conn, business_id, epoch, "set status",
+                "UPDATE wa_accounts SET status = $3, updated_at = now() WHERE business_id = $1 AND lease_epoch = $2",
+                {std::string(status)}, refused);
+}
+
+void set_connected(pg::Connection& conn, const std::string& business_id, std::int64_t epoch, bool restored_session,
+                   prometheus::Counter* refused) {
+  fenced_update(conn, business_id, epoch, "record connected",
+                "UPDATE wa_accounts SET status = 'connected', last_connected_at = now(), last_activity_at = now(),"
+                " disconnected_at = NULL, disconnect_reason = NULL, disconnect_details = NULL, qr_code = NULL,"
+                " session_restore_count = session_restore_count + CASE WHEN $3::boolean THEN 1 ELSE 0 END,"
+                " updated_at = now() WHERE business_id = $1 AND lease_epoch = $2",
+                {restored_session}, refused);
+}
+
+void set_disconnected(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
+                      std::string_view reason, std::string_view details, std::string_view status,
+                      prometheus::Counter* refused) {
+  if (!is_one_of(reason, kDisconnectReasons)) throw StoreError(fmt::format("unknown disconnect reason '{}'", reason));
+  if (!is_one_of(status, kStatuses)) throw StoreError(fmt::format("unknown account status '{}'", status));
+  fenced_update(conn, business_id, epoch, "record disconnect",
+                "UPDATE wa_accounts SET status = $3, disconnected_at = now(), disconnect_reason = $4,"
+                " disconnect_details = $5, updated_at = now() WHERE business_id = $1 AND lease_epoch = $2",
+                {std::string(status), std::string(reason), std::string(details)}, refused);
+}
+
+void touch_activity(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
+                    prometheus::Counter* refused) {
+  fenced_update(conn, business_id, epoch, "record activity",
+                "UPDATE wa_accounts SET last_activity_at = now() WHERE business_id = $1 AND lease_epoch = $2", {},
+                refused);
+}
+
+void set_qr_code(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
+                 const std::optional<std::string>& qr, prometheus::Counter* refused) {
+  fenced_update(conn, business_id, epoch, "store QR code",
+                "UPDATE wa_accounts SET qr_code = $3,"
+                " status = CASE WHEN $3 IS NULL THEN status ELSE 'qr_scanning' END,"
+                " updated_at = now() WHERE business_id = $1 AND lease_epoch = $2",
+                {pg::Param(qr)}, refused);
+}
+
+void set_health_score(pg::Connection& conn, const std::string& business_id, std::int64_t epoch, int score,
+                      prometheus::Counter* refused) {
+  if (score < 0 || score > 100) throw StoreError(fmt::format("health score {} is outside 0..100", score));
+  fenced_update(conn, business_id, epoch, "store health score",
+                "UPDATE wa_accounts SET health_score = $3::int, updated_at = now()"
+                " WHERE business_id = $1 AND lease_epoch = $2",
+                {score}, refused);
+}
+
+std::int64_t set_jid(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
+                     const std::optional<std::string>& jid, prometheus::Counter* refused) {
+  if (jid)
+    if (auto e = validate_jid(*jid); !e.empty()) throw StoreError(e);
+  pg::Transaction tx(conn, fmt::format("set jid of business {}", business_id));
+  lock_registry(conn);
+  auto cur = conn.exec(fmt::format("set jid: lock the account row of business {}", business_id),
+                       "SELECT lease_epoch FROM wa_accounts WHERE business_id = $1 FOR NO KEY UPDATE", {business_id});
+  if (cur.rows() == 0) refuse_write(business_id, epoch, std::nullopt, "set jid", refused);
+  if (cur.i64(0, 0) != epoch) refuse_write(business_id, epoch, cur.i64(0, 0), "set jid", refused);
+  if (jid) check_jid_free(conn, business_id, *jid);
+  const auto key = compute_lock_key(conn, business_id, jid);
+  check_key_free(conn, business_id, key, "setting the jid");
+  conn.exec(fmt::format("set jid of business {}", business_id),
+            "UPDATE wa_accounts SET jid = $2, lock_key = $3::bigint,"
+            " status = CASE WHEN $2 IS NULL THEN status ELSE 'authenticated' END, updated_at = now()"
+            " WHERE business_id = $1",
+            {pg::Param(business_id), pg::Param(jid), pg::Param(key)});
+  tx.commit();
+  log::info("account_jid_set")
+      .kv("business_id", business_id)
+      .kv("jid", jid ? mask_jid(*jid) : std::string())
+      .kv("lock_key", key);
+  return key;
+}
+
+}  // namespace wa::store

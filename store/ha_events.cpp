@@ -1,0 +1,67 @@
+#include "store/ha_events.h"
+
+#include <fmt/format.h>
+
+#include "store/errors.h"
+
+namespace wa::store {
+
+const char* to_string(EventKind k) {
+  switch (k) {
+    case EventKind::acquired:
+      return "acquired";
+    case EventKind::resigned:
+      return "resigned";
+    case EventKind::fenced:
+      return "fenced";
+    case EventKind::lost:
+      return "lost";
+    case EventKind::takeover:
+      return "takeover";
+  }
+  return "acquired";
+}
+
+std::optional<EventKind> parse_event_kind(std::string_view s) {
+  for (auto k : {EventKind::acquired, EventKind::resigned, EventKind::fenced, EventKind::lost, EventKind::takeover})
+    if (s == to_string(k)) return k;
+  return std::nullopt;
+}
+
+std::int64_t record_event(pg::Connection& conn, const std::string& business_id, const std::string& pod,
+                          EventKind kind, std::optional<std::int64_t> epoch, std::optional<std::int64_t> duration_ms,
+                          std::string_view details) {
+  auto r = conn.exec(fmt::format("record ha event '{}' of business {}", to_string(kind), business_id),
+                     "INSERT INTO ha_events (business_id, pod, kind, epoch, duration_ms, details)"
+                     " VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6) RETURNING id",
+                     {pg::Param(business_id), pg::Param(pod), pg::Param(to_string(kind)), pg::Param(epoch),
+                      pg::Param(duration_ms), pg::Param(details)});
+  return r.i64(0, 0);
+}
+
+std::vector<HaEvent> list_events(pg::Connection& conn, const std::optional<std::string>& business_id,
+                                 std::int64_t after_id, int limit) {
+  auto r = conn.exec("list ha events",
+                     "SELECT id, (extract(epoch FROM at) * 1000)::bigint, business_id, pod, kind, epoch, duration_ms,"
+                     " details FROM ha_events WHERE id > $1::bigint AND ($2::text IS NULL OR business_id = $2)"
+                     " ORDER BY id LIMIT $3::int",
+                     {pg::Param(after_id), pg::Param(business_id), pg::Param(limit)});
+  std::vector<HaEvent> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    HaEvent e;
+    e.id = r.i64(i, 0);
+    e.at_ms = r.i64(i, 1);
+    e.business_id = std::string(r.text(i, 2));
+    e.pod = std::string(r.text(i, 3));
+    auto k = parse_event_kind(r.text(i, 4));
+    if (!k) throw StoreError(fmt::format("ha_events row {} has unknown kind '{}'", e.id, r.text(i, 4)));
+    e.kind = *k;
+    if (!r.is_null(i, 5)) e.epoch = r.i64(i, 5);
+    if (!r.is_null(i, 6)) e.duration_ms = r.i64(i, 6);
+    e.details = std::string(r.text(i, 7));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace wa::store

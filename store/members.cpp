@@ -1,0 +1,53 @@
+#include "store/members.h"
+
+#include <fmt/format.h>
+
+namespace wa::store {
+
+void register_member(pg::Connection& conn, const std::string& pod, const std::string& version, int backend_pid) {
+  conn.exec(fmt::format("register pod {}", pod),
+            "INSERT INTO ha_members (pod, started_at, heartbeat_at, version, accounts_led, backend_pid)"
+            " VALUES ($1, clock_timestamp(), clock_timestamp(), $2, 0, $3::int)"
+            " ON CONFLICT (pod) DO UPDATE SET started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,"
+            " version = excluded.version, accounts_led = 0, backend_pid = excluded.backend_pid",
+            {pod, version, backend_pid});
+}
+
+void heartbeat_member(pg::Connection& conn, const std::string& pod, const std::string& version, int leading,
+                      int backend_pid) {
+  conn.exec(fmt::format("heartbeat of pod {}", pod),
+            "INSERT INTO ha_members (pod, version, accounts_led, backend_pid) VALUES ($1, $2, $3::int, $4::int)"
+            " ON CONFLICT (pod) DO UPDATE SET heartbeat_at = clock_timestamp(), version = excluded.version,"
+            " accounts_led = excluded.accounts_led, backend_pid = excluded.backend_pid",
+            {pod, version, leading, backend_pid});
+}
+
+void remove_member(pg::Connection& conn, const std::string& pod) {
+  conn.exec(fmt::format("remove pod {}", pod), "DELETE FROM ha_members WHERE pod = $1", {pod});
+}
+
+std::vector<Member> list_members(pg::Connection& conn, std::optional<std::chrono::milliseconds> alive_within) {
+  std::optional<std::int64_t> within;
+  if (alive_within) within = alive_within->count();
+  auto r = conn.exec("list pods",
+                     "SELECT pod, (extract(epoch FROM started_at) * 1000)::bigint,"
+                     " (extract(epoch FROM heartbeat_at) * 1000)::bigint, version, accounts_led, backend_pid"
+                     " FROM ha_members"
+                     " WHERE $1::bigint IS NULL OR heartbeat_at >= clock_timestamp() - $1::bigint * interval '1 ms'"
+                     " ORDER BY pod",
+                     {pg::Param(within)});
+  std::vector<Member> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    Member m;
+    m.pod = std::string(r.text(i, 0));
+    m.started_at_ms = r.i64(i, 1);
+    m.heartbeat_at_ms = r.i64(i, 2);
+    m.version = std::string(r.text(i, 3));
+    m.leading = static_cast<int>(r.i64(i, 4));
+    m.backend_pid = static_cast<int>(r.i64(i, 5));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace wa::store
