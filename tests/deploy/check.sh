@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# ctest entry for deploy/k8s. Modes:
+#   manifests  schema + whitelist + HA properties of every manifest (node validate.mjs)
+#   selftest   the validator catches a list of deliberate mistakes
+#   rules      promtool check rules + promtool test rules (alerts_test.yml) on the PrometheusRule
+# Needs `npm ci` in tests/deploy (scripts/test.sh does it) and promtool (Debian 'prometheus').
+# Missing tools fail the test; they never skip it.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+mode=${1:?usage: check.sh manifests|selftest|rules}
+
+command -v node >/dev/null || { echo "check.sh: node not found" >&2; exit 1; }
+[ -d "$here/node_modules/kubernetes-models" ] || { echo "check.sh: run 'npm ci' in $here first" >&2; exit 1; }
+validate=(node "$here/validate.mjs" "$src/deploy/k8s" "$src/common/metrics.cpp")
+
+case "$mode" in
+  manifests) "${validate[@]}" ;;
+  selftest) "${validate[@]}" --self-test ;;
+  rules)
+    promtool=${PROMTOOL:-/usr/bin/promtool}
+    [ -x "$promtool" ] || { echo "check.sh: promtool not found at $promtool" >&2; exit 1; }
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    "${validate[@]}" --emit-rules "$tmp/rules.yml" >/dev/null || { echo "manifests invalid; see the manifests test" >&2; exit 1; }
+    cp "$here/alerts_test.yml" "$tmp/"
+    "$promtool" check rules "$tmp/rules.yml"
+    (cd "$tmp" && "$promtool" test rules alerts_test.yml)
+    ;;
+  *) echo "check.sh: unknown mode $mode" >&2; exit 2 ;;
+esac

@@ -1,0 +1,275 @@
+// Offline validation of deploy/k8s:
+//  - every document against the Kubernetes / prometheus-operator schemas (kubernetes-models),
+//  - a key whitelist, because those schemas allow unknown (misspelt) fields,
+//  - the properties the HA design depends on (replicas, probes, grace period, POD_NAME, ...),
+//  - alert expressions only use metrics the binary exports (common/metrics.cpp).
+// Usage: node validate.mjs K8S_DIR METRICS_CPP [--emit-rules OUT.yml] [--self-test]
+import { readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import path from "node:path";
+import { parseAllDocuments, stringify } from "yaml";
+import * as core from "kubernetes-models/v1";
+import * as apps from "kubernetes-models/apps/v1";
+import * as policy from "kubernetes-models/policy/v1";
+import * as monitoring from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
+
+const MODELS = { v1: core, "apps/v1": apps, "policy/v1": policy, "monitoring.coreos.com/v1": monitoring };
+
+// Maps whose keys are data, not schema fields.
+const FREEFORM = new Set(["labels", "annotations", "matchLabels", "stringData", "data"]);
+
+// Every field name the project's manifests may use. A new field goes here on purpose; a typo
+// ("protocl", "readinesProbe") fails the check.
+const KNOWN_KEYS = new Set(`
+apiVersion kind metadata name labels annotations spec data stringData type
+automountServiceAccountToken
+clusterIP publishNotReadyAddresses selector ports port targetPort protocol
+serviceName replicas podManagementPolicy updateStrategy matchLabels template
+serviceAccountName terminationGracePeriodSeconds securityContext runAsNonRoot runAsUser runAsGroup
+fsGroup seccompProfile affinity podAntiAffinity preferredDuringSchedulingIgnoredDuringExecution
+weight podAffinityTerm topologyKey labelSelector topologySpreadConstraints maxSkew whenUnsatisfiable
+initContainers containers image imagePullPolicy command args env value valueFrom secretKeyRef key
+fieldRef fieldPath resources requests limits cpu memory allowPrivilegeEscalation
+readOnlyRootFilesystem capabilities drop containerPort startupProbe livenessProbe readinessProbe
+httpGet path periodSeconds timeoutSeconds failureThreshold volumeMounts mountPath volumes emptyDir
+sizeLimit maxUnavailable podMetricsEndpoints interval scrapeTimeout groups rules alert expr for
+`.split(/\s+/).filter(Boolean));
+
+const REQUIRED_ALERTS = [
+  "WaconnectorNoLeader", "WaconnectorMultipleLeaders", "WaconnectorLeaderFlapping",
+  "WaconnectorFencingRefusals", "WaconnectorStreamReplaced",
+];
+const SHUTDOWN_DEADLINE_S = 10;  // waconnector run --shutdown-timeout default
+
+export function loadDir(dir) {
+  const docs = [];
+  const errors = [];
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort()) {
+    const text = readFileSync(path.join(dir, file), "utf8");
+    for (const d of parseAllDocuments(text, { uniqueKeys: true })) {
+      for (const e of d.errors) errors.push(`${file}: YAML: ${e.message}`);
+      const obj = d.toJS();
+      if (obj != null) docs.push({ file, obj });
+    }
+  }
+  return { docs, errors };
+}
+
+function walkKeys(node, at, out, kind) {
+  if (Array.isArray(node)) {
+    node.forEach((v, i) => walkKeys(v, `${at}/${i}`, out, kind));
+  } else if (node && typeof node === "object") {
+    for (const [k, v] of Object.entries(node)) {
+      if (!KNOWN_KEYS.has(k)) out.push(`${at}/${k}: unknown field '${k}' (typo? add it to KNOWN_KEYS if intended)`);
+      // A Service's spec.selector is a plain label map (elsewhere selectors have matchLabels).
+      const freeform = FREEFORM.has(k) || (kind === "Service" && at === "/spec" && k === "selector");
+      if (!freeform) walkKeys(v, `${at}/${k}`, out, kind);
+    }
+  }
+}
+
+function labelsMatch(selector, labels) {
+  return Object.entries(selector || {}).every(([k, v]) => labels && labels[k] === v);
+}
+
+function metricNamesFromSource(cpp) {
+  const names = new Set();
+  for (const m of cpp.matchAll(/\.Name\("([a-z_:][a-z0-9_:]*)"\)/g)) {
+    names.add(m[1]);
+    for (const s of ["_bucket", "_sum", "_count"]) names.add(m[1] + s);
+  }
+  return names;
+}
+
+export function check(docs, metricNames) {
+  const errs = [];
+  const byKind = (k) => docs.filter((d) => d.obj.kind === k);
+  const kustomization = byKind("Kustomization")[0];
+
+  for (const { file, obj } of docs) {
+    const where = `${file} ${obj.kind}/${obj.metadata?.name ?? "?"}`;
+    if (obj.kind === "Kustomization") {
+      if (obj.namespace) errs.push(`${where}: sets a namespace (manifests must be namespace-agnostic)`);
+      continue;
+    }
+    const group = MODELS[obj.apiVersion];
+    const Model = group && group[obj.kind];
+    if (!Model) {
+      errs.push(`${where}: no schema for apiVersion ${obj.apiVersion} kind ${obj.kind}`);
+    } else {
+      try {
+        new Model(obj).validate();
+      } catch (e) {
+        for (const x of e.errors || [{ instancePath: "", message: String(e) }])
+          errs.push(`${where}: schema: ${x.instancePath || "/"} ${x.message} ${JSON.stringify(x.params ?? {})}`);
+      }
+    }
+    const unknown = [];
+    walkKeys(obj, "", unknown, obj.kind);
+    for (const u of unknown) errs.push(`${where}: ${u}`);
+    if (obj.metadata?.namespace) errs.push(`${where}: metadata.namespace set (manifests must be namespace-agnostic)`);
+    if (kustomization && file !== "secret.example.yaml" && !(kustomization.obj.resources || []).includes(file))
+      errs.push(`${where}: ${file} is not listed in kustomization.yaml`);
+  }
+  if (kustomization) {
+    for (const r of kustomization.obj.resources || [])
+      if (!docs.some((d) => d.file === r)) errs.push(`kustomization.yaml: resource ${r} does not exist`);
+  } else {
+    errs.push("kustomization.yaml missing");
+  }
+
+  const services = byKind("Service");
+  const sts = byKind("StatefulSet")[0]?.obj;
+  if (!sts) {
+    errs.push("no StatefulSet");
+    return errs;
+  }
+  const s = sts.spec || {};
+  const podLabels = s.template?.metadata?.labels || {};
+  const podSpec = s.template?.spec || {};
+  const main = (podSpec.containers || [])[0] || {};
+  const env = Object.fromEntries((main.env || []).map((e) => [e.name, e]));
+  const portNames = new Set((main.ports || []).map((p) => p.name));
+  if (s.replicas !== 3) errs.push(`StatefulSet: replicas is ${s.replicas}, want 3`);
+  if (s.podManagementPolicy !== "Parallel") errs.push("StatefulSet: podManagementPolicy must be Parallel");
+  if (!labelsMatch(s.selector?.matchLabels, podLabels)) errs.push("StatefulSet: selector does not match the pod labels");
+  const governing = services.find((x) => x.obj.metadata.name === s.serviceName);
+  if (!governing || governing.obj.spec?.clusterIP !== "None")
+    errs.push(`StatefulSet: serviceName '${s.serviceName}' is not a headless Service in the set`);
+  const grace = podSpec.terminationGracePeriodSeconds ?? 30;
+  if (grace < 2 * SHUTDOWN_DEADLINE_S)
+    errs.push(`StatefulSet: terminationGracePeriodSeconds ${grace} < 2x the ${SHUTDOWN_DEADLINE_S} s shutdown deadline`);
+  if (env.POD_NAME?.valueFrom?.fieldRef?.fieldPath !== "metadata.name")
+    errs.push("StatefulSet: POD_NAME must come from fieldRef metadata.name");
+  if (!env.DATABASE_URL?.valueFrom?.secretKeyRef) errs.push("StatefulSet: DATABASE_URL must come from a Secret");
+  if (env.DATABASE_URL?.value) errs.push("StatefulSet: DATABASE_URL must not be a literal value");
+  const probe = (name, p) => {
+    const want = name === "readinessProbe" ? "/ready" : "/health";
+    if (!p?.httpGet) return errs.push(`StatefulSet: ${name} missing (httpGet ${want})`);
+    if (p.httpGet.path !== want) errs.push(`StatefulSet: ${name} path ${p.httpGet.path}, want ${want}`);
+    if (typeof p.httpGet.port === "string" && !portNames.has(p.httpGet.port))
+      errs.push(`StatefulSet: ${name} port '${p.httpGet.port}' is not a container port name`);
+  };
+  probe("livenessProbe", main.livenessProbe);
+  probe("readinessProbe", main.readinessProbe);
+  probe("startupProbe", main.startupProbe);
+  if (!podSpec.affinity?.podAntiAffinity) errs.push("StatefulSet: no podAntiAffinity");
+  for (const c of [...(podSpec.initContainers || []), ...(podSpec.containers || [])]) {
+    const sc = c.securityContext || {};
+    if (sc.readOnlyRootFilesystem !== true) errs.push(`container ${c.name}: readOnlyRootFilesystem must be true`);
+    if (sc.allowPrivilegeEscalation !== false) errs.push(`container ${c.name}: allowPrivilegeEscalation must be false`);
+    if (!(sc.runAsNonRoot === true || podSpec.securityContext?.runAsNonRoot === true))
+      errs.push(`container ${c.name}: must run as non-root`);
+    if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.memory)
+      errs.push(`container ${c.name}: needs cpu/memory requests and a memory limit`);
+  }
+  const migrates = [...(podSpec.initContainers || [])].some((c) => (c.args || [])[0] === "migrate") ||
+                   docs.some((d) => d.obj.kind === "Job");
+  if (!migrates) errs.push("no migrate init container or Job");
+
+  const pdb = byKind("PodDisruptionBudget")[0]?.obj;
+  if (!pdb) errs.push("no PodDisruptionBudget");
+  else {
+    if (pdb.spec?.maxUnavailable !== 1) errs.push("PodDisruptionBudget: maxUnavailable must be 1");
+    if (!pdb.spec?.selector?.matchLabels || !labelsMatch(pdb.spec.selector.matchLabels, podLabels))
+      errs.push("PodDisruptionBudget: selector does not match the pods");
+  }
+  for (const { obj } of services) {
+    if (!labelsMatch(obj.spec?.selector, podLabels)) errs.push(`Service ${obj.metadata.name}: selector does not match the pods`);
+    for (const p of obj.spec?.ports || [])
+      if (typeof p.targetPort === "string" && !portNames.has(p.targetPort))
+        errs.push(`Service ${obj.metadata.name}: targetPort '${p.targetPort}' is not a container port name`);
+  }
+  const pm = byKind("PodMonitor")[0]?.obj;
+  if (!pm) errs.push("no PodMonitor");
+  else {
+    if (!labelsMatch(pm.spec?.selector?.matchLabels, podLabels)) errs.push("PodMonitor: selector does not match the pods");
+    for (const ep of pm.spec?.podMetricsEndpoints || []) {
+      if (!portNames.has(ep.port)) errs.push(`PodMonitor: port '${ep.port}' is not a container port name`);
+      if (ep.path !== "/metrics") errs.push(`PodMonitor: path ${ep.path}, want /metrics`);
+    }
+  }
+  const pr = byKind("PrometheusRule")[0]?.obj;
+  if (!pr) errs.push("no PrometheusRule");
+  else {
+    const rules = (pr.spec?.groups || []).flatMap((g) => g.rules || []);
+    for (const a of REQUIRED_ALERTS)
+      if (!rules.some((r) => r.alert === a)) errs.push(`PrometheusRule: alert ${a} missing`);
+    for (const r of rules) {
+      for (const m of String(r.expr).matchAll(/\b(waconnector_[a-z0-9_]+)/g))
+        if (metricNames && !metricNames.has(m[1])) errs.push(`PrometheusRule ${r.alert}: metric ${m[1]} is not exported by the binary`);
+      if (r.alert && !r.annotations?.summary) errs.push(`PrometheusRule ${r.alert}: no summary annotation`);
+      if (r.alert && !r.labels?.severity) errs.push(`PrometheusRule ${r.alert}: no severity label`);
+    }
+  }
+  return errs;
+}
+
+// Deliberate mistakes that the checks above must catch: proves the validator can fail.
+function selfTest(docs, metricNames) {
+  const clone = () => docs.map((d) => ({ file: d.file, obj: structuredClone(d.obj) }));
+  const sts = (ds) => ds.find((d) => d.obj.kind === "StatefulSet").obj;
+  const ctr = (ds) => sts(ds).spec.template.spec.containers[0];
+  const cases = [
+    ["misspelt field", (ds) => { const p = ctr(ds).ports[0]; p.protocl = p.protocol; delete p.protocol; }, /unknown field 'protocl'/],
+    ["replicas as a string", (ds) => { sts(ds).spec.replicas = "three"; }, /schema: \/spec\/replicas must be integer/],
+    ["container without name", (ds) => { delete ctr(ds).name; }, /containers\/0 must have required property name/],
+    ["two replicas", (ds) => { sts(ds).spec.replicas = 2; }, /replicas is 2, want 3/],
+    ["OrderedReady", (ds) => { sts(ds).spec.podManagementPolicy = "OrderedReady"; }, /Parallel/],
+    ["short grace period", (ds) => { sts(ds).spec.template.spec.terminationGracePeriodSeconds = 10; }, /terminationGracePeriodSeconds 10/],
+    ["POD_NAME literal", (ds) => { ctr(ds).env.find((e) => e.name === "POD_NAME").valueFrom.fieldRef.fieldPath = "spec.nodeName"; }, /POD_NAME/],
+    ["DATABASE_URL literal", (ds) => { ctr(ds).env.find((e) => e.name === "DATABASE_URL").value = "postgresql://x"; }, /literal/],
+    ["readiness on /health", (ds) => { ctr(ds).readinessProbe.httpGet.path = "/health"; }, /readinessProbe path \/health/],
+    ["probe on unknown port", (ds) => { ctr(ds).livenessProbe.httpGet.port = "metrics"; }, /port 'metrics'/],
+    ["writable root fs", (ds) => { ctr(ds).securityContext.readOnlyRootFilesystem = false; }, /readOnlyRootFilesystem/],
+    ["namespace set", (ds) => { sts(ds).metadata.namespace = "prod"; }, /namespace-agnostic/],
+    ["PDB maxUnavailable 2", (ds) => { ds.find((d) => d.obj.kind === "PodDisruptionBudget").obj.spec.maxUnavailable = 2; }, /maxUnavailable must be 1/],
+    ["PodMonitor wrong selector", (ds) => { ds.find((d) => d.obj.kind === "PodMonitor").obj.spec.selector.matchLabels = { app: "other" }; }, /PodMonitor: selector/],
+    ["alert missing", (ds) => { const g = ds.find((d) => d.obj.kind === "PrometheusRule").obj.spec.groups[0]; g.rules = g.rules.filter((r) => r.alert !== "WaconnectorNoLeader"); }, /WaconnectorNoLeader missing/],
+    ["unknown metric in alert", (ds) => { ds.find((d) => d.obj.kind === "PrometheusRule").obj.spec.groups[0].rules[0].expr = "waconnector_leaders == 0"; }, /waconnector_leaders is not exported/],
+    ["headless service gone", (ds) => { ds.find((d) => d.obj.kind === "Service" && d.obj.spec.clusterIP === "None").obj.spec.clusterIP = "10.0.0.1"; }, /not a headless Service/],
+  ];
+  let failed = 0;
+  for (const [name, mutate, want] of cases) {
+    const ds = clone();
+    mutate(ds);
+    const errs = check(ds, metricNames);
+    if (!errs.some((e) => want.test(e))) {
+      failed++;
+      console.log(`FAIL self-test '${name}': no error matching ${want}; got:\n  ${errs.join("\n  ") || "(none)"}`);
+    } else {
+      console.log(`ok   self-test '${name}'`);
+    }
+  }
+  return failed;
+}
+
+function main() {
+  const args = process.argv.slice(2);
+  const [dir, metricsCpp] = args.filter((a) => !a.startsWith("--") && args[args.indexOf(a) - 1] !== "--emit-rules");
+  if (!dir || !metricsCpp || !existsSync(dir) || !existsSync(metricsCpp)) {
+    console.error("usage: node validate.mjs K8S_DIR METRICS_CPP [--emit-rules OUT.yml] [--self-test]");
+    process.exit(2);
+  }
+  const metricNames = metricNamesFromSource(readFileSync(metricsCpp, "utf8"));
+  if (metricNames.size === 0) {
+    console.error(`no metric names found in ${metricsCpp}`);
+    process.exit(2);
+  }
+  const { docs, errors } = loadDir(dir);
+  if (args.includes("--self-test")) {
+    const failed = selfTest(docs, metricNames);
+    console.log(`self-test: ${failed === 0 ? "every deliberate mistake caught" : `${failed} case(s) not caught`}`);
+    process.exit(failed === 0 ? 0 : 1);
+  }
+  const errs = [...errors, ...check(docs, metricNames)];
+  for (const e of errs) console.log(`ERROR ${e}`);
+  const out = args.indexOf("--emit-rules");
+  if (out >= 0) {
+    const pr = docs.find((d) => d.obj.kind === "PrometheusRule");
+    writeFileSync(args[out + 1], stringify({ groups: pr.obj.spec.groups }));
+  }
+  console.log(`${docs.length} documents in ${dir}: ${errs.length === 0 ? "ok" : `${errs.length} error(s)`}`);
+  process.exit(errs.length === 0 ? 0 : 1);
+}
+
+main();
