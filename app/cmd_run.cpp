@@ -1,13 +1,224 @@
-// Placeholder until the owning work item lands; refuses clearly instead of pretending.
+// waconnector run: compete for the accounts' advisory locks, lead the ones won, serve
+// /health /ready /status /metrics, and resign gracefully on SIGTERM/SIGINT.
+//
+// No WhatsApp transport is built yet: the pod leads without a connection and says so in its logs
+// and in /status (it never pretends to connect).
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
 #include <iostream>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
 
 #include "app/commands.h"
+#include "app/flags.h"
+#include "app/http_server.h"
+#include "app/status_json.h"
+#include "app/watchdog.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "ha/elector.h"
+#include "ha/shutdown.h"
+#include "ha/supervisor.h"
+#include "store/accounts.h"
+#include "store/errors.h"
+#include "store/pg.h"
 
 namespace wa::app {
+namespace {
 
-int cmd_run(int, char**) {
-  std::cerr << "waconnector: 'run' is not built yet\n";
-  return 1;
+constexpr const char* kNoTransport = "No WhatsApp transport built yet (election only)";
+
+std::string hostname_or_empty() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return {};
+  return buf;
+}
+
+// Flags keeps the last value of a repeated flag; --business-id may be given many times (or as a
+// comma-separated list), so the repeats are folded into one list first.
+std::vector<std::string> fold_business_ids(int& argc, char** argv, std::vector<std::string>& storage) {
+  std::vector<std::string> ids;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--business-id" && i + 1 < argc) {
+      ids.emplace_back(argv[++i]);
+    } else if (a.rfind("--business-id=", 0) == 0) {
+      ids.emplace_back(a.substr(14));
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  for (std::size_t i = 0; i < rest.size(); ++i) argv[i] = rest[i];
+  argc = static_cast<int>(rest.size());
+  storage = ids;
+  return ids;
+}
+
+std::vector<std::string> split_ids(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    auto comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    auto part = s.substr(start, comma - start);
+    while (!part.empty() && part.front() == ' ') part.erase(part.begin());
+    while (!part.empty() && part.back() == ' ') part.pop_back();
+    if (!part.empty()) out.push_back(part);
+    start = comma + 1;
+  }
+  return out;
+}
+
+PodStatus pod_status(const std::string& pod, const ha::ElectorSnapshot& s) {
+  PodStatus p;
+  p.pod = pod;
+  p.version = WACONN_VERSION;
+  p.db_reachable = s.db_reachable;
+  p.elector_running = s.running;
+  for (const auto& a : s.accounts) {
+    AccountStatus st;
+    st.business_id = a.business_id;
+    st.role = ha::to_string(a.role);
+    st.epoch = a.epoch;
+    st.since_unix_ms = a.since_unix_ms;
+    st.jid = a.jid;
+    st.connection = a.connection;
+    p.accounts.push_back(std::move(st));
+  }
+  return p;
+}
+
+}  // namespace
+
+int cmd_run(int argc, char** argv) {
+  std::vector<std::string> id_storage;
+  auto cli_ids = fold_business_ids(argc, argv, id_storage);
+  Flags flags("waconnector run",
+              "Compete for the advisory lock of every account and lead the ones won. " +
+                  std::string(kNoTransport) + ".",
+              {
+                  {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo (direct or PgBouncer in session mode)", "", false, true},
+                  {"pod", "POD_NAME", "this pod's name (stable: the StatefulSet pod name)", hostname_or_empty()},
+                  {"http", "HTTP_LISTEN", "HOST:PORT for /health /ready /status /metrics", "0.0.0.0:8080"},
+                  {"business-id", "BUSINESS_IDS", "account to compete for; repeat or comma-separate (default: all registered)", ""},
+                  {"lock-keys", "LOCK_KEYS", "hashtext|hashtextextended; must match the cluster's stored mode (default: the stored mode)", ""},
+                  {"standby-wait", "STANDBY_WAIT", "poll (one try-lock query per tick) or block (a waiter session per account in pg_advisory_lock)", "poll"},
+                  {"poll-interval", "POLL_INTERVAL", "standby poll interval (±20% jitter)", "500ms"},
+                  {"heartbeat-interval", "HEARTBEAT_INTERVAL", "lock-session heartbeat interval", "1s"},
+                  {"fence-after", "FENCE_AFTER", "fence when no heartbeat succeeded for this long (the database releases a silent leader 3 s later)", "5s"},
+                  {"shutdown-timeout", "SHUTDOWN_TIMEOUT", "graceful shutdown deadline after SIGTERM/SIGINT", "10s"},
+              });
+  if (!flags.parse(argc, argv)) return 0;
+
+  ha::ElectorConfig cfg;
+  cfg.database_url = flags.str("database-url");
+  if (auto err = pg::validate_conninfo(cfg.database_url); !err.empty())
+    throw ConfigError(fmt::format("--database-url: cannot parse: {}", err));
+  cfg.pod = flags.get("pod").value_or("");
+  if (cfg.pod.empty()) throw ConfigError("--pod (POD_NAME) is required: the hostname is unknown");
+  if (!cli_ids.empty()) {
+    for (const auto& v : cli_ids)
+      for (auto& id : split_ids(v)) cfg.business_ids.push_back(id);
+  } else if (auto env = flags.get("business-id")) {
+    cfg.business_ids = split_ids(*env);
+  }
+  for (const auto& id : cfg.business_ids)
+    if (auto err = store::validate_business_id(id); !err.empty()) throw ConfigError(fmt::format("--business-id: {}", err));
+  if (auto m = flags.get("lock-keys")) {
+    cfg.lock_keys = store::parse_lock_key_mode(*m);
+    if (!cfg.lock_keys) throw ConfigError(fmt::format("--lock-keys: '{}' is not hashtext or hashtextextended", *m));
+  }
+  const auto wait = flags.str("standby-wait");
+  if (wait == "poll") {
+    cfg.standby_wait = ha::StandbyWait::poll;
+  } else if (wait == "block") {
+    cfg.standby_wait = ha::StandbyWait::block;
+  } else {
+    throw ConfigError(fmt::format("--standby-wait: '{}' is not poll or block", wait));
+  }
+  cfg.poll_interval = flags.duration("poll-interval");
+  cfg.heartbeat_interval = flags.duration("heartbeat-interval");
+  cfg.fence_after = flags.duration("fence-after");
+  const auto shutdown_timeout = flags.duration("shutdown-timeout");
+  if (shutdown_timeout.count() < 100) throw ConfigError("--shutdown-timeout must be at least 100ms");
+  cfg.version = WACONN_VERSION;
+  if (auto err = ha::validate(cfg); !err.empty()) throw ConfigError(err);
+  const auto [http_host, http_port] = flags.host_port("http");
+
+  wa::log::set_static_field("pod", cfg.pod);
+
+  // Signals first: every thread created after this inherits the blocked mask.
+  std::mutex stop_mu;
+  ha::Elector* running = nullptr;
+  bool stop_requested = false;
+  ha::ShutdownSignals signals([&](int) {
+    std::lock_guard lk(stop_mu);
+    stop_requested = true;
+    if (running) running->stop();
+    // The deadline: whatever is stuck, the process is gone by then.
+    std::thread([shutdown_timeout] {
+      std::this_thread::sleep_for(shutdown_timeout);
+      wa::log::error("shutdown_deadline_exceeded").kv("timeout_ms", static_cast<std::int64_t>(shutdown_timeout.count()));
+      std::_Exit(1);
+    }).detach();
+  });
+
+  Metrics metrics;
+  ha::Supervisor supervisor(nullptr);
+  ha::Elector elector(cfg, metrics, supervisor);
+  // Generous: a connect to an unreachable database may block the loop for a few seconds.
+  Watchdog watchdog(std::chrono::seconds(30));
+  watchdog.beat();
+  elector.set_on_loop([&watchdog] { watchdog.beat(); });
+
+  HttpHandlers handlers;
+  handlers.live = [&watchdog] { return !watchdog.stalled(); };
+  handlers.ready = [&] { return evaluate_ready(pod_status(cfg.pod, elector.snapshot())); };
+  handlers.status_json = [&] {
+    const auto snap = elector.snapshot();
+    std::string body = render_status_json(pod_status(cfg.pod, snap));
+    std::string extra = "\"transport\":";
+    wa::log::append_json_string(extra, kNoTransport);
+    if (!snap.last_error.empty()) {
+      extra += ",\"last_error\":";
+      wa::log::append_json_string(extra, snap.last_error);
+    }
+    return "{" + extra + "," + body.substr(1);
+  };
+  handlers.metrics = &metrics;
+  std::unique_ptr<HttpServer> http;
+  try {
+    http = std::make_unique<HttpServer>(http_host, http_port, handlers);
+  } catch (const std::exception& e) {
+    throw ConfigError(fmt::format("--http: {}", e.what()));
+  }
+  wa::log::info("run_started")
+      .kv("http_port", http->port())
+      .kv("transport", kNoTransport)
+      .kv("accounts", cfg.business_ids.empty() ? std::string("all") : fmt::format("{}", cfg.business_ids.size()));
+
+  {
+    std::lock_guard lk(stop_mu);
+    running = &elector;
+    if (stop_requested) elector.stop();
+  }
+  try {
+    elector.run();
+  } catch (const store::LockKeyModeMismatch& e) {
+    throw ConfigError(fmt::format("--lock-keys: {}", e.what()));
+  }
+  {
+    std::lock_guard lk(stop_mu);
+    running = nullptr;
+  }
+  http.reset();
+  wa::log::info("run_stopped");
+  return 0;
 }
 
 }  // namespace wa::app

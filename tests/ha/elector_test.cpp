@@ -1,0 +1,188 @@
+// In-process electors against a real PostgreSQL: fencing when the lock session is killed, the
+// fenced leader's writes refused, takeover with epoch+1, and the connection started/stopped.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <thread>
+
+#include "ha/elector.h"
+#include "store/fenced_write.h"
+#include "support.h"
+
+using namespace std::chrono_literals;
+using wa::hatest::TestDb;
+using wa::hatest::wait_for;
+
+namespace {
+
+// A stand-in for the WhatsApp connection: logs in as soon as it is started.
+class FakeConnection : public wa::core::Connection {
+ public:
+  FakeConnection(wa::core::ConnectionEvents ev, std::atomic<int>& stops) : ev_(std::move(ev)), stops_(stops) {}
+  void start() override {
+    state_ = wa::core::ConnectionState::logged_in;
+    if (ev_.on_state) ev_.on_state(state_);
+  }
+  void stop(wa::core::DisconnectReason why) override {
+    if (state_ == wa::core::ConnectionState::stopped) return;
+    state_ = wa::core::ConnectionState::stopped;
+    if (why == wa::core::DisconnectReason::lock_lost) ++stops_;
+  }
+  wa::core::ConnectionState state() const override { return state_; }
+
+ private:
+  wa::core::ConnectionEvents ev_;
+  std::atomic<int>& stops_;
+  std::atomic<wa::core::ConnectionState> state_{wa::core::ConnectionState::stopped};
+};
+
+class FakeFactory : public wa::core::ConnectionFactory {
+ public:
+  std::unique_ptr<wa::core::Connection> create(const std::string&, const std::string&,
+                                               wa::core::ConnectionEvents ev) override {
+    ++created;
+    return std::make_unique<FakeConnection>(std::move(ev), lock_lost_stops);
+  }
+  std::atomic<int> created{0};
+  std::atomic<int> lock_lost_stops{0};
+};
+
+// One pod, in a thread.
+struct Pod {
+  wa::Metrics metrics;
+  FakeFactory factory;
+  wa::ha::Supervisor sup{&factory};
+  wa::ha::Elector elector;
+  std::thread thread;
+
+  Pod(const std::string& url, const std::string& name, wa::ha::StandbyWait wait = wa::ha::StandbyWait::poll)
+      : elector(config(url, name, wait), metrics, sup) {
+    thread = std::thread([this] { elector.run(); });
+  }
+  ~Pod() {
+    elector.stop();
+    thread.join();
+  }
+  static wa::ha::ElectorConfig config(const std::string& url, const std::string& name, wa::ha::StandbyWait wait) {
+    wa::ha::ElectorConfig c;
+    c.database_url = url;
+    c.pod = name;
+    c.standby_wait = wait;
+    c.poll_interval = 100ms;
+    c.relist_interval = 200ms;
+    return c;
+  }
+  std::optional<wa::ha::AccountSnapshot> account(const std::string& id) const {
+    for (auto& a : elector.snapshot().accounts)
+      if (a.business_id == id) return a;
+    return std::nullopt;
+  }
+  bool leads(const std::string& id) const {
+    auto a = account(id);
+    return a && a->role == wa::ha::Role::active;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("killed lock session: leader fences, its writes are refused, a standby takes over with epoch+1",
+          "[ha][pg]") {
+  TestDb db;
+  db.add_account("acme");
+  auto a = std::make_unique<Pod>(db.url(), "pod-a");
+  REQUIRE(wait_for([&] { return a->leads("acme"); }, 10s));
+  Pod b(db.url(), "pod-b");
+  REQUIRE(wait_for([&] { return b.account("acme").has_value(); }, 10s));
+  CHECK(b.account("acme")->role == wa::ha::Role::standby);
+
+  const auto epoch = a->account("acme")->epoch;
+  CHECK(epoch >= 1);
+  CHECK(a->factory.created == 1);
+  auto fence = a->sup.write_fence("acme");
+  REQUIRE(fence);
+  CHECK(fence->epoch() == epoch);
+  // While leading, a fenced write goes through.
+  auto c = db.connect();
+  fence->write(c, "test write while leading", [](wa::pg::Connection& conn) { conn.exec_simple("noop", "SELECT 1"); });
+
+  const int pid = a->elector.lock_backend_pid("acme");
+  REQUIRE(pid > 0);
+  c.exec("terminate the leader's lock session", "SELECT pg_terminate_backend($1::int)", {pid});
+
+  REQUIRE(wait_for([&] { return b.leads("acme"); }, 10s));
+  CHECK(b.account("acme")->epoch == epoch + 1);
+  // A noticed: it fenced (and did not lead again while B holds the lock).
+  REQUIRE(wait_for([&] { return a->factory.lock_lost_stops >= 1; }, 10s));
+  CHECK(a->metrics.fenced.Value() >= 1);
+  CHECK_FALSE(a->leads("acme"));
+  // The old leader's next write is refused locally (revoked) ...
+  CHECK_THROWS_AS(fence->write(c, "late write of the fenced leader", [](wa::pg::Connection&) {}),
+                  wa::store::EpochMoved);
+  // ... and by the database, even if it bypassed the local switch.
+  CHECK_THROWS_AS(wa::store::fenced_write(c, "acme", epoch, "stale write", [](wa::pg::Connection&) {},
+                                          &a->metrics.store_writes_refused),
+                  wa::store::EpochMoved);
+  CHECK(a->metrics.store_writes_refused.Value() >= 1);
+
+  auto ev = wa::hatest::events(db, "acme");
+  bool fenced_recorded = false;
+  for (auto& e : ev)
+    if (e.kind == wa::store::EventKind::fenced && e.pod == "pod-a") fenced_recorded = true;
+  CHECK(fenced_recorded);
+  auto gain = wa::hatest::last_gain(ev);
+  REQUIRE(gain);
+  CHECK(gain->pod == "pod-b");
+  CHECK(gain->epoch == epoch + 1);
+  CHECK(gain->kind == wa::store::EventKind::takeover);
+}
+
+TEST_CASE("a standby competes for accounts registered after it started", "[ha][pg]") {
+  TestDb db;
+  Pod a(db.url(), "pod-a");
+  REQUIRE(wait_for([&] { return a.elector.snapshot().db_reachable; }, 10s));
+  CHECK(a.elector.snapshot().accounts.empty());
+  db.add_account("late-1");
+  db.add_account("late-2");
+  REQUIRE(wait_for([&] { return a.leads("late-1") && a.leads("late-2"); }, 10s));
+  // Both keys are held on the one pod lock session.
+  CHECK(a.elector.lock_backend_pid("late-1") == a.elector.lock_backend_pid("late-2"));
+}
+
+TEST_CASE("logged_out accounts are not competed for", "[ha][pg]") {
+  TestDb db;
+  db.add_account("gone");
+  db.add_account("here");
+  {
+    auto c = db.connect();
+    c.exec("mark logged out", "UPDATE wa_accounts SET status = 'logged_out' WHERE business_id = $1", {"gone"});
+  }
+  Pod a(db.url(), "pod-a");
+  REQUIRE(wait_for([&] { return a.leads("here"); }, 10s));
+  // Both were listed together, so a candidate 'gone' would have been won by the same try-lock
+  // query that won 'here'.
+  auto c = db.connect();
+  auto r = c.exec("count acquisitions", "SELECT count(*) FROM ha_events WHERE business_id = $1", {"gone"});
+  CHECK(r.i64(0, 0) == 0);
+  CHECK(a.account("gone")->role == wa::ha::Role::standby);
+}
+
+TEST_CASE("block mode: the waiter wins when the holder's session dies", "[ha][pg]") {
+  TestDb db;
+  db.add_account("blk");
+  auto a = std::make_unique<Pod>(db.url(), "pod-a", wa::ha::StandbyWait::block);
+  REQUIRE(wait_for([&] { return a->leads("blk"); }, 10s));
+  Pod b(db.url(), "pod-b", wa::ha::StandbyWait::block);
+  // B's waiter is queued inside pg_advisory_lock.
+  auto c = db.connect();
+  REQUIRE(wait_for(
+      [&] {
+        auto r = c.exec("count waiters",
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+        return r.i64(0, 0) == 1;
+      },
+      10s));
+  const auto epoch = a->account("blk")->epoch;
+  a.reset();  // graceful: A unlocks, the waiter gets the lock at once
+  REQUIRE(wait_for([&] { return b.leads("blk"); }, 10s));
+  CHECK(b.account("blk")->epoch == epoch + 1);
+}

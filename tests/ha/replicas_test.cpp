@@ -1,0 +1,201 @@
+// Three real `waconnector run` processes against a real PostgreSQL, observed through ha_events,
+// pg_locks and the HTTP surface.
+#include <signal.h>
+
+#include <algorithm>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "support.h"
+
+using namespace std::chrono_literals;
+using wa::hatest::Replica;
+using wa::hatest::TestDb;
+using wa::hatest::wait_for;
+
+namespace {
+
+std::vector<std::string> args(const TestDb& db, std::vector<std::string> extra = {}) {
+  std::vector<std::string> a{"--database-url", db.url(), "--business-id", "acme"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+std::int64_t holders(const TestDb& db) {
+  auto c = db.connect("count lock holders");
+  auto r = c.exec("count lock holders",
+                  "SELECT count(*) FROM pg_locks l JOIN wa_accounts a ON a.lock_key = "
+                  "((l.classid::bigint << 32) | l.objid::bigint) WHERE l.locktype = 'advisory' AND l.objsubid = 1 "
+                  "AND l.granted AND a.business_id = 'acme'");
+  return r.i64(0, 0);
+}
+
+Replica* by_pod(std::vector<std::unique_ptr<Replica>>& rs, const std::string& pod) {
+  for (auto& r : rs)
+    if (r->pod() == pod) return r.get();
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("three replicas: one leader; SIGKILL it and another leads with epoch+1 within 1 s", "[ha][pg][process]") {
+  TestDb db;
+  db.add_account("acme");
+  std::vector<std::unique_ptr<Replica>> rs;
+  for (int i = 0; i < 3; ++i) rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i), args(db)));
+  std::optional<wa::store::HaEvent> first;
+  REQUIRE(wait_for([&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
+  // Exactly one leader, and it stays the only one across several heartbeats and standby polls.
+  for (int i = 0; i < 5; ++i) {
+    CHECK(holders(db) == 1);
+    const auto status = wa::hatest::http_get(by_pod(rs, first->pod)->http_port(), "/status");
+    CHECK(status.status == 200);
+    CHECK(status.body.find("\"role\":\"active\"") != std::string::npos);
+    CHECK(status.body.find("No WhatsApp transport built yet") != std::string::npos);
+    std::this_thread::sleep_for(300ms);  // observation window, not synchronisation
+  }
+  int gains = 0;
+  for (auto& e : wa::hatest::events(db, "acme"))
+    gains += (e.kind == wa::store::EventKind::acquired || e.kind == wa::store::EventKind::takeover);
+  CHECK(gains == 1);
+  for (auto& r : rs) {
+    if (r->pod() == first->pod) continue;
+    const auto s = wa::hatest::http_get(r->http_port(), "/status");
+    CHECK(s.body.find("\"role\":\"standby\"") != std::string::npos);
+    CHECK(wa::hatest::http_get(r->http_port(), "/ready").status == 200);  // readiness is not leader-only
+  }
+
+  Replica* leader = by_pod(rs, first->pod);
+  const auto t_kill = std::chrono::system_clock::now();
+  leader->signal(SIGKILL);
+  std::optional<wa::store::HaEvent> next;
+  REQUIRE(wait_for(
+      [&] {
+        next = wa::hatest::last_gain(wa::hatest::events(db, "acme"));
+        return next && next->id != first->id;
+      },
+      10s));
+  CHECK(next->pod != first->pod);
+  CHECK(next->epoch == *first->epoch + 1);
+  CHECK(next->kind == wa::store::EventKind::takeover);
+  const auto ms = next->at_ms - std::chrono::duration_cast<std::chrono::milliseconds>(t_kill.time_since_epoch()).count();
+  INFO("SIGKILL -> takeover event after " << ms << " ms");
+  CHECK(ms < 1000);
+  CHECK(holders(db) == 1);
+}
+
+TEST_CASE("SIGTERM: the leader resigns, exits 0, and a standby wins through NOTIFY in < 200 ms", "[ha][pg][process]") {
+  TestDb db;
+  db.add_account("acme");
+  // Standbys poll only every 5 s: a takeover within 200 ms can only come from the NOTIFY.
+  std::vector<std::unique_ptr<Replica>> rs;
+  for (int i = 0; i < 3; ++i)
+    rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i), args(db, {"--poll-interval", "5s"})));
+  std::optional<wa::store::HaEvent> first;
+  REQUIRE(wait_for([&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
+  // Every standby has run its first poll (and LISTEN) once it reports itself as a standby.
+  for (auto& r : rs) {
+    if (r->pod() == first->pod) continue;
+    REQUIRE(wait_for([&] { return wa::hatest::http_get(r->http_port(), "/status").body.find("\"role\":\"standby\"") != std::string::npos; }, 10s));
+  }
+  Replica* leader = by_pod(rs, first->pod);
+  leader->signal(SIGTERM);
+  const auto code = leader->wait_exit(12s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  std::optional<wa::store::HaEvent> next;
+  REQUIRE(wait_for(
+      [&] {
+        next = wa::hatest::last_gain(wa::hatest::events(db, "acme"));
+        return next && next->id != first->id;
+      },
+      10s));
+  std::optional<wa::store::HaEvent> resigned;
+  for (auto& e : wa::hatest::events(db, "acme"))
+    if (e.kind == wa::store::EventKind::resigned && e.pod == first->pod) resigned = e;
+  REQUIRE(resigned);
+  CHECK(next->epoch == *first->epoch + 1);
+  const auto ms = next->at_ms - resigned->at_ms;
+  INFO("resigned -> acquired " << ms << " ms");
+  CHECK(ms >= 0);
+  CHECK(ms < 200);
+}
+
+TEST_CASE("block mode replicas: SIGKILL the leader and the blocked waiter takes over", "[ha][pg][process]") {
+  TestDb db;
+  db.add_account("acme");
+  std::vector<std::unique_ptr<Replica>> rs;
+  for (int i = 0; i < 3; ++i)
+    rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i), args(db, {"--standby-wait", "block", "--poll-interval", "5s"})));
+  std::optional<wa::store::HaEvent> first;
+  REQUIRE(wait_for([&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
+  auto c = db.connect();
+  REQUIRE(wait_for(
+      [&] {
+        return c.exec("count waiters", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                   .i64(0, 0) == 2;
+      },
+      10s));
+  const auto t_kill = std::chrono::system_clock::now();
+  by_pod(rs, first->pod)->signal(SIGKILL);
+  std::optional<wa::store::HaEvent> next;
+  REQUIRE(wait_for(
+      [&] {
+        next = wa::hatest::last_gain(wa::hatest::events(db, "acme"));
+        return next && next->id != first->id;
+      },
+      10s));
+  CHECK(next->epoch == *first->epoch + 1);
+  const auto ms = next->at_ms - std::chrono::duration_cast<std::chrono::milliseconds>(t_kill.time_since_epoch()).count();
+  INFO("block mode: SIGKILL -> takeover event after " << ms << " ms");
+  // Without any polling (5 s interval), only the blocked waiter can explain a fast takeover.
+  CHECK(ms < 1000);
+  CHECK(holders(db) == 1);
+}
+
+TEST_CASE("bad configuration exits 2 with one line naming the setting", "[ha][process]") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string names;
+  };
+  const std::vector<Case> cases{
+      {{"--database-url", "not a conninfo"}, "--database-url"},
+      {{"--database-url", "host=/tmp", "--fence-after", "20s"}, "--fence-after"},
+      {{"--database-url", "host=/tmp", "--standby-wait", "sometimes"}, "--standby-wait"},
+      {{"--database-url", "host=/tmp", "--lock-keys", "md5"}, "--lock-keys"},
+      {{"--database-url", "host=/tmp", "--poll-interval", "soon"}, "--poll-interval"},
+      {{"--database-url", "host=/tmp", "--business-id", "bad id!"}, "--business-id"},
+  };
+  for (const auto& c : cases) {
+    Replica r("bad", c.args);
+    const auto code = r.wait_exit(10s);
+    REQUIRE(code.has_value());
+    CHECK(*code == 2);
+    const auto log = r.log();
+    INFO(log);
+    CHECK(log.find(c.names) != std::string::npos);
+    CHECK(std::count(log.begin(), log.end(), '\n') == 1);
+  }
+}
+
+TEST_CASE("database down at start: retries, /health 200, /ready 503, SIGTERM exits 0", "[ha][pg][process]") {
+  TestDb db;
+  db.add_account("acme");
+  // Nothing listens on this port: connection refused, retried with backoff.
+  Replica down("down", {"--database-url", "host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=1",
+                        "--business-id", "acme"});
+  const int port = down.http_port();
+  REQUIRE(port > 0);
+  REQUIRE(wait_for([&] { return down.log().find("database_unavailable") != std::string::npos; }, 10s));
+  CHECK(wa::hatest::http_get(port, "/health").status == 200);
+  const auto ready = wa::hatest::http_get(port, "/ready");
+  CHECK(ready.status == 503);
+  CHECK(ready.body.find("database unreachable") != std::string::npos);
+  CHECK(down.running());
+  down.signal(SIGTERM);
+  const auto code = down.wait_exit(12s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+}

@@ -1,0 +1,120 @@
+// HA pieces that need no database: pacing, the state machine, heartbeat bookkeeping, the timing
+// rules behind the fencing argument, and the fence guard's deadline.
+#include <catch2/catch.hpp>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "ha/account_state.h"
+#include "ha/backoff.h"
+#include "ha/elector.h"
+#include "ha/fencing.h"
+#include "ha/heartbeat.h"
+#include "ha/lock_session.h"
+
+using namespace std::chrono_literals;
+using wa::ha::Millis;
+
+TEST_CASE("jittered interval stays within ±fraction", "[ha][unit]") {
+  std::mt19937_64 rng(7);
+  Millis lo = 10000ms, hi = 0ms;
+  for (int i = 0; i < 2000; ++i) {
+    const auto d = wa::ha::jittered(500ms, 0.2, rng);
+    lo = std::min(lo, d);
+    hi = std::max(hi, d);
+  }
+  CHECK(lo >= 400ms);
+  CHECK(hi <= 600ms);
+  // Jitter actually spreads the values (a constant would synchronise a fleet).
+  CHECK(hi - lo > 100ms);
+}
+
+TEST_CASE("backoff doubles from 1 s to the 30 s cap and resets", "[ha][unit]") {
+  wa::ha::Backoff b(1000ms, 30000ms, 0.0, 1);
+  CHECK(b.next() == 1000ms);
+  CHECK(b.next() == 2000ms);
+  CHECK(b.next() == 4000ms);
+  CHECK(b.next() == 8000ms);
+  CHECK(b.next() == 16000ms);
+  CHECK(b.next() == 30000ms);
+  for (int i = 0; i < 100; ++i) CHECK(b.next() == 30000ms);
+  b.reset();
+  CHECK(b.next() == 1000ms);
+  wa::ha::Backoff j(1000ms, 30000ms, 0.2, 2);
+  const auto first = j.next();
+  CHECK(first >= 800ms);
+  CHECK(first <= 1200ms);
+}
+
+TEST_CASE("role state machine edges", "[ha][unit]") {
+  using wa::ha::Role;
+  using wa::ha::transition_allowed;
+  CHECK(transition_allowed(Role::standby, Role::leader));
+  CHECK(transition_allowed(Role::leader, Role::active));
+  CHECK(transition_allowed(Role::active, Role::fenced));
+  CHECK(transition_allowed(Role::leader, Role::fenced));
+  CHECK(transition_allowed(Role::fenced, Role::standby));
+  CHECK(transition_allowed(Role::active, Role::resigning));
+  CHECK_FALSE(transition_allowed(Role::standby, Role::active));
+  CHECK_FALSE(transition_allowed(Role::fenced, Role::active));
+  CHECK_FALSE(transition_allowed(Role::resigning, Role::standby));
+  CHECK(wa::ha::leads(Role::leader));
+  CHECK(wa::ha::leads(Role::active));
+  CHECK_FALSE(wa::ha::leads(Role::fenced));
+  CHECK(std::string(wa::ha::to_string(Role::leader)) == "leader");
+}
+
+TEST_CASE("heartbeat finds held keys missing from pg_locks", "[ha][unit]") {
+  const std::set<std::int64_t> expected{1, 2, -3};
+  CHECK(wa::ha::missing_keys(expected, {1, 2, -3, 9}).empty());
+  CHECK(wa::ha::missing_keys(expected, {2}) == std::vector<std::int64_t>{-3, 1});
+  CHECK(wa::ha::missing_keys(expected, {}).size() == 3);
+}
+
+TEST_CASE("server release time is fence_after + margin and at most 15 s", "[ha][unit]") {
+  const auto s = wa::ha::safe_session_settings(5000ms, 3000ms);
+  CHECK(s.server_tcp_user_timeout_ms == 8000);
+  CHECK(s.server_keepalives_idle_s == 2);
+  CHECK(s.server_keepalives_interval_s == 1);
+  CHECK(s.server_keepalives_idle_s + s.server_keepalives_count * s.server_keepalives_interval_s >= 8);
+  CHECK_THROWS_AS(wa::ha::safe_session_settings(13000ms, 3000ms), std::invalid_argument);
+}
+
+TEST_CASE("elector configuration rules name the setting", "[ha][unit]") {
+  wa::ha::ElectorConfig c;
+  c.pod = "p0";
+  CHECK(wa::ha::validate(c).empty());
+  c.fence_after = 1500ms;  // < 2 heartbeats
+  CHECK(wa::ha::validate(c).find("--fence-after") != std::string::npos);
+  c.fence_after = 20s;  // database would keep the lock > 15 s
+  CHECK(wa::ha::validate(c).find("--fence-after") != std::string::npos);
+  c.fence_after = 5s;
+  c.pod.clear();
+  CHECK(wa::ha::validate(c).find("--pod") != std::string::npos);
+}
+
+TEST_CASE("fence guard fires at the deadline, not before, and not once disarmed", "[ha][unit]") {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> fired;
+  wa::ha::FenceGuard g([&](const std::string& id) {
+    std::lock_guard lk(mu);
+    fired.emplace_back(id, std::chrono::steady_clock::now());
+    cv.notify_all();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  g.arm("a", t0 + 150ms);
+  g.arm("b", t0 + 100ms);
+  g.disarm("b");
+  g.arm("c", t0 + 10s);
+  g.arm("c", t0 + 50ms);  // moved earlier
+  std::unique_lock lk(mu);
+  REQUIRE(cv.wait_for(lk, 5s, [&] { return fired.size() >= 2; }));
+  REQUIRE(fired.size() == 2);
+  CHECK(fired[0].first == "c");
+  CHECK(fired[1].first == "a");
+  CHECK(fired[0].second >= t0 + 50ms);
+  CHECK(fired[1].second >= t0 + 150ms);
+  CHECK_FALSE(g.armed("a"));
+  CHECK_FALSE(g.armed("b"));
+}
