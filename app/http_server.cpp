@@ -84,6 +84,10 @@ void poke(const std::string& host, int port) {
   ::close(fd);
 }
 
+// civetweb reports why it could not start (e.g. the bind error) through log_message with no
+// connection, from the thread calling mg_start2; this collects those lines for the exception.
+thread_local std::string* t_startup_messages = nullptr;
+
 bool is_get(const std::string& m) { return m == "GET" || m == "HEAD"; }
 
 }  // namespace
@@ -218,6 +222,10 @@ int HttpServer::Impl::on_request(mg_connection* conn) {
 }
 
 int HttpServer::Impl::on_log(const mg_connection*, const char* message) {
+  if (t_startup_messages != nullptr && message != nullptr) {
+    if (!t_startup_messages->empty()) *t_startup_messages += "; ";
+    *t_startup_messages += message;
+  }
   // civetweb's own diagnostics (bad requests, socket errors) as JSON lines instead of raw stderr.
   wa::log::warn("http_server_message").kv("message", message != nullptr ? message : "");
   return 1;
@@ -258,10 +266,15 @@ HttpServer::HttpServer(const std::string& host, int port, HttpHandlers handlers,
   err.code = &err_code;
   err.text = err_text;
   err.text_buffer_size = sizeof err_text;
+  std::string startup_messages;
+  t_startup_messages = &startup_messages;
   impl_->ctx.reset(mg_start2(&init, &err));
+  t_startup_messages = nullptr;
   if (!impl_->ctx) {
-    throw std::runtime_error(fmt::format("cannot serve HTTP on {}: {}", impl_->address,
-                                         err_text[0] != '\0' ? err_text : "civetweb failed to start"));
+    const std::string why = !startup_messages.empty() ? startup_messages
+                            : err_text[0] != '\0'    ? std::string(err_text)
+                                                      : std::string("civetweb failed to start");
+    throw std::runtime_error(fmt::format("cannot serve HTTP on {}: {}", impl_->address, why));
   }
   mg_server_port ports[4] = {};
   const int n = mg_get_server_ports(impl_->ctx.get(), 4, ports);
