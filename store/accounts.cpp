@@ -339,7 +339,7 @@ void touch_activity(pg::Connection& conn, const std::string& business_id, std::i
 void set_qr_code(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
                  const std::optional<std::string>& qr, prometheus::Counter* refused) {
   fenced_update(conn, business_id, epoch, "store QR code",
-                "UPDATE wa_accounts SET qr_code = $3,"
+                "UPDATE wa_accounts SET qr_code = $3::text,"
                 " status = CASE WHEN $3 IS NULL THEN status ELSE 'qr_scanning' END,"
                 " updated_at = now() WHERE business_id = $1 AND lease_epoch = $2",
                 {pg::Param(qr)}, refused);
@@ -368,7 +368,7 @@ std::int64_t set_jid(pg::Connection& conn, const std::string& business_id, std::
   const auto key = compute_lock_key(conn, business_id, jid);
   check_key_free(conn, business_id, key, "setting the jid");
   conn.exec(fmt::format("set jid of business {}", business_id),
-            "UPDATE wa_accounts SET jid = $2, lock_key = $3::bigint,"
+            "UPDATE wa_accounts SET jid = $2::text, lock_key = $3::bigint,"
             " status = CASE WHEN $2 IS NULL THEN status ELSE 'authenticated' END, updated_at = now()"
             " WHERE business_id = $1",
             {pg::Param(business_id), pg::Param(jid), pg::Param(key)});

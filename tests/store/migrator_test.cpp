@@ -1,0 +1,123 @@
+#include <set>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "store/migrator.h"
+#include "tests/store/test_db.h"
+
+using namespace wa;
+
+namespace {
+
+std::int64_t count(pg::Connection& c, const char* sql) { return c.exec("test count", sql).i64(0, 0); }
+
+}  // namespace
+
+TEST_CASE("embedded migrations are numbered, named and checksummed", "[store]") {
+  const auto& ms = store::embedded_migrations();
+  REQUIRE(ms.size() >= 2);
+  for (std::size_t i = 0; i < ms.size(); ++i) {
+    CHECK(ms[i].version == static_cast<int>(i) + 1);
+    CHECK(!ms[i].name.empty());
+    CHECK(ms[i].sql.find("CREATE TABLE") != std::string::npos);
+    CHECK(ms[i].checksum.size() == 64);
+  }
+  CHECK(store::latest_known_version() == ms.back().version);
+}
+
+TEST_CASE("migrate applies everything once, a rerun changes nothing", "[store][pg]") {
+  test::TestDatabase db(false);
+  auto c = db.connect();
+  CHECK(store::current_schema_version(c) == 0);
+  CHECK_THROWS_WITH(store::require_schema(c), Catch::Contains("run 'waconnector migrate'"));
+
+  auto first = store::migrate(c);
+  CHECK(first.applied.size() == store::embedded_migrations().size());
+  CHECK(first.version == store::latest_known_version());
+  CHECK(store::current_schema_version(c) == store::latest_known_version());
+  CHECK_NOTHROW(store::require_schema(c));
+  CHECK(count(c, "SELECT count(*) FROM wa_schema_migrations") ==
+        static_cast<std::int64_t>(store::embedded_migrations().size()));
+  CHECK(count(c, "SELECT count(*) FROM wa_schema_migrations WHERE applied_at IS NOT NULL AND length(checksum) = 64") ==
+        static_cast<std::int64_t>(store::embedded_migrations().size()));
+
+  auto second = store::migrate(c);
+  CHECK(second.applied.empty());
+  CHECK(second.version == store::latest_known_version());
+  CHECK(count(c, "SELECT count(*) FROM wa_schema_migrations") ==
+        static_cast<std::int64_t>(store::embedded_migrations().size()));
+}
+
+TEST_CASE("three concurrent migrates apply each migration exactly once", "[store][pg]") {
+  test::TestDatabase db(false);
+  std::vector<store::MigrateResult> results(3);
+  std::vector<std::string> errors(3);
+  {
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 3; ++i)
+      ts.emplace_back([&, i] {
+        try {
+          auto c = db.connect("concurrent migrate");
+          results[static_cast<std::size_t>(i)] = store::migrate(c);
+        } catch (const std::exception& e) {
+          errors[static_cast<std::size_t>(i)] = e.what();
+        }
+      });
+    for (auto& t : ts) t.join();
+  }
+  for (const auto& e : errors) CHECK(e.empty());
+  std::multiset<int> applied;
+  for (const auto& r : results) {
+    CHECK(r.version == store::latest_known_version());
+    for (const auto& m : r.applied) applied.insert(m.version);
+  }
+  std::multiset<int> expected;
+  for (const auto& m : store::embedded_migrations()) expected.insert(m.version);
+  CHECK(applied == expected);
+  auto c = db.connect();
+  CHECK(count(c, "SELECT count(*) FROM wa_schema_migrations") == static_cast<std::int64_t>(expected.size()));
+}
+
+TEST_CASE("a schema newer than the binary is refused", "[store][pg]") {
+  test::TestDatabase db;
+  auto c = db.connect();
+  const int newer = store::latest_known_version() + 1;
+  c.exec("forge a newer migration",
+         "INSERT INTO wa_schema_migrations (version, name, checksum) VALUES ($1::int, 'from_the_future', 'x')", {newer});
+  const auto msg = "schema version " + std::to_string(newer) + " is newer than this binary (" +
+                   std::to_string(store::latest_known_version()) + "); upgrade waconnector";
+  CHECK_THROWS_AS(store::migrate(c), store::SchemaError);
+  CHECK_THROWS_WITH(store::migrate(c), Catch::Contains(msg));
+  CHECK_THROWS_WITH(store::require_schema(c), Catch::Contains(msg));
+}
+
+TEST_CASE("a changed checksum of an applied migration is refused", "[store][pg]") {
+  test::TestDatabase db;
+  auto c = db.connect();
+  c.exec_simple("tamper with a checksum", "UPDATE wa_schema_migrations SET checksum = repeat('0', 64) WHERE version = 1");
+  CHECK_THROWS_AS(store::migrate(c), store::SchemaError);
+  CHECK_THROWS_WITH(store::migrate(c), Catch::Contains("migration 1 (account_registry) was changed after it was applied"));
+  CHECK_THROWS_WITH(store::require_schema(c), Catch::Contains("was changed"));
+}
+
+TEST_CASE("missing migrations: require_schema names them; a failing migration rolls back alone", "[store][pg]") {
+  test::TestDatabase db(false);
+  auto c = db.connect();
+  const auto& all = store::embedded_migrations();
+  // Only the first migration, then a broken second one.
+  std::vector<store::Migration> ms{all.front()};
+  store::Migration broken;
+  broken.version = 2;
+  broken.name = "broken";
+  broken.sql = "CREATE TABLE half_done (x int); SELECT no_such_function();";
+  broken.checksum = std::string(64, 'a');
+  ms.push_back(broken);
+  CHECK_THROWS_WITH(store::migrate(c, ms), Catch::Contains("apply migration 0002_broken"));
+  CHECK(store::current_schema_version(c) == 1);
+  CHECK(count(c, "SELECT count(*) FROM pg_tables WHERE tablename = 'half_done'") == 0);
+  CHECK_THROWS_WITH(store::require_schema(c), Catch::Contains("migrations 2") && Catch::Contains("are missing"));
+  // The real migrations finish the job.
+  CHECK(store::migrate(c).applied.size() == all.size() - 1);
+  CHECK_NOTHROW(store::require_schema(c));
+}
