@@ -50,6 +50,12 @@ Bytes sha512(ByteView data) {
   return out;
 }
 
+Bytes sha1(ByteView data) {
+  Bytes out(20);
+  digest_into<20>(EVP_sha1(), {data}, out.data(), "SHA-1");
+  return out;
+}
+
 Bytes md5(ByteView data) {
   Bytes out(16);
   digest_into<16>(EVP_md5(), {data}, out.data(), "MD5");

@@ -12,6 +12,8 @@ Key32 sha256(ByteView data);
 // SHA-256 over the concatenation a || b without copying (Noise MixHash).
 Key32 sha256(ByteView a, ByteView b);
 Bytes sha512(ByteView data);
+// SHA-1 only for the WebSocket accept key (RFC 6455), never for security.
+Bytes sha1(ByteView data);
 // MD5 is only used where the protocol demands it (ClientPayload buildHash), never for security.
 Bytes md5(ByteView data);
 

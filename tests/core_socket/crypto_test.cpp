@@ -116,3 +116,23 @@ TEST_CASE("XEdDSA sign and verify", "[crypto]") {
   CHECK_FALSE(xeddsa_verify(KeyPair::generate().pub, msg, sig));
   CHECK_FALSE(xeddsa_verify(kp.pub, msg, Bytes(63)));
 }
+
+#include "core/crypto/base64.h"
+
+TEST_CASE("base64 RFC 4648 vectors and strict decoding", "[crypto]") {
+  const char* plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+  const char* enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+  for (int i = 0; i < 7; ++i) {
+    CHECK(base64_encode(view(plain[i])) == enc[i]);
+    auto d = base64_decode(enc[i]);
+    REQUIRE(d);
+    CHECK(to_string(*d) == plain[i]);
+  }
+  CHECK(base64_encode(from_hex("fbff"), true, false) == "-_8");
+  CHECK(base64_decode("-_8", true) == from_hex("fbff"));
+  CHECK_FALSE(base64_decode("Zm9v!"));
+  CHECK_FALSE(base64_decode("Z"));
+  CHECK_FALSE(base64_decode("Zh=="));  // non-canonical trailing bits
+  CHECK_FALSE(base64_decode("Zg="));
+  CHECK(to_hex(sha1(view("abc"))) == "a9993e364706816aba3e25717850c26c9cd0d89d");
+}
