@@ -284,6 +284,9 @@ struct Elector::Impl {
     const bool was_valid = slot.ls.valid();
     slot.ls.close();
     slot.op = Op::none;
+    // Back off before competing again: healthy standbys get the first chance, and a flapping
+    // database is not hammered.
+    next_lock_attempt = Clock::now() + lock_backoff.next();
     if (was_valid) wa::log::warn("lock_session_closed").kv("session", slot.name).kv("reason", why);
   }
 
@@ -317,7 +320,7 @@ struct Elector::Impl {
       db_backoff.reset();
       next_relist = now;
       set_error({});
-      wa::log::info("database_connected").kv("pod", cfg.pod);
+      wa::log::info("database_connected");
     } catch (const store::LockKeyModeMismatch&) {
       throw;
     } catch (const std::exception& ex) {
@@ -541,8 +544,6 @@ struct Elector::Impl {
     if (ex.connection_lost() || op == Op::heartbeat || op == Op::wait_lock) {
       if (op == Op::try_lock || op == Op::wait_lock) metrics.lock_attempt("error").Increment();
       fail_slot(slot, ex.what());
-      const auto delay = lock_backoff.next();
-      next_lock_attempt = Clock::now() + delay;
       return;
     }
     // A statement error on a live session (e.g. a bad key list): back off the polls.
@@ -677,7 +678,6 @@ struct Elector::Impl {
         if (s.ls.valid() && s.ls.busy() && s.op != Op::wait_lock && now - s.ls.sent_at() >= cfg.fence_after) {
           s.op = Op::none;
           fail_slot(s, fmt::format("{}: no answer within {} ms", s.ls.in_flight_purpose(), cfg.fence_after.count()));
-          next_lock_attempt = now;
         }
       }
       // Waiters whose account is no longer a candidate are released.
@@ -763,7 +763,6 @@ void Elector::set_on_loop(std::function<void()> f) { impl_->on_loop = std::move(
 
 void Elector::run() {
   wa::log::info("elector_started")
-      .kv("pod", impl_->cfg.pod)
       .kv("standby_wait", impl_->cfg.standby_wait == StandbyWait::poll ? "poll" : "block")
       .kv("fence_after_ms", static_cast<std::int64_t>(impl_->cfg.fence_after.count()))
       .kv("server_release_after_ms", impl_->lock_settings.server_tcp_user_timeout_ms)
@@ -777,7 +776,7 @@ void Elector::run() {
     throw;
   }
   impl_->resign_all();
-  wa::log::info("elector_stopped").kv("pod", impl_->cfg.pod);
+  wa::log::info("elector_stopped");
 }
 
 void Elector::stop() {
