@@ -1,0 +1,47 @@
+// A minimal JSON reader/writer for the node JSON form and CLI input. Objects keep member order
+// (attribute order matters on the wire). Input is untrusted: size, depth and item count are
+// capped, and every error names the offset.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace wa::binary {
+
+class JsonError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Json {
+  enum class Type { null, boolean, number, string, array, object };
+  Type type = Type::null;
+  bool boolean = false;
+  std::string text;  // a string's value, or a number as written
+  std::vector<Json> items;                             // array
+  std::vector<std::pair<std::string, Json>> members;   // object, in input order
+
+  // First member with this key, or nullptr (also for non-objects).
+  const Json* find(std::string_view key) const;
+};
+
+const char* to_string(Json::Type t);
+
+struct JsonLimits {
+  std::size_t max_size = 64u << 20;  // bytes of text
+  std::size_t max_depth = 128;
+  std::size_t max_items = 400'000;   // values in the document
+};
+
+// Parses one JSON document (whitespace around it allowed, nothing else).
+Json parse_json(std::string_view text, const JsonLimits& limits = {});
+
+// Appends `s` as a JSON string literal. Bytes that are not valid UTF-8 become U+FFFD (as
+// Node.js's Buffer.toString does), so the output is always valid JSON text.
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace wa::binary
