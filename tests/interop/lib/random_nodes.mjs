@@ -3,9 +3,11 @@
 // raw strings of every length class, JIDs of every kind, binary content of 0..70,000 bytes,
 // empty and long child lists, nesting.
 //
-// Every node stays inside what Baileys itself round-trips (its decoder is the judge), e.g. no
-// `:0` devices (Baileys writes AD_JID and reads back no device), no integer-like attribute keys
-// (JS objects reorder them), no non-JID strings containing '@'.
+// Nodes stay inside what the JSON form and Baileys' encoder express: no integer-like attribute
+// keys (JS objects reorder them), no non-JID strings containing '@'. Two JID forms are lossy in
+// Baileys' decoder and are included on purpose: a `:0` device (AD_JID device 0, read back as no
+// device) and, for v3, an agent (`user_agent:device@s.whatsapp.net`, AD_JID domain byte = agent,
+// read back without it). baileysView() gives what Baileys' decoder must return for them.
 
 // splitmix32: tiny, fast and fully determined by the seed.
 export function rng(seed) {
@@ -76,7 +78,7 @@ export function makeGenerator(seed, constants, { dict }) {
   };
 
   const phone = () => fromAlphabet(r, DIGITS, 1) .replace('0', '1') + fromAlphabet(r, DIGITS, r.int(6, 14));
-  const device = () => r.int(1, 255); // AD_JID carries one byte; 0 is not round-tripped by Baileys
+  const device = () => (r.chance(0.03) ? 0 : r.int(1, 255)); // AD_JID carries one byte
 
   // JID text forms, as Baileys writes and reads them.
   const jidKinds = [
@@ -99,6 +101,8 @@ export function makeGenerator(seed, constants, { dict }) {
     // s.whatsapp.net/lid, so they are v3 only.
     jidKinds.push(() => `${phone()}:${device()}@hosted`, () => `${phone()}:${device()}@hosted.lid`,
       () => `${phone()}@hosted`);
+    // Agent: any domain byte that names no server (0 WhatsApp, 1 LID, 128/129 hosted).
+    jidKinds.push(() => `${phone()}_${r.pick([r.int(2, 127), r.int(130, 255)])}:${r.int(0, 255)}@s.whatsapp.net`);
   }
   const jid = () => r.pick(jidKinds)();
 
@@ -165,4 +169,13 @@ export function makeGenerator(seed, constants, { dict }) {
   const leaf = () => ({ tag: tag(), attrs: r.chance(0.5) ? [[key(), value()]] : [] });
 
   return { node: () => node(0), rng: r };
+}
+
+// What Baileys' decoder returns for a node its encoder wrote: devices `:0` and agents are dropped.
+export function baileysView(n) {
+  const jid = (v) => v.replace(/^([^@:_]*)(?:_\d+)?:(\d+)@(.*)$/, (m, u, d, srv) => (d === '0' ? `${u}@${srv}` : `${u}:${d}@${srv}`));
+  const out = { tag: n.tag, attrs: n.attrs.map(([k, v]) => [k, v.includes('@') ? jid(v) : v]) };
+  if (Array.isArray(n.content)) out.content = n.content.map(baileysView);
+  else if (n.content !== undefined) out.content = n.content;
+  return out;
 }
