@@ -19,9 +19,11 @@ using socket::WsFrameParser;
 using socket::WsMessage;
 using socket::WsOpcode;
 
-class TestWsConn {
+// Stream is a connected tcp::socket or an ssl::stream after its handshake.
+template <class Stream>
+class TestWsConnT {
  public:
-  explicit TestWsConn(asio::ip::tcp::socket& s) : s_(s), parser_(WsFrameParser::Peer::client) {}
+  explicit TestWsConnT(Stream& s) : s_(s), parser_(WsFrameParser::Peer::client) {}
 
   // Reads the upgrade request and answers 101 (or a corrupt accept key when `good` is false).
   socket::ParsedUpgradeRequest upgrade(bool good = true) {
@@ -47,9 +49,11 @@ class TestWsConn {
   void send_raw(socket::ByteView bytes) { asio::write(s_, asio::buffer(bytes.data(), bytes.size())); }
 
  private:
-  asio::ip::tcp::socket& s_;
+  Stream& s_;
   WsFrameParser parser_;
 };
+
+using TestWsConn = TestWsConnT<asio::ip::tcp::socket>;
 
 class TestWsServer {
  public:
