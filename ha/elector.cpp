@@ -162,6 +162,10 @@ struct Elector::Impl {
     guard = std::make_unique<FenceGuard>([this](const std::string& id) {
       // Fence first, bookkeeping later: this thread must act even if the loop is stuck.
       sup.stop(id, core::DisconnectReason::lock_lost);
+      wa::log::error("fence_deadline_passed")
+          .kv("business_id", id)
+          .kv("fence_after_ms", static_cast<std::int64_t>(cfg.fence_after.count()))
+          .kv("action", "connection stopped and store writes revoked");
       post({Posted::fence_deadline, id});
     });
   }
