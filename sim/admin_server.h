@@ -1,0 +1,55 @@
+// wasim's admin API: HTTP+JSON on civetweb. Routes are registered by exact method+path, so later
+// issues add theirs (/admin/phones, ...) without touching this file. Every answer is JSON; unknown
+// paths, wrong methods and bad input get a 4xx with {"error": reason}.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+struct mg_context;
+struct mg_connection;
+
+namespace wa::sim {
+
+struct AdminRequest {
+  std::string method;
+  std::string path;
+  std::map<std::string, std::string> query;  // decoded; duplicate keys -> 400 before handlers run
+};
+
+struct AdminResponse {
+  int status = 200;
+  std::string body;  // JSON
+  static AdminResponse error(int status, const std::string& reason);
+};
+
+using AdminHandler = std::function<AdminResponse(const AdminRequest&)>;
+
+class AdminServer {
+ public:
+  // Binds host:port (port 0 = ephemeral); throws std::runtime_error if it cannot.
+  AdminServer(const std::string& host, int port);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Register before serving requests that need it; handlers run on civetweb worker threads.
+  void route(const std::string& method, const std::string& path, AdminHandler handler);
+  int port() const { return port_; }
+
+ private:
+  static int dispatch(mg_connection* conn, void* self);
+  AdminResponse handle(mg_connection* conn);
+
+  struct CtxDeleter {
+    void operator()(mg_context* c) const;
+  };
+  std::map<std::pair<std::string, std::string>, AdminHandler> routes_;
+  std::unique_ptr<mg_context, CtxDeleter> ctx_;
+  int port_ = 0;
+};
+
+}  // namespace wa::sim

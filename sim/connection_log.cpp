@@ -1,0 +1,109 @@
+#include "sim/connection_log.h"
+
+#include <chrono>
+
+#include "common/log.h"
+
+namespace wa::sim {
+
+std::int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::uint64_t ConnectionLog::open(const std::string& peer) {
+  std::lock_guard lock(mu_);
+  ConnectionRecord r;
+  r.id = next_id_++;
+  r.peer = peer;
+  r.opened_ms = now_unix_ms();
+  records_.push_back(r);
+  ++open_;
+  // Drop the oldest closed records beyond capacity; open ones are kept until they close.
+  while (records_.size() > capacity_ && records_.front().closed_ms != 0) records_.pop_front();
+  return r.id;
+}
+
+ConnectionRecord* ConnectionLog::find(std::uint64_t id) {
+  for (auto it = records_.rbegin(); it != records_.rend(); ++it)
+    if (it->id == id) return &*it;
+  return nullptr;
+}
+
+void ConnectionLog::handshake_done(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  if (auto* r = find(id)) r->handshake_ms = now_unix_ms();
+}
+
+void ConnectionLog::set_dict_version(std::uint64_t id, int v) {
+  std::lock_guard lock(mu_);
+  if (auto* r = find(id)) r->dict_version = v;
+}
+
+void ConnectionLog::set_payload_kind(std::uint64_t id, const std::string& kind) {
+  std::lock_guard lock(mu_);
+  if (auto* r = find(id)) r->payload_kind = kind;
+}
+
+void ConnectionLog::close(std::uint64_t id, const std::string& reason) {
+  std::lock_guard lock(mu_);
+  auto* r = find(id);
+  if (!r || r->closed_ms != 0) return;
+  r->closed_ms = now_unix_ms();
+  r->close_reason = reason;
+  --open_;
+}
+
+void ConnectionLog::count_error(const std::string& kind) {
+  std::lock_guard lock(mu_);
+  ++errors_[kind];
+}
+
+std::size_t ConnectionLog::open_count() const {
+  std::lock_guard lock(mu_);
+  return open_;
+}
+
+std::string ConnectionLog::connections_json(std::size_t limit) const {
+  std::lock_guard lock(mu_);
+  std::string out = "{\"connections\":[";
+  bool first = true;
+  std::size_t skip = limit > 0 && records_.size() > limit ? records_.size() - limit : 0;
+  for (const auto& r : records_) {
+    if (skip > 0) {
+      --skip;
+      continue;
+    }
+    if (!first) out += ',';
+    first = false;
+    out += "{\"id\":" + std::to_string(r.id) + ",\"peer\":";
+    wa::log::append_json_string(out, r.peer);
+    out += ",\"opened_ms\":" + std::to_string(r.opened_ms);
+    out += ",\"handshake_ms\":" + (r.handshake_ms ? std::to_string(r.handshake_ms) : std::string("null"));
+    out += ",\"closed_ms\":" + (r.closed_ms ? std::to_string(r.closed_ms) : std::string("null"));
+    out += ",\"dict_version\":" + (r.dict_version ? std::to_string(r.dict_version) : std::string("null"));
+    out += ",\"payload_kind\":";
+    if (r.payload_kind.empty()) out += "null"; else wa::log::append_json_string(out, r.payload_kind);
+    out += ",\"close_reason\":";
+    if (r.close_reason.empty()) out += "null"; else wa::log::append_json_string(out, r.close_reason);
+    out += '}';
+  }
+  out += "],\"open\":" + std::to_string(open_) + "}";
+  return out;
+}
+
+std::string ConnectionLog::counters_json() const {
+  std::lock_guard lock(mu_);
+  std::string out = "{\"malformed\":{";
+  bool first = true;
+  for (const auto& [k, v] : errors_) {
+    if (!first) out += ',';
+    first = false;
+    wa::log::append_json_string(out, k);
+    out += ':' + std::to_string(v);
+  }
+  out += "},\"connections_total\":" + std::to_string(next_id_ - 1) + ",\"open\":" + std::to_string(open_) + "}";
+  return out;
+}
+
+}  // namespace wa::sim

@@ -1,0 +1,92 @@
+// wasim: a WhatsApp Web server simulator for tests and drills.
+//   wasim --listen HOST:PORT --admin HOST:PORT --state DIR
+// Port 0 picks a free port; the "wasim_listening" log line names the ports actually bound.
+#include <asio.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "common/log.h"
+#include "sim/simulator.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: wasim --listen HOST:PORT --admin HOST:PORT --state DIR\n"
+    "  --listen HOST:PORT  WebSocket endpoint (ws://HOST:PORT/ws/chat); port 0 = ephemeral\n"
+    "  --admin HOST:PORT   admin API (HTTP+JSON: /admin/root-key, /admin/health, /admin/connections)\n"
+    "  --state DIR         state directory (root key, device registry); created if missing\n"
+    "Logs are JSON lines on stderr. SIGTERM/SIGINT stop it gracefully.\n";
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::cerr << "wasim: " << msg << "\n" << kUsage;
+  std::exit(2);
+}
+
+std::pair<std::string, int> host_port(const std::string& flag, const std::string& v) {
+  auto colon = v.rfind(':');
+  if (colon == std::string::npos || colon == 0) usage_error("--" + flag + " must be HOST:PORT, got '" + v + "'");
+  std::string host = v.substr(0, colon);
+  std::string port_s = v.substr(colon + 1);
+  if (port_s.empty() || port_s.size() > 5 || port_s.find_first_not_of("0123456789") != std::string::npos)
+    usage_error("--" + flag + " port must be a number 0-65535, got '" + port_s + "'");
+  int port = std::stoi(port_s);
+  if (port > 65535) usage_error("--" + flag + " port must be 0-65535, got " + port_s);
+  asio::error_code ec;
+  asio::ip::make_address(host, ec);
+  if (ec) usage_error("--" + flag + " host must be an IP address, got '" + host + "'");
+  return {host, port};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (a.rfind("--", 0) != 0) usage_error("unexpected argument '" + a + "'");
+    std::string name = a.substr(2), value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else {
+      if (i + 1 >= argc) usage_error("--" + name + " needs a value");
+      value = argv[++i];
+    }
+    if (name != "listen" && name != "admin" && name != "state") usage_error("unknown flag --" + name);
+    if (!flags.emplace(name, value).second) usage_error("--" + name + " given twice");
+  }
+  for (const char* req : {"listen", "admin", "state"})
+    if (!flags.count(req)) usage_error(std::string("--") + req + " is required");
+
+  wa::sim::SimulatorConfig cfg;
+  std::tie(cfg.listen_host, cfg.listen_port) = host_port("listen", flags["listen"]);
+  std::tie(cfg.admin_host, cfg.admin_port) = host_port("admin", flags["admin"]);
+  cfg.state_dir = flags["state"];
+  if (cfg.state_dir.empty()) usage_error("--state must not be empty");
+
+  try {
+    asio::io_context io;
+    wa::sim::Simulator sim(io, cfg);
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const asio::error_code& ec, int sig) {
+      if (ec) return;
+      wa::log::info("wasim_shutdown").kv("signal", sig);
+      sim.stop();
+    });
+    sim.start();
+    io.run();
+    wa::log::info("wasim_stopped");
+  } catch (const std::exception& e) {
+    wa::log::error("wasim_failed").kv("error", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,54 @@
+// The whole simulator: state dir (root key, device registry), its certificate identity, the
+// WebSocket listener with one protocol session per connection, and the admin API.
+#pragma once
+
+#include <asio.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "sim/admin_server.h"
+#include "sim/connection_log.h"
+#include "sim/device_registry.h"
+#include "sim/server_identity.h"
+#include "sim/ws_server.h"
+
+namespace wa::sim {
+
+struct SimulatorConfig {
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 0;
+  std::string admin_host = "127.0.0.1";
+  int admin_port = 0;
+  std::filesystem::path state_dir;
+};
+
+class Simulator {
+ public:
+  // Loads/creates the state, binds both ports. Throws std::runtime_error with context on failure.
+  Simulator(asio::io_context& io, SimulatorConfig cfg);
+  ~Simulator();
+  // Logs the root key and the "wasim_listening" line (call once the caller is ready to run io).
+  void start();
+  // Graceful: stop accepting, close every connection, stop the admin API. Call on the io thread.
+  void stop();
+
+  int ws_port() const { return ws_->port(); }
+  int admin_port() const { return admin_->port(); }
+  const ServerIdentity& identity() const { return identity_; }
+  ConnectionLog& connections() { return log_; }
+  DeviceRegistry& devices() { return devices_; }
+
+ private:
+  void register_admin_routes();
+  asio::io_context& io_;
+  SimulatorConfig cfg_;
+  ConnectionLog log_;
+  DeviceRegistry devices_;
+  ServerIdentity identity_;
+  std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<WsServer> ws_;
+};
+
+}  // namespace wa::sim
