@@ -1,6 +1,7 @@
 // waconnector accounts add|list|rekey: the account registry from the command line.
 #include <ctime>
 #include <iostream>
+#include <optional>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -33,15 +34,19 @@ FlagSpec database_url_flag() {
 
 FlagSpec lock_keys_flag(bool required) {
   return {"lock-keys", "WACONN_LOCK_KEYS",
-          "advisory lock key mode of the cluster: hashtext (32-bit) or hashtextextended (64-bit)",
-          required ? "" : "hashtext", false, required};
+          required ? "the new advisory lock key mode: hashtext (32-bit) or hashtextextended (64-bit)"
+                   : "advisory lock key mode: hashtext (32-bit) or hashtextextended (64-bit). Unset: the cluster's "
+                     "stored mode (hashtext for a new cluster); set: must equal the stored mode",
+          "", false, required};
 }
 
-store::LockKeyMode parse_mode(const Flags& f) {
-  const auto v = f.str("lock-keys");
-  const auto m = store::parse_lock_key_mode(v);
-  if (!m) throw ConfigError(fmt::format("--lock-keys: '{}' is not hashtext or hashtextextended", v));
-  return *m;
+// nullopt when the flag (and its env) is unset.
+std::optional<store::LockKeyMode> parse_mode(const Flags& f) {
+  const auto v = f.get("lock-keys");
+  if (!v) return std::nullopt;
+  const auto m = store::parse_lock_key_mode(*v);
+  if (!m) throw ConfigError(fmt::format("--lock-keys: '{}' is not hashtext or hashtextextended", *v));
+  return m;
 }
 
 // Connects and checks the schema; a database that is down or unmigrated is a runtime failure (1).
@@ -136,10 +141,11 @@ int accounts_add(int argc, char** argv) {
     if (auto e = store::validate_jid(*jid); !e.empty()) throw ConfigError("--jid: " + e);
   const auto mode = parse_mode(f);
   auto conn = connect(f, "accounts add");
-  store::require_lock_key_mode(conn, mode);
+  const auto effective = mode ? *mode : store::stored_lock_key_mode(conn);
+  store::require_lock_key_mode(conn, effective);
   const auto a = store::add_account(conn, business_id, jid);
   std::cout << fmt::format("added business {}{} (lock key {}, {})\n", a.business_id,
-                           a.jid ? " jid " + mask_jid(*a.jid) : std::string(), a.lock_key, store::to_string(mode));
+                           a.jid ? " jid " + mask_jid(*a.jid) : std::string(), a.lock_key, store::to_string(effective));
   return 0;
 }
 
@@ -179,7 +185,7 @@ int accounts_rekey(int argc, char** argv) {
           {database_url_flag(), lock_keys_flag(true),
            {"force", "WACONN_REKEY_FORCE", "rekey even though account locks are held (pods seem to run)", "", true}});
   if (!f.parse(argc, argv)) return 0;
-  const auto mode = parse_mode(f);
+  const auto mode = *parse_mode(f);  // required: parse() refused a missing one
   auto conn = connect(f, "accounts rekey");
   const int n = store::rekey_accounts(conn, mode, f.boolean("force"));
   std::cout << fmt::format("rekeyed {} account(s); lock keys: {}\n", n, store::to_string(mode));

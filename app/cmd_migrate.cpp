@@ -1,6 +1,7 @@
 // waconnector migrate: applies the embedded schema migrations. Safe to run from many pods at once
 // (the migrator serialises them with an advisory lock).
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -19,16 +20,18 @@ int cmd_migrate(int argc, char** argv) {
               {
                   {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo", "", false, true},
                   {"lock-keys", "WACONN_LOCK_KEYS",
-                   "advisory lock key mode of the cluster: hashtext (32-bit) or hashtextextended (64-bit); stored "
-                   "on first use, later runs must agree",
-                   "hashtext"},
+                   "advisory lock key mode of the cluster: hashtext (32-bit) or hashtextextended (64-bit). Unset: "
+                   "the cluster's stored mode (hashtext for a new cluster); set: must equal the stored mode",
+                   ""},
               });
   if (!flags.parse(argc, argv)) return 0;
   const auto url = flags.str("database-url");
   if (auto e = pg::validate_conninfo(url); !e.empty()) throw ConfigError("--database-url: " + e);
-  const auto mode = store::parse_lock_key_mode(flags.str("lock-keys"));
-  if (!mode)
-    throw ConfigError(fmt::format("--lock-keys: '{}' is not hashtext or hashtextextended", flags.str("lock-keys")));
+  std::optional<store::LockKeyMode> mode;
+  if (const auto v = flags.get("lock-keys")) {
+    mode = store::parse_lock_key_mode(*v);
+    if (!mode) throw ConfigError(fmt::format("--lock-keys: '{}' is not hashtext or hashtextextended", *v));
+  }
 
   pg::Connection conn;
   try {
@@ -38,14 +41,15 @@ int cmd_migrate(int argc, char** argv) {
     return 1;
   }
   const auto res = store::migrate(conn);
-  store::require_lock_key_mode(conn, *mode);
+  // Stores the mode on a new cluster (the flag's, else hashtext); refuses a flag that disagrees.
+  store::require_lock_key_mode(conn, mode ? *mode : store::stored_lock_key_mode(conn));
   if (res.applied.empty()) {
     std::cout << fmt::format("schema up to date at version {}\n", res.version);
   } else {
     for (const auto& m : res.applied) std::cout << fmt::format("applied {:04d}_{}\n", m.version, m.name);
     std::cout << fmt::format("schema now at version {}\n", res.version);
   }
-  std::cout << fmt::format("lock keys: {}\n", store::to_string(*mode));
+  std::cout << fmt::format("lock keys: {}\n", store::to_string(store::stored_lock_key_mode(conn)));
   return 0;
 }
 

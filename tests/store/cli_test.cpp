@@ -142,7 +142,15 @@ TEST_CASE("cli: accounts add, list (masked), list --json, mode mismatch, rekey",
   CHECK(rekey.code == 0);
   CHECK_THAT(rekey.out, Catch::Contains("rekeyed 2 account(s)"));
   CHECK(run(db.url(), "accounts add --business-id cara --lock-keys hashtextextended").code == 0);
+  // Without --lock-keys the stored mode applies.
+  CHECK(run(db.url(), "accounts add --business-id dora").code == 0);
+  auto remigrate = run(db.url(), "migrate");
+  CHECK(remigrate.code == 0);
+  CHECK_THAT(remigrate.out, Catch::Contains("lock keys: hashtextextended"));
+  CHECK(run(db.url(), "migrate --lock-keys hashtext").code == 1);
   auto c = db.connect();
+  CHECK(c.exec("key of dora", "SELECT lock_key = hashtextextended('pair:dora', 0) FROM wa_accounts WHERE business_id = 'dora'")
+            .boolean(0, 0));
   CHECK(c.exec("key of cara", "SELECT lock_key = hashtextextended('pair:cara', 0) FROM wa_accounts WHERE business_id = 'cara'")
             .boolean(0, 0));
 
