@@ -38,6 +38,11 @@ void check_epoch(pg::Connection& conn, const std::string& business_id, std::int6
 
 void fenced_write(pg::Connection& conn, const std::string& business_id, std::int64_t epoch, std::string_view purpose,
                   const std::function<void(pg::Connection&)>& body, prometheus::Counter* refused) {
+  // Nested in a caller's transaction, our COMMIT would commit the caller's work too.
+  if (conn.raw() != nullptr && PQtransactionStatus(conn.raw()) != PQTRANS_IDLE)
+    throw StoreError(fmt::format("{} for business {}: fenced_write needs a connection outside any transaction "
+                                 "(use check_epoch inside your own)",
+                                 purpose, business_id));
   pg::Transaction tx(conn, fmt::format("{} for business {}", purpose, business_id));
   check_epoch(conn, business_id, epoch, purpose, refused);
   body(conn);

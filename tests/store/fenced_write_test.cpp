@@ -78,6 +78,13 @@ TEST_CASE("fenced writes pass under the current epoch and are refused after anot
                     "body failed");
   CHECK(scratch_rows(a) == 2);
 
+  // Inside a caller's transaction fenced_write refuses (its COMMIT would commit the caller's work).
+  {
+    pg::Transaction outer(b, "outer");
+    CHECK_THROWS_WITH(store::fenced_write(b, "acme", eb, "nested", [](pg::Connection&) {}),
+                      Catch::Contains("outside any transaction"));
+  }
+
   // An unknown account is refused too.
   CHECK_THROWS_AS(store::fenced_write(a, "nobody", 1, "save", [](pg::Connection&) {}, &refused), store::EpochMoved);
   CHECK(refused.Value() == 4);
