@@ -19,6 +19,8 @@ constexpr const char* kUsage =
     "  --listen HOST:PORT  WebSocket endpoint (ws://HOST:PORT/ws/chat); port 0 = ephemeral\n"
     "  --admin HOST:PORT   admin API (HTTP+JSON: /admin/root-key, /admin/health, /admin/connections)\n"
     "  --state DIR         state directory (root key, device registry); created if missing\n"
+    "  --handshake-timeout-ms N  close connections that have not finished the Noise handshake\n"
+    "                      N ms after the upgrade (default 20000, as clients wait)\n"
     "Logs are JSON lines on stderr. SIGTERM/SIGINT stop it gracefully.\n";
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -60,7 +62,8 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage_error("--" + name + " needs a value");
       value = argv[++i];
     }
-    if (name != "listen" && name != "admin" && name != "state") usage_error("unknown flag --" + name);
+    if (name != "listen" && name != "admin" && name != "state" && name != "handshake-timeout-ms")
+      usage_error("unknown flag --" + name);
     if (!flags.emplace(name, value).second) usage_error("--" + name + " given twice");
   }
   for (const char* req : {"listen", "admin", "state"})
@@ -71,6 +74,12 @@ int main(int argc, char** argv) {
   std::tie(cfg.admin_host, cfg.admin_port) = host_port("admin", flags["admin"]);
   cfg.state_dir = flags["state"];
   if (cfg.state_dir.empty()) usage_error("--state must not be empty");
+  if (flags.count("handshake-timeout-ms")) {
+    const auto& v = flags["handshake-timeout-ms"];
+    if (v.empty() || v.size() > 7 || v.find_first_not_of("0123456789") != std::string::npos || std::stol(v) < 1)
+      usage_error("--handshake-timeout-ms must be an integer 1-9999999, got '" + v + "'");
+    cfg.handshake_timeout = std::chrono::milliseconds(std::stol(v));
+  }
 
   try {
     asio::io_context io;

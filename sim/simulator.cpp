@@ -13,6 +13,7 @@ Simulator::Simulator(asio::io_context& io, SimulatorConfig cfg)
   admin_ = std::make_unique<AdminServer>(cfg_.admin_host, cfg_.admin_port);
   register_admin_routes();
   SessionContext ctx{&identity_, &devices_, &log_};
+  ctx.handshake_timeout = cfg_.handshake_timeout;
   ws_ = std::make_unique<WsServer>(
       io_, cfg_.listen_host, cfg_.listen_port, WsServerOptions{},
       [ctx](WsLink& link) { return std::make_unique<WaSession>(ctx, link); }, log_);

@@ -4,6 +4,7 @@
 
 #include <asio.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -22,6 +23,7 @@ struct SimulatorConfig {
   std::string admin_host = "127.0.0.1";
   int admin_port = 0;
   std::filesystem::path state_dir;
+  std::chrono::milliseconds handshake_timeout{20000};
 };
 
 class Simulator {

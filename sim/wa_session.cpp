@@ -24,7 +24,9 @@ ByteView view_of(const std::string& s) { return wa::crypto::view(s); }
 
 }  // namespace
 
-WaSession::WaSession(SessionContext ctx, WsLink& link) : ctx_(ctx), link_(link) {}
+WaSession::WaSession(SessionContext ctx, WsLink& link) : ctx_(ctx), link_(link) {
+  link_.set_deadline(ctx_.handshake_timeout, "handshake timeout");
+}
 
 void WaSession::on_closed() { stage_ = Stage::done; }
 
@@ -131,6 +133,7 @@ void WaSession::on_client_finish(const Bytes& frame) {
   auto [c2s, s2c] = noise_.split();
   transport_.emplace(s2c, c2s);
   stage_ = Stage::live;
+  link_.set_deadline(std::chrono::milliseconds(0), {});
   ctx_.log->handshake_done(link_.id());
   on_payload(payload);
 }

@@ -5,6 +5,7 @@
 // one JSON log line and a counter; nothing here trusts the client's bytes.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,8 @@ struct SessionContext {
   DeviceRegistry* devices = nullptr;
   ConnectionLog* log = nullptr;
   std::size_t pair_refs = 6;  // as the real server sends (whatsmeow's QR timing assumes 6)
+  // From the upgrade to the ClientFinish; clients give up after 20 s themselves.
+  std::chrono::milliseconds handshake_timeout{20000};
 };
 
 class WaSession : public WsSession {

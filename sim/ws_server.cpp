@@ -22,7 +22,8 @@ std::string ws_frame(WsOpcode op, std::string_view payload) {
 class WsServer::Connection : public WsLink, public std::enable_shared_from_this<WsServer::Connection> {
  public:
   Connection(WsServer& server, asio::ip::tcp::socket sock, std::uint64_t id, std::string peer)
-      : server_(server), sock_(std::move(sock)), timer_(sock_.get_executor()), id_(id), peer_(std::move(peer)),
+      : server_(server), sock_(std::move(sock)), timer_(sock_.get_executor()), deadline_(sock_.get_executor()),
+        id_(id), peer_(std::move(peer)),
         ws_(wa::socket::WsFrameParser::Peer::client,
             wa::socket::WsParserLimits{server.options_.max_message_bytes, server.options_.max_message_bytes + 64}) {}
 
@@ -56,6 +57,15 @@ class WsServer::Connection : public WsLink, public std::enable_shared_from_this<
     // Don't wait forever for a peer that stops reading.
     arm_timer(std::chrono::seconds(2), reason);
     flush();
+  }
+
+  void set_deadline(std::chrono::milliseconds after, const std::string& reason) override {
+    deadline_.cancel();
+    if (after.count() <= 0 || closing_ || closed_) return;
+    deadline_.expires_after(after);
+    deadline_.async_wait([self = shared_from_this(), reason](const asio::error_code& ec) {
+      if (!ec) self->close(1008, reason, "timeout");
+    });
   }
 
   // Server shutdown: close cleanly if upgraded, else just drop.
@@ -187,6 +197,7 @@ class WsServer::Connection : public WsLink, public std::enable_shared_from_this<
     if (reason_.empty()) reason_ = why;
     asio::error_code ignored;
     timer_.cancel();
+    deadline_.cancel();
     sock_.close(ignored);
     server_.log_.close(id_, reason_);
     wa::log::info("wasim_connection_closed").kv("conn", id_).kv("reason", reason_);
@@ -197,7 +208,8 @@ class WsServer::Connection : public WsLink, public std::enable_shared_from_this<
 
   WsServer& server_;
   asio::ip::tcp::socket sock_;
-  asio::steady_timer timer_;
+  asio::steady_timer timer_;     // upgrade/idle/close-drain limit, re-armed as the connection progresses
+  asio::steady_timer deadline_;  // the session's own stage limit (set_deadline)
   std::uint64_t id_;
   std::string peer_;
   std::array<char, 16384> buf_{};

@@ -26,6 +26,9 @@ class WsLink {
   // Sends a WebSocket close frame after everything queued, then closes the socket. The first
   // reason is the one recorded. `kind` non-empty counts a malformed-input error of that kind.
   virtual void close(std::uint16_t ws_code, const std::string& reason, const std::string& kind = {}) = 0;
+  // Closes the connection (1008, `reason`) unless cleared in time; zero clears it. For protocol
+  // stages with their own time limit, e.g. the Noise handshake.
+  virtual void set_deadline(std::chrono::milliseconds after, const std::string& reason) = 0;
 };
 
 class WsSession {

@@ -114,7 +114,7 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-WasimProcess::WasimProcess(const std::filesystem::path& state_dir) {
+WasimProcess::WasimProcess(const std::filesystem::path& state_dir, std::vector<std::string> extra_args) {
   auto bin = wasim_path();
   if (!std::filesystem::exists(bin)) throw std::runtime_error("wasim binary not found at " + bin.string());
   int fds[2];
@@ -124,9 +124,11 @@ WasimProcess::WasimProcess(const std::filesystem::path& state_dir) {
   if (pid_ == 0) {
     ::dup2(fds[1], 2);
     std::string st = state_dir.string();
-    const char* argv[] = {bin.c_str(), "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--state", st.c_str(),
-                          nullptr};
-    ::execv(bin.c_str(), const_cast<char* const*>(argv));
+    std::vector<const char*> argv = {bin.c_str(), "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--state",
+                                     st.c_str()};
+    for (const auto& a : extra_args) argv.push_back(a.c_str());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), const_cast<char* const*>(argv.data()));
     ::_exit(127);
   }
   ::close(fds[1]);

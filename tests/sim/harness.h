@@ -42,7 +42,7 @@ class TempDir {
 class WasimProcess {
  public:
   // Starts wasim on 127.0.0.1:0 for both ports and waits (up to 10 s) for its listening line.
-  explicit WasimProcess(const std::filesystem::path& state_dir);
+  explicit WasimProcess(const std::filesystem::path& state_dir, std::vector<std::string> extra_args = {});
   ~WasimProcess();  // SIGKILL if still running
   WasimProcess(const WasimProcess&) = delete;
   WasimProcess& operator=(const WasimProcess&) = delete;

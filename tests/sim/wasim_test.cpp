@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <ctime>
+#include <thread>
 
 #include "core/crypto/bytes.h"
 #include "core/socket/cert_chain.h"
@@ -252,4 +253,26 @@ TEST_CASE("SIGTERM closes open connections with 1001 and exits 0", "[sim][proces
   CHECK(c.ws().wait_closed());
   CHECK(c.ws().close_code() == 1001);
   CHECK(idle.wait_closed());
+}
+
+TEST_CASE("a client that stalls in the handshake is closed at the handshake deadline", "[sim][process][robustness]") {
+  TempDir dir;
+  WasimProcess w(dir.path(), {"--handshake-timeout-ms", "300"});
+  WsClient ws(w.ws_port());
+  REQUIRE(ws.upgrade_status() == 101);
+  ws.send_binary({'W', 'A', 6, 3});  // header, then nothing
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(ws.wait_closed(5000ms));
+  CHECK(ws.close_code() == 1008);
+  CHECK(std::chrono::steady_clock::now() - t0 < 3000ms);
+  CHECK(malformed_count(w, "timeout") == "1");
+  // A client that completes the handshake in time is not affected by the deadline afterwards.
+  WaTestClient c(w.ws_port(), 3);
+  check_pair_device(register_and_get_first_node(c, w.root_key_hex()));
+  std::this_thread::sleep_for(500ms);  // past the deadline: the connection must still be open
+  c.send_node(Node{"iq", {{"id", std::string("ka")}, {"xmlns", std::string("w:p")}, {"type", std::string("get")}}, {}});
+  auto pong = c.recv_node();
+  REQUIRE(pong);
+  CHECK(pong->attr_text("id") == "ka");
+  stop_cleanly(w);
 }
