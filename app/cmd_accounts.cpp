@@ -33,7 +33,7 @@ FlagSpec database_url_flag() {
 }
 
 FlagSpec lock_keys_flag(bool required) {
-  return {"lock-keys", "WACONN_LOCK_KEYS",
+  return {"lock-keys", "LOCK_KEYS",
           required ? "the new advisory lock key mode: hashtext (32-bit) or hashtextextended (64-bit)"
                    : "advisory lock key mode: hashtext (32-bit) or hashtextextended (64-bit). Unset: the cluster's "
                      "stored mode (hashtext for a new cluster); set: must equal the stored mode",

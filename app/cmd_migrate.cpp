@@ -19,7 +19,7 @@ int cmd_migrate(int argc, char** argv) {
               "each other). Refuses a schema newer than this binary.",
               {
                   {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo", "", false, true},
-                  {"lock-keys", "WACONN_LOCK_KEYS",
+                  {"lock-keys", "LOCK_KEYS",
                    "advisory lock key mode of the cluster: hashtext (32-bit) or hashtextextended (64-bit). Unset: "
                    "the cluster's stored mode (hashtext for a new cluster); set: must equal the stored mode",
                    ""},

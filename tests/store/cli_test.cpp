@@ -32,12 +32,12 @@ struct Run {
 
 // Runs `waconnector ARGS` with DATABASE_URL set (when non-empty). Arguments are ours: no quoting
 // beyond single quotes is needed.
-Run run(const std::string& database_url, const std::string& args) {
+Run run(const std::string& database_url, const std::string& args, const std::string& env = {}) {
   const std::string bin = binary();
   REQUIRE(std::filesystem::exists(bin));
   std::string cmd;
   if (!database_url.empty()) cmd += "DATABASE_URL='" + database_url + "' ";
-  cmd += "WACONN_LOG_LEVEL=error '" + bin + "' " + args + " 2>&1";
+  cmd += env + " WACONN_LOG_LEVEL=error '" + bin + "' " + args + " 2>&1";
   Run r;
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
@@ -101,7 +101,7 @@ TEST_CASE("cli: migrate refuses a newer schema, an unreachable database and bad 
   CHECK_THAT(no_url.out, Catch::Contains("--database-url") && Catch::Contains("DATABASE_URL"));
   auto help = run("", "migrate --help");
   CHECK(help.code == 0);
-  CHECK_THAT(help.out, Catch::Contains("WACONN_LOCK_KEYS"));
+  CHECK_THAT(help.out, Catch::Contains("LOCK_KEYS"));
 }
 
 TEST_CASE("cli: accounts add, list (masked), list --json, mode mismatch, rekey", "[store][pg][cli]") {
@@ -137,6 +137,11 @@ TEST_CASE("cli: accounts add, list (masked), list --json, mode mismatch, rekey",
   auto mismatch = run(db.url(), "accounts add --business-id cara --lock-keys hashtextextended");
   CHECK(mismatch.code == 1);
   CHECK_THAT(mismatch.out, Catch::Contains("differs from the cluster's lock-keys mode hashtext"));
+
+  // The environment variable works like the flag.
+  auto env_mismatch = run(db.url(), "accounts add --business-id cara", "LOCK_KEYS=hashtextextended");
+  CHECK(env_mismatch.code == 1);
+  CHECK_THAT(env_mismatch.out, Catch::Contains("differs from the cluster's lock-keys mode"));
 
   auto rekey = run(db.url(), "accounts rekey --lock-keys hashtextextended");
   CHECK(rekey.code == 0);
