@@ -123,7 +123,7 @@ class Parser {
         if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':' after an object key");
         ++pos_;
         ws();
-        v.members.emplace_back(std::move(key), value(depth + 1));
+        v.members.push_back(JsonMember{std::move(key), value(depth + 1)});
         ws();
         if (pos_ < s_.size() && s_[pos_] == ',') {
           ++pos_;
