@@ -42,10 +42,13 @@ struct HttpHandlers {
 };
 
 struct HttpOptions {
-  int threads = 2;                        // civetweb worker threads (clamped to 1..4)
+  // civetweb worker threads (clamped to 1..4). A worker is tied to a connection from accept until
+  // the request is read, so a few idle connections could otherwise starve the probes.
+  int threads = 4;
   std::size_t max_request_bytes = 8192;   // request line + headers
   std::size_t max_body_bytes = 16384;     // bodies above this get 413
-  std::chrono::milliseconds request_timeout{5000};
+  // How long a worker waits for a request; kept below the probes' 3 s timeout.
+  std::chrono::milliseconds request_timeout{2000};
 };
 
 class HttpServer {

@@ -1,8 +1,15 @@
 // The HTTP surface over real sockets: each endpoint's codes and bodies, routing, limits.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -231,4 +238,43 @@ TEST_CASE("a port already in use fails with a message naming the address", "[htt
     CHECK(what.find("Address already in use") != std::string::npos);
   }
   CHECK_THROWS_AS(HttpServer("127.0.0.1", 70000, HttpHandlers{}), std::runtime_error);
+}
+
+TEST_CASE("idle connections do not starve /health", "[http]") {
+  HttpServer s("127.0.0.1", 0, HttpHandlers{});
+  // Three clients that connect and send nothing (a slow or broken scraper, a port scanner).
+  std::vector<int> idle;
+  for (int i = 0; i < 3; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(s.port()));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    idle.push_back(fd);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = http_request(s.port(), "GET", "/health");
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  for (int fd : idle) ::close(fd);
+  CHECK(r.status == 200);
+  // With every worker stuck on an idle connection this would wait for the request timeout (2 s).
+  CHECK(ms < 1000);
+}
+
+TEST_CASE("concurrent clients all get answers", "[http]") {
+  wa::Metrics m;
+  HttpHandlers h;
+  h.metrics = &m;
+  HttpServer s("127.0.0.1", 0, h);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t)
+    clients.emplace_back([&] {
+      for (int i = 0; i < 10; ++i)
+        if (http_request(s.port(), "GET", i % 2 ? "/metrics" : "/health").status == 200) ++ok;
+    });
+  for (auto& c : clients) c.join();
+  CHECK(ok == 80);
 }
