@@ -80,11 +80,16 @@ wait_new_leader() {  # $1 = previous event id; prints the new event
 
 ev=$(wait_new_leader none)
 read -r ev_id leader epoch _ <<<"$ev"
-# Wait until every replica's lock session is open, so the standbys are really standing by.
-for _ in $(seq 1 500); do
-  [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/lock'")" -ge 3 ] && break
-  sleep 0.02
-done
+# The standbys are standing by once their lock session LISTENs and has polled (its last statement
+# is the try-lock).
+standbys_polling() {
+  for _ in $(seq 1 500); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/lock'
+              AND query LIKE '%pg_try_advisory_lock%'")" -ge 2 ] && return 0
+    sleep 0.02
+  done
+}
+standbys_polling
 say "who leads"
 echo "leader: $leader (lease epoch $epoch)"
 for pod in demo-0 demo-1 demo-2; do
@@ -102,10 +107,7 @@ sql "SELECT assigned_pod, previous_pod, failover_count, lease_epoch FROM wa_acco
 
 say "restarting $leader as a standby, then a graceful handover: SIGTERM to $new_leader"
 start_replica "$leader"
-for _ in $(seq 1 500); do
-  [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/lock'")" -ge 3 ] && break
-  sleep 0.02
-done
+standbys_polling
 kill -TERM "${pid_of[$new_leader]}"
 ev=$(wait_new_leader "$ev_id")
 read -r ev_id third third_epoch at_ms <<<"$ev"

@@ -106,13 +106,16 @@ bool wait_for(F cond, std::chrono::milliseconds timeout) {
   return cond();
 }
 
-// Standbys are ready to take over once their lock session is open: a backend named
-// waconnector/<pod>/lock (poll) or .../wait (block) exists for every live pod.
-int lock_sessions(wa::pg::Connection& c) {
-  return static_cast<int>(c.exec("count lock sessions",
-                                 "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/lock'"
-                                 " OR application_name LIKE 'waconnector/%/wait'")
-                              .i64(0, 0));
+// Standbys are standing by once they have really started competing: in poll mode their lock
+// session's last statement is the try-lock poll, in block mode their waiter is queued on the lock.
+// (An open session alone is not enough: a replica's first poll right after the kill would make
+// the takeover look faster than steady state.)
+int standing_by(wa::pg::Connection& c, bool block) {
+  const char* sql = block ? "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/wait'"
+                            " AND wait_event_type = 'Lock'"
+                          : "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/lock'"
+                            " AND query LIKE '%pg_try_advisory_lock%'";
+  return static_cast<int>(c.exec("count standing-by replicas", sql).i64(0, 0));
 }
 
 void report(const std::string& what, std::vector<std::int64_t> v) {
@@ -198,12 +201,15 @@ int main(int argc, char** argv) {
     std::cout << fmt::format("failover_bench: 3 replicas, standby-wait={}, poll-interval={}, {} cycles each\n", wait, poll,
                              cycles);
     std::vector<std::int64_t> kill_ms, term_ms, term_signal_ms;
+    std::mt19937 phase_rng(rd());
     for (int phase = 0; phase < 2; ++phase) {
       const int sig = phase == 0 ? SIGKILL : SIGTERM;
       for (int i = 0; i < cycles; ++i) {
         // Every replica must be standing by (its lock session open) before the holder goes.
-        if (!wait_for([&] { return lock_sessions(c) >= 3; }, 30s))
-          throw std::runtime_error("replicas did not all open their lock sessions");
+        if (!wait_for([&] { return standing_by(c, wait == "block") >= 2; }, 30s))
+          throw std::runtime_error("the two standbys did not start competing within 30 s");
+        // A random phase against the standbys' poll timers (not synchronisation).
+        std::this_thread::sleep_for(std::chrono::milliseconds(phase_rng() % 1000));
         auto it = std::find_if(rs.begin(), rs.end(), [&](auto& r) { return r->pod() == cur->pod; });
         if (it == rs.end()) throw std::runtime_error("leader is not one of ours");
         const auto t0 = unix_ms();

@@ -95,11 +95,16 @@ TEST_CASE("SIGTERM: the leader resigns, exits 0, and a standby wins through NOTI
     rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i), args(db, {"--poll-interval", "5s"})));
   std::optional<wa::store::HaEvent> first;
   REQUIRE(wait_for([&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
-  // Every standby has run its first poll (and LISTEN) once it reports itself as a standby.
-  for (auto& r : rs) {
-    if (r->pod() == first->pod) continue;
-    REQUIRE(wait_for([&] { return wa::hatest::http_get(r->http_port(), "/status").body.find("\"role\":\"standby\"") != std::string::npos; }, 10s));
-  }
+  // Both standbys LISTEN and have polled once their lock session's last statement is the try-lock.
+  auto c = db.connect();
+  REQUIRE(wait_for(
+      [&] {
+        return c.exec("count polling standbys",
+                      "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/lock'"
+                      " AND query LIKE '%pg_try_advisory_lock%'")
+                   .i64(0, 0) == 2;
+      },
+      10s));
   Replica* leader = by_pod(rs, first->pod);
   leader->signal(SIGTERM);
   const auto code = leader->wait_exit(12s);
