@@ -111,11 +111,11 @@ int cmd_node(int argc, char** argv) {
     throw ConfigError("unknown node subcommand '" + sub + "' (decode or encode)");
   const bool decode = sub == "decode";
   const std::string summary =
-      decode ? "Decodes a binary node given as hex and prints it as one line of JSON: {\"tag\", \"attrs\": "
+      decode ? "Argument: HEX (one node), or --batch with one HEX per stdin line.\n\nDecodes a binary node given as hex and prints it as one line of JSON: {\"tag\", \"attrs\": "
                "[[key, value], ...], \"content\": [nodes] | {\"bytes_hex\"} | \"string\"}; JIDs print as text "
                "(user[_agent][:device]@server). The hex may start with the frame flag byte (0x00, or 0x02 = "
                "zlib-compressed); it is detected."
-             : "Encodes a JSON node (the format that 'node decode' prints; attribute values and string content "
+             : "Argument: JSON (one node), or --batch with one JSON node per stdin line.\n\nEncodes a JSON node (the format that 'node decode' prints; attribute values and string content "
                "containing '@' are JIDs, as Baileys writes them) and prints the bytes as hex, INCLUDING the "
                "leading frame flag byte 00 (uncompressed), like binary-vectors.json.";
   Flags flags("waconnector node " + sub, summary,

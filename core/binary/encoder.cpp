@@ -128,6 +128,7 @@ class Encoder {
     }
   }
 
+  // Error messages name the server and the stanza, never the user part (phone numbers).
   void jid(const Jid& j, const std::string& ctx) {
     if (j.server.empty()) throw EncodeError("JID with an empty server in <" + ctx + ">");
     const bool user_srv = j.server == server::kUser;
@@ -135,11 +136,11 @@ class Encoder {
     const bool hosted = j.server == server::kHosted;
     const bool hosted_lid = j.server == server::kHostedLid;
     if (j.agent != 0 && !user_srv)
-      throw EncodeError("JID " + j.to_string() + " in <" + ctx + ">: an agent is only valid on s.whatsapp.net");
+      throw EncodeError("JID on " + j.server + " in <" + ctx + ">: an agent is only valid on s.whatsapp.net");
     if (((user_srv || lid) && (j.device || j.agent != 0)) || hosted || hosted_lid) {
       const unsigned dev = j.device.value_or(0);
       if (dev > 255)
-        throw EncodeError("JID " + j.to_string() + " in <" + ctx + ">: device " + std::to_string(dev) +
+        throw EncodeError("JID on " + j.server + " in <" + ctx + ">: device " + std::to_string(dev) +
                           " does not fit AD_JID's one byte");
       std::uint8_t domain = j.agent;
       if (lid) domain = 1;
@@ -167,7 +168,8 @@ class Encoder {
       return;
     }
     if (j.device)
-      throw EncodeError("JID " + j.to_string() + " in <" + ctx + ">: a device is not valid on server " + j.server);
+      throw EncodeError("JID on " + j.server + " in <" + ctx + ">: a device is only valid on s.whatsapp.net, lid, "
+                        "hosted, hosted.lid, msgr and interop");
     push(tag::kJidPair);
     string(j.user);  // "" is byte 0, the empty user
     string(j.server);
