@@ -51,7 +51,15 @@ void FrameSocket::send_frame(Bytes payload) {
   }
   asio::dispatch(executor(), [self = shared_from_this(), payload = std::move(payload)]() mutable {
     if (self->closed_) return;
-    Bytes body = self->transport_ ? self->transport_->encrypt(payload) : std::move(payload);
+    Bytes body;
+    try {
+      body = self->transport_ ? self->transport_->encrypt(payload) : std::move(payload);
+    } catch (const std::exception& e) {
+      // Only a worn-out counter gets here; the connection cannot continue.
+      wa::log::error("wa_frame_encrypt_failed").kv("error", e.what());
+      self->ws_->abort();
+      return;
+    }
     Bytes msg;
     if (!self->header_sent_) {
       msg = connection_header(self->dict_version_);
