@@ -1,0 +1,98 @@
+// The WhatsApp Web client of one account: core::Connection over core/socket (WebSocket + Noise),
+// binary nodes and the DeviceStore. It pairs a new device (QR or pair code), logs in from stored
+// credentials, does what a real client does after <success> (pre-keys, passive off), keeps the
+// connection alive, and maps stream errors and failures to reconnects or a final state.
+//
+// Threading: each client runs its protocol on one thread of its own (an io_context). start(),
+// stop(), state() and request_pair_code() may be called from any thread. ConnectionEvents
+// callbacks run on the client's thread and must not block for long; they may call stop().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "core/client/device_store.h"
+#include "core/connection.h"
+#include "core/crypto/bytes.h"
+
+namespace wa::client {
+
+struct ClientOptions {
+  std::string url = "wss://web.whatsapp.com/ws/chat";
+  crypto::Key32 trusted_root{};  // all zeros = WhatsApp's production root (cert_chain.h)
+  std::string user_agent;        // WebSocket User-Agent header; empty = none (as whatsmeow)
+  std::uint8_t dict_version = 3;
+  // Shown to the phone ("Chrome (Linux)") and used for the QR's platform character.
+  std::string platform_display = "Chrome (Linux)";
+  std::string extra_ca_file;  // for wss:// test servers
+
+  // Timing, whatsmeow's defaults (reference §6.2, §7.3, §7.4, §7.7); tests shorten them.
+  std::chrono::milliseconds handshake_timeout{20000};
+  std::chrono::milliseconds connect_timeout{20000};
+  std::chrono::milliseconds qr_first_timeout{60000};
+  std::chrono::milliseconds qr_next_timeout{20000};
+  std::chrono::milliseconds keepalive_min{20000};
+  std::chrono::milliseconds keepalive_max{30000};
+  std::chrono::milliseconds keepalive_response_timeout{10000};
+  // A keepalive miss forces a reconnect once the last answered ping is older than this.
+  std::chrono::milliseconds keepalive_max_fail{180000};
+  std::chrono::milliseconds iq_timeout{75000};
+  // Reconnect backoff: initial, doubled per failure, capped; ±jitter fraction.
+  std::chrono::milliseconds backoff_initial{1000};
+  std::chrono::milliseconds backoff_max{60000};
+  double backoff_jitter = 0.2;
+};
+
+// request_pair_code() failed: not connected for pairing, bad phone number, server error, timeout.
+class PairCodeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class WaClient : public core::Connection {
+ public:
+  WaClient(std::string business_id, ClientOptions options, std::unique_ptr<DeviceStore> store,
+           core::ConnectionEvents events);
+  ~WaClient() override;  // stops (user_initiated) and joins the client's thread
+  WaClient(const WaClient&) = delete;
+  WaClient& operator=(const WaClient&) = delete;
+
+  void start() override;
+  // Closes the socket at once, cancels timers; after it returns no byte is sent and no store
+  // write is started by this client (a write already running is fenced by the store itself).
+  // Never blocks on the network or the database. Idempotent; a stopped client cannot restart.
+  void stop(core::DisconnectReason why) override;
+  core::ConnectionState state() const override;
+
+  // Phone-number pairing (reference §6.6): while pairing, sends companion_hello for `phone`
+  // (digits, '+' and separators allowed) and returns the 8-character code the user types on the
+  // phone (shown as XXXX-XXXX). Blocks until the server accepted the hello, at most `timeout`.
+  // Throws PairCodeError. Must not be called from a ConnectionEvents callback.
+  std::string request_pair_code(const std::string& phone, bool show_push_notification = true,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+  // Own device JID once paired (empty before); for logs and tests.
+  std::string jid() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// Creates a WaClient per account, each with the store `stores(business_id)` returns.
+class WaClientFactory : public core::ConnectionFactory {
+ public:
+  WaClientFactory(ClientOptions options, DeviceStoreProvider stores);
+  std::unique_ptr<core::Connection> create(const std::string& business_id, const std::string& jid,
+                                           core::ConnectionEvents events) override;
+
+ private:
+  ClientOptions options_;
+  DeviceStoreProvider stores_;
+};
+
+}  // namespace wa::client
