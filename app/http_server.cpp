@@ -159,22 +159,31 @@ HttpResponse HttpServer::Impl::dispatch(const HttpRequest& req, std::string& ext
   }
 
   // Longest matching prefix decides; among its routes the method must match.
-  std::shared_lock lock(routes_mu);
-  std::size_t best = 0;
-  bool any = false;
-  for (const auto& rt : routes) {
-    if (req.path.compare(0, rt.prefix.size(), rt.prefix) == 0 && rt.prefix.size() >= best) {
-      best = rt.prefix.size();
-      any = true;
+  // The handler is copied out and run without the lock: a slow handler must not hold up
+  // add_route, and a handler may itself add routes.
+  RouteHandler chosen;
+  std::string allow;
+  {
+    std::shared_lock lock(routes_mu);
+    std::size_t best = 0;
+    bool any = false;
+    for (const auto& rt : routes) {
+      if (req.path.compare(0, rt.prefix.size(), rt.prefix) == 0 && rt.prefix.size() >= best) {
+        best = rt.prefix.size();
+        any = true;
+      }
+    }
+    if (!any) return HttpResponse::json_error(404, fmt::format("no such endpoint: {}", req.path));
+    for (const auto& rt : routes) {
+      if (rt.prefix.size() != best || req.path.compare(0, best, rt.prefix) != 0) continue;
+      if (rt.method == req.method || (req.method == "HEAD" && rt.method == "GET")) {
+        chosen = rt.handler;
+        break;
+      }
+      allow += (allow.empty() ? "" : ", ") + rt.method;
     }
   }
-  if (!any) return HttpResponse::json_error(404, fmt::format("no such endpoint: {}", req.path));
-  std::string allow;
-  for (const auto& rt : routes) {
-    if (rt.prefix.size() != best || req.path.compare(0, best, rt.prefix) != 0) continue;
-    if (rt.method == req.method || (req.method == "HEAD" && rt.method == "GET")) return rt.handler(req);
-    allow += (allow.empty() ? "" : ", ") + rt.method;
-  }
+  if (chosen) return chosen(req);
   extra_headers = "Allow: " + allow + "\r\n";
   return HttpResponse::json_error(405, fmt::format("method {} not allowed on {}", req.method, req.path));
 }

@@ -278,3 +278,23 @@ TEST_CASE("concurrent clients all get answers", "[http]") {
   for (auto& c : clients) c.join();
   CHECK(ok == 80);
 }
+
+TEST_CASE("a handler may add routes while serving", "[http]") {
+  HttpServer s("127.0.0.1", 0, HttpHandlers{});
+  s.add_route("POST", "/v1/register", [&s](const HttpRequest& req) {
+    const std::string body = req.body;
+    s.add_route("GET", "/v1/dyn/" + body, [body](const HttpRequest&) {
+      HttpResponse r;
+      r.body = "{\"name\":\"" + body + "\"}";
+      return r;
+    });
+    HttpResponse r;
+    r.status = 204;
+    return r;
+  });
+  CHECK(http_request(s.port(), "GET", "/v1/dyn/x").status == 404);
+  CHECK(http_request(s.port(), "POST", "/v1/register", "x").status == 204);
+  auto r = http_request(s.port(), "GET", "/v1/dyn/x");
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"name":"x"})");
+}
