@@ -15,6 +15,7 @@ struct Attempt {
   std::unique_ptr<asio::steady_timer> timer;
   ClientConnectHandler done;
   std::string host;
+  std::function<void(const char*)> on_decode_error;
 
   void fail(std::exception_ptr e) {
     if (!done) return;
@@ -46,6 +47,7 @@ void connect_and_handshake(asio::io_context& io, ClientConnectOptions options, C
       ClientHandshakeConfig{options.noise_key, std::move(options.client_payload), options.trusted_root,
                             options.dict_version, std::nullopt});
   a->timer = std::make_unique<asio::steady_timer>(a->socket->executor());
+  a->on_decode_error = options.websocket.on_decode_error;
   try {
     a->host = parse_ws_url(options.url).host;
   } catch (...) {
@@ -85,6 +87,7 @@ void connect_and_handshake(asio::io_context& io, ClientConnectOptions options, C
         a->socket->send_frame(std::move(finish));
         a->socket->install_transport(a->handshake->transport());
       } catch (...) {
+        if (a->on_decode_error) a->on_decode_error("handshake");
         return a->fail(std::current_exception());
       }
       a->timer->cancel();

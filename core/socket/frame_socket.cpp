@@ -84,6 +84,7 @@ void FrameSocket::on_ws_message(WsOpcode op, Bytes data) {
   try {
     reader_.feed(data);
   } catch (const FrameError& e) {
+    if (ws_->options().on_decode_error) ws_->options().on_decode_error("frame");
     wa::log::warn("wa_frame_error").kv("error", e.what());
     ws_->close(ws_close::protocol_error, "bad frame");
     return;
@@ -103,6 +104,7 @@ void FrameSocket::deliver() {
       try {
         frame = transport_->decrypt(frame);
       } catch (const crypto::CryptoError&) {
+        if (ws_->options().on_decode_error) ws_->options().on_decode_error("frame");
         wa::log::warn("wa_frame_decrypt_failed").kv("counter", static_cast<std::int64_t>(transport_->read_counter()));
         continue;
       }

@@ -158,6 +158,7 @@ void WebSocketClient::read_upgrade() {
           try {
             check_ws_upgrade_response(std::string_view(self->head_buf_).substr(0, n), self->client_key_);
           } catch (...) {
+            if (self->options_.on_decode_error) self->options_.on_decode_error("websocket");
             return self->fail_connect(std::current_exception());
           }
           WsParserLimits limits;
@@ -187,6 +188,8 @@ void WebSocketClient::start_reading() {
     try {
       parser_->feed(pending);
     } catch (const WebSocketError& e) {
+      if (options_.on_decode_error) options_.on_decode_error("websocket");
+      wa::log::warn("ws_protocol_error").kv("host", url_.host).kv("error", e.what());
       close_info_ = WsCloseInfo{e.close_code(), e.what(), false, true};
       return do_close(e.close_code(), e.what());
     }

@@ -25,13 +25,17 @@ namespace wa::socket {
 struct WebSocketClientOptions {
   std::string origin = "https://web.whatsapp.com";
   std::string user_agent;  // empty: no User-Agent header (as whatsmeow by default)
-  std::size_t max_message_size = 16u << 20;
+  // One full WA frame (3-byte length + up to 2^24-1 bytes) plus the 4-byte header fits.
+  std::size_t max_message_size = (16u << 20) + 64;
   // Whole opening: resolve + TCP + TLS + upgrade.
   std::chrono::milliseconds connect_timeout{20000};
   // How long close() waits for the server's close frame before dropping the connection.
   std::chrono::milliseconds close_timeout{3000};
   // Extra CA file to trust in addition to the system store (tests); empty = system only.
   std::string extra_ca_file;
+  // Called with "websocket", "frame" or "handshake" whenever the peer's bytes are rejected, so
+  // the owner can count it (Metrics::decode_error). Runs on the socket's strand.
+  std::function<void(const char* kind)> on_decode_error;
 };
 
 // Why the connection ended. Exactly one of these is delivered, once.
@@ -74,6 +78,7 @@ class WebSocketClient : public std::enable_shared_from_this<WebSocketClient> {
   void abort();
 
   bool is_open() const { return state_ == State::open; }
+  const WebSocketClientOptions& options() const { return options_; }
   // The strand every handler runs on; layers above serialise their own state on it.
   asio::strand<asio::io_context::executor_type> executor() const { return strand_; }
 

@@ -129,6 +129,8 @@ TEST_CASE("connect_and_handshake fails with the chain error for a wrong root", "
   opts.url = server.url();
   opts.trusted_root = wa_production_root_key();  // wasim-like server is not signed by it
   opts.noise_key = KeyPair::generate();
+  int handshake_errors = 0;
+  opts.websocket.on_decode_error = [&](const char* kind) { handshake_errors += std::string(kind) == "handshake"; };
   std::exception_ptr err;
   bool called = false;
   connect_and_handshake(io, opts, [&](std::exception_ptr e, std::shared_ptr<FrameSocket> s) {
@@ -141,6 +143,7 @@ TEST_CASE("connect_and_handshake fails with the chain error for a wrong root", "
   REQUIRE(called);
   REQUIRE(err);
   CHECK_THROWS_AS(std::rethrow_exception(err), CertChainError);
+  CHECK(handshake_errors == 1);
 }
 
 TEST_CASE("connect_and_handshake times out when no ServerHello comes", "[handshake]") {

@@ -158,6 +158,8 @@ TEST_CASE("client rejects a bad accept key, a masked server frame and oversized 
       WebSocketClientOptions opts;
       opts.max_message_size = 1000;
       opts.close_timeout = std::chrono::milliseconds(200);
+      std::vector<std::string> decode_errors;
+      opts.on_decode_error = [&](const char* kind) { decode_errors.push_back(kind); };
       auto ws = WebSocketClient::create(io, opts);
       std::optional<WsCloseInfo> closed;
       ws->set_close_handler([&](const WsCloseInfo& info) { closed = info; });
@@ -165,6 +167,7 @@ TEST_CASE("client rejects a bad accept key, a masked server frame and oversized 
       io.run_for(std::chrono::seconds(10));
       server.stop();
       CHECK(close_code == (oversize ? ws_close::too_big : ws_close::protocol_error));
+      CHECK(decode_errors == std::vector<std::string>{"websocket"});
       REQUIRE(closed);
       CHECK(closed->error);
     }
