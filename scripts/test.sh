@@ -31,7 +31,9 @@ cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"
 
 pg_dir=""
-cleanup() { [ -n "$pg_dir" ] && bash scripts/pg-cluster.sh stop "$pg_dir" && rm -rf "$pg_dir"; }
+cleanup() {
+  if [ -n "$pg_dir" ]; then bash scripts/pg-cluster.sh stop "$pg_dir" || true; rm -rf "$pg_dir"; fi
+}
 trap cleanup EXIT
 if [ -z "${WACONN_TEST_DATABASE_URL:-}" ]; then
   pg_dir=$(mktemp -d /tmp/waconn-pg.XXXXXX)
