@@ -40,7 +40,7 @@ std::string hostname_or_empty() {
 
 // Flags keeps the last value of a repeated flag; --business-id may be given many times (or as a
 // comma-separated list), so the repeats are folded into one list first.
-std::vector<std::string> fold_business_ids(int& argc, char** argv, std::vector<std::string>& storage) {
+std::vector<std::string> fold_business_ids(int& argc, char** argv) {
   std::vector<std::string> ids;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
@@ -55,7 +55,6 @@ std::vector<std::string> fold_business_ids(int& argc, char** argv, std::vector<s
   }
   for (std::size_t i = 0; i < rest.size(); ++i) argv[i] = rest[i];
   argc = static_cast<int>(rest.size());
-  storage = ids;
   return ids;
 }
 
@@ -96,8 +95,7 @@ PodStatus pod_status(const std::string& pod, const ha::ElectorSnapshot& s) {
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
-  std::vector<std::string> id_storage;
-  auto cli_ids = fold_business_ids(argc, argv, id_storage);
+  auto cli_ids = fold_business_ids(argc, argv);
   Flags flags("waconnector run",
               "Compete for the advisory lock of every account and lead the ones won. " +
                   std::string(kNoTransport) + ".",

@@ -2,6 +2,8 @@
 // fenced leader's writes refused, takeover with epoch+1, and the connection started/stopped.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <atomic>
 #include <thread>
 
@@ -55,16 +57,20 @@ struct Pod {
   wa::ha::Elector elector;
   std::thread thread;
 
-  Pod(const std::string& url, const std::string& name, wa::ha::StandbyWait wait = wa::ha::StandbyWait::poll)
-      : elector(config(url, name, wait), metrics, sup) {
+  Pod(const std::string& url, const std::string& name, wa::ha::StandbyWait wait = wa::ha::StandbyWait::poll,
+      std::chrono::milliseconds fence_after = 5s, std::chrono::milliseconds heartbeat = 1s)
+      : elector(config(url, name, wait, fence_after, heartbeat), metrics, sup) {
     thread = std::thread([this] { elector.run(); });
   }
   ~Pod() {
     elector.stop();
     thread.join();
   }
-  static wa::ha::ElectorConfig config(const std::string& url, const std::string& name, wa::ha::StandbyWait wait) {
+  static wa::ha::ElectorConfig config(const std::string& url, const std::string& name, wa::ha::StandbyWait wait,
+                                      std::chrono::milliseconds fence_after, std::chrono::milliseconds heartbeat) {
     wa::ha::ElectorConfig c;
+    c.fence_after = fence_after;
+    c.heartbeat_interval = heartbeat;
     c.database_url = url;
     c.pod = name;
     c.standby_wait = wait;
@@ -113,7 +119,7 @@ TEST_CASE("killed lock session: leader fences, its writes are refused, a standby
   CHECK(b.account("acme")->epoch == epoch + 1);
   // A noticed: it fenced (and did not lead again while B holds the lock).
   REQUIRE(wait_for([&] { return a->factory.lock_lost_stops >= 1; }, 10s));
-  CHECK(a->metrics.fenced.Value() >= 1);
+  REQUIRE(wait_for([&] { return a->metrics.fenced.Value() >= 1; }, 10s));
   CHECK_FALSE(a->leads("acme"));
   // The old leader's next write is refused locally (revoked) ...
   CHECK_THROWS_AS(fence->write(c, "late write of the fenced leader", [](wa::pg::Connection&) {}),
@@ -185,4 +191,39 @@ TEST_CASE("block mode: the waiter wins when the holder's session dies", "[ha][pg
   a.reset();  // graceful: A unlocks, the waiter gets the lock at once
   REQUIRE(wait_for([&] { return b.leads("blk"); }, 10s));
   CHECK(b.account("blk")->epoch == epoch + 1);
+}
+
+TEST_CASE("heartbeat deadline: a leader whose lock session stops answering fences after fence_after", "[ha][pg]") {
+  TestDb db;
+  db.add_account("stall");
+  auto a = std::make_unique<Pod>(db.url(), "pod-a", wa::ha::StandbyWait::poll, 1000ms, 200ms);
+  REQUIRE(wait_for([&] { return a->leads("stall"); }, 10s));
+  Pod b(db.url(), "pod-b");
+  REQUIRE(wait_for([&] { return b.account("stall").has_value(); }, 10s));
+  const auto epoch = a->account("stall")->epoch;
+  const int pid = a->elector.lock_backend_pid("stall");
+  REQUIRE(pid > 0);
+  // Freeze the leader's backend: the session stays open (the server keeps the lock) but no
+  // heartbeat is answered any more - what a leader sees behind a silent partition.
+  REQUIRE(kill(pid, SIGSTOP) == 0);
+  struct Resume {
+    int pid;
+    ~Resume() { kill(pid, SIGCONT); }
+  } resume{pid};
+  const auto t_stop = std::chrono::steady_clock::now();
+  REQUIRE(wait_for([&] { return a->factory.lock_lost_stops >= 1; }, 10s));
+  const auto fenced_after = std::chrono::steady_clock::now() - t_stop;
+  INFO("fenced " << std::chrono::duration_cast<std::chrono::milliseconds>(fenced_after).count() << " ms after the stall");
+  // The lease ran from the last answered heartbeat (sent at most one interval before the stall).
+  CHECK(fenced_after >= 1000ms - 200ms);
+  // The guard stopped the connection; the loop then does the bookkeeping.
+  REQUIRE(wait_for([&] { return a->metrics.fenced.Value() == 1; }, 10s));
+  REQUIRE(wait_for([&] { return a->account("stall")->role == wa::ha::Role::fenced ||
+                                a->account("stall")->role == wa::ha::Role::standby; }, 10s));
+  // The frozen backend still holds the lock: nobody could take over while it was stalled.
+  CHECK_FALSE(b.leads("stall"));
+  kill(pid, SIGCONT);
+  // Thawed, the backend reads A's termination and releases; B takes over with the next epoch.
+  REQUIRE(wait_for([&] { return b.leads("stall"); }, 10s));
+  CHECK(b.account("stall")->epoch == epoch + 1);
 }
