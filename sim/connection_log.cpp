@@ -1,5 +1,6 @@
 #include "sim/connection_log.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/log.h"
@@ -20,7 +21,11 @@ std::uint64_t ConnectionLog::open(const std::string& peer) {
   records_.push_back(r);
   ++open_;
   // Drop the oldest closed records beyond capacity; open ones are kept until they close.
-  while (records_.size() > capacity_ && records_.front().closed_ms != 0) records_.pop_front();
+  while (records_.size() > capacity_) {
+    auto it = std::find_if(records_.begin(), records_.end(), [](const ConnectionRecord& c) { return c.closed_ms != 0; });
+    if (it == records_.end()) break;
+    records_.erase(it);
+  }
   return r.id;
 }
 

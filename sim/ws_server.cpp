@@ -69,7 +69,10 @@ class WsServer::Connection : public WsLink, public std::enable_shared_from_this<
   }
 
   // Server shutdown: close cleanly if upgraded, else just drop.
-  void shutdown() { close(1001, "server shutdown", {}); }
+  void shutdown() {
+    if (upgraded_) close(1001, "server shutdown", {});
+    else terminate("server shutdown");
+  }
 
  private:
   void arm_timer(std::chrono::milliseconds d, std::string why) {
