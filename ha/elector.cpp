@@ -206,14 +206,37 @@ struct Elector::Impl {
   }
 
   void record(const Entry& e, store::EventKind kind, std::optional<std::int64_t> duration_ms, std::string_view details) {
-    // Best effort: the database may be what failed.
-    if (!store.ok()) return;
-    try {
-      store::record_event(store, e.acc.business_id, cfg.pod, kind, e.epoch, duration_ms, details);
-    } catch (const std::exception& ex) {
-      wa::log::warn("ha_event_not_recorded").kv("business_id", e.acc.business_id).kv("kind", store::to_string(kind)).kv("error", ex.what());
-      if (!store.ok()) store.close();
+    // Best effort: the database may be what failed. A store session that died under us (e.g. a
+    // server restart) is reopened once, so the history does not miss the very transitions that
+    // the failure caused.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      try {
+        if (!store.ok()) store = open_store_session();
+        store::record_event(store, e.acc.business_id, cfg.pod, kind, e.epoch, duration_ms, details);
+        return;
+      } catch (const pg::Error& ex) {
+        const bool retry = attempt == 0 && (ex.connection_lost() || !store.ok());
+        if (!store.ok()) store.close();
+        if (retry) continue;
+        wa::log::warn("ha_event_not_recorded").kv("business_id", e.acc.business_id).kv("kind", store::to_string(kind)).kv("error", ex.what());
+        return;
+      } catch (const std::exception& ex) {
+        wa::log::warn("ha_event_not_recorded").kv("business_id", e.acc.business_id).kv("kind", store::to_string(kind)).kv("error", ex.what());
+        return;
+      }
     }
+  }
+
+  pg::Connection open_store_session() {
+    return pg::Connection::open(cfg.database_url, "store session",
+                                {{"application_name", fmt::format("waconnector/{}/store", cfg.pod)},
+                                 {"connect_timeout", "3"},
+                                 {"keepalives", "1"},
+                                 {"keepalives_idle", "1"},
+                                 {"keepalives_interval", "1"},
+                                 {"keepalives_count", "3"},
+                                 {"tcp_user_timeout", "3000"},
+                                 {"options", "-c statement_timeout=5000"}});
   }
 
   void on_won(Entry& e, Slot& slot) {
@@ -308,15 +331,7 @@ struct Elector::Impl {
   void ensure_store(Clock::time_point now) {
     if (store.ok() || now < next_store_attempt) return;
     try {
-      store = pg::Connection::open(cfg.database_url, "store session",
-                                   {{"application_name", fmt::format("waconnector/{}/store", cfg.pod)},
-                                    {"connect_timeout", "3"},
-                                    {"keepalives", "1"},
-                                    {"keepalives_idle", "1"},
-                                    {"keepalives_interval", "1"},
-                                    {"keepalives_count", "3"},
-                                    {"tcp_user_timeout", "3000"},
-                                    {"options", "-c statement_timeout=5000"}});
+      store = open_store_session();
       store::require_schema(store);
       if (cfg.lock_keys) store::require_lock_key_mode(store, *cfg.lock_keys);
       store::register_member(store, cfg.pod, cfg.version, 0);
