@@ -59,9 +59,10 @@ AdminResponse AdminResponse::error(int status, const std::string& reason) {
 
 void AdminServer::CtxDeleter::operator()(mg_context* c) const { mg_stop(c); }
 
-AdminServer::AdminServer(const std::string& host, int port) {
+void AdminServer::start() {
+  if (ctx_) throw std::logic_error("wasim admin: already started");
   mg_init_library(0);
-  std::string ports = host + ":" + std::to_string(port);
+  std::string ports = host_ + ":" + std::to_string(requested_port_);
   const char* options[] = {"listening_ports", ports.c_str(), "num_threads", "2", "request_timeout_ms", "5000",
                            "enable_keep_alive", "no", nullptr};
   mg_callbacks callbacks;
@@ -81,6 +82,7 @@ AdminServer::~AdminServer() {
 }
 
 void AdminServer::route(const std::string& method, const std::string& path, AdminHandler handler) {
+  if (ctx_) throw std::logic_error("wasim admin: routes must be added before start()");
   routes_[{method, path}] = std::move(handler);
 }
 

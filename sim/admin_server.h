@@ -30,15 +30,17 @@ using AdminHandler = std::function<AdminResponse(const AdminRequest&)>;
 
 class AdminServer {
  public:
-  // Binds host:port (port 0 = ephemeral); throws std::runtime_error if it cannot.
-  AdminServer(const std::string& host, int port);
+  // Nothing listens until start(), so every route is in place before the first request.
+  AdminServer(std::string host, int port) : host_(std::move(host)), requested_port_(port) {}
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
-  // Register before serving requests that need it; handlers run on civetweb worker threads.
+  // Only before start(); handlers run on civetweb worker threads.
   void route(const std::string& method, const std::string& path, AdminHandler handler);
-  int port() const { return port_; }
+  // Binds host:port (port 0 = ephemeral); throws std::runtime_error if it cannot.
+  void start();
+  int port() const { return port_; }  // the bound port, after start()
 
  private:
   static int dispatch(mg_connection* conn, void* self);
@@ -48,6 +50,8 @@ class AdminServer {
     void operator()(mg_context* c) const;
   };
   std::map<std::pair<std::string, std::string>, AdminHandler> routes_;
+  std::string host_;
+  int requested_port_;
   std::unique_ptr<mg_context, CtxDeleter> ctx_;
   int port_ = 0;
 };

@@ -10,13 +10,14 @@ namespace wa::sim {
 
 Simulator::Simulator(asio::io_context& io, SimulatorConfig cfg)
     : io_(io), cfg_(std::move(cfg)), devices_(cfg_.state_dir), identity_(ServerIdentity::create(cfg_.state_dir)) {
-  admin_ = std::make_unique<AdminServer>(cfg_.admin_host, cfg_.admin_port);
-  register_admin_routes();
   SessionContext ctx{&identity_, &devices_, &log_};
   ctx.handshake_timeout = cfg_.handshake_timeout;
   ws_ = std::make_unique<WsServer>(
       io_, cfg_.listen_host, cfg_.listen_port, WsServerOptions{},
       [ctx](WsLink& link) { return std::make_unique<WaSession>(ctx, link); }, log_);
+  admin_ = std::make_unique<AdminServer>(cfg_.admin_host, cfg_.admin_port);
+  register_admin_routes();
+  admin_->start();
 }
 
 Simulator::~Simulator() {
@@ -45,9 +46,9 @@ void Simulator::register_admin_routes() {
     if (!req.query.empty()) return AdminResponse::error(400, "root-key takes no parameters");
     return AdminResponse{200, "{\"root_public_key\":\"" + root_hex + "\"}"};
   });
-  admin_->route("GET", "/admin/health", [this](const AdminRequest& req) {
+  admin_->route("GET", "/admin/health", [this, ws_port = ws_->port()](const AdminRequest& req) {
     if (!req.query.empty()) return AdminResponse::error(400, "health takes no parameters");
-    return AdminResponse{200, "{\"status\":\"ok\",\"ws_port\":" + std::to_string(ws_->port()) +
+    return AdminResponse{200, "{\"status\":\"ok\",\"ws_port\":" + std::to_string(ws_port) +
                                   ",\"counters\":" + log_.counters_json() + "}"};
   });
   // ?limit=N (1..1000): only the newest N records.
