@@ -5,9 +5,11 @@
 
 #include <random>
 
+#include "common/log.h"
 #include "core/binary/encoder.h"
 #include "core/socket/frame_codec.h"
 #include "core/socket/noise_state.h"
+#include "core/socket/noise_transport.h"
 #include "sim/wa_session.h"
 #include "tests/sim/harness.h"
 #include "wa_handshake.pb.h"
@@ -35,6 +37,9 @@ class FakeLink : public wa::sim::WsLink {
 };
 
 struct Env {
+  // Thousands of sessions: keep the per-connection info lines out of the test output.
+  Env() { wa::log::set_level(wa::log::Level::warn); }
+  ~Env() { wa::log::set_level(wa::log::Level::info); }
   wa::simtest::TempDir dir;
   wa::sim::ServerIdentity identity = wa::sim::ServerIdentity::create(dir.path() / "state");
   wa::sim::DeviceRegistry devices{dir.path() / "state"};
@@ -114,4 +119,78 @@ TEST_CASE("bit-flipped ClientHellos and ClientFinishes never crash the session",
     REQUIRE(link.closed);
     CHECK(link.close_kind == "handshake");
   }
+}
+
+namespace {
+
+// Drives a FakeLink session through a real registration handshake, in process; returns the
+// client's transport (keys from the split) and leaves the pair-device IQ in link.sent.
+wa::socket::NoiseTransport handshake_in_process(wa::sim::WaSession& s, FakeLink& link, std::uint8_t dict) {
+  wa::socket::NoiseState ns;
+  auto header = wa::socket::connection_header(dict);
+  ns.mix_hash(header);
+  auto eph = wa::crypto::KeyPair::generate();
+  ns.mix_hash(eph.pub);
+  wa::proto::HandshakeMessage hello;
+  hello.mutable_client_hello()->set_ephemeral(eph.pub.data(), eph.pub.size());
+  Bytes first = header;
+  wa::socket::append_frame(first, wa::crypto::view(hello.SerializeAsString()));
+  s.on_binary(sv(first));
+  REQUIRE(link.sent.size() == 1);
+  wa::socket::FrameReader r(false);
+  r.feed(wa::crypto::view(link.sent[0]));
+  auto frame = r.next_frame();
+  REQUIRE(frame);
+  wa::proto::HandshakeMessage resp;
+  REQUIRE(resp.ParseFromArray(frame->data(), static_cast<int>(frame->size())));
+  const auto& sh = resp.server_hello();
+  auto server_eph = wa::crypto::key32_from(wa::crypto::view(sh.ephemeral()));
+  ns.mix_hash(server_eph);
+  ns.mix_key(wa::crypto::x25519(eph.priv, server_eph));
+  auto server_static = wa::crypto::key32_from(ns.decrypt(wa::crypto::view(sh.static_())));
+  ns.mix_key(wa::crypto::x25519(eph.priv, server_static));
+  ns.decrypt(wa::crypto::view(sh.payload()));
+  auto noise = wa::crypto::KeyPair::generate();
+  auto enc_static = ns.encrypt(noise.pub);
+  ns.mix_key(wa::crypto::x25519(noise.priv, server_eph));
+  auto enc_payload = ns.encrypt(wa::simtest::registration_payload());
+  wa::proto::HandshakeMessage fin;
+  fin.mutable_client_finish()->set_static_(enc_static.data(), enc_static.size());
+  fin.mutable_client_finish()->set_payload(enc_payload.data(), enc_payload.size());
+  s.on_binary(sv(wa::socket::encode_frame(wa::crypto::view(fin.SerializeAsString()))));
+  REQUIRE_FALSE(link.closed);
+  REQUIRE(link.sent.size() == 2);  // + the pair-device IQ
+  auto [c2s, s2c] = ns.split();
+  return wa::socket::NoiseTransport(c2s, s2c);
+}
+
+}  // namespace
+
+TEST_CASE("random node bytes in valid transport frames never crash the session", "[sim][robustness]") {
+  Env env;
+  std::mt19937 rng(4242);
+  int node_errors = 0;
+  for (int i = 0; i < 200; ++i) {
+    FakeLink link;
+    wa::sim::WaSession s(env.ctx(), link);
+    auto t = handshake_in_process(s, link, i % 2 ? 2 : 3);
+    for (int f = 0; f < 5 && !link.closed; ++f) {
+      Bytes plain = random_bytes(rng, 1 + rng() % 64);
+      if (rng() % 2) plain[0] = 0;  // uncompressed flag, so the decoder sees the rest
+      s.on_binary(sv(wa::socket::encode_frame(t.encrypt(plain))));
+    }
+    if (link.closed) {
+      CHECK(link.close_kind == "node");
+      ++node_errors;
+    }
+  }
+  CHECK(node_errors > 100);
+
+  // A frame the server cannot decrypt ends the connection as a frame error.
+  FakeLink link;
+  wa::sim::WaSession s(env.ctx(), link);
+  handshake_in_process(s, link, 3);
+  s.on_binary(sv(wa::socket::encode_frame(random_bytes(rng, 40))));
+  CHECK(link.closed);
+  CHECK(link.close_kind == "frame");
 }
