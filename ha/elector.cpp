@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <future>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -141,8 +142,17 @@ struct Elector::Impl {
   bool member_registered = false;
   std::map<std::string, Entry> entries;
 
+  struct MoveRequest {
+    std::string business_id;
+    std::int64_t new_key = 0;
+    std::function<void()> commit;
+    std::promise<bool> done;
+  };
+
   std::mutex posted_mu;
   std::vector<Posted> posted;
+  std::vector<std::shared_ptr<MoveRequest>> moves;
+  std::atomic<std::thread::id> loop_thread{};
 
   mutable std::mutex snap_mu;
   ElectorSnapshot snap;
@@ -247,6 +257,19 @@ struct Elector::Impl {
     // lease start (for a block-mode waiter, its pg_advisory_lock was sent long ago).
     const auto proof = Clock::now();
     try {
+      // The key may have moved (pairing: the leader took the jid key, stored it, then released
+      // the old one). Whoever gets the old key after that must not lead with it; any such
+      // acquisition happens after the new key was stored, so reading it now is enough.
+      auto current = store::get_account(slot.ls.conn(), e.acc.business_id);
+      if (!current) throw store::NotFound("account " + e.acc.business_id + " is no longer registered");
+      if (current->lock_key != k) {
+        wa::log::info("lock_key_changed").kv("business_id", e.acc.business_id).kv("note", "won a stale key; released it");
+        unlock_sync(slot, {k});
+        e.acc = *current;
+        // A block-mode waiter must wait again, on the new key.
+        if (&slot != pod_slot.get()) slot.ls.close();
+        return;
+      }
       lease = store::begin_lease(slot.ls.conn(), e.acc.business_id, cfg.pod);
     } catch (const store::NotFound&) {
       wa::log::warn("account_vanished").kv("business_id", e.acc.business_id);
@@ -380,9 +403,19 @@ struct Elector::Impl {
       } else {
         auto& e = it->second;
         e.listed = true;
-        // A leader keeps the key it holds; a jid change moves the key via the pairing flow.
-        if (!leads(e.role)) e.acc = a;
-        else e.acc.status = a.status;
+        // A leader keeps the key it holds; a jid change moves the key via move_lock().
+        if (!leads(e.role)) {
+          if (e.acc.lock_key != a.lock_key) {
+            // A block-mode waiter still queued on the old key must wait on the new one.
+            if (auto w = waiters.find(a.business_id); w != waiters.end() && w->second->ls.valid() && w->second->held.empty()) {
+              w->second->ls.cancel();
+              w->second->ls.close();
+            }
+          }
+          e.acc = a;
+        } else {
+          e.acc.status = a.status;
+        }
       }
     }
     for (const auto& id : cfg.business_ids)
@@ -572,11 +605,69 @@ struct Elector::Impl {
     wa::log::error("lock_poll_failed").kv("error", ex.what()).kv("retry_in_ms", static_cast<std::int64_t>(delay.count()));
   }
 
+  // One lock move on the loop thread; false = not now (the slot is busy), retried next tick.
+  bool try_move(MoveRequest& m) {
+    auto it = entries.find(m.business_id);
+    if (it == entries.end() || !leads(it->second.role) || it->second.slot == nullptr || !it->second.slot->ls.valid()) {
+      m.done.set_value(false);
+      return true;
+    }
+    Entry& e = it->second;
+    Slot& s = *e.slot;
+    if (s.ls.busy()) return false;
+    const auto old_key = e.acc.lock_key;
+    if (old_key == m.new_key) {
+      try {
+        m.commit();
+        m.done.set_value(true);
+      } catch (...) {
+        m.done.set_exception(std::current_exception());
+      }
+      return true;
+    }
+    try {
+      auto r = s.ls.conn().exec("take the account's new lock key", "SELECT pg_try_advisory_lock($1::bigint)", {m.new_key});
+      if (!r.boolean(0, 0)) {
+        wa::log::error("lock_move_refused").kv("business_id", e.acc.business_id).kv("reason", "the new lock key is held by another session");
+        m.done.set_value(false);
+        return true;
+      }
+      s.held.insert(m.new_key);
+      try {
+        m.commit();
+      } catch (...) {
+        s.ls.conn().exec("release the new lock key after a failed commit", kUnlockSql, {array_literal({m.new_key})});
+        s.held.erase(m.new_key);
+        m.done.set_exception(std::current_exception());
+        return true;
+      }
+      s.ls.conn().exec("release the account's old lock key", kUnlockSql, {array_literal({old_key})});
+      s.held.erase(old_key);
+      e.acc.lock_key = m.new_key;
+      wa::log::info("lock_key_moved").kv("business_id", e.acc.business_id).kv("epoch", e.epoch);
+      m.done.set_value(true);
+    } catch (const pg::Error& ex) {
+      fail_slot(s, ex.what());
+      m.done.set_value(false);
+    }
+    return true;
+  }
+
   void handle_posted() {
     std::vector<Posted> items;
+    std::vector<std::shared_ptr<MoveRequest>> mv;
     {
       std::lock_guard lk(posted_mu);
       items.swap(posted);
+      mv.swap(moves);
+    }
+    for (auto& m : mv) {
+      if (stopping.load()) {
+        m->done.set_value(false);
+      } else if (!try_move(*m)) {
+        std::lock_guard lk(posted_mu);
+        moves.push_back(m);
+      }
     }
     for (auto& p : items) {
       auto it = entries.find(p.business_id);
@@ -643,6 +734,7 @@ struct Elector::Impl {
   }
 
   void loop() {
+    loop_thread = std::this_thread::get_id();
     while (!stopping.load()) {
       if (on_loop) on_loop();
       handle_posted();
@@ -716,6 +808,11 @@ struct Elector::Impl {
 
   // Graceful: stop connections, record 'resigned', unlock, NOTIFY. The caller bounds the time.
   void resign_all() {
+    {
+      std::lock_guard lk(posted_mu);
+      for (auto& m : moves) m->done.set_value(false);
+      moves.clear();
+    }
     publish();
     std::map<Slot*, std::vector<std::int64_t>> to_unlock;
     std::vector<std::string> resigned;
@@ -806,6 +903,23 @@ void Elector::stop() {
 ElectorSnapshot Elector::snapshot() const {
   std::lock_guard lk(impl_->snap_mu);
   return impl_->snap;
+}
+
+bool Elector::move_lock(const std::string& business_id, std::int64_t new_key, std::function<void()> commit) {
+  if (std::this_thread::get_id() == impl_->loop_thread.load())
+    throw std::logic_error("Elector::move_lock called from the elector's own thread");
+  auto m = std::make_shared<Impl::MoveRequest>();
+  m->business_id = business_id;
+  m->new_key = new_key;
+  m->commit = std::move(commit);
+  auto fut = m->done.get_future();
+  {
+    std::lock_guard lk(impl_->posted_mu);
+    if (impl_->stopping.load()) return false;
+    impl_->moves.push_back(m);
+  }
+  impl_->wake.wake();
+  return fut.get();
 }
 
 int Elector::lock_backend_pid(const std::string& business_id) const {

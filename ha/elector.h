@@ -93,6 +93,15 @@ class Elector {
   ElectorSnapshot snapshot() const;
   // Called by the loop on every iteration (liveness watchdog).
   void set_on_loop(std::function<void()> f);
+  // Moves a led account to a new lock key without a gap (pairing: 'pair:'||business_id -> jid):
+  // takes `new_key` on the account's lock session, runs `commit` (e.g. store::set_jid, which
+  // stores the new key for every pod), then releases the old key. Standbys polling the new key
+  // find it taken from the moment it is stored. Returns false (commit not run) when this pod does
+  // not lead the account or the new key is held elsewhere; if `commit` throws, the new key is
+  // released again and the exception is rethrown here. Blocks until the elector's thread did it;
+  // must not be called from that thread (connection callbacks run there): throws logic_error.
+  bool move_lock(const std::string& business_id, std::int64_t new_key, std::function<void()> commit);
+
   // Backend pid of the session holding `business_id`'s lock (0 if none) - for drills/tests.
   int lock_backend_pid(const std::string& business_id) const;
 

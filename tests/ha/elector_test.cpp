@@ -227,3 +227,61 @@ TEST_CASE("heartbeat deadline: a leader whose lock session stops answering fence
   REQUIRE(wait_for([&] { return b.leads("stall"); }, 10s));
   CHECK(b.account("stall")->epoch == epoch + 1);
 }
+
+TEST_CASE("pairing: the leader moves to the jid lock key without a gap", "[ha][pg]") {
+  TestDb db;
+  db.add_account("pairme");
+  const auto mode = GENERATE(wa::ha::StandbyWait::poll, wa::ha::StandbyWait::block);
+  INFO("standby mode " << (mode == wa::ha::StandbyWait::poll ? "poll" : "block"));
+  auto a = std::make_unique<Pod>(db.url(), "pod-a", mode);
+  REQUIRE(wait_for([&] { return a->leads("pairme"); }, 10s));
+  Pod b(db.url(), "pod-b", mode);
+  REQUIRE(wait_for([&] { return b.account("pairme").has_value(); }, 10s));
+  const auto epoch = a->account("pairme")->epoch;
+  auto c = db.connect();
+  const std::string jid = "15551234567@s.whatsapp.net";
+  const auto old_key = wa::store::compute_lock_key(c, "pairme", std::nullopt);
+  const auto new_key = wa::store::compute_lock_key(c, "pairme", jid);
+  REQUIRE(old_key != new_key);
+  auto writer = db.connect("pairing write");
+  const bool moved = a->elector.move_lock("pairme", new_key, [&] {
+    // Committed while both keys are held: no moment in which the stored key is free.
+    auto r = c.exec("keys held by the leader during the commit",
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = $1::int",
+                    {a->elector.lock_backend_pid("pairme")});
+    CHECK(r.i64(0, 0) == 2);
+    CHECK(wa::store::set_jid(writer, "pairme", epoch, jid) == new_key);
+  });
+  REQUIRE(moved);
+  const int pid = a->elector.lock_backend_pid("pairme");
+  auto held = [&](std::int64_t k) {
+    return c.exec("is the key held", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                  " AND objsubid = 1 AND pid = $1::int AND ((classid::bigint << 32) | objid::bigint) = $2::bigint",
+                  {pid, k}).i64(0, 0) == 1;
+  };
+  CHECK(held(new_key));
+  CHECK_FALSE(held(old_key));
+  // B re-lists, sees the jid and competes for the new key, which stays busy.
+  REQUIRE(wait_for([&] { return b.account("pairme")->jid == jid; }, 10s));
+  if (mode == wa::ha::StandbyWait::poll) {
+    const auto busy0 = b.metrics.lock_attempt("busy").Value();
+    REQUIRE(wait_for([&] { return b.metrics.lock_attempt("busy").Value() >= busy0 + 2; }, 10s));
+  } else {
+    // B's waiter is queued on the new key.
+    REQUIRE(wait_for(
+        [&] {
+          return c.exec("waiters on the new key",
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1"
+                        " AND ((classid::bigint << 32) | objid::bigint) = $1::bigint",
+                        {new_key})
+                     .i64(0, 0) == 1;
+        },
+        10s));
+  }
+  CHECK(a->leads("pairme"));
+  CHECK_FALSE(b.leads("pairme"));
+  // The moved lock fails over like any other.
+  c.exec("terminate the leader's lock session", "SELECT pg_terminate_backend($1::int)", {pid});
+  REQUIRE(wait_for([&] { return b.leads("pairme"); }, 10s));
+  CHECK(b.account("pairme")->epoch == epoch + 1);
+}
