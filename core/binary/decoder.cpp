@@ -209,11 +209,11 @@ class Decoder {
   }
 
   // A plain string: JIDs are not allowed here (tags, keys, JID parts).
+  // Checked before reading, so JIDs nested in JID parts can't recurse without bound.
   std::string string(std::uint8_t t, const std::string& what) {
-    const std::size_t at = pos_ - 1;
-    Value v = value(t, what);
-    if (auto* s = std::get_if<std::string>(&v)) return std::move(*s);
-    fail(at, "expected a plain string for " + what + ", got a JID");
+    if (t == tag::kJidPair || t == tag::kAdJid || t == tag::kFbJid || t == tag::kInteropJid)
+      fail(pos_ - 1, "expected a plain string for " + what + ", got a JID");
+    return std::get<std::string>(value(t, what));
   }
 
   void content(Node& n, std::size_t depth) {

@@ -88,6 +88,14 @@ TEST_CASE("bad tags, empty tags, bad nibbles and trailing bytes are errors", "[b
   CHECK_THAT(error_of(from_hex("00f8031911fa0000")), Catch::Contains("empty server"));
   CHECK_THAT(error_of(from_hex("00f8031911fa00fa0003")), Catch::Contains("got a JID"));  // JID as server
   CHECK_THAT(error_of(from_hex("00f8031911f6ff02123400010f")), Catch::Contains("must be 'msgr'"));
+  // JIDs nested in JID parts (found by the fuzzer as unbounded recursion): rejected at once.
+  Bytes jids = from_hex("00f8031911");
+  jids.insert(jids.end(), 200000, 0xFA);
+  CHECK_THAT(error_of(jids), Catch::Contains("got a JID"));
+  for (const char* t : {"f7", "f6", "f5"}) {
+    Bytes w = from_hex(std::string("00f8031911fa") + t + "0000");
+    CHECK_THAT(error_of(w), Catch::Contains("got a JID"));
+  }
   CHECK_THAT(error_of(from_hex("00f80219f8")), Catch::Contains("truncated"));
   CHECK_THAT(error_of(Bytes{}), Catch::Contains("empty frame"));
   // The error names the offset.
