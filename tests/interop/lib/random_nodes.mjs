@@ -77,7 +77,7 @@ export function makeGenerator(seed, constants, { dict }) {
     return s;
   };
 
-  const phone = () => fromAlphabet(r, DIGITS, 1) .replace('0', '1') + fromAlphabet(r, DIGITS, r.int(6, 14));
+  const phone = () => String(r.int(1, 9)) + fromAlphabet(r, DIGITS, r.int(6, 14));
   const device = () => (r.chance(0.03) ? 0 : r.int(1, 255)); // AD_JID carries one byte
 
   // JID text forms, as Baileys writes and reads them.
