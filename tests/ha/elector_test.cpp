@@ -91,7 +91,7 @@ struct Pod {
 
 }  // namespace
 
-TEST_CASE("killed lock session: leader fences, its writes are refused, a standby takes over with epoch+1",
+TEST_CASE("killed lock session: leader fences - its writes are refused - a standby takes over with epoch+1",
           "[ha][pg]") {
   TestDb db;
   db.add_account("acme");

@@ -40,7 +40,7 @@ Replica* by_pod(std::vector<std::unique_ptr<Replica>>& rs, const std::string& po
 
 }  // namespace
 
-TEST_CASE("three replicas: one leader; SIGKILL it and another leads with epoch+1 within 1 s", "[ha][pg][process]") {
+TEST_CASE("three replicas: one leader - SIGKILL it and another leads with epoch+1 within 1 s", "[ha][pg][process]") {
   TestDb db;
   db.add_account("acme");
   std::vector<std::unique_ptr<Replica>> rs;
@@ -86,7 +86,7 @@ TEST_CASE("three replicas: one leader; SIGKILL it and another leads with epoch+1
   CHECK(holders(db) == 1);
 }
 
-TEST_CASE("SIGTERM: the leader resigns, exits 0, and a standby wins through NOTIFY in < 200 ms", "[ha][pg][process]") {
+TEST_CASE("SIGTERM: the leader resigns - exits 0 - and a standby wins through NOTIFY in < 200 ms", "[ha][pg][process]") {
   TestDb db;
   db.add_account("acme");
   // Standbys poll only every 5 s: a takeover within 200 ms can only come from the NOTIFY.
@@ -185,7 +185,7 @@ TEST_CASE("bad configuration exits 2 with one line naming the setting", "[ha][pr
   }
 }
 
-TEST_CASE("database down at start: retries, /health 200, /ready 503, SIGTERM exits 0", "[ha][pg][process]") {
+TEST_CASE("database down at start: retries - /health 200 - /ready 503 - SIGTERM exits 0", "[ha][pg][process]") {
   TestDb db;
   db.add_account("acme");
   // Nothing listens on this port: connection refused, retried with backoff.

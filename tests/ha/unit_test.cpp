@@ -15,7 +15,7 @@
 using namespace std::chrono_literals;
 using wa::ha::Millis;
 
-TEST_CASE("jittered interval stays within ±fraction", "[ha][unit]") {
+TEST_CASE("jittered interval stays within +-fraction", "[ha][unit]") {
   std::mt19937_64 rng(7);
   Millis lo = 10000ms, hi = 0ms;
   for (int i = 0; i < 2000; ++i) {
@@ -93,7 +93,7 @@ TEST_CASE("elector configuration rules name the setting", "[ha][unit]") {
   CHECK(wa::ha::validate(c).find("--pod") != std::string::npos);
 }
 
-TEST_CASE("fence guard fires at the deadline, not before, and not once disarmed", "[ha][unit]") {
+TEST_CASE("fence guard fires at the deadline - not before - and not once disarmed", "[ha][unit]") {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> fired;
