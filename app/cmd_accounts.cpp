@@ -1,4 +1,4 @@
-// waconnector accounts add|list|rekey: the account registry from the command line.
+// waconnector accounts add|list|rekey|pair: the account registry from the command line.
 #include <ctime>
 #include <iostream>
 #include <optional>
@@ -8,6 +8,7 @@
 
 #include "app/commands.h"
 #include "app/flags.h"
+#include "app/qr_pair_cli.h"
 #include "common/log.h"
 #include "common/mask.h"
 #include "store/accounts.h"
@@ -25,6 +26,8 @@ constexpr const char* kAccountsUsage =
     "  add      register an account (--business-id ID [--jid JID])\n"
     "  list     list the registered accounts (--json for machine-readable output)\n"
     "  rekey    recompute every lock key under --lock-keys MODE (stop ALL pods first)\n"
+    "  pair     show the pairing QR in the terminal until paired (--business-id ID), or\n"
+    "           print a phone-number pair code (--business-id ID --phone +CC...)\n"
     "\n"
     "Run 'waconnector accounts SUBCOMMAND --help' for its flags.\n";
 
@@ -203,6 +206,7 @@ int cmd_accounts(int argc, char** argv) {
   if (sub == "add") return accounts_add(argc - 1, argv + 1);
   if (sub == "list") return accounts_list(argc - 1, argv + 1);
   if (sub == "rekey") return accounts_rekey(argc - 1, argv + 1);
+  if (sub == "pair") return accounts_pair(argc - 1, argv + 1);
   std::cerr << "waconnector: unknown accounts subcommand '" << sub << "'\n" << kAccountsUsage;
   return 2;
 }

@@ -1,0 +1,29 @@
+// waconnector accounts pair: pairing from a terminal, through PostgreSQL only (the CLI never talks
+// to WhatsApp; the account's leader does).
+//   --business-id ID            prints the QR the leader publishes (wa_accounts.qr_code) as UTF-8
+//                               half blocks and redraws it on every rotation, until the account is
+//                               paired (jid set, status authenticated/connected) or --timeout.
+//   --business-id ID --phone N  inserts a pair-code request (wa_pair_code_requests); the leader
+//                               asks the server for a linking code and answers; the CLI prints
+//                               the 8-character code (XXXX-XXXX), then waits for the pairing.
+//   --relink                    a logged-out account is made pairable again first (its jid and
+//                               device keys are dropped, so the leader pairs a fresh device).
+// Exit codes: 0 paired, 1 not paired (timeout, request failed, database error), 2 bad usage.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace wa::app {
+
+int accounts_pair(int argc, char** argv);
+
+// "+1 (555) 000-1234" -> "15550001234". Accepts digits with '+', spaces, '-', '.', '(' and ')';
+// returns an error message in `error` (and nullopt) unless 7..20 digits not starting with 0.
+std::optional<std::string> pair_phone_digits_for_request(std::string_view phone, std::string& error);
+
+// "ABCDEFGH" -> "ABCD-EFGH" (other lengths unchanged).
+std::string format_pair_code(std::string_view code);
+
+}  // namespace wa::app

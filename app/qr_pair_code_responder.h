@@ -1,0 +1,68 @@
+// The leader's half of `accounts pair --phone`: a thread in `waconnector run` that answers the
+// pair-code requests (wa_pair_code_requests) of the accounts this pod leads. It LISTENs on
+// wa_pair_code_request (woken at once by an insert) and also polls, asks the account's client for
+// a linking code (WaClient::request_pair_code) and writes the answer or the failure back. The
+// code is never logged. A database outage only delays answers: the thread reconnects.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace wa::app {
+
+struct PairCodeResponderOptions {
+  std::chrono::milliseconds poll_interval{1000};     // also the reconnect delay after an error
+  std::chrono::milliseconds max_request_age{60000};  // older pending requests are failed, not served
+};
+
+class PairCodeResponder {
+ public:
+  // The business ids this pod leads right now (called on the responder's thread).
+  using LedAccounts = std::function<std::vector<std::string>()>;
+  // Returns the 8-character code for (business_id, phone digits, show push notification); throws
+  // (any std::exception, e.g. client::PairCodeError) with a reason the CLI prints.
+  using RequestCode =
+      std::function<std::string(const std::string& business_id, const std::string& phone_digits, bool push)>;
+
+  PairCodeResponder(std::string database_url, std::string pod, LedAccounts led, RequestCode request,
+                    PairCodeResponderOptions options = {});
+  ~PairCodeResponder();  // stop()
+  PairCodeResponder(const PairCodeResponder&) = delete;
+  PairCodeResponder& operator=(const PairCodeResponder&) = delete;
+
+  // Wakes and joins the thread (a request being answered finishes first). Idempotent.
+  void stop();
+
+  // Requests answered / failed by this pod so far (for tests and logs).
+  std::int64_t answered() const { return answered_.load(); }
+  std::int64_t failed() const { return failed_.load(); }
+
+ private:
+  void run();
+
+  std::string url_;
+  std::string pod_;
+  LedAccounts led_;
+  RequestCode request_;
+  PairCodeResponderOptions options_;
+  // An eventfd that stop() writes so the wait returns at once; closed on destruction.
+  struct WakeFd {
+    int fd = -1;
+    WakeFd();
+    ~WakeFd();
+    WakeFd(const WakeFd&) = delete;
+    WakeFd& operator=(const WakeFd&) = delete;
+  } wake_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::int64_t> answered_{0};
+  std::atomic<std::int64_t> failed_{0};
+  std::thread thread_;
+};
+
+}  // namespace wa::app
