@@ -192,7 +192,7 @@ TEST_CASE("a login for an unknown device gets failure 401 and the connection clo
   stop_cleanly(w);
 }
 
-TEST_CASE("malformed input closes that connection only; wasim keeps serving", "[sim][process][robustness]") {
+TEST_CASE("malformed input closes that connection only and wasim keeps serving", "[sim][process][robustness]") {
   TempDir dir;
   WasimProcess w(dir.path());
 
