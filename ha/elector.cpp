@@ -238,7 +238,7 @@ struct Elector::Impl {
   }
 
   pg::Connection open_store_session() {
-    return pg::Connection::open(cfg.database_url, "store session",
+    auto c = pg::Connection::open(cfg.database_url, "store session",
                                 {{"application_name", fmt::format("waconnector/{}/store", cfg.pod)},
                                  {"connect_timeout", "3"},
                                  {"keepalives", "1"},
@@ -247,6 +247,8 @@ struct Elector::Impl {
                                  {"keepalives_count", "3"},
                                  {"tcp_user_timeout", "3000"},
                                  {"options", "-c statement_timeout=5000"}});
+    log_notices(c.raw());
+    return c;
   }
 
   void on_won(Entry& e, Slot& slot) {

@@ -49,7 +49,7 @@ chown postgres: "$work"
 mkdir -p "$work/sock" && chown postgres: "$work/sock"
 su postgres -s /bin/sh -c "'$PGBIN/initdb' -D '$work/data' -A trust -U postgres --no-sync -E UTF8 --locale=C.UTF-8" >/dev/null
 echo "host all all $ns_ip/32 trust" >>"$work/data/pg_hba.conf"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)))
 su postgres -s /bin/sh -c "'$PGBIN/pg_ctl' -D '$work/data' -l '$work/pg.log' -w -o \"-c listen_addresses=127.0.0.1,$host_ip -c unix_socket_directories=$work/sock -p $port -c fsync=off\" start" >/dev/null
 local_url="host=$work/sock port=$port user=postgres"
 sql() { psql "$local_url dbname=$1" -X -q -t -A -c "$2"; }
