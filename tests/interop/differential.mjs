@@ -6,7 +6,7 @@
 // e.g. in how they write an empty string).
 // Usage: node differential.mjs [--count N] [--seed S] [--dict 2|3] [--bin-dir DIR]
 import { codecs } from './lib/baileys_codecs.mjs';
-import { makeGenerator, baileysView, rng } from './lib/random_nodes.mjs';
+import { makeGenerator, baileysView, wireView, rng } from './lib/random_nodes.mjs';
 import { sameNode, firstDifference, shortNode, abbrev, firstByteDifference, hexAround } from './lib/node_json.mjs';
 import { oursDecode, oursEncode } from './lib/ours_cli.mjs';
 import { Report, failOnUncaught } from './lib/report.mjs';
@@ -24,7 +24,7 @@ const r = new Report('differential');
 // What the corpus exercises, so a generator change that loses a case shows in the log.
 function coverage(nodes) {
   const c = { nodes: 0, max_depth: 0, attrs_list16: 0, children_list16: 0, empty_child_list: 0,
-    bin_0: 0, bin_8: 0, bin_20: 0, bin_64k_plus: 0, jid_values: 0, ad_jid_like: 0, empty_values: 0 };
+    bin_0: 0, bin_8: 0, bin_20: 0, bin_64k_plus: 0, jid_values: 0, ad_jid_like: 0, empty_values: 0, string_content: 0 };
   const walk = (n, d) => {
     c.nodes++; c.max_depth = Math.max(c.max_depth, d);
     if (2 * n.attrs.length + 2 > 255) c.attrs_list16++;
@@ -36,6 +36,8 @@ function coverage(nodes) {
       if (n.content.length > 255) c.children_list16++;
       if (n.content.length === 0) c.empty_child_list++;
       n.content.forEach((k) => walk(k, d + 1));
+    } else if (typeof n.content === 'string') {
+      c.string_content++;
     } else if (n.content) {
       const len = n.content.bytes_hex.length / 2;
       if (len === 0) c.bin_0++; else if (len < 256) c.bin_8++; else c.bin_20++;
@@ -56,7 +58,8 @@ for (const dict of dicts) {
   r.note(`v${dict}: coverage ${JSON.stringify(coverage(nodes))}`);
 
   // Harness sanity: Baileys reads its own encoding back as baileysView(node).
-  const views = nodes.map(baileysView);
+  const views = nodes.map((n) => baileysView(n, baileys.constants));
+  const wire = nodes.map((n) => wireView(n, baileys.constants));
   let bad = -1;
   for (let i = 0; i < nodes.length && bad < 0; i++) {
     if (!sameNode(baileys.decode(Buffer.from(bhex[i], 'hex')), views[i])) bad = i;
@@ -95,7 +98,7 @@ for (const dict of dicts) {
   const dec = await oursDecode(dict, bhex);
   failures = 0; first = null;
   for (let i = 0; i < nodes.length; i++) {
-    const why = dec[i].error ? `waconnector refused to decode: ${dec[i].error}` : firstDifference(nodes[i], dec[i].node);
+    const why = dec[i].error ? `waconnector refused to decode: ${dec[i].error}` : firstDifference(wire[i], dec[i].node);
     if (why) {
       failures++;
       if (!first) first = `node #${i}: ${why}\n     node: ${abbrev(shortNode(nodes[i]), 3000)}\n     bytes: ${abbrev(bhex[i], 600)}`;

@@ -1,6 +1,6 @@
 // Baileys' binary-node codecs, keyed by token-dictionary version, plus conversion between
 // Baileys' node objects and the project's JSON node format (the one in binary-vectors.json:
-// attrs as ordered [key, value] pairs, content as a list of nodes or {bytes_hex}).
+// attrs as ordered [key, value] pairs, content as a list of nodes, {bytes_hex} or a string).
 //
 // Baileys 7 is ESM ("type": "module", no "exports" map, so deep paths resolve); Baileys 6 is
 // CommonJS and is installed under the npm alias "baileys6", so it is loaded with require().
@@ -51,6 +51,7 @@ export function toBaileys(n) {
   for (const [k, v] of n.attrs || []) attrs[k] = v;
   let content;
   if (Array.isArray(n.content)) content = n.content.map(toBaileys);
+  else if (typeof n.content === 'string') content = n.content;
   else if (n.content && typeof n.content.bytes_hex === 'string') content = Buffer.from(n.content.bytes_hex, 'hex');
   else if (n.content !== undefined && n.content !== null) throw new Error('unsupported content in JSON node');
   return { tag: n.tag, attrs, content };
@@ -60,6 +61,6 @@ export function fromBaileys(n) {
   const out = { tag: n.tag, attrs: Object.entries(n.attrs || {}) };
   if (Array.isArray(n.content)) out.content = n.content.map(fromBaileys);
   else if (n.content instanceof Uint8Array) out.content = { bytes_hex: Buffer.from(n.content).toString('hex') };
-  else if (typeof n.content === 'string') out.content = { text: n.content };
+  else if (typeof n.content === 'string') out.content = n.content;
   return out;
 }

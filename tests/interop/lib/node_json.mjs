@@ -5,6 +5,7 @@
 export function canonical(n) {
   const out = { tag: n.tag, attrs: (n.attrs || []).map(([k, v]) => [k, v]) };
   if (Array.isArray(n.content)) out.content = n.content.map(canonical);
+  else if (typeof n.content === 'string') out.content = n.content;
   else if (n.content !== undefined && n.content !== null) {
     out.content = { ...n.content };
     if (typeof out.content.bytes_hex === 'string') out.content.bytes_hex = out.content.bytes_hex.toLowerCase();

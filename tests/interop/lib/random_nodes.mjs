@@ -7,7 +7,9 @@
 // keys (JS objects reorder them), no non-JID strings containing '@'. Two JID forms are lossy in
 // Baileys' decoder and are included on purpose: a `:0` device (AD_JID device 0, read back as no
 // device) and, for v3, an agent (`user_agent:device@s.whatsapp.net`, AD_JID domain byte = agent,
-// read back without it). baileysView() gives what Baileys' decoder must return for them.
+// read back without it). String content that no token, packing or JID covers goes on the wire
+// as BINARY_* and comes back as bytes on both sides. wireView() / baileysView() give what our
+// decoder / Baileys' decoder must return.
 
 // splitmix32: tiny, fast and fully determined by the seed.
 export function rng(seed) {
@@ -154,7 +156,13 @@ export function makeGenerator(seed, constants, { dict }) {
       n.attrs.push([k, value()]);
     }
     const c = r.int(0, 99);
-    if (c < 35) return n;
+    if (c < 30) return n;
+    if (c < 35) {
+      // String content (e.g. a token or a number); never "" (Baileys 6 writes it as an empty list).
+      const v = value();
+      if (v !== '') n.content = v;
+      return n;
+    }
     if (c < 65) {
       n.content = { bytes_hex: r.bytes(binarySize()).toString('hex') };
       return n;
@@ -171,11 +179,34 @@ export function makeGenerator(seed, constants, { dict }) {
   return { node: () => node(0), rng: r };
 }
 
-// What Baileys' decoder returns for a node its encoder wrote: devices `:0` and agents are dropped.
-export function baileysView(n) {
-  const jid = (v) => v.replace(/^([^@:_]*)(?:_\d+)?:(\d+)@(.*)$/, (m, u, d, srv) => (d === '0' ? `${u}@${srv}` : `${u}:${d}@${srv}`));
-  const out = { tag: n.tag, attrs: n.attrs.map(([k, v]) => [k, v.includes('@') ? jid(v) : v]) };
-  if (Array.isArray(n.content)) out.content = n.content.map(baileysView);
-  else if (n.content !== undefined) out.content = n.content;
+// Would the encoders write this string as raw BINARY_* bytes (no token, packing or JID)?
+function isRawString(s, constants) {
+  if (constants.TOKEN_MAP[s]) return false;
+  if (s.length <= 127 && /^[0-9.-]*$/.test(s)) return false;
+  if (s.length <= 127 && /^[0-9A-F]*$/.test(s)) return false;
+  return !s.includes('@');
+}
+
+// What a decoder returns for a node as both encoders write it: raw string content is bytes.
+export function wireView(n, constants) {
+  const out = { tag: n.tag, attrs: n.attrs };
+  if (Array.isArray(n.content)) out.content = n.content.map((k) => wireView(k, constants));
+  else if (typeof n.content === 'string' && isRawString(n.content, constants)) {
+    out.content = { bytes_hex: Buffer.from(n.content, 'utf8').toString('hex') };
+  } else if (n.content !== undefined) out.content = n.content;
   return out;
+}
+
+// What Baileys' decoder returns: the wire view, with devices `:0` and agents dropped.
+export function baileysView(n, constants) {
+  const jid = (v) => v.replace(/^([^@:_]*)(?:_\d+)?:(\d+)@(.*)$/, (m, u, d, srv) => (d === '0' ? `${u}@${srv}` : `${u}:${d}@${srv}`));
+  const w = wireView(n, constants);
+  const fix = (x) => {
+    const out = { tag: x.tag, attrs: x.attrs.map(([k, v]) => [k, v.includes('@') ? jid(v) : v]) };
+    if (Array.isArray(x.content)) out.content = x.content.map(fix);
+    else if (typeof x.content === 'string') out.content = x.content.includes('@') ? jid(x.content) : x.content;
+    else if (x.content !== undefined) out.content = x.content;
+    return out;
+  };
+  return fix(w);
 }
