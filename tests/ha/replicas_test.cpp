@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include "store/accounts.h"
 #include "support.h"
 
 using namespace std::chrono_literals;
@@ -203,4 +204,22 @@ TEST_CASE("database down at start: retries - /health 200 - /ready 503 - SIGTERM 
   const auto code = down.wait_exit(12s);
   REQUIRE(code.has_value());
   CHECK(*code == 0);
+}
+
+TEST_CASE("a --lock-keys mode other than the cluster's stored one is refused with exit 2", "[ha][pg][process]") {
+  TestDb db;
+  db.add_account("acme");
+  {
+    auto c = db.connect("store the cluster's lock-keys mode");
+    wa::store::require_lock_key_mode(c, wa::store::LockKeyMode::hashtext);
+  }
+  Replica r("mixed", {"--database-url", db.url(), "--lock-keys", "hashtextextended"});
+  const auto code = r.wait_exit(20s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 2);
+  const auto log = r.log();
+  INFO(log);
+  CHECK(log.find("waconnector: --lock-keys") != std::string::npos);
+  // It never competed: nothing was acquired.
+  CHECK_FALSE(wa::hatest::last_gain(wa::hatest::events(db, "acme")).has_value());
 }
