@@ -394,6 +394,18 @@ struct WaClient::Impl {
       last_activity_report = now;
       store_write("report activity", [&] { store->report_activity(); }, false);
     }
+    try {
+      dispatch(n);
+    } catch (const std::exception& e) {
+      // A stanza we could not handle must not take the client thread down: start afresh.
+      wa::log::error("wa_client_handler_failed").kv("business_id", business_id).kv("stanza", n.tag).kv("error", e.what());
+      drop_connection(true);
+      emit_disconnect(DisconnectReason::error, "handling <" + n.tag + "> failed: " + e.what());
+      schedule_reconnect(false);
+    }
+  }
+
+  void dispatch(const Node& n) {
     if (n.tag == "iq") return on_iq(n);
     if (n.tag == "success") return on_success(n);
     if (n.tag == "failure") return on_verdict(classify_failure(n), "failure");
@@ -581,7 +593,8 @@ struct WaClient::Impl {
     if (type == "encrypt" && st.load() == ConnectionState::logged_in) {
       if (const Node* c = n.child("count")) {
         const auto v = c->attr_text("value").value_or("");
-        if (!v.empty() && v.size() < 9 && std::stoul(v) < kMinPreKeyCount) upload_pre_keys(std::stoul(v), [] {});
+        const bool digits = !v.empty() && v.size() < 9 && v.find_first_not_of("0123456789") == std::string::npos;
+        if (digits && std::stoul(v) < kMinPreKeyCount) upload_pre_keys(kWantedPreKeyCount, [] {});
       }
     }
   }
@@ -674,7 +687,7 @@ struct WaClient::Impl {
         if (g == gen) send_iq(passive_active(ids.next()), [](const Node*) {}, opt.iq_timeout);
       };
       if (known && (server_count < kMinPreKeyCount || local < kMinPreKeyCount)) {
-        upload_pre_keys(server_count == 0 && local == 0 ? kInitialPreKeyCount : kWantedPreKeyCount, then, true);
+        upload_pre_keys(server_count == 0 && local == 0 ? kInitialPreKeyCount : kWantedPreKeyCount, then);
       } else {
         then();
       }
@@ -682,8 +695,7 @@ struct WaClient::Impl {
   }
 
   // Uploads `want` pre-keys: stored ones not uploaded yet first, new ones generated for the rest.
-  void upload_pre_keys(std::size_t want, std::function<void()> then, bool exact = true) {
-    (void)exact;
+  void upload_pre_keys(std::size_t want, std::function<void()> then) {
     std::vector<PreKey> keys;
     try {
       keys = store->unuploaded_pre_keys(want);
