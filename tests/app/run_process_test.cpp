@@ -165,7 +165,7 @@ std::pair<int, std::string> promtool_check(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("waconnector run: live /status, /ready and /metrics of a leader; SIGTERM exits 0", "[pg][process][http]") {
+TEST_CASE("waconnector run: live /status, /ready and /metrics of a leader - SIGTERM exits 0", "[pg][process][http]") {
   TempDatabase db;
   {
     auto c = wa::pg::Connection::open(db.url, "prepare test database");

@@ -41,7 +41,7 @@ TEST_CASE("ready: database and elector are required", "[status]") {
   CHECK_FALSE(evaluate_ready(s).first);
 }
 
-TEST_CASE("ready: not leader-only; a leader needs its connection up once one exists", "[status]") {
+TEST_CASE("ready: not leader-only - a leader needs its connection up once one exists", "[status]") {
   PodStatus s = healthy();
   s.accounts.push_back({"1", "standby", 0, 0, "", std::nullopt});
   CHECK(evaluate_ready(s).first);  // a pure standby is Ready (rollouts must not stall)

@@ -70,7 +70,7 @@ TEST_CASE("7, 16 and 64-bit lengths round trip byte by byte", "[websocket]") {
   }
 }
 
-TEST_CASE("control frames interleave with fragments; several frames in one read", "[websocket]") {
+TEST_CASE("control frames interleave with fragments - several frames in one read", "[websocket]") {
   Bytes wire = encode_ws_frame(WsOpcode::binary, text("ab"), false);
   auto ping = encode_ws_frame(WsOpcode::ping, text("p"));
   auto c1 = encode_ws_frame(WsOpcode::continuation, text("cd"), false);

@@ -101,7 +101,7 @@ TEST_CASE("a changed checksum of an applied migration is refused", "[store][pg]"
   CHECK_THROWS_WITH(store::require_schema(c), Catch::Contains("was changed"));
 }
 
-TEST_CASE("missing migrations: require_schema names them; a failing migration rolls back alone", "[store][pg]") {
+TEST_CASE("missing migrations: require_schema names them - a failing migration rolls back alone", "[store][pg]") {
   test::TestDatabase db(false);
   auto c = db.connect();
   const auto& all = store::embedded_migrations();
