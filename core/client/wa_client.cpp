@@ -339,6 +339,9 @@ struct WaClient::Impl {
       asio::dispatch(io, [this, g, info] { on_closed(g, info); });
     });
     s->set_frame_handler([this, g](Bytes frame) { asio::dispatch(io, [this, g, f = std::move(frame)] { on_frame(g, f); }); });
+    // whatsmeow starts its keepalive loop right after the handshake, paired or not.
+    last_keepalive_ok = Clock::now();
+    schedule_keepalive();
   }
 
   void on_closed(std::uint64_t g, const socket::WsCloseInfo& info) {
@@ -659,8 +662,6 @@ struct WaClient::Impl {
     last_activity_report = Clock::now();
     wa::log::info("wa_client_logged_in").kv("business_id", business_id).kv("jid", wa::mask_jid(dev->jid)).kv("resumed", resumed);
     set_state(ConnectionState::logged_in);
-    last_keepalive_ok = Clock::now();
-    schedule_keepalive();
     // What whatsmeow sends first (§7.2): pre-key count (+ upload), then passive off.
     const auto g = gen;
     send_iq(pre_key_count(ids.next()), [this, g](const Node* r) {
