@@ -55,7 +55,7 @@ PairingState pairing(std::optional<std::string> qr) {
 
 }  // namespace
 
-TEST_CASE("choose_qr_format follows Accept q-values and ?format=", "[qr]") {
+TEST_CASE("choose_qr_format follows Accept q-values and the format query", "[qr]") {
   using wa::app::choose_qr_format;
   CHECK(choose_qr_format("", "") == QrFormat::json);
   CHECK(choose_qr_format("application/json", "") == QrFormat::json);

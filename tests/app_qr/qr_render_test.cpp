@@ -73,7 +73,7 @@ TEST_CASE("SVG path covers exactly the dark modules", "[qr]") {
   CHECK_THROWS_AS(wa::app::render_svg(m, 0), wa::app::QrRenderError);
 }
 
-TEST_CASE("terminal rendering draws light modules with half blocks, quiet zone included", "[qr]") {
+TEST_CASE("terminal rendering draws light modules as half blocks with the quiet zone", "[qr]") {
   for (char v : {'C', 'd'}) {
     const auto m = wa::app::encode_qr(pairing_string(v));
     for (int quiet : {wa::app::kQrQuietZone, 1, 2}) {  // odd and even total heights
