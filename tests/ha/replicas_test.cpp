@@ -159,6 +159,25 @@ TEST_CASE("block mode replicas: SIGKILL the leader and the blocked waiter takes 
   // Without any polling (5 s interval), only the blocked waiter can explain a fast takeover.
   CHECK(ms < 1000);
   CHECK(holders(db) == 1);
+  // A standby blocked in pg_advisory_lock shuts down promptly: its wait is cancelled.
+  for (auto& r : rs) {
+    if (r->pod() == first->pod || r->pod() == next->pod) continue;
+    REQUIRE(wait_for(
+        [&] {
+          return c.exec("count waiters", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                     .i64(0, 0) == 1;
+        },
+        10s));
+    const auto t0 = std::chrono::steady_clock::now();
+    r->signal(SIGTERM);
+    const auto code = r->wait_exit(5s);
+    REQUIRE(code.has_value());
+    CHECK(*code == 0);
+    INFO("blocked standby exited " << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count() << " ms after SIGTERM");
+    CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+    CHECK(c.exec("count waiters", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+              .i64(0, 0) == 0);
+  }
 }
 
 TEST_CASE("bad configuration exits 2 with one line naming the setting", "[ha][process]") {
