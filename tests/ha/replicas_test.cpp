@@ -242,3 +242,39 @@ TEST_CASE("a --lock-keys mode other than the cluster's stored one is refused wit
   // It never competed: nothing was acquired.
   CHECK_FALSE(wa::hatest::last_gain(wa::hatest::events(db, "acme")).has_value());
 }
+
+TEST_CASE("shutdown deadline and second signal: a stuck resign still ends the process", "[ha][pg][process]") {
+  TestDb db;
+  db.add_account("acme");
+  auto c = db.connect();
+  const int deadline_case = GENERATE(0, 1);
+  Replica r("stuck", args(db, {"--shutdown-timeout", deadline_case ? "1s" : "30s"}));
+  REQUIRE(wait_for([&] { return wa::hatest::last_gain(wa::hatest::events(db, "acme")).has_value(); }, 20s));
+  const auto pid = c.exec("the leader's lock backend",
+                          "SELECT pid FROM pg_stat_activity WHERE application_name = 'waconnector/stuck/lock'")
+                       .i64(0, 0);
+  // A frozen lock backend never answers the unlock: the graceful path cannot finish on its own.
+  REQUIRE(kill(static_cast<pid_t>(pid), SIGSTOP) == 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { kill(pid, SIGCONT); }
+  } resume{static_cast<pid_t>(pid)};
+  const auto t0 = std::chrono::steady_clock::now();
+  r.signal(SIGTERM);
+  if (deadline_case) {
+    const auto code = r.wait_exit(10s);
+    REQUIRE(code.has_value());
+    CHECK(*code == 1);
+    CHECK(r.log().find("shutdown_deadline_exceeded") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - t0 >= 1s);
+  } else {
+    REQUIRE(wait_for([&] { return r.log().find("shutdown_requested") != std::string::npos; }, 10s));
+    const auto t1 = std::chrono::steady_clock::now();
+    r.signal(SIGTERM);
+    const auto code = r.wait_exit(10s);
+    REQUIRE(code.has_value());
+    CHECK(*code == 1);
+    CHECK(r.log().find("shutdown_forced") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - t1 < 1s);
+  }
+}
