@@ -16,6 +16,7 @@
 #include "app/commands.h"
 #include "app/flags.h"
 #include "app/http_server.h"
+#include "app/qr_endpoint.h"
 #include "app/status_json.h"
 #include "app/watchdog.h"
 #include "common/log.h"
@@ -195,6 +196,8 @@ int cmd_run(int argc, char** argv) {
   } catch (const std::exception& e) {
     throw ConfigError(fmt::format("--http: {}", e.what()));
   }
+  // Every pod serves the account's pairing QR from the database, leader or not.
+  register_qr_routes(*http, cfg.database_url);
   wa::log::info("run_started")
       .kv("http_port", http->port())
       .kv("transport", kNoTransport)
