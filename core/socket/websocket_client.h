@@ -6,6 +6,7 @@
 // from any thread; handlers are invoked on that strand.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -111,7 +112,7 @@ class WebSocketClient : public std::enable_shared_from_this<WebSocketClient> {
   std::unique_ptr<asio::ssl::context> ssl_ctx_;
   std::unique_ptr<asio::ip::tcp::socket> plain_;
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket>> tls_;
-  State state_ = State::idle;
+  std::atomic<State> state_{State::idle};  // atomic only so is_open() may be read from any thread
   ConnectHandler connect_done_;
   MessageHandler on_message_;
   CloseHandler on_close_;

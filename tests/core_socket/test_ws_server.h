@@ -2,6 +2,7 @@
 // script on its own thread. Uses the same pure pieces wasim uses (upgrade parser, frame parser).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -69,6 +70,7 @@ class TestWsServer {
     thread_ = std::thread([this, script = std::move(script)] {
       try {
         acceptor_.accept(sock_);
+        accepted_ = true;
         TestWsConn c(sock_);
         script(c);
       } catch (const std::exception& e) {
@@ -82,9 +84,18 @@ class TestWsServer {
   void stop() {
     if (!thread_.joinable()) return;
     std::error_code ec;
-    if (sock_.is_open()) sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    acceptor_.close(ec);
+    if (accepted_) {
+      sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    } else {
+      // Closing the acceptor does not wake a blocked accept(); a throwaway connection does,
+      // and the script then reads its EOF.
+      asio::io_context poke_io;
+      asio::ip::tcp::socket poke(poke_io);
+      poke.connect(acceptor_.local_endpoint(), ec);
+      poke.close(ec);
+    }
     thread_.join();
+    acceptor_.close(ec);
   }
   // Waits for the script to end by itself.
   void join() {
@@ -100,6 +111,7 @@ class TestWsServer {
   asio::ip::tcp::acceptor acceptor_;
   asio::ip::tcp::socket sock_;
   std::thread thread_;
+  std::atomic<bool> accepted_{false};
   std::mutex mu_;
   std::string error_;
 };

@@ -88,7 +88,7 @@ TEST_CASE("client exchanges messages, answers pings, reassembles fragments, clos
     if (!e) ws->send_binary(wa::crypto::from_hex("0102030405"));
   });
   io.run_for(std::chrono::seconds(10));
-  server.join();
+  server.stop();
   CHECK(server.error().empty());
   REQUIRE_FALSE(connect_error);
   CHECK(origin == "https://web.whatsapp.com");
@@ -118,7 +118,7 @@ TEST_CASE("server-initiated close is answered and reported", "[websocket]") {
   ws->set_close_handler([&](const WsCloseInfo& info) { closed = info; });
   ws->connect(server.url(), [](std::exception_ptr e) { REQUIRE_FALSE(e); });
   io.run_for(std::chrono::seconds(10));
-  server.join();
+  server.stop();
   CHECK(server.error().empty());
   CHECK(answered);
   REQUIRE(closed);
@@ -186,4 +186,53 @@ TEST_CASE("client rejects a bad accept key, a masked server frame and oversized 
     REQUIRE(err);
     CHECK_THROWS_WITH(std::rethrow_exception(err), Catch::Contains("TCP connect"));
   }
+}
+
+TEST_CASE("abort drops the connection without a close frame and reports it once", "[websocket]") {
+  TestWsServer server;
+  std::atomic<bool> got_close_frame{false};
+  server.serve([&](TestWsConn& c) {
+    c.upgrade();
+    WsMessage m = c.read_message();  // throws at EOF: abort sends nothing
+    got_close_frame = m.opcode == WsOpcode::close;
+  });
+  asio::io_context io;
+  auto ws = WebSocketClient::create(io);
+  int closes = 0;
+  WsCloseInfo last;
+  ws->set_close_handler([&](const WsCloseInfo& info) {
+    ++closes;
+    last = info;
+  });
+  ws->connect(server.url(), [&](std::exception_ptr e) {
+    REQUIRE_FALSE(e);
+    CHECK(ws->is_open());
+    ws->abort();
+    ws->abort();
+    ws->close();
+  });
+  io.run_for(std::chrono::seconds(10));
+  server.stop();
+  CHECK_FALSE(got_close_frame);
+  CHECK_THAT(server.error(), Catch::Contains("End of file"));
+  CHECK(closes == 1);
+  CHECK(last.reason == "aborted locally");
+  CHECK_FALSE(ws->is_open());
+}
+
+TEST_CASE("abort during connect fails the connect, not the close handler", "[websocket]") {
+  TestWsServer server;  // accepts but never answers the upgrade
+  server.serve([](TestWsConn& c) { c.read_message(); });
+  asio::io_context io;
+  auto ws = WebSocketClient::create(io);
+  bool close_called = false;
+  ws->set_close_handler([&](const WsCloseInfo&) { close_called = true; });
+  std::exception_ptr err;
+  ws->connect(server.url(), [&](std::exception_ptr e) { err = e; });
+  ws->abort();
+  io.run_for(std::chrono::seconds(10));
+  server.stop();
+  REQUIRE(err);
+  CHECK_THROWS_WITH(std::rethrow_exception(err), Catch::Contains("aborted"));
+  CHECK_FALSE(close_called);
 }
