@@ -9,7 +9,7 @@
 //   4. the socket is closed and a new one made from the carried-over credentials and keys (a
 //      restart): it logs in again ('open') without showing a QR;
 //   5. wasim's connection list for the device shows both logins, one after the other.
-// Also: a QR whose adv secret was altered, and a made-up ref, are refused by /link (4xx).
+// Also: /link refuses (4xx) a QR with another noise key, a made-up ref, a malformed string.
 // Baileys 6 connects through the 10 ms latency proxy (see lib/latency_proxy.mjs).
 import { createRequire } from 'node:module';
 import * as b7 from 'baileys';
@@ -119,21 +119,27 @@ async function pairAndRelogin(r, sim, label, lib, wsUrl, phone, withPrefix) {
     r.check(`${label}: QR form (${withPrefix ? 'wa.me link' : 'bare'})`,
       qr.qr.startsWith('https://wa.me/settings/linked_devices#') === withPrefix, qr.qr.slice(0, 40));
 
-    // Tampered QRs are refused: another adv secret (the HMAC would not verify), an unknown ref.
+    // QRs that are not this waiting connection's are refused: another noise key (wasim knows the
+    // connection's static key from the handshake), a made-up ref, a malformed string. (The adv
+    // secret cannot be checked by the server; a wrong one would only fail Baileys' HMAC check.)
     const parts = qr.qr.split(',');
-    const badAdv = [...parts];
-    badAdv[3] = Buffer.alloc(32, 7).toString('base64');
-    const refused1 = await admin(sim, 'POST', `/phones/${encodeURIComponent(phone)}/link`, { qr: badAdv.join(',') });
-    r.check(`${label}: /link refuses a QR with another adv secret`, refused1.status >= 400 && refused1.status < 500,
+    const linkPath = `/phones/${phone}/link`;
+    const badNoise = [...parts];
+    badNoise[1] = Buffer.alloc(32, 7).toString('base64');
+    const refused1 = await admin(sim, 'POST', linkPath, { qr: badNoise.join(',') });
+    r.check(`${label}: /link refuses the ref with another noise key`, refused1.status >= 400 && refused1.status < 500,
       `${refused1.status} ${refused1.text}`);
     const badRef = [...parts];
     badRef[0] = (withPrefix ? 'https://wa.me/settings/linked_devices#' : '') + '2@madeUpRef';
-    const refused2 = await admin(sim, 'POST', `/phones/${encodeURIComponent(phone)}/link`, { qr: badRef.join(',') });
+    const refused2 = await admin(sim, 'POST', linkPath, { qr: badRef.join(',') });
     r.check(`${label}: /link refuses an unknown ref`, refused2.status >= 400 && refused2.status < 500,
       `${refused2.status} ${refused2.text}`);
+    const refused3 = await admin(sim, 'POST', linkPath, { qr: parts.slice(0, 2).join(',') });
+    r.check(`${label}: /link refuses a malformed QR`, refused3.status >= 400 && refused3.status < 500,
+      `${refused3.status} ${refused3.text}`);
 
     // The phone "scans" Baileys' own QR string.
-    const linked = await admin(sim, 'POST', `/phones/${encodeURIComponent(phone)}/link`, { qr: qr.qr });
+    const linked = await admin(sim, 'POST', linkPath, { qr: qr.qr });
     if (!r.check(`${label}: /link accepts Baileys' QR`, linked.status >= 200 && linked.status < 300,
       `${linked.status} ${linked.text}`)) return;
 
@@ -164,7 +170,7 @@ async function pairAndRelogin(r, sim, label, lib, wsUrl, phone, withPrefix) {
     s.end();
     await s.next(['close'], 5000);
 
-    const conns = await admin(sim, 'GET', `/devices/${encodeURIComponent(me)}/connections`);
+    const conns = await admin(sim, 'GET', `/devices/${me}/connections`);
     const list = Array.isArray(conns.json) ? conns.json : (conns.json?.connections || []);
     const logins = list.filter((c) => c.logged_in_ms);
     r.check(`${label}: wasim lists the device's two logins`, conns.status === 200 && logins.length >= 2,
