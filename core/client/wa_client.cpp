@@ -658,10 +658,10 @@ struct WaClient::Impl {
       if (!store_write("save lid", [&] { store->save_device(d); })) return;
       dev = std::move(d);
     }
-    if (!store_write("report connected", [&] { store->report_connected(resumed); }, false) && stopped.load()) return;
-    last_activity_report = Clock::now();
     wa::log::info("wa_client_logged_in").kv("business_id", business_id).kv("jid", wa::mask_jid(dev->jid)).kv("resumed", resumed);
     set_state(ConnectionState::logged_in);
+    if (!store_write("report connected", [&] { store->report_connected(resumed); }, false) && (stopped.load() || gave_up)) return;
+    last_activity_report = Clock::now();
     // What whatsmeow sends first (§7.2): pre-key count (+ upload), then passive off.
     const auto g = gen;
     send_iq(pre_key_count(ids.next()), [this, g](const Node* r) {

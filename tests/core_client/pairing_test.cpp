@@ -8,19 +8,16 @@
 #include "core/crypto/digest.h"
 #include "core/crypto/random.h"
 #include "core/crypto/xeddsa.h"
+#include "tests/core_client/fake_phone.h"
 #include "wa_adv.pb.h"
 
 using namespace wa::client;
 using wa::crypto::Bytes;
 using wa::crypto::Key32;
+using wa::clienttest::cat;
+using Phone = wa::clienttest::FakePhone;
 
 namespace {
-
-Bytes cat(std::initializer_list<wa::crypto::ByteView> parts) {
-  Bytes out;
-  for (auto p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out(1);
@@ -30,38 +27,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
   }
   return out;
 }
-
-// What the phone does: signs our identity with its account key and wraps it in the HMAC container.
-struct Phone {
-  KeyPair account = KeyPair::generate();
-  bool hosted_device = false;
-  bool hosted_account = false;
-  std::uint32_t key_index = 7;
-
-  Bytes pair_success(const Key32& adv_secret, const Key32& companion_identity_pub) const {
-    wa::proto::ADVDeviceIdentity d;
-    d.set_raw_id(12345);
-    d.set_timestamp(1700000000);
-    d.set_key_index(key_index);
-    if (hosted_device) d.set_device_type(wa::proto::HOSTED);
-    const std::string details = d.SerializeAsString();
-    const std::uint8_t prefix[2] = {0x06, std::uint8_t(hosted_device ? 0x05 : 0x00)};
-    auto sig = wa::crypto::xeddsa_sign(account.priv, cat({prefix, wa::crypto::view(details), companion_identity_pub}));
-    wa::proto::ADVSignedDeviceIdentity s;
-    s.set_details(details);
-    s.set_account_signature_key(account.pub.data(), 32);
-    s.set_account_signature(wa::crypto::to_string(sig));
-    const std::string inner = s.SerializeAsString();
-    Bytes mac_in = wa::crypto::to_bytes(inner);
-    if (hosted_account) mac_in.insert(mac_in.begin(), {0x06, 0x05});
-    auto mac = wa::crypto::hmac_sha256(adv_secret, mac_in);
-    wa::proto::ADVSignedDeviceIdentityHMAC h;
-    h.set_details(inner);
-    h.set_hmac(mac.data(), mac.size());
-    if (hosted_account) h.set_account_type(wa::proto::HOSTED);
-    return wa::crypto::to_bytes(h.SerializeAsString());
-  }
-};
 
 }  // namespace
 
