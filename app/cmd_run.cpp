@@ -1,8 +1,6 @@
-// waconnector run: compete for the accounts' advisory locks, lead the ones won, serve
-// /health /ready /status /metrics, and resign gracefully on SIGTERM/SIGINT.
-//
-// No WhatsApp transport is built yet: the pod leads without a connection and says so in its logs
-// and in /status (it never pretends to connect).
+// waconnector run: compete for the accounts' advisory locks, lead the ones won and run each led
+// account's WhatsApp Web session (core/client) from the device kept in the shared store, serve
+// /health /ready /status /metrics and the pairing QR, and resign gracefully on SIGTERM/SIGINT.
 #include <unistd.h>
 
 #include <atomic>
@@ -17,11 +15,15 @@
 #include "app/flags.h"
 #include "app/http_server.h"
 #include "app/qr_endpoint.h"
+#include "app/qr_pair_code_responder.h"
 #include "app/status_json.h"
 #include "app/watchdog.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "core/client/wa_client.h"
+#include "core/crypto/bytes.h"
 #include "ha/elector.h"
+#include "ha/pg_device_store.h"
 #include "ha/shutdown.h"
 #include "ha/supervisor.h"
 #include "store/accounts.h"
@@ -31,7 +33,7 @@
 namespace wa::app {
 namespace {
 
-constexpr const char* kNoTransport = "No WhatsApp transport built yet (election only)";
+constexpr const char* kProductionUrl = "wss://web.whatsapp.com/ws/chat";
 
 std::string hostname_or_empty() {
   char buf[256] = {};
@@ -98,8 +100,8 @@ PodStatus pod_status(const std::string& pod, const ha::ElectorSnapshot& s) {
 int cmd_run(int argc, char** argv) {
   auto cli_ids = fold_business_ids(argc, argv);
   Flags flags("waconnector run",
-              "Compete for the advisory lock of every account and lead the ones won. " +
-                  std::string(kNoTransport) + ".",
+              "Compete for the advisory lock of every account, lead the ones won and run their WhatsApp Web "
+              "sessions from the shared store.",
               {
                   {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo (direct or PgBouncer in session mode)", "", false, true},
                   {"pod", "POD_NAME", "this pod's name (stable: the StatefulSet pod name)", hostname_or_empty()},
@@ -111,6 +113,9 @@ int cmd_run(int argc, char** argv) {
                   {"heartbeat-interval", "HEARTBEAT_INTERVAL", "lock-session heartbeat interval", "1s"},
                   {"fence-after", "FENCE_AFTER", "fence when no heartbeat succeeded for this long (the database releases a silent leader 3 s later)", "5s"},
                   {"shutdown-timeout", "SHUTDOWN_TIMEOUT", "graceful shutdown deadline after SIGTERM/SIGINT", "10s"},
+                  {"wa-url", "WA_URL", "WhatsApp Web chat endpoint (ws:// or wss://; wasim for tests), or 'none': lead without a connection (election drills)", kProductionUrl},
+                  {"wa-root-key", "WA_ROOT_KEY", "hex of the certificate root the server's chain must lead to (default: WhatsApp's production root)", ""},
+                  {"give-up-backoff", "GIVE_UP_BACKOFF", "after a replaced/failed session, wait this long (doubling, capped at 2 min) before competing again", "2s"},
               });
   if (!flags.parse(argc, argv)) return 0;
 
@@ -148,6 +153,21 @@ int cmd_run(int argc, char** argv) {
   cfg.version = WACONN_VERSION;
   if (auto err = ha::validate(cfg); !err.empty()) throw ConfigError(err);
   const auto [http_host, http_port] = flags.host_port("http");
+  client::ClientOptions wa_opts;
+  wa_opts.url = flags.str("wa-url");
+  const bool no_transport = wa_opts.url == "none";
+  if (!no_transport && wa_opts.url.rfind("ws://", 0) != 0 && wa_opts.url.rfind("wss://", 0) != 0)
+    throw ConfigError(fmt::format("--wa-url: '{}' is not a ws:// or wss:// URL", wa_opts.url));
+  if (auto hex = flags.get("wa-root-key"); hex && !hex->empty()) {
+    try {
+      wa_opts.trusted_root = crypto::key32_from_hex(*hex, "--wa-root-key");
+    } catch (const std::exception& e) {
+      throw ConfigError(fmt::format("--wa-root-key: {} (64 hex digits expected)", e.what()));
+    }
+  }
+  cfg.give_up_backoff_initial = flags.duration("give-up-backoff");
+  if (cfg.give_up_backoff_initial.count() < 10) throw ConfigError("--give-up-backoff must be at least 10ms");
+  if (cfg.give_up_backoff_max < cfg.give_up_backoff_initial) cfg.give_up_backoff_max = cfg.give_up_backoff_initial;
 
   wa::log::set_static_field("pod", cfg.pod);
 
@@ -168,8 +188,30 @@ int cmd_run(int argc, char** argv) {
   });
 
   Metrics metrics;
-  ha::Supervisor supervisor(nullptr);
+  // The elector is built after the supervisor (which needs the factory), but the stores the
+  // factory creates talk to it: they only run once the elector leads something.
+  std::atomic<ha::Elector*> elector_ptr{nullptr};
+  ha::Supervisor* supervisor_ptr = nullptr;
+  ha::PgDeviceStoreOptions store_opts;
+  store_opts.database_url = cfg.database_url;
+  store_opts.pod = cfg.pod;
+  client::WaClientFactory factory(wa_opts, [&](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
+    auto o = store_opts;
+    o.lease_fresh = [&elector_ptr, business_id] {
+      auto* el = elector_ptr.load();
+      return el != nullptr && el->lease_fresh(business_id);
+    };
+    o.move_lock = [&elector_ptr](const std::string& id, std::int64_t key, std::function<void()> commit,
+                                 std::function<bool()> abandon) {
+      auto* el = elector_ptr.load();
+      return el != nullptr && el->move_lock(id, key, std::move(commit), std::move(abandon));
+    };
+    return std::make_unique<ha::PgDeviceStore>(std::move(o), business_id, supervisor_ptr->write_fence(business_id));
+  });
+  ha::Supervisor supervisor(no_transport ? nullptr : &factory);
+  supervisor_ptr = &supervisor;
   ha::Elector elector(cfg, metrics, supervisor);
+  elector_ptr = &elector;
   // Generous: a connect to an unreachable database may block the loop for a few seconds.
   Watchdog watchdog(std::chrono::seconds(30));
   watchdog.beat();
@@ -181,8 +223,8 @@ int cmd_run(int argc, char** argv) {
   handlers.status_json = [&] {
     const auto snap = elector.snapshot();
     std::string body = render_status_json(pod_status(cfg.pod, snap));
-    std::string extra = "\"transport\":";
-    wa::log::append_json_string(extra, kNoTransport);
+    std::string extra = "\"wa_url\":";
+    wa::log::append_json_string(extra, wa_opts.url);
     if (!snap.last_error.empty()) {
       extra += ",\"last_error\":";
       wa::log::append_json_string(extra, snap.last_error);
@@ -198,9 +240,25 @@ int cmd_run(int argc, char** argv) {
   }
   // Every pod serves the account's pairing QR from the database, leader or not.
   register_qr_routes(*http, cfg.database_url);
+  // `accounts pair --phone`: the leader asks its client for the linking code.
+  PairCodeResponder pair_codes(
+      cfg.database_url, cfg.pod,
+      [&elector] {
+        std::vector<std::string> led;
+        for (const auto& a : elector.snapshot().accounts)
+          if (ha::leads(a.role)) led.push_back(a.business_id);
+        return led;
+      },
+      [&supervisor](const std::string& business_id, const std::string& phone, bool push) {
+        auto conn = supervisor.connection(business_id);
+        auto* wa = dynamic_cast<client::WaClient*>(conn.get());
+        if (wa == nullptr) throw std::runtime_error("this pod runs no WhatsApp connection for the account");
+        return wa->request_pair_code(phone, push);
+      });
   wa::log::info("run_started")
       .kv("http_port", http->port())
-      .kv("transport", kNoTransport)
+      .kv("wa_url", wa_opts.url)
+      .kv("wa_root", wa_opts.trusted_root == crypto::Key32{} ? "production" : "custom")
       .kv("accounts", cfg.business_ids.empty() ? std::string("all") : fmt::format("{}", cfg.business_ids.size()));
 
   {
@@ -217,6 +275,8 @@ int cmd_run(int argc, char** argv) {
     std::lock_guard lk(stop_mu);
     running = nullptr;
   }
+  pair_codes.stop();
+  elector_ptr = nullptr;  // every connection was released by the elector's resignation
   http.reset();
   wa::log::info("run_stopped");
   return 0;

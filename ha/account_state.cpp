@@ -21,7 +21,7 @@ bool transition_allowed(Role from, Role to) {
     case Role::leader: return to == Role::active || to == Role::fenced || to == Role::resigning;
     case Role::active: return to == Role::fenced || to == Role::resigning;
     case Role::fenced: return to == Role::standby || to == Role::resigning;
-    case Role::resigning: return false;
+    case Role::resigning: return to == Role::standby;  // gave the account up while running
   }
   return false;
 }

@@ -3,6 +3,7 @@
 //   standby --won lock--> leader (connecting) --connection up--> active
 //   leader|active --heartbeat deadline / lock missing--> fenced --lock session back--> standby
 //   leader|active --SIGTERM--> resigning (stop connection, unlock + NOTIFY, then exit)
+//   leader|active --connection gave up (logged out, replaced, failed)--> resigning --unlocked--> standby
 //
 // With no WhatsApp connection built (or none configured), leader becomes active at once.
 #pragma once

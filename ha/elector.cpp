@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <future>
 #include <random>
 #include <stdexcept>
@@ -111,13 +112,35 @@ struct Elector::Impl {
     Slot* slot = nullptr;  // the session holding this account's lock while leading
     Clock::time_point won_at{};
     bool listed = true;
+    bool login_observed = false;       // failover_seconds observed for this lease
+    Clock::time_point logged_in_at{};  // last logged_in of this lease
+    Clock::time_point compete_after{};  // gave the account up: not before this
+    std::optional<Backoff> give_up_backoff;
   };
 
   struct Posted {
-    enum Kind { fence_deadline, conn_state } kind;
+    enum Kind { fence_deadline, conn_state, conn_disconnect } kind;
+    Posted(Kind k, std::string id, core::ConnectionState st = core::ConnectionState::stopped)
+        : kind(k), business_id(std::move(id)), state(st) {}
     std::string business_id;
     core::ConnectionState state = core::ConnectionState::stopped;
+    core::DisconnectReason reason = core::DisconnectReason::unknown;
+    std::string details;
+    std::int64_t epoch = 0;  // the lease the event belongs to
   };
+
+  // A transition that could not be recorded (database down); written once the store is back.
+  struct PendingEvent {
+    std::string business_id;
+    store::EventKind kind;
+    std::int64_t epoch;
+    std::optional<std::int64_t> duration_ms;
+    std::string details;
+    std::int64_t at_unix_ms;
+  };
+  static constexpr std::size_t kMaxPendingEvents = 256;
+  std::deque<PendingEvent> pending_events;
+  std::int64_t pending_dropped = 0;
 
   ElectorConfig cfg;
   Metrics& metrics;
@@ -216,24 +239,59 @@ struct Elector::Impl {
   }
 
   void record(const Entry& e, store::EventKind kind, std::optional<std::int64_t> duration_ms, std::string_view details) {
-    // Best effort: the database may be what failed. A store session that died under us (e.g. a
-    // server restart) is reopened once, so the history does not miss the very transitions that
-    // the failure caused.
+    // Best effort now, guaranteed later: the database may be what failed (a server restart loses
+    // exactly the fenced/takeover rows that explain it). A store session that died under us is
+    // reopened once; if that fails too the event waits in a bounded queue and is written, with
+    // its original time in the details, once the database is back (flush_pending_events).
+    if (!pending_events.empty()) flush_pending_events();
+    if (pending_events.empty() && try_record(e.acc.business_id, kind, e.epoch, duration_ms, details)) return;
+    if (pending_events.size() >= kMaxPendingEvents) {
+      pending_events.pop_front();
+      ++pending_dropped;
+    }
+    pending_events.push_back({e.acc.business_id, kind, e.epoch, duration_ms, std::string(details), unix_ms_now()});
+    wa::log::warn("ha_event_queued").kv("business_id", e.acc.business_id).kv("kind", store::to_string(kind)).kv("queued", static_cast<std::int64_t>(pending_events.size()));
+  }
+
+  bool try_record(const std::string& id, store::EventKind kind, std::int64_t epoch, std::optional<std::int64_t> duration_ms,
+                  std::string_view details) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       try {
         if (!store.ok()) store = open_store_session();
-        store::record_event(store, e.acc.business_id, cfg.pod, kind, e.epoch, duration_ms, details);
-        return;
+        store::record_event(store, id, cfg.pod, kind, epoch, duration_ms, details);
+        return true;
       } catch (const pg::Error& ex) {
         const bool retry = attempt == 0 && (ex.connection_lost() || !store.ok());
         if (!store.ok()) store.close();
         if (retry) continue;
-        wa::log::warn("ha_event_not_recorded").kv("business_id", e.acc.business_id).kv("kind", store::to_string(kind)).kv("error", ex.what());
-        return;
+        wa::log::warn("ha_event_not_recorded").kv("business_id", id).kv("kind", store::to_string(kind)).kv("error", ex.what());
+        return false;
       } catch (const std::exception& ex) {
-        wa::log::warn("ha_event_not_recorded").kv("business_id", e.acc.business_id).kv("kind", store::to_string(kind)).kv("error", ex.what());
+        store.close();
+        wa::log::warn("ha_event_not_recorded").kv("business_id", id).kv("kind", store::to_string(kind)).kv("error", ex.what());
+        return false;
+      }
+    }
+    return false;
+  }
+
+  void flush_pending_events() {
+    if (!store.ok()) return;
+    if (pending_dropped > 0) {
+      wa::log::error("ha_events_lost").kv("count", pending_dropped).kv("note", "the in-memory queue was full while the database was down");
+      pending_dropped = 0;
+    }
+    while (!pending_events.empty()) {
+      const auto& p = pending_events.front();
+      const auto details = fmt::format("{}{}(recorded late: happened at unix_ms={})", p.details, p.details.empty() ? "" : " ", p.at_unix_ms);
+      try {
+        store::record_event(store, p.business_id, cfg.pod, p.kind, p.epoch, p.duration_ms, details);
+      } catch (const std::exception& ex) {
+        if (!store.ok()) store.close();
         return;
       }
+      wa::log::info("ha_event_recorded_late").kv("business_id", p.business_id).kv("kind", store::to_string(p.kind));
+      pending_events.pop_front();
     }
   }
 
@@ -290,6 +348,7 @@ struct Elector::Impl {
     e.slot = &slot;
     e.epoch = lease.epoch;
     e.won_at = Clock::now();
+    e.login_observed = false;
     metrics.lock_attempt("acquired").Increment();
     guard->arm(e.acc.business_id, proof + cfg.fence_after);
     {
@@ -302,9 +361,24 @@ struct Elector::Impl {
            lease.previous_pod ? fmt::format("previous_pod={}", *lease.previous_pod) : std::string("first lease"));
     const std::string id = e.acc.business_id;
     core::ConnectionEvents ev;
-    ev.on_state = [this, id](core::ConnectionState st) { post({Posted::conn_state, id, st}); };
-    ev.on_disconnect = [id](core::DisconnectReason r, const std::string& details) {
+    const auto epoch = lease.epoch;
+    // These run on the connection's thread: count at once, act on the elector's thread.
+    ev.on_state = [this, id, epoch](core::ConnectionState st) {
+      metrics.connected(id).Set(st == core::ConnectionState::logged_in ? 1 : 0);
+      Posted p{Posted::conn_state, id, st};
+      p.epoch = epoch;
+      post(std::move(p));
+    };
+    ev.on_disconnect = [this, id, epoch](core::DisconnectReason r, const std::string& details) {
+      metrics.connected(id).Set(0);
+      metrics.disconnect(core::to_string(r)).Increment();
+      if (r == core::DisconnectReason::replaced) metrics.stream_replaced.Increment();
       wa::log::warn("connection_disconnected").kv("business_id", id).kv("reason", core::to_string(r)).kv("details", details);
+      Posted p{Posted::conn_disconnect, id};
+      p.reason = r;
+      p.details = details;
+      p.epoch = epoch;
+      post(std::move(p));
     };
     sup.start(id, e.acc.jid.value_or(""), lease.epoch, &metrics.store_writes_refused, std::move(ev));
     if (!sup.has_transport()) {
@@ -425,7 +499,80 @@ struct Elector::Impl {
   }
 
   bool candidate(const Entry& e) const {
-    return e.listed && (e.role == Role::standby || e.role == Role::fenced) && e.acc.status != "logged_out";
+    return e.listed && (e.role == Role::standby || e.role == Role::fenced) && e.acc.status != "logged_out" &&
+           Clock::now() >= e.compete_after;
+  }
+
+  // The connection ended for good (logged out, replaced, failed): stop acting for the account,
+  // say why in the registry, release its lock and - unless nobody should take it - wake the
+  // standbys. Runs on the loop thread.
+  void give_up(Entry& e, core::DisconnectReason reason, const std::string& details) {
+    if (!leads(e.role)) return;
+    const std::string id = e.acc.business_id;
+    const bool lock_fresh = guard->fresh(id) && e.slot != nullptr && e.slot->ls.valid();
+    // Credentials and status were written by the connection's store; 'failed' is ours to say.
+    const bool failed = reason == core::DisconnectReason::error || reason == core::DisconnectReason::unknown;
+    if (failed && lock_fresh) {
+      try {
+        if (!store.ok()) store = open_store_session();
+        store::set_disconnected(store, id, e.epoch, core::to_string(reason), details.substr(0, 1000), "failed",
+                                &metrics.store_writes_refused);
+        store::set_health_score(store, id, e.epoch, 0, &metrics.store_writes_refused);
+      } catch (const std::exception& ex) {
+        wa::log::warn("account_status_not_written").kv("business_id", id).kv("status", "failed").kv("error", ex.what());
+        if (!store.ok()) store.close();
+      }
+    }
+    sup.release(id, reason);
+    guard->disarm(id);
+    metrics.connected(id).Set(0);
+    set_role(e, Role::resigning, fmt::format("connection gave up: {}", core::to_string(reason)));
+    record(e, store::EventKind::resigned, ms_between(e.won_at, Clock::now()),
+           fmt::format("connection gave up: {}", core::to_string(reason)));
+    const bool nobody = reason == core::DisconnectReason::logged_out;
+    if (nobody) {
+      e.acc.status = "logged_out";
+      wa::log::error("account_logged_out")
+          .kv("business_id", id)
+          .kv("details", details)
+          .kv("action", "credentials marked unusable; no pod competes for the account until it is paired again");
+    } else {
+      if (!e.give_up_backoff) e.give_up_backoff.emplace(cfg.give_up_backoff_initial, cfg.give_up_backoff_max, 0.2, rng());
+      // A session that stayed up for a long time starts the backoff over.
+      if (e.logged_in_at != Clock::time_point{} && Clock::now() - e.logged_in_at > cfg.give_up_backoff_max)
+        e.give_up_backoff->reset();
+      const auto delay = e.give_up_backoff->next();
+      e.compete_after = Clock::now() + delay;
+      if (reason == core::DisconnectReason::replaced) {
+        auto line = wa::log::error("stream_replaced");
+        line.kv("business_id", id).kv("epoch", e.epoch).kv("compete_again_in_ms", static_cast<std::int64_t>(delay.count()));
+        if (lock_fresh)
+          line.kv("message",
+                  "WhatsApp replaced this session while this pod still holds the account's lock: someone OUTSIDE "
+                  "this cluster is using the account's credentials");
+        else
+          line.kv("message", "WhatsApp replaced this session; this pod's lease was already in doubt");
+      } else {
+        wa::log::error("account_given_up")
+            .kv("business_id", id)
+            .kv("reason", core::to_string(reason))
+            .kv("details", details)
+            .kv("compete_again_in_ms", static_cast<std::int64_t>(delay.count()));
+      }
+    }
+    if (e.slot && e.slot->ls.valid()) {
+      Slot* slot = e.slot;
+      unlock_sync(*slot, {e.acc.lock_key});
+      if (!nobody && slot->ls.valid()) {
+        try {
+          slot->ls.conn().exec("notify standbys", kNotifySql, {id});
+        } catch (const pg::Error& ex) {
+          fail_slot(*slot, ex.what());
+        }
+      }
+    }
+    e.slot = nullptr;
+    set_role(e, Role::standby, "gave the account up");
   }
 
   void ensure_lock_sessions(Clock::time_point now) {
@@ -511,6 +658,12 @@ struct Elector::Impl {
         keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
         if (keys.empty()) {
           next_poll = now + jittered(cfg.poll_interval, cfg.poll_jitter, rng);
+          // Nothing to poll: still talk now and then, or idle_session_timeout closes the session.
+          if (now >= slot.next_heartbeat) {
+            slot.ls.send("lock session keepalive", kHeartbeatSql);
+            slot.op = Op::heartbeat;
+            slot.next_heartbeat = now + cfg.heartbeat_interval;
+          }
           return;
         }
         slot.ls.send("try the advisory locks of standby accounts", kTryLockSql, {array_literal(keys)});
@@ -684,13 +837,28 @@ struct Elector::Impl {
         // The session's heartbeats are overdue; whatever else it holds is just as doubtful.
         if (slot) fail_slot(*slot, "heartbeat deadline passed");
       } else if (p.kind == Posted::conn_state) {
+        if (!leads(e.role) || p.epoch != e.epoch) continue;  // a previous lease's connection
         if (e.role == Role::leader && p.state == core::ConnectionState::logged_in)
           set_role(e, Role::active, "WhatsApp connection logged in");
-        if (p.state == core::ConnectionState::logged_in && e.won_at != Clock::time_point{})
-          metrics.failover_seconds.Observe(std::chrono::duration<double>(Clock::now() - e.won_at).count());
+        if (p.state == core::ConnectionState::logged_in) {
+          e.logged_in_at = Clock::now();
+          if (!e.login_observed && e.won_at != Clock::time_point{}) {
+            e.login_observed = true;
+            const auto secs = std::chrono::duration<double>(Clock::now() - e.won_at).count();
+            metrics.failover_seconds.Observe(secs);
+            wa::log::info("lease_logged_in").kv("business_id", id_of(e)).kv("epoch", e.epoch).kv("lock_to_login_ms", static_cast<std::int64_t>(secs * 1000));
+          }
+        }
+      } else if (p.kind == Posted::conn_disconnect) {
+        if (!leads(e.role) || p.epoch != e.epoch) continue;
+        // Only a final end is acted on; transient ends are followed by the client's reconnect.
+        const auto st = sup.connection_state(e.acc.business_id);
+        if (st && *st == core::ConnectionState::failed) give_up(e, p.reason, p.details);
       }
     }
   }
+
+  static const std::string& id_of(const Entry& e) { return e.acc.business_id; }
 
   void member_beat(Clock::time_point now) {
     if (!store.ok() || now < next_member) return;
@@ -739,9 +907,18 @@ struct Elector::Impl {
     loop_thread = std::this_thread::get_id();
     while (!stopping.load()) {
       if (on_loop) on_loop();
+      // First thing after any stall (SIGSTOP, a frozen VM): a lease whose deadline passed is fenced
+      // here before this thread acts on anything else, whichever thread the scheduler runs first.
+      for (auto& [id, e] : entries)
+        if (leads(e.role) && !guard->fresh(id)) {
+          Slot* slot = e.slot;
+          fence(e, "lease deadline passed (the process was stalled)", false);
+          if (slot) fail_slot(*slot, "heartbeat deadline passed");
+        }
       handle_posted();
       auto now = Clock::now();
       ensure_store(now);
+      if (!pending_events.empty()) flush_pending_events();
       relist(now);
       ensure_lock_sessions(now);
       for (auto* s : slots()) schedule(*s, now);
@@ -759,6 +936,8 @@ struct Elector::Impl {
       consider(next_member);
       if (cfg.standby_wait == StandbyWait::poll) consider(pod_slot && pod_slot->ls.valid() ? next_poll : next_lock_attempt);
       else consider(next_lock_attempt);
+      for (auto& [id, e] : entries)
+        if (e.compete_after > now) consider(e.compete_after);
       std::vector<pollfd> fds{{wake.read_fd(), POLLIN, 0}};
       std::vector<Slot*> polled;
       for (auto* s : slots()) {
@@ -907,7 +1086,10 @@ ElectorSnapshot Elector::snapshot() const {
   return impl_->snap;
 }
 
-bool Elector::move_lock(const std::string& business_id, std::int64_t new_key, std::function<void()> commit) {
+bool Elector::lease_fresh(const std::string& business_id) const { return impl_->guard->fresh(business_id); }
+
+bool Elector::move_lock(const std::string& business_id, std::int64_t new_key, std::function<void()> commit,
+                        std::function<bool()> abandon) {
   if (std::this_thread::get_id() == impl_->loop_thread.load())
     throw std::logic_error("Elector::move_lock called from the elector's own thread");
   auto m = std::make_shared<Impl::MoveRequest>();
@@ -921,6 +1103,9 @@ bool Elector::move_lock(const std::string& business_id, std::int64_t new_key, st
     impl_->moves.push_back(m);
   }
   impl_->wake.wake();
+  if (!abandon) return fut.get();
+  while (fut.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready)
+    if (abandon()) return false;
   return fut.get();
 }
 

@@ -54,6 +54,10 @@ struct ElectorConfig {
   Millis member_interval{5000};
   Millis backoff_initial{1000};
   Millis backoff_max{30000};
+  // After this pod gave an account up because its session was replaced (or failed for good), it
+  // waits this long (doubling, capped) before competing for it again.
+  Millis give_up_backoff_initial{2000};
+  Millis give_up_backoff_max{120000};
   std::string version = "dev";
 };
 
@@ -100,7 +104,12 @@ class Elector {
   // not lead the account or the new key is held elsewhere; if `commit` throws, the new key is
   // released again and the exception is rethrown here. Blocks until the elector's thread did it;
   // must not be called from that thread (connection callbacks run there): throws logic_error.
-  bool move_lock(const std::string& business_id, std::int64_t new_key, std::function<void()> commit);
+  // `abandon` (optional) is polled while waiting: once it returns true the call returns false
+  // without waiting further (the request stays queued; `commit` must then own what it touches).
+  bool move_lock(const std::string& business_id, std::int64_t new_key, std::function<void()> commit,
+                 std::function<bool()> abandon = {});
+  // The account's lease is fresh (armed and before its deadline): checked by store writers.
+  bool lease_fresh(const std::string& business_id) const;
 
   // Backend pid of the session holding `business_id`'s lock (0 if none) - for drills/tests.
   int lock_backend_pid(const std::string& business_id) const;

@@ -34,6 +34,12 @@ bool FenceGuard::armed(const std::string& business_id) const {
   return deadlines_.count(business_id) != 0;
 }
 
+bool FenceGuard::fresh(const std::string& business_id) const {
+  std::lock_guard lk(mu_);
+  auto it = deadlines_.find(business_id);
+  return it != deadlines_.end() && Clock::now() < it->second;
+}
+
 void FenceGuard::run() {
   std::unique_lock lk(mu_);
   while (!stop_) {

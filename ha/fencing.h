@@ -36,6 +36,8 @@ class FenceGuard {
   void arm(const std::string& business_id, Clock::time_point deadline);
   void disarm(const std::string& business_id);
   bool armed(const std::string& business_id) const;
+  // Armed and its deadline not yet passed: the lease is fresh, the pod may act for the account.
+  bool fresh(const std::string& business_id) const;
 
  private:
   void run();

@@ -20,6 +20,8 @@ SessionSettings safe_session_settings(std::chrono::milliseconds fence_after, std
   s.server_tcp_user_timeout_ms = static_cast<int>(release_ms);
   s.server_keepalives_idle_s = 2;
   s.server_keepalives_interval_s = 1;
+  // Same bound for a stopped (not vanished) holder: released no sooner than fence_after + margin.
+  s.server_idle_session_timeout_ms = static_cast<int>(release_ms);
   s.server_keepalives_count = std::max(1, static_cast<int>((release_ms + 999) / 1000) - s.server_keepalives_idle_s);
   return s;
 }
@@ -54,10 +56,10 @@ LockSession LockSession::open(const SessionSettings& s) {
   ls.conn_.exec(fmt::format("{}: apply keepalive settings", s.purpose),
                 "SELECT set_config('tcp_keepalives_idle', $1, false), set_config('tcp_keepalives_interval', $2, false),"
                 " set_config('tcp_keepalives_count', $3, false), set_config('tcp_user_timeout', $4, false),"
-                " set_config('client_connection_check_interval', $5, false)",
+                " set_config('client_connection_check_interval', $5, false), set_config('idle_session_timeout', $6, false)",
                 {std::to_string(s.server_keepalives_idle_s), std::to_string(s.server_keepalives_interval_s),
                  std::to_string(s.server_keepalives_count), std::to_string(s.server_tcp_user_timeout_ms),
-                 std::to_string(s.client_connection_check_interval_ms)});
+                 std::to_string(s.client_connection_check_interval_ms), std::to_string(s.server_idle_session_timeout_ms)});
   return ls;
 }
 

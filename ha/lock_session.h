@@ -31,6 +31,10 @@ struct SessionSettings {
   // Only for sessions that sit inside a statement (block-mode waiters): the backend notices a
   // dead client while running pg_advisory_lock and gives up the queue position.
   int client_connection_check_interval_ms = 0;
+  // A session idle (no statement) this long is closed by the server, releasing its locks: the
+  // bound for a holder whose process is stopped (SIGSTOP, a frozen VM) while its kernel still
+  // answers TCP keepalives. Heartbeats keep a healthy session busier than this. 0 = off.
+  int server_idle_session_timeout_ms = 0;
   // Client side backstop.
   int client_tcp_user_timeout_ms = 3000;
   int connect_timeout_s = 5;

@@ -27,7 +27,8 @@ class Supervisor {
   bool has_transport() const { return factory_ != nullptr; }
 
   // Registers the lease and starts the account's connection (if a factory exists). Returns the
-  // write fence the account's writes must go through.
+  // write fence the account's writes must go through. The fence is registered BEFORE the factory
+  // runs, so a store the factory creates finds it through write_fence().
   std::shared_ptr<store::WriteFence> start(const std::string& business_id, const std::string& jid,
                                            std::int64_t epoch, prometheus::Counter* refused,
                                            core::ConnectionEvents events);
@@ -38,12 +39,15 @@ class Supervisor {
 
   // nullopt when the account has no connection object.
   std::optional<core::ConnectionState> connection_state(const std::string& business_id) const;
+  // The account's connection object (null if none), kept alive while the caller holds it: for
+  // requests that block (a pair code) and so must not run under the supervisor's lock.
+  std::shared_ptr<core::Connection> connection(const std::string& business_id) const;
   std::shared_ptr<store::WriteFence> write_fence(const std::string& business_id) const;
 
  private:
   struct Slot {
     std::shared_ptr<store::WriteFence> fence;
-    std::unique_ptr<core::Connection> conn;
+    std::shared_ptr<core::Connection> conn;
   };
   core::ConnectionFactory* factory_;
   mutable std::mutex mu_;

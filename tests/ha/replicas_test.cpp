@@ -54,7 +54,7 @@ TEST_CASE("three replicas: one leader - SIGKILL it and another leads with epoch+
     const auto status = wa::hatest::http_get(by_pod(rs, first->pod)->http_port(), "/status");
     CHECK(status.status == 200);
     CHECK(status.body.find("\"role\":\"active\"") != std::string::npos);
-    CHECK(status.body.find("No WhatsApp transport built yet") != std::string::npos);
+    CHECK(status.body.find("\"wa_url\":\"none\"") != std::string::npos);
     std::this_thread::sleep_for(300ms);  // observation window, not synchronisation
   }
   int gains = 0;

@@ -104,7 +104,8 @@ Replica::Replica(const std::string& pod, const std::vector<std::string>& args) :
   static std::atomic<int> seq{0};
   log_path_ = fmt::format("/tmp/waconn-ha-test-{}-{}-{}.log", getpid(), pod, seq++);
   const std::string bin = bin_dir() + "/waconnector";
-  std::vector<std::string> argv_s{bin, "run", "--pod", pod, "--http", "127.0.0.1:0"};
+  // Election only unless the test names a WhatsApp endpoint (a later --wa-url wins).
+  std::vector<std::string> argv_s{bin, "run", "--pod", pod, "--http", "127.0.0.1:0", "--wa-url", "none"};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());

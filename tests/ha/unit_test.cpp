@@ -57,7 +57,8 @@ TEST_CASE("role state machine edges", "[ha][unit]") {
   CHECK(transition_allowed(Role::active, Role::resigning));
   CHECK_FALSE(transition_allowed(Role::standby, Role::active));
   CHECK_FALSE(transition_allowed(Role::fenced, Role::active));
-  CHECK_FALSE(transition_allowed(Role::resigning, Role::standby));
+  CHECK(transition_allowed(Role::resigning, Role::standby));  // gave the account up while running
+  CHECK_FALSE(transition_allowed(Role::resigning, Role::leader));
   CHECK(wa::ha::leads(Role::leader));
   CHECK(wa::ha::leads(Role::active));
   CHECK_FALSE(wa::ha::leads(Role::fenced));
