@@ -278,3 +278,36 @@ TEST_CASE("shutdown deadline and second signal: a stuck resign still ends the pr
     CHECK(std::chrono::steady_clock::now() - t1 < 1s);
   }
 }
+
+TEST_CASE("SIGSTOP the leader: the database releases its lock after idle_session_timeout - on SIGCONT it fences first",
+          "[ha][pg][process]") {
+  // A stopped process's kernel still answers TCP keepalives (and a unix socket has none), so only
+  // idle_session_timeout (= fence_after + margin) frees the lock of a paused leader.
+  TestDb db;
+  db.add_account("acme");
+  std::vector<std::unique_ptr<Replica>> rs;
+  for (int i = 0; i < 2; ++i) rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i), args(db)));
+  std::optional<wa::store::HaEvent> first;
+  REQUIRE(wait_for([&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
+  Replica* leader = by_pod(rs, first->pod);
+  REQUIRE(leader != nullptr);
+  const auto stopped_at = std::chrono::steady_clock::now();
+  leader->signal(SIGSTOP);
+  std::optional<wa::store::HaEvent> next;
+  REQUIRE(wait_for(
+      [&] {
+        next = wa::hatest::last_gain(wa::hatest::events(db, "acme"));
+        return next && next->id != first->id;
+      },
+      30s));
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stopped_at);
+  WARN("SIGSTOP -> takeover: " << took.count() << " ms (fence_after 5 s + margin 3 s, from the last heartbeat)");
+  CHECK(next->pod != first->pod);
+  // Never before the paused leader's own fence deadline (its last heartbeat was < 1 s before the stop).
+  CHECK(took >= 4s);
+  CHECK(took < 15s);
+  leader->signal(SIGCONT);
+  // On resume it fences (its lease deadline passed long ago) and becomes a standby.
+  REQUIRE(wait_for([&] { return leader->log().find("\"to\":\"fenced\"") != std::string::npos; }, 10s));
+  CHECK(holders(db) == 1);
+}
