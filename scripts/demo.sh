@@ -1,28 +1,28 @@
 #!/usr/bin/env bash
-# The election demo (README's first command): on a fresh Debian 12 machine, as root,
+# The local demo (README's first command): on a fresh Debian 12 machine, as root,
 #   installs the build dependencies, builds Release in build/, starts a throwaway PostgreSQL
-#   cluster, migrates it, registers one account, starts three replicas, shows who leads, kills
-#   the leader (SIGKILL), prints who took over and how fast, then does a graceful handover
-#   (SIGTERM) the same way, and stops everything.
-# No WhatsApp transport is wired yet: the replicas only elect a leader per account.
+#   cluster and wasim (the WhatsApp Web server simulator), registers one account, starts three
+#   replicas, lets a virtual phone pair the account by scanning the QR that a STANDBY pod serves,
+#   shows the leader logged in, kills it (SIGKILL) and prints how long until another replica was
+#   logged in again from the stored credentials (wasim's own timestamps), then does a graceful
+#   handover (SIGTERM) the same way, and stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 say() { printf '\n== %s\n' "$*"; }
 
-say "No WhatsApp transport is built yet: this demo shows the leader election and failover only."
-
-if [ -n "${WACONN_BIN_DIR:-}" ] && [ -x "$WACONN_BIN_DIR/waconnector" ]; then
-  bin="$WACONN_BIN_DIR/waconnector"   # an existing build (CI, scripts/test.sh)
-  echo "using $bin"
+if [ -n "${WACONN_BIN_DIR:-}" ] && [ -x "$WACONN_BIN_DIR/waconnector" ] && [ -x "$WACONN_BIN_DIR/wasim" ]; then
+  bindir="$WACONN_BIN_DIR"   # an existing build (CI, scripts/test.sh)
+  echo "using $bindir"
 else
   bash scripts/install-deps.sh
   say "building (Release, build/)"
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build build --target waconnector -j"$(nproc)" >/dev/null
-  bin="$root/build/bin/waconnector"
+  cmake --build build --target waconnector wasim -j"$(nproc)" >/dev/null
+  bindir="$root/build/bin"
 fi
+bin="$bindir/waconnector"
 
 work=$(mktemp -d /tmp/waconn-demo.XXXXXX)
 chmod 755 "$work"
@@ -44,6 +44,18 @@ echo "database: $DATABASE_URL"
 "$bin" accounts add --business-id demo
 sql() { psql "$DATABASE_URL" -X -q -t -A -c "$1"; }
 
+say "starting wasim (WhatsApp Web simulator)"
+mkdir -m 700 "$work/wasim"
+"$bindir/wasim" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --state "$work/wasim" 2>"$work/wasim.log" &
+pids+=("$!")
+for _ in $(seq 1 500); do grep -q '"wasim_listening"' "$work/wasim.log" && break; sleep 0.02; done
+ws_port=$(grep -o '"ws_port":[0-9]*' "$work/wasim.log" | head -1 | cut -d: -f2)
+admin_port=$(grep -o '"admin_port":[0-9]*' "$work/wasim.log" | head -1 | cut -d: -f2)
+root_key=$(grep -o '"root_public_key":"[0-9a-f]*"' "$work/wasim.log" | head -1 | cut -d'"' -f4)
+[ -n "$ws_port" ] && [ -n "$admin_port" ] && [ -n "$root_key" ] || { echo "wasim did not start:"; cat "$work/wasim.log"; exit 1; }
+admin="http://127.0.0.1:$admin_port/admin"
+echo "wasim: ws://127.0.0.1:$ws_port/ws/chat (root key ${root_key:0:16}...)"
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null \
     || echo $((20000 + RANDOM % 20000))
@@ -53,7 +65,8 @@ declare -A port_of pid_of
 start_replica() {
   local pod=$1 port
   port=$(free_port)
-  "$bin" run --pod "$pod" --http "127.0.0.1:$port" --business-id demo >"$work/$pod.log" 2>&1 &
+  "$bin" run --pod "$pod" --http "127.0.0.1:$port" --business-id demo \
+    --wa-url "ws://127.0.0.1:$ws_port/ws/chat" --wa-root-key "$root_key" >"$work/$pod.log" 2>&1 &
   pid_of[$pod]=$!
   port_of[$pod]=$port
   pids+=("$!")
@@ -90,35 +103,80 @@ standbys_polling() {
   done
 }
 standbys_polling
+echo "leader: $leader (lease epoch $epoch); it connected to wasim and shows a QR"
+
+say "pairing: a virtual phone scans the QR served by a STANDBY pod"
+standby=demo-0; [ "$leader" = demo-0 ] && standby=demo-1
+qr_json=""
+for _ in $(seq 1 1500); do
+  qr_json=$(curl -s "http://127.0.0.1:${port_of[$standby]}/v1/accounts/demo/qr" || true)
+  case "$qr_json" in *'"qr":"'*) break ;; esac
+  sleep 0.02
+done
+qr=$(printf '%s' "$qr_json" | sed -n 's/.*"qr":"\([^"]*\)".*/\1/p')
+[ -n "$qr" ] || { echo "no QR served by $standby: $qr_json"; exit 1; }
+echo "$standby serves GET /v1/accounts/demo/qr: ${qr:0:48}..."
+echo "(a person would scan it: waconnector accounts pair --business-id demo prints it in the terminal)"
+phone=+15550001234
+curl -s -X POST -H 'Content-Type: application/json' -d "{\"phone\":\"$phone\"}" "$admin/phones" >/dev/null
+curl -s -X POST -H 'Content-Type: application/json' -d "{\"qr\":\"$qr\"}" "$admin/phones/$phone/link"; echo
+jid=""
+for _ in $(seq 1 1500); do
+  jid=$(sql "SELECT jid FROM wa_accounts WHERE business_id = 'demo' AND status = 'connected'")
+  [ -n "$jid" ] && break
+  sleep 0.02
+done
+[ -n "$jid" ] || { echo "the account did not log in after pairing"; tail -5 "$work/$leader.log"; exit 1; }
+echo "paired and logged in: device ${jid:0:4}*** ; the account's lock moved to hashtext(jid)"
+
 say "who leads"
-echo "leader: $leader (lease epoch $epoch)"
 for pod in demo-0 demo-1 demo-2; do
   printf '%s /status: %s\n' "$pod" "$(curl -s "http://127.0.0.1:${port_of[$pod]}/status")"
 done
 
+# The newest login of the device that wasim still has open, after $1 (unix ms); empty if none.
+live_login_after() {
+  curl -s "$admin/devices/$jid/connections" | tr '{' '\n' | grep '"logged_in_ms":[0-9]' | grep '"closed_ms":null' \
+    | sed -n 's/.*"logged_in_ms":\([0-9]*\).*/\1/p' | awk -v t="$1" '$1 > t' | tail -1
+}
+wait_login_after() {
+  local at
+  for _ in $(seq 1 3000); do
+    at=$(live_login_after "$1")
+    [ -n "$at" ] && { echo "$at"; return 0; }
+    sleep 0.01
+  done
+  echo "no new login within 30 s" >&2
+  return 1
+}
+
 say "killing the leader $leader with SIGKILL"
 t0=$(date +%s%3N)
 kill -9 "${pid_of[$leader]}"
+login_ms=$(wait_login_after "$t0")
 ev=$(wait_new_leader "$ev_id")
 read -r ev_id new_leader new_epoch at_ms <<<"$ev"
-echo "took over: $new_leader (epoch $new_epoch) $((at_ms - t0)) ms after the kill"
-sql "SELECT assigned_pod, previous_pod, failover_count, lease_epoch FROM wa_accounts WHERE business_id = 'demo'" \
-  | awk -F'|' '{printf "wa_accounts: assigned_pod=%s previous_pod=%s failover_count=%s lease_epoch=%s\n", $1, $2, $3, $4}'
+echo "takeover: $new_leader won the lock $((at_ms - t0)) ms after the kill and was LOGGED IN to WhatsApp (wasim) $((login_ms - t0)) ms after the kill, from the stored credentials (no re-pairing)"
+sql "SELECT assigned_pod, previous_pod, failover_count, session_restore_count, lease_epoch FROM wa_accounts WHERE business_id = 'demo'" \
+  | awk -F'|' '{printf "wa_accounts: assigned_pod=%s previous_pod=%s failover_count=%s session_restore_count=%s lease_epoch=%s\n", $1, $2, $3, $4, $5}'
 
 say "restarting $leader as a standby, then a graceful handover: SIGTERM to $new_leader"
 start_replica "$leader"
 standbys_polling
+t0=$(date +%s%3N)
 kill -TERM "${pid_of[$new_leader]}"
+login_ms=$(wait_login_after "$t0")
 ev=$(wait_new_leader "$ev_id")
 read -r ev_id third third_epoch at_ms <<<"$ev"
-resigned_ms=$(sql "SELECT (extract(epoch FROM at) * 1000)::bigint FROM ha_events WHERE business_id = 'demo'
-                   AND kind = 'resigned' ORDER BY id DESC LIMIT 1")
 rc=0
 wait "${pid_of[$new_leader]}" || rc=$?
-echo "took over: $third (epoch $third_epoch) $((at_ms - resigned_ms)) ms after $new_leader resigned (it unlocked and sent NOTIFY; exit code $rc)"
+echo "handover: $third logged in $((login_ms - t0)) ms after SIGTERM to $new_leader (it resigned, unlocked and sent NOTIFY; exit code $rc)"
+
+say "wasim's connection list for the device (one live login at a time)"
+curl -s "$admin/devices/$jid/connections" | tr '{' '\n' | grep opened_ms | sed 's/[{}]//g; s/^/  /'
 
 say "ha_events"
 sql "SELECT to_char(at, 'HH24:MI:SS.MS') || '  ' || rpad(pod, 8) || rpad(kind, 10) || 'epoch ' || coalesce(epoch::text, '-')
      FROM ha_events WHERE business_id = 'demo' ORDER BY id"
 
-say "done. No WhatsApp transport is built yet; the replicas were leading without a connection. Stopping everything."
+say "done. Stopping everything."
