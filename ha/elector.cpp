@@ -658,17 +658,20 @@ struct Elector::Impl {
         keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
         if (keys.empty()) {
           next_poll = now + jittered(cfg.poll_interval, cfg.poll_jitter, rng);
-          // Nothing to poll: still talk now and then, or idle_session_timeout closes the session.
-          if (now >= slot.next_heartbeat) {
-            slot.ls.send("lock session keepalive", kHeartbeatSql);
-            slot.op = Op::heartbeat;
-            slot.next_heartbeat = now + cfg.heartbeat_interval;
-          }
+        } else {
+          slot.ls.send("try the advisory locks of standby accounts", kTryLockSql, {array_literal(keys)});
+          slot.op = Op::try_lock;
+          slot.op_keys = std::move(keys);
+          slot.next_heartbeat = now + cfg.heartbeat_interval;
           return;
         }
-        slot.ls.send("try the advisory locks of standby accounts", kTryLockSql, {array_literal(keys)});
-        slot.op = Op::try_lock;
-        slot.op_keys = std::move(keys);
+      }
+      // A session that holds nothing and has not polled for a heartbeat interval (long
+      // --poll-interval, nothing to compete for) still talks, or idle_session_timeout closes it.
+      if (&slot == pod_slot.get() && slot.held.empty() && now >= slot.next_heartbeat) {
+        slot.ls.send("lock session keepalive", kHeartbeatSql);
+        slot.op = Op::heartbeat;
+        slot.next_heartbeat = now + cfg.heartbeat_interval;
       }
     } catch (const pg::Error& ex) {
       fail_slot(slot, ex.what());
@@ -942,7 +945,7 @@ struct Elector::Impl {
       std::vector<Slot*> polled;
       for (auto* s : slots()) {
         if (!s->ls.valid()) continue;
-        if (!s->held.empty() && !s->ls.busy()) consider(s->next_heartbeat);
+        if ((!s->held.empty() || s == pod_slot.get()) && !s->ls.busy()) consider(s->next_heartbeat);
         if (s->ls.busy() && s->op != Op::wait_lock) consider(s->ls.sent_at() + cfg.fence_after);
         fds.push_back({s->ls.socket(), POLLIN, 0});
         polled.push_back(s);
