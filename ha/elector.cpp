@@ -392,6 +392,7 @@ struct Elector::Impl {
     if (!leads(e.role)) return;
     sup.stop(e.acc.business_id, core::DisconnectReason::lock_lost);
     guard->disarm(e.acc.business_id);
+    metrics.connected(e.acc.business_id).Set(0);
     metrics.fenced.Increment();
     if (lock_lost) metrics.lock_lost.Increment();
     set_role(e, Role::fenced, cause);
@@ -1002,8 +1003,20 @@ struct Elector::Impl {
     std::vector<std::string> resigned;
     for (auto& [id, e] : entries) {
       if (!leads(e.role)) continue;
+      const bool fresh = guard->fresh(id);
       sup.release(id, core::DisconnectReason::instance_restart);
       guard->disarm(id);
+      metrics.connected(id).Set(0);
+      // The stopped connection writes nothing more; the registry learns why it ended from us
+      // (still under our lease: the lock is released only below).
+      if (fresh && sup.has_transport() && store.ok()) {
+        try {
+          store::set_disconnected(store, id, e.epoch, "instance_restart", "pod shutting down (graceful handover)",
+                                  "disconnected", &metrics.store_writes_refused);
+        } catch (const std::exception& ex) {
+          wa::log::warn("account_status_not_written").kv("business_id", id).kv("error", ex.what());
+        }
+      }
       set_role(e, Role::resigning, "shutdown");
       record(e, store::EventKind::resigned, ms_between(e.won_at, Clock::now()), "graceful shutdown");
       if (e.slot) to_unlock[e.slot].push_back(e.acc.lock_key);
