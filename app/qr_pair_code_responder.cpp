@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
-#include <set>
+#include <string_view>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -18,6 +18,18 @@
 #include "store/pg.h"
 
 namespace wa::app {
+namespace {
+
+// 8 characters of the linking-code alphabet (transport reference §6.6; the table's CHECK too).
+bool valid_linking_code(const std::string& code) {
+  constexpr std::string_view kAlphabet = "123456789ABCDEFGHJKLMNPQRSTVWXYZ";
+  if (code.size() != 8) return false;
+  for (char c : code)
+    if (kAlphabet.find(c) == std::string_view::npos) return false;
+  return true;
+}
+
+}  // namespace
 
 PairCodeResponder::WakeFd::WakeFd() : fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (fd < 0) throw std::runtime_error(fmt::format("pair-code responder: eventfd: {}", std::strerror(errno)));
@@ -69,6 +81,9 @@ void PairCodeResponder::run() {
           error = e.what();
           if (error.empty()) error = "pair code request failed";
         }
+        // The code is stored without the display dash; anything else is not a linking code.
+        std::erase(code, '-');
+        if (error.empty() && !valid_linking_code(code)) error = "the client returned a malformed pair code";
         if (error.empty()) {
           if (answer_pair_code_request(conn, q.id, pod_, code)) {
             answered_.fetch_add(1);

@@ -169,7 +169,7 @@ TEST_CASE("accounts pair --phone: the leader's responder answers with the code",
       [&](const std::string& business_id, const std::string& phone, bool push) {
         std::lock_guard lk(mu);
         asked.push_back(business_id + " " + phone + (push ? " push" : " quiet"));
-        return std::string("ABCD1234");
+        return std::string("ABCD-1234");  // the display form: stored without the dash
       },
       opt);
 
@@ -237,4 +237,17 @@ TEST_CASE("accounts pair --relink makes a logged-out account pairable again", "[
   CHECK(a->lease_epoch == 1);
   CHECK(a->lock_key != paired_key);
   CHECK(a->lock_key == wa::store::compute_lock_key(c, "biz-out", std::nullopt));
+}
+
+TEST_CASE("accounts pair --phone refuses a malformed code from the leader", "[qr][pg]") {
+  wa::test::TestDatabase db;
+  auto c = db.connect();
+  wa::store::add_account(c, "biz-bad", std::nullopt);
+  wa::app::PairCodeResponder responder(
+      db.url(), "pod-c", [] { return std::vector<std::string>{"biz-bad"}; },
+      [](const std::string&, const std::string&, bool) { return std::string("abcI0O"); });
+  wa::test::Child cli(pair_cmd(db, "biz-bad", {"--phone", "+15550005555", "--timeout", "20s"}));
+  CHECK(cli.wait(15000) == 1);
+  CHECK(cli.err().find("malformed pair code") != std::string::npos);
+  CHECK(c.exec("test: read", "SELECT state, code IS NULL FROM wa_pair_code_requests").text(0, 0) == "failed");
 }

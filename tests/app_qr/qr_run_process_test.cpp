@@ -48,7 +48,8 @@ TEST_CASE("every waconnector run pod serves the stored QR", "[qr][pg]") {
 
   auto cmd = [&](const std::string& pod) {
     return std::vector<std::string>{wa::test::bin_dir() + "/waconnector", "run", "--database-url", db.url(), "--pod",
-                                    pod, "--http", "127.0.0.1:0", "--business-id", "biz-lead"};
+                                    pod, "--http", "127.0.0.1:0", "--business-id", "biz-lead",
+                                    "--wa-url", "none"};
   };
   wa::test::Child a(cmd("qr-pod-a"));
   const int port_a = http_port_of(a);
