@@ -322,6 +322,14 @@ struct Elector::Impl {
       // acquisition happens after the new key was stored, so reading it now is enough.
       auto current = store::get_account(slot.ls.conn(), e.acc.business_id);
       if (!current) throw store::NotFound("account " + e.acc.business_id + " is no longer registered");
+      if (current->status == "logged_out") {
+        // Logged out after our last re-list: nobody may lead it until it is paired again.
+        wa::log::info("account_logged_out_skipped").kv("business_id", e.acc.business_id).kv("note", "won the lock of a logged-out account; released it");
+        unlock_sync(slot, {k});
+        e.acc = *current;
+        if (&slot != pod_slot.get()) slot.ls.close();
+        return;
+      }
       if (current->lock_key != k) {
         wa::log::info("lock_key_changed").kv("business_id", e.acc.business_id).kv("note", "won a stale key; released it");
         unlock_sync(slot, {k});
@@ -492,6 +500,7 @@ struct Elector::Impl {
           e.acc = a;
         } else {
           e.acc.status = a.status;
+          e.acc.jid = a.jid;  // set by pairing (the key itself moved with move_lock)
         }
       }
     }
