@@ -136,7 +136,7 @@ done
 
 # The newest login of the device that wasim still has open, after $1 (unix ms); empty if none.
 live_login_after() {
-  curl -s "$admin/devices/$jid/connections" | tr '{' '\n' | grep '"logged_in_ms":[0-9]' | grep '"closed_ms":null' \
+  curl -s "$admin/devices/$jid/connections" | tr '{' '\n' | grep '"logged_in_ms":[1-9]' | grep -E '"closed_ms":(null|0)[,}]' \
     | sed -n 's/.*"logged_in_ms":\([0-9]*\).*/\1/p' | awk -v t="$1" '$1 > t' | tail -1
 }
 wait_login_after() {

@@ -20,9 +20,12 @@
 namespace wa::e2e {
 namespace {
 
+// A timestamp field: null, absent or 0 all mean "not (yet)".
 std::optional<std::int64_t> num(const binary::Json* j) {
   if (j == nullptr || j->type != binary::Json::Type::number) return std::nullopt;
-  return static_cast<std::int64_t>(std::stod(j->text));
+  const auto v = static_cast<std::int64_t>(std::stod(j->text));
+  if (v <= 0) return std::nullopt;
+  return v;
 }
 
 std::string str(const binary::Json* j) {
