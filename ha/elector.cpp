@@ -334,8 +334,10 @@ struct Elector::Impl {
         wa::log::info("lock_key_changed").kv("business_id", e.acc.business_id).kv("note", "won a stale key; released it");
         unlock_sync(slot, {k});
         e.acc = *current;
-        // A block-mode waiter must wait again, on the new key.
+        // A block-mode waiter must wait again, on the new key; a poller tries the new key at once
+        // (it may have been woken by a NOTIFY that will not come again).
         if (&slot != pod_slot.get()) slot.ls.close();
+        else next_poll = Clock::now();
         return;
       }
       lease = store::begin_lease(slot.ls.conn(), e.acc.business_id, cfg.pod);
