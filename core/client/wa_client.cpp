@@ -22,7 +22,8 @@
 #include "core/client/stream_errors.h"
 #include "core/crypto/random.h"
 #include "core/socket/cert_chain.h"
-#include "core/socket/client_connect.h"
+#include "core/socket/frame_socket.h"
+#include "core/socket/noise_handshake.h"
 #include "core/socket/client_payload.h"
 
 namespace wa::client {
@@ -124,6 +125,8 @@ struct WaClient::Impl {
   Timer reconnect_timer{io};
   Timer qr_timer{io};
   Timer keepalive_timer{io};
+  Timer handshake_timer{io};
+  bool handshaken = false;  // the current socket finished the Noise handshake
   IqIds ids;
   struct Pending {
     IqCallback cb;
@@ -232,6 +235,7 @@ struct WaClient::Impl {
 
   void cancel_timers() {
     reconnect_timer.cancel();
+    handshake_timer.cancel();
     qr_timer.cancel();
     keepalive_timer.cancel();
   }
@@ -252,6 +256,7 @@ struct WaClient::Impl {
     }
     qr_timer.cancel();
     keepalive_timer.cancel();
+    handshake_timer.cancel();
     fail_pending();
   }
 
@@ -276,21 +281,19 @@ struct WaClient::Impl {
     }
     set_state(ConnectionState::connecting);
 
-    socket::ClientConnectOptions co;
-    co.url = opt.url;
-    co.trusted_root = opt.trusted_root;
-    co.noise_key = dev->noise_key;
-    co.dict_version = opt.dict_version;
-    co.handshake_timeout = opt.handshake_timeout;
-    co.websocket.user_agent = opt.user_agent;
-    co.websocket.connect_timeout = opt.connect_timeout;
-    co.websocket.extra_ca_file = opt.extra_ca_file;
+    socket::WebSocketClientOptions wso;
+    wso.user_agent = opt.user_agent;
+    wso.connect_timeout = opt.connect_timeout;
+    wso.extra_ca_file = opt.extra_ca_file;
+    Bytes payload;
     bool login = false;
     try {
       if (dev->paired()) {
         auto j = binary::Jid::parse(dev->jid);
-        if (!j || j->user.empty()) throw std::invalid_argument("stored jid is not a user JID");
-        co.client_payload = socket::login_payload(std::stoull(j->user), j->device.value_or(0));
+        if (!j || j->user.empty() || j->user.find_first_not_of("0123456789") != std::string::npos || j->user.size() > 19) {
+          throw std::invalid_argument("stored jid is not a phone-number device JID");
+        }
+        payload = socket::login_payload(std::stoull(j->user), j->device.value_or(0));
         login = true;
       } else {
         socket::RegistrationKeys rk;
@@ -299,7 +302,7 @@ struct WaClient::Impl {
         rk.signed_pre_key_id = dev->signed_pre_key.id;
         rk.signed_pre_key_pub = dev->signed_pre_key.pair.pub;
         rk.signed_pre_key_sig = dev->signed_pre_key.signature;
-        co.client_payload = socket::registration_payload(rk);
+        payload = socket::registration_payload(rk);
       }
     } catch (const std::exception& e) {
       wa::log::error("wa_client_bad_device").kv("business_id", business_id).kv("error", e.what());
@@ -309,39 +312,80 @@ struct WaClient::Impl {
       return;
     }
     wa::log::info("wa_client_connecting").kv("business_id", business_id).kv("login", login).kv("attempt", backoff.failures());
+
+    // The socket is ours from its first byte (rather than core/socket's connect_and_handshake),
+    // so stop() can abort a connection that is still handshaking and the ClientFinish, which
+    // logs the device in, is never sent once stop() has returned.
+    auto s = socket::FrameSocket::create(io, wso, opt.dict_version);
+    auto hs = std::make_shared<socket::ClientHandshake>(
+        socket::ClientHandshakeConfig{dev->noise_key, std::move(payload), opt.trusted_root, opt.dict_version, std::nullopt});
+    {
+      std::lock_guard lk(send_mu);
+      if (stopped.load()) return;
+      sock = s;
+    }
     const auto g = ++gen;
-    socket::connect_and_handshake(io, std::move(co), [this, g](std::exception_ptr err, std::shared_ptr<socket::FrameSocket> s) {
-      asio::dispatch(io, [this, g, err, s] { on_connected(g, err, s); });
+    handshaken = false;
+    s->connect(opt.url, [this, g, s, hs](std::exception_ptr e) {
+      asio::dispatch(io, [this, g, s, hs, e] { on_ws_open(g, s, hs, e); });
     });
   }
 
-  void on_connected(std::uint64_t g, std::exception_ptr err, std::shared_ptr<socket::FrameSocket> s) {
-    if (g != gen || stopped.load()) {
-      if (s) s->abort();
-      return;
-    }
-    if (err) {
-      const std::string what = exception_text(err);
-      wa::log::warn("wa_client_connect_failed").kv("business_id", business_id).kv("error", what);
-      store_write("report disconnect", [&] { store->report_disconnected(DisconnectReason::error, "connect failed: " + what); }, false);
-      emit_disconnect(DisconnectReason::error, "connect failed: " + what);
-      return schedule_reconnect(false);
-    }
-    {
-      std::lock_guard lk(send_mu);
-      if (stopped.load()) {
-        s->abort();
-        return;
-      }
-      sock = s;
-    }
+  void on_ws_open(std::uint64_t g, const std::shared_ptr<socket::FrameSocket>& s,
+                  const std::shared_ptr<socket::ClientHandshake>& hs, std::exception_ptr e) {
+    if (g != gen || stopped.load()) return s->abort();
+    if (e) return connect_failed(g, exception_text(e));
     s->set_close_handler([this, g](const socket::WsCloseInfo& info) {
       asio::dispatch(io, [this, g, info] { on_closed(g, info); });
     });
-    s->set_frame_handler([this, g](Bytes frame) { asio::dispatch(io, [this, g, f = std::move(frame)] { on_frame(g, f); }); });
-    // whatsmeow starts its keepalive loop right after the handshake, paired or not.
-    last_keepalive_ok = Clock::now();
-    schedule_keepalive();
+    // Handlers run on the socket's strand (this client's one thread), inline: the transport is
+    // installed before the frame after the ServerHello is read.
+    s->set_frame_handler([this, g, s, hs](Bytes frame) {
+      if (g != gen || stopped.load()) return;
+      if (handshaken) return on_frame(g, frame);
+      Bytes finish;
+      try {
+        finish = hs->process_server_hello(frame);
+      } catch (const std::exception& x) {
+        return connect_failed(g, std::string("handshake: ") + x.what());
+      }
+      {
+        std::lock_guard lk(send_mu);
+        if (stopped.load()) return;
+        try {
+          s->send_frame(std::move(finish));
+          s->install_transport(hs->transport());
+        } catch (const std::exception& x) {
+          wa::log::error("wa_client_send_failed").kv("business_id", business_id).kv("stanza", "client_finish").kv("error", x.what());
+        }
+      }
+      handshaken = true;
+      handshake_timer.cancel();
+      // whatsmeow starts its keepalive loop right after the handshake, paired or not.
+      last_keepalive_ok = Clock::now();
+      schedule_keepalive();
+    });
+    handshake_timer.expires_after(opt.handshake_timeout);
+    handshake_timer.async_wait([this, g](std::error_code ec) {
+      if (ec || g != gen || handshaken) return;
+      connect_failed(g, "no ServerHello within " + std::to_string(opt.handshake_timeout.count()) + " ms");
+    });
+    std::lock_guard lk(send_mu);
+    if (stopped.load()) return;
+    try {
+      s->send_frame(hs->client_hello());
+    } catch (const std::exception& x) {
+      wa::log::error("wa_client_send_failed").kv("business_id", business_id).kv("stanza", "client_hello").kv("error", x.what());
+    }
+  }
+
+  void connect_failed(std::uint64_t g, const std::string& what) {
+    if (g != gen || stopped.load() || gave_up) return;
+    wa::log::warn("wa_client_connect_failed").kv("business_id", business_id).kv("error", what);
+    drop_connection(true);
+    store_write("report disconnect", [&] { store->report_disconnected(DisconnectReason::error, "connect failed: " + what); }, false);
+    emit_disconnect(DisconnectReason::error, "connect failed: " + what);
+    schedule_reconnect(false);
   }
 
   void on_closed(std::uint64_t g, const socket::WsCloseInfo& info) {

@@ -13,6 +13,7 @@
 #include "tests/core_client/fake_phone.h"
 #include "tests/core_client/memory_store.h"
 #include "tests/core_client/scripted_server.h"
+#include "tests/core_client/wasim_fixture.h"
 
 using namespace wa::clienttest;
 using namespace std::chrono_literals;
@@ -428,4 +429,23 @@ TEST_CASE("scripted: stream errors and failures get their reactions", "[client][
       }
     }
   }
+}
+
+TEST_CASE("scripted: stop() during the handshake: the ClientFinish (the login) is never sent", "[client][scripted]") {
+  ScriptedServer s([](ScriptedServer& srv, std::uint64_t c, const wa::proto::ClientPayload&) { srv.send(c, success()); },
+                   [](ScriptedServer&, std::uint64_t, const Node&) {});
+  s.hold_server_hello(true);
+  MemoryStore store;
+  store_paired(store);
+  EventLog log;
+  WaClient client("biz-s6", opts(s), store.make(), log.events());
+  client.start();
+  REQUIRE(eventually([&] { return s.client_hellos() == 1; }, 10s));
+  client.stop(DisconnectReason::lock_lost);  // fenced while the handshake is half done
+  s.release_server_hellos();
+  // The client closes the socket and never completes the login.
+  CHECK(eventually([&] { return s.open_count() == 0; }, 5s));
+  CHECK(s.logins().empty());
+  CHECK(store.snapshot().connected == 0);
+  CHECK(log.disconnects().empty());
 }

@@ -29,6 +29,9 @@ class ScriptedServer::Session : public sim::WsSession {
     auto out = socket::encode_frame(transport_->encrypt(binary::encode(n, binary::Dict::v3)));
     link_.send_binary(std::string(out.begin(), out.end()));
   }
+  void send_raw(const crypto::Bytes& b) {
+    if (!done_) link_.send_binary(std::string(b.begin(), b.end()));
+  }
   void close() {
     done_ = true;
     link_.close(1000, "scripted close");
@@ -41,7 +44,13 @@ class ScriptedServer::Session : public sim::WsSession {
                   reader_.header()->prologue());
       auto hello = hs_->process_client_hello(frame);
       auto out = socket::encode_frame(hello);
-      link_.send_binary(std::string(out.begin(), out.end()));
+      {
+        std::lock_guard lk(s_.mu_);
+        ++s_.client_hellos_;
+        s_.cv_.notify_all();
+      }
+      if (s_.hold_hello_) s_.held_.emplace_back(link_.id(), out);
+      else link_.send_binary(std::string(out.begin(), out.end()));
       return;
     }
     if (!transport_) {
@@ -101,6 +110,22 @@ void ScriptedServer::close(std::uint64_t conn) {
   };
   if (thread_.get_id() == std::this_thread::get_id()) fn();
   else asio::post(io_, fn);
+}
+
+void ScriptedServer::release_server_hellos() {
+  asio::post(io_, [this] {
+    hold_hello_ = false;
+    for (auto& [id, bytes] : held_) {
+      auto it = sessions_.find(id);
+      if (it != sessions_.end()) it->second->send_raw(bytes);
+    }
+    held_.clear();
+  });
+}
+
+int ScriptedServer::client_hellos() {
+  std::lock_guard lk(mu_);
+  return client_hellos_;
 }
 
 void ScriptedServer::record(std::uint64_t conn, binary::Node n) {

@@ -8,6 +8,7 @@
 #include <asio.hpp>
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -53,6 +54,10 @@ class ScriptedServer {
   // Connections that completed the handshake, in order, with their payload kind.
   std::vector<std::pair<std::uint64_t, bool /*login*/>> logins();
   std::size_t open_count() const { return log_.open_count(); }
+  // While held, ServerHellos are kept back (the client waits in its handshake); release sends them.
+  void hold_server_hello(bool hold) { hold_hello_ = hold; }
+  void release_server_hellos();
+  int client_hellos();  // ClientHellos received so far
 
   class Session;
 
@@ -73,6 +78,9 @@ class ScriptedServer {
   std::thread thread_;
   int port_ = 0;
 
+  std::atomic<bool> hold_hello_{false};
+  std::vector<std::pair<std::uint64_t, crypto::Bytes>> held_;  // server thread only
+  int client_hellos_ = 0;                                      // under mu_
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Received> received_;
