@@ -138,6 +138,9 @@ async function pairAndRelogin(r, sim, label, lib, wsUrl, phone, withPrefix) {
     r.check(`${label}: /link refuses a malformed QR`, refused3.status >= 400 && refused3.status < 500,
       `${refused3.status} ${refused3.text}`);
 
+    r.note(`${label}: /link refusals ${refused1.status}, ${refused2.status}, ${refused3.status} ` +
+      `(${(refused1.json?.error || refused1.text).slice(0, 80)})`);
+
     // The phone "scans" Baileys' own QR string.
     const linked = await admin(sim, 'POST', linkPath, { qr: qr.qr });
     if (!r.check(`${label}: /link accepts Baileys' QR`, linked.status >= 200 && linked.status < 300,
@@ -182,6 +185,8 @@ async function pairAndRelogin(r, sim, label, lib, wsUrl, phone, withPrefix) {
       overlap += Math.max(0, prevEnd - sorted[i].logged_in_ms);
     }
     r.check(`${label}: the logins did not overlap`, overlap === 0, `overlap ${overlap} ms`);
+    r.note(`${label}: wasim lists ${list.length} connection(s) of the device, ${logins.length} logged in, ` +
+      `overlap ${overlap} ms`);
   } finally {
     s.end();
   }
