@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::size_t kMaxQueryBytes = 1024;
 constexpr std::size_t kMaxQueryParams = 16;
+constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 
 int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -86,6 +87,11 @@ void AdminServer::route(const std::string& method, const std::string& path, Admi
   routes_[{method, path}] = std::move(handler);
 }
 
+void AdminServer::route_prefix(const std::string& method, const std::string& prefix, AdminHandler handler) {
+  if (ctx_) throw std::logic_error("wasim admin: routes must be added before start()");
+  prefix_routes_[{method, prefix}] = std::move(handler);
+}
+
 int AdminServer::dispatch(mg_connection* conn, void* self) {
   AdminResponse resp;
   try {
@@ -122,10 +128,33 @@ AdminResponse AdminServer::handle(mg_connection* conn) {
     if (req.query.size() >= kMaxQueryParams) return AdminResponse::error(400, "too many query parameters");
     if (!req.query.emplace(k, v).second) return AdminResponse::error(400, "duplicate query parameter: " + k);
   }
+  if (ri->content_length > static_cast<long long>(kMaxBodyBytes)) return AdminResponse::error(413, "body larger than 64 KiB");
+  char buf[4096];
+  while (true) {
+    int n = mg_read(conn, buf, sizeof(buf));
+    if (n <= 0) break;
+    req.body.append(buf, static_cast<std::size_t>(n));
+    if (req.body.size() > kMaxBodyBytes) return AdminResponse::error(413, "body larger than 64 KiB");
+  }
   auto it = routes_.find({req.method, req.path});
   if (it != routes_.end()) return it->second(req);
+  bool path_known = false;
   for (const auto& [key, _] : routes_)
-    if (key.second == req.path) return AdminResponse::error(405, "method not allowed: " + req.method);
+    if (key.second == req.path) path_known = true;
+  if (!path_known) {
+    const AdminHandler* best = nullptr;
+    std::size_t best_len = 0;
+    for (const auto& [key, handler] : prefix_routes_) {
+      if (req.path.rfind(key.second, 0) != 0 || key.second.size() < best_len) continue;
+      path_known = true;
+      if (key.first == req.method) {
+        best = &handler;
+        best_len = key.second.size();
+      }
+    }
+    if (best) return (*best)(req);
+  }
+  if (path_known) return AdminResponse::error(405, "method not allowed: " + req.method);
   return AdminResponse::error(404, "no such endpoint: " + req.path);
 }
 

@@ -18,6 +18,7 @@ struct AdminRequest {
   std::string method;
   std::string path;
   std::map<std::string, std::string> query;  // decoded; duplicate keys -> 400 before handlers run
+  std::string body;                           // request body (at most 64 KiB, else 413)
 };
 
 struct AdminResponse {
@@ -38,6 +39,9 @@ class AdminServer {
 
   // Only before start(); handlers run on civetweb worker threads.
   void route(const std::string& method, const std::string& path, AdminHandler handler);
+  // Every path starting with `prefix` (e.g. "/admin/phones/") that no exact route takes; the
+  // longest matching prefix wins. The handler parses the rest of req.path itself.
+  void route_prefix(const std::string& method, const std::string& prefix, AdminHandler handler);
   // Binds host:port (port 0 = ephemeral); throws std::runtime_error if it cannot.
   void start();
   int port() const { return port_; }  // the bound port, after start()
@@ -50,6 +54,7 @@ class AdminServer {
     void operator()(mg_context* c) const;
   };
   std::map<std::pair<std::string, std::string>, AdminHandler> routes_;
+  std::map<std::pair<std::string, std::string>, AdminHandler> prefix_routes_;
   std::string host_;
   int requested_port_;
   std::unique_ptr<mg_context, CtxDeleter> ctx_;

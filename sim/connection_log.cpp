@@ -50,6 +50,39 @@ void ConnectionLog::set_payload_kind(std::uint64_t id, const std::string& kind) 
   if (auto* r = find(id)) r->payload_kind = kind;
 }
 
+void ConnectionLog::set_jid(std::uint64_t id, const std::string& jid) {
+  std::lock_guard lock(mu_);
+  if (auto* r = find(id)) r->jid = jid;
+}
+
+void ConnectionLog::logged_in(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  if (auto* r = find(id)) r->logged_in_ms = now_unix_ms();
+}
+
+std::string ConnectionLog::device_connections_json(const std::string& jid) const {
+  std::lock_guard lock(mu_);
+  auto num = [](std::int64_t v) { return v ? std::to_string(v) : std::string("null"); };
+  std::string out = "{\"jid\":";
+  wa::log::append_json_string(out, jid);
+  out += ",\"connections\":[";
+  bool first = true;
+  for (const auto& r : records_) {
+    if (r.jid != jid) continue;
+    if (!first) out += ',';
+    first = false;
+    out += "{\"id\":" + std::to_string(r.id) + ",\"opened_ms\":" + std::to_string(r.opened_ms);
+    out += ",\"handshake_ms\":" + num(r.handshake_ms) + ",\"logged_in_ms\":" + num(r.logged_in_ms);
+    out += ",\"closed_ms\":" + num(r.closed_ms) + ",\"payload_kind\":";
+    if (r.payload_kind.empty()) out += "null"; else wa::log::append_json_string(out, r.payload_kind);
+    out += ",\"close_reason\":";
+    if (r.close_reason.empty()) out += "null"; else wa::log::append_json_string(out, r.close_reason);
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
 void ConnectionLog::close(std::uint64_t id, const std::string& reason) {
   std::lock_guard lock(mu_);
   auto* r = find(id);

@@ -21,6 +21,8 @@ struct ConnectionRecord {
   int dict_version = 0;         // 0 until the WA header was read
   std::string payload_kind;     // "registration" | "login" | "" (not reached)
   std::string close_reason;     // empty while open
+  std::string jid;              // the device this connection is for (login, or pairing once linked)
+  std::int64_t logged_in_ms = 0;  // Unix ms of the <success>; 0 if none
 };
 
 class ConnectionLog {
@@ -31,6 +33,8 @@ class ConnectionLog {
   void handshake_done(std::uint64_t id);
   void set_dict_version(std::uint64_t id, int v);
   void set_payload_kind(std::uint64_t id, const std::string& kind);
+  void set_jid(std::uint64_t id, const std::string& jid);
+  void logged_in(std::uint64_t id);
   // First reason wins; later calls for the same connection are ignored.
   void close(std::uint64_t id, const std::string& reason);
 
@@ -40,6 +44,9 @@ class ConnectionLog {
   std::size_t open_count() const;
   // {"connections":[...], "open": N} — newest last; `limit` > 0 keeps only the newest `limit`.
   std::string connections_json(std::size_t limit = 0) const;
+  // {"jid": J, "connections":[{opened_ms, handshake_ms, logged_in_ms, closed_ms, close_reason,
+  // payload_kind}...]} for one device, oldest first (what failover and overlap are measured on).
+  std::string device_connections_json(const std::string& jid) const;
   // {"malformed": {"kind": n, ...}, "connections_total": n, "open": n}
   std::string counters_json() const;
 

@@ -21,6 +21,9 @@ constexpr const char* kUsage =
     "  --state DIR         state directory (root key, device registry); created if missing\n"
     "  --handshake-timeout-ms N  close connections that have not finished the Noise handshake\n"
     "                      N ms after the upgrade (default 20000, as clients wait)\n"
+    "  --qr-ttl-first MS   how long the first pair-device ref is live (default 60000, as WhatsApp)\n"
+    "  --qr-ttl MS         how long each later ref is live (default 20000)\n"
+    "  --pair-iq-delay-ms MS  handshake -> pair-device IQ delay (default 20; Baileys 6 needs > 0)\n"
     "Logs are JSON lines on stderr. SIGTERM/SIGINT stop it gracefully.\n";
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -62,7 +65,8 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage_error("--" + name + " needs a value");
       value = argv[++i];
     }
-    if (name != "listen" && name != "admin" && name != "state" && name != "handshake-timeout-ms")
+    if (name != "listen" && name != "admin" && name != "state" && name != "handshake-timeout-ms" &&
+        name != "qr-ttl-first" && name != "qr-ttl" && name != "pair-iq-delay-ms")
       usage_error("unknown flag --" + name);
     if (!flags.emplace(name, value).second) usage_error("--" + name + " given twice");
   }
@@ -80,6 +84,17 @@ int main(int argc, char** argv) {
       usage_error("--handshake-timeout-ms must be an integer 1-9999999, got '" + v + "'");
     cfg.handshake_timeout = std::chrono::milliseconds(std::stol(v));
   }
+
+  auto millis = [&](const char* flag, long min, std::chrono::milliseconds& out) {
+    if (!flags.count(flag)) return;
+    const auto& v = flags[flag];
+    if (v.empty() || v.size() > 7 || v.find_first_not_of("0123456789") != std::string::npos || std::stol(v) < min)
+      usage_error(std::string("--") + flag + " must be an integer " + std::to_string(min) + "-9999999, got '" + v + "'");
+    out = std::chrono::milliseconds(std::stol(v));
+  };
+  millis("qr-ttl-first", 1, cfg.qr_ttl_first);
+  millis("qr-ttl", 1, cfg.qr_ttl);
+  millis("pair-iq-delay-ms", 0, cfg.pair_iq_delay);
 
   try {
     asio::io_context io;

@@ -1,6 +1,7 @@
 #include "sim/simulator.h"
 
 #include <charconv>
+#include <future>
 
 #include "common/log.h"
 #include "core/crypto/bytes.h"
@@ -9,15 +10,41 @@
 namespace wa::sim {
 
 Simulator::Simulator(asio::io_context& io, SimulatorConfig cfg)
-    : io_(io), cfg_(std::move(cfg)), devices_(cfg_.state_dir), identity_(ServerIdentity::create(cfg_.state_dir)) {
+    : io_(io),
+      cfg_(std::move(cfg)),
+      devices_(cfg_.state_dir),
+      phones_(cfg_.state_dir),
+      identity_(ServerIdentity::create(cfg_.state_dir)) {
   SessionContext ctx{&identity_, &devices_, &log_};
   ctx.handshake_timeout = cfg_.handshake_timeout;
+  ctx.phones = &phones_;
+  ctx.hub = &hub_;
+  ctx.io = &io_;
+  ctx.qr_ttl_first = cfg_.qr_ttl_first;
+  ctx.qr_ttl = cfg_.qr_ttl;
+  ctx.pair_iq_delay = cfg_.pair_iq_delay;
   ws_ = std::make_unique<WsServer>(
       io_, cfg_.listen_host, cfg_.listen_port, WsServerOptions{},
       [ctx](WsLink& link) { return std::make_unique<WaSession>(ctx, link); }, log_);
   admin_ = std::make_unique<AdminServer>(cfg_.admin_host, cfg_.admin_port);
   register_admin_routes();
+  register_phone_routes();
   admin_->start();
+}
+
+AdminResponse Simulator::on_io(std::function<AdminResponse()> f) {
+  auto p = std::make_shared<std::promise<AdminResponse>>();
+  auto fut = p->get_future();
+  asio::post(io_, [p, f = std::move(f)] {
+    try {
+      p->set_value(f());
+    } catch (...) {
+      p->set_exception(std::current_exception());
+    }
+  });
+  if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+    return AdminResponse::error(503, "the simulator did not get to the request within 5 s");
+  return fut.get();
 }
 
 Simulator::~Simulator() {

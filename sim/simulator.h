@@ -5,6 +5,7 @@
 #include <asio.hpp>
 
 #include <chrono>
+#include <functional>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -12,6 +13,8 @@
 #include "sim/admin_server.h"
 #include "sim/connection_log.h"
 #include "sim/device_registry.h"
+#include "sim/phone_registry.h"
+#include "sim/session_hub.h"
 #include "sim/server_identity.h"
 #include "sim/ws_server.h"
 
@@ -24,6 +27,9 @@ struct SimulatorConfig {
   int admin_port = 0;
   std::filesystem::path state_dir;
   std::chrono::milliseconds handshake_timeout{20000};
+  std::chrono::milliseconds qr_ttl_first{60000};  // §6.2: the first ref is live 60 s
+  std::chrono::milliseconds qr_ttl{20000};        // each later one 20 s
+  std::chrono::milliseconds pair_iq_delay{20};    // handshake -> pair-device (Baileys 6)
 };
 
 class Simulator {
@@ -44,10 +50,16 @@ class Simulator {
 
  private:
   void register_admin_routes();
+  void register_phone_routes();
+  // Runs `f` on the io thread (where sessions live) and waits for its answer; 503 if the io
+  // thread does not get to it within 5 s (shutting down).
+  AdminResponse on_io(std::function<AdminResponse()> f);
   asio::io_context& io_;
   SimulatorConfig cfg_;
   ConnectionLog log_;
   DeviceRegistry devices_;
+  PhoneRegistry phones_;
+  SessionHub hub_;
   ServerIdentity identity_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<WsServer> ws_;

@@ -5,7 +5,11 @@
 // one JSON log line and a counter; nothing here trusts the client's bytes.
 #pragma once
 
+#include <asio.hpp>
+
 #include <chrono>
+#include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,7 +22,10 @@
 #include "core/socket/noise_transport.h"
 #include "sim/connection_log.h"
 #include "sim/device_registry.h"
+#include "sim/phone_registry.h"
+#include "sim/phone_side.h"
 #include "sim/server_identity.h"
+#include "sim/session_hub.h"
 #include "sim/ws_server.h"
 
 namespace wa::sim {
@@ -27,16 +34,48 @@ struct SessionContext {
   const ServerIdentity* identity = nullptr;
   DeviceRegistry* devices = nullptr;
   ConnectionLog* log = nullptr;
+  PhoneRegistry* phones = nullptr;
+  SessionHub* hub = nullptr;
+  asio::io_context* io = nullptr;
   std::size_t pair_refs = 6;  // as the real server sends (whatsmeow's QR timing assumes 6)
+  // How long each ref is live (§6.2: the first 60 s, each later one 20 s); the registration
+  // connection is closed one period after the last ref expired.
+  std::chrono::milliseconds qr_ttl_first{60000};
+  std::chrono::milliseconds qr_ttl{20000};
+  // pair-device goes out this long after the handshake: Baileys 6 drops a stanza that arrives
+  // before its own ClientFinish write has completed.
+  std::chrono::milliseconds pair_iq_delay{20};
   // From the upgrade to the ClientFinish; clients give up after 20 s themselves.
   std::chrono::milliseconds handshake_timeout{20000};
+};
+
+// What an admin action on a session came to: an HTTP status and a JSON body.
+struct AdminOutcome {
+  int status = 200;
+  std::string body;
 };
 
 class WaSession : public WsSession {
  public:
   WaSession(SessionContext ctx, WsLink& link);
+  ~WaSession() override;
   void on_binary(std::string_view message) override;
   void on_closed() override;
+
+  // --- admin actions; io thread only -------------------------------------------------------
+  // Whether this connection waits for pairing with `ref`; `expired` tells a ref it issued that
+  // is no longer live.
+  bool issued_ref(const std::string& ref, bool& expired) const;
+  // The phone scanned this session's QR: check it and send pair-success (404/409/410/422 else).
+  AdminOutcome link_qr(const ScannedQr& qr, const PhoneRecord& phone);
+  // Whether a pair-code companion_hello for this phone arrived here (and is not finished).
+  bool waits_for_code(std::uint64_t user) const;
+  // The phone side of a typed linking code: the primary's notification now; `done` is set when
+  // the companion_finish has been judged (pair-success sent, or why not).
+  void link_code(const std::string& code, const PhoneRecord& phone, std::shared_ptr<std::promise<AdminOutcome>> done);
+  // <stream:error code=C>[<conflict type=T/>]</stream:error>, then close.
+  void stream_error(int code, const std::string& conflict_type, const std::string& reason);
+  const std::string& jid() const { return jid_; }
 
   enum class Stage { client_hello, client_finish, live, done };
 
@@ -46,6 +85,13 @@ class WaSession : public WsSession {
   void on_client_finish(const wa::crypto::Bytes& frame);
   void on_payload(const wa::crypto::Bytes& payload);
   void on_node_frame(const wa::crypto::Bytes& frame);
+  void on_login(std::uint64_t user, std::uint32_t device);
+  void send_pair_device();
+  void send_pair_success(const PhoneRecord& phone, const wa::crypto::Key32& adv_secret);
+  void on_pair_sign(const wa::binary::Node& iq);
+  void on_link_code_iq(const wa::binary::Node& iq, const wa::binary::Node& reg);
+  bool on_logged_in_iq(const wa::binary::Node& iq);
+  void leave_hub();
   void send_frame(wa::crypto::ByteView payload);
   void send_node(const wa::binary::Node& node);
   // Malformed input: count it, log it (no payload bytes), close.
@@ -64,6 +110,33 @@ class WaSession : public WsSession {
   wa::crypto::Key32 client_static_{};
   std::string pair_iq_id_;
   std::vector<std::string> pair_refs_;
+  std::vector<std::chrono::steady_clock::time_point> ref_expiry_;
+  // Registration: the companion's Signal identity from devicePairingData.
+  std::optional<wa::crypto::Key32> reg_identity_;
+  // Pair code: the companion_hello, then the primary's side once the code was typed.
+  struct CodeState {
+    std::uint64_t user = 0;
+    wa::crypto::Bytes wrapped_companion;  // 80 bytes
+    std::string ref;
+    std::optional<wa::crypto::KeyPair> primary_ephemeral;
+    wa::crypto::Key32 companion_ephemeral{};
+    std::optional<PhoneRecord> phone;
+    std::shared_ptr<std::promise<AdminOutcome>> done;
+  };
+  std::optional<CodeState> code_;
+  // Linked, waiting for pair-device-sign.
+  struct Linking {
+    std::string iq_id;
+    PhoneRecord phone;
+    std::uint32_t device = 0;
+    wa::crypto::Bytes details;
+  };
+  std::optional<Linking> linking_;
+  // Logged in (or linked): the device this connection is for.
+  std::string jid_;
+  std::optional<SessionHub::DeviceKey> live_;
+  std::optional<asio::steady_timer> timer_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // timer callbacks check it first
 };
 
 }  // namespace wa::sim

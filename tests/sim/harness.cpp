@@ -198,12 +198,19 @@ int WasimProcess::terminate(std::chrono::milliseconds timeout) {
 }
 
 HttpResponse http_request(int port, const std::string& method, const std::string& target) {
+  return http_request(port, method, target, std::string());
+}
+
+HttpResponse http_request(int port, const std::string& method, const std::string& target, const std::string& body) {
   int fd = connect_local(port);
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  if (!body.empty())
+    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  req += "\r\n" + body;
   std::string resp;
   try {
     write_all(fd, req.data(), req.size());
-    auto deadline = Clock::now() + 5s;
+    auto deadline = Clock::now() + 25s;  // /link-code answers when the client has finished
     char buf[4096];
     while (std::size_t n = read_some(fd, buf, sizeof(buf), deadline)) resp.append(buf, n);
   } catch (...) {
@@ -214,8 +221,8 @@ HttpResponse http_request(int port, const std::string& method, const std::string
   HttpResponse r;
   if (resp.rfind("HTTP/1.1 ", 0) != 0) throw std::runtime_error("not an HTTP response: " + resp.substr(0, 40));
   r.status = std::stoi(resp.substr(9, 3));
-  auto body = resp.find("\r\n\r\n");
-  if (body != std::string::npos) r.body = resp.substr(body + 4);
+  auto head_end = resp.find("\r\n\r\n");
+  if (head_end != std::string::npos) r.body = resp.substr(head_end + 4);
   return r;
 }
 
@@ -397,12 +404,13 @@ crypto::Bytes serialize(const google::protobuf::MessageLite& m) {
 
 }  // namespace
 
-crypto::Bytes registration_payload() {
+crypto::Bytes registration_payload() { return registration_payload(crypto::KeyPair::generate()); }
+
+crypto::Bytes registration_payload(const crypto::KeyPair& identity) {
   proto::ClientPayload p;
   base_payload(p);
   p.set_passive(false);
   p.set_pull(false);
-  auto identity = crypto::KeyPair::generate();
   auto spk = crypto::KeyPair::generate();
   crypto::Bytes to_sign = {0x05};
   to_sign.insert(to_sign.end(), spk.pub.begin(), spk.pub.end());

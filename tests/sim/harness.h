@@ -71,6 +71,8 @@ struct HttpResponse {
   std::string body;
 };
 HttpResponse http_request(int port, const std::string& method, const std::string& target);
+// With a JSON body (Content-Type: application/json).
+HttpResponse http_request(int port, const std::string& method, const std::string& target, const std::string& body);
 
 // A string field or number of a flat JSON object, found textually ("key":"value" / "key":123).
 // Enough for our own well-formed admin answers; not a JSON parser.
@@ -127,6 +129,8 @@ class WaTestClient {
 
 // ClientPayload bytes like the reference's registration (§4) and login payloads.
 crypto::Bytes registration_payload();
+// The same with the given Signal identity (tests that answer pair-success need its private key).
+crypto::Bytes registration_payload(const crypto::KeyPair& identity);
 crypto::Bytes login_payload(std::uint64_t user, std::uint32_t device);
 
 }  // namespace wa::simtest
