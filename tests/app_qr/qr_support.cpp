@@ -89,22 +89,49 @@ app::QrMatrix matrix_from_svg(const std::string& svg) {
   app::QrMatrix m;
   m.width = modules - 2 * q;
   m.dark.assign(static_cast<std::size_t>(m.width * m.width), false);
-  std::smatch d;
-  REQUIRE(std::regex_search(svg, d, std::regex("<path fill=\"#000000\" d=\"([^\"]*)\"")));
-  const std::string path = d[1];
-  const std::regex run("M(\\d+) (\\d+)h(\\d+)v1h-(\\d+)z");
+  // Plain string scanning: libstdc++'s recursive regex matcher overflows the stack (under ASan)
+  // on a path of a few thousand characters.
+  const std::string open = "<path fill=\"#000000\" d=\"";
+  const auto start = svg.find(open);
+  REQUIRE(start != std::string::npos);
+  const auto end = svg.find('"', start + open.size());
+  REQUIRE(end != std::string::npos);
+  const std::string path = svg.substr(start + open.size(), end - start - open.size());
   std::size_t covered = 0;
-  for (auto it = std::sregex_iterator(path.begin(), path.end(), run); it != std::sregex_iterator(); ++it) {
-    const int x = std::stoi((*it)[1]) - q;
-    const int y = std::stoi((*it)[2]) - q;
-    const int n = std::stoi((*it)[3]);
-    REQUIRE(std::stoi((*it)[4]) == n);
+  std::size_t pos = 0;
+  // Reads an unsigned decimal at pos; -1 if there is none.
+  auto number = [&]() -> int {
+    std::size_t digits = 0;
+    int v = 0;
+    while (pos < path.size() && path[pos] >= '0' && path[pos] <= '9' && digits < 6) {
+      v = v * 10 + (path[pos++] - '0');
+      ++digits;
+    }
+    return digits == 0 ? -1 : v;
+  };
+  auto expect = [&](std::string_view lit) {
+    if (path.compare(pos, lit.size(), lit) != 0) return false;
+    pos += lit.size();
+    return true;
+  };
+  while (pos < path.size()) {
+    const std::size_t run_start = pos;
+    REQUIRE(expect("M"));
+    const int x = number() - q;
+    REQUIRE(expect(" "));
+    const int y = number() - q;
+    REQUIRE(expect("h"));
+    const int n = number();
+    REQUIRE(expect("v1h-"));
+    REQUIRE(number() == n);
+    REQUIRE(expect("z"));
+    REQUIRE(n > 0);
     REQUIRE(x >= 0);
     REQUIRE(y >= 0);
     REQUIRE(x + n <= m.width);
     REQUIRE(y < m.width);
     for (int i = 0; i < n; ++i) m.dark[static_cast<std::size_t>(y * m.width + x + i)] = true;
-    covered += static_cast<std::size_t>(it->length());
+    covered += pos - run_start;
   }
   REQUIRE(covered == path.size());  // nothing in the path we did not understand
   return m;
