@@ -340,9 +340,12 @@ struct WaClient::Impl {
     });
     // Handlers run on the socket's strand (this client's one thread), inline: the transport is
     // installed before the frame after the ServerHello is read.
-    s->set_frame_handler([this, g, s, hs](Bytes frame) {
+    // The socket keeps this handler: a weak reference, or the two would keep each other alive.
+    s->set_frame_handler([this, g, weak = std::weak_ptr<socket::FrameSocket>(s), hs](Bytes frame) {
       if (g != gen || stopped.load()) return;
       if (handshaken) return on_frame(g, frame);
+      auto s = weak.lock();
+      if (!s) return;
       Bytes finish;
       try {
         finish = hs->process_server_hello(frame);
