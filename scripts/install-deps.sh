@@ -15,6 +15,7 @@ PKGS=(
   clang libclang-rt-14-dev
   prometheus
   nftables iproute2 procps curl
+  zbar-tools
 )
 
 missing=()
