@@ -215,6 +215,26 @@ int accounts_pair(int argc, char** argv) {
   }
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
   if (digits) {
+    // The leader can ask for a code only once its client is connected for pairing, which is
+    // when it publishes a QR (whatsmeow advises waiting for the first pair-device too).
+    if (!s->qr) {
+      std::cout << fmt::format("waiting for the leader of business {} to be ready for pairing (status {})...\n",
+                               business_id, s->status)
+                << std::flush;
+      for (;;) {
+        const auto now = Clock::now();
+        if (now >= deadline) {
+          std::cerr << fmt::format("waconnector: business {} never became ready for pairing (is a pod running?)\n",
+                                   business_id);
+          return 1;
+        }
+        std::this_thread::sleep_for(std::min<Clock::duration>(kPollInterval, deadline - now));
+        s = read_pairing_state(conn, business_id);
+        if (!s) return 1;
+        if (is_paired(*s)) return report_paired(*s);
+        if (s->qr) break;
+      }
+    }
     const auto code = request_pair_code(conn, business_id, *digits, !f.boolean("no-push"), deadline);
     if (!code) return 1;
     std::cout << fmt::format(

@@ -3,7 +3,8 @@
 //   --business-id ID            prints the QR the leader publishes (wa_accounts.qr_code) as UTF-8
 //                               half blocks and redraws it on every rotation, until the account is
 //                               paired (jid set, status authenticated/connected) or --timeout.
-//   --business-id ID --phone N  inserts a pair-code request (wa_pair_code_requests); the leader
+//   --business-id ID --phone N  waits until the leader is connected for pairing (it publishes a
+//                               QR), inserts a pair-code request (wa_pair_code_requests); the leader
 //                               asks the server for a linking code and answers; the CLI prints
 //                               the 8-character code (XXXX-XXXX), then waits for the pairing.
 //   --relink                    a logged-out account is made pairable again first (its jid and

@@ -173,7 +173,11 @@ TEST_CASE("accounts pair --phone: the leader's responder answers with the code",
       },
       opt);
 
+  // Not ready for pairing yet: the CLI waits for the leader's QR before asking.
   wa::test::Child cli(pair_cmd(db, "biz-code", {"--phone", "+1 555 000 1234", "--no-push", "--timeout", "30s"}));
+  REQUIRE(wa::test::eventually([&] { return cli.out().find("ready for pairing") != std::string::npos; }, 10000));
+  CHECK(c.exec("test: no request yet", "SELECT count(*) FROM wa_pair_code_requests").text(0, 0) == "0");
+  store_qr(c, "biz-code", qr_string('c'));
   REQUIRE(wa::test::eventually([&] { return cli.out().find("Pair code: ABCD-1234") != std::string::npos; }, 10000));
   {
     std::lock_guard lk(mu);
@@ -192,6 +196,7 @@ TEST_CASE("accounts pair --phone: the leader's responder answers with the code",
   CHECK(responder.answered() == 1);
 
   // A request for an account this pod does not lead stays unanswered: the CLI gives up.
+  store_qr(c, "biz-other", qr_string('o'));
   wa::test::Child other(pair_cmd(db, "biz-other", {"--phone", "+15550002222", "--timeout", "2s"}));
   CHECK(other.wait(15000) == 1);
   CHECK(other.err().find("no leader answered") != std::string::npos);
@@ -210,6 +215,7 @@ TEST_CASE("accounts pair --phone reports the leader's failure", "[qr][pg]") {
       [](const std::string&, const std::string&, bool) -> std::string {
         throw std::runtime_error("the client is not waiting for pairing");
       });
+  store_qr(c, "biz-fail", qr_string('f'));
   wa::test::Child cli(pair_cmd(db, "biz-fail", {"--phone", "+15550003333", "--timeout", "20s"}));
   CHECK(cli.wait(15000) == 1);
   CHECK(cli.err().find("could not get a pair code: the client is not waiting for pairing") != std::string::npos);
@@ -246,6 +252,7 @@ TEST_CASE("accounts pair --phone refuses a malformed code from the leader", "[qr
   wa::app::PairCodeResponder responder(
       db.url(), "pod-c", [] { return std::vector<std::string>{"biz-bad"}; },
       [](const std::string&, const std::string&, bool) { return std::string("abcI0O"); });
+  store_qr(c, "biz-bad", qr_string('b'));
   wa::test::Child cli(pair_cmd(db, "biz-bad", {"--phone", "+15550005555", "--timeout", "20s"}));
   CHECK(cli.wait(15000) == 1);
   CHECK(cli.err().find("malformed pair code") != std::string::npos);
