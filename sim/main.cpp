@@ -23,7 +23,8 @@ constexpr const char* kUsage =
     "                      N ms after the upgrade (default 20000, as clients wait)\n"
     "  --qr-ttl-first MS   how long the first pair-device ref is live (default 60000, as WhatsApp)\n"
     "  --qr-ttl MS         how long each later ref is live (default 20000)\n"
-    "  --pair-iq-delay-ms MS  handshake -> pair-device IQ delay (default 20; Baileys 6 needs > 0)\n"
+    "  --first-stanza-delay-ms MS  delay from the handshake to the first stanza (pair-device, success,\n"
+    "                      failure); default 20: Baileys 6 drops a stanza that beats its ClientFinish write\n"
     "Logs are JSON lines on stderr. SIGTERM/SIGINT stop it gracefully.\n";
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
       value = argv[++i];
     }
     if (name != "listen" && name != "admin" && name != "state" && name != "handshake-timeout-ms" &&
-        name != "qr-ttl-first" && name != "qr-ttl" && name != "pair-iq-delay-ms")
+        name != "qr-ttl-first" && name != "qr-ttl" && name != "first-stanza-delay-ms")
       usage_error("unknown flag --" + name);
     if (!flags.emplace(name, value).second) usage_error("--" + name + " given twice");
   }
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
   };
   millis("qr-ttl-first", 1, cfg.qr_ttl_first);
   millis("qr-ttl", 1, cfg.qr_ttl);
-  millis("pair-iq-delay-ms", 0, cfg.pair_iq_delay);
+  millis("first-stanza-delay-ms", 0, cfg.first_stanza_delay);
 
   try {
     asio::io_context io;

@@ -22,7 +22,7 @@ Simulator::Simulator(asio::io_context& io, SimulatorConfig cfg)
   ctx.io = &io_;
   ctx.qr_ttl_first = cfg_.qr_ttl_first;
   ctx.qr_ttl = cfg_.qr_ttl;
-  ctx.pair_iq_delay = cfg_.pair_iq_delay;
+  ctx.first_stanza_delay = cfg_.first_stanza_delay;
   ws_ = std::make_unique<WsServer>(
       io_, cfg_.listen_host, cfg_.listen_port, WsServerOptions{},
       [ctx](WsLink& link) { return std::make_unique<WaSession>(ctx, link); }, log_);

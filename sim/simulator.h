@@ -29,7 +29,7 @@ struct SimulatorConfig {
   std::chrono::milliseconds handshake_timeout{20000};
   std::chrono::milliseconds qr_ttl_first{60000};  // §6.2: the first ref is live 60 s
   std::chrono::milliseconds qr_ttl{20000};        // each later one 20 s
-  std::chrono::milliseconds pair_iq_delay{20};    // handshake -> pair-device (Baileys 6)
+  std::chrono::milliseconds first_stanza_delay{20};    // handshake -> first stanza (Baileys 6)
 };
 
 class Simulator {

@@ -204,7 +204,22 @@ void WaSession::on_client_finish(const Bytes& frame) {
   stage_ = Stage::live;
   link_.set_deadline(std::chrono::milliseconds(0), {});
   ctx_.log->handshake_done(link_.id());
-  on_payload(payload);
+  if (ctx_.io && ctx_.first_stanza_delay.count() > 0) {
+    timer_.emplace(*ctx_.io);
+    timer_->expires_after(ctx_.first_stanza_delay);
+    timer_->async_wait([this, payload, alive = std::weak_ptr<int>(alive_)](const asio::error_code& ec) {
+      if (ec || alive.expired() || stage_ == Stage::done) return;
+      // Out of on_binary's protection: an exception here must cost this connection only.
+      try {
+        on_payload(payload);
+      } catch (const std::exception& e) {
+        wa::log::error("wasim_session_failed").kv("conn", link_.id()).kv("error", e.what());
+        reject("internal", "payload handling failed");
+      }
+    });
+  } else {
+    on_payload(payload);
+  }
 }
 
 void WaSession::on_payload(const Bytes& payload_bytes) {
@@ -218,16 +233,7 @@ void WaSession::on_payload(const Bytes& payload_bytes) {
       return reject("payload", "devicePairingData keys have the wrong sizes");
     reg_identity_ = wa::crypto::key32_from(view_of(pd.e_ident()), "identity key");
     if (ctx_.hub) ctx_.hub->add_pairing(this);
-    if (ctx_.io && ctx_.pair_iq_delay.count() > 0) {
-      timer_.emplace(*ctx_.io);
-      timer_->expires_after(ctx_.pair_iq_delay);
-      timer_->async_wait([this, alive = std::weak_ptr<int>(alive_)](const asio::error_code& ec) {
-        if (ec || alive.expired() || stage_ == Stage::done) return;
-        send_pair_device();
-      });
-    } else {
-      send_pair_device();
-    }
+    send_pair_device();
     return;
   }
   if (payload.has_username()) {

@@ -42,9 +42,9 @@ struct SessionContext {
   // connection is closed one period after the last ref expired.
   std::chrono::milliseconds qr_ttl_first{60000};
   std::chrono::milliseconds qr_ttl{20000};
-  // pair-device goes out this long after the handshake: Baileys 6 drops a stanza that arrives
-  // before its own ClientFinish write has completed.
-  std::chrono::milliseconds pair_iq_delay{20};
+  // The first stanza (pair-device, success, failure) goes out this long after the handshake:
+  // Baileys 6 drops a stanza that arrives before its own ClientFinish write has completed.
+  std::chrono::milliseconds first_stanza_delay{20};
   // From the upgrade to the ClientFinish; clients give up after 20 s themselves.
   std::chrono::milliseconds handshake_timeout{20000};
 };
