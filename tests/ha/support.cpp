@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -131,6 +132,12 @@ Replica::~Replica() {
   if (running()) {
     kill(pid_, SIGKILL);
     wait_exit(std::chrono::seconds(5));
+  }
+  // A sanitizer report inside a child is kept for a human (and named on stderr).
+  const auto l = log();
+  if (l.find("Sanitizer") != std::string::npos || l.find("runtime error:") != std::string::npos) {
+    std::fprintf(stderr, "replica %s: sanitizer report kept in %s\n", pod_.c_str(), log_path_.c_str());
+    return;
   }
   unlink(log_path_.c_str());
 }
