@@ -311,3 +311,41 @@ TEST_CASE("SIGSTOP the leader: the database releases its lock after idle_session
   REQUIRE(wait_for([&] { return leader->log().find("\"to\":\"fenced\"") != std::string::npos; }, 10s));
   CHECK(holders(db) == 1);
 }
+
+TEST_CASE("database unavailable: the fenced event is queued and written once the database is back", "[ha][pg][process]") {
+  TestDb db;
+  db.add_account("acme");
+  std::string dbname;
+  {
+    auto c = db.connect("name");
+    dbname = std::string(c.exec("name", "SELECT current_database()").text(0, 0));
+  }
+  Replica r("pod-0", args(db));
+  REQUIRE(wait_for([&] { return wa::hatest::last_gain(wa::hatest::events(db, "acme")).has_value(); }, 20s));
+  // Cut the pod off: no new sessions to its database, and every existing one terminated (its
+  // lock session too, so it fences while its store session cannot come back).
+  auto admin = wa::pg::Connection::open(wa::hatest::base_url(), "admin");
+  admin.exec_simple("refuse connections", fmt::format("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS false", dbname).c_str());
+  admin.exec("terminate the pod's sessions",
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+             {dbname});
+  const bool queued = wait_for([&] { return r.log().find("\"event\":\"ha_event_queued\"") != std::string::npos; }, 20s);
+  admin.exec_simple("accept connections", fmt::format("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true", dbname).c_str());
+  REQUIRE(queued);
+  std::optional<wa::store::HaEvent> late;
+  REQUIRE(wait_for(
+      [&] {
+        for (const auto& e : wa::hatest::events(db, "acme"))
+          if (e.kind == wa::store::EventKind::fenced && e.details.find("recorded late") != std::string::npos) late = e;
+        return late.has_value();
+      },
+      30s));
+  CHECK(late->pod == "pod-0");
+  // And the pod leads again afterwards.
+  REQUIRE(wait_for(
+      [&] {
+        const auto ev = wa::hatest::events(db, "acme");
+        return !ev.empty() && (ev.back().kind == wa::store::EventKind::acquired || ev.back().kind == wa::store::EventKind::takeover);
+      },
+      30s));
+}
