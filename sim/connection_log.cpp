@@ -118,6 +118,9 @@ std::string ConnectionLog::connections_json(std::size_t limit) const {
     wa::log::append_json_string(out, r.peer);
     out += ",\"opened_ms\":" + std::to_string(r.opened_ms);
     out += ",\"handshake_ms\":" + (r.handshake_ms ? std::to_string(r.handshake_ms) : std::string("null"));
+    out += ",\"logged_in_ms\":" + (r.logged_in_ms ? std::to_string(r.logged_in_ms) : std::string("null"));
+    out += ",\"jid\":";
+    if (r.jid.empty()) out += "null"; else wa::log::append_json_string(out, r.jid);
     out += ",\"closed_ms\":" + (r.closed_ms ? std::to_string(r.closed_ms) : std::string("null"));
     out += ",\"dict_version\":" + (r.dict_version ? std::to_string(r.dict_version) : std::string("null"));
     out += ",\"payload_kind\":";

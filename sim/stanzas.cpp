@@ -88,6 +88,9 @@ std::vector<Node> reply_to(const Node& in) {
     if (xmlns == "encrypt" && type == "get" && in.child("count"))
       return {iq_result(in, {Node{"count", {{"value", std::string("0")}}, {}}})};
     if (xmlns == "encrypt" && type == "set") return {iq_result(in)};
+    // A/B props (Baileys fetchProps, whatsmeow FetchAppState prerequisites): none to offer.
+    if (xmlns == "w" && type == "get" && in.child("props"))
+      return {iq_result(in, {Node{"props", {{"protocol", std::string("2")}, {"hash", std::string("wasim")}}, {}}})};
     return {iq_error(in, 501, "feature-not-implemented")};
   }
   if (tag == "message" || tag == "receipt" || tag == "notification" || tag == "call") {

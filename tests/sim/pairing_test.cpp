@@ -72,7 +72,7 @@ struct Companion {
            b64(identity.pub) + "," + b64(adv) + ",9";
   }
   // Checks pair-success as a client must (§6.4) and answers pair-device-sign; returns the jid.
-  std::string answer_pair_success(const std::string& account_pub_hex) {
+  std::string answer_pair_success(const std::string& account_pub_hex, bool forge_signature = false) {
     Node iq = next_node(*conn);
     REQUIRE(iq.tag == "iq");
     const Node* ps = iq.child("pair-success");
@@ -108,7 +108,7 @@ struct Companion {
     to_sign.insert(to_sign.end(), a.details().begin(), a.details().end());
     to_sign.insert(to_sign.end(), identity.pub.begin(), identity.pub.end());
     to_sign.insert(to_sign.end(), account_key.begin(), account_key.end());
-    const Bytes sig = wa::crypto::xeddsa_sign(identity.priv, to_sign);
+    const Bytes sig = wa::crypto::xeddsa_sign(forge_signature ? KeyPair::generate().priv : identity.priv, to_sign);
     a.set_device_signature(sig.data(), sig.size());
     a.clear_account_signature_key();
     const std::string reply = a.SerializeAsString();
@@ -423,4 +423,24 @@ TEST_CASE("pair code - the phone's side of companion_hello and companion_finish"
   CHECK(next_node(*c.conn).attr_text("code") == std::optional<std::string>("515"));
   auto l = c.login(w, jid);
   login_success(*l);
+}
+
+TEST_CASE("a pair-device-sign with a forged device signature is refused - nothing is linked", "[sim][pairing]") {
+  TempDir dir;
+  WasimProcess w(dir.path());
+  const std::string account = add_phone(w, "+15550006");
+  Companion c;
+  c.register_with(w);
+  auto r = http_request(w.admin_port(), "POST", "/admin/phones/+15550006/link", "{\"qr\":\"" + c.qr() + "\"}");
+  REQUIRE(r.status == 200);
+  const std::string jid = c.answer_pair_success(account, true);
+  Node err = next_node(*c.conn);
+  CHECK(err.tag == "stream:error");
+  CHECK(err.attr_text("code") != std::optional<std::string>("515"));
+  CHECK_FALSE(c.conn->recv_node().has_value());
+  CHECK(http_request(w.admin_port(), "GET", "/admin/phones/+15550006").body.find(jid) == std::string::npos);
+  auto l = c.login(w, jid);
+  Node f = next_node(*l);
+  CHECK(f.tag == "failure");
+  CHECK(f.attr_text("reason") == std::optional<std::string>("401"));
 }

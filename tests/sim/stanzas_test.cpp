@@ -68,6 +68,13 @@ TEST_CASE("other stanzas: cheap IQ results, 501 for the rest, acks, silence", "[
   REQUIRE(c[0].child("count"));
   CHECK(c[0].child("count")->attr_text("value") == "0");
 
+  Node props{"iq", {{"id", std::string("p")}, {"xmlns", std::string("w")}, {"type", std::string("get")}},
+             NodeList{Node{"props", {{"protocol", std::string("2")}}, {}}}};
+  auto pr = wa::sim::reply_to(props);
+  REQUIRE(pr.size() == 1);
+  CHECK(pr[0].attr_text("type") == "result");
+  REQUIRE(pr[0].child("props"));
+
   Node unknown{"iq", {{"id", std::string("b")}, {"xmlns", std::string("usync")}, {"type", std::string("get")}}, {}};
   auto u = wa::sim::reply_to(unknown);
   REQUIRE(u.size() == 1);
