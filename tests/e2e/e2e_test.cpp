@@ -213,3 +213,38 @@ TEST_CASE("e2e: wasim logs the device out - no pod reconnects and the account is
 }
 
 }  // namespace wa::e2e
+
+namespace wa::e2e {
+
+TEST_CASE("e2e: SIGSTOP the leader - another pod logs in once the paused lease is over - on SIGCONT the old one fences and stays quiet",
+          "[pg][e2e]") {
+  Cluster c;
+  const auto jid = c.pair(phone(6));
+  const int first = c.logged_in_pod();
+  REQUIRE(first >= 0);
+  auto& paused = *c.pods()[static_cast<std::size_t>(first)];
+  const auto stopped_at = now_ms();
+  paused.signal(SIGSTOP);
+  std::int64_t relogin = 0;
+  REQUIRE(hatest::wait_for(
+      [&] {
+        for (const auto& x : c.connections(jid))
+          if (x.logged_in_ms && *x.logged_in_ms > stopped_at) relogin = *x.logged_in_ms;
+        return relogin > 0;
+      },
+      30s));
+  WARN("SIGSTOP -> new leader logged in: " << relogin - stopped_at << " ms (wasim clock)");
+  // Not before the paused leader's own lease ran out (its last heartbeat was < 1 s before the stop).
+  CHECK(relogin - stopped_at >= 4000);
+  const auto logins_before = logins(c.connections(jid));
+  paused.signal(SIGCONT);
+  REQUIRE(hatest::wait_for([&] { return paused.log().find("\"to\":\"fenced\"") != std::string::npos; }, 10s));
+  std::this_thread::sleep_for(3s);  // an observation window: the resumed pod must not log in again
+  const auto list = c.connections(jid);
+  CHECK(logins(list) == logins_before);
+  CHECK(list.back().closed_ms == std::nullopt);
+  CHECK(c.logged_in_pod() >= 0);
+  CHECK(c.logged_in_pod() != first);
+}
+
+}  // namespace wa::e2e
