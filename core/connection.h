@@ -18,7 +18,16 @@ enum class ConnectionState {
   failed,      // gave up (logged out, replaced, banned, ...): see the disconnect reason
 };
 
-const char* to_string(ConnectionState s);
+constexpr const char* to_string(ConnectionState s) {
+  switch (s) {
+    case ConnectionState::stopped: return "stopped";
+    case ConnectionState::connecting: return "connecting";
+    case ConnectionState::pairing: return "pairing";
+    case ConnectionState::logged_in: return "logged_in";
+    case ConnectionState::failed: return "failed";
+  }
+  return "unknown";
+}
 
 // Why a connection ended, with the account-registry vocabulary (wa_accounts.disconnect_reason).
 enum class DisconnectReason {
@@ -33,7 +42,20 @@ enum class DisconnectReason {
   unknown,
 };
 
-const char* to_string(DisconnectReason r);
+constexpr const char* to_string(DisconnectReason r) {
+  switch (r) {
+    case DisconnectReason::user_initiated: return "user_initiated";
+    case DisconnectReason::instance_restart: return "instance_restart";
+    case DisconnectReason::timeout: return "timeout";
+    case DisconnectReason::error: return "error";
+    case DisconnectReason::qr_expired: return "qr_expired";
+    case DisconnectReason::replaced: return "replaced";
+    case DisconnectReason::logged_out: return "logged_out";
+    case DisconnectReason::lock_lost: return "lock_lost";
+    case DisconnectReason::unknown: return "unknown";
+  }
+  return "unknown";
+}
 
 struct ConnectionEvents {
   std::function<void(ConnectionState)> on_state;

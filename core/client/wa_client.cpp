@@ -36,34 +36,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// core::to_string lives in wa_core, which links this library; a local copy keeps the link order
-// one-way.
-const char* reason_name(DisconnectReason r) {
-  switch (r) {
-    case DisconnectReason::user_initiated: return "user_initiated";
-    case DisconnectReason::instance_restart: return "instance_restart";
-    case DisconnectReason::timeout: return "timeout";
-    case DisconnectReason::error: return "error";
-    case DisconnectReason::qr_expired: return "qr_expired";
-    case DisconnectReason::replaced: return "replaced";
-    case DisconnectReason::logged_out: return "logged_out";
-    case DisconnectReason::lock_lost: return "lock_lost";
-    case DisconnectReason::unknown: return "unknown";
-  }
-  return "unknown";
-}
-
-const char* state_name(ConnectionState s) {
-  switch (s) {
-    case ConnectionState::stopped: return "stopped";
-    case ConnectionState::connecting: return "connecting";
-    case ConnectionState::pairing: return "pairing";
-    case ConnectionState::logged_in: return "logged_in";
-    case ConnectionState::failed: return "failed";
-  }
-  return "unknown";
-}
-
 std::string exception_text(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
@@ -152,7 +124,7 @@ struct WaClient::Impl {
   void set_state(ConnectionState s) {
     if (stopped.load()) return;
     if (st.exchange(s) == s) return;
-    wa::log::info("wa_client_state").kv("business_id", business_id).kv("state", state_name(s));
+    wa::log::info("wa_client_state").kv("business_id", business_id).kv("state", core::to_string(s));
     if (events.on_state) events.on_state(s);
   }
 
@@ -420,7 +392,7 @@ struct WaClient::Impl {
   // The connection cannot continue and must not be retried automatically.
   void give_up(DisconnectReason r, const std::string& details) {
     gave_up = true;
-    wa::log::warn("wa_client_gave_up").kv("business_id", business_id).kv("reason", reason_name(r)).kv("details", details);
+    wa::log::warn("wa_client_gave_up").kv("business_id", business_id).kv("reason", core::to_string(r)).kv("details", details);
     drop_connection(false);
     cancel_timers();
     if (r == DisconnectReason::qr_expired) store_write("clear qr", [&] { store->clear_qr(); }, false);
@@ -604,7 +576,7 @@ struct WaClient::Impl {
   void start_pair_code(const std::string& digits, bool show_push, std::shared_ptr<std::promise<std::string>> done) {
     auto fail = [&](const std::string& why) { done->set_exception(std::make_exception_ptr(PairCodeError(why))); };
     if (stopped.load() || st.load() != ConnectionState::pairing || !dev || dev->paired()) {
-      return fail("the account is not waiting for pairing (state " + std::string(state_name(st.load())) + ")");
+      return fail("the account is not waiting for pairing (state " + std::string(core::to_string(st.load())) + ")");
     }
     PairCodeState pc;
     pc.code = new_linking_code();
@@ -857,7 +829,7 @@ void WaClient::stop(DisconnectReason why) {
   }
   if (s) s->abort();
   m.st.store(ConnectionState::stopped);
-  wa::log::info("wa_client_stopped").kv("business_id", m.business_id).kv("reason", reason_name(why));
+  wa::log::info("wa_client_stopped").kv("business_id", m.business_id).kv("reason", core::to_string(why));
   // Timers and pending requests are cleaned up on the client's thread; nothing they run can
   // send or write any more (both check `stopped`).
   asio::post(m.io, [&m] {
