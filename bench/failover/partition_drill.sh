@@ -86,14 +86,14 @@ for run in $(seq 1 "$runs"); do
   sql postgres "CREATE DATABASE $db"
   "$bin" migrate --database-url "$local_url dbname=$db" >/dev/null 2>&1
   "$bin" accounts add --database-url "$local_url dbname=$db" --business-id cut >/dev/null 2>&1
-  ip netns exec "$ns" "$bin" run --pod leader --http 127.0.0.1:0 --business-id cut \
+  ip netns exec "$ns" "$bin" run --pod leader --http 127.0.0.1:0 --business-id cut --wa-url none \
     --database-url "host=$host_ip port=$port user=postgres dbname=$db" >"$work/leader$run.log" 2>&1 &
   leader=$!; pids+=("$leader")
   for _ in $(seq 1 500); do
     [ "$(sql "$db" "SELECT count(*) FROM ha_events WHERE pod = 'leader' AND kind IN ('acquired','takeover')")" = 1 ] && break
     sleep 0.02
   done
-  "$bin" run --pod standby --http 127.0.0.1:0 --business-id cut --standby-wait block \
+  "$bin" run --pod standby --http 127.0.0.1:0 --business-id cut --standby-wait block --wa-url none \
     --database-url "$local_url dbname=$db" >"$work/standby$run.log" 2>&1 &
   standby=$!; pids+=("$standby")
   for _ in $(seq 1 500); do
