@@ -17,6 +17,7 @@ constexpr const char* kUsage =
     "  migrate          apply the database migrations (safe to run from many pods at once)\n"
     "  accounts add     register an account (business id, optional jid)\n"
     "  accounts list    list the registered accounts\n"
+    "  accounts pair    pair an account: QR in the terminal, or --phone for a pair code\n"
     "  accounts rekey   recompute every lock key for a new --lock-keys mode (all pods stopped)\n"
     "  node decode      decode a binary node (hex) to JSON\n"
     "  node encode      encode a JSON node to hex\n"
