@@ -248,3 +248,44 @@ TEST_CASE("e2e: SIGSTOP the leader - another pod logs in once the paused lease i
 }
 
 }  // namespace wa::e2e
+
+namespace wa::e2e {
+
+TEST_CASE("e2e: stream errors - 515 and 503 reconnect on the same lease - 403 gives the account up as failed", "[pg][e2e]") {
+  Cluster c({"--give-up-backoff", "30s"});
+  const auto jid = c.pair(phone(7));
+  const int first = c.logged_in_pod();
+  REQUIRE(first >= 0);
+  auto& leader = *c.pods()[static_cast<std::size_t>(first)];
+  const auto epoch = c.account().lease_epoch;
+  auto drill = [&](int code) {
+    std::string reply;
+    const int st = c.admin_post("/admin/devices/" + jid + "/stream-error", fmt::format("{{\"code\":{}}}", code), &reply);
+    INFO("stream-error " << code << " -> " << st << " " << reply);
+    REQUIRE(st == 200);
+  };
+  for (int code : {515, 503}) {
+    const auto before = logins(c.connections(jid));
+    drill(code);
+    // The same pod logs in again (503 after its backoff), without a lease change.
+    REQUIRE(hatest::wait_for([&] { return logins(c.connections(jid)) == before + 1 && c.logged_in_pod() == first; }, 20s));
+    CHECK(c.account().lease_epoch == epoch);
+  }
+  drill(403);
+  REQUIRE(hatest::wait_for([&] { return leader.log().find("\"event\":\"account_given_up\"") != std::string::npos; }, 20s));
+  REQUIRE(hatest::wait_for(
+      [&] {
+        for (const auto& e : hatest::events(c.db(), Cluster::kAccount))
+          if (e.kind == store::EventKind::resigned && e.details.find("gave up: error") != std::string::npos) return true;
+        return false;
+      },
+      10s));
+  CHECK(leader.log().find("\"status\":\"failed\"") == std::string::npos);  // no 'status not written' warning
+  CHECK(metrics_of(leader).find("waconnector_connected{business_id=\"acme\"} 0") != std::string::npos);
+  // The given-up pod waits out its backoff; another pod takes the account.
+  const int next = c.wait_logged_in(20s, first);
+  CHECK(next >= 0);
+  CHECK(next != first);
+}
+
+}  // namespace wa::e2e
