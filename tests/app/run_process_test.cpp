@@ -110,7 +110,10 @@ struct RunProcess {
     const std::string bin = bin_dir() + "/waconnector";
     REQUIRE(::access(bin.c_str(), X_OK) == 0);
     std::vector<std::string> args{bin, "run", "--database-url", url, "--pod", "app-test-0",
-                                  "--http", "127.0.0.1:0", "--business-id", business_id};
+                                  "--http", "127.0.0.1:0", "--business-id", business_id,
+                                  // The HTTP surface is under test, not a WhatsApp session: run the
+                                  // election alone so a leader becomes active without a server.
+                                  "--wa-url", "none"};
     pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
