@@ -1,14 +1,12 @@
 #include "sim/http_upgrade.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <memory>
 #include <vector>
 
 #include "common/log.h"
+#include "core/socket/websocket_upgrade.h"
 
 namespace wa::sim {
 namespace {
@@ -37,13 +35,6 @@ bool has_token(std::string_view value, std::string_view token) {
     value.remove_prefix(comma + 1);
   }
   return false;
-}
-
-std::string base64(const unsigned char* data, std::size_t len) {
-  std::string out(4 * ((len + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(len));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
 }
 
 // Sec-WebSocket-Key must be base64 of exactly 16 bytes: 24 characters ending in "==".
@@ -139,21 +130,10 @@ UpgradeRequest UpgradeParser::parse(std::string_view head, std::string_view expe
   return req;
 }
 
-std::string websocket_accept(std::string_view key) {
-  static constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-  std::string in(key);
-  in.append(kGuid);
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int md_len = 0;
-  if (EVP_Digest(in.data(), in.size(), md.data(), &md_len, EVP_sha1(), nullptr) != 1)
-    throw std::runtime_error("SHA-1 failed computing Sec-WebSocket-Accept");
-  return base64(md.data(), md_len);
-}
+std::string websocket_accept(std::string_view key) { return socket::ws_accept_key(key); }
 
 std::string upgrade_response(const UpgradeRequest& req) {
-  std::string r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
-  r += "Sec-WebSocket-Accept: " + websocket_accept(req.websocket_key) + "\r\n\r\n";
-  return r;
+  return socket::build_ws_upgrade_response(req.websocket_key);
 }
 
 std::string http_error_response(int status, std::string_view reason) {
