@@ -837,6 +837,10 @@ struct Elector::Impl {
       } else if (!try_move(*m)) {
         std::lock_guard lk(posted_mu);
         moves.push_back(m);
+      } else {
+        // The move stored a new jid: re-read the registry now, so /status shows it at once
+        // instead of after the next scheduled re-list.
+        next_relist = Clock::now();
       }
     }
     for (auto& p : items) {
