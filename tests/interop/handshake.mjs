@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import * as b7 from 'baileys';
 import { startWasim } from './lib/wasim.mjs';
 import { Report, failOnUncaught } from './lib/report.mjs';
+import { memoryKeys, silentLogger as silent } from './lib/baileys_state.mjs';
 
 failOnUncaught('handshake');
 const require = createRequire(import.meta.url);
@@ -36,33 +37,6 @@ function strictVerify(pubKey, message, signature) {
   }
 }
 const QR_DEADLINE_MS = 10000;
-
-// Baileys wants a pino-like logger; a silent one keeps test output to our own lines.
-const silent = {
-  level: 'silent',
-  child() { return silent; },
-  trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {},
-};
-
-// A plain in-memory Signal key store: get(type, ids) / set({type: {id: value|null}}).
-function memoryKeys() {
-  const data = new Map();
-  return {
-    async get(type, ids) {
-      const out = {};
-      for (const id of ids) if (data.has(`${type}/${id}`)) out[id] = data.get(`${type}/${id}`);
-      return out;
-    },
-    async set(obj) {
-      for (const type of Object.keys(obj)) {
-        for (const id of Object.keys(obj[type])) {
-          const v = obj[type][id];
-          if (v === null || v === undefined) data.delete(`${type}/${id}`); else data.set(`${type}/${id}`, v);
-        }
-      }
-    },
-  };
-}
 
 // Connects one Baileys socket; resolves with what happened first: a QR, a close, or the deadline.
 function connect(lib, wsUrl) {

@@ -15,38 +15,13 @@ import { createRequire } from 'node:module';
 import * as b7 from 'baileys';
 import { startWasim } from './lib/wasim.mjs';
 import { Report, failOnUncaught } from './lib/report.mjs';
+import { memoryKeys, silentLogger as silent } from './lib/baileys_state.mjs';
 
 failOnUncaught('pairing');
 const require = createRequire(import.meta.url);
 const b6 = require('baileys6');
 
 const STEP_MS = 15000;
-
-const silent = {
-  level: 'silent',
-  child() { return silent; },
-  trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {},
-};
-
-// In-memory Signal key store that survives socket restarts (the "saved credentials").
-function memoryKeys() {
-  const data = new Map();
-  return {
-    async get(type, ids) {
-      const out = {};
-      for (const id of ids) if (data.has(`${type}/${id}`)) out[id] = data.get(`${type}/${id}`);
-      return out;
-    },
-    async set(obj) {
-      for (const type of Object.keys(obj)) {
-        for (const id of Object.keys(obj[type])) {
-          const v = obj[type][id];
-          if (v === null || v === undefined) data.delete(`${type}/${id}`); else data.set(`${type}/${id}`, v);
-        }
-      }
-    },
-  };
-}
 
 async function admin(sim, method, path, body) {
   const res = await fetch(`${sim.adminUrl}${path}`, {
