@@ -251,9 +251,8 @@ int cmd_run(int argc, char** argv) {
       },
       [&supervisor](const std::string& business_id, const std::string& phone, bool push) {
         auto conn = supervisor.connection(business_id);
-        auto* wa = dynamic_cast<client::WaClient*>(conn.get());
-        if (wa == nullptr) throw std::runtime_error("this pod runs no WhatsApp connection for the account");
-        return wa->request_pair_code(phone, push);
+        if (conn == nullptr) throw std::runtime_error("this pod runs no WhatsApp connection for the account");
+        return conn->request_pair_code(phone, push, std::chrono::seconds(30));
       });
   wa::log::info("run_started")
       .kv("http_port", http->port())

@@ -4,8 +4,10 @@
 // store reaches it through interfaces the caller implements.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 namespace wa::core {
@@ -62,6 +64,23 @@ struct ConnectionEvents {
   std::function<void(DisconnectReason, const std::string& details)> on_disconnect;
 };
 
+// The lease a connection runs under, as core/ sees it. The HA layer implements it (lease epoch,
+// deadline, local revoke); core/ only asks whether it may still talk to WhatsApp. fresh() is
+// cheap, thread-safe and never blocks: the client checks it under its send lock before every
+// frame, so a pod that lost its lock (or was paused past its deadline) sends nothing more.
+class Lease {
+ public:
+  virtual ~Lease() = default;
+  virtual bool fresh() const = 0;
+};
+
+// request_pair_code() failed: not connected for pairing, bad phone number, server error, timeout,
+// or the connection does not support phone-number pairing.
+class PairCodeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class Connection {
  public:
   virtual ~Connection() = default;
@@ -72,15 +91,23 @@ class Connection {
   // the network or the database. Idempotent.
   virtual void stop(DisconnectReason why) = 0;
   virtual ConnectionState state() const = 0;
+  // Phone-number pairing: while pairing, asks the server for the 8-character code the user types
+  // on the phone (`phone`: digits, '+' and separators allowed). Blocks up to `timeout`; throws
+  // PairCodeError. Must not be called from a ConnectionEvents callback.
+  virtual std::string request_pair_code(const std::string& /*phone*/, bool /*show_push_notification*/,
+                                        std::chrono::milliseconds /*timeout*/) {
+    throw PairCodeError("this connection does not support phone-number pairing");
+  }
 };
 
 // Creates the connection for one account. `business_id` and `jid` identify it (jid empty before
-// pairing).
+// pairing). `lease` gates every frame the connection sends (null: no gate, for tools and tests
+// that run a client outside the HA layer).
 class ConnectionFactory {
  public:
   virtual ~ConnectionFactory() = default;
   virtual std::unique_ptr<Connection> create(const std::string& business_id, const std::string& jid,
-                                             ConnectionEvents events) = 0;
+                                             ConnectionEvents events, std::shared_ptr<const Lease> lease) = 0;
 };
 
 }  // namespace wa::core

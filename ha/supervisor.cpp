@@ -26,7 +26,7 @@ std::shared_ptr<store::WriteFence> Supervisor::start(const std::string& business
   old.reset();  // outside the lock: a connection's destructor may join its threads
   if (factory_ == nullptr) return fence;
   // Outside the lock: the factory's store looks the fence up through write_fence().
-  std::shared_ptr<core::Connection> conn = factory_->create(business_id, jid, std::move(events));
+  std::shared_ptr<core::Connection> conn = factory_->create(business_id, jid, std::move(events), nullptr);
   {
     std::lock_guard lk(mu_);
     auto it = slots_.find(business_id);

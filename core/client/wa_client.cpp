@@ -78,6 +78,8 @@ struct WaClient::Impl {
   ClientOptions opt;
   std::unique_ptr<DeviceStore> store;
   core::ConnectionEvents events;
+  // Gates every frame sent (null: no gate). Enforced where frames are written (see send path).
+  std::shared_ptr<const core::Lease> lease;
 
   std::atomic<ConnectionState> st{ConnectionState::stopped};
   std::atomic<bool> started{false};
@@ -787,8 +789,9 @@ struct WaClient::Impl {
 // ------------------------------------------------------------------ WaClient
 
 WaClient::WaClient(std::string business_id, ClientOptions options, std::unique_ptr<DeviceStore> store,
-                   core::ConnectionEvents events)
+                   core::ConnectionEvents events, std::shared_ptr<const core::Lease> lease)
     : impl_(std::make_shared<Impl>(std::move(business_id), std::move(options), std::move(store), std::move(events))) {
+  impl_->lease = std::move(lease);
   if (!impl_->store) throw std::invalid_argument("WaClient needs a DeviceStore");
 }
 
@@ -867,8 +870,9 @@ WaClientFactory::WaClientFactory(ClientOptions options, DeviceStoreProvider stor
     : options_(std::move(options)), stores_(std::move(stores)) {}
 
 std::unique_ptr<core::Connection> WaClientFactory::create(const std::string& business_id, const std::string& /*jid*/,
-                                                          core::ConnectionEvents events) {
-  return std::make_unique<WaClient>(business_id, options_, stores_(business_id), std::move(events));
+                                                          core::ConnectionEvents events,
+                                                          std::shared_ptr<const core::Lease> lease) {
+  return std::make_unique<WaClient>(business_id, options_, stores_(business_id), std::move(events), std::move(lease));
 }
 
 }  // namespace wa::client

@@ -46,16 +46,13 @@ struct ClientOptions {
   double backoff_jitter = 0.2;
 };
 
-// request_pair_code() failed: not connected for pairing, bad phone number, server error, timeout.
-class PairCodeError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using core::PairCodeError;
 
 class WaClient : public core::Connection {
  public:
+  // `lease` (may be null) is checked before every frame sent; see core::Lease.
   WaClient(std::string business_id, ClientOptions options, std::unique_ptr<DeviceStore> store,
-           core::ConnectionEvents events);
+           core::ConnectionEvents events, std::shared_ptr<const core::Lease> lease = nullptr);
   ~WaClient() override;  // stops (user_initiated) and joins the client's thread
   WaClient(const WaClient&) = delete;
   WaClient& operator=(const WaClient&) = delete;
@@ -72,7 +69,7 @@ class WaClient : public core::Connection {
   // phone (shown as XXXX-XXXX). Blocks until the server accepted the hello, at most `timeout`.
   // Throws PairCodeError. Must not be called from a ConnectionEvents callback.
   std::string request_pair_code(const std::string& phone, bool show_push_notification = true,
-                                std::chrono::milliseconds timeout = std::chrono::seconds(30));
+                                std::chrono::milliseconds timeout = std::chrono::seconds(30)) override;
 
   // Own device JID once paired (empty before); for logs and tests.
   std::string jid() const;
@@ -88,7 +85,8 @@ class WaClientFactory : public core::ConnectionFactory {
  public:
   WaClientFactory(ClientOptions options, DeviceStoreProvider stores);
   std::unique_ptr<core::Connection> create(const std::string& business_id, const std::string& jid,
-                                           core::ConnectionEvents events) override;
+                                           core::ConnectionEvents events,
+                                           std::shared_ptr<const core::Lease> lease) override;
 
  private:
   ClientOptions options_;

@@ -41,7 +41,8 @@ class FakeConnection : public wa::core::Connection {
 class FakeFactory : public wa::core::ConnectionFactory {
  public:
   std::unique_ptr<wa::core::Connection> create(const std::string&, const std::string&,
-                                               wa::core::ConnectionEvents ev) override {
+                                               wa::core::ConnectionEvents ev,
+                                               std::shared_ptr<const wa::core::Lease>) override {
     ++created;
     return std::make_unique<FakeConnection>(std::move(ev), lock_lost_stops);
   }
