@@ -187,31 +187,27 @@ int cmd_run(int argc, char** argv) {
     }).detach();
   });
 
+  // Built in dependency order, each from what exists already: the lease table, the connection
+  // factory whose stores find their account's lease there, the supervisor that publishes leases
+  // and starts connections under them, and the elector that begins the leases.
   Metrics metrics;
-  // The elector is built after the supervisor (which needs the factory), but the stores the
-  // factory creates talk to it: they only run once the elector leads something.
-  std::atomic<ha::Elector*> elector_ptr{nullptr};
-  ha::Supervisor* supervisor_ptr = nullptr;
+  auto leases = std::make_shared<ha::Leases>();
   ha::PgDeviceStoreOptions store_opts;
   store_opts.database_url = cfg.database_url;
   store_opts.pod = cfg.pod;
-  client::WaClientFactory factory(wa_opts, [&](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
+  client::WaClientFactory factory(wa_opts, [leases, store_opts](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
+    // The supervisor published the lease before it called the factory.
+    auto lease = leases->get(business_id);
+    if (!lease) throw std::logic_error("no lease published for business " + business_id);
     auto o = store_opts;
-    o.lease_fresh = [&elector_ptr, business_id] {
-      auto* el = elector_ptr.load();
-      return el != nullptr && el->lease_fresh(business_id);
+    o.lease_fresh = [lease] { return lease->fresh(); };
+    o.move_lock = [lease](const std::string&, std::int64_t key, std::function<void()> commit, std::function<bool()> abandon) {
+      return lease->move_key(key, std::move(commit), std::move(abandon));
     };
-    o.move_lock = [&elector_ptr](const std::string& id, std::int64_t key, std::function<void()> commit,
-                                 std::function<bool()> abandon) {
-      auto* el = elector_ptr.load();
-      return el != nullptr && el->move_lock(id, key, std::move(commit), std::move(abandon));
-    };
-    return std::make_unique<ha::PgDeviceStore>(std::move(o), business_id, supervisor_ptr->write_fence(business_id));
+    return std::make_unique<ha::PgDeviceStore>(std::move(o), business_id, lease->fence());
   });
-  ha::Supervisor supervisor(no_transport ? nullptr : &factory);
-  supervisor_ptr = &supervisor;
+  ha::Supervisor supervisor(no_transport ? nullptr : &factory, leases);
   ha::Elector elector(cfg, metrics, supervisor);
-  elector_ptr = &elector;
   // Generous: a connect to an unreachable database may block the loop for a few seconds.
   Watchdog watchdog(std::chrono::seconds(30));
   watchdog.beat();
@@ -275,7 +271,6 @@ int cmd_run(int argc, char** argv) {
     running = nullptr;
   }
   pair_codes.stop();
-  elector_ptr = nullptr;  // every connection was released by the elector's resignation
   http.reset();
   wa::log::info("run_stopped");
   return 0;

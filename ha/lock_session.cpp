@@ -56,10 +56,14 @@ LockSession LockSession::open(const SessionSettings& s) {
   ls.conn_.exec(fmt::format("{}: apply keepalive settings", s.purpose),
                 "SELECT set_config('tcp_keepalives_idle', $1, false), set_config('tcp_keepalives_interval', $2, false),"
                 " set_config('tcp_keepalives_count', $3, false), set_config('tcp_user_timeout', $4, false),"
-                " set_config('client_connection_check_interval', $5, false), set_config('idle_session_timeout', $6, false)",
+                " set_config('client_connection_check_interval', $5, false), set_config('idle_session_timeout', $6, false),"
+                " set_config('lock_timeout', $7, false), set_config('idle_in_transaction_session_timeout', $8, false)",
                 {std::to_string(s.server_keepalives_idle_s), std::to_string(s.server_keepalives_interval_s),
                  std::to_string(s.server_keepalives_count), std::to_string(s.server_tcp_user_timeout_ms),
-                 std::to_string(s.client_connection_check_interval_ms), std::to_string(s.server_idle_session_timeout_ms)});
+                 std::to_string(s.client_connection_check_interval_ms), std::to_string(s.server_idle_session_timeout_ms),
+                 std::to_string(s.lock_timeout_ms), std::to_string(s.idle_in_transaction_timeout_ms)});
+  ls.identity_ = store::session_identity(
+      ls.conn_.exec(fmt::format("{}: read the backend identity", s.purpose), store::kSessionIdentitySql));
   return ls;
 }
 
@@ -93,6 +97,7 @@ void LockSession::send(std::string_view purpose, const char* sql, const std::vec
 void LockSession::drain_notifies() {
   while (PGnotify* n = PQnotifies(conn_.raw())) {
     ++notifications_;
+    if (payloads_.size() < 1024) payloads_.emplace_back(n->extra ? n->extra : "");
     PQfreemem(n);
   }
 }
@@ -101,6 +106,12 @@ int LockSession::take_notifications() {
   const int n = notifications_;
   notifications_ = 0;
   return n;
+}
+
+std::vector<std::string> LockSession::take_payloads() {
+  std::vector<std::string> out;
+  out.swap(payloads_);
+  return out;
 }
 
 std::optional<pg::Result> LockSession::collect() {
