@@ -114,7 +114,7 @@ struct Elector::Impl {
       post(std::move(p));
     };
     cb.on_any_notice = [this] { post({Posted::any_notice, {}}); };
-    watch = std::make_unique<SessionWatch>(lock_settings, cfg.pod, std::move(cb));
+    watch = std::make_unique<SessionWatch>(lock_settings, cfg.pod, cfg.heartbeat_interval, std::move(cb));
     guard = std::make_unique<FenceGuard>([this](const std::string& id) {
       // Fence first, bookkeeping later: this thread must act even if the loop is stuck.
       sup.stop(id, core::DisconnectReason::lock_lost);

@@ -12,8 +12,9 @@
 
 namespace wa::ha {
 
-SessionWatch::SessionWatch(SessionSettings liveness_session, std::string pod, Callbacks cb)
-    : pod_(std::move(pod)), settings_(std::move(liveness_session)), cb_(std::move(cb)) {
+SessionWatch::SessionWatch(SessionSettings liveness_session, std::string pod, std::chrono::milliseconds ping_every,
+                           Callbacks cb)
+    : pod_(std::move(pod)), settings_(std::move(liveness_session)), cb_(std::move(cb)), ping_every_(ping_every) {
   if (pipe2(pipe_, O_NONBLOCK | O_CLOEXEC) != 0) throw std::runtime_error("session watch: cannot create wake pipe");
   thread_ = std::thread([this] { run(); });
 }
@@ -73,9 +74,6 @@ bool SessionWatch::ensure_liveness() {
     auto s = settings_;
     s.application_name = fmt::format("waconnector/{}/live", pod_);
     s.purpose = fmt::format("liveness session of pod {}", pod_);
-    // Idle by design: it only listens. A stopped process keeps it (the new leader then waits for
-    // the old lease's deadline instead), so no idle_session_timeout here.
-    s.server_idle_session_timeout_ms = 0;
     live_ = LockSession::open(s);
     if (!store::try_liveness_lock(live_.conn(), pod_)) {
       if (!warned_taken_)
@@ -99,35 +97,45 @@ bool SessionWatch::ensure_liveness() {
 }
 
 void SessionWatch::run() {
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::string> pending;  // notices not sent yet (one statement at a time)
   while (!stop_.load()) {
     ensure_liveness();
-    std::vector<std::string> out;
     std::vector<pollfd> fds{{pipe_[0], POLLIN, 0}};
     std::vector<int> ids;
     {
       std::lock_guard lk(mu_);
-      out.swap(outbox_);
+      for (auto& p : outbox_) pending.push_back(std::move(p));
+      outbox_.clear();
       for (auto& [id, fd] : fds_) {
         fds.push_back({fd, POLLRDHUP, 0});
         ids.push_back(id);
       }
     }
     bool lost_live = false;
-    if (live_.ok()) {
-      for (const auto& p : out) {
-        try {
-          store::notify(live_.conn(), p);
-        } catch (const std::exception& ex) {
-          wa::log::warn("notice_not_sent").kv("payload", p).kv("error", ex.what());
-          lost_live = !live_.ok();
+    // One asynchronous statement at a time on the liveness session: a notice, else a ping. It
+    // never blocks this thread, whatever the database does.
+    if (live_.ok() && !live_.busy()) {
+      try {
+        if (!pending.empty()) {
+          live_.send("announce to standbys", store::kNotifySql, {store::kLeaderChannel, pending.front()});
+          in_flight_notice_ = pending.front();
+          pending.erase(pending.begin());
+        } else if (Clock::now() >= next_ping_) {
+          live_.send("liveness keepalive", "SELECT 1");
+          next_ping_ = Clock::now() + ping_every_;
         }
+      } catch (const std::exception& ex) {
+        wa::log::error("liveness_session_lost").kv("error", ex.what());
+        lost_live = true;
       }
-    } else if (!out.empty()) {
-      wa::log::warn("notice_not_sent").kv("count", static_cast<std::int64_t>(out.size())).kv("error", "no liveness session");
+    } else if (!live_.ok() && pending.size() > 64) {
+      wa::log::warn("notice_not_sent").kv("count", static_cast<std::int64_t>(pending.size())).kv("error", "no liveness session");
+      pending.clear();
     }
-    const int live_index = static_cast<int>(fds.size());
+    const std::size_t live_index = fds.size();
     if (live_.ok()) fds.push_back({live_.socket(), POLLIN, 0});
-    if (!lost_live) ::poll(fds.data(), fds.size(), 200);
+    if (!lost_live) ::poll(fds.data(), fds.size(), live_.ok() && !live_.busy() && !pending.empty() ? 0 : 100);
     if (fds[0].revents) {
       char buf[64];
       while (read(pipe_[0], buf, sizeof buf) > 0) {
@@ -144,9 +152,10 @@ void SessionWatch::run() {
       }
       cb_.on_lost(ids[i]);
     }
-    if (live_.ok() && live_index < static_cast<int>(fds.size()) && fds[static_cast<std::size_t>(live_index)].revents) {
+    if (!lost_live && live_.ok() && live_index < fds.size() && fds[live_index].revents) {
       try {
         (void)live_.collect();
+        if (!live_.busy()) in_flight_notice_.clear();
         for (const auto& p : live_.take_payloads()) {
           if (cb_.on_any_notice) cb_.on_any_notice();
           if (auto n = store::parse_notice(p)) cb_.on_notice(*n);
@@ -157,6 +166,8 @@ void SessionWatch::run() {
       }
     }
     if (lost_live || (live_.valid() && !live_.ok())) {
+      if (!in_flight_notice_.empty()) pending.insert(pending.begin(), in_flight_notice_);
+      in_flight_notice_.clear();
       live_.close();
       if (alive_.exchange(false)) cb_.on_liveness_lost();
     }

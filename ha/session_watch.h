@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -38,7 +39,10 @@ class SessionWatch {
     // The liveness session (and its lock) is gone.
     std::function<void()> on_liveness_lost;
   };
-  SessionWatch(SessionSettings liveness_session, std::string pod, Callbacks cb);
+  // The liveness session gets the lock sessions' settings, idle_session_timeout included, and is
+  // pinged every `ping_every`: a stopped process (SIGSTOP, a frozen VM) loses it about when it
+  // loses its lock session, so a new leader does not wait for a pod that cannot act anyway.
+  SessionWatch(SessionSettings liveness_session, std::string pod, std::chrono::milliseconds ping_every, Callbacks cb);
   ~SessionWatch();
   SessionWatch(const SessionWatch&) = delete;
   SessionWatch& operator=(const SessionWatch&) = delete;
@@ -67,6 +71,9 @@ class SessionWatch {
   std::vector<std::string> outbox_;
   LockSession live_;  // the thread's
   std::chrono::steady_clock::time_point next_attempt_{};
+  std::chrono::steady_clock::time_point next_ping_{};
+  std::chrono::milliseconds ping_every_;
+  std::string in_flight_notice_;
   bool warned_taken_ = false;
   std::thread thread_;
 };
