@@ -78,13 +78,14 @@ struct WaClient::Impl {
   ClientOptions opt;
   std::unique_ptr<DeviceStore> store;
   core::ConnectionEvents events;
-  // Gates every frame sent (null: no gate). Enforced where frames are written (see send path).
+  // Gates every frame sent (null: no gate): checked under send_mu at the moment each frame is
+  // handed to the kernel (may_write), so queued frames and keepalive pings are covered too.
   std::shared_ptr<const core::Lease> lease;
 
   std::atomic<ConnectionState> st{ConnectionState::stopped};
   std::atomic<bool> started{false};
-  // Set by stop(); read before every send and every store write. send_mu makes "check + send"
-  // atomic with respect to stop(), so nothing is sent once stop() returned.
+  // Set by stop(); read before every send and every store write. send_mu makes "check + write"
+  // atomic with respect to stop(), so nothing is written once stop() returned.
   std::atomic<bool> stopped{false};
   mutable std::mutex send_mu;
   std::shared_ptr<socket::FrameSocket> sock;  // guarded by send_mu for stop(); else io thread only
@@ -164,6 +165,27 @@ struct WaClient::Impl {
   }
 
   // ---------------------------------------------------------------- sending
+  // The socket's send gate (WebSocketClientOptions::send_gate) for connection `g`: runs on the
+  // socket's strand, right before bytes go to the kernel.
+  bool may_write(std::uint64_t g, const std::function<void()>& write) {
+    std::lock_guard lk(send_mu);
+    if (stopped.load()) return false;
+    if (lease && !lease->fresh()) {
+      asio::post(io, [this, g] { on_lease_stale(g); });
+      return false;
+    }
+    write();
+    return true;
+  }
+
+  // A frame was refused because the lease is no longer fresh: this pod may not lead the account
+  // any more, so the connection ends for good (the HA layer decides what runs next).
+  void on_lease_stale(std::uint64_t g) {
+    if (g != gen || stopped.load() || gave_up) return;
+    wa::log::warn("wa_client_lease_stale").kv("business_id", business_id);
+    halt(DisconnectReason::lock_lost, "lease no longer fresh: frame dropped, connection ended");
+  }
+
   void send(const Node& n) {
     Bytes frame;
     try {
@@ -172,10 +194,15 @@ struct WaClient::Impl {
       wa::log::error("wa_client_encode_failed").kv("business_id", business_id).kv("stanza", n.tag).kv("error", e.what());
       return;
     }
-    std::lock_guard lk(send_mu);
-    if (stopped.load() || !sock) return;
+    std::shared_ptr<socket::FrameSocket> s;
+    {
+      std::lock_guard lk(send_mu);
+      if (stopped.load() || !sock) return;
+      s = sock;
+    }
+    // Not under send_mu: the write itself passes may_write, which takes it.
     try {
-      sock->send_frame(std::move(frame));
+      s->send_frame(std::move(frame));
     } catch (const std::exception& e) {
       wa::log::error("wa_client_send_failed").kv("business_id", business_id).kv("stanza", n.tag).kv("error", e.what());
     }
@@ -237,6 +264,9 @@ struct WaClient::Impl {
   // ---------------------------------------------------------------- connecting
   void connect() {
     if (stopped.load() || gave_up) return;
+    if (lease && !lease->fresh()) {
+      return halt(DisconnectReason::lock_lost, "lease no longer fresh: not connecting");
+    }
     if (!dev) {
       try {
         dev = store->load_device();
@@ -290,6 +320,8 @@ struct WaClient::Impl {
     // The socket is ours from its first byte (rather than core/socket's connect_and_handshake),
     // so stop() can abort a connection that is still handshaking and the ClientFinish, which
     // logs the device in, is never sent once stop() has returned.
+    const auto g = ++gen;
+    wso.send_gate = [this, g](const std::function<void()>& write) { return may_write(g, write); };
     auto s = socket::FrameSocket::create(io, wso, opt.dict_version);
     auto hs = std::make_shared<socket::ClientHandshake>(
         socket::ClientHandshakeConfig{dev->noise_key, std::move(payload), opt.trusted_root, opt.dict_version, std::nullopt});
@@ -298,7 +330,6 @@ struct WaClient::Impl {
       if (stopped.load()) return;
       sock = s;
     }
-    const auto g = ++gen;
     handshaken = false;
     s->connect(opt.url, [this, g, s, hs](std::exception_ptr e) {
       asio::dispatch(io, [this, g, s, hs, e] { on_ws_open(g, s, hs, e); });
@@ -326,15 +357,13 @@ struct WaClient::Impl {
       } catch (const std::exception& x) {
         return connect_failed(g, std::string("handshake: ") + x.what());
       }
-      {
-        std::lock_guard lk(send_mu);
-        if (stopped.load()) return;
-        try {
-          s->send_frame(std::move(finish));
-          s->install_transport(hs->transport());
-        } catch (const std::exception& x) {
-          wa::log::error("wa_client_send_failed").kv("business_id", business_id).kv("stanza", "client_finish").kv("error", x.what());
-        }
+      // The ClientFinish logs the device in: the send gate keeps it back once stop() returned.
+      if (stopped.load()) return;
+      try {
+        s->send_frame(std::move(finish));
+        s->install_transport(hs->transport());
+      } catch (const std::exception& x) {
+        wa::log::error("wa_client_send_failed").kv("business_id", business_id).kv("stanza", "client_finish").kv("error", x.what());
       }
       handshaken = true;
       handshake_timer.cancel();
@@ -347,7 +376,6 @@ struct WaClient::Impl {
       if (ec || g != gen || handshaken) return;
       connect_failed(g, "no ServerHello within " + std::to_string(opt.handshake_timeout.count()) + " ms");
     });
-    std::lock_guard lk(send_mu);
     if (stopped.load()) return;
     try {
       s->send_frame(hs->client_hello());
@@ -358,6 +386,7 @@ struct WaClient::Impl {
 
   void connect_failed(std::uint64_t g, const std::string& what) {
     if (g != gen || stopped.load() || gave_up) return;
+    if (lease && !lease->fresh()) return on_lease_stale(g);  // the upgrade was refused by the gate
     wa::log::warn("wa_client_connect_failed").kv("business_id", business_id).kv("error", what);
     drop_connection(true);
     store_write("report disconnect", [&] { store->report_disconnected(DisconnectReason::error, "connect failed: " + what); }, false);
@@ -367,6 +396,7 @@ struct WaClient::Impl {
 
   void on_closed(std::uint64_t g, const socket::WsCloseInfo& info) {
     if (g != gen || stopped.load() || gave_up) return;
+    if (lease && !lease->fresh()) return on_lease_stale(g);  // closed by the send gate
     const std::string details = "connection closed (code " + std::to_string(info.code) + (info.reason.empty() ? "" : ": " + info.reason) + ")";
     drop_connection(true);
     if (expect_restart) {
