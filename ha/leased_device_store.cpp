@@ -80,7 +80,23 @@ auto LeasedDeviceStore::read(F&& f) {
 }
 
 std::optional<client::DeviceKeys> LeasedDeviceStore::load_device() {
-  return read([](store::PgDeviceStore& s) { return s.load_device(); });
+  auto d = read([](store::PgDeviceStore& s) { return s.load_device(); });
+  if (!d || !d->paired() || fence_->revoked()) return d;
+  // Reconciliation at the lease: a device paired while the account row kept no jid (a pairing
+  // that an older version committed in two steps, fenced in between) gets its jid and lock key
+  // now, through the same lock move as a pairing.
+  if (read([](store::PgDeviceStore& s) { return s.account_jid(); }) == d->jid) return d;
+  wa::log::warn("pairing_reconcile").kv("business_id", business_id_).kv("epoch", fence_->epoch());
+  try {
+    set_paired(d->jid);
+  } catch (const StoreFenced&) {
+    throw;
+  } catch (const std::exception& e) {
+    // E.g. the jid is registered for another account: an operator must decide; the device
+    // itself still works, as before.
+    wa::log::error("pairing_reconcile_failed").kv("business_id", business_id_).kv("error", e.what());
+  }
+  return d;
 }
 
 void LeasedDeviceStore::save_device(const client::DeviceKeys& keys) {

@@ -206,6 +206,12 @@ void PgDeviceStore::clear_qr() {
   });
 }
 
+std::optional<std::string> PgDeviceStore::account_jid() {
+  auto r = conn_.exec(fmt::format("read the jid of business {}", business_id()),
+                      "SELECT jid FROM wa_accounts WHERE business_id = $1", {business_id()});
+  return r.rows() == 0 ? std::nullopt : r.opt(0, 0);
+}
+
 std::int64_t PgDeviceStore::paired_lock_key(const std::string& jid) {
   if (auto err = validate_jid(jid); !err.empty())
     throw StoreError(fmt::format("paired jid of business {}: {}", business_id(), err));

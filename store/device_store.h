@@ -50,6 +50,9 @@ class PgDeviceStore final : public client::DeviceStore {
   void report_disconnected(core::DisconnectReason reason, const std::string& details) override;
   void report_activity() override;
 
+  // The account's jid as the registry has it (nullopt: unpaired). A paired device whose jid the
+  // account lacks is a pairing that an older version committed halfway; the HA layer repairs it.
+  std::optional<std::string> account_jid();
   // The lock key `jid` will get (computed by the database under the cluster's mode; nothing
   // stored). Throws StoreError for a malformed jid.
   std::int64_t paired_lock_key(const std::string& jid);

@@ -38,8 +38,9 @@ class DeviceKeyStore {
   // The account's device, or nullopt when none was created yet (or the phone logged it out).
   virtual std::optional<DeviceKeys> load_device() = 0;
   // Inserts or replaces the account's device (keys and, after pairing, jid/lid/account/...).
-  // A device carrying a jid the account does not have yet (the one pair-success produced) is
-  // stored by the PairingStore::set_paired(jid) that follows, together with the account's jid.
+  // A device whose jid the stored device does not have yet (pair-success's) may be held back and
+  // stored by the PairingStore::set_paired(jid) that follows, in the same commit as the account's
+  // jid (the PostgreSQL store does this).
   virtual void save_device(const DeviceKeys& keys) = 0;
 };
 

@@ -212,3 +212,29 @@ TEST_CASE("device store: a fence between pair-success and the lock move's commit
   CHECK(one(db, "SELECT coalesce(jid, 'NULL') FROM wa_accounts") == "NULL");
   CHECK(one(db, "SELECT coalesce(jid, 'NULL') FROM wa_devices") == "NULL");
 }
+
+TEST_CASE("device store: the next lease repairs an account an older version left half paired", "[ha][pg]") {
+  TestDb db;
+  db.add_account("acme");
+  const std::string jid = "15550001:7@s.whatsapp.net";
+  {
+    auto a = lease(db, "pod-a");
+    a.store->save_device(wa::client::DeviceKeys::generate());
+  }
+  // What the old two-commit pairing left when fenced between its commits: the device paired,
+  // the account without jid and on its 'pair:' key.
+  auto c = db.connect("test");
+  c.exec("test: half paired", "UPDATE wa_devices SET jid = $1", {jid});
+  FakeMover m;
+  auto b = lease(db, "pod-b", {}, m.mover());
+  auto d = b.store->load_device();
+  REQUIRE(d);
+  CHECK(d->jid == jid);
+  CHECK(m.commits == 1);
+  CHECK(std::to_string(m.moved_to) == one(db, "SELECT hashtext('15550001:7@s.whatsapp.net')"));
+  CHECK(one(db, "SELECT jid || ' ' || lock_key FROM wa_accounts WHERE business_id = 'acme'") ==
+        jid + " " + std::to_string(m.moved_to));
+  // Consistent now: the next load moves nothing.
+  CHECK(b.store->load_device()->jid == jid);
+  CHECK(m.commits == 1);
+}
