@@ -66,7 +66,8 @@ LeasedDeviceStore::~LeasedDeviceStore() = default;
 template <class F>
 auto LeasedDeviceStore::write(const char* purpose, F&& f) {
   if (fence_->revoked())
-    throw StoreFenced(fmt::format("{} for business {}: this pod no longer leads (fence revoked)", purpose, business_id_));
+    throw StoreFenced(
+        fmt::format("{} for business {}: this pod no longer leads (fence revoked)", purpose, business_id_));
   if (opt_.lease_fresh && !opt_.lease_fresh())
     throw StoreFenced(fmt::format("{} for business {}: lease deadline passed", purpose, business_id_));
   std::lock_guard lk(session_->mu);
@@ -132,7 +133,8 @@ void LeasedDeviceStore::clear_qr() {
 }
 
 void LeasedDeviceStore::set_paired(const std::string& jid) {
-  const auto new_key = write("compute the paired lock key", [&](store::PgDeviceStore& s) { return s.paired_lock_key(jid); });
+  const auto new_key =
+      write("compute the paired lock key", [&](store::PgDeviceStore& s) { return s.paired_lock_key(jid); });
   if (!opt_.move_lock) {
     write("store the pairing", [&](store::PgDeviceStore& s) { s.commit_pairing(jid); });
     return;
@@ -143,14 +145,17 @@ void LeasedDeviceStore::set_paired(const std::string& jid) {
   auto fence = fence_;
   auto id = business_id_;
   auto commit = [session, fence, id, jid, new_key] {
-    if (fence->revoked()) throw StoreFenced(fmt::format("store the pairing of business {}: fence revoked", id));
+    if (fence->revoked())
+      throw StoreFenced(fmt::format("store the pairing of business {}: fence revoked", id));
     std::lock_guard lk(session->mu);
     session->run([&](store::PgDeviceStore& s) { s.commit_pairing(jid, new_key); });
   };
   const bool moved = opt_.move_lock(business_id_, new_key, commit, [fence] { return fence->revoked(); });
   if (!moved)
-    throw StoreFenced(fmt::format("pairing of business {}: the lock could not be moved to the paired jid's key "
-                                  "(no longer leading, or the key is held elsewhere)", business_id_));
+    throw StoreFenced(
+        fmt::format("pairing of business {}: the lock could not be moved to the paired jid's key "
+                    "(no longer leading, or the key is held elsewhere)",
+                    business_id_));
 }
 
 void LeasedDeviceStore::report_connected(bool resumed) {

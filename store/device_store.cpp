@@ -1,7 +1,5 @@
 #include "store/device_store.h"
 
-#include <array>
-
 #include <fmt/format.h>
 
 #include "common/log.h"
@@ -21,7 +19,9 @@ crypto::Key32 key32(const std::vector<std::uint8_t>& b, const char* what) {
   return crypto::key32_from(crypto::ByteView(b.data(), b.size()), what);
 }
 
-std::vector<std::uint8_t> vec(const crypto::Key32& k) { return {k.begin(), k.end()}; }
+std::vector<std::uint8_t> vec(const crypto::Key32& k) {
+  return {k.begin(), k.end()};
+}
 
 std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -45,23 +45,27 @@ void upsert_device(pg::Connection& tx, const std::string& business_id, const Dev
           "DELETE FROM wa_device_pre_keys WHERE business_id = $1 AND EXISTS"
           " (SELECT 1 FROM wa_devices WHERE business_id = $1 AND noise_priv <> $2)",
           {business_id, pg::Param::bytes(vec(d.noise_key.priv))});
-  tx.exec("store device keys",
-          "INSERT INTO wa_devices (business_id, noise_priv, identity_priv, signed_pre_key_id, signed_pre_key_priv,"
-          " signed_pre_key_sig, registration_id, adv_secret, jid, lid, account, platform, business_name, push_name)"
-          " VALUES ($1, $2, $3, $4::integer, $5, $6, $7::bigint, $8, $9, $10, $11, $12, $13, $14)"
-          " ON CONFLICT (business_id) DO UPDATE SET noise_priv = EXCLUDED.noise_priv,"
-          " identity_priv = EXCLUDED.identity_priv, signed_pre_key_id = EXCLUDED.signed_pre_key_id,"
-          " signed_pre_key_priv = EXCLUDED.signed_pre_key_priv, signed_pre_key_sig = EXCLUDED.signed_pre_key_sig,"
-          " registration_id = EXCLUDED.registration_id, adv_secret = EXCLUDED.adv_secret, jid = EXCLUDED.jid,"
-          " lid = EXCLUDED.lid, account = EXCLUDED.account, platform = EXCLUDED.platform,"
-          " business_name = EXCLUDED.business_name, push_name = EXCLUDED.push_name, usable = true,"
-          " updated_at = now()",
-          {business_id, pg::Param::bytes(vec(d.noise_key.priv)), pg::Param::bytes(vec(d.identity_key.priv)),
-           static_cast<std::int64_t>(d.signed_pre_key.id), pg::Param::bytes(vec(d.signed_pre_key.pair.priv)),
-           pg::Param::bytes(d.signed_pre_key.signature), static_cast<std::int64_t>(d.registration_id),
-           pg::Param::bytes(vec(d.adv_secret)), d.jid.empty() ? pg::Param() : pg::Param(d.jid),
-           d.lid.empty() ? pg::Param() : pg::Param(d.lid), d.account.empty() ? pg::Param() : pg::Param::bytes(d.account),
-           d.platform, d.business_name, d.push_name});
+  tx.exec(
+      "store device keys",
+      "INSERT INTO wa_devices (business_id, noise_priv, identity_priv, signed_pre_key_id, "
+      "signed_pre_key_priv,"
+      " signed_pre_key_sig, registration_id, adv_secret, jid, lid, account, platform, business_name, "
+      "push_name)"
+      " VALUES ($1, $2, $3, $4::integer, $5, $6, $7::bigint, $8, $9, $10, $11, $12, $13, $14)"
+      " ON CONFLICT (business_id) DO UPDATE SET noise_priv = EXCLUDED.noise_priv,"
+      " identity_priv = EXCLUDED.identity_priv, signed_pre_key_id = EXCLUDED.signed_pre_key_id,"
+      " signed_pre_key_priv = EXCLUDED.signed_pre_key_priv, signed_pre_key_sig = EXCLUDED.signed_pre_key_sig,"
+      " registration_id = EXCLUDED.registration_id, adv_secret = EXCLUDED.adv_secret, jid = EXCLUDED.jid,"
+      " lid = EXCLUDED.lid, account = EXCLUDED.account, platform = EXCLUDED.platform,"
+      " business_name = EXCLUDED.business_name, push_name = EXCLUDED.push_name, usable = true,"
+      " updated_at = now()",
+      {business_id, pg::Param::bytes(vec(d.noise_key.priv)), pg::Param::bytes(vec(d.identity_key.priv)),
+       static_cast<std::int64_t>(d.signed_pre_key.id), pg::Param::bytes(vec(d.signed_pre_key.pair.priv)),
+       pg::Param::bytes(d.signed_pre_key.signature), static_cast<std::int64_t>(d.registration_id),
+       pg::Param::bytes(vec(d.adv_secret)), d.jid.empty() ? pg::Param() : pg::Param(d.jid),
+       d.lid.empty() ? pg::Param() : pg::Param(d.lid),
+       d.account.empty() ? pg::Param() : pg::Param::bytes(d.account), d.platform, d.business_name,
+       d.push_name});
 }
 
 }  // namespace
@@ -74,7 +78,8 @@ PgDeviceStore::PgDeviceStore(pg::Connection& conn, std::shared_ptr<const WriteFe
 template <class F>
 void PgDeviceStore::write(const char* purpose, F&& body) {
   try {
-    if (fence_->revoked()) refuse_write(business_id(), fence_->epoch(), std::nullopt, purpose, fence_->refused_counter());
+    if (fence_->revoked())
+      refuse_write(business_id(), fence_->epoch(), std::nullopt, purpose, fence_->refused_counter());
     body();
   } catch (const EpochMoved& e) {
     throw StoreFenced(e.what());
@@ -82,11 +87,12 @@ void PgDeviceStore::write(const char* purpose, F&& body) {
 }
 
 std::optional<DeviceKeys> PgDeviceStore::load_device() {
-  auto r = conn_.exec(fmt::format("load device keys of business {}", business_id()),
-                      "SELECT noise_priv, identity_priv, signed_pre_key_id, signed_pre_key_priv, signed_pre_key_sig,"
-                      " registration_id, adv_secret, jid, lid, account, platform, business_name, push_name"
-                      " FROM wa_devices WHERE business_id = $1 AND usable",
-                      {business_id()});
+  auto r = conn_.exec(
+      fmt::format("load device keys of business {}", business_id()),
+      "SELECT noise_priv, identity_priv, signed_pre_key_id, signed_pre_key_priv, signed_pre_key_sig,"
+      " registration_id, adv_secret, jid, lid, account, platform, business_name, push_name"
+      " FROM wa_devices WHERE business_id = $1 AND usable",
+      {business_id()});
   if (r.rows() == 0) return std::nullopt;
   DeviceKeys d;
   d.noise_key = crypto::KeyPair::from_private(key32(r.bytes(0, 0), "noise key"));
@@ -117,7 +123,8 @@ void PgDeviceStore::save_device(const DeviceKeys& d) {
         return;
       }
     }
-    fence_->write(conn_, "save device keys", [&](pg::Connection& tx) { upsert_device(tx, business_id(), d); });
+    fence_->write(conn_, "save device keys",
+                  [&](pg::Connection& tx) { upsert_device(tx, business_id(), d); });
   });
 }
 
@@ -147,8 +154,10 @@ void PgDeviceStore::save_pre_keys(const std::vector<PreKey>& keys) {
               "INSERT INTO wa_device_pre_keys (business_id, key_id, priv, uploaded)"
               " SELECT $1, k.key_id, k.priv, k.uploaded"
               " FROM unnest($2::integer[], $3::bytea[], $4::boolean[]) AS k(key_id, priv, uploaded)"
-              " ON CONFLICT (business_id, key_id) DO UPDATE SET priv = EXCLUDED.priv, uploaded = EXCLUDED.uploaded",
-              {business_id(), pg::Param::array(ids), pg::Param::bytea_array(privs), pg::Param::bool_array(uploaded)});
+              " ON CONFLICT (business_id, key_id) DO UPDATE SET priv = EXCLUDED.priv, uploaded = "
+              "EXCLUDED.uploaded",
+              {business_id(), pg::Param::array(ids), pg::Param::bytea_array(privs),
+               pg::Param::bool_array(uploaded)});
     });
   });
 }
@@ -171,16 +180,18 @@ std::vector<PreKey> PgDeviceStore::unuploaded_pre_keys(std::size_t limit) {
 
 std::size_t PgDeviceStore::uploaded_pre_key_count() {
   auto r = conn_.exec(fmt::format("count uploaded pre-keys of business {}", business_id()),
-                      "SELECT count(*) FROM wa_device_pre_keys WHERE business_id = $1 AND uploaded", {business_id()});
+                      "SELECT count(*) FROM wa_device_pre_keys WHERE business_id = $1 AND uploaded",
+                      {business_id()});
   return static_cast<std::size_t>(r.i64(0, 0));
 }
 
 void PgDeviceStore::mark_pre_keys_uploaded(std::uint32_t up_to_id) {
   write("mark pre-keys uploaded", [&] {
     fence_->write(conn_, "mark pre-keys uploaded", [&](pg::Connection& tx) {
-      tx.exec("mark pre-keys uploaded",
-              "UPDATE wa_device_pre_keys SET uploaded = true WHERE business_id = $1 AND key_id <= $2::integer",
-              {business_id(), static_cast<std::int64_t>(up_to_id)});
+      tx.exec(
+          "mark pre-keys uploaded",
+          "UPDATE wa_device_pre_keys SET uploaded = true WHERE business_id = $1 AND key_id <= $2::integer",
+          {business_id(), static_cast<std::int64_t>(up_to_id)});
     });
   });
 }
@@ -200,7 +211,8 @@ void PgDeviceStore::clear_qr() {
   write("clear QR code", [&] {
     fence_->write(conn_, "clear QR code", [&](pg::Connection& tx) {
       tx.exec("clear QR code",
-              "UPDATE wa_accounts SET qr_code = NULL, qr_expires_at = NULL, updated_at = now() WHERE business_id = $1",
+              "UPDATE wa_accounts SET qr_code = NULL, qr_expires_at = NULL, updated_at = now() WHERE "
+              "business_id = $1",
               {business_id()});
     });
   });
@@ -228,20 +240,26 @@ std::int64_t PgDeviceStore::commit_pairing(const std::string& jid, std::optional
     // new lease nor another jid change can interleave.
     key = set_jid_in_transaction(conn_, business_id(), fence_->epoch(), jid, fence_->refused_counter());
     if (expected_key && key != *expected_key)
-      throw StoreError(fmt::format("pairing of business {}: the jid's lock key is {}, not the {} the lock was moved "
-                                   "to (did the cluster's lock-key mode change?)",
-                                   business_id(), key, *expected_key));
+      throw StoreError(
+          fmt::format("pairing of business {}: the jid's lock key is {}, not the {} the lock was moved "
+                      "to (did the cluster's lock-key mode change?)",
+                      business_id(), key, *expected_key));
     if (paired_pending_ && paired_pending_->jid == jid) upsert_device(conn_, business_id(), *paired_pending_);
     record_pairing_in_transaction(conn_, business_id(), jid, fence_->epoch());
     tx.commit();
   });
   paired_pending_.reset();
-  log::info("account_paired").kv("business_id", business_id()).kv("jid", mask_jid(jid)).kv("epoch", fence_->epoch())
+  log::info("account_paired")
+      .kv("business_id", business_id())
+      .kv("jid", mask_jid(jid))
+      .kv("epoch", fence_->epoch())
       .kv("lock_key", key);
   return key;
 }
 
-void PgDeviceStore::set_paired(const std::string& jid) { commit_pairing(jid); }
+void PgDeviceStore::set_paired(const std::string& jid) {
+  commit_pairing(jid);
+}
 
 void PgDeviceStore::report_connected(bool resumed) {
   write("report connected", [&] {
@@ -256,11 +274,14 @@ void PgDeviceStore::report_disconnected(core::DisconnectReason reason, const std
     if (reason == core::DisconnectReason::logged_out) {
       // Credentials unusable and the account out of the competition, in one transaction.
       fence_->write(conn_, "mark logged out", [&](pg::Connection& tx) {
-        tx.exec("mark device unusable", "UPDATE wa_devices SET usable = false, updated_at = now() WHERE business_id = $1",
+        tx.exec("mark device unusable",
+                "UPDATE wa_devices SET usable = false, updated_at = now() WHERE business_id = $1",
                 {business_id()});
         tx.exec("record logout",
-                "UPDATE wa_accounts SET status = 'logged_out', disconnected_at = now(), disconnect_reason = 'logged_out',"
-                " disconnect_details = $2, health_score = 0, qr_code = NULL, qr_expires_at = NULL, updated_at = now()"
+                "UPDATE wa_accounts SET status = 'logged_out', disconnected_at = now(), disconnect_reason = "
+                "'logged_out',"
+                " disconnect_details = $2, health_score = 0, qr_code = NULL, qr_expires_at = NULL, "
+                "updated_at = now()"
                 " WHERE business_id = $1",
                 {business_id(), d});
         end_pairing_in_transaction(tx, business_id(), "logged_out");

@@ -61,7 +61,8 @@ class PgDeviceStore final : public client::DeviceStore {
   // the stored lock key; `expected_key` (the key the caller already locked) must match it or
   // nothing is stored. Throws client::StoreFenced (nothing stored) when the lease is gone,
   // store::KeyCollision / AlreadyExists / StoreError / pg::Error (nothing stored) otherwise.
-  std::int64_t commit_pairing(const std::string& jid, std::optional<std::int64_t> expected_key = std::nullopt);
+  std::int64_t commit_pairing(const std::string& jid,
+                              std::optional<std::int64_t> expected_key = std::nullopt);
 
  private:
   template <class F>

@@ -43,7 +43,8 @@ bool wait_for_notify(pg::Connection& conn, std::chrono::milliseconds timeout, in
   while (std::unique_ptr<PGnotify, NotifyDeleter> note{PQnotifies(conn.raw())}) any = true;
   if (any) return true;
   pollfd p[2] = {{conn.socket(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
-  const int n = ::poll(p, wake_fd >= 0 ? 2 : 1, static_cast<int>(std::clamp<std::int64_t>(timeout.count(), 0, 3600000)));
+  const int n = ::poll(p, wake_fd >= 0 ? 2 : 1,
+                       static_cast<int>(std::clamp<std::int64_t>(timeout.count(), 0, 3600000)));
   if (n < 0 && errno != EINTR)
     throw pg::Error(fmt::format("wait for notifications: poll: {}", std::strerror(errno)), "");
   if (PQconsumeInput(conn.raw()) == 0)

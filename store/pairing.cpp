@@ -32,7 +32,8 @@ bool settle_fenced(pg::Connection& conn, const WriteFence& fence, std::int64_t i
   const auto purpose = fmt::format("{} pair-code request {}", code ? "answer" : "fail", id);
   fence.write(conn, purpose, [&](pg::Connection& tx) {
     auto r = tx.exec(purpose,
-                     "UPDATE wa_pair_code_requests SET state = CASE WHEN $2::text IS NULL THEN 'failed' ELSE 'answered' END,"
+                     "UPDATE wa_pair_code_requests SET state = CASE WHEN $2::text IS NULL THEN 'failed' ELSE "
+                     "'answered' END,"
                      " code = $2, error = left($3, 500), answered_by = $4, answered_at = clock_timestamp()"
                      " WHERE id = $1::bigint AND business_id = $5 AND state = 'pending' RETURNING id",
                      {id, pg::Param(code), pg::Param(error), pod, fence.business_id()});
@@ -41,8 +42,8 @@ bool settle_fenced(pg::Connection& conn, const WriteFence& fence, std::int64_t i
     auto owner = tx.exec(fmt::format("{}: read its account", purpose),
                          "SELECT business_id FROM wa_pair_code_requests WHERE id = $1::bigint", {id});
     if (owner.rows() == 1 && owner.text(0, 0) != fence.business_id())
-      throw StoreError(fmt::format("{}: the request belongs to business {}, not to {}", purpose, owner.text(0, 0),
-                                   fence.business_id()));
+      throw StoreError(fmt::format("{}: the request belongs to business {}, not to {}", purpose,
+                                   owner.text(0, 0), fence.business_id()));
   });
   return settled;
 }
@@ -51,16 +52,17 @@ bool settle_fenced(pg::Connection& conn, const WriteFence& fence, std::int64_t i
 
 std::optional<PairingState> read_pairing_state(pg::Connection& conn, const std::string& business_id) {
   // clock_timestamp(): the expiry is judged at read time, also inside a long transaction.
-  auto r = conn.exec(fmt::format("read pairing state of business {}", business_id),
-                     "WITH n AS (SELECT clock_timestamp() AS now)"
-                     " SELECT a.business_id, a.status, a.jid,"
-                     "  CASE WHEN a.qr_code IS NOT NULL AND (a.qr_expires_at IS NULL OR a.qr_expires_at > n.now)"
-                     "       THEN a.qr_code END,"
-                     "  CASE WHEN a.qr_code IS NOT NULL AND a.qr_expires_at > n.now"
-                     "       THEN (extract(epoch FROM a.qr_expires_at) * 1000)::bigint END,"
-                     "  (extract(epoch FROM n.now) * 1000)::bigint"
-                     " FROM wa_accounts a, n WHERE a.business_id = $1",
-                     {business_id});
+  auto r =
+      conn.exec(fmt::format("read pairing state of business {}", business_id),
+                "WITH n AS (SELECT clock_timestamp() AS now)"
+                " SELECT a.business_id, a.status, a.jid,"
+                "  CASE WHEN a.qr_code IS NOT NULL AND (a.qr_expires_at IS NULL OR a.qr_expires_at > n.now)"
+                "       THEN a.qr_code END,"
+                "  CASE WHEN a.qr_code IS NOT NULL AND a.qr_expires_at > n.now"
+                "       THEN (extract(epoch FROM a.qr_expires_at) * 1000)::bigint END,"
+                "  (extract(epoch FROM n.now) * 1000)::bigint"
+                " FROM wa_accounts a, n WHERE a.business_id = $1",
+                {business_id});
   if (r.rows() == 0) return std::nullopt;
   PairingState s;
   s.business_id = std::string(r.text(0, 0));
@@ -120,8 +122,8 @@ void end_pairing_in_transaction(pg::Connection& conn, const std::string& busines
             {business_id, reason});
 }
 
-void record_pairing_in_transaction(pg::Connection& conn, const std::string& business_id, const std::string& jid,
-                                   std::int64_t epoch) {
+void record_pairing_in_transaction(pg::Connection& conn, const std::string& business_id,
+                                   const std::string& jid, std::int64_t epoch) {
   end_pairing_in_transaction(conn, business_id, "paired_again");
   conn.exec(fmt::format("record the pairing of business {}", business_id),
             "INSERT INTO wa_pairings (business_id, jid, epoch, pod)"
@@ -139,8 +141,9 @@ std::int64_t insert_pair_code_request(pg::Connection& conn, const std::string& b
 }
 
 std::optional<PairCodeRequest> get_pair_code_request(pg::Connection& conn, std::int64_t id) {
-  auto r = conn.exec(fmt::format("read pair-code request {}", id),
-                     fmt::format("SELECT {} FROM wa_pair_code_requests WHERE id = $1", kRequestColumns).c_str(), {id});
+  auto r = conn.exec(
+      fmt::format("read pair-code request {}", id),
+      fmt::format("SELECT {} FROM wa_pair_code_requests WHERE id = $1", kRequestColumns).c_str(), {id});
   if (r.rows() == 0) return std::nullopt;
   return request_from_row(r, 0);
 }
@@ -149,13 +152,14 @@ std::vector<PairCodeRequest> pending_pair_code_requests(pg::Connection& conn,
                                                         const std::vector<std::string>& business_ids,
                                                         std::int64_t max_age_ms) {
   if (business_ids.empty()) return {};
-  auto r = conn.exec("list pending pair-code requests",
-                     fmt::format("SELECT {}, requested_at < clock_timestamp() - make_interval(secs => $2::bigint / 1000.0)"
-                                 " FROM wa_pair_code_requests"
-                                 " WHERE state = 'pending' AND business_id = ANY($1::text[]) ORDER BY id",
-                                 kRequestColumns)
-                         .c_str(),
-                     {pg::Param::array(business_ids), max_age_ms});
+  auto r = conn.exec(
+      "list pending pair-code requests",
+      fmt::format("SELECT {}, requested_at < clock_timestamp() - make_interval(secs => $2::bigint / 1000.0)"
+                  " FROM wa_pair_code_requests"
+                  " WHERE state = 'pending' AND business_id = ANY($1::text[]) ORDER BY id",
+                  kRequestColumns)
+          .c_str(),
+      {pg::Param::array(business_ids), max_age_ms});
   std::vector<PairCodeRequest> out;
   for (int i = 0; i < r.rows(); ++i) {
     out.push_back(request_from_row(r, i));
@@ -164,21 +168,22 @@ std::vector<PairCodeRequest> pending_pair_code_requests(pg::Connection& conn,
   return out;
 }
 
-bool answer_pair_code_request(pg::Connection& conn, const WriteFence& fence, std::int64_t id, const std::string& pod,
-                              const std::string& code) {
+bool answer_pair_code_request(pg::Connection& conn, const WriteFence& fence, std::int64_t id,
+                              const std::string& pod, const std::string& code) {
   return settle_fenced(conn, fence, id, pod, code, std::nullopt);
 }
 
-bool fail_pair_code_request(pg::Connection& conn, const WriteFence& fence, std::int64_t id, const std::string& pod,
-                            const std::string& error) {
+bool fail_pair_code_request(pg::Connection& conn, const WriteFence& fence, std::int64_t id,
+                            const std::string& pod, const std::string& error) {
   return settle_fenced(conn, fence, id, pod, std::nullopt, error);
 }
 
 bool withdraw_pair_code_request(pg::Connection& conn, std::int64_t id, const std::string& why) {
-  auto r = conn.exec(fmt::format("withdraw pair-code request {}", id),
-                     "UPDATE wa_pair_code_requests SET state = 'failed', error = left($2, 500), answered_by = 'cli',"
-                     " answered_at = clock_timestamp() WHERE id = $1 AND state = 'pending' RETURNING id",
-                     {id, why});
+  auto r = conn.exec(
+      fmt::format("withdraw pair-code request {}", id),
+      "UPDATE wa_pair_code_requests SET state = 'failed', error = left($2, 500), answered_by = 'cli',"
+      " answered_at = clock_timestamp() WHERE id = $1 AND state = 'pending' RETURNING id",
+      {id, why});
   return r.rows() == 1;
 }
 

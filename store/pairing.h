@@ -46,8 +46,8 @@ bool reset_logged_out_for_pairing(pg::Connection& conn, const std::string& busin
 
 struct Pairing {
   std::string jid;
-  std::int64_t epoch = 0;                 // the lease that paired it
-  std::optional<std::string> pod;         // the pod that held that lease
+  std::int64_t epoch = 0;          // the lease that paired it
+  std::optional<std::string> pod;  // the pod that held that lease
   std::int64_t paired_at_ms = 0;
   std::optional<std::int64_t> ended_at_ms;
   std::optional<std::string> end_reason;  // logged_out | relinked | paired_again
@@ -57,8 +57,8 @@ struct Pairing {
 std::vector<Pairing> pairing_history(pg::Connection& conn, const std::string& business_id);
 // Inside the caller's transaction (the pairing's own): ends the current pairing as
 // 'paired_again' and records `jid` under `epoch` (the pod is the account's assigned_pod).
-void record_pairing_in_transaction(pg::Connection& conn, const std::string& business_id, const std::string& jid,
-                                   std::int64_t epoch);
+void record_pairing_in_transaction(pg::Connection& conn, const std::string& business_id,
+                                   const std::string& jid, std::int64_t epoch);
 // Inside the caller's transaction: ends the account's current pairing (if any) with `reason`
 // ('logged_out' or 'relinked').
 void end_pairing_in_transaction(pg::Connection& conn, const std::string& business_id, const char* reason);
@@ -70,7 +70,7 @@ struct PairCodeRequest {
   std::string business_id;
   std::string phone;  // digits only
   bool show_push_notification = true;
-  std::string state;  // pending | answered | failed
+  std::string state;                 // pending | answered | failed
   std::optional<std::string> code;   // answered: 8 characters, no dash
   std::optional<std::string> error;  // failed: why
   std::optional<std::string> answered_by;
@@ -91,11 +91,11 @@ std::vector<PairCodeRequest> pending_pair_code_requests(pg::Connection& conn,
 // same transaction: throws EpochMoved (writing nothing) when the fence is revoked or the epoch
 // moved, StoreError when the request belongs to another account. False when the request is no
 // longer pending (answered, failed or withdrawn meanwhile).
-bool answer_pair_code_request(pg::Connection& conn, const WriteFence& fence, std::int64_t id, const std::string& pod,
-                              const std::string& code);
+bool answer_pair_code_request(pg::Connection& conn, const WriteFence& fence, std::int64_t id,
+                              const std::string& pod, const std::string& code);
 // The same for a failure (error text kept to 500 characters).
-bool fail_pair_code_request(pg::Connection& conn, const WriteFence& fence, std::int64_t id, const std::string& pod,
-                            const std::string& error);
+bool fail_pair_code_request(pg::Connection& conn, const WriteFence& fence, std::int64_t id,
+                            const std::string& pod, const std::string& error);
 // The requester (the CLI) gives up its own pending request; not an account write, so not fenced.
 bool withdraw_pair_code_request(pg::Connection& conn, std::int64_t id, const std::string& why);
 

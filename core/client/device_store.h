@@ -90,7 +90,10 @@ class ConnectionReporter {
 };
 
 // Everything one client uses, from one object (whatsmeow's store.Device).
-class DeviceStore : public DeviceKeyStore, public PreKeyStore, public PairingStore, public ConnectionReporter {};
+class DeviceStore : public DeviceKeyStore,
+                    public PreKeyStore,
+                    public PairingStore,
+                    public ConnectionReporter {};
 
 // Gives the client of account `business_id` its store.
 using DeviceStoreProvider = std::function<std::unique_ptr<DeviceStore>(const std::string& business_id)>;

@@ -40,7 +40,8 @@ client::DeviceKeys paired(client::DeviceKeys d, const std::string& jid) {
 
 }  // namespace
 
-TEST_CASE("device store: 812 pre-keys go in one statement - all stored, ids contiguous, keys intact", "[store][pg]") {
+TEST_CASE("device store: 812 pre-keys go in one statement - all stored, ids contiguous, keys intact",
+          "[store][pg]") {
   test::TestDatabase db;
   auto c = db.connect();
   store::add_account(c, "acme", std::nullopt);
@@ -116,7 +117,8 @@ TEST_CASE("device store: pairing stores device keys, jid and lock key in one tra
   s.set_paired(jid);
   CHECK(one(c, "SELECT jid || ' ' || status FROM wa_accounts") == jid + " authenticated");
   CHECK(one(c, "SELECT lock_key = hashtext('15550001:7@s.whatsapp.net') FROM wa_accounts") == "t");
-  CHECK(one(c, "SELECT jid || ' ' || lid || ' ' || platform FROM wa_devices") == jid + " 99887766:5@lid android");
+  CHECK(one(c, "SELECT jid || ' ' || lid || ' ' || platform FROM wa_devices") ==
+        jid + " 99887766:5@lid android");
   // Committed together, with the pairing's history row.
   CHECK(one(c, "SELECT (SELECT xmin FROM wa_devices)::text = (SELECT xmin FROM wa_accounts)::text") == "t");
   CHECK(one(c, "SELECT (SELECT xmin FROM wa_pairings)::text = (SELECT xmin FROM wa_accounts)::text") == "t");
@@ -220,24 +222,30 @@ TEST_CASE("device store: every write is refused under a stale epoch or a revoked
 TEST_CASE("pg array parameters carry any text, bytes, integers and booleans", "[store][pg]") {
   test::TestDatabase db;
   auto c = db.connect();
-  const std::vector<std::string> texts{"plain", "with \"quotes\"", "back\\slash", "{braces},comma", "", "NULL"};
-  auto r = c.exec("test: unnest text[]", "SELECT t FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
-                  {pg::Param::array(texts)});
+  const std::vector<std::string> texts{"plain", "with \"quotes\"", "back\\slash", "{braces},comma", "",
+                                       "NULL"};
+  auto r =
+      c.exec("test: unnest text[]", "SELECT t FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
+             {pg::Param::array(texts)});
   REQUIRE(r.rows() == static_cast<int>(texts.size()));
   for (int i = 0; i < r.rows(); ++i) {
     CHECK_FALSE(r.is_null(i, 0));
     CHECK(r.text(i, 0) == texts[static_cast<std::size_t>(i)]);
   }
   const std::vector<std::vector<std::uint8_t>> blobs{{0x00, 0xff, 0x5c, 0x22}, {}, {0x7b, 0x7d, 0x2c}};
-  auto b = c.exec("test: unnest bytea[]", "SELECT b FROM unnest($1::bytea[]) WITH ORDINALITY AS u(b, n) ORDER BY n",
+  auto b = c.exec("test: unnest bytea[]",
+                  "SELECT b FROM unnest($1::bytea[]) WITH ORDINALITY AS u(b, n) ORDER BY n",
                   {pg::Param::bytea_array(blobs)});
   REQUIRE(b.rows() == 3);
   for (int i = 0; i < 3; ++i) CHECK(b.bytes(i, 0) == blobs[static_cast<std::size_t>(i)]);
-  auto n = c.exec("test: integer[] and boolean[]", "SELECT sum(x), count(*) FILTER (WHERE y) FROM"
+  auto n = c.exec("test: integer[] and boolean[]",
+                  "SELECT sum(x), count(*) FILTER (WHERE y) FROM"
                   " unnest($1::bigint[], $2::boolean[]) AS u(x, y)",
-                  {pg::Param::array(std::vector<std::int64_t>{-5, 0, 9007199254740993}), pg::Param::bool_array({true, false, true})});
+                  {pg::Param::array(std::vector<std::int64_t>{-5, 0, 9007199254740993}),
+                   pg::Param::bool_array({true, false, true})});
   CHECK(n.text(0, 0) == "9007199254740988");
   CHECK(n.text(0, 1) == "2");
-  CHECK(c.exec("test: empty array", "SELECT cardinality($1::text[])", {pg::Param::array(std::vector<std::string>{})})
+  CHECK(c.exec("test: empty array", "SELECT cardinality($1::text[])",
+               {pg::Param::array(std::vector<std::string>{})})
             .text(0, 0) == "0");
 }

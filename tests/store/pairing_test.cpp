@@ -2,8 +2,8 @@
 // logged-out account, and the NOTIFY channels the triggers use.
 #include <chrono>
 
-#include <catch2/catch.hpp>
 #include <prometheus/counter.h>
+#include <catch2/catch.hpp>
 
 #include "store/accounts.h"
 #include "store/errors.h"
@@ -82,8 +82,10 @@ TEST_CASE("pair codes: old requests come back expired; the CLI withdraws its own
   auto c = db.connect();
   store::add_account(c, "acme", std::nullopt);
   const auto old = store::insert_pair_code_request(c, "acme", "15550001234", true);
-  c.exec("test: age the request", "UPDATE wa_pair_code_requests SET requested_at = now() - interval '2 minutes'"
-         " WHERE id = $1", {old});
+  c.exec("test: age the request",
+         "UPDATE wa_pair_code_requests SET requested_at = now() - interval '2 minutes'"
+         " WHERE id = $1",
+         {old});
   const auto young = store::insert_pair_code_request(c, "acme", "15550001234", true);
   const auto p = store::pending_pair_code_requests(c, {"acme"}, 60000);
   REQUIRE(p.size() == 2);
@@ -107,11 +109,14 @@ TEST_CASE("relink: a logged-out account loses its jid and device, gets its pairi
   store::add_account(c, "acme", jid);
   const auto epoch = store::begin_lease(c, "acme", "pod-a").epoch;
   c.exec("test: a device with pre-keys",
-         "INSERT INTO wa_devices (business_id, noise_priv, identity_priv, signed_pre_key_id, signed_pre_key_priv,"
+         "INSERT INTO wa_devices (business_id, noise_priv, identity_priv, signed_pre_key_id, "
+         "signed_pre_key_priv,"
          " signed_pre_key_sig, registration_id, adv_secret, jid, usable)"
          " VALUES ('acme', $1, $1, 1, $1, $2, 7, $1, $3, false)",
-         {pg::Param::bytes(std::vector<std::uint8_t>(32, 1)), pg::Param::bytes(std::vector<std::uint8_t>(64, 2)), jid});
-  c.exec("test: a pre-key", "INSERT INTO wa_device_pre_keys (business_id, key_id, priv) VALUES ('acme', 1, $1)",
+         {pg::Param::bytes(std::vector<std::uint8_t>(32, 1)),
+          pg::Param::bytes(std::vector<std::uint8_t>(64, 2)), jid});
+  c.exec("test: a pre-key",
+         "INSERT INTO wa_device_pre_keys (business_id, key_id, priv) VALUES ('acme', 1, $1)",
          {pg::Param::bytes(std::vector<std::uint8_t>(32, 3))});
 
   {

@@ -58,13 +58,17 @@ TEST_CASE("schema: every table a migration creates is read or written by product
       // A whole identifier: "wa_devices" must not count as a use of "wa_device".
       for (auto at = s.find(table); at != std::string::npos && !used; at = s.find(table, at + 1)) {
         const auto end = at + table.size();
-        auto ident = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'; };
+        auto ident = [](char ch) {
+          return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+        };
         used = (at == 0 || !ident(s[at - 1])) && (end == s.size() || !ident(s[end]));
       }
       if (used) break;
     }
     CHECK(used);
   }
-  CHECK(c.exec("test: no whatsmeow tables", "SELECT count(*) FROM information_schema.tables"
-               " WHERE table_schema = current_schema() AND table_name LIKE 'whatsmeow%'").text(0, 0) == "0");
+  CHECK(c.exec("test: no whatsmeow tables",
+               "SELECT count(*) FROM information_schema.tables"
+               " WHERE table_schema = current_schema() AND table_name LIKE 'whatsmeow%'")
+            .text(0, 0) == "0");
 }
