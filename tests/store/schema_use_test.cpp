@@ -3,7 +3,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,35 +19,36 @@ std::string source_dir() {
   return WACONN_DEFAULT_SOURCE_DIR;
 }
 
-// The production sources (tests, migrations and tools excluded).
-std::vector<std::string> production_sources() {
+// The code of store/ (where every statement lives), without its comments: a table named only
+// in a comment has no code behind it.
+std::vector<std::string> store_code() {
   namespace fs = std::filesystem;
   std::vector<std::string> texts;
-  for (const char* layer : {"common", "core", "store", "ha", "app"}) {
-    const fs::path root = fs::path(source_dir()) / layer;
-    REQUIRE(fs::is_directory(root));
-    for (const auto& e : fs::recursive_directory_iterator(root)) {
-      const auto ext = e.path().extension();
-      if (!e.is_regular_file() || (ext != ".cpp" && ext != ".h")) continue;
-      std::ifstream in(e.path());
-      std::stringstream ss;
-      ss << in.rdbuf();
-      texts.push_back(ss.str());
+  const fs::path root = fs::path(source_dir()) / "store";
+  REQUIRE(fs::is_directory(root));
+  for (const auto& e : fs::directory_iterator(root)) {
+    if (!e.is_regular_file() || e.path().extension() != ".cpp") continue;
+    std::ifstream in(e.path());
+    std::string code, line;
+    while (std::getline(in, line)) {
+      if (const auto c = line.find("//"); c != std::string::npos) line.erase(c);
+      code += line + "\n";
     }
+    texts.push_back(std::move(code));
   }
   return texts;
 }
 
 }  // namespace
 
-TEST_CASE("schema: every table a migration creates is read or written by production code", "[store][pg]") {
+TEST_CASE("schema: every table a migration creates is read or written by the store's code", "[store][pg]") {
   test::TestDatabase db;
   auto c = db.connect();
   auto r = c.exec("test: list tables",
                   "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
                   " ORDER BY table_name");
   REQUIRE(r.rows() > 0);
-  const auto sources = production_sources();
+  const auto sources = store_code();
   REQUIRE_FALSE(sources.empty());
   for (int i = 0; i < r.rows(); ++i) {
     const std::string table(r.text(i, 0));
