@@ -311,8 +311,13 @@ void Elector::Impl::handle_posted() {
       continue;
     }
     if (p.kind == Posted::session_lost) {
+      // The watch already stopped the accounts; close the session unless it is a newer one (the
+      // slot may have been reopened since), which is checked by its own socket.
       auto it = watch_ids.find(p.watch_id);
-      if (it != watch_ids.end() && it->second->valid()) fail_slot(*it->second, "the server closed the lock session");
+      if (it == watch_ids.end() || !it->second->valid()) continue;
+      pollfd pf{it->second->socket(), POLLRDHUP, 0};
+      if (::poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0)
+        fail_slot(*it->second, "the server closed the lock session");
       continue;
     }
     if (p.kind == Posted::liveness_lost) {

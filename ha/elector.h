@@ -57,7 +57,7 @@ namespace wa::ha {
 
 enum class StandbyWait { poll, block };
 
-inline constexpr const char* kLeaderChannel = store::kLeaderChannel;
+inline constexpr std::string_view kLeaderChannel = store::kLeaderChannel;
 
 struct ElectorConfig {
   std::string database_url;

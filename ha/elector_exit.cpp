@@ -77,7 +77,7 @@ void Elector::Impl::unlock(LockSlot& slot, const std::vector<std::int64_t>& keys
 void Elector::Impl::notify_stopped(LockSlot& slot, const AccountLease& e) {
   if (!slot.valid()) return;
   try {
-    store::notify(slot.conn(), store::notice_payload({e.id(), e.epoch, "resigned", cfg.pod}));
+    store::notify(slot.conn(), store::kLeaderChannel, store::notice_payload({e.id(), e.epoch, "resigned", cfg.pod}));
   } catch (const pg::Error& ex) {
     fail_slot(slot, ex.what());
   }
@@ -174,7 +174,7 @@ void Elector::Impl::resign_all() {
         slot->unlock(keys);
         for (auto& [id, e] : entries)
           if (e.slot == slot && e.role == Role::resigning)
-            store::notify(slot->conn(), store::notice_payload({id, e.epoch, "resigned", cfg.pod}));
+            store::notify(slot->conn(), store::kLeaderChannel, store::notice_payload({id, e.epoch, "resigned", cfg.pod}));
       }
     } catch (const std::exception& ex) {
       wa::log::warn("resign_unlock_failed").kv("session", slot->name()).kv("error", ex.what());

@@ -85,7 +85,7 @@ bool SessionWatch::ensure_liveness() {
       return false;
     }
     warned_taken_ = false;
-    live_.conn().exec_simple("listen for leader notices", (std::string("LISTEN ") + store::kLeaderChannel).c_str());
+    store::listen(live_.conn(), store::kLeaderChannel);
     alive_ = true;
     wa::log::info("liveness_lock_taken").kv("backend_pid", live_.backend_pid());
     return true;
@@ -118,7 +118,7 @@ void SessionWatch::run() {
     if (live_.ok() && !live_.busy()) {
       try {
         if (!pending.empty()) {
-          live_.send("announce to standbys", store::kNotifySql, {store::kLeaderChannel, pending.front()});
+          live_.send("announce to standbys", store::kNotifySql, {std::string(store::kLeaderChannel), pending.front()});
           in_flight_notice_ = pending.front();
           pending.erase(pending.begin());
         } else if (Clock::now() >= next_ping_) {

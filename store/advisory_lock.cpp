@@ -43,10 +43,6 @@ std::string key_array(const std::vector<std::int64_t>& keys) {
   return s + "}";
 }
 
-void notify(pg::Connection& conn, std::string_view payload) {
-  conn.exec("notify standbys", kNotifySql, {kLeaderChannel, std::string(payload)});
-}
-
 std::string notice_payload(const LeaderNotice& n) {
   return fmt::format("{} {} {} {}", n.business_id, n.epoch, n.kind, n.pod);
 }

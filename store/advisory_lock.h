@@ -16,12 +16,10 @@
 #include <string_view>
 #include <vector>
 
+#include "store/notify.h"
 #include "store/pg.h"
 
 namespace wa::store {
-
-// The NOTIFY channel: a resigning or fenced leader says so here (payload: notice_payload()).
-inline constexpr const char* kLeaderChannel = "waconnector_leader";
 
 // Takes every key it can, one round trip: rows (k bigint, won boolean). $1 = key_array().
 inline constexpr const char* kTryLocksSql = "SELECT k, pg_try_advisory_lock(k) FROM unnest($1::bigint[]) AS k";
@@ -31,7 +29,7 @@ inline constexpr const char* kWaitLockSql = "SELECT pg_advisory_lock($1::bigint)
 inline constexpr const char* kUnlockSql = "SELECT k, pg_advisory_unlock(k) FROM unnest($1::bigint[]) AS k";
 // Takes one more key on a session that already leads (pairing moves the account's key). $1 = key.
 inline constexpr const char* kTryOneLockSql = "SELECT pg_try_advisory_lock($1::bigint)";
-// $1 = channel, $2 = payload.
+// $1 = channel, $2 = payload (the leader channel is store::kLeaderChannel, notify.h).
 inline constexpr const char* kNotifySql = "SELECT pg_notify($1, $2)";
 
 // The lock-session heartbeat. It must never be pg_try_advisory_lock: locks stack, so one unlock
@@ -82,9 +80,7 @@ bool pod_alive(pg::Connection& conn, const std::string& pod);
 // A bigint[] literal for $1 of kTryLocksSql / kUnlockSql.
 std::string key_array(const std::vector<std::int64_t>& keys);
 
-void notify(pg::Connection& conn, std::string_view payload);
-
-// What a leader announces on kLeaderChannel: it stopped acting for the account's lease `epoch`
+// What a leader announces on kLeaderChannel (notify.h): it stopped acting for the account's lease `epoch`
 // (kind "resigned" after a graceful hand-over or give-up, "fenced" after it lost its lock).
 struct LeaderNotice {
   std::string business_id;
