@@ -6,7 +6,8 @@
 namespace wa::ha {
 
 std::int64_t unix_ms_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -28,7 +29,11 @@ bool AccountLease::transition(Role to, std::string_view why, Metrics& metrics) {
     metrics.leader_transitions.Increment();
   }
   auto line = (to == Role::fenced) ? wa::log::error("role_changed") : wa::log::info("role_changed");
-  line.kv("business_id", id()).kv("from", to_string(from)).kv("to", to_string(to)).kv("epoch", epoch).kv("reason", why);
+  line.kv("business_id", id())
+      .kv("from", to_string(from))
+      .kv("to", to_string(to))
+      .kv("epoch", epoch)
+      .kv("reason", why);
   if (acc.jid) line.kv("jid", mask_jid(*acc.jid));
   return true;
 }

@@ -28,12 +28,12 @@ struct AccountLease {
   Role role = Role::standby;
   std::int64_t epoch = 0;
   std::int64_t since_ms = 0;
-  LockSlot* slot = nullptr;  // the session holding this account's lock while leading
+  LockSlot* slot = nullptr;      // the session holding this account's lock while leading
   std::shared_ptr<Lease> lease;  // while leading
   Clock::time_point won_at{};
   bool listed = true;
-  bool login_observed = false;       // failover_seconds observed for this lease
-  Clock::time_point logged_in_at{};  // last logged_in of this lease
+  bool login_observed = false;        // failover_seconds observed for this lease
+  Clock::time_point logged_in_at{};   // last logged_in of this lease
   Clock::time_point compete_after{};  // gave the account up: not before this
   std::optional<Backoff> give_up_backoff;
 

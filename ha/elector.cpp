@@ -16,7 +16,6 @@ std::string validate(const ElectorConfig& c) {
   return {};
 }
 
-
 // ---- the loop: follower state and leader state of every account, one tick at a time --------
 
 void Elector::Impl::loop() {
@@ -26,7 +25,8 @@ void Elector::Impl::loop() {
     // First thing after any stall (SIGSTOP, a frozen VM): a lease whose deadline passed is fenced
     // here before this thread acts on anything else.
     for (auto& [id, e] : entries)
-      if (leads(e.role) && !guard->fresh(id)) fence_slot_of(e, "lease deadline passed (the process was stalled)");
+      if (leads(e.role) && !guard->fresh(id))
+        fence_slot_of(e, "lease deadline passed (the process was stalled)");
     handle_posted();
     auto now = Clock::now();
     ensure_store(now);
@@ -92,8 +92,9 @@ void Elector::Impl::on_outcome(LockSlot& slot, LockSlot::Outcome o) {
       if (o.identity_changed) {
         wa::log::error("lock_session_identity_changed")
             .kv("session", slot.name())
-            .kv("message", "the heartbeat reached another backend than the one holding the locks (transaction-pooling "
-                           "proxy?): connect directly or through PgBouncer in session mode");
+            .kv("message",
+                "the heartbeat reached another backend than the one holding the locks (transaction-pooling "
+                "proxy?): connect directly or through PgBouncer in session mode");
         fail_slot(slot, "backend pid or backend_start changed");
         return;
       }
@@ -102,7 +103,8 @@ void Elector::Impl::on_outcome(LockSlot& slot, LockSlot::Outcome o) {
             .kv("session", slot.name())
             .kv("backend_pid", slot.backend_pid())
             .kv("message",
-                "an advisory lock this pod holds is not in pg_locks for its session: the lock session does not "
+                "an advisory lock this pod holds is not in pg_locks for its session: the lock session does "
+                "not "
                 "keep one server session (transaction-pooling PgBouncer?) or the server restarted; connect "
                 "directly or through PgBouncer in session mode");
         fail_slot(slot, "held advisory lock missing from pg_locks");
@@ -122,8 +124,10 @@ void Elector::Impl::on_outcome(LockSlot& slot, LockSlot::Outcome o) {
         AccountLease* winner = nullptr;
         for (auto& [id, e] : entries)
           if (candidate(e) && e.acc.lock_key == k) winner = &e;
-        if (winner) won(*winner, slot);
-        else orphans.push_back(k);
+        if (winner)
+          won(*winner, slot);
+        else
+          orphans.push_back(k);
       }
       if (!orphans.empty()) unlock(slot, orphans);
       break;
@@ -150,8 +154,7 @@ void Elector::Impl::on_outcome(LockSlot& slot, LockSlot::Outcome o) {
         end_hold(it->second, fmt::format("pod {} no longer holds its liveness lock", it->second.hold_pod));
       break;
     }
-    case Op::none:
-      break;
+    case Op::none: break;
   }
 }
 
@@ -186,8 +189,10 @@ void Elector::Impl::lease_begun(AccountLease& e, LockSlot& slot, const LockSlot:
         .kv("business_id", e.id())
         .kv("note", "won a lock that no longer leads the account; released it");
     e.acc = *current;
-    if (&slot != pod_slot.get()) slot.close();  // a waiter waits again, on the new key
-    else next_poll = Clock::now();
+    if (&slot != pod_slot.get())
+      slot.close();  // a waiter waits again, on the new key
+    else
+      next_poll = Clock::now();
     return;
   }
   const auto deadline = o.sent + cfg.fence_after;
@@ -201,26 +206,30 @@ void Elector::Impl::lease_begun(AccountLease& e, LockSlot& slot, const LockSlot:
   e.login_observed = false;
   e.logged_in_at = {};
   const std::string id = e.id();
-  e.lease = std::make_shared<Lease>(id, l.epoch, deadline,
-                                    std::make_shared<store::WriteFence>(id, l.epoch, &metrics.store_writes_refused),
-                                    [m = std::weak_ptr<LockMoves>(moves)](const std::string& bid, std::int64_t key,
-                                                                           std::function<void()> commit,
-                                                                           std::function<bool()> abandon) {
-                                      auto mv = m.lock();
-                                      return mv && mv->request(bid, key, std::move(commit), std::move(abandon));
-                                    });
+  e.lease = std::make_shared<Lease>(
+      id, l.epoch, deadline, std::make_shared<store::WriteFence>(id, l.epoch, &metrics.store_writes_refused),
+      [m = std::weak_ptr<LockMoves>(moves)](const std::string& bid, std::int64_t key,
+                                            std::function<void()> commit, std::function<bool()> abandon) {
+        auto mv = m.lock();
+        return mv && mv->request(bid, key, std::move(commit), std::move(abandon));
+      });
   guard->arm(id, deadline);
   set_led(e, slot_watch_id(slot));
   metrics.lock_attempt("acquired").Increment();
   {
     auto line = wa::log::info("lock_acquired");
-    line.kv("business_id", id).kv("epoch", l.epoch).kv("failover", l.failover).kv("backend_pid", slot.backend_pid());
+    line.kv("business_id", id)
+        .kv("epoch", l.epoch)
+        .kv("failover", l.failover)
+        .kv("backend_pid", slot.backend_pid());
     if (l.previous_pod) line.kv("previous_pod", *l.previous_pod).kv("previous_alive", l.previous_alive);
   }
   transition(e, Role::leader, "won the advisory lock");
-  recorder.record(id, l.failover ? store::EventKind::takeover : store::EventKind::acquired, l.epoch, std::nullopt,
-                  l.previous_pod ? fmt::format("previous_pod={}", *l.previous_pod) : std::string("first lease"));
-  e.holding = l.previous_alive && l.previous_pod && *l.previous_pod != cfg.pod && stopped_epoch[id] < l.epoch - 1;
+  recorder.record(
+      id, l.failover ? store::EventKind::takeover : store::EventKind::acquired, l.epoch, std::nullopt,
+      l.previous_pod ? fmt::format("previous_pod={}", *l.previous_pod) : std::string("first lease"));
+  e.holding =
+      l.previous_alive && l.previous_pod && *l.previous_pod != cfg.pod && stopped_epoch[id] < l.epoch - 1;
   if (e.holding) {
     e.hold_pod = *l.previous_pod;
     e.hold_epoch = l.epoch - 1;
@@ -230,7 +239,9 @@ void Elector::Impl::lease_begun(AccountLease& e, LockSlot& slot, const LockSlot:
         .kv("business_id", id)
         .kv("previous_pod", e.hold_pod)
         .kv("hold_max_ms", ms_between(e.won_at, e.hold_until))
-        .kv("message", "the previous holder's pod is alive: connecting once it says it stopped, dies, or its lease is over");
+        .kv("message",
+            "the previous holder's pod is alive: connecting once it says it stopped, dies, or its lease is "
+            "over");
     return;
   }
   start_connection(e);
@@ -243,7 +254,10 @@ void Elector::Impl::hold_or_start(AccountLease& e, Clock::time_point now) {
 void Elector::Impl::end_hold(AccountLease& e, std::string_view why) {
   if (!e.holding || !leads(e.role)) return;
   e.holding = false;
-  wa::log::info("takeover_hold_ended").kv("business_id", e.id()).kv("held_ms", ms_between(e.won_at, Clock::now())).kv("reason", why);
+  wa::log::info("takeover_hold_ended")
+      .kv("business_id", e.id())
+      .kv("held_ms", ms_between(e.won_at, Clock::now()))
+      .kv("reason", why);
   start_connection(e);
 }
 
@@ -262,7 +276,10 @@ void Elector::Impl::start_connection(AccountLease& e) {
     metrics.connected(id).Set(0);
     metrics.disconnect(core::to_string(r)).Increment();
     if (r == core::DisconnectReason::replaced) metrics.stream_replaced.Increment();
-    wa::log::warn("connection_disconnected").kv("business_id", id).kv("reason", core::to_string(r)).kv("details", details);
+    wa::log::warn("connection_disconnected")
+        .kv("business_id", id)
+        .kv("reason", core::to_string(r))
+        .kv("details", details);
     Posted p{Posted::conn_disconnect, id};
     p.reason = r;
     p.details = details;
@@ -271,7 +288,9 @@ void Elector::Impl::start_connection(AccountLease& e) {
   };
   sup.start(e.lease, e.acc.jid.value_or(""), std::move(ev));
   if (!sup.has_transport()) {
-    wa::log::warn("no_whatsapp_transport").kv("business_id", id).kv("message", "no WhatsApp transport built yet: leading the account without a connection");
+    wa::log::warn("no_whatsapp_transport")
+        .kv("business_id", id)
+        .kv("message", "no WhatsApp transport built yet: leading the account without a connection");
     transition(e, Role::active, "no WhatsApp transport built yet");
   }
 }
@@ -330,7 +349,8 @@ void Elector::Impl::handle_posted() {
       se = std::max(se, p.notice.epoch);
       auto it = entries.find(p.business_id);
       if (it != entries.end() && it->second.holding && p.notice.epoch >= it->second.hold_epoch)
-        end_hold(it->second, fmt::format("pod {} said it {} (epoch {})", p.notice.pod, p.notice.kind, p.notice.epoch));
+        end_hold(it->second,
+                 fmt::format("pod {} said it {} (epoch {})", p.notice.pod, p.notice.kind, p.notice.epoch));
       continue;
     }
     auto it = entries.find(p.business_id);
@@ -338,7 +358,8 @@ void Elector::Impl::handle_posted() {
     auto& e = it->second;
     if (p.kind == Posted::fence_deadline) {
       if (leads(e.role))
-        fence_slot_of(e, fmt::format("heartbeat deadline: no successful lock heartbeat for {} ms", cfg.fence_after.count()));
+        fence_slot_of(e, fmt::format("heartbeat deadline: no successful lock heartbeat for {} ms",
+                                     cfg.fence_after.count()));
     } else if (p.kind == Posted::conn_state) {
       if (!leads(e.role) || p.epoch != e.epoch) continue;  // a previous lease's connection
       if (e.role == Role::leader && p.state == core::ConnectionState::logged_in)
@@ -349,7 +370,10 @@ void Elector::Impl::handle_posted() {
           e.login_observed = true;
           const auto secs = std::chrono::duration<double>(Clock::now() - e.won_at).count();
           metrics.failover_seconds.Observe(secs);
-          wa::log::info("lease_logged_in").kv("business_id", e.id()).kv("epoch", e.epoch).kv("lock_to_login_ms", static_cast<std::int64_t>(secs * 1000));
+          wa::log::info("lease_logged_in")
+              .kv("business_id", e.id())
+              .kv("epoch", e.epoch)
+              .kv("lock_to_login_ms", static_cast<std::int64_t>(secs * 1000));
         }
       }
     } else if (p.kind == Posted::conn_disconnect) {
@@ -361,13 +385,14 @@ void Elector::Impl::handle_posted() {
   }
 }
 
-
 Elector::Elector(ElectorConfig cfg, Metrics& metrics, Supervisor& supervisor)
     : impl_(std::make_unique<Impl>(std::move(cfg), metrics, supervisor)) {}
 
 Elector::~Elector() = default;
 
-void Elector::set_on_loop(std::function<void()> f) { impl_->on_loop = std::move(f); }
+void Elector::set_on_loop(std::function<void()> f) {
+  impl_->on_loop = std::move(f);
+}
 
 void Elector::run() {
   wa::log::info("elector_started")
@@ -398,9 +423,13 @@ ElectorSnapshot Elector::snapshot() const {
   return impl_->snap;
 }
 
-bool Elector::lease_fresh(const std::string& business_id) const { return impl_->guard->fresh(business_id); }
+bool Elector::lease_fresh(const std::string& business_id) const {
+  return impl_->guard->fresh(business_id);
+}
 
-std::shared_ptr<Lease> Elector::lease(const std::string& business_id) const { return impl_->sup.lease(business_id); }
+std::shared_ptr<Lease> Elector::lease(const std::string& business_id) const {
+  return impl_->sup.lease(business_id);
+}
 
 bool Elector::move_lock(const std::string& business_id, std::int64_t new_key, std::function<void()> commit,
                         std::function<bool()> abandon) {

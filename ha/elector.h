@@ -62,7 +62,7 @@ inline constexpr std::string_view kLeaderChannel = store::kLeaderChannel;
 struct ElectorConfig {
   std::string database_url;
   std::string pod;
-  std::vector<std::string> business_ids;  // empty: every registered account
+  std::vector<std::string> business_ids;        // empty: every registered account
   std::optional<store::LockKeyMode> lock_keys;  // nullopt: whatever the cluster stored
   StandbyWait standby_wait = StandbyWait::poll;
   Millis poll_interval{500};

@@ -37,7 +37,8 @@ void Elector::Impl::fence(AccountLease& e, std::string_view cause, bool lock_los
   metrics.fenced.Increment();
   if (lock_lost) metrics.lock_lost.Increment();
   transition(e, Role::fenced, cause);
-  recorder.record(e.id(), store::EventKind::fenced, e.epoch, ms_between(e.won_at, Clock::now()), std::string(cause));
+  recorder.record(e.id(), store::EventKind::fenced, e.epoch, ms_between(e.won_at, Clock::now()),
+                  std::string(cause));
   sup.release(e.id(), core::DisconnectReason::lock_lost);
   clear_led(e.id());
   if (e.slot) e.slot->held.erase(e.acc.lock_key);
@@ -77,7 +78,8 @@ void Elector::Impl::unlock(LockSlot& slot, const std::vector<std::int64_t>& keys
 void Elector::Impl::notify_stopped(LockSlot& slot, const AccountLease& e) {
   if (!slot.valid()) return;
   try {
-    store::notify(slot.conn(), store::kLeaderChannel, store::notice_payload({e.id(), e.epoch, "resigned", cfg.pod}));
+    store::notify(slot.conn(), store::kLeaderChannel,
+                  store::notice_payload({e.id(), e.epoch, "resigned", cfg.pod}));
   } catch (const pg::Error& ex) {
     fail_slot(slot, ex.what());
   }
@@ -106,21 +108,28 @@ void Elector::Impl::give_up(AccountLease& e, core::DisconnectReason reason, cons
     wa::log::error("account_logged_out")
         .kv("business_id", id)
         .kv("details", details)
-        .kv("action", "credentials marked unusable; no pod competes for the account until it is paired again");
+        .kv("action",
+            "credentials marked unusable; no pod competes for the account until it is paired again");
   } else {
-    if (!e.give_up_backoff) e.give_up_backoff.emplace(cfg.give_up_backoff_initial, cfg.give_up_backoff_max, 0.2, rng());
+    if (!e.give_up_backoff)
+      e.give_up_backoff.emplace(cfg.give_up_backoff_initial, cfg.give_up_backoff_max, 0.2, rng());
     // A session that stayed up for a long time starts the backoff over.
     if (e.logged_in_at != Clock::time_point{} && Clock::now() - e.logged_in_at > cfg.give_up_backoff_max)
       e.give_up_backoff->reset();
     const auto delay = e.give_up_backoff->next();
     e.compete_after = Clock::now() + delay;
-    auto line = wa::log::error(reason == core::DisconnectReason::replaced ? "stream_replaced" : "account_given_up");
-    line.kv("business_id", id).kv("epoch", e.epoch).kv("reason", core::to_string(reason)).kv("details", details);
+    auto line =
+        wa::log::error(reason == core::DisconnectReason::replaced ? "stream_replaced" : "account_given_up");
+    line.kv("business_id", id)
+        .kv("epoch", e.epoch)
+        .kv("reason", core::to_string(reason))
+        .kv("details", details);
     line.kv("compete_again_in_ms", static_cast<std::int64_t>(delay.count()));
     if (reason == core::DisconnectReason::replaced)
-      line.kv("message", lock_fresh ? "WhatsApp replaced this session while this pod still holds the account's lock: "
-                                      "someone OUTSIDE this cluster is using the account's credentials"
-                                    : "WhatsApp replaced this session; this pod's lease was already in doubt");
+      line.kv("message",
+              lock_fresh ? "WhatsApp replaced this session while this pod still holds the account's lock: "
+                           "someone OUTSIDE this cluster is using the account's credentials"
+                         : "WhatsApp replaced this session; this pod's lease was already in doubt");
   }
   // The status write belongs to this lease: give it a moment before the lock goes.
   if (failed && lock_fresh) recorder.flush(std::chrono::milliseconds(1000));
@@ -153,7 +162,8 @@ void Elector::Impl::resign_all() {
       recorder.set_disconnected(id, e.epoch, "instance_restart", "pod shutting down (graceful handover)",
                                 "disconnected", false);
     transition(e, Role::resigning, "shutdown");
-    recorder.record(id, store::EventKind::resigned, e.epoch, ms_between(e.won_at, Clock::now()), "graceful shutdown");
+    recorder.record(id, store::EventKind::resigned, e.epoch, ms_between(e.won_at, Clock::now()),
+                    "graceful shutdown");
     if (e.slot) to_unlock[e.slot].push_back(e.acc.lock_key);
   }
   recorder.flush(std::chrono::milliseconds(2000));
@@ -174,7 +184,8 @@ void Elector::Impl::resign_all() {
         slot->unlock(keys);
         for (auto& [id, e] : entries)
           if (e.slot == slot && e.role == Role::resigning)
-            store::notify(slot->conn(), store::kLeaderChannel, store::notice_payload({id, e.epoch, "resigned", cfg.pod}));
+            store::notify(slot->conn(), store::kLeaderChannel,
+                          store::notice_payload({id, e.epoch, "resigned", cfg.pod}));
       }
     } catch (const std::exception& ex) {
       wa::log::warn("resign_unlock_failed").kv("session", slot->name()).kv("error", ex.what());

@@ -42,7 +42,15 @@ inline constexpr auto kHoldMargin = std::chrono::milliseconds(1000);
 struct Elector::Impl {
   // Events from other threads (connections, fence guard, session watch), acted on by the loop.
   struct Posted {
-    enum Kind { fence_deadline, conn_state, conn_disconnect, session_lost, liveness_lost, leader_notice, any_notice } kind;
+    enum Kind {
+      fence_deadline,
+      conn_state,
+      conn_disconnect,
+      session_lost,
+      liveness_lost,
+      leader_notice,
+      any_notice
+    } kind;
     Posted(Kind k, std::string id = {}, core::ConnectionState st = core::ConnectionState::stopped)
         : kind(k), business_id(std::move(id)), state(st) {}
     std::string business_id;
@@ -72,8 +80,8 @@ struct Elector::Impl {
   pg::Connection store;  // reads only (schema, registry); writes go through `recorder`
   Clock::time_point next_store_attempt{}, next_lock_attempt{}, next_poll{}, next_relist{}, next_member{};
   std::map<std::string, AccountLease> entries;
-  std::map<std::string, std::int64_t> stopped_epoch;  // highest lease epoch announced as stopped
-  std::unique_ptr<LockSlot> pod_slot;                      // poll mode
+  std::map<std::string, std::int64_t> stopped_epoch;         // highest lease epoch announced as stopped
+  std::unique_ptr<LockSlot> pod_slot;                        // poll mode
   std::map<std::string, std::unique_ptr<LockSlot>> waiters;  // block mode, by business_id
   int next_watch_id = 1;
 
@@ -104,7 +112,8 @@ struct Elector::Impl {
     lock_settings.url = cfg.database_url;
     // A begin_lease behind an old leader's open write gives up well inside the fence deadline of
     // the accounts sharing the session (their heartbeats wait behind it).
-    lock_settings.lock_timeout_ms = static_cast<int>(std::max<std::int64_t>(100, cfg.fence_after.count() / 3));
+    lock_settings.lock_timeout_ms =
+        static_cast<int>(std::max<std::int64_t>(100, cfg.fence_after.count() / 3));
     SessionWatch::Callbacks cb;
     cb.on_lost = [this](int watch_id) { stop_now(watch_id, "lock session closed by the server"); };
     cb.on_liveness_lost = [this] { stop_now(0, "liveness session lost"); };

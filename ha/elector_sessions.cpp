@@ -27,7 +27,9 @@ void Elector::Impl::ensure_store(Clock::time_point now) {
     const auto delay = db_backoff.next();
     next_store_attempt = now + delay;
     set_error(ex.what());
-    wa::log::error("database_unavailable").kv("error", ex.what()).kv("retry_in_ms", static_cast<std::int64_t>(delay.count()));
+    wa::log::error("database_unavailable")
+        .kv("error", ex.what())
+        .kv("retry_in_ms", static_cast<std::int64_t>(delay.count()));
   }
 }
 
@@ -69,7 +71,8 @@ void Elector::Impl::relist(Clock::time_point now) {
     }
     // A block-mode waiter still queued on the old key must wait on the new one.
     if (e.acc.lock_key != a.lock_key)
-      if (auto w = waiters.find(a.business_id); w != waiters.end() && w->second->valid() && w->second->held.empty()) {
+      if (auto w = waiters.find(a.business_id);
+          w != waiters.end() && w->second->valid() && w->second->held.empty()) {
         w->second->cancel();
         w->second->close();
       }
@@ -115,7 +118,8 @@ std::unique_ptr<LockSlot> Elector::Impl::new_slot(const std::string& name) {
   return s;
 }
 
-bool Elector::Impl::open_slot(LockSlot& slot, std::string_view kind, Clock::time_point now, int check_interval_ms) {
+bool Elector::Impl::open_slot(LockSlot& slot, std::string_view kind, Clock::time_point now,
+                              int check_interval_ms) {
   auto s = lock_settings;
   s.application_name = fmt::format("waconnector/{}/{}", cfg.pod, kind);
   s.purpose = fmt::format("{} session of pod {}", kind, cfg.pod);
@@ -133,7 +137,9 @@ bool Elector::Impl::open_slot(LockSlot& slot, std::string_view kind, Clock::time
     slot.close();
     const auto delay = lock_backoff.next();
     next_lock_attempt = now + delay;
-    wa::log::error("lock_session_unavailable").kv("error", ex.what()).kv("retry_in_ms", static_cast<std::int64_t>(delay.count()));
+    wa::log::error("lock_session_unavailable")
+        .kv("error", ex.what())
+        .kv("retry_in_ms", static_cast<std::int64_t>(delay.count()));
     return false;
   }
 }
@@ -162,7 +168,9 @@ void Elector::Impl::on_query_error(LockSlot& slot, Op op, const pg::Error& ex) {
   metrics.lock_attempt("error").Increment();
   const auto delay = poll_backoff.next();
   next_poll = Clock::now() + delay;
-  wa::log::error("lock_poll_failed").kv("error", ex.what()).kv("retry_in_ms", static_cast<std::int64_t>(delay.count()));
+  wa::log::error("lock_poll_failed")
+      .kv("error", ex.what())
+      .kv("retry_in_ms", static_cast<std::int64_t>(delay.count()));
 }
 
 void Elector::Impl::member_beat(Clock::time_point now) {
@@ -175,7 +183,8 @@ void Elector::Impl::member_beat(Clock::time_point now) {
 
 void Elector::Impl::publish() {
   ElectorSnapshot s;
-  s.db_reachable = store.ok() && (cfg.standby_wait == StandbyWait::block || (pod_slot && pod_slot->session().ok()));
+  s.db_reachable =
+      store.ok() && (cfg.standby_wait == StandbyWait::block || (pod_slot && pod_slot->session().ok()));
   s.running = !stopping.load();
   std::map<std::string, int> p;
   for (auto& [id, e] : entries) {
@@ -205,7 +214,8 @@ void Elector::Impl::sleep_and_collect() {
   if (!store.ok()) consider(next_store_attempt);
   consider(next_relist);
   consider(next_member);
-  consider(cfg.standby_wait == StandbyWait::poll && pod_slot && pod_slot->valid() ? next_poll : next_lock_attempt);
+  consider(cfg.standby_wait == StandbyWait::poll && pod_slot && pod_slot->valid() ? next_poll
+                                                                                  : next_lock_attempt);
   for (auto& [id, e] : entries) {
     if (e.compete_after > now) consider(e.compete_after);
     if (e.holding) consider(std::min(e.hold_until, e.next_alive_check));

@@ -23,8 +23,9 @@ pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view
        {"keepalives_interval", "1"},
        {"keepalives_count", "3"},
        {"tcp_user_timeout", "3000"},
-       {"options", fmt::format("-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
-                               o.statement_timeout_ms, o.lock_timeout_ms, o.idle_in_transaction_timeout_ms)}});
+       {"options",
+        fmt::format("-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+                    o.statement_timeout_ms, o.lock_timeout_ms, o.idle_in_transaction_timeout_ms)}});
   log_notices(c.raw());
   return c;
 }
@@ -65,14 +66,18 @@ void EventRecorder::record(const std::string& business_id, store::EventKind kind
   j.what = fmt::format("record {}", store::to_string(kind));
   j.business_id = business_id;
   j.retry = true;
-  j.run = [this, business_id, kind, epoch, duration_ms, details = std::move(details), at](pg::Connection& c, bool late) {
+  j.run = [this, business_id, kind, epoch, duration_ms, details = std::move(details), at](pg::Connection& c,
+                                                                                          bool late) {
     std::string d = details;
     // Written late (the database was away): the details keep the original time.
     if (late)
       d += fmt::format(" (recorded late: happened at unix_ms={})",
                        std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count());
     store::record_event(c, business_id, opt_.pod, kind, epoch, duration_ms, d);
-    if (late) wa::log::info("ha_event_recorded_late").kv("business_id", business_id).kv("kind", store::to_string(kind));
+    if (late)
+      wa::log::info("ha_event_recorded_late")
+          .kv("business_id", business_id)
+          .kv("kind", store::to_string(kind));
   };
   push(std::move(j));
 }
@@ -149,7 +154,10 @@ void EventRecorder::run() {
           continue;
         }
         if (!it->late)
-          wa::log::warn("ha_event_queued").kv("business_id", it->business_id).kv("what", it->what).kv("queued", static_cast<std::int64_t>(jobs_.size()));
+          wa::log::warn("ha_event_queued")
+              .kv("business_id", it->business_id)
+              .kv("what", it->what)
+              .kv("queued", static_cast<std::int64_t>(jobs_.size()));
         it->late = true;
         ++it;
       }
@@ -183,16 +191,25 @@ void EventRecorder::run() {
         j.run(conn_, j.late);
       } catch (const pg::Error& ex) {
         lost = ex.connection_lost() || !conn_.ok();
-        wa::log::warn("ha_store_write_failed").kv("business_id", j.business_id).kv("what", j.what).kv("error", ex.what());
+        wa::log::warn("ha_store_write_failed")
+            .kv("business_id", j.business_id)
+            .kv("what", j.what)
+            .kv("error", ex.what());
       } catch (const std::exception& ex) {
-        wa::log::warn("ha_store_write_failed").kv("business_id", j.business_id).kv("what", j.what).kv("error", ex.what());
+        wa::log::warn("ha_store_write_failed")
+            .kv("business_id", j.business_id)
+            .kv("what", j.what)
+            .kv("error", ex.what());
       }
       lk.lock();
       if (lost) {
         conn_.close();
         if (j.retry) {
           if (!j.late)
-            wa::log::warn("ha_event_queued").kv("business_id", j.business_id).kv("what", j.what).kv("queued", static_cast<std::int64_t>(jobs_.size() + 1));
+            wa::log::warn("ha_event_queued")
+                .kv("business_id", j.business_id)
+                .kv("what", j.what)
+                .kv("queued", static_cast<std::int64_t>(jobs_.size() + 1));
           j.late = true;
           jobs_.push_front(std::move(j));
         }

@@ -51,8 +51,8 @@ class EventRecorder {
   // The pod's ha_members row: registered on the first beat after start, then beaten.
   void member_beat(int leading, int backend_pid);
   // registry: status/disconnect fields of a lease that is ending (fenced by its epoch).
-  void set_disconnected(const std::string& business_id, std::int64_t epoch, std::string reason, std::string details,
-                        std::string status, bool zero_health);
+  void set_disconnected(const std::string& business_id, std::int64_t epoch, std::string reason,
+                        std::string details, std::string status, bool zero_health);
   // Waits until everything queued so far was tried, or `timeout`; true if the queue drained.
   bool flush(std::chrono::milliseconds timeout);
   // Removes the pod's member row (shutdown), bounded by `timeout`.

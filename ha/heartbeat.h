@@ -18,8 +18,11 @@ namespace wa::ha {
 inline constexpr const char* kHeartbeatSql = store::kHeartbeatSql;
 
 // Keys from a heartbeat result.
-inline std::set<std::int64_t> held_keys(const pg::Result& r) { return store::held_keys(r); }
+inline std::set<std::int64_t> held_keys(const pg::Result& r) {
+  return store::held_keys(r);
+}
 // Keys in `expected` that `held` lacks.
-std::vector<std::int64_t> missing_keys(const std::set<std::int64_t>& expected, const std::set<std::int64_t>& held);
+std::vector<std::int64_t> missing_keys(const std::set<std::int64_t>& expected,
+                                       const std::set<std::int64_t>& held);
 
 }  // namespace wa::ha

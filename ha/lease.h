@@ -21,14 +21,14 @@
 namespace wa::ha {
 
 // Moves a led account to a new lock key; see Elector::move_lock.
-using KeyMover = std::function<bool(const std::string& business_id, std::int64_t new_key, std::function<void()> commit,
-                                    std::function<bool()> abandon)>;
+using KeyMover = std::function<bool(const std::string& business_id, std::int64_t new_key,
+                                    std::function<void()> commit, std::function<bool()> abandon)>;
 
 class Lease : public core::Lease {
  public:
   using Clock = std::chrono::steady_clock;
-  Lease(std::string business_id, std::int64_t epoch, Clock::time_point deadline, std::shared_ptr<store::WriteFence> fence,
-        KeyMover mover)
+  Lease(std::string business_id, std::int64_t epoch, Clock::time_point deadline,
+        std::shared_ptr<store::WriteFence> fence, KeyMover mover)
       : business_id_(std::move(business_id)),
         epoch_(epoch),
         deadline_ns_(deadline.time_since_epoch().count()),
@@ -41,7 +41,9 @@ class Lease : public core::Lease {
   const std::shared_ptr<store::WriteFence>& fence() const { return fence_; }
 
   // Not revoked and before the deadline (send time of the last proof + fence_after).
-  bool fresh() const override { return !fence_->revoked() && Clock::now().time_since_epoch().count() < deadline_ns_.load(); }
+  bool fresh() const override {
+    return !fence_->revoked() && Clock::now().time_since_epoch().count() < deadline_ns_.load();
+  }
   // A later proof moves the deadline (never back).
   void extend(Clock::time_point deadline) {
     auto cur = deadline_ns_.load();
@@ -52,7 +54,8 @@ class Lease : public core::Lease {
   void revoke() { fence_->revoke(); }
 
   // Pairing: takes `new_key` for this account before `commit` stores it, then releases the old key.
-  bool move_key(std::int64_t new_key, std::function<void()> commit, std::function<bool()> abandon = {}) const {
+  bool move_key(std::int64_t new_key, std::function<void()> commit,
+                std::function<bool()> abandon = {}) const {
     if (!mover_ || !fresh()) return false;
     return mover_(business_id_, new_key, std::move(commit), std::move(abandon));
   }

@@ -67,7 +67,9 @@ bool LockMoves::perform(Request& m, AccountLease& e, LockSlot& s) {
   try {
     auto r = s.conn().exec("take the account's new lock key", store::kTryOneLockSql, {m.new_key});
     if (!r.boolean(0, 0)) {
-      wa::log::error("lock_move_refused").kv("business_id", e.id()).kv("reason", "the new lock key is held by another session");
+      wa::log::error("lock_move_refused")
+          .kv("business_id", e.id())
+          .kv("reason", "the new lock key is held by another session");
       m.done.set_value(false);
       return true;
     }

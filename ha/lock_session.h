@@ -27,8 +27,8 @@ using SteadyClock = std::chrono::steady_clock;
 
 struct SessionSettings {
   std::string url;
-  std::string application_name;   // e.g. "waconnector/pod-0/lock"
-  std::string purpose;             // for errors, e.g. "lock session"
+  std::string application_name;  // e.g. "waconnector/pod-0/lock"
+  std::string purpose;           // for errors, e.g. "lock session"
   // Server side (per session; ignored by PostgreSQL on unix sockets). The server drops a silent
   // client about max(tcp_user_timeout, idle + interval) after the last packet it received.
   int server_keepalives_idle_s = 2;
@@ -52,7 +52,8 @@ struct SessionSettings {
 
 // Server settings derived from the fence deadline: release no sooner than fence_after + margin,
 // and no later than 15 s. Throws std::invalid_argument when fence_after leaves no room.
-SessionSettings safe_session_settings(std::chrono::milliseconds fence_after, std::chrono::milliseconds margin);
+SessionSettings safe_session_settings(std::chrono::milliseconds fence_after,
+                                      std::chrono::milliseconds margin);
 
 // Routes libpq notices (e.g. "FATAL: terminating connection due to administrator command",
 // which libpq reports outside any result) into the JSON log instead of raw stderr.
@@ -96,7 +97,10 @@ class LockSession {
   // Asks the server to cancel the running statement (PQcancel; safe from another thread while
   // the owner is blocked). Returns false if the request could not be sent.
   bool cancel();
-  void close() { conn_.close(); in_flight_ = false; }
+  void close() {
+    conn_.close();
+    in_flight_ = false;
+  }
 
  private:
   explicit LockSession(pg::Connection c) : conn_(std::move(c)) {}

@@ -85,17 +85,10 @@ std::optional<LockSlot::Outcome> LockSlot::collect() {
     case Op::try_lock:
       for (int i = 0; i < r->rows(); ++i) (r->boolean(i, 1) ? o.won : o.busy).push_back(r->i64(i, 0));
       break;
-    case Op::wait_lock:
-      o.won = op_keys_;
-      break;
-    case Op::begin_lease:
-      o.lease = store::lease_from(*r, op_pod_);
-      break;
-    case Op::alive_check:
-      o.alive = r->rows() > 0 && r->boolean(0, 0);
-      break;
-    case Op::none:
-      break;
+    case Op::wait_lock: o.won = op_keys_; break;
+    case Op::begin_lease: o.lease = store::lease_from(*r, op_pod_); break;
+    case Op::alive_check: o.alive = r->rows() > 0 && r->boolean(0, 0); break;
+    case Op::none: break;
   }
   for (auto k : o.won) held.insert(k);
   return o;

@@ -35,7 +35,8 @@ class LockSlot {
     bool alive = false;                 // alive_check
   };
 
-  LockSlot(std::string name, int watch_id, SessionWatch& watch) : name_(std::move(name)), watch_id_(watch_id), watch_(watch) {}
+  LockSlot(std::string name, int watch_id, SessionWatch& watch)
+      : name_(std::move(name)), watch_id_(watch_id), watch_(watch) {}
   ~LockSlot() { close(); }
   LockSlot(const LockSlot&) = delete;
   LockSlot& operator=(const LockSlot&) = delete;

@@ -12,10 +12,14 @@
 
 namespace wa::ha {
 
-SessionWatch::SessionWatch(SessionSettings liveness_session, std::string pod, std::chrono::milliseconds ping_every,
-                           Callbacks cb)
-    : pod_(std::move(pod)), settings_(std::move(liveness_session)), cb_(std::move(cb)), ping_every_(ping_every) {
-  if (pipe2(pipe_, O_NONBLOCK | O_CLOEXEC) != 0) throw std::runtime_error("session watch: cannot create wake pipe");
+SessionWatch::SessionWatch(SessionSettings liveness_session, std::string pod,
+                           std::chrono::milliseconds ping_every, Callbacks cb)
+    : pod_(std::move(pod)),
+      settings_(std::move(liveness_session)),
+      cb_(std::move(cb)),
+      ping_every_(ping_every) {
+  if (pipe2(pipe_, O_NONBLOCK | O_CLOEXEC) != 0)
+    throw std::runtime_error("session watch: cannot create wake pipe");
   thread_ = std::thread([this] { run(); });
 }
 
@@ -78,8 +82,9 @@ bool SessionWatch::ensure_liveness() {
     if (!store::try_liveness_lock(live_.conn(), pod_)) {
       if (!warned_taken_)
         wa::log::error("liveness_lock_taken")
-            .kv("message", "another session holds this pod's liveness lock: a second process with the same --pod name? "
-                           "this pod competes for nothing until it is free");
+            .kv("message",
+                "another session holds this pod's liveness lock: a second process with the same --pod name? "
+                "this pod competes for nothing until it is free");
       warned_taken_ = true;
       live_.close();
       return false;
@@ -118,7 +123,8 @@ void SessionWatch::run() {
     if (live_.ok() && !live_.busy()) {
       try {
         if (!pending.empty()) {
-          live_.send("announce to standbys", store::kNotifySql, {std::string(store::kLeaderChannel), pending.front()});
+          live_.send("announce to standbys", store::kNotifySql,
+                     {std::string(store::kLeaderChannel), pending.front()});
           in_flight_notice_ = pending.front();
           pending.erase(pending.begin());
         } else if (Clock::now() >= next_ping_) {
@@ -130,7 +136,9 @@ void SessionWatch::run() {
         lost_live = true;
       }
     } else if (!live_.ok() && pending.size() > 64) {
-      wa::log::warn("notice_not_sent").kv("count", static_cast<std::int64_t>(pending.size())).kv("error", "no liveness session");
+      wa::log::warn("notice_not_sent")
+          .kv("count", static_cast<std::int64_t>(pending.size()))
+          .kv("error", "no liveness session");
       pending.clear();
     }
     const std::size_t live_index = fds.size();

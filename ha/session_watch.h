@@ -42,7 +42,8 @@ class SessionWatch {
   // The liveness session gets the lock sessions' settings, idle_session_timeout included, and is
   // pinged every `ping_every`: a stopped process (SIGSTOP, a frozen VM) loses it about when it
   // loses its lock session, so a new leader does not wait for a pod that cannot act anyway.
-  SessionWatch(SessionSettings liveness_session, std::string pod, std::chrono::milliseconds ping_every, Callbacks cb);
+  SessionWatch(SessionSettings liveness_session, std::string pod, std::chrono::milliseconds ping_every,
+               Callbacks cb);
   ~SessionWatch();
   SessionWatch(const SessionWatch&) = delete;
   SessionWatch& operator=(const SessionWatch&) = delete;

@@ -28,7 +28,8 @@ Supervisor::~Supervisor() {
   }
 }
 
-void Supervisor::start(const std::shared_ptr<Lease>& lease, const std::string& jid, core::ConnectionEvents events) {
+void Supervisor::start(const std::shared_ptr<Lease>& lease, const std::string& jid,
+                       core::ConnectionEvents events) {
   const std::string& business_id = lease->business_id();
   std::shared_ptr<core::Connection> old;
   {

@@ -33,7 +33,8 @@ class Leases {
 class Supervisor {
  public:
   // `factory` may be null: no WhatsApp transport is built yet, and the pod only leads.
-  explicit Supervisor(core::ConnectionFactory* factory, std::shared_ptr<Leases> leases = std::make_shared<Leases>())
+  explicit Supervisor(core::ConnectionFactory* factory,
+                      std::shared_ptr<Leases> leases = std::make_shared<Leases>())
       : factory_(factory), leases_(std::move(leases)) {}
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;

@@ -22,7 +22,8 @@
 namespace wa::store {
 
 // Takes every key it can, one round trip: rows (k bigint, won boolean). $1 = key_array().
-inline constexpr const char* kTryLocksSql = "SELECT k, pg_try_advisory_lock(k) FROM unnest($1::bigint[]) AS k";
+inline constexpr const char* kTryLocksSql =
+    "SELECT k, pg_try_advisory_lock(k) FROM unnest($1::bigint[]) AS k";
 // Blocks until the key is granted (block-mode waiters). $1 = key.
 inline constexpr const char* kWaitLockSql = "SELECT pg_advisory_lock($1::bigint)";
 // Releases the keys: rows (k, released). $1 = key_array().
@@ -49,7 +50,8 @@ inline constexpr const char* kHeartbeatSql =
 
 // Who this session's backend is: columns pid int, started text.
 inline constexpr const char* kSessionIdentitySql =
-    "SELECT pg_backend_pid(), (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid())";
+    "SELECT pg_backend_pid(), (SELECT backend_start::text FROM pg_stat_activity WHERE pid = "
+    "pg_backend_pid())";
 
 struct SessionIdentity {
   int pid = 0;
@@ -67,7 +69,8 @@ std::set<std::int64_t> held_keys(const pg::Result& r);
 // connection open and must be waited for) or not (dead: its process and connections are gone).
 inline constexpr int kLivenessLockClass = 1463897174;  // "WALV"
 // $1 = class, $2 = pod. Returns one boolean (taken).
-inline constexpr const char* kTryLivenessLockSql = "SELECT pg_try_advisory_lock($1::int, hashtext('pod:' || $2))";
+inline constexpr const char* kTryLivenessLockSql =
+    "SELECT pg_try_advisory_lock($1::int, hashtext('pod:' || $2))";
 // $1 = class, $2 = pod. Returns one boolean: some session holds the pod's liveness lock.
 inline constexpr const char* kPodAliveSql =
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted"

@@ -7,8 +7,8 @@
 #include <optional>
 #include <thread>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "cluster.h"
 
@@ -16,7 +16,9 @@ namespace wa::e2e {
 namespace {
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::size_t logins(const std::vector<WasimConnection>& list) {
@@ -48,9 +50,10 @@ void dump_logs(Cluster& c) {
 
 }  // namespace
 
-TEST_CASE("e2e: the leader's lock session is terminated ten times, five of them while an outside transaction holds "
-          "the rows its writes need - another pod logs in each time and wasim never sees a replaced connection",
-          "[pg][e2e]") {
+TEST_CASE(
+    "e2e: the leader's lock session is terminated ten times, five of them while an outside transaction holds "
+    "the rows its writes need - another pod logs in each time and wasim never sees a replaced connection",
+    "[pg][e2e]") {
   Cluster c;
   const auto jid = c.pair("+15550002001");
   std::this_thread::sleep_for(1s);  // pairing's own reconnects are over
@@ -69,7 +72,8 @@ TEST_CASE("e2e: the leader's lock session is terminated ten times, five of them 
       // writes, and what a new leader's begin_lease needs).
       blocker.emplace(c.db().connect("outside transaction"));
       blocker->exec_simple("begin the outside transaction", "BEGIN");
-      blocker->exec("hold the leader's member row", "SELECT 1 FROM ha_members WHERE pod = $1 FOR UPDATE", {pod});
+      blocker->exec("hold the leader's member row", "SELECT 1 FROM ha_members WHERE pod = $1 FOR UPDATE",
+                    {pod});
       if (round % 4 == 3)
         blocker->exec("hold the account row", "SELECT 1 FROM wa_accounts WHERE business_id = $1 FOR UPDATE",
                       {std::string(Cluster::kAccount)});
@@ -106,8 +110,8 @@ TEST_CASE("e2e: the leader's lock session is terminated ten times, five of them 
     REQUIRE(hatest::wait_for([&] { return (now_leader = c.logged_in_pod()) >= 0; }, 20s));
     moved += now_leader != leader ? 1 : 0;
     const auto list = c.connections(jid);
-    INFO("round " << round << (busy ? " (busy)" : "") << ": logged in again " << *list.back().logged_in_ms - killed_at
-                  << " ms after the kill");
+    INFO("round " << round << (busy ? " (busy)" : "") << ": logged in again "
+                  << *list.back().logged_in_ms - killed_at << " ms after the kill");
     for (const auto& x : list) CHECK(x.close_reason.find("replaced") == std::string::npos);
   }
   const auto list = c.connections(jid);
@@ -117,9 +121,11 @@ TEST_CASE("e2e: the leader's lock session is terminated ten times, five of them 
   CHECK(moved == 10);
 }
 
-TEST_CASE("e2e: SIGSTOP the leader until another pod logged in, then SIGCONT - not one byte of the stale connection "
-          "reaches wasim after the new login",
-          "[pg][e2e]") {
+TEST_CASE(
+    "e2e: SIGSTOP the leader until another pod logged in, then SIGCONT - not one byte of the stale "
+    "connection "
+    "reaches wasim after the new login",
+    "[pg][e2e]") {
   Cluster c({}, 3, /*through_proxy=*/true);
   const auto jid = c.pair("+15550002002");
   const int first = c.logged_in_pod();
@@ -146,7 +152,8 @@ TEST_CASE("e2e: SIGSTOP the leader until another pod logged in, then SIGCONT - n
   for (const auto& x : c.proxy()->connections()) {
     if (x.opened_ms >= stopped_at || (x.closed_ms != 0 && x.closed_ms < stopped_at)) continue;
     ++stale;  // the paused leader's connection
-    for (const auto& ch : x.to_server) (ch.at_ms > relogin ? stale_bytes_after : stale_bytes_before) += ch.bytes;
+    for (const auto& ch : x.to_server)
+      (ch.at_ms > relogin ? stale_bytes_after : stale_bytes_before) += ch.bytes;
   }
   REQUIRE(stale >= 1);
   CHECK(stale_bytes_before > 0);  // it did talk while it led
