@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "core/client/wa_client.h"
+#include "core/connection.h"
 #include "core/crypto/bytes.h"
 #include "ha/elector.h"
 #include "ha/pg_device_store.h"
@@ -188,6 +189,10 @@ int cmd_run(int argc, char** argv) {
   });
 
   Metrics metrics;
+  // Every disconnect reason exists at 0 from the start, so that a pod's first logout is an
+  // increase() for the WaconnectorLoggedOut alert (a series born at 1 shows no increase).
+  for (int r = 0; r <= static_cast<int>(core::DisconnectReason::unknown); ++r)
+    metrics.disconnect(core::to_string(static_cast<core::DisconnectReason>(r)));
   // The elector is built after the supervisor (which needs the factory), but the stores the
   // factory creates talk to it: they only run once the elector leads something.
   std::atomic<ha::Elector*> elector_ptr{nullptr};
