@@ -4,6 +4,8 @@
 #   selftest   the validator catches a list of deliberate mistakes
 #   rules      promtool check rules + promtool test rules (alerts_test.yml) on the PrometheusRule;
 #              every alert must have a test case in which it fires
+#   dashboard  deploy/grafana/waconnector-dashboard.json: JSON, panels, metrics (prometheus_inputs.mjs),
+#              every expression through `promtool check rules`; plus the checker's self-test
 # Needs `npm ci` in tests/deploy (scripts/test.sh does it) and promtool (Debian 'prometheus').
 # Missing tools fail the test; they never skip it.
 set -euo pipefail
@@ -35,6 +37,19 @@ case "$mode" in
     done
     [ $missing -eq 0 ] || exit 1
     echo "every alert has a firing case in alerts_test.yml"
+    ;;
+  dashboard)
+    promtool=${PROMTOOL:-/usr/bin/promtool}
+    [ -x "$promtool" ] || { echo "check.sh: promtool not found at $promtool" >&2; exit 1; }
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    dash="$src/deploy/grafana/waconnector-dashboard.json"
+    node "$here/prometheus_inputs.mjs" dashboard "$dash" "$src/common/metrics.cpp" "$tmp/dashboard.yml"
+    "$promtool" check rules "$tmp/dashboard.yml"
+    node "$here/prometheus_inputs.mjs" dashboard "$dash" "$src/common/metrics.cpp" "$tmp/x.yml" --self-test
+    # promtool must reject a broken expression, or the check above proves nothing.
+    printf 'groups:\n  - name: broken\n    rules:\n      - record: x\n        expr: sum by (pod (waconnector_leader)\n' >"$tmp/broken.yml"
+    if "$promtool" check rules "$tmp/broken.yml" >/dev/null 2>&1; then echo "promtool accepted a broken expression" >&2; exit 1; fi
     ;;
   *) echo "check.sh: unknown mode $mode" >&2; exit 2 ;;
 esac

@@ -9,6 +9,7 @@
 // Usage: node validate.mjs K8S_DIR METRICS_CPP [--emit-rules OUT.yml] [--self-test]
 import { readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseAllDocuments, stringify } from "yaml";
 import * as core from "kubernetes-models/v1";
 import * as apps from "kubernetes-models/apps/v1";
@@ -87,7 +88,7 @@ function labelsMatch(selector, labels) {
   return Object.entries(selector || {}).every(([k, v]) => labels && labels[k] === v);
 }
 
-function metricNamesFromSource(cpp) {
+export function metricNamesFromSource(cpp) {
   const names = new Set();
   for (const m of cpp.matchAll(/\.Name\("([a-z_:][a-z0-9_:]*)"\)/g)) {
     names.add(m[1]);
@@ -344,4 +345,5 @@ function main() {
   process.exit(errs.length === 0 ? 0 : 1);
 }
 
-main();
+// Only as a program: prometheus_inputs.mjs imports the metric lists from here.
+if (import.meta.url === pathToFileURL(process.argv[1]).href) main();
