@@ -173,6 +173,32 @@ TEST_CASE("A real Prometheus fires each alert when its cause is real and stays s
       CHECK(prom.series(pending) == 0);
       CHECK(prom.series(fired) == 0);
     }
+    // Footprint of each replica after startup and pairing (for the manifests' resource requests).
+    for (auto& p : c.pods()) {
+      std::ifstream st(fmt::format("/proc/{}/status", p->pid()));
+      std::string line, rss;
+      while (std::getline(st, line))
+        if (line.rfind("VmRSS:", 0) == 0) rss = line.substr(6);
+      std::ifstream stat(fmt::format("/proc/{}/stat", p->pid()));
+      std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+      std::istringstream fields(all.substr(all.rfind(')') + 2));
+      std::vector<std::string> f;
+      for (std::string x; fields >> x;) f.push_back(x);
+      const double cpu_s =
+          f.size() > 12 ? (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK))
+                        : -1;
+      WARN(fmt::format("footprint {}: VmRSS{}, CPU {:.2f} s since start", p->pod(), rss, cpu_s));
+    }
+    {
+      auto conn = c.db().connect("drill footprint");
+      auto r = conn.exec("sessions per kind",
+                         "SELECT application_name, count(*) FROM pg_stat_activity"
+                         " WHERE datname = current_database() AND application_name LIKE 'waconnector/%'"
+                         " GROUP BY 1 ORDER BY 1");
+      std::string sessions;
+      for (int i = 0; i < r.rows(); ++i) sessions += fmt::format(" {}={}", r.text(i, 0), r.text(i, 1));
+      WARN("PostgreSQL sessions of the pods (one account, logged in):" << sessions);
+    }
     const auto healthy_done = Clock::now();
     WARN("healthy phase (pairing, then 8 s logged in): "
          << std::chrono::duration_cast<std::chrono::seconds>(healthy_done - started).count()
