@@ -37,7 +37,9 @@ revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 if [ "$revision" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
   revision="$revision-dirty"
 fi
-source_label=${WACONN_IMAGE_SOURCE:-$(git config --get remote.origin.url 2>/dev/null || echo waconnector)}
+# Credentials in a remote URL (https://user:token@...) must never end up in a label.
+source_label=${WACONN_IMAGE_SOURCE:-$(git config --get remote.origin.url 2>/dev/null | sed 's#//[^/@]*@#//#' || true)}
+source_label=${source_label:-waconnector}
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 name="waconnector:$version"
 archive="$build_dir/waconnector-$version.oci.tar"

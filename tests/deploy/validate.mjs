@@ -5,7 +5,9 @@
 //  - alert expressions only use metrics the binary exports (common/metrics.cpp) or the announced
 //    metrics of messaging and the API (ANNOUNCED_METRICS),
 //  - the image is the one scripts/image.sh tags (waconnector:<project version>), run by its entrypoint,
-//  - the NetworkPolicy admits only the HTTP port and egress to DNS, PostgreSQL and 443.
+//  - the NetworkPolicy admits only the HTTP port and egress to DNS, PostgreSQL and 443,
+//  - every overlay in deploy/overlays: its patches (applied here with a small strategic merge:
+//    maps merged, lists of named items merged by name) give manifests that pass all of the above.
 // Usage: node validate.mjs K8S_DIR METRICS_CPP [--emit-rules OUT.yml] [--self-test]
 import { readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
@@ -69,6 +71,54 @@ export function loadDir(dir) {
     }
   }
   return { docs, errors };
+}
+
+// kustomize's strategic merge for the shapes our patches use: maps merge, lists of objects with
+// a `name` merge item by item, anything else replaces.
+function strategicMerge(base, patch) {
+  for (const [k, v] of Object.entries(patch)) {
+    const b = base[k];
+    if (Array.isArray(v) && Array.isArray(b) && v.every((x) => x && typeof x === "object" && "name" in x)) {
+      for (const item of v) {
+        const at = b.find((x) => x && x.name === item.name);
+        if (at) strategicMerge(at, item);
+        else b.push(structuredClone(item));
+      }
+    } else if (v && typeof v === "object" && !Array.isArray(v) && b && typeof b === "object" && !Array.isArray(b)) {
+      strategicMerge(b, v);
+    } else {
+      base[k] = structuredClone(v);
+    }
+  }
+  return base;
+}
+
+// An overlay directory: its kustomization must build on ../../k8s; returns the base's documents
+// with the overlay's patches applied, and what is wrong with the overlay itself.
+export function loadOverlay(dir, baseDocs) {
+  const errors = [];
+  const file = path.join(dir, "kustomization.yaml");
+  const name = path.basename(dir);
+  const k = parseAllDocuments(readFileSync(file, "utf8"), { uniqueKeys: true })[0].toJS();
+  if (JSON.stringify(k.resources) !== JSON.stringify(["../../k8s"]))
+    errors.push(`overlay ${name}: resources must be exactly ["../../k8s"], got ${JSON.stringify(k.resources)}`);
+  if (k.namespace) errors.push(`overlay ${name}: sets a namespace (manifests must be namespace-agnostic)`);
+  const docs = baseDocs.map((d) => ({ file: d.file, obj: structuredClone(d.obj) }));
+  for (const [i, p] of (k.patches || []).entries()) {
+    const text = p.path ? readFileSync(path.join(dir, p.path), "utf8") : p.patch;
+    if (typeof text !== "string") {
+      errors.push(`overlay ${name}: patch ${i} has neither path nor patch`);
+      continue;
+    }
+    const patch = parseAllDocuments(text, { uniqueKeys: true })[0].toJS();
+    const unknown = [];
+    walkKeys(patch, "", unknown, patch.kind);
+    for (const u of unknown) errors.push(`overlay ${name}: patch ${i}: ${u}`);
+    const target = docs.find((d) => d.obj.kind === patch.kind && d.obj.metadata?.name === patch.metadata?.name);
+    if (!target) errors.push(`overlay ${name}: patch ${i} targets ${patch.kind}/${patch.metadata?.name}, which the base does not have`);
+    else strategicMerge(target.obj, patch);
+  }
+  return { docs, errors, kustomization: k };
 }
 
 function walkKeys(node, at, out, kind) {
@@ -262,7 +312,7 @@ export function check(docs, metricNames, version) {
 }
 
 // Deliberate mistakes that the checks above must catch: proves the validator can fail.
-function selfTest(docs, metricNames, version) {
+function selfTest(docs, metricNames, version, overlaysDir) {
   const clone = () => docs.map((d) => ({ file: d.file, obj: structuredClone(d.obj) }));
   const sts = (ds) => ds.find((d) => d.obj.kind === "StatefulSet").obj;
   const ctr = (ds) => sts(ds).spec.template.spec.containers[0];
@@ -296,6 +346,20 @@ function selfTest(docs, metricNames, version) {
     ["headless service gone", (ds) => { ds.find((d) => d.obj.kind === "Service" && d.obj.spec.clusterIP === "None").obj.spec.clusterIP = "10.0.0.1"; }, /not a headless Service/],
   ];
   let failed = 0;
+  // Overlays: a patch that breaks a property, and a patch with a misspelt field.
+  if (existsSync(path.join(overlaysDir, "fleet"))) {
+    const ov = loadOverlay(path.join(overlaysDir, "fleet"), docs);
+    strategicMerge(sts(ov.docs), { spec: { replicas: 2, template: { spec: { containers: [{ name: "waconnector", securityContext: { readOnlyRootFilesystem: false } }] } } } });
+    const errs = check(ov.docs, metricNames, version);
+    const ok = errs.some((e) => /replicas is 2/.test(e)) && errs.some((e) => /readOnlyRootFilesystem/.test(e)) &&
+               ctr(ov.docs).resources.requests.memory === "256Mi";
+    if (!ok) { failed++; console.log(`FAIL self-test 'overlay patch merged and checked': ${errs.join("; ")}`); }
+    else console.log("ok   self-test 'overlay patch merged and checked'");
+    const unknown = [];
+    walkKeys({ spec: { template: { spec: { containers: [{ name: "x", envv: [] }] } } } }, "", unknown, "StatefulSet");
+    if (!unknown.some((e) => /unknown field 'envv'/.test(e))) { failed++; console.log("FAIL self-test 'overlay typo'"); }
+    else console.log("ok   self-test 'overlay typo'");
+  }
   for (const [name, mutate, want] of cases) {
     const ds = clone();
     mutate(ds);
@@ -318,6 +382,10 @@ function main() {
     process.exit(2);
   }
   const metricNames = metricNamesFromSource(readFileSync(metricsCpp, "utf8"));
+  const overlaysDir = path.join(dir, "..", "overlays");
+  const overlays = existsSync(overlaysDir)
+    ? readdirSync(overlaysDir).filter((d) => existsSync(path.join(overlaysDir, d, "kustomization.yaml"))).sort()
+    : [];
   const cmake = readFileSync(path.join(path.dirname(metricsCpp), "..", "CMakeLists.txt"), "utf8");
   const version = (cmake.match(/project\(waconnector VERSION ([0-9.]+)/) || [])[1];
   if (!version) {
@@ -330,11 +398,24 @@ function main() {
   }
   const { docs, errors } = loadDir(dir);
   if (args.includes("--self-test")) {
-    const failed = selfTest(docs, metricNames, version);
+    const failed = selfTest(docs, metricNames, version, overlaysDir);
     console.log(`self-test: ${failed === 0 ? "every deliberate mistake caught" : `${failed} case(s) not caught`}`);
     process.exit(failed === 0 ? 0 : 1);
   }
   const errs = [...errors, ...check(docs, metricNames, version)];
+  // Each overlay, patched onto the base, must pass every check too.
+  const standbyWait = (ds) =>
+    ds.find((d) => d.obj.kind === "StatefulSet").obj.spec.template.spec.containers[0].env?.find((e) => e.name === "STANDBY_WAIT")?.value;
+  for (const o of overlays) {
+    const ov = loadOverlay(path.join(overlaysDir, o), docs);
+    const oerrs = [...ov.errors, ...check(ov.docs, metricNames, version).map((e) => `overlay ${o}: ${e}`)];
+    if (o === "single-account" && standbyWait(ov.docs) !== "block") oerrs.push("overlay single-account: STANDBY_WAIT must be block");
+    if (o === "fleet" && (standbyWait(ov.docs) ?? "poll") !== "poll") oerrs.push("overlay fleet: STANDBY_WAIT must be poll");
+    console.log(`overlay ${o}: ${oerrs.length === 0 ? "ok" : `${oerrs.length} error(s)`}`);
+    errs.push(...oerrs);
+  }
+  if (!overlays.includes("single-account") || !overlays.includes("fleet"))
+    errs.push(`deploy/overlays must have single-account and fleet (found: ${overlays.join(", ") || "none"})`);
   for (const e of errs) console.log(`ERROR ${e}`);
   const out = args.indexOf("--emit-rules");
   if (out >= 0) {
