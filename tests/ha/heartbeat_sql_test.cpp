@@ -39,8 +39,9 @@ TEST_CASE("heartbeat reports the backend's identity; a session is never another'
   CHECK_FALSE(wa::store::session_identity(other.exec("heartbeat", wa::ha::kHeartbeatSql)) == opened);
 }
 
-TEST_CASE("liveness lock: one holder per pod name; begin_lease says whether the previous holder's pod is alive",
-          "[ha][pg]") {
+TEST_CASE(
+    "liveness lock: one holder per pod name; begin_lease says whether the previous holder's pod is alive",
+    "[ha][pg]") {
   wa::hatest::TestDb db;
   db.add_account("acme");
   auto a = db.connect("pod-a liveness");
@@ -58,11 +59,13 @@ TEST_CASE("liveness lock: one holder per pod name; begin_lease says whether the 
   CHECK(second.failover);
   CHECK(second.previous_alive);  // pod-a still holds its liveness lock
   a.close();                     // pod-a's process is gone
-  REQUIRE(wa::hatest::wait_for([&] { return !wa::store::pod_alive(lock, "pod-a"); }, std::chrono::seconds(5)));
+  REQUIRE(
+      wa::hatest::wait_for([&] { return !wa::store::pod_alive(lock, "pod-a"); }, std::chrono::seconds(5)));
   auto third = wa::store::begin_lease(lock, "acme", "pod-a");
   CHECK(third.previous_alive);  // pod-b is alive
   b.close();
-  REQUIRE(wa::hatest::wait_for([&] { return !wa::store::pod_alive(lock, "pod-b"); }, std::chrono::seconds(5)));
+  REQUIRE(
+      wa::hatest::wait_for([&] { return !wa::store::pod_alive(lock, "pod-b"); }, std::chrono::seconds(5)));
   auto fourth = wa::store::begin_lease(lock, "acme", "pod-c");
   CHECK(fourth.previous_pod == std::optional<std::string>("pod-a"));
   CHECK_FALSE(fourth.previous_alive);  // pod-a is dead
@@ -70,5 +73,6 @@ TEST_CASE("liveness lock: one holder per pod name; begin_lease says whether the 
 
   // The asynchronous form only begins a lease while the account still has the key won.
   const auto st = wa::store::begin_lease_statement("acme", "pod-c", std::int64_t{12345});
-  CHECK_FALSE(wa::store::lease_from(lock.exec("begin lease with a stale key", st.sql, st.params), "pod-c").has_value());
+  CHECK_FALSE(wa::store::lease_from(lock.exec("begin lease with a stale key", st.sql, st.params), "pod-c")
+                  .has_value());
 }

@@ -194,7 +194,8 @@ struct CapturingFactory : wa::core::ConnectionFactory {
   std::shared_ptr<const wa::core::Lease> got;
   std::shared_ptr<wa::ha::Lease> published;
   std::shared_ptr<wa::ha::Leases> leases;
-  std::unique_ptr<wa::core::Connection> create(const std::string& id, const std::string&, wa::core::ConnectionEvents,
+  std::unique_ptr<wa::core::Connection> create(const std::string& id, const std::string&,
+                                               wa::core::ConnectionEvents,
                                                std::shared_ptr<const wa::core::Lease> lease) override {
     got = std::move(lease);
     published = leases->get(id);
@@ -203,8 +204,9 @@ struct CapturingFactory : wa::core::ConnectionFactory {
 };
 }  // namespace
 
-TEST_CASE("supervisor: the connection gets the real lease, published before the factory runs; stop revokes it",
-          "[ha][unit]") {
+TEST_CASE(
+    "supervisor: the connection gets the real lease, published before the factory runs; stop revokes it",
+    "[ha][unit]") {
   CapturingFactory f;
   f.leases = std::make_shared<wa::ha::Leases>();
   wa::ha::Supervisor sup(&f, f.leases);
