@@ -104,9 +104,8 @@ void Elector::Impl::on_outcome(LockSlot& slot, LockSlot::Outcome o) {
             .kv("backend_pid", slot.backend_pid())
             .kv("message",
                 "an advisory lock this pod holds is not in pg_locks for its session: the lock session "
-                "does not keep one server session (transaction-pooling PgBouncer?) or the server restarted; "
-                "connect "
-                "directly or through PgBouncer in session mode");
+                "does not keep one server session (transaction-pooling PgBouncer?) or the server "
+                "restarted; connect directly or through PgBouncer in session mode");
         fail_slot(slot, "held advisory lock missing from pg_locks");
         return;
       }
