@@ -135,7 +135,10 @@ void Elector::Impl::give_up(AccountLease& e, core::DisconnectReason reason, cons
   if (failed && lock_fresh) recorder.flush(std::chrono::milliseconds(1000));
   if (e.slot && e.slot->valid()) {
     LockSlot* slot = e.slot;
-    unlock(*slot, {e.acc.lock_key});
+    // Said before the unlock too, so a waiter granted the lock at once already knows it need not
+    // hold for us; the notice after it wakes the pollers.
+    if (!nobody) notify_stopped(*slot, e);
+    if (slot->valid()) unlock(*slot, {e.acc.lock_key});
     if (!nobody) notify_stopped(*slot, e);
   }
   clear_led(id);
@@ -181,11 +184,17 @@ void Elector::Impl::resign_all() {
         (void)slot->collect();  // anything won meanwhile goes with the session below
       }
       if (!slot->busy()) {
+        // The notice goes out before the unlock (a block-mode waiter is granted the lock at once
+        // and must not hold for us) and again after it (pollers that polled early try again).
+        auto say = [&] {
+          for (auto& [id, e] : entries)
+            if (e.slot == slot && e.role == Role::resigning)
+              store::notify(slot->conn(), store::kLeaderChannel,
+                            store::notice_payload({id, e.epoch, "resigned", cfg.pod}));
+        };
+        say();
         slot->unlock(keys);
-        for (auto& [id, e] : entries)
-          if (e.slot == slot && e.role == Role::resigning)
-            store::notify(slot->conn(), store::kLeaderChannel,
-                          store::notice_payload({id, e.epoch, "resigned", cfg.pod}));
+        say();
       }
     } catch (const std::exception& ex) {
       wa::log::warn("resign_unlock_failed").kv("session", slot->name()).kv("error", ex.what());
