@@ -23,7 +23,7 @@
 #include "core/client/wa_client.h"
 #include "core/crypto/bytes.h"
 #include "ha/elector.h"
-#include "ha/pg_device_store.h"
+#include "ha/leased_device_store.h"
 #include "ha/shutdown.h"
 #include "ha/supervisor.h"
 #include "store/accounts.h"
@@ -192,7 +192,7 @@ int cmd_run(int argc, char** argv) {
   // factory creates talk to it: they only run once the elector leads something.
   std::atomic<ha::Elector*> elector_ptr{nullptr};
   ha::Supervisor* supervisor_ptr = nullptr;
-  ha::PgDeviceStoreOptions store_opts;
+  ha::LeasedDeviceStoreOptions store_opts;
   store_opts.database_url = cfg.database_url;
   store_opts.pod = cfg.pod;
   client::WaClientFactory factory(wa_opts, [&](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
@@ -206,7 +206,7 @@ int cmd_run(int argc, char** argv) {
       auto* el = elector_ptr.load();
       return el != nullptr && el->move_lock(id, key, std::move(commit), std::move(abandon));
     };
-    return std::make_unique<ha::PgDeviceStore>(std::move(o), business_id, supervisor_ptr->write_fence(business_id));
+    return std::make_unique<ha::LeasedDeviceStore>(std::move(o), business_id, supervisor_ptr->write_fence(business_id));
   });
   ha::Supervisor supervisor(no_transport ? nullptr : &factory);
   supervisor_ptr = &supervisor;
@@ -243,10 +243,11 @@ int cmd_run(int argc, char** argv) {
   // `accounts pair --phone`: the leader asks its client for the linking code.
   PairCodeResponder pair_codes(
       cfg.database_url, cfg.pod,
-      [&elector] {
-        std::vector<std::string> led;
+      [&elector, &supervisor] {
+        std::vector<std::shared_ptr<const store::WriteFence>> led;
         for (const auto& a : elector.snapshot().accounts)
-          if (ha::leads(a.role)) led.push_back(a.business_id);
+          if (ha::leads(a.role))
+            if (auto fence = supervisor.write_fence(a.business_id)) led.push_back(std::move(fence));
         return led;
       },
       [&supervisor](const std::string& business_id, const std::string& phone, bool push) {
