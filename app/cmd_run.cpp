@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "core/client/wa_client.h"
+#include "core/connection.h"
 #include "core/crypto/bytes.h"
 #include "ha/elector.h"
 #include "ha/leased_device_store.h"
@@ -215,6 +216,12 @@ int cmd_run(int argc, char** argv) {
   // Generous: a connect to an unreachable database may block the loop for a few seconds.
   Watchdog watchdog(std::chrono::seconds(30));
   watchdog.beat();
+  // Every disconnect reason and decoder exists at 0 from the start, so that a pod's first logout
+  // is an increase() for the WaconnectorLoggedOut alert (a series born at 1 shows no increase)
+  // and dashboards show zeros, not gaps.
+  for (int r = 0; r <= static_cast<int>(core::DisconnectReason::unknown); ++r)
+    metrics.disconnect(core::to_string(static_cast<core::DisconnectReason>(r)));
+  for (const char* what : {"frame", "node", "handshake", "websocket"}) metrics.decode_error(what);
   elector.set_on_loop([&watchdog] { watchdog.beat(); });
 
   HttpHandlers handlers;

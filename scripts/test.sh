@@ -31,13 +31,14 @@ cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"
 
 pg_dir=""
+# Absolute paths: the trap runs after `cd "$build_dir"` below.
 cleanup() {
-  if [ -n "$pg_dir" ]; then bash scripts/pg-cluster.sh stop "$pg_dir" || true; rm -rf "$pg_dir"; fi
+  if [ -n "$pg_dir" ]; then bash "$root/scripts/pg-cluster.sh" stop "$pg_dir" || true; rm -rf "$pg_dir"; fi
 }
 trap cleanup EXIT
 if [ -z "${WACONN_TEST_DATABASE_URL:-}" ]; then
   pg_dir=$(mktemp -d /tmp/waconn-pg.XXXXXX)
-  WACONN_TEST_DATABASE_URL=$(bash scripts/pg-cluster.sh start "$pg_dir")
+  WACONN_TEST_DATABASE_URL=$(bash "$root/scripts/pg-cluster.sh" start "$pg_dir")
   export WACONN_TEST_DATABASE_URL
 fi
 export WACONN_BIN_DIR="$root/$build_dir/bin"
@@ -48,5 +49,5 @@ if [ "$build_dir" = build-asan ]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
 
-cd "$build_dir"
+cd "$root/$build_dir"
 ctest --output-on-failure --timeout 600 -j1

@@ -39,7 +39,8 @@ struct Attempt {
 
 }  // namespace
 
-void connect_and_handshake(asio::io_context& io, ClientConnectOptions options, ClientConnectHandler done) {
+std::shared_ptr<FrameSocket> connect_and_handshake(asio::io_context& io, ClientConnectOptions options,
+                                                   ClientConnectHandler done) {
   auto a = std::make_shared<Attempt>();
   a->done = std::move(done);
   a->socket = FrameSocket::create(io, options.websocket, options.dict_version);
@@ -53,7 +54,7 @@ void connect_and_handshake(asio::io_context& io, ClientConnectOptions options, C
   } catch (...) {
     auto d = std::move(a->done);
     asio::post(io, [d = std::move(d), e = std::current_exception()] { d(e, nullptr); });
-    return;
+    return a->socket;
   }
   const auto timeout = options.handshake_timeout;
 
@@ -110,6 +111,7 @@ void connect_and_handshake(asio::io_context& io, ClientConnectOptions options, C
       a->fail(std::current_exception());
     }
   });
+  return a->socket;
 }
 
 }  // namespace wa::socket

@@ -28,8 +28,11 @@ struct ClientConnectOptions {
 
 // `done(nullptr, socket)` once the ClientFinish is on its way and the transport keys are in
 // place; `done(error, nullptr)` otherwise, the error being std::system_error (network),
-// UpgradeError, HandshakeError, CertChainError or crypto::CryptoError.
+// UpgradeError, HandshakeError, CertChainError or crypto::CryptoError. Returns the socket being
+// connected, so the caller can abort() it mid-handshake (fencing); `done` then reports an error.
+// `options.websocket.send_gate`, if set, also gates the handshake's own frames.
 using ClientConnectHandler = std::function<void(std::exception_ptr, std::shared_ptr<FrameSocket>)>;
-void connect_and_handshake(asio::io_context& io, ClientConnectOptions options, ClientConnectHandler done);
+std::shared_ptr<FrameSocket> connect_and_handshake(asio::io_context& io, ClientConnectOptions options,
+                                                   ClientConnectHandler done);
 
 }  // namespace wa::socket

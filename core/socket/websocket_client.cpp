@@ -136,13 +136,19 @@ void WebSocketClient::send_upgrade() {
   req.origin = options_.origin;
   req.user_agent = options_.user_agent;
   auto text = std::make_shared<std::string>(build_ws_upgrade_request(req));
-  with_stream([&](auto& s) {
-    asio::async_write(s, asio::buffer(*text), [self = shared_from_this(), text](std::error_code ec, std::size_t) {
-      if (self->state_ != State::connecting) return;
-      if (ec) return self->fail_connect("sending the upgrade request", ec);
-      self->read_upgrade();
+  auto write = [&] {
+    with_stream([&](auto& s) {
+      asio::async_write(s, asio::buffer(*text), [self = shared_from_this(), text](std::error_code ec, std::size_t) {
+        if (self->state_ != State::connecting) return;
+        if (ec) return self->fail_connect("sending the upgrade request", ec);
+        self->read_upgrade();
+      });
     });
-  });
+  };
+  if (options_.send_gate && !options_.send_gate(write)) {
+    return fail_connect("upgrade request (refused by the send gate)", asio::error::operation_aborted);
+  }
+  if (!options_.send_gate) write();
 }
 
 void WebSocketClient::read_upgrade() {
@@ -246,26 +252,51 @@ void WebSocketClient::handle_message(WsMessage m) {
 
 void WebSocketClient::queue_frame(Bytes frame) {
   if (finished_) return;
-  write_queue_.push_back(std::move(frame));
+  {
+    std::lock_guard lk(queue_mu_);
+    if (aborted_) return;
+    write_queue_.push_back(std::move(frame));
+  }
   write_next();
 }
 
 void WebSocketClient::write_next() {
   if (writing_ || finished_) return;
-  if (write_queue_.empty()) {
+  {
+    std::lock_guard lk(queue_mu_);
+    if (write_queue_.empty()) {
+      in_flight_.clear();
+    } else {
+      in_flight_ = std::move(write_queue_.front());
+      write_queue_.pop_front();
+    }
+  }
+  if (in_flight_.empty()) {
     if (pending_finish_) finish(*pending_finish_);
     return;
   }
-  writing_ = true;
-  with_stream([&](auto& s) {
-    asio::async_write(s, asio::buffer(write_queue_.front()), [self = shared_from_this()](std::error_code ec, std::size_t) {
-      self->writing_ = false;
-      if (self->finished_) return;
-      if (ec) return self->finish(WsCloseInfo{1006, "write failed: " + ec.message(), true, true});
-      self->write_queue_.pop_front();
-      self->write_next();
+  auto write = [&] {
+    writing_ = true;
+    with_stream([&](auto& s) {
+      asio::async_write(s, asio::buffer(in_flight_), [self = shared_from_this()](std::error_code ec, std::size_t) {
+        self->writing_ = false;
+        if (self->finished_) return;
+        if (ec) return self->finish(WsCloseInfo{1006, "write failed: " + ec.message(), true, true});
+        self->write_next();
+      });
     });
-  });
+  };
+  if (!options_.send_gate) return write();
+  if (options_.send_gate(write)) return;
+  // Refused: nothing queued may follow. Finish from a fresh handler, not inside the caller's
+  // send (the owner's close handler would run re-entrantly).
+  {
+    std::lock_guard lk(queue_mu_);
+    aborted_ = true;
+    write_queue_.clear();
+  }
+  in_flight_.clear();
+  asio::post(strand_, [self = shared_from_this()] { self->finish(WsCloseInfo{1006, "send refused by the gate", false, true}); });
 }
 
 void WebSocketClient::send_binary(Bytes payload) {
@@ -313,6 +344,11 @@ void WebSocketClient::do_close(std::uint16_t code, std::string reason) {
 }
 
 void WebSocketClient::abort() {
+  {
+    std::lock_guard lk(queue_mu_);
+    aborted_ = true;
+    write_queue_.clear();
+  }
   asio::dispatch(strand_, [self = shared_from_this()] {
     if (self->state_ == State::connecting) {
       return self->fail_connect("aborted", asio::error::operation_aborted);
@@ -327,7 +363,10 @@ void WebSocketClient::finish(WsCloseInfo info) {
   state_ = State::closed;
   timer_.cancel();
   drop_socket();
-  write_queue_.clear();
+  {
+    std::lock_guard lk(queue_mu_);
+    write_queue_.clear();
+  }
   auto handler = std::move(on_close_);
   on_close_ = nullptr;
   on_message_ = nullptr;  // drop captured references, breaking cycles

@@ -12,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -37,6 +38,12 @@ struct WebSocketClientOptions {
   // Called with "websocket", "frame" or "handshake" whenever the peer's bytes are rejected, so
   // the owner can count it (Metrics::decode_error). Runs on the socket's strand.
   std::function<void(const char* kind)> on_decode_error;
+  // Fencing: consulted on the strand right before bytes are handed to the kernel (every
+  // WebSocket frame, queued or not, and the upgrade request). It calls `write` at most once,
+  // synchronously, only if the bytes may go out, and returns whether it did; the owner holds its
+  // own send lock around `write`, so once its stop() returned no write can start. A refusal
+  // drops everything queued and ends the connection. Empty: no gate.
+  std::function<bool(const std::function<void()>& write)> send_gate;
 };
 
 // Why the connection ended. Exactly one of these is delivered, once.
@@ -75,7 +82,8 @@ class WebSocketClient : public std::enable_shared_from_this<WebSocketClient> {
   void send_ping(Bytes payload = {});
   // Graceful close: sends a close frame, waits up to close_timeout for the peer's, then drops.
   void close(std::uint16_t code = ws_close::normal, std::string reason = {});
-  // Drops the TCP connection at once, sending nothing more (fencing).
+  // Drops the TCP connection, sending nothing more (fencing): the write queue is emptied before
+  // abort() returns; the socket itself is closed on the strand.
   void abort();
 
   bool is_open() const { return state_ == State::open; }
@@ -119,7 +127,11 @@ class WebSocketClient : public std::enable_shared_from_this<WebSocketClient> {
   std::string head_buf_;
   std::unique_ptr<WsFrameParser> parser_;
   std::vector<std::uint8_t> read_buf_;
+  // write_queue_ and aborted_ are also touched by abort() from any thread: queue_mu_.
+  std::mutex queue_mu_;
   std::deque<Bytes> write_queue_;
+  bool aborted_ = false;
+  Bytes in_flight_;  // the frame async_write is sending (strand only)
   bool writing_ = false;
   bool close_sent_ = false;
   bool finished_ = false;

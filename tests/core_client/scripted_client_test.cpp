@@ -449,3 +449,77 @@ TEST_CASE("scripted: stop() during the handshake: the ClientFinish (the login) i
   CHECK(store.snapshot().connected == 0);
   CHECK(log.disconnects().empty());
 }
+
+namespace {
+
+// A lease the test flips to stale, as the HA layer's does when the pod loses its lock or was
+// paused past its deadline.
+class FlipLease : public wa::core::Lease {
+ public:
+  bool fresh() const override { return fresh_.load(); }
+  void expire() { fresh_ = false; }
+
+ private:
+  std::atomic<bool> fresh_{true};
+};
+
+}  // namespace
+
+TEST_CASE("scripted: a stale lease stops every frame and ends the connection as lock_lost", "[client][scripted][lease]") {
+  std::atomic<int> logins{0};
+  ScriptedServer s(
+      [&](ScriptedServer& srv, std::uint64_t c, const wa::proto::ClientPayload&) {
+        ++logins;
+        srv.send(c, success());
+      },
+      [&](ScriptedServer& srv, std::uint64_t c, const Node& n) { answer_session(srv, c, n); });
+  MemoryStore store;
+  store_paired(store);
+  EventLog log;
+  auto lease = std::make_shared<FlipLease>();
+  auto o = opts(s);
+  SECTION("a frame the client wants to send (an ack) after the lease went stale") {
+    WaClient client("biz-l1", o, store.make(), log.events(), lease);
+    client.start();
+    REQUIRE(s.wait([](const std::vector<Received>& rs) { return count_tag(rs, "passive") == 1; }, 10s));
+    std::this_thread::sleep_for(300ms);  // let the answers to the first requests settle
+    const auto before = s.bytes_received();
+    REQUIRE(before > 0);
+    lease->expire();
+    s.send(1, Node{"message", {{"from", *Jid::parse("15559999@s.whatsapp.net")}, {"id", std::string("m1")}, {"type", std::string("text")}}, {}});
+    REQUIRE(log.wait_disconnect(DisconnectReason::lock_lost, 5s));
+    CHECK(client.state() == ConnectionState::failed);
+    CHECK(eventually([&] { return s.open_count() == 0; }, 5s));
+    std::this_thread::sleep_for(300ms);
+    CHECK(s.bytes_received() == before);  // not even the ack went out
+    CHECK(logins.load() == 1);            // and no reconnect
+    auto rs = s.received();
+    CHECK(std::none_of(rs.begin(), rs.end(), [](const Received& r) { return r.node.tag == "ack"; }));
+  }
+  SECTION("a keepalive ping due after the lease went stale (a paused pod waking up)") {
+    o.keepalive_min = 300ms;
+    o.keepalive_max = 300ms;
+    WaClient client("biz-l2", o, store.make(), log.events(), lease);
+    client.start();
+    REQUIRE(s.wait([](const std::vector<Received>& rs) { return count_tag(rs, "w:p") >= 1; }, 10s));
+    // Expire right after a ping was answered, so the next one is the first frame due.
+    const auto pings = count_tag(s.received(), "w:p");
+    REQUIRE(s.wait([&](const std::vector<Received>& rs) { return count_tag(rs, "w:p") > pings; }, 5s));
+    std::this_thread::sleep_for(50ms);
+    const auto before = s.bytes_received();
+    lease->expire();
+    REQUIRE(log.wait_disconnect(DisconnectReason::lock_lost, 5s));
+    CHECK(eventually([&] { return s.open_count() == 0; }, 5s));
+    std::this_thread::sleep_for(400ms);  // more than one keepalive interval
+    CHECK(s.bytes_received() == before);
+    CHECK(logins.load() == 1);
+  }
+  SECTION("stale before connecting: no connection is opened") {
+    lease->expire();
+    WaClient client("biz-l3", o, store.make(), log.events(), lease);
+    client.start();
+    REQUIRE(log.wait_disconnect(DisconnectReason::lock_lost, 5s));
+    CHECK(s.bytes_received() == 0);
+    CHECK(s.client_hellos() == 0);
+  }
+}

@@ -13,6 +13,7 @@ class ScriptedServer::Session : public sim::WsSession {
   ~Session() override { s_.sessions_.erase(link_.id()); }
 
   void on_binary(std::string_view message) override {
+    s_.bytes_received_ += message.size();
     if (done_) return;
     try {
       reader_.feed(crypto::view(message));

@@ -54,6 +54,8 @@ class ScriptedServer {
   // Connections that completed the handshake, in order, with their payload kind.
   std::vector<std::pair<std::uint64_t, bool /*login*/>> logins();
   std::size_t open_count() const { return log_.open_count(); }
+  // WebSocket payload bytes received from clients so far (all connections, handshake included).
+  std::size_t bytes_received() const { return bytes_received_.load(); }
   // While held, ServerHellos are kept back (the client waits in its handshake); release sends them.
   void hold_server_hello(bool hold) { hold_hello_ = hold; }
   void release_server_hellos();
@@ -79,6 +81,7 @@ class ScriptedServer {
   int port_ = 0;
 
   std::atomic<bool> hold_hello_{false};
+  std::atomic<std::size_t> bytes_received_{0};
   std::vector<std::pair<std::uint64_t, crypto::Bytes>> held_;  // server thread only
   int client_hellos_ = 0;                                      // under mu_
   std::mutex mu_;

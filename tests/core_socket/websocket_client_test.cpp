@@ -2,6 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <future>
+#include <mutex>
+#include <thread>
 
 #include "core/socket/websocket_client.h"
 #include "core/socket/websocket_upgrade.h"
@@ -235,4 +238,70 @@ TEST_CASE("abort during connect fails the connect, not the close handler", "[web
   REQUIRE(err);
   CHECK_THROWS_WITH(std::rethrow_exception(err), Catch::Contains("aborted"));
   CHECK_FALSE(close_called);
+}
+
+TEST_CASE("frames queued before the send gate closes or abort() is called never reach the server", "[websocket][gate]") {
+  TestWsServer server;
+  std::atomic<int> got{0};
+  server.serve([&](TestWsConn& c) {
+    c.upgrade();
+    for (;;) {
+      if (c.read_message().opcode == WsOpcode::binary) ++got;
+    }
+  });
+  std::mutex gate_mu;
+  bool gate_open = true;
+  std::atomic<int> gate_calls{0};
+  WebSocketClientOptions o;
+  o.send_gate = [&](const std::function<void()>& write) {
+    std::lock_guard lk(gate_mu);
+    ++gate_calls;
+    if (!gate_open) return false;
+    write();
+    return true;
+  };
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  auto ws = WebSocketClient::create(io, o);
+  std::promise<WsCloseInfo> closed;
+  ws->set_close_handler([&](const WsCloseInfo& info) { closed.set_value(info); });
+  std::promise<bool> opened;
+  ws->connect(server.url(), [&](std::exception_ptr e) {
+    if (!e) ws->send_binary(Bytes{1, 2, 3});
+    opened.set_value(!e);
+  });
+  std::thread t([&] { io.run(); });
+  auto open_fut = opened.get_future();
+  REQUIRE(open_fut.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  REQUIRE(open_fut.get());
+  for (int i = 0; i < 200 && got.load() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(got.load() == 1);
+  REQUIRE(gate_calls.load() == 2);  // the upgrade request and the first frame
+
+  // Hold the io thread so the next sends stay queued behind it, as frames do behind a busy client.
+  std::promise<void> release;
+  asio::post(io, [f = release.get_future().share()] { f.wait(); });
+  for (int i = 0; i < 10; ++i) ws->send_binary(Bytes(1000, static_cast<std::uint8_t>(i)));
+  std::string expect_reason;
+  SECTION("the gate closes") {
+    {
+      std::lock_guard lk(gate_mu);
+      gate_open = false;
+    }
+    expect_reason = "send refused by the gate";
+  }
+  SECTION("abort()") {
+    ws->abort();
+    expect_reason = "aborted locally";
+  }
+  release.set_value();
+  auto fut = closed.get_future();
+  REQUIRE(fut.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(fut.get().reason == expect_reason);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  work.reset();
+  io.stop();
+  t.join();
+  server.stop();
+  CHECK(got.load() == 1);
 }

@@ -1,0 +1,159 @@
+// WaClient's state and the protocol concerns that act on it, one file each (whatsmeow's layout):
+//   wa_client.cpp          public API, state and events, store writes, sending, connecting
+//   request.cpp            IQ requests and their typed results (response / timeout / disconnected)
+//   receive.cpp            incoming frames: decode and dispatch
+//   connection_events.cpp  how a connection ends (end_connection), reconnects, stream verdicts
+//   keepalive.cpp          w:p pings and the dead-server rule
+//   prekeys.cpp            pre-key count and uploads, after login and on the server's request
+//   pair.cpp               QR pairing: pair-device, QR rotation, pair-success
+//   pair_code_flow.cpp     phone-number pairing: companion_hello and link_code_companion_reg
+//   login.cpp              <success>: first login or resume, then what whatsmeow sends first
+//
+// Threading: everything below "io thread only" runs on the client's one thread (the io_context
+// and the sockets' strands share it). `stopped`, `st`, `send_mu`, `sock` and `own_jid` are also
+// touched by the public methods from other threads.
+#pragma once
+
+#include <asio.hpp>
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "core/client/backoff.h"
+#include "core/client/request.h"
+#include "core/client/stanzas.h"
+#include "core/client/stream_errors.h"
+#include "core/client/wa_client.h"
+#include "core/socket/frame_socket.h"
+
+namespace wa::client {
+
+using Clock = std::chrono::steady_clock;
+using core::ConnectionState;
+using core::DisconnectReason;
+using std::chrono::milliseconds;
+
+struct WaClient::Impl {
+  using Timer = asio::steady_timer;
+
+  Impl(std::string id, ClientOptions o, std::unique_ptr<DeviceStore> s, core::ConnectionEvents ev,
+       std::shared_ptr<const core::Lease> l);
+
+  // --- declared first: destroyed last, after everything that holds handlers on it ---
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread thread;
+
+  std::string business_id;
+  ClientOptions opt;
+  std::unique_ptr<DeviceStore> store;
+  core::ConnectionEvents events;
+  // Gates every frame sent (null: no gate): checked under send_mu at the moment each frame is
+  // handed to the kernel (may_write), so queued frames and keepalive pings are covered too.
+  std::shared_ptr<const core::Lease> lease;
+
+  std::atomic<ConnectionState> st{ConnectionState::stopped};
+  std::atomic<bool> started{false};
+  // Set by stop(); read before every send and every store write. send_mu makes "check + write"
+  // atomic with respect to stop(), so nothing is written once stop() returned.
+  std::atomic<bool> stopped{false};
+  mutable std::mutex send_mu;
+  std::shared_ptr<socket::FrameSocket> sock;  // guarded by send_mu for stop(); else io thread only
+  mutable std::mutex jid_mu;
+  std::string own_jid;
+
+  // Everything below: io thread only.
+  std::uint64_t gen = 0;  // connection generation; callbacks of older sockets are ignored
+  std::optional<DeviceKeys> dev;
+  ReconnectBackoff backoff;
+  std::mt19937_64 rng;
+  Timer reconnect_timer{io};
+  Timer qr_timer{io};
+  Timer keepalive_timer{io};
+  IqIds ids;
+  struct Pending {
+    IqHandler handler;
+    std::unique_ptr<Timer> timer;
+  };
+  std::map<std::string, Pending> pending;
+  std::vector<std::string> refs;
+  std::size_t qr_index = 0;
+  bool expect_restart = false;  // pair-device-sign sent: the 515 that follows is ours
+  bool just_paired = false;     // the next <success> is the first login, not a resume
+  bool gave_up = false;         // terminal state reached; no reconnects
+  Clock::time_point last_keepalive_ok{};
+  Clock::time_point last_activity_report{};
+  struct PairCodeState {
+    std::string code;
+    std::string phone;
+    KeyPair ephemeral;
+    Bytes ref;
+  };
+  std::optional<PairCodeState> pair_code;
+
+  // wa_client.cpp: state, events, store writes, sending, connecting
+  void set_state(ConnectionState s);
+  void emit_disconnect(DisconnectReason r, const std::string& details);
+  // Store writes: nothing after stop(). StoreFenced or a failing essential write ends the
+  // connection for good (another pod may lead now; a half-saved device must not keep talking).
+  // Tracking writes (`essential` false) only log other failures.
+  bool store_write(const char* purpose, const std::function<void()>& write, bool essential = true);
+  bool lease_stale() const { return lease && !lease->fresh(); }
+  bool may_write(std::uint64_t g, const std::function<void()>& write);
+  void send(const Node& n);
+  void connect();
+  void on_connected(std::uint64_t g, std::exception_ptr e, std::shared_ptr<socket::FrameSocket> s);
+
+  // request.cpp
+  void send_iq(const Node& n, IqHandler handler, milliseconds timeout);
+  bool route_response(const Node& iq);  // true: it answered one of our requests
+  void fail_pending();
+
+  // receive.cpp
+  void on_frame(std::uint64_t g, const Bytes& frame);
+  void dispatch(const Node& n);
+  void on_iq(const Node& n);
+  void on_notification(const Node& n);
+
+  // connection_events.cpp
+  enum class Close { abort, graceful };
+  // The one way a connection ends: the socket is dropped (its callbacks ignored from then on),
+  // pending requests get `disconnected`, the store and the events learn `reason`; then either a
+  // reconnect after the backoff or the terminal `failed` state.
+  void end_connection(DisconnectReason reason, const std::string& details, bool reconnect, Close how = Close::abort);
+  void drop_connection(Close how);
+  void cancel_timers();
+  void schedule_reconnect(bool now);
+  void connect_failed(std::uint64_t g, const std::string& what);
+  void on_closed(std::uint64_t g, const socket::WsCloseInfo& info);
+  void on_lease_stale(std::uint64_t g);
+  void on_verdict(const Verdict& v, const char* what);
+
+  // keepalive.cpp
+  void schedule_keepalive();
+  void on_keepalive_result(std::uint64_t g, const IqResult& r);
+
+  // prekeys.cpp
+  void check_pre_keys(std::uint64_t g, std::function<void()> then);
+  void upload_pre_keys(std::size_t want, std::function<void()> then);
+  void on_pre_key_notification(const Node& n);
+
+  // pair.cpp
+  void on_pair_device(const Node& iq_node, const Node& pd);
+  void show_qr();
+  void on_pair_success(const Node& iq_node, const Node& ps);
+
+  // pair_code_flow.cpp
+  void start_pair_code(const std::string& digits, bool show_push, std::shared_ptr<std::promise<std::string>> done);
+  void on_link_code_notification(const Node& n);
+
+  // login.cpp
+  void on_success(const Node& n);
+};
+
+}  // namespace wa::client

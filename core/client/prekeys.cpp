@@ -1,0 +1,84 @@
+// Pre-keys after login and on the server's request: stored keys not uploaded yet go first, new
+// ones are generated (and saved before they are sent) for the rest.
+#include "core/client/prekeys.h"
+
+#include "common/log.h"
+#include "core/client/client_impl.h"
+
+namespace wa::client {
+
+std::optional<std::size_t> pre_key_count_of(const binary::Node& n) {
+  const Node* c = n.child("count");
+  if (!c) return std::nullopt;
+  const auto v = c->attr_text("value").value_or("");
+  if (v.empty() || v.size() >= 9 || v.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return static_cast<std::size_t>(std::stoul(v));
+}
+
+// After <success>: ask the server's count, top up when it or our own stock is low, then `then`.
+void WaClient::Impl::check_pre_keys(std::uint64_t g, std::function<void()> then) {
+  send_iq(pre_key_count(ids.next()), [this, g, then = std::move(then)](const IqResult& r) {
+    if (g != gen) return;
+    const auto server_count = r.ok() ? pre_key_count_of(*r.node) : std::nullopt;
+    if (!server_count) wa::log::warn("wa_client_prekey_count_unknown").kv("business_id", business_id).kv("result", r.describe());
+    std::size_t local = 0;
+    try {
+      local = store->uploaded_pre_key_count();
+    } catch (const std::exception& e) {
+      wa::log::error("wa_client_store_read_failed").kv("business_id", business_id).kv("purpose", "uploaded pre-key count").kv("error", e.what());
+    }
+    if (server_count && (*server_count < kMinPreKeyCount || local < kMinPreKeyCount)) {
+      return upload_pre_keys(*server_count == 0 && local == 0 ? kInitialPreKeyCount : kWantedPreKeyCount, then);
+    }
+    then();
+  }, opt.iq_timeout);
+}
+
+void WaClient::Impl::on_pre_key_notification(const Node& n) {
+  if (st.load() != ConnectionState::logged_in) return;
+  const auto count = pre_key_count_of(n);
+  if (count && *count < kMinPreKeyCount) upload_pre_keys(kWantedPreKeyCount, [] {});
+}
+
+void WaClient::Impl::upload_pre_keys(std::size_t want, std::function<void()> then) {
+  std::vector<PreKey> keys;
+  try {
+    keys = store->unuploaded_pre_keys(want);
+  } catch (const std::exception& e) {
+    wa::log::error("wa_client_store_read_failed").kv("business_id", business_id).kv("purpose", "unuploaded pre-keys").kv("error", e.what());
+    return then();
+  }
+  if (keys.size() < want) {
+    std::uint32_t next = 1;
+    try {
+      next = store->next_pre_key_id();
+    } catch (const std::exception& e) {
+      wa::log::error("wa_client_store_read_failed").kv("business_id", business_id).kv("purpose", "next pre-key id").kv("error", e.what());
+      return then();
+    }
+    std::vector<PreKey> fresh;
+    for (std::size_t i = keys.size(); i < want; ++i) {
+      if (next == 0 || next > kMaxPreKeyId) next = 1;  // 24-bit ids wrap
+      fresh.push_back(PreKey{next++, KeyPair::generate(), false});
+    }
+    if (!store_write("save pre-keys", [&] { store->save_pre_keys(fresh); })) return;
+    keys.insert(keys.end(), fresh.begin(), fresh.end());
+  }
+  if (keys.empty()) return then();
+  std::uint32_t last = 0;
+  for (const auto& k : keys) last = std::max(last, k.id);
+  const auto g = gen;
+  const auto n = keys.size();
+  send_iq(pre_key_upload(ids.next(), *dev, keys), [this, g, last, n, then](const IqResult& r) {
+    if (g != gen) return;
+    if (r.ok()) {
+      if (!store_write("mark pre-keys uploaded", [&] { store->mark_pre_keys_uploaded(last); })) return;
+      wa::log::info("wa_client_prekeys_uploaded").kv("business_id", business_id).kv("count", n);
+    } else {
+      wa::log::warn("wa_client_prekey_upload_failed").kv("business_id", business_id).kv("count", n).kv("result", r.describe());
+    }
+    then();
+  }, opt.iq_timeout);
+}
+
+}  // namespace wa::client
