@@ -6,10 +6,11 @@
 #   scripts/patroni-cluster.sh url DIR       -> print that URL again
 #   scripts/patroni-cluster.sh status DIR    -> patronictl list
 #   scripts/patroni-cluster.sh primary DIR   -> print the node name of the current primary
+#   scripts/patroni-cluster.sh wait-replica DIR -> wait until the replica streams from the primary
 #   scripts/patroni-cluster.sh failover DIR [kill|switchover]
 #        kill (default): SIGKILL the primary's postmaster (a crashed primary; Patroni fails over at
 #        once because primary_start_timeout is 0); switchover: `patronictl switchover` (planned).
-#        Waits until the other node accepts writes and prints one line:
+#        First waits until the replica streams (wait-replica), then until it accepts writes and prints one line:
 #        "old=NODE new=NODE pg_writable_ms=N fault_at_ms=T0 writable_at_ms=T1" (N = T1 - T0: fault ->
 #        first committed write on the new primary; T0/T1 are Unix times in ms).
 #   scripts/patroni-cluster.sh stop DIR      -> stop Patroni, PostgreSQL and etcd
@@ -18,8 +19,8 @@
 # (initdb refuses root), like scripts/pg-cluster.sh.
 set -euo pipefail
 
-cmd=${1:?usage: patroni-cluster.sh start|stop|url|status|primary|failover DIR}
-dir=${2:?usage: patroni-cluster.sh start|stop|url|status|primary|failover DIR}
+cmd=${1:?usage: patroni-cluster.sh start|stop|url|status|primary|wait-replica|failover DIR}
+dir=${2:?usage: patroni-cluster.sh start|stop|url|status|primary|wait-replica|failover DIR}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
@@ -141,16 +142,8 @@ start() {
   done
   # Ready when the replica's own WAL receiver streams (pg_stat_replication on the primary would
   # also count pg_basebackup's WAL stream while the replica is still being cloned).
-  local p r
-  for _ in $(seq 600); do
-    p=$(primary || true)
-    r=$([ "$p" = node1 ] && echo node2 || echo node1)
-    if [ -n "$p" ] && [ "$(psql_node "$r" "SELECT status FROM pg_stat_wal_receiver" || true)" = "streaming" ]; then
-      url_of; return 0
-    fi
-    sleep 0.1
-  done
-  echo "patroni-cluster: the replica never streamed" >&2; tail -30 "$dir/node2.log" >&2; exit 1
+  wait_replica || { tail -30 "$dir/node2.log" >&2; exit 1; }
+  url_of
 }
 
 stop() {
@@ -173,8 +166,24 @@ stop() {
   fi
 }
 
+# Waits until the replica's WAL receiver streams from the primary (after a failover the old primary
+# needs a few seconds to rewind and rejoin); a failover before that is a double fault.
+wait_replica() {
+  local p r
+  for _ in $(seq 600); do
+    p=$(primary || true)
+    r=$([ "$p" = node1 ] && echo node2 || echo node1)
+    if [ -n "$p" ] && [ "$(psql_node "$r" "SELECT status FROM pg_stat_wal_receiver" || true)" = "streaming" ]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "patroni-cluster: the replica does not stream" >&2; return 1
+}
+
 failover() {
   local how=${1:-kill} old new t0 t1 pid
+  wait_replica
   old=$(primary) || { echo "patroni-cluster: no primary" >&2; exit 1; }
   new=$([ "$old" = node1 ] && echo node2 || echo node1)
   t0=$(now_ms)
@@ -207,6 +216,7 @@ case "$cmd" in
   url) url_of ;;
   status) patronictl_ list ;;
   primary) primary ;;
+  wait-replica) wait_replica ;;
   failover) failover "${3:-kill}" ;;
-  *) echo "usage: patroni-cluster.sh start|stop|url|status|primary|failover DIR" >&2; exit 2 ;;
+  *) echo "usage: patroni-cluster.sh start|stop|url|status|primary|wait-replica|failover DIR" >&2; exit 2 ;;
 esac

@@ -66,6 +66,7 @@ class Patroni {
   }
   const std::string& url() const { return url_; }
   std::string primary() { return trim(run(script("primary")).second); }
+  void wait_replica() { REQUIRE(run(script("wait-replica")).first == 0); }
   // Kills the primary's postmaster; returns the script's fields once the other node accepts writes.
   std::map<std::string, std::string> kill_primary() {
     auto [rc, out] = run(script("failover") + " kill");
@@ -175,6 +176,9 @@ TEST_CASE("patroni: SIGKILL of the primary - a leader is elected and logged in a
   // Round 2: the primary dies right after a lease_epoch bump (a leader SIGKILLed, a standby takes
   // over and bumps the epoch): with asynchronous replication the bump may not have reached the
   // replica, and then the next leader on the promoted node can get the same number again.
+  // The old primary first rejoins as a streaming replica: killing the primary before that would
+  // be a double fault that loses everything since the last failover.
+  pat.wait_replica();
   const int leader = c.logged_in_pod();
   REQUIRE(leader >= 0);
   const auto e0 = c.account().lease_epoch;
