@@ -123,7 +123,8 @@ int cmd_run(int argc, char** argv) {
 
   ha::ElectorConfig cfg;
   cfg.database_url = flags.str("database-url");
-  if (auto err = check_database_url(cfg.database_url); !err.empty()) throw ConfigError("--database-url: " + err);
+  if (auto err = check_database_url(cfg.database_url); !err.empty())
+    throw ConfigError("--database-url: " + err);
   cfg.pod = flags.get("pod").value_or("");
   if (cfg.pod.empty()) throw ConfigError("--pod (POD_NAME) is required: the hostname is unknown");
   if (auto err = check_pod_name(cfg.pod); !err.empty()) throw ConfigError("--pod: " + err);

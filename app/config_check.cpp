@@ -1,8 +1,8 @@
 #include "app/config_check.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <libpq-fe.h>
+#include <netdb.h>
 
 #include <algorithm>
 #include <array>
@@ -81,10 +81,11 @@ std::string check_database_url(const std::string& url) {
   std::string err;
   const auto m = parse(url, err);
   if (!err.empty()) return "cannot parse: " + err;
-  for (const auto& e : {one_of(m, "sslmode", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}),
-                        one_of(m, "gssencmode", {"disable", "prefer", "require"}),
-                        one_of(m, "target_session_attrs",
-                               {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"})})
+  for (const auto& e :
+       {one_of(m, "sslmode", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}),
+        one_of(m, "gssencmode", {"disable", "prefer", "require"}),
+        one_of(m, "target_session_attrs",
+               {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"})})
     if (!e.empty()) return e;
   for (const char* key : {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
                           "keepalives_count", "tcp_user_timeout"}) {

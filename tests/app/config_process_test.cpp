@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 namespace {
 
@@ -55,8 +55,8 @@ Outcome run(const std::vector<std::string>& args, std::chrono::milliseconds dead
     const int null = open("/dev/null", O_WRONLY);
     if (fd >= 0) dup2(fd, 2);
     if (null >= 0) dup2(null, 1);
-    for (const char* v : {"DATABASE_URL", "POD_NAME", "HTTP_LISTEN", "WA_URL", "BUSINESS_IDS", "PGHOST", "PGPORT",
-                          "PGSSLMODE", "PGDATABASE"})
+    for (const char* v : {"DATABASE_URL", "POD_NAME", "HTTP_LISTEN", "WA_URL", "BUSINESS_IDS", "PGHOST",
+                          "PGPORT", "PGSSLMODE", "PGDATABASE"})
       unsetenv(v);
     const std::string bin = bin_dir() + "/waconnector";
     std::vector<char*> argv{const_cast<char*>(bin.c_str())};
@@ -93,9 +93,11 @@ Outcome run(const std::vector<std::string>& args, std::chrono::milliseconds dead
 // A syntactically valid URL of a server that is not there: commands fail at the flag checks first.
 const std::string kNoServer = "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=1";
 
-void expect_config_error(const std::vector<std::string>& args, const std::string& setting, const std::string& detail) {
+void expect_config_error(const std::vector<std::string>& args, const std::string& setting,
+                         const std::string& detail) {
   std::string shown;
-  for (const auto& a : args) shown += (a.size() > 40 ? a.substr(0, 40) + "...(" + std::to_string(a.size()) + ")" : a) + " ";
+  for (const auto& a : args)
+    shown += (a.size() > 40 ? a.substr(0, 40) + "...(" + std::to_string(a.size()) + ")" : a) + " ";
   INFO("waconnector " << shown);
   const auto o = run(args, std::chrono::seconds(10));
   INFO("stderr: " << (o.err.size() > 400 ? o.err.substr(0, 400) + "..." : o.err));
@@ -121,9 +123,11 @@ TEST_CASE("bad configuration: run exits 2 with one line naming the setting", "[c
     return a;
   };
   expect_config_error(with({"--database-url", ""}, false), "--database-url", "is empty");
-  expect_config_error(with({"--database-url", "postgresql://postgres@127.0.0.1/postgres?sslmode=bogus"}, false),
-                      "--database-url", "sslmode='bogus'");
-  expect_config_error(with({"--database-url", "host=127.0.0.1 port=54x32"}, false), "--database-url", "port '54x32'");
+  expect_config_error(
+      with({"--database-url", "postgresql://postgres@127.0.0.1/postgres?sslmode=bogus"}, false),
+      "--database-url", "sslmode='bogus'");
+  expect_config_error(with({"--database-url", "host=127.0.0.1 port=54x32"}, false), "--database-url",
+                      "port '54x32'");
   expect_config_error(with({"--wa-url", "ws://"}), "--wa-url", "no host");
   expect_config_error(with({"--http", "256.0.0.0:18080"}), "--http", "256.0.0.0");
   expect_config_error(with({"--pod", std::string(100000, 'p')}), "--pod", "100000 characters");
@@ -131,10 +135,13 @@ TEST_CASE("bad configuration: run exits 2 with one line naming the setting", "[c
 }
 
 TEST_CASE("bad configuration: migrate and accounts reject the same database URLs", "[config][process]") {
-  for (const std::vector<std::string>& cmd : {std::vector<std::string>{"migrate"}, {"accounts", "list"},
+  for (const std::vector<std::string>& cmd : {std::vector<std::string>{"migrate"},
+                                              {"accounts", "list"},
                                               {"accounts", "add", "--business-id", "acme"}}) {
-    for (const auto& [url, detail] : std::vector<std::pair<std::string, std::string>>{
-             {"", "is empty"}, {"host=127.0.0.1 sslmode=bogus", "sslmode='bogus'"}, {"host=h port=x", "port 'x'"}}) {
+    for (const auto& [url, detail] :
+         std::vector<std::pair<std::string, std::string>>{{"", "is empty"},
+                                                          {"host=127.0.0.1 sslmode=bogus", "sslmode='bogus'"},
+                                                          {"host=h port=x", "port 'x'"}}) {
       auto a = cmd;
       a.insert(a.end(), {"--database-url", url});
       expect_config_error(a, "--database-url", detail);
@@ -142,7 +149,8 @@ TEST_CASE("bad configuration: migrate and accounts reject the same database URLs
   }
 }
 
-TEST_CASE("an unresolvable database host is an outage: logged as such, retried, not exit 2", "[config][process]") {
+TEST_CASE("an unresolvable database host is an outage: logged as such, retried, not exit 2",
+          "[config][process]") {
   const auto o = run({"run", "--pod", "p0", "--http", "127.0.0.1:0", "--wa-url", "none", "--database-url",
                       "postgresql://postgres@no-such-host.invalid:5432/postgres?connect_timeout=1"},
                      std::chrono::seconds(15), "\"event\":\"database_host_unresolvable\"");

@@ -8,8 +8,8 @@
 #include <sstream>
 #include <string>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "store/pg.h"
 
@@ -52,7 +52,8 @@ class CaptureStderr {
 
 TEST_CASE("libpq notices and an idle session's FATAL go to the JSON log, not raw stderr", "[pg][log]") {
   const char* url = std::getenv("WACONN_TEST_DATABASE_URL");
-  if (url == nullptr || *url == '\0') FAIL("WACONN_TEST_DATABASE_URL is not set (scripts/test.sh starts a cluster)");
+  if (url == nullptr || *url == '\0')
+    FAIL("WACONN_TEST_DATABASE_URL is not set (scripts/test.sh starts a cluster)");
   std::string err;
   {
     CaptureStderr cap;
@@ -71,8 +72,10 @@ TEST_CASE("libpq notices and an idle session's FATAL go to the JSON log, not raw
     err = cap.text();
   }
   INFO(err);
-  CHECK(err.find(R"("event":"postgres_notice","severity":"NOTICE","sqlstate":"00000","message":"drill notice 42")") !=
-        std::string::npos);
+  CHECK(
+      err.find(
+          R"("event":"postgres_notice","severity":"NOTICE","sqlstate":"00000","message":"drill notice 42")") !=
+      std::string::npos);
   CHECK(err.find(R"("event":"postgres_notice","severity":"FATAL","sqlstate":"57P01")") != std::string::npos);
   // Nothing raw: every line is a JSON object.
   std::istringstream lines(err);

@@ -12,8 +12,8 @@
 #include <map>
 #include <sstream>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "cluster.h"
 
@@ -126,7 +126,8 @@ std::pair<std::int64_t, std::int64_t> failover_round(Patroni& pat, Cluster& c, c
   std::int64_t leader_epoch = -1;
   if (const int i = c.logged_in_pod(); i >= 0) {
     const auto st = c.status_of(i);
-    if (const auto at = st.find("\"epoch\":"); at != std::string::npos) leader_epoch = std::atoll(st.c_str() + at + 8);
+    if (const auto at = st.find("\"epoch\":"); at != std::string::npos)
+      leader_epoch = std::atoll(st.c_str() + at + 8);
   }
   const auto after = c.account();
   std::string events;
@@ -139,20 +140,22 @@ std::pair<std::int64_t, std::int64_t> failover_round(Patroni& pat, Cluster& c, c
   const auto leader_ms = back ? login_at - writable_at : -1;
   std::printf(
       "patroni %s: old_primary=%s new_primary=%s pg_writable_ms=%lld leader_after_writable_ms=%lld "
-      "lease_epoch_before=%lld lease_epoch_row_after=%lld new_leader_epoch=%lld epoch_reused=%s overlap_ms=%lld "
+      "lease_epoch_before=%lld lease_epoch_row_after=%lld new_leader_epoch=%lld epoch_reused=%s "
+      "overlap_ms=%lld "
       "ha_events_on_new_primary=[%s]\n",
       label, old_primary.c_str(), f["new"].c_str(), static_cast<long long>(pg_writable_ms),
       static_cast<long long>(leader_ms), static_cast<long long>(epoch_before),
       static_cast<long long>(after.lease_epoch), static_cast<long long>(leader_epoch),
-      leader_epoch >= 0 && leader_epoch <= epoch_before ? "YES" : "no",
-      static_cast<long long>(overlap), events.c_str());
+      leader_epoch >= 0 && leader_epoch <= epoch_before ? "YES" : "no", static_cast<long long>(overlap),
+      events.c_str());
   std::fflush(stdout);
   REQUIRE(back);
   // The leader's lock lives on the new primary (the pods' URL reaches only the read-write node).
   CHECK(pat.primary() == f["new"]);
   auto conn = c.db().connect("locks on the new primary");
   CHECK(conn.exec("is primary", "SELECT pg_is_in_recovery()::text").text(0, 0) == "false");
-  CHECK(conn.exec("advisory locks", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").i64(0, 0) >= 1);
+  CHECK(conn.exec("advisory locks", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").i64(0, 0) >=
+        1);
   CHECK(after.status == "connected");
   CHECK(after.jid == jid);
   return {pg_writable_ms, leader_ms};
@@ -165,7 +168,9 @@ TEST_CASE("patroni: SIGKILL of the primary - a leader is elected and logged in a
   Patroni pat;
   REQUIRE(setenv("WACONN_TEST_DATABASE_URL", pat.url().c_str(), 1) == 0);
   // The CLI itself on the multi-host URL (applies nothing new: the fixture migrates too).
-  CHECK(run(fmt::format("'{}/waconnector' migrate --database-url '{}' >/dev/null", hatest::bin_dir(), pat.url())).first == 0);
+  CHECK(run(fmt::format("'{}/waconnector' migrate --database-url '{}' >/dev/null", hatest::bin_dir(),
+                        pat.url()))
+            .first == 0);
   Cluster c;
   const auto jid = c.pair("+15550009001");
 
