@@ -2,7 +2,8 @@
 // multi-host URL (target_session_attrs=read-write); the primary's postmaster is SIGKILLed, Patroni
 // promotes the replica, every advisory lock is gone with the old primary, and the pods must elect
 // a leader again on the new primary and log it in. Prints pg_writable_ms (fault -> the new
-// primary commits a write) and leader_after_writable_ms (-> the new leader logged in at wasim).
+// primary commits a write) and leader_after_writable_ms (-> the new leader logged in at wasim),
+// then repeats right after a lease_epoch bump and once as a planned switchover.
 #include <signal.h>
 #include <unistd.h>
 
@@ -67,9 +68,10 @@ class Patroni {
   const std::string& url() const { return url_; }
   std::string primary() { return trim(run(script("primary")).second); }
   void wait_replica() { REQUIRE(run(script("wait-replica")).first == 0); }
-  // Kills the primary's postmaster; returns the script's fields once the other node accepts writes.
-  std::map<std::string, std::string> kill_primary() {
-    auto [rc, out] = run(script("failover") + " kill");
+  // Fails the primary over ("kill": SIGKILL of its postmaster, "switchover": patronictl); returns
+  // the script's fields once the other node accepts writes.
+  std::map<std::string, std::string> fail_over(const std::string& how) {
+    auto [rc, out] = run(script("failover") + " " + how);
     INFO(out);
     REQUIRE(rc == 0);
     return fields(out);
@@ -103,11 +105,12 @@ std::string epochs_of(hatest::TestDb& db) {
 
 // One failover round; returns (pg_writable_ms, leader_after_writable_ms).
 std::pair<std::int64_t, std::int64_t> failover_round(Patroni& pat, Cluster& c, const std::string& jid,
-                                                     const char* label, std::int64_t epoch_before) {
+                                                     const char* label, std::int64_t epoch_before,
+                                                     const std::string& how = "kill") {
   const auto old_primary = pat.primary();
   REQUIRE(!old_primary.empty());
   std::fprintf(stderr, "patroni %s: killing the primary %s\n", label, old_primary.c_str());
-  auto f = pat.kill_primary();
+  auto f = pat.fail_over(how);
   std::fprintf(stderr, "patroni %s: writable again\n", label);
   REQUIRE(f.count("pg_writable_ms") == 1);
   const auto pg_writable_ms = std::stoll(f["pg_writable_ms"]);
@@ -158,6 +161,15 @@ std::pair<std::int64_t, std::int64_t> failover_round(Patroni& pat, Cluster& c, c
         1);
   CHECK(after.status == "connected");
   CHECK(after.jid == jid);
+  // libpq's messages about the dying server (the FATAL sent to idle sessions) are JSON log lines
+  // like everything else on the pods' stderr.
+  for (auto& p : c.pods()) {
+    std::istringstream lines(p->log());
+    for (std::string line; std::getline(lines, line);) {
+      INFO(p->pod() << ": " << line);
+      CHECK(line.rfind("{", 0) == 0);
+    }
+  }
   return {pg_writable_ms, leader_ms};
 }
 
@@ -191,6 +203,10 @@ TEST_CASE("patroni: SIGKILL of the primary - a leader is elected and logged in a
   REQUIRE(hatest::wait_for([&] { return c.account().lease_epoch > e0; }, 30s));
   const auto bumped = c.account().lease_epoch;
   failover_round(pat, c, jid, "round=2 right-after-bump", bumped);
+
+  // Round 3: a planned switchover (patronictl): the primary shuts down cleanly.
+  pat.wait_replica();
+  failover_round(pat, c, jid, "round=3 switchover", c.account().lease_epoch, "switchover");
 }
 
 }  // namespace wa::e2e
