@@ -137,7 +137,8 @@ TEST_CASE("bad configuration: run exits 2 with one line naming the setting", "[c
 TEST_CASE("bad configuration: migrate and accounts reject the same database URLs", "[config][process]") {
   for (const std::vector<std::string>& cmd : {std::vector<std::string>{"migrate"},
                                               {"accounts", "list"},
-                                              {"accounts", "add", "--business-id", "acme"}}) {
+                                              {"accounts", "add", "--business-id", "acme"},
+                                              {"accounts", "pair", "--business-id", "acme"}}) {
     for (const auto& [url, detail] :
          std::vector<std::pair<std::string, std::string>>{{"", "is empty"},
                                                           {"host=127.0.0.1 sslmode=bogus", "sslmode='bogus'"},
