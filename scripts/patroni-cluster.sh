@@ -193,8 +193,10 @@ failover() {
       kill -KILL "$pid"
       ;;
     switchover)
-      patronictl_ switchover --leader "$old" --candidate "$new" --force >"$dir/switchover.log" 2>&1 \
-        || { cat "$dir/switchover.log" >&2; exit 1; }
+      # In the background: patronictl returns only a while after the promotion, and the probe
+      # below must see the first write the new primary accepts.
+      patronictl_ switchover --leader "$old" --candidate "$new" --force >"$dir/switchover.log" 2>&1 &
+      pid=$!
       ;;
     *) echo "usage: patroni-cluster.sh failover DIR [kill|switchover]" >&2; exit 2 ;;
   esac
@@ -202,6 +204,7 @@ failover() {
   for _ in $(seq 600); do
     if psql_node "$new" "CREATE TEMP TABLE drill_probe(x int); INSERT INTO drill_probe VALUES (1)" >/dev/null; then
       t1=$(now_ms)
+      if [ "$how" = switchover ] && ! wait "$pid"; then cat "$dir/switchover.log" >&2; exit 1; fi
       echo "old=$old new=$new pg_writable_ms=$((t1 - t0)) fault_at_ms=$t0 writable_at_ms=$t1"
       return 0
     fi
