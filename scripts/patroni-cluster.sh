@@ -7,6 +7,9 @@
 #   scripts/patroni-cluster.sh status DIR    -> patronictl list
 #   scripts/patroni-cluster.sh primary DIR   -> print the node name of the current primary
 #   scripts/patroni-cluster.sh wait-replica DIR -> wait until the replica streams from the primary
+#   scripts/patroni-cluster.sh freeze-replication|thaw-replication DIR
+#        -> (root, nftables) silently stall / resume the replication traffic only; "failover kill"
+#           while frozen loses every commit since the freeze, as asynchronous replication can
 #   scripts/patroni-cluster.sh failover DIR [kill|switchover]
 #        kill (default): SIGKILL the primary's postmaster (a crashed primary; Patroni fails over at
 #        once because primary_start_timeout is 0); switchover: `patronictl switchover` (planned).
@@ -19,7 +22,7 @@
 # (initdb refuses root), like scripts/pg-cluster.sh.
 set -euo pipefail
 
-cmd=${1:?usage: patroni-cluster.sh start|stop|url|status|primary|wait-replica|failover DIR}
+cmd=${1:?usage: patroni-cluster.sh start|stop|url|status|primary|wait-replica|freeze-replication|thaw-replication|failover DIR}
 dir=${2:?usage: patroni-cluster.sh start|stop|url|status|primary|wait-replica|failover DIR}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -90,11 +93,11 @@ bootstrap:
     - auth: trust
   pg_hba:
     - local all all trust
-    - host all all 127.0.0.1/32 trust
-    - host replication all 127.0.0.1/32 trust
+    - host all all 127.0.0.0/8 trust
+    - host replication all 127.0.0.0/8 trust
 postgresql:
-  listen: 127.0.0.1:$pg
-  connect_address: 127.0.0.1:$pg
+  listen: 127.0.0.1,127.0.0.2:$pg
+  connect_address: 127.0.0.2:$pg
   data_dir: $dir/$n/data
   bin_dir: $PGBIN
   pgpass: $dir/$n/pgpass
@@ -159,12 +162,26 @@ stop() {
     fi
     rm -f "$dir/$n.pid"
   done
+  thaw_replication
   if [ -f "$dir/etcd.pid" ]; then
     kill -TERM "$(cat "$dir/etcd.pid")" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null || break; sleep 0.1; done
     rm -f "$dir/etcd.pid"
   fi
 }
+
+# Replication (and pg_rewind, pg_basebackup) reaches the nodes on 127.0.0.2, the pods and this
+# script on 127.0.0.1: an nftables drop of 127.0.0.2 stalls replication alone, so the primary can
+# be killed holding commits its replica never received (asynchronous replication's loss window).
+nft_table() { echo "waconn_patroni_$(port_of etcd 2>/dev/null)"; }
+freeze_replication() {
+  local t; t=$(nft_table)
+  nft add table inet "$t"
+  nft add chain inet "$t" out '{ type filter hook output priority 0 ; policy accept ; }'
+  nft add rule inet "$t" out ip daddr 127.0.0.2 tcp dport "{ $(port_of node1), $(port_of node2) }" drop
+  nft add rule inet "$t" out ip saddr 127.0.0.2 tcp sport "{ $(port_of node1), $(port_of node2) }" drop
+}
+thaw_replication() { nft delete table inet "$(nft_table)" 2>/dev/null || true; }
 
 # Waits until the replica's WAL receiver streams from the primary (after a failover the old primary
 # needs a few seconds to rewind and rejoin); a failover before that is a double fault.
@@ -220,6 +237,8 @@ case "$cmd" in
   status) patronictl_ list ;;
   primary) primary ;;
   wait-replica) wait_replica ;;
+  freeze-replication) freeze_replication ;;
+  thaw-replication) thaw_replication ;;
   failover) failover "${3:-kill}" ;;
   *) echo "usage: patroni-cluster.sh start|stop|url|status|primary|wait-replica|failover DIR" >&2; exit 2 ;;
 esac
