@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
+#include "app/config_check.h"
 #include "app/flags.h"
 #include "app/http_server.h"
 #include "app/qr_endpoint.h"
@@ -122,10 +123,11 @@ int cmd_run(int argc, char** argv) {
 
   ha::ElectorConfig cfg;
   cfg.database_url = flags.str("database-url");
-  if (auto err = pg::validate_conninfo(cfg.database_url); !err.empty())
-    throw ConfigError(fmt::format("--database-url: cannot parse: {}", err));
+  if (auto err = check_database_url(cfg.database_url); !err.empty())
+    throw ConfigError("--database-url: " + err);
   cfg.pod = flags.get("pod").value_or("");
   if (cfg.pod.empty()) throw ConfigError("--pod (POD_NAME) is required: the hostname is unknown");
+  if (auto err = check_pod_name(cfg.pod); !err.empty()) throw ConfigError("--pod: " + err);
   if (!cli_ids.empty()) {
     for (const auto& v : cli_ids)
       for (auto& id : split_ids(v)) cfg.business_ids.push_back(id);
@@ -154,11 +156,11 @@ int cmd_run(int argc, char** argv) {
   cfg.version = WACONN_VERSION;
   if (auto err = ha::validate(cfg); !err.empty()) throw ConfigError(err);
   const auto [http_host, http_port] = flags.host_port("http");
+  if (auto err = check_listen_host(http_host); !err.empty()) throw ConfigError("--http: " + err);
   client::ClientOptions wa_opts;
   wa_opts.url = flags.str("wa-url");
   const bool no_transport = wa_opts.url == "none";
-  if (!no_transport && wa_opts.url.rfind("ws://", 0) != 0 && wa_opts.url.rfind("wss://", 0) != 0)
-    throw ConfigError(fmt::format("--wa-url: '{}' is not a ws:// or wss:// URL", wa_opts.url));
+  if (auto err = check_wa_url(wa_opts.url); !err.empty()) throw ConfigError("--wa-url: " + err);
   if (auto hex = flags.get("wa-root-key"); hex && !hex->empty()) {
     try {
       wa_opts.trusted_root = crypto::key32_from_hex(*hex, "--wa-root-key");
@@ -171,6 +173,7 @@ int cmd_run(int argc, char** argv) {
   if (cfg.give_up_backoff_max < cfg.give_up_backoff_initial) cfg.give_up_backoff_max = cfg.give_up_backoff_initial;
 
   wa::log::set_static_field("pod", cfg.pod);
+  log_unresolvable_database_hosts(cfg.database_url);
 
   // Signals first: every thread created after this inherits the blocked mask.
   std::mutex stop_mu;
