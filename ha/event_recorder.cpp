@@ -26,7 +26,6 @@ pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view
        {"options",
         fmt::format("-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
                     o.statement_timeout_ms, o.lock_timeout_ms, o.idle_in_transaction_timeout_ms)}});
-  log_notices(c.raw());
   return c;
 }
 

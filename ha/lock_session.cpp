@@ -29,18 +29,6 @@ SessionSettings safe_session_settings(std::chrono::milliseconds fence_after,
   return s;
 }
 
-void log_notices(PGconn* c) {
-  if (c == nullptr) return;
-  PQsetNoticeProcessor(
-      c,
-      [](void*, const char* message) {
-        std::string m = message ? message : "";
-        while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-        wa::log::warn("postgres_notice").kv("message", m);
-      },
-      nullptr);
-}
-
 LockSession LockSession::open(const SessionSettings& s) {
   std::vector<std::pair<std::string, std::string>> extra{
       {"application_name", s.application_name},
@@ -52,7 +40,6 @@ LockSession LockSession::open(const SessionSettings& s) {
       {"tcp_user_timeout", std::to_string(s.client_tcp_user_timeout_ms)},
   };
   LockSession ls(pg::Connection::open(s.url, s.purpose, extra));
-  log_notices(ls.conn_.raw());
   const char* host = PQhost(ls.conn_.raw());
   ls.unix_socket_ = host == nullptr || host[0] == '/' || host[0] == '@';
   // set_config(..., false) = session scope, the same as SET; one round trip for all of them.

@@ -55,10 +55,6 @@ struct SessionSettings {
 SessionSettings safe_session_settings(std::chrono::milliseconds fence_after,
                                       std::chrono::milliseconds margin);
 
-// Routes libpq notices (e.g. "FATAL: terminating connection due to administrator command",
-// which libpq reports outside any result) into the JSON log instead of raw stderr.
-void log_notices(PGconn* c);
-
 class LockSession {
  public:
   // Connects (synchronously, bounded by connect_timeout) and applies the server settings.
