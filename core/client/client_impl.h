@@ -24,7 +24,7 @@
 #include <random>
 #include <thread>
 
-#include "core/client/backoff.h"
+#include "common/backoff.h"
 #include "core/client/request.h"
 #include "core/client/stanzas.h"
 #include "core/client/stream_errors.h"
@@ -70,7 +70,7 @@ struct WaClient::Impl {
   // Everything below: io thread only.
   std::uint64_t gen = 0;  // connection generation; callbacks of older sockets are ignored
   std::optional<DeviceKeys> dev;
-  ReconnectBackoff backoff;
+  Backoff backoff;
   std::mt19937_64 rng;
   Timer reconnect_timer{io};
   Timer qr_timer{io};

@@ -19,16 +19,21 @@ std::optional<std::size_t> pre_key_count_of(const binary::Node& n) {
 void WaClient::Impl::check_pre_keys(std::uint64_t g, std::function<void()> then) {
   send_iq(pre_key_count(ids.next()), [this, g, then = std::move(then)](const IqResult& r) {
     if (g != gen) return;
-    const auto server_count = r.ok() ? pre_key_count_of(*r.node) : std::nullopt;
-    if (!server_count) wa::log::warn("wa_client_prekey_count_unknown").kv("business_id", business_id).kv("result", r.describe());
+    bool known = false;
+    std::size_t server_count = 0;
+    if (auto c = r.ok() ? pre_key_count_of(*r.node) : std::nullopt) {
+      known = true;
+      server_count = *c;
+    }
+    if (!known) wa::log::warn("wa_client_prekey_count_unknown").kv("business_id", business_id).kv("result", r.describe());
     std::size_t local = 0;
     try {
       local = store->uploaded_pre_key_count();
     } catch (const std::exception& e) {
       wa::log::error("wa_client_store_read_failed").kv("business_id", business_id).kv("purpose", "uploaded pre-key count").kv("error", e.what());
     }
-    if (server_count && (*server_count < kMinPreKeyCount || local < kMinPreKeyCount)) {
-      return upload_pre_keys(*server_count == 0 && local == 0 ? kInitialPreKeyCount : kWantedPreKeyCount, then);
+    if (known && (server_count < kMinPreKeyCount || local < kMinPreKeyCount)) {
+      return upload_pre_keys(server_count == 0 && local == 0 ? kInitialPreKeyCount : kWantedPreKeyCount, then);
     }
     then();
   }, opt.iq_timeout);
