@@ -10,7 +10,6 @@
 namespace wa::sim {
 
 using wa::binary::Attr;
-using wa::binary::Jid;
 using wa::binary::Node;
 using wa::binary::NodeList;
 using wa::client::server_jid;
