@@ -21,9 +21,10 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "core/client/wa_client.h"
+#include "core/connection.h"
 #include "core/crypto/bytes.h"
 #include "ha/elector.h"
-#include "ha/pg_device_store.h"
+#include "ha/leased_device_store.h"
 #include "ha/shutdown.h"
 #include "ha/supervisor.h"
 #include "store/accounts.h"
@@ -192,7 +193,7 @@ int cmd_run(int argc, char** argv) {
   // factory creates talk to it: they only run once the elector leads something.
   std::atomic<ha::Elector*> elector_ptr{nullptr};
   ha::Supervisor* supervisor_ptr = nullptr;
-  ha::PgDeviceStoreOptions store_opts;
+  ha::LeasedDeviceStoreOptions store_opts;
   store_opts.database_url = cfg.database_url;
   store_opts.pod = cfg.pod;
   client::WaClientFactory factory(wa_opts, [&](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
@@ -206,7 +207,7 @@ int cmd_run(int argc, char** argv) {
       auto* el = elector_ptr.load();
       return el != nullptr && el->move_lock(id, key, std::move(commit), std::move(abandon));
     };
-    return std::make_unique<ha::PgDeviceStore>(std::move(o), business_id, supervisor_ptr->write_fence(business_id));
+    return std::make_unique<ha::LeasedDeviceStore>(std::move(o), business_id, supervisor_ptr->write_fence(business_id));
   });
   ha::Supervisor supervisor(no_transport ? nullptr : &factory);
   supervisor_ptr = &supervisor;
@@ -215,6 +216,12 @@ int cmd_run(int argc, char** argv) {
   // Generous: a connect to an unreachable database may block the loop for a few seconds.
   Watchdog watchdog(std::chrono::seconds(30));
   watchdog.beat();
+  // Every disconnect reason and decoder exists at 0 from the start, so that a pod's first logout
+  // is an increase() for the WaconnectorLoggedOut alert (a series born at 1 shows no increase)
+  // and dashboards show zeros, not gaps.
+  for (int r = 0; r <= static_cast<int>(core::DisconnectReason::unknown); ++r)
+    metrics.disconnect(core::to_string(static_cast<core::DisconnectReason>(r)));
+  for (const char* what : {"frame", "node", "handshake", "websocket"}) metrics.decode_error(what);
   elector.set_on_loop([&watchdog] { watchdog.beat(); });
 
   HttpHandlers handlers;
@@ -243,10 +250,11 @@ int cmd_run(int argc, char** argv) {
   // `accounts pair --phone`: the leader asks its client for the linking code.
   PairCodeResponder pair_codes(
       cfg.database_url, cfg.pod,
-      [&elector] {
-        std::vector<std::string> led;
+      [&elector, &supervisor] {
+        std::vector<std::shared_ptr<const store::WriteFence>> led;
         for (const auto& a : elector.snapshot().accounts)
-          if (ha::leads(a.role)) led.push_back(a.business_id);
+          if (ha::leads(a.role))
+            if (auto fence = supervisor.write_fence(a.business_id)) led.push_back(std::move(fence));
         return led;
       },
       [&supervisor](const std::string& business_id, const std::string& phone, bool push) {

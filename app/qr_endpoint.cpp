@@ -12,6 +12,7 @@
 #include "app/qr_render.h"
 #include "common/log.h"
 #include "store/accounts.h"
+#include "store/connection_pool.h"
 
 namespace wa::app {
 namespace {
@@ -194,9 +195,9 @@ HttpResponse handle_qr_request(const HttpRequest& req, const PairingStateReader&
 }
 
 PairingStateReader pg_pairing_state_reader(std::string database_url) {
-  auto pool = std::make_shared<PgConnectionPool>(std::move(database_url), "waconnector/qr");
+  auto pool = std::make_shared<store::ConnectionPool>(std::move(database_url), "waconnector/qr");
   return [pool](const std::string& business_id) {
-    return pool->with([&](pg::Connection& c) { return read_pairing_state(c, business_id); });
+    return pool->with([&](pg::Connection& c) { return store::read_pairing_state(c, business_id); });
   };
 }
 

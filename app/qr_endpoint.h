@@ -14,9 +14,11 @@
 #include <string_view>
 
 #include "app/http_server.h"
-#include "app/qr_store.h"
+#include "store/pairing.h"
 
 namespace wa::app {
+
+using store::PairingState;
 
 // Where the endpoint reads an account's pairing state; nullopt = not registered. May throw
 // (pg::Error -> 503). Called on civetweb's worker threads: must be thread-safe.

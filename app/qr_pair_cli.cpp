@@ -15,12 +15,13 @@
 
 #include "app/flags.h"
 #include "app/qr_render.h"
-#include "app/qr_store.h"
 #include "common/log.h"
 #include "common/mask.h"
 #include "common/phone.h"
 #include "store/accounts.h"
 #include "store/migrator.h"
+#include "store/notify.h"
+#include "store/pairing.h"
 #include "store/pg.h"
 
 namespace wa::app {
@@ -43,11 +44,11 @@ std::string clock_text(std::int64_t ms) {
   return buf;
 }
 
-bool is_paired(const PairingState& s) {
+bool is_paired(const store::PairingState& s) {
   return s.jid && (s.status == "authenticated" || s.status == "connected");
 }
 
-int report_paired(const PairingState& s) {
+int report_paired(const store::PairingState& s) {
   std::cout << fmt::format("paired: business {} is {} (status {})\n", s.business_id, mask_jid(*s.jid), s.status)
             << std::flush;
   return 0;
@@ -61,7 +62,7 @@ int follow_pairing(pg::Connection& conn, const std::string& business_id, Clock::
   int count = 0;
   std::string last_status;
   for (;;) {
-    const auto s = read_pairing_state(conn, business_id);
+    const auto s = store::read_pairing_state(conn, business_id);
     if (!s) {
       std::cerr << fmt::format("waconnector: business {} is no longer registered\n", business_id);
       return 1;
@@ -101,14 +102,14 @@ int follow_pairing(pg::Connection& conn, const std::string& business_id, Clock::
 // Inserts the request and waits for the leader's answer. Returns the code or nullopt (printed why).
 std::optional<std::string> request_pair_code(pg::Connection& conn, const std::string& business_id,
                                              const std::string& digits, bool push, Clock::time_point deadline) {
-  conn.exec_simple("listen for pair-code answers", "LISTEN wa_pair_code_answer");
-  const auto id = insert_pair_code_request(conn, business_id, digits, push);
+  store::listen(conn, store::kPairCodeAnswerChannel);
+  const auto id = store::insert_pair_code_request(conn, business_id, digits, push);
   std::cout << fmt::format("requested a pair code for {} (business {}, request {}); waiting for the leader...\n",
                            mask_phone("+" + digits), business_id, id)
             << std::flush;
   const auto answer_deadline = std::min(deadline, Clock::now() + kPairCodeAnswerTimeout);
   for (;;) {
-    const auto q = get_pair_code_request(conn, id);
+    const auto q = store::get_pair_code_request(conn, id);
     if (!q) {
       std::cerr << fmt::format("waconnector: pair-code request {} disappeared (account deleted?)\n", id);
       return std::nullopt;
@@ -120,7 +121,7 @@ std::optional<std::string> request_pair_code(pg::Connection& conn, const std::st
     }
     const auto now = Clock::now();
     if (now >= answer_deadline) {
-      fail_pair_code_request(conn, id, "cli", "the CLI stopped waiting");
+      store::withdraw_pair_code_request(conn, id, "the CLI stopped waiting");
       std::cerr << fmt::format(
           "waconnector: no leader answered the pair-code request for business {} in time (is a pod running and "
           "the account unpaired?)\n",
@@ -128,7 +129,7 @@ std::optional<std::string> request_pair_code(pg::Connection& conn, const std::st
       return std::nullopt;
     }
     // NOTIFY wakes us at once; the poll interval covers a missed notification.
-    wait_for_notify(conn, std::min<milliseconds>(
+    store::wait_for_notify(conn, std::min<milliseconds>(
                               milliseconds(1000), std::chrono::duration_cast<milliseconds>(answer_deadline - now)));
   }
 }
@@ -175,7 +176,7 @@ int accounts_pair(int argc, char** argv) {
   auto conn = pg::Connection::open(url, "accounts pair", {{"application_name", "waconnector/accounts-pair"}});
   store::require_schema(conn);
 
-  auto s = read_pairing_state(conn, business_id);
+  auto s = store::read_pairing_state(conn, business_id);
   if (!s) {
     std::cerr << fmt::format("waconnector: business {} is not registered (waconnector accounts add)\n", business_id);
     return 1;
@@ -188,9 +189,9 @@ int accounts_pair(int argc, char** argv) {
           business_id);
       return 1;
     }
-    if (reset_logged_out_for_pairing(conn, business_id))
+    if (store::reset_logged_out_for_pairing(conn, business_id))
       std::cout << fmt::format("business {} reset for pairing (old device dropped)\n", business_id);
-    s = read_pairing_state(conn, business_id);
+    s = store::read_pairing_state(conn, business_id);
     if (!s) return 1;
   }
   if (is_paired(*s)) {
@@ -213,7 +214,7 @@ int accounts_pair(int argc, char** argv) {
           return 1;
         }
         std::this_thread::sleep_for(std::min<Clock::duration>(kPollInterval, deadline - now));
-        s = read_pairing_state(conn, business_id);
+        s = store::read_pairing_state(conn, business_id);
         if (!s) return 1;
         if (is_paired(*s)) return report_paired(*s);
         if (s->qr) break;

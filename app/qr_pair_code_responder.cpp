@@ -7,14 +7,17 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <string_view>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
-#include "app/qr_store.h"
 #include "common/log.h"
 #include "common/mask.h"
+#include "store/errors.h"
+#include "store/notify.h"
+#include "store/pairing.h"
 #include "store/pg.h"
 
 namespace wa::app {
@@ -66,36 +69,53 @@ void PairCodeResponder::run() {
       if (!conn.ok()) {
         conn = pg::Connection::open(url_, "pair-code responder",
                                     {{"application_name", "waconnector/pair-code"}, {"connect_timeout", "5"}});
-        conn.exec_simple("listen for pair-code requests", "LISTEN wa_pair_code_request");
+        store::listen(conn, store::kPairCodeRequestChannel);
         if (logged_down) log::info("pair_code_responder_reconnected");
         logged_down = false;
       }
-      const auto led = led_();
-      for (const auto& q : pending_pair_code_requests(conn, led, options_.max_request_age.count())) {
+      std::map<std::string, std::shared_ptr<const store::WriteFence>> led;
+      for (auto& f : led_())
+        if (f && !f->revoked()) led.emplace(f->business_id(), std::move(f));
+      std::vector<std::string> ids;
+      for (const auto& [id, f] : led) ids.push_back(id);
+      for (const auto& q : store::pending_pair_code_requests(conn, ids, options_.max_request_age.count())) {
         if (stopping_.load()) break;
+        const auto& fence = *led.at(q.business_id);
+        if (fence.revoked()) continue;
         std::string code;
         std::string error;
-        try {
-          code = request_(q.business_id, q.phone, q.show_push_notification);
-        } catch (const std::exception& e) {
-          error = e.what();
-          if (error.empty()) error = "pair code request failed";
-        }
-        // The code is stored without the display dash; anything else is not a linking code.
-        std::erase(code, '-');
-        if (error.empty() && !valid_linking_code(code)) error = "the client returned a malformed pair code";
-        if (error.empty()) {
-          if (answer_pair_code_request(conn, q.id, pod_, code)) {
-            answered_.fetch_add(1);
-            log::info("pair_code_answered").kv("business_id", q.business_id).kv("request", q.id)
-                .kv("phone", mask_phone("+" + q.phone));
-          }
+        if (q.expired) {
+          error = "expired before a leader answered";
         } else {
-          if (fail_pair_code_request(conn, q.id, pod_, error)) failed_.fetch_add(1);
-          log::warn("pair_code_failed").kv("business_id", q.business_id).kv("request", q.id).kv("error", error);
+          try {
+            code = request_(q.business_id, q.phone, q.show_push_notification);
+          } catch (const std::exception& e) {
+            error = e.what();
+            if (error.empty()) error = "pair code request failed";
+          }
+          // The code is stored without the display dash; anything else is not a linking code.
+          std::erase(code, '-');
+          if (error.empty() && !valid_linking_code(code)) error = "the client returned a malformed pair code";
+        }
+        try {
+          if (error.empty()) {
+            if (store::answer_pair_code_request(conn, fence, q.id, pod_, code)) {
+              answered_.fetch_add(1);
+              log::info("pair_code_answered").kv("business_id", q.business_id).kv("request", q.id)
+                  .kv("phone", mask_phone("+" + q.phone));
+            }
+          } else {
+            if (store::fail_pair_code_request(conn, fence, q.id, pod_, error)) failed_.fetch_add(1);
+            log::warn("pair_code_failed").kv("business_id", q.business_id).kv("request", q.id).kv("error", error);
+          }
+        } catch (const store::EpochMoved& e) {
+          // Another pod leads the account now: its responder serves the request.
+          refused_.fetch_add(1);
+          log::warn("pair_code_answer_refused").kv("business_id", q.business_id).kv("request", q.id)
+              .kv("error", e.what());
         }
       }
-      wait_for_notify(conn, options_.poll_interval, wake_.fd);
+      store::wait_for_notify(conn, options_.poll_interval, wake_.fd);
     } catch (const std::exception& e) {
       if (!logged_down) log::warn("pair_code_responder_db_error").kv("error", e.what());
       logged_down = true;

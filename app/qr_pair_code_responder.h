@@ -1,8 +1,11 @@
 // The leader's half of `accounts pair --phone`: a thread in `waconnector run` that answers the
 // pair-code requests (wa_pair_code_requests) of the accounts this pod leads. It LISTENs on
-// wa_pair_code_request (woken at once by an insert) and also polls, asks the account's client for
-// a linking code (WaClient::request_pair_code) and writes the answer or the failure back. The
-// code is never logged. A database outage only delays answers: the thread reconnects.
+// store::kPairCodeRequestChannel (woken at once by an insert) and also polls, asks the account's
+// connection for a linking code (core::Connection::request_pair_code) and writes the answer or the
+// failure back. Every such write is fenced by the account's WriteFence (epoch checked in the same
+// transaction): a pod whose view of what it leads is stale (a pause, a lost lock) has its answer
+// refused, and the request stays pending for the real leader. The code is never logged. A database
+// outage only delays answers: the thread reconnects.
 #pragma once
 
 #include <atomic>
@@ -14,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "store/fenced_write.h"
+
 namespace wa::app {
 
 struct PairCodeResponderOptions {
@@ -23,8 +28,8 @@ struct PairCodeResponderOptions {
 
 class PairCodeResponder {
  public:
-  // The business ids this pod leads right now (called on the responder's thread).
-  using LedAccounts = std::function<std::vector<std::string>()>;
+  // The write fences of the accounts this pod leads right now (called on the responder's thread).
+  using LedAccounts = std::function<std::vector<std::shared_ptr<const store::WriteFence>>()>;
   // Returns the 8-character code for (business_id, phone digits, show push notification); throws
   // (any std::exception, e.g. client::PairCodeError) with a reason the CLI prints.
   using RequestCode =
@@ -42,6 +47,8 @@ class PairCodeResponder {
   // Requests answered / failed by this pod so far (for tests and logs).
   std::int64_t answered() const { return answered_.load(); }
   std::int64_t failed() const { return failed_.load(); }
+  // Answers or failures refused because the lease had moved (written by nobody).
+  std::int64_t refused() const { return refused_.load(); }
 
  private:
   void run();
@@ -62,6 +69,7 @@ class PairCodeResponder {
   std::atomic<bool> stopping_{false};
   std::atomic<std::int64_t> answered_{0};
   std::atomic<std::int64_t> failed_{0};
+  std::atomic<std::int64_t> refused_{0};
   std::thread thread_;
 };
 

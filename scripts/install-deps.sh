@@ -16,6 +16,8 @@ PKGS=(
   prometheus
   nftables iproute2 procps curl
   zbar-tools
+  # OCI image without a daemon (scripts/image.sh, tests/image); prometheus above runs the alert drill
+  buildah
 )
 
 missing=()

@@ -249,21 +249,7 @@ std::vector<Account> list_accounts(pg::Connection& conn, const std::vector<std::
                           " FROM wa_accounts WHERE ($1::text[] IS NULL OR business_id = ANY($1::text[]))"
                           " ORDER BY business_id";
   pg::Param filter;  // NULL = all
-  if (!only.empty()) {
-    // A text[] literal: every element double-quoted with \ and " escaped.
-    std::string arr = "{";
-    for (std::size_t i = 0; i < only.size(); ++i) {
-      if (i) arr += ',';
-      arr += '"';
-      for (char c : only[i]) {
-        if (c == '"' || c == '\\') arr += '\\';
-        arr += c;
-      }
-      arr += '"';
-    }
-    arr += '}';
-    filter = pg::Param(arr);
-  }
+  if (!only.empty()) filter = pg::Param::array(only);
   auto r = conn.exec("list accounts", sql.c_str(), {filter});
   std::vector<Account> out;
   out.reserve(static_cast<std::size_t>(r.rows()));
@@ -354,11 +340,10 @@ void set_health_score(pg::Connection& conn, const std::string& business_id, std:
                 {score}, refused);
 }
 
-std::int64_t set_jid(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
-                     const std::optional<std::string>& jid, prometheus::Counter* refused) {
+std::int64_t set_jid_in_transaction(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
+                                    const std::optional<std::string>& jid, prometheus::Counter* refused) {
   if (jid)
     if (auto e = validate_jid(*jid); !e.empty()) throw StoreError(e);
-  pg::Transaction tx(conn, fmt::format("set jid of business {}", business_id));
   lock_registry(conn);
   auto cur = conn.exec(fmt::format("set jid: lock the account row of business {}", business_id),
                        "SELECT lease_epoch FROM wa_accounts WHERE business_id = $1 FOR NO KEY UPDATE", {business_id});
@@ -372,6 +357,13 @@ std::int64_t set_jid(pg::Connection& conn, const std::string& business_id, std::
             " status = CASE WHEN $2 IS NULL THEN status ELSE 'authenticated' END, updated_at = now()"
             " WHERE business_id = $1",
             {pg::Param(business_id), pg::Param(jid), pg::Param(key)});
+  return key;
+}
+
+std::int64_t set_jid(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
+                     const std::optional<std::string>& jid, prometheus::Counter* refused) {
+  pg::Transaction tx(conn, fmt::format("set jid of business {}", business_id));
+  const auto key = set_jid_in_transaction(conn, business_id, epoch, jid, refused);
   tx.commit();
   log::info("account_jid_set")
       .kv("business_id", business_id)

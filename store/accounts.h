@@ -132,6 +132,12 @@ void set_health_score(pg::Connection& conn, const std::string& business_id, std:
 std::int64_t set_jid(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
                      const std::optional<std::string>& jid, prometheus::Counter* refused = nullptr);
 
+// set_jid's work inside the caller's open transaction on `conn` (fence check under the row lock,
+// registry lock, collision checks, jid + lock_key), so that other writes commit atomically with it
+// (pairing stores the device keys in the same transaction). Commits nothing; logs nothing.
+std::int64_t set_jid_in_transaction(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
+                                    const std::optional<std::string>& jid, prometheus::Counter* refused = nullptr);
+
 // The key the database computes for (jid, business_id) under the stored mode, without storing it.
 std::int64_t compute_lock_key(pg::Connection& conn, const std::string& business_id,
                               const std::optional<std::string>& jid);

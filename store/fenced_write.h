@@ -56,6 +56,8 @@ class WriteFence {
   std::int64_t epoch() const { return epoch_; }
   void revoke() { revoked_.store(true, std::memory_order_release); }
   bool revoked() const { return revoked_.load(std::memory_order_acquire); }
+  // For writers that check the epoch themselves (check_epoch, set_jid_in_transaction).
+  prometheus::Counter* refused_counter() const { return refused_; }
 
   // fenced_write() with this fence's account/epoch/counter; refused locally (EpochMoved with
   // current epoch unknown) once revoked.

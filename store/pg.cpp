@@ -28,6 +28,61 @@ std::vector<std::uint8_t> Result::bytes(int row, int col) const {
   return out;
 }
 
+namespace {
+
+// One array element, double-quoted, with backslash and double quote escaped (array literal syntax).
+void append_quoted(std::string& out, std::string_view v) {
+  out += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+}  // namespace
+
+Param Param::array(const std::vector<std::string>& v) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    append_quoted(out, v[i]);
+  }
+  out += '}';
+  return Param(std::move(out));
+}
+
+Param Param::array(const std::vector<std::int64_t>& v) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(v[i]);
+  }
+  out += '}';
+  return Param(std::move(out));
+}
+
+Param Param::bool_array(const std::vector<bool>& v) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    out += v[i] ? 't' : 'f';
+  }
+  out += '}';
+  return Param(std::move(out));
+}
+
+void Param::append_bytea_element(std::string& out, const std::uint8_t* data, std::size_t n) {
+  // bytea's hex input form \x0a1b..., its backslash escaped for the array literal.
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += "\"\\\\x";
+  for (std::size_t i = 0; i < n; ++i) {
+    out += kHex[data[i] >> 4];
+    out += kHex[data[i] & 0x0f];
+  }
+  out += '"';
+}
+
 Connection Connection::open(const std::string& url, std::string_view purpose,
                             const std::vector<std::pair<std::string, std::string>>& extra) {
   std::vector<const char*> keys{"dbname"};

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -88,6 +89,28 @@ struct Param {
     p.binary = true;
     return p;
   }
+
+  // Array parameters in PostgreSQL's text form, as libpqxx's array conversions build them: one
+  // parameter carries a whole column, so a batch is one statement (`INSERT ... SELECT * FROM
+  // unnest($2::integer[], $3::bytea[])`). Cast the placeholder to the element type in the SQL.
+  // Elements are never NULL; text elements are quoted and escaped, so any string is safe.
+  static Param array(const std::vector<std::string>& v);
+  static Param array(const std::vector<std::int64_t>& v);
+  static Param bool_array(const std::vector<bool>& v);
+  // bytea[]: each element is a contiguous byte container (std::vector<uint8_t>, std::array<uint8_t, N>).
+  template <typename Bytes>
+  static Param bytea_array(const std::vector<Bytes>& v) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (i) out += ',';
+      append_bytea_element(out, reinterpret_cast<const std::uint8_t*>(std::data(v[i])), std::size(v[i]));
+    }
+    out += '}';
+    return Param(std::move(out));
+  }
+
+ private:
+  static void append_bytea_element(std::string& out, const std::uint8_t* data, std::size_t n);
 };
 
 class Connection {

@@ -1,6 +1,7 @@
 // `waconnector accounts pair` as a real process against real PostgreSQL, with the database rows a
 // leader writes made by the test, and the leader's PairCodeResponder running in this process.
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -12,8 +13,9 @@
 #include "app/qr_pair_cli.h"
 #include "app/qr_pair_code_responder.h"
 #include "app/qr_render.h"
-#include "app/qr_store.h"
 #include "store/accounts.h"
+#include "store/fenced_write.h"
+#include "store/pairing.h"
 #include "tests/app_qr/qr_support.h"
 #include "tests/store/test_db.h"
 
@@ -76,6 +78,13 @@ std::vector<std::string> printed_qrs(const std::string& out) {
     }
   }
   return qrs;
+}
+
+// What the leader's responder gets from the elector: the write fence of each led account (epoch
+// 0: no lease was begun in these tests).
+wa::app::PairCodeResponder::LedAccounts led(const std::string& business_id, std::int64_t epoch = 0) {
+  auto fence = std::make_shared<const wa::store::WriteFence>(business_id, epoch);
+  return [fence] { return std::vector<std::shared_ptr<const wa::store::WriteFence>>{fence}; };
 }
 
 }  // namespace
@@ -165,7 +174,7 @@ TEST_CASE("accounts pair --phone: the leader's responder answers with the code",
   wa::app::PairCodeResponderOptions opt;
   opt.poll_interval = std::chrono::seconds(30);  // the NOTIFY must wake it, not the poll
   wa::app::PairCodeResponder responder(
-      db.url(), "pod-a", [] { return std::vector<std::string>{"biz-code"}; },
+      db.url(), "pod-a", led("biz-code"),
       [&](const std::string& business_id, const std::string& phone, bool push) {
         std::lock_guard lk(mu);
         asked.push_back(business_id + " " + phone + (push ? " push" : " quiet"));
@@ -211,7 +220,7 @@ TEST_CASE("accounts pair --phone reports the leader's failure", "[qr][pg]") {
   auto c = db.connect();
   wa::store::add_account(c, "biz-fail", std::nullopt);
   wa::app::PairCodeResponder responder(
-      db.url(), "pod-b", [] { return std::vector<std::string>{"biz-fail"}; },
+      db.url(), "pod-b", led("biz-fail"),
       [](const std::string&, const std::string&, bool) -> std::string {
         throw std::runtime_error("the client is not waiting for pairing");
       });
@@ -250,11 +259,51 @@ TEST_CASE("accounts pair --phone refuses a malformed code from the leader", "[qr
   auto c = db.connect();
   wa::store::add_account(c, "biz-bad", std::nullopt);
   wa::app::PairCodeResponder responder(
-      db.url(), "pod-c", [] { return std::vector<std::string>{"biz-bad"}; },
+      db.url(), "pod-c", led("biz-bad"),
       [](const std::string&, const std::string&, bool) { return std::string("abcI0O"); });
   store_qr(c, "biz-bad", qr_string('b'));
   wa::test::Child cli(pair_cmd(db, "biz-bad", {"--phone", "+15550005555", "--timeout", "20s"}));
   CHECK(cli.wait(15000) == 1);
   CHECK(cli.err().find("malformed pair code") != std::string::npos);
   CHECK(c.exec("test: read", "SELECT state, code IS NULL FROM wa_pair_code_requests").text(0, 0) == "failed");
+}
+
+TEST_CASE("pair-code responder: an answer from a pod whose lease moved is refused and left to the new leader",
+          "[qr][pg]") {
+  wa::test::TestDatabase db;
+  auto c = db.connect();
+  wa::store::add_account(c, "biz-stale", std::nullopt);
+  const auto old_epoch = wa::store::begin_lease(c, "biz-stale", "pod-a").epoch;
+  std::int64_t new_epoch = 0;
+  wa::app::PairCodeResponderOptions opt;
+  opt.poll_interval = std::chrono::seconds(30);  // one attempt: the insert's NOTIFY wakes it
+  auto stale = std::make_unique<wa::app::PairCodeResponder>(
+      db.url(), "pod-a", led("biz-stale", old_epoch),
+      [&](const std::string& business_id, const std::string&, bool) {
+        // While pod-a's client is busy asking, pod-b takes the account over.
+        if (new_epoch == 0) {
+          auto b = wa::pg::Connection::open(db.url(), "test: pod b");
+          new_epoch = wa::store::begin_lease(b, business_id, "pod-b").epoch;
+        }
+        return std::string("ABCD-1234");
+      },
+      opt);
+  const auto id = wa::store::insert_pair_code_request(c, "biz-stale", "15550001234", true);
+  REQUIRE(wa::test::eventually([&] { return stale->refused() >= 1; }, 10000));
+  stale.reset();
+  CHECK(new_epoch == old_epoch + 1);
+  auto q = wa::store::get_pair_code_request(c, id);
+  REQUIRE(q);
+  CHECK(q->state == "pending");
+  CHECK_FALSE(q->code);
+
+  // The new leader's responder serves the same request.
+  wa::app::PairCodeResponder fresh(
+      db.url(), "pod-b", led("biz-stale", new_epoch),
+      [](const std::string&, const std::string&, bool) { return std::string("WXYZ-5678"); });
+  REQUIRE(wa::test::eventually([&] { return fresh.answered() == 1; }, 10000));
+  q = wa::store::get_pair_code_request(c, id);
+  CHECK(q->state == "answered");
+  CHECK(q->code == "WXYZ5678");
+  CHECK(q->answered_by == "pod-b");
 }

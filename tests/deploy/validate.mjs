@@ -2,17 +2,25 @@
 //  - every document against the Kubernetes / prometheus-operator schemas (kubernetes-models),
 //  - a key whitelist, because those schemas allow unknown (misspelt) fields,
 //  - the properties the HA design depends on (replicas, probes, grace period, POD_NAME, ...),
-//  - alert expressions only use metrics the binary exports (common/metrics.cpp).
+//  - alert expressions only use metrics the binary exports (common/metrics.cpp) or the announced
+//    metrics of messaging and the API (ANNOUNCED_METRICS),
+//  - the image is the one scripts/image.sh tags (waconnector:<project version>), run by its entrypoint,
+//  - the NetworkPolicy admits only the HTTP port and egress to DNS, PostgreSQL and 443,
+//  - every overlay in deploy/overlays: its patches (applied here with a small strategic merge:
+//    maps merged, lists of named items merged by name) give manifests that pass all of the above.
 // Usage: node validate.mjs K8S_DIR METRICS_CPP [--emit-rules OUT.yml] [--self-test]
 import { readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseAllDocuments, stringify } from "yaml";
 import * as core from "kubernetes-models/v1";
 import * as apps from "kubernetes-models/apps/v1";
 import * as policy from "kubernetes-models/policy/v1";
+import * as networking from "kubernetes-models/networking.k8s.io/v1";
 import * as monitoring from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 
-const MODELS = { v1: core, "apps/v1": apps, "policy/v1": policy, "monitoring.coreos.com/v1": monitoring };
+const MODELS = { v1: core, "apps/v1": apps, "policy/v1": policy, "networking.k8s.io/v1": networking,
+                 "monitoring.coreos.com/v1": monitoring };
 
 // Maps whose keys are data, not schema fields.
 const FREEFORM = new Set(["labels", "annotations", "matchLabels", "stringData", "data"]);
@@ -32,12 +40,23 @@ fieldRef fieldPath resources requests limits cpu memory allowPrivilegeEscalation
 readOnlyRootFilesystem capabilities drop containerPort startupProbe livenessProbe readinessProbe
 httpGet path periodSeconds timeoutSeconds failureThreshold volumeMounts mountPath volumes emptyDir
 sizeLimit maxUnavailable podMetricsEndpoints interval scrapeTimeout groups rules alert expr for
+minReadySeconds unhealthyPodEvictionPolicy
+podSelector policyTypes ingress egress from to namespaceSelector ipBlock cidr except
 `.split(/\s+/).filter(Boolean));
 
 const REQUIRED_ALERTS = [
   "WaconnectorNoLeader", "WaconnectorMultipleLeaders", "WaconnectorLeaderFlapping",
-  "WaconnectorFencingRefusals", "WaconnectorStreamReplaced",
+  "WaconnectorFencingRefusals", "WaconnectorFenced", "WaconnectorStreamReplaced", "WaconnectorLoggedOut",
+  "WaconnectorLockErrors", "WaconnectorAbsent",
+  "WaconnectorOutboxBacklog", "WaconnectorWebhookDeadLetters", "WaconnectorDecryptFailures",
 ];
+// Metrics that messaging and the API will export (docs/operations.md lists them as announced);
+// alerts and the dashboard may use them before common/metrics.cpp registers them.
+export const ANNOUNCED_METRICS = [
+  "waconnector_outbox_pending", "waconnector_webhook_dead_letters_total", "waconnector_decrypt_failures_total",
+];
+// The image scripts/image.sh builds: name and tag, and its entrypoint is the binary.
+const IMAGE_NAME = "waconnector";
 const SHUTDOWN_DEADLINE_S = 10;  // waconnector run --shutdown-timeout default
 
 export function loadDir(dir) {
@@ -52,6 +71,54 @@ export function loadDir(dir) {
     }
   }
   return { docs, errors };
+}
+
+// kustomize's strategic merge for the shapes our patches use: maps merge, lists of objects with
+// a `name` merge item by item, anything else replaces.
+function strategicMerge(base, patch) {
+  for (const [k, v] of Object.entries(patch)) {
+    const b = base[k];
+    if (Array.isArray(v) && Array.isArray(b) && v.every((x) => x && typeof x === "object" && "name" in x)) {
+      for (const item of v) {
+        const at = b.find((x) => x && x.name === item.name);
+        if (at) strategicMerge(at, item);
+        else b.push(structuredClone(item));
+      }
+    } else if (v && typeof v === "object" && !Array.isArray(v) && b && typeof b === "object" && !Array.isArray(b)) {
+      strategicMerge(b, v);
+    } else {
+      base[k] = structuredClone(v);
+    }
+  }
+  return base;
+}
+
+// An overlay directory: its kustomization must build on ../../k8s; returns the base's documents
+// with the overlay's patches applied, and what is wrong with the overlay itself.
+export function loadOverlay(dir, baseDocs) {
+  const errors = [];
+  const file = path.join(dir, "kustomization.yaml");
+  const name = path.basename(dir);
+  const k = parseAllDocuments(readFileSync(file, "utf8"), { uniqueKeys: true })[0].toJS();
+  if (JSON.stringify(k.resources) !== JSON.stringify(["../../k8s"]))
+    errors.push(`overlay ${name}: resources must be exactly ["../../k8s"], got ${JSON.stringify(k.resources)}`);
+  if (k.namespace) errors.push(`overlay ${name}: sets a namespace (manifests must be namespace-agnostic)`);
+  const docs = baseDocs.map((d) => ({ file: d.file, obj: structuredClone(d.obj) }));
+  for (const [i, p] of (k.patches || []).entries()) {
+    const text = p.path ? readFileSync(path.join(dir, p.path), "utf8") : p.patch;
+    if (typeof text !== "string") {
+      errors.push(`overlay ${name}: patch ${i} has neither path nor patch`);
+      continue;
+    }
+    const patch = parseAllDocuments(text, { uniqueKeys: true })[0].toJS();
+    const unknown = [];
+    walkKeys(patch, "", unknown, patch.kind);
+    for (const u of unknown) errors.push(`overlay ${name}: patch ${i}: ${u}`);
+    const target = docs.find((d) => d.obj.kind === patch.kind && d.obj.metadata?.name === patch.metadata?.name);
+    if (!target) errors.push(`overlay ${name}: patch ${i} targets ${patch.kind}/${patch.metadata?.name}, which the base does not have`);
+    else strategicMerge(target.obj, patch);
+  }
+  return { docs, errors, kustomization: k };
 }
 
 function walkKeys(node, at, out, kind) {
@@ -71,7 +138,7 @@ function labelsMatch(selector, labels) {
   return Object.entries(selector || {}).every(([k, v]) => labels && labels[k] === v);
 }
 
-function metricNamesFromSource(cpp) {
+export function metricNamesFromSource(cpp) {
   const names = new Set();
   for (const m of cpp.matchAll(/\.Name\("([a-z_:][a-z0-9_:]*)"\)/g)) {
     names.add(m[1]);
@@ -80,7 +147,7 @@ function metricNamesFromSource(cpp) {
   return names;
 }
 
-export function check(docs, metricNames) {
+export function check(docs, metricNames, version) {
   const errs = [];
   const byKind = (k) => docs.filter((d) => d.obj.kind === k);
   const kustomization = byKind("Kustomization")[0];
@@ -165,6 +232,43 @@ export function check(docs, metricNames) {
   const migrates = [...(podSpec.initContainers || [])].some((c) => (c.args || [])[0] === "migrate") ||
                    docs.some((d) => d.obj.kind === "Job");
   if (!migrates) errs.push("no migrate init container or Job");
+  for (const c of [...(podSpec.initContainers || []), ...(podSpec.containers || [])]) {
+    if (version && c.image !== `${IMAGE_NAME}:${version}`)
+      errs.push(`container ${c.name}: image ${c.image}, want ${IMAGE_NAME}:${version} (what scripts/image.sh builds; retarget with kustomize images:)`);
+    if (c.command) errs.push(`container ${c.name}: sets command; the image's ENTRYPOINT is the binary, use args only`);
+  }
+
+  // NetworkPolicy: in only to the HTTP port; out only to DNS, PostgreSQL and 443.
+  const np = byKind("NetworkPolicy")[0]?.obj;
+  if (!np) errs.push("no NetworkPolicy");
+  else {
+    const ns = np.spec || {};
+    if (!labelsMatch(ns.podSelector?.matchLabels, podLabels) || !ns.podSelector?.matchLabels)
+      errs.push("NetworkPolicy: podSelector does not select the pods");
+    const types = ns.policyTypes || [];
+    if (!types.includes("Ingress") || !types.includes("Egress")) errs.push("NetworkPolicy: policyTypes must be Ingress and Egress");
+    const httpPort = (main.ports || []).find((p) => p.name === "http");
+    for (const [i, r] of (ns.ingress || []).entries()) {
+      if (!r.from || r.from.length === 0) errs.push(`NetworkPolicy: ingress ${i} admits every source`);
+      for (const f of r.from || [])
+        if (f.ipBlock) errs.push(`NetworkPolicy: ingress ${i} admits an ipBlock; only namespaces may reach the pods`);
+      if (!r.ports || r.ports.length === 0) errs.push(`NetworkPolicy: ingress ${i} admits every port`);
+      for (const p of r.ports || [])
+        if (p.port !== "http" && p.port !== httpPort?.containerPort)
+          errs.push(`NetworkPolicy: ingress ${i} admits port ${p.port}; only the http port`);
+    }
+    const allowed = new Set(["53/UDP", "53/TCP", "5432/TCP", "443/TCP"]);
+    const seen = new Set();
+    for (const [i, r] of (ns.egress || []).entries()) {
+      if (!r.ports || r.ports.length === 0) errs.push(`NetworkPolicy: egress ${i} allows every port`);
+      for (const p of r.ports || []) {
+        const k = `${p.port}/${p.protocol || "TCP"}`;
+        seen.add(k);
+        if (!allowed.has(k) || p.endPort) errs.push(`NetworkPolicy: egress ${i} allows ${k}; only DNS, PostgreSQL and 443`);
+      }
+    }
+    for (const k of allowed) if (!seen.has(k)) errs.push(`NetworkPolicy: egress to ${k} missing`);
+  }
 
   const pdb = byKind("PodDisruptionBudget")[0]?.obj;
   if (!pdb) errs.push("no PodDisruptionBudget");
@@ -196,8 +300,11 @@ export function check(docs, metricNames) {
       if (!rules.some((r) => r.alert === a)) errs.push(`PrometheusRule: alert ${a} missing`);
     for (const r of rules) {
       for (const m of String(r.expr).matchAll(/\b(waconnector_[a-z0-9_]+)/g))
-        if (metricNames && !metricNames.has(m[1])) errs.push(`PrometheusRule ${r.alert}: metric ${m[1]} is not exported by the binary`);
+        if (metricNames && !metricNames.has(m[1]) && !ANNOUNCED_METRICS.includes(m[1]))
+          errs.push(`PrometheusRule ${r.alert}: metric ${m[1]} is not exported by the binary`);
       if (r.alert && !r.annotations?.summary) errs.push(`PrometheusRule ${r.alert}: no summary annotation`);
+      if (r.alert && !/^docs\/operations\.md#[a-z0-9-]+$/.test(r.annotations?.runbook_url ?? ""))
+        errs.push(`PrometheusRule ${r.alert}: runbook_url must be docs/operations.md#anchor`);
       if (r.alert && !r.labels?.severity) errs.push(`PrometheusRule ${r.alert}: no severity label`);
     }
   }
@@ -205,10 +312,11 @@ export function check(docs, metricNames) {
 }
 
 // Deliberate mistakes that the checks above must catch: proves the validator can fail.
-function selfTest(docs, metricNames) {
+function selfTest(docs, metricNames, version, overlaysDir) {
   const clone = () => docs.map((d) => ({ file: d.file, obj: structuredClone(d.obj) }));
   const sts = (ds) => ds.find((d) => d.obj.kind === "StatefulSet").obj;
   const ctr = (ds) => sts(ds).spec.template.spec.containers[0];
+  const np = (ds) => ds.find((d) => d.obj.kind === "NetworkPolicy").obj;
   const cases = [
     ["misspelt field", (ds) => { const p = ctr(ds).ports[0]; p.protocl = p.protocol; delete p.protocol; }, /unknown field 'protocl'/],
     ["replicas as a string", (ds) => { sts(ds).spec.replicas = "three"; }, /schema: \/spec\/replicas must be integer/],
@@ -226,13 +334,36 @@ function selfTest(docs, metricNames) {
     ["PodMonitor wrong selector", (ds) => { ds.find((d) => d.obj.kind === "PodMonitor").obj.spec.selector.matchLabels = { app: "other" }; }, /PodMonitor: selector/],
     ["alert missing", (ds) => { const g = ds.find((d) => d.obj.kind === "PrometheusRule").obj.spec.groups[0]; g.rules = g.rules.filter((r) => r.alert !== "WaconnectorNoLeader"); }, /WaconnectorNoLeader missing/],
     ["unknown metric in alert", (ds) => { ds.find((d) => d.obj.kind === "PrometheusRule").obj.spec.groups[0].rules[0].expr = "waconnector_leaders == 0"; }, /waconnector_leaders is not exported/],
+    ["other image tag", (ds) => { ctr(ds).image = "waconnector:latest"; }, /image waconnector:latest, want waconnector:/],
+    ["command instead of entrypoint", (ds) => { ctr(ds).command = ["/bin/sh", "-c"]; }, /sets command/],
+    ["no runbook_url", (ds) => { delete ds.find((d) => d.obj.kind === "PrometheusRule").obj.spec.groups[0].rules[0].annotations.runbook_url; }, /runbook_url/],
+    ["NetworkPolicy gone", (ds) => ds.splice(ds.findIndex((d) => d.obj.kind === "NetworkPolicy"), 1), /no NetworkPolicy/],
+    ["NetworkPolicy ingress on any port", (ds) => { delete np(ds).spec.ingress[0].ports; }, /ingress 0 admits every port/],
+    ["NetworkPolicy ingress from anywhere", (ds) => { np(ds).spec.ingress[0].from = [{ ipBlock: { cidr: "0.0.0.0/0" } }]; }, /admits an ipBlock/],
+    ["NetworkPolicy egress to SSH", (ds) => { np(ds).spec.egress[1].ports.push({ port: 22, protocol: "TCP" }); }, /allows 22\/TCP/],
+    ["NetworkPolicy without PostgreSQL", (ds) => { np(ds).spec.egress.splice(1, 1); }, /egress to 5432\/TCP missing/],
+    ["NetworkPolicy egress only", (ds) => { np(ds).spec.policyTypes = ["Egress"]; }, /policyTypes/],
     ["headless service gone", (ds) => { ds.find((d) => d.obj.kind === "Service" && d.obj.spec.clusterIP === "None").obj.spec.clusterIP = "10.0.0.1"; }, /not a headless Service/],
   ];
   let failed = 0;
+  // Overlays: a patch that breaks a property, and a patch with a misspelt field.
+  if (existsSync(path.join(overlaysDir, "fleet"))) {
+    const ov = loadOverlay(path.join(overlaysDir, "fleet"), docs);
+    strategicMerge(sts(ov.docs), { spec: { replicas: 2, template: { spec: { containers: [{ name: "waconnector", securityContext: { readOnlyRootFilesystem: false } }] } } } });
+    const errs = check(ov.docs, metricNames, version);
+    const ok = errs.some((e) => /replicas is 2/.test(e)) && errs.some((e) => /readOnlyRootFilesystem/.test(e)) &&
+               ctr(ov.docs).resources.requests.memory === "256Mi";
+    if (!ok) { failed++; console.log(`FAIL self-test 'overlay patch merged and checked': ${errs.join("; ")}`); }
+    else console.log("ok   self-test 'overlay patch merged and checked'");
+    const unknown = [];
+    walkKeys({ spec: { template: { spec: { containers: [{ name: "x", envv: [] }] } } } }, "", unknown, "StatefulSet");
+    if (!unknown.some((e) => /unknown field 'envv'/.test(e))) { failed++; console.log("FAIL self-test 'overlay typo'"); }
+    else console.log("ok   self-test 'overlay typo'");
+  }
   for (const [name, mutate, want] of cases) {
     const ds = clone();
     mutate(ds);
-    const errs = check(ds, metricNames);
+    const errs = check(ds, metricNames, version);
     if (!errs.some((e) => want.test(e))) {
       failed++;
       console.log(`FAIL self-test '${name}': no error matching ${want}; got:\n  ${errs.join("\n  ") || "(none)"}`);
@@ -251,17 +382,40 @@ function main() {
     process.exit(2);
   }
   const metricNames = metricNamesFromSource(readFileSync(metricsCpp, "utf8"));
+  const overlaysDir = path.join(dir, "..", "overlays");
+  const overlays = existsSync(overlaysDir)
+    ? readdirSync(overlaysDir).filter((d) => existsSync(path.join(overlaysDir, d, "kustomization.yaml"))).sort()
+    : [];
+  const cmake = readFileSync(path.join(path.dirname(metricsCpp), "..", "CMakeLists.txt"), "utf8");
+  const version = (cmake.match(/project\(waconnector VERSION ([0-9.]+)/) || [])[1];
+  if (!version) {
+    console.error("no project version in CMakeLists.txt");
+    process.exit(2);
+  }
   if (metricNames.size === 0) {
     console.error(`no metric names found in ${metricsCpp}`);
     process.exit(2);
   }
   const { docs, errors } = loadDir(dir);
   if (args.includes("--self-test")) {
-    const failed = selfTest(docs, metricNames);
+    const failed = selfTest(docs, metricNames, version, overlaysDir);
     console.log(`self-test: ${failed === 0 ? "every deliberate mistake caught" : `${failed} case(s) not caught`}`);
     process.exit(failed === 0 ? 0 : 1);
   }
-  const errs = [...errors, ...check(docs, metricNames)];
+  const errs = [...errors, ...check(docs, metricNames, version)];
+  // Each overlay, patched onto the base, must pass every check too.
+  const standbyWait = (ds) =>
+    ds.find((d) => d.obj.kind === "StatefulSet").obj.spec.template.spec.containers[0].env?.find((e) => e.name === "STANDBY_WAIT")?.value;
+  for (const o of overlays) {
+    const ov = loadOverlay(path.join(overlaysDir, o), docs);
+    const oerrs = [...ov.errors, ...check(ov.docs, metricNames, version).map((e) => `overlay ${o}: ${e}`)];
+    if (o === "single-account" && standbyWait(ov.docs) !== "block") oerrs.push("overlay single-account: STANDBY_WAIT must be block");
+    if (o === "fleet" && (standbyWait(ov.docs) ?? "poll") !== "poll") oerrs.push("overlay fleet: STANDBY_WAIT must be poll");
+    console.log(`overlay ${o}: ${oerrs.length === 0 ? "ok" : `${oerrs.length} error(s)`}`);
+    errs.push(...oerrs);
+  }
+  if (!overlays.includes("single-account") || !overlays.includes("fleet"))
+    errs.push(`deploy/overlays must have single-account and fleet (found: ${overlays.join(", ") || "none"})`);
   for (const e of errs) console.log(`ERROR ${e}`);
   const out = args.indexOf("--emit-rules");
   if (out >= 0) {
@@ -272,4 +426,5 @@ function main() {
   process.exit(errs.length === 0 ? 0 : 1);
 }
 
-main();
+// Only as a program: prometheus_inputs.mjs imports the metric lists from here.
+if (import.meta.url === pathToFileURL(process.argv[1]).href) main();

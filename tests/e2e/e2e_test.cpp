@@ -12,7 +12,7 @@
 #include "../app/http_client.h"
 #include "cluster.h"
 #include "core/client/wa_client.h"
-#include "ha/pg_device_store.h"
+#include "ha/leased_device_store.h"
 
 namespace wa::e2e {
 namespace {
@@ -151,10 +151,10 @@ TEST_CASE("e2e: an outside login replaces the leader's session - no reconnect lo
   auto& leader = *c.pods()[static_cast<std::size_t>(first)];
 
   // The outsider copies the stored device and logs in with it.
-  ha::PgDeviceStoreOptions o;
+  ha::LeasedDeviceStoreOptions o;
   o.database_url = c.db().url();
   o.pod = "outsider";
-  ha::PgDeviceStore reader(o, Cluster::kAccount, nullptr);
+  ha::LeasedDeviceStore reader(o, Cluster::kAccount, nullptr);
   auto dev = reader.load_device();
   REQUIRE(dev.has_value());
   REQUIRE(dev->jid == jid);

@@ -1,9 +1,13 @@
-// ha::PgDeviceStore against a real database: what the client stores survives a pod change, and
-// every write is refused once the lease is gone (revoked locally, stale epoch, stale deadline).
+// ha::LeasedDeviceStore against a real database: what the client stores survives a pod change,
+// every write is refused once the lease is gone (revoked locally, stale epoch, stale deadline),
+// and pairing commits device keys, jid and lock key together inside the lock move.
+#include <future>
+#include <thread>
+
 #include <catch2/catch.hpp>
 
 #include "core/client/device.h"
-#include "ha/pg_device_store.h"
+#include "ha/leased_device_store.h"
 #include "store/accounts.h"
 #include "support.h"
 
@@ -14,19 +18,21 @@ namespace {
 
 struct Lease {
   std::shared_ptr<wa::store::WriteFence> fence;
-  std::unique_ptr<wa::ha::PgDeviceStore> store;
+  std::unique_ptr<wa::ha::LeasedDeviceStore> store;
 };
 
-Lease lease(const TestDb& db, const std::string& pod, std::function<bool()> fresh = {}) {
+Lease lease(const TestDb& db, const std::string& pod, std::function<bool()> fresh = {},
+            wa::ha::LockMover move_lock = {}) {
   auto c = db.connect("begin lease");
   const auto l = wa::store::begin_lease(c, "acme", pod);
   Lease out;
   out.fence = std::make_shared<wa::store::WriteFence>("acme", l.epoch);
-  wa::ha::PgDeviceStoreOptions o;
+  wa::ha::LeasedDeviceStoreOptions o;
   o.database_url = db.url();
   o.pod = pod;
   o.lease_fresh = std::move(fresh);
-  out.store = std::make_unique<wa::ha::PgDeviceStore>(o, "acme", out.fence);
+  o.move_lock = std::move(move_lock);
+  out.store = std::make_unique<wa::ha::LeasedDeviceStore>(o, "acme", out.fence);
   return out;
 }
 
@@ -118,4 +124,117 @@ TEST_CASE("device store: a revoked fence or a passed lease deadline refuses writ
   a.fence->revoke();
   CHECK_THROWS_AS(a.store->set_qr("x", std::chrono::system_clock::now()), wa::client::StoreFenced);
   CHECK(one(db, "SELECT qr_code FROM wa_accounts") == "NULL");
+}
+
+namespace {
+
+// The elector's move_lock as far as the store sees it: the commit runs on another thread (the
+// elector's), `before_commit` first (what happens meanwhile); a throwing commit is rethrown.
+struct FakeMover {
+  std::function<void()> before_commit;
+  bool can_move = true;
+  std::int64_t moved_to = 0;
+  int commits = 0;
+  wa::ha::LockMover mover() {
+    return [this](const std::string&, std::int64_t key, std::function<void()> commit, std::function<bool()>) {
+      if (!can_move) return false;
+      moved_to = key;
+      std::thread([&] {
+        if (before_commit) before_commit();
+      }).join();
+      ++commits;
+      auto done = std::async(std::launch::async, commit);
+      done.get();
+      return true;
+    };
+  }
+};
+
+wa::client::DeviceKeys paired(wa::client::DeviceKeys d, const std::string& jid) {
+  d.jid = jid;
+  d.account = {9, 9, 9};
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("device store: pairing commits device, jid and lock key inside the lock move", "[ha][pg]") {
+  TestDb db;
+  db.add_account("acme");
+  FakeMover m;
+  auto a = lease(db, "pod-a", {}, m.mover());
+  const auto d = wa::client::DeviceKeys::generate();
+  a.store->save_device(d);
+  const std::string jid = "15550001:7@s.whatsapp.net";
+  a.store->save_device(paired(d, jid));  // what the client does on pair-success...
+  CHECK(one(db, "SELECT coalesce(jid, 'NULL') FROM wa_devices") == "NULL");
+  a.store->set_paired(jid);  // ...then this
+  CHECK(m.commits == 1);
+  CHECK(std::to_string(m.moved_to) == one(db, "SELECT hashtext('15550001:7@s.whatsapp.net')"));
+  CHECK(one(db, "SELECT jid || ' ' || status || ' ' || lock_key FROM wa_accounts") ==
+        jid + " authenticated " + std::to_string(m.moved_to));
+  CHECK(one(db, "SELECT jid FROM wa_devices") == jid);
+  auto b = lease(db, "pod-b");
+  auto loaded = b.store->load_device();
+  REQUIRE(loaded);
+  CHECK(loaded->jid == jid);
+  CHECK(loaded->account == std::vector<std::uint8_t>{9, 9, 9});
+}
+
+TEST_CASE("device store: a fence between pair-success and the lock move's commit leaves no half-paired account",
+          "[ha][pg]") {
+  TestDb db;
+  db.add_account("acme");
+  const auto pair_key = one(db, "SELECT lock_key FROM wa_accounts");
+  FakeMover m;
+  auto a = lease(db, "pod-a", {}, m.mover());
+  const auto d = wa::client::DeviceKeys::generate();
+  a.store->save_device(d);
+  const std::string jid = "15550001:7@s.whatsapp.net";
+  a.store->save_device(paired(d, jid));
+  m.before_commit = [&] {
+    auto c = db.connect("pod b");
+    wa::store::begin_lease(c, "acme", "pod-b");  // the lock session died; pod-b leads now
+  };
+  CHECK_THROWS_AS(a.store->set_paired(jid), wa::client::StoreFenced);
+  CHECK(m.commits == 1);
+  CHECK(one(db, "SELECT coalesce(jid, 'NULL') || ' ' || lock_key || ' ' || assigned_pod FROM wa_accounts") ==
+        "NULL " + pair_key + " pod-b");
+  CHECK(one(db, "SELECT coalesce(jid, 'NULL') FROM wa_devices") == "NULL");
+
+  // The lock could not be moved (not leading any more, or the key is held elsewhere): nothing.
+  FakeMover stuck;
+  stuck.can_move = false;
+  auto c = lease(db, "pod-c", {}, stuck.mover());
+  c.store->save_device(paired(d, jid));
+  CHECK_THROWS_AS(c.store->set_paired(jid), wa::client::StoreFenced);
+  CHECK(stuck.commits == 0);
+  CHECK(one(db, "SELECT coalesce(jid, 'NULL') FROM wa_accounts") == "NULL");
+  CHECK(one(db, "SELECT coalesce(jid, 'NULL') FROM wa_devices") == "NULL");
+}
+
+TEST_CASE("device store: the next lease repairs an account an older version left half paired", "[ha][pg]") {
+  TestDb db;
+  db.add_account("acme");
+  const std::string jid = "15550001:7@s.whatsapp.net";
+  {
+    auto a = lease(db, "pod-a");
+    a.store->save_device(wa::client::DeviceKeys::generate());
+  }
+  // What the old two-commit pairing left when fenced between its commits: the device paired,
+  // the account without jid and on its 'pair:' key.
+  auto c = db.connect("test");
+  c.exec("test: half paired", "UPDATE wa_devices SET jid = $1", {jid});
+  FakeMover m;
+  auto b = lease(db, "pod-b", {}, m.mover());
+  auto d = b.store->load_device();
+  REQUIRE(d);
+  CHECK(d->jid == jid);
+  CHECK(m.commits == 1);
+  CHECK(std::to_string(m.moved_to) == one(db, "SELECT hashtext('15550001:7@s.whatsapp.net')"));
+  CHECK(one(db, "SELECT jid || ' ' || lock_key FROM wa_accounts WHERE business_id = 'acme'") ==
+        jid + " " + std::to_string(m.moved_to));
+  // Consistent now: the next load moves nothing.
+  CHECK(b.store->load_device()->jid == jid);
+  CHECK(m.commits == 1);
 }

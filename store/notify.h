@@ -1,0 +1,31 @@
+// LISTEN/NOTIFY: every channel name the cluster uses, in one place, and the wait for a
+// notification. The names are also written in SQL (the pair-code trigger of migration 0003), so
+// changing one here needs a migration there; tests/store ties the two together.
+#pragma once
+
+#include <chrono>
+#include <string_view>
+
+#include "store/pg.h"
+
+namespace wa::store {
+
+// A resigning leader's NOTIFY (payload: pod); the standbys' lock sessions LISTEN and poll at once.
+inline constexpr std::string_view kLeaderChannel = "waconnector_leader";
+// A new pair-code request (payload: business_id): wakes the leaders' responders.
+inline constexpr std::string_view kPairCodeRequestChannel = "wa_pair_code_request";
+// A pair-code request changed state (payload: request id): wakes the waiting CLI.
+inline constexpr std::string_view kPairCodeAnswerChannel = "wa_pair_code_answer";
+
+// LISTEN `channel` on `conn` (the name is quoted as an identifier). Throws pg::Error.
+void listen(pg::Connection& conn, std::string_view channel);
+
+// Sends a NOTIFY on `channel` with `payload` (pg_notify, so both are parameters). Throws pg::Error.
+void notify(pg::Connection& conn, std::string_view channel, std::string_view payload);
+
+// Waits until a notification arrives on `conn` (which LISTENs), `wake_fd` (if >= 0) becomes
+// readable, or `timeout` passes; drains the notifications that arrived. Returns true when one
+// arrived. Throws pg::Error when the connection broke.
+bool wait_for_notify(pg::Connection& conn, std::chrono::milliseconds timeout, int wake_fd = -1);
+
+}  // namespace wa::store
