@@ -18,7 +18,7 @@
 #include "core/binary/tokens.h"
 #include "core/crypto/x25519.h"
 #include "core/socket/frame_codec.h"
-#include "core/socket/noise_state.h"
+#include "core/socket/noise_handshake.h"
 #include "core/socket/noise_transport.h"
 #include "sim/connection_log.h"
 #include "sim/device_registry.h"
@@ -104,8 +104,7 @@ class WaSession : public WsSession {
   Stage stage_ = Stage::client_hello;
   wa::socket::FrameReader reader_{true};
   wa::binary::Dict dict_ = wa::binary::Dict::v3;
-  wa::socket::NoiseState noise_;
-  wa::crypto::KeyPair ephemeral_;
+  std::optional<wa::socket::ServerHandshake> handshake_;  // until the ClientFinish
   std::optional<wa::socket::NoiseTransport> transport_;
   wa::crypto::Key32 client_static_{};
   std::string pair_iq_id_;
