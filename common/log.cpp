@@ -82,36 +82,31 @@ Line::~Line() {
   std::fflush(stderr);
 }
 
-Line& Line::kv(std::string_view key, std::string_view value) {
-  if (!enabled_) return *this;
+bool Line::begin_kv(std::string_view key) {
+  if (!enabled_) return false;
   buf_ += ',';
   append_json_string(buf_, key);
   buf_ += ':';
-  append_json_string(buf_, value);
+  return true;
+}
+
+Line& Line::kv(std::string_view key, std::string_view value) {
+  if (begin_kv(key)) append_json_string(buf_, value);
   return *this;
 }
 
 Line& Line::kv(std::string_view key, std::int64_t value) {
-  if (!enabled_) return *this;
-  buf_ += ',';
-  append_json_string(buf_, key);
-  buf_ += fmt::format(":{}", value);
+  if (begin_kv(key)) buf_ += fmt::format("{}", value);
   return *this;
 }
 
 Line& Line::kv(std::string_view key, double value) {
-  if (!enabled_) return *this;
-  buf_ += ',';
-  append_json_string(buf_, key);
-  buf_ += fmt::format(":{:.6g}", value);
+  if (begin_kv(key)) buf_ += fmt::format("{:.6g}", value);
   return *this;
 }
 
 Line& Line::kv(std::string_view key, bool value) {
-  if (!enabled_) return *this;
-  buf_ += ',';
-  append_json_string(buf_, key);
-  buf_ += value ? ":true" : ":false";
+  if (begin_kv(key)) buf_ += value ? "true" : "false";
   return *this;
 }
 

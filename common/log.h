@@ -41,6 +41,8 @@ class Line {
   Line& kv(std::string_view key, bool value);
 
  private:
+  // Appends `,"key":` and says whether the line is enabled; every kv() starts with it.
+  bool begin_kv(std::string_view key);
   bool enabled_;
   std::string buf_;
 };
