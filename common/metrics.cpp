@@ -13,69 +13,55 @@ prometheus::Histogram::BucketBoundaries failover_buckets() {
   return {0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 15, 30, 60};
 }
 
+// One builder per metric kind, so each member below states only its name, help and buckets.
+prometheus::Family<prometheus::Gauge>& gauge_family(prometheus::Registry& r, const char* name,
+                                                    const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(r);
+}
+
+prometheus::Family<prometheus::Counter>& counter_family(prometheus::Registry& r, const char* name,
+                                                        const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r);
+}
+
+prometheus::Counter& counter(prometheus::Registry& r, const char* name, const char* help) {
+  return counter_family(r, name, help).Add({});
+}
+
+prometheus::Histogram& histogram(prometheus::Registry& r, const char* name, const char* help,
+                                 const prometheus::Histogram::BucketBoundaries& buckets) {
+  return prometheus::BuildHistogram().Name(name).Help(help).Register(r).Add({}, buckets);
+}
+
 }  // namespace
 
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      leader_family_(prometheus::BuildGauge()
-                         .Name("waconnector_leader")
-                         .Help("1 while this pod leads the account, else 0.")
-                         .Register(*registry_)),
-      lock_attempts_family_(prometheus::BuildCounter()
-                                .Name("waconnector_lock_attempts_total")
-                                .Help("Advisory-lock acquisition attempts by result.")
-                                .Register(*registry_)),
-      connected_family_(prometheus::BuildGauge()
-                            .Name("waconnector_connected")
-                            .Help("1 while this pod has a logged-in WhatsApp session for the account.")
-                            .Register(*registry_)),
-      disconnects_family_(prometheus::BuildCounter()
-                              .Name("waconnector_disconnects_total")
-                              .Help("WhatsApp disconnects by reason.")
-                              .Register(*registry_)),
-      decode_errors_family_(prometheus::BuildCounter()
-                                .Name("waconnector_decode_errors_total")
-                                .Help("Malformed input rejected, by decoder.")
-                                .Register(*registry_)),
-      leader_transitions(prometheus::BuildCounter()
-                             .Name("waconnector_leader_transitions_total")
-                             .Help("Leadership changes of this pod (acquired, lost, resigned, fenced).")
-                             .Register(*registry_)
-                             .Add({})),
-      lock_heartbeat_seconds(prometheus::BuildHistogram()
-                                 .Name("waconnector_lock_heartbeat_seconds")
-                                 .Help("Round trip of the lock-session heartbeat query.")
-                                 .Register(*registry_)
-                                 .Add({}, latency_buckets())),
-      fenced(prometheus::BuildCounter()
-                 .Name("waconnector_fenced_total")
-                 .Help("Times this pod fenced itself (stopped the connection and store writes).")
-                 .Register(*registry_)
-                 .Add({})),
-      store_writes_refused(prometheus::BuildCounter()
-                               .Name("waconnector_store_writes_refused_total")
-                               .Help("Store writes refused because the lease epoch had moved.")
-                               .Register(*registry_)
-                               .Add({})),
-      lock_lost(prometheus::BuildCounter()
-                    .Name("waconnector_lock_lost_total")
-                    .Help("Times a held advisory lock was found lost (session gone or lock missing).")
-                    .Register(*registry_)
-                    .Add({})),
-      stream_replaced(prometheus::BuildCounter()
-                          .Name("waconnector_stream_replaced_total")
-                          .Help("Stream errors <conflict type=\"replaced\"/> received.")
-                          .Register(*registry_)
-                          .Add({})),
-      failover_seconds(prometheus::BuildHistogram()
-                           .Name("waconnector_failover_seconds")
-                           .Help("Lock won to WhatsApp session logged in.")
-                           .Register(*registry_)
-                           .Add({}, failover_buckets())) {
-  auto& build_info = prometheus::BuildGauge()
-                         .Name("waconnector_build_info")
-                         .Help("Build information; always 1.")
-                         .Register(*registry_);
+      leader_family_(
+          gauge_family(*registry_, "waconnector_leader", "1 while this pod leads the account, else 0.")),
+      lock_attempts_family_(counter_family(*registry_, "waconnector_lock_attempts_total",
+                                           "Advisory-lock acquisition attempts by result.")),
+      connected_family_(gauge_family(*registry_, "waconnector_connected",
+                                     "1 while this pod has a logged-in WhatsApp session for the account.")),
+      disconnects_family_(
+          counter_family(*registry_, "waconnector_disconnects_total", "WhatsApp disconnects by reason.")),
+      decode_errors_family_(counter_family(*registry_, "waconnector_decode_errors_total",
+                                           "Malformed input rejected, by decoder.")),
+      leader_transitions(counter(*registry_, "waconnector_leader_transitions_total",
+                                 "Leadership changes of this pod (acquired, lost, resigned, fenced).")),
+      lock_heartbeat_seconds(histogram(*registry_, "waconnector_lock_heartbeat_seconds",
+                                       "Round trip of the lock-session heartbeat query.", latency_buckets())),
+      fenced(counter(*registry_, "waconnector_fenced_total",
+                     "Times this pod fenced itself (stopped the connection and store writes).")),
+      store_writes_refused(counter(*registry_, "waconnector_store_writes_refused_total",
+                                   "Store writes refused because the lease epoch had moved.")),
+      lock_lost(counter(*registry_, "waconnector_lock_lost_total",
+                        "Times a held advisory lock was found lost (session gone or lock missing).")),
+      stream_replaced(counter(*registry_, "waconnector_stream_replaced_total",
+                              "Stream errors <conflict type=\"replaced\"/> received.")),
+      failover_seconds(histogram(*registry_, "waconnector_failover_seconds",
+                                 "Lock won to WhatsApp session logged in.", failover_buckets())) {
+  auto& build_info = gauge_family(*registry_, "waconnector_build_info", "Build information; always 1.");
   build_info.Add({{"version", WACONN_VERSION}}).Set(1);
   // Initialise labelled series so that dashboards and alerts see zeros, not gaps.
   for (const char* r : {"acquired", "busy", "error"}) lock_attempts_family_.Add({{"result", r}});
