@@ -1,5 +1,4 @@
 // waconnector accounts add|list|rekey|pair: the account registry from the command line.
-#include <ctime>
 #include <iostream>
 #include <optional>
 #include <string_view>
@@ -12,6 +11,7 @@
 #include "app/qr_pair_cli.h"
 #include "common/log.h"
 #include "common/mask.h"
+#include "common/utc_time.h"
 #include "store/accounts.h"
 #include "store/migrator.h"
 #include "store/pg.h"
@@ -64,12 +64,7 @@ pg::Connection connect(const Flags& f, std::string_view purpose) {
 
 std::string ms_to_text(const std::optional<std::int64_t>& ms) {
   if (!ms) return "-";
-  const std::time_t s = static_cast<std::time_t>(*ms / 1000);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return format_utc(*ms, "%Y-%m-%dT%H:%M:%SZ");
 }
 
 void json_kv(std::string& out, std::string_view key, const std::optional<std::string>& v) {

@@ -3,7 +3,6 @@
 #include <array>
 #include <cctype>
 #include <cstdlib>
-#include <ctime>
 #include <exception>
 #include <memory>
 
@@ -11,6 +10,7 @@
 
 #include "app/qr_render.h"
 #include "common/log.h"
+#include "common/utc_time.h"
 #include "store/accounts.h"
 #include "store/connection_pool.h"
 
@@ -49,12 +49,7 @@ double parse_q(std::string_view v) {
 }
 
 std::string iso8601_utc(std::int64_t ms) {
-  const std::time_t s = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:03}Z", buf, static_cast<int>(ms % 1000));
+  return fmt::format("{}.{:03}Z", format_utc(ms, "%Y-%m-%dT%H:%M:%S"), static_cast<int>(ms % 1000));
 }
 
 HttpResponse not_found(std::string_view message, const std::optional<PairingState>& s) {

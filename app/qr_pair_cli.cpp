@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -19,6 +18,7 @@
 #include "common/log.h"
 #include "common/mask.h"
 #include "common/phone.h"
+#include "common/utc_time.h"
 #include "store/accounts.h"
 #include "store/migrator.h"
 #include "store/notify.h"
@@ -37,12 +37,7 @@ constexpr milliseconds kPollInterval{250};
 constexpr milliseconds kPairCodeAnswerTimeout{60000};
 
 std::string clock_text(std::int64_t ms) {
-  const std::time_t s = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
-  return buf;
+  return format_utc(ms, "%H:%M:%S");
 }
 
 bool is_paired(const store::PairingState& s) {
