@@ -7,26 +7,14 @@
 #include <protocol.h>
 
 #include "core/signal/lsc_handles.h"
+#include "core/signal/plaintext_hook.h"
 
 namespace wa::signal {
 
 namespace {
 
-struct HookContext {
-  ProtocolStore* store;
-  const PlaintextHook* hook;
-};
-
 int group_hook(group_cipher*, signal_buffer* plaintext, void* decrypt_context) {
-  auto* hc = static_cast<HookContext*>(decrypt_context);
-  if (!hc || !hc->hook || !*hc->hook) return SG_SUCCESS;
-  try {
-    (*hc->hook)(ByteView(signal_buffer_data(plaintext), signal_buffer_len(plaintext)));
-    return SG_SUCCESS;
-  } catch (...) {
-    hc->store->stash_current_exception();
-    return kStoreCallbackFailed;
-  }
+  return run_plaintext_hook(plaintext, decrypt_context);
 }
 
 lsc::GroupSessionBuilder make_builder(ProtocolStore& store) {

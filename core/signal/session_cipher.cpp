@@ -1,35 +1,21 @@
 #include "core/signal/session_cipher.h"
 
+#include <cstddef>
+#include <cstdint>
 #include <utility>
 
 #include <protocol.h>
 #include <session_cipher.h>
 
 #include "core/signal/lsc_handles.h"
+#include "core/signal/plaintext_hook.h"
 
 namespace wa::signal {
 
 namespace {
 
-struct HookContext {
-  ProtocolStore* store;
-  const PlaintextHook* hook;
-};
-
-int run_hook(signal_buffer* plaintext, void* decrypt_context) {
-  auto* hc = static_cast<HookContext*>(decrypt_context);
-  if (!hc || !hc->hook || !*hc->hook) return SG_SUCCESS;
-  try {
-    (*hc->hook)(ByteView(signal_buffer_data(plaintext), signal_buffer_len(plaintext)));
-    return SG_SUCCESS;
-  } catch (...) {
-    hc->store->stash_current_exception();
-    return kStoreCallbackFailed;
-  }
-}
-
 int session_hook(session_cipher*, signal_buffer* plaintext, void* decrypt_context) {
-  return run_hook(plaintext, decrypt_context);
+  return run_plaintext_hook(plaintext, decrypt_context);
 }
 
 lsc::SessionCipher make_cipher(ProtocolStore& store, const LscAddress& addr) {
@@ -49,6 +35,26 @@ void check_size(ByteView data) {
   if (data.size() > kMaxCiphertext)
     throw SignalError("decrypt: ciphertext of " + std::to_string(data.size()) + " bytes is over the limit", 0,
                       SignalErrorKind::invalid_message);
+}
+
+// The two message kinds differ only in their deserialiser and decrypt call; the rest is one path.
+template <typename Message>
+void decrypt_into(ProtocolStore& store, const LscAddress& addr, ByteView ciphertext, HookContext& hc,
+                  lsc::Buffer& owned, const char* parse_what, const char* decrypt_what,
+                  int (*deserialize)(Message**, const std::uint8_t*, std::size_t, signal_context*),
+                  int (*decrypt_message)(session_cipher*, Message*, void*, signal_buffer**)) {
+  Message* raw = nullptr;
+  store.parse(parse_what,
+              [&] { return deserialize(&raw, ciphertext.data(), ciphertext.size(), store.context()); });
+  lsc::Ref<Message> msg(raw);
+  auto cipher = make_cipher(store, addr);
+  session_cipher_set_decryption_callback(cipher.get(), session_hook);
+  signal_buffer* plain = nullptr;
+  store.run(decrypt_what, [&] {
+    int rc = decrypt_message(cipher.get(), msg.get(), &hc, &plain);
+    owned.reset(std::exchange(plain, nullptr));
+    return rc;
+  });
 }
 
 }  // namespace
@@ -88,34 +94,13 @@ Bytes decrypt(ProtocolStore& store, const Address& from, CiphertextType type, By
   check_size(ciphertext);
   LscAddress addr(from);
   HookContext hc{&store, &hook};
-  signal_buffer* plain = nullptr;
   lsc::Buffer owned;  // owns the plaintext even when a stashed exception is rethrown
   if (type == CiphertextType::pkmsg) {
-    pre_key_signal_message* raw = nullptr;
-    store.parse("parse pkmsg", [&] {
-      return pre_key_signal_message_deserialize(&raw, ciphertext.data(), ciphertext.size(), store.context());
-    });
-    lsc::Ref<pre_key_signal_message> msg(raw);
-    auto cipher = make_cipher(store, addr);
-    session_cipher_set_decryption_callback(cipher.get(), session_hook);
-    store.run("decrypt pkmsg", [&] {
-      int rc = session_cipher_decrypt_pre_key_signal_message(cipher.get(), msg.get(), &hc, &plain);
-      owned.reset(std::exchange(plain, nullptr));
-      return rc;
-    });
+    decrypt_into(store, addr, ciphertext, hc, owned, "parse pkmsg", "decrypt pkmsg",
+                 pre_key_signal_message_deserialize, session_cipher_decrypt_pre_key_signal_message);
   } else {
-    signal_message* raw = nullptr;
-    store.parse("parse msg", [&] {
-      return signal_message_deserialize(&raw, ciphertext.data(), ciphertext.size(), store.context());
-    });
-    lsc::Ref<signal_message> msg(raw);
-    auto cipher = make_cipher(store, addr);
-    session_cipher_set_decryption_callback(cipher.get(), session_hook);
-    store.run("decrypt msg", [&] {
-      int rc = session_cipher_decrypt_signal_message(cipher.get(), msg.get(), &hc, &plain);
-      owned.reset(std::exchange(plain, nullptr));
-      return rc;
-    });
+    decrypt_into(store, addr, ciphertext, hc, owned, "parse msg", "decrypt msg", signal_message_deserialize,
+                 session_cipher_decrypt_signal_message);
   }
   if (!owned) throw SignalError("decrypt: libsignal returned no plaintext", 0, SignalErrorKind::other);
   return take(owned.release());
