@@ -13,22 +13,6 @@ constexpr std::size_t kMaxQueued = 256;
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
-pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view role) {
-  auto c = pg::Connection::open(
-      o.database_url, fmt::format("{} session", role),
-      {{"application_name", fmt::format("waconnector/{}/{}", o.pod, role)},
-       {"connect_timeout", "3"},
-       {"keepalives", "1"},
-       {"keepalives_idle", "1"},
-       {"keepalives_interval", "1"},
-       {"keepalives_count", "3"},
-       {"tcp_user_timeout", "3000"},
-       {"options",
-        fmt::format("-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
-                    o.statement_timeout_ms, o.lock_timeout_ms, o.idle_in_transaction_timeout_ms)}});
-  return c;
-}
-
 EventRecorder::EventRecorder(StoreSessionOptions options, std::string version, prometheus::Counter* refused)
     : opt_(std::move(options)), version_(std::move(version)), refused_(refused), thread_([this] { run(); }) {}
 

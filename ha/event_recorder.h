@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "ha/store_session.h"
 #include "store/ha_events.h"
 #include "store/pg.h"
 
@@ -27,17 +28,6 @@ class Counter;
 }
 
 namespace wa::ha {
-
-struct StoreSessionOptions {
-  std::string database_url;
-  std::string pod;
-  int statement_timeout_ms = 5000;
-  int lock_timeout_ms = 2000;
-  int idle_in_transaction_timeout_ms = 10000;
-};
-
-// A store session for bookkeeping: bounded statements and lock waits, keepalives.
-pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view role);
 
 class EventRecorder {
  public:

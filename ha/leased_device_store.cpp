@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "ha/store_session.h"
 #include "store/errors.h"
 #include "store/pg.h"
 
@@ -26,16 +27,8 @@ struct LeasedDeviceStore::Session {
   store::PgDeviceStore& connected() {
     if (!conn.ok()) {
       conn.close();
-      conn = pg::Connection::open(url, "device store session",
-                                  {{"application_name", fmt::format("waconnector/{}/device", pod)},
-                                   {"connect_timeout", "3"},
-                                   {"keepalives", "1"},
-                                   {"keepalives_idle", "1"},
-                                   {"keepalives_interval", "1"},
-                                   {"keepalives_count", "3"},
-                                   {"tcp_user_timeout", "3000"},
-                                   {"options", "-c statement_timeout=5000 -c lock_timeout=2000"
-                                                " -c idle_in_transaction_session_timeout=5000"}});
+      // Same guards as the other ha sessions, with a shorter idle-in-transaction limit (5 s).
+      conn = open_store_session({url, pod, 5000, 2000, 5000}, "device");
     }
     return store;
   }

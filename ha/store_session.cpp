@@ -1,0 +1,23 @@
+#include "ha/store_session.h"
+
+#include <fmt/format.h>
+
+namespace wa::ha {
+
+pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view role) {
+  auto c = pg::Connection::open(
+      o.database_url, fmt::format("{} session", role),
+      {{"application_name", fmt::format("waconnector/{}/{}", o.pod, role)},
+       {"connect_timeout", "3"},
+       {"keepalives", "1"},
+       {"keepalives_idle", "1"},
+       {"keepalives_interval", "1"},
+       {"keepalives_count", "3"},
+       {"tcp_user_timeout", "3000"},
+       {"options",
+        fmt::format("-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+                    o.statement_timeout_ms, o.lock_timeout_ms, o.idle_in_transaction_timeout_ms)}});
+  return c;
+}
+
+}  // namespace wa::ha

@@ -1,0 +1,24 @@
+// The ha layer's bookkeeping sessions to the store (event recorder, leased device store): bounded
+// statements, lock waits and idle transactions, TCP keepalives, and an application_name that says
+// which pod and role holds the session. One place, so every such session has the same guards.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "store/pg.h"
+
+namespace wa::ha {
+
+struct StoreSessionOptions {
+  std::string database_url;
+  std::string pod;
+  int statement_timeout_ms = 5000;
+  int lock_timeout_ms = 2000;
+  int idle_in_transaction_timeout_ms = 10000;
+};
+
+// Opens a session named `waconnector/<pod>/<role>`; errors carry "<role> session" as context.
+pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view role);
+
+}  // namespace wa::ha
