@@ -69,6 +69,21 @@ class Parser {
     while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
   }
 
+  // Consumes `c` when it is next.
+  bool eat(char c) {
+    if (pos_ >= s_.size() || s_[pos_] != c) return false;
+    ++pos_;
+    return true;
+  }
+
+  // After an object member or array item: true when a ',' says another follows, false at `close`.
+  bool another_item(char close, const char* what) {
+    ws();
+    if (eat(',')) return true;
+    if (eat(close)) return false;
+    fail(what);
+  }
+
   bool literal(std::string_view word) {
     if (s_.substr(pos_, word.size()) != word) return false;
     pos_ += word.size();
@@ -85,52 +100,27 @@ class Parser {
       v.type = Json::Type::object;
       ++pos_;
       ws();
-      if (pos_ < s_.size() && s_[pos_] == '}') {
-        ++pos_;
-        return v;
-      }
+      if (eat('}')) return v;
       for (;;) {
         ws();
         if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string key");
         std::string key = string();
         ws();
-        if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':' after an object key");
-        ++pos_;
+        if (!eat(':')) fail("expected ':' after an object key");
         ws();
         v.members.push_back(JsonMember{std::move(key), value(depth + 1)});
-        ws();
-        if (pos_ < s_.size() && s_[pos_] == ',') {
-          ++pos_;
-          continue;
-        }
-        if (pos_ < s_.size() && s_[pos_] == '}') {
-          ++pos_;
-          return v;
-        }
-        fail("expected ',' or '}' in an object");
+        if (!another_item('}', "expected ',' or '}' in an object")) return v;
       }
     }
     if (c == '[') {
       v.type = Json::Type::array;
       ++pos_;
       ws();
-      if (pos_ < s_.size() && s_[pos_] == ']') {
-        ++pos_;
-        return v;
-      }
+      if (eat(']')) return v;
       for (;;) {
         ws();
         v.items.push_back(value(depth + 1));
-        ws();
-        if (pos_ < s_.size() && s_[pos_] == ',') {
-          ++pos_;
-          continue;
-        }
-        if (pos_ < s_.size() && s_[pos_] == ']') {
-          ++pos_;
-          return v;
-        }
-        fail("expected ',' or ']' in an array");
+        if (!another_item(']', "expected ',' or ']' in an array")) return v;
       }
     }
     if (c == '"') {
