@@ -2,10 +2,31 @@
 // ones are generated (and saved before they are sent) for the rest.
 #include "core/client/prekeys.h"
 
+#include <optional>
+#include <utility>
+
 #include "common/log.h"
 #include "core/client/client_impl.h"
 
 namespace wa::client {
+namespace {
+
+// A failed store read is logged and comes back empty; the caller decides what to skip.
+template <class F>
+auto store_read(const std::string& business_id, const char* purpose, F&& read)
+    -> std::optional<decltype(read())> {
+  try {
+    return read();
+  } catch (const std::exception& e) {
+    wa::log::error("wa_client_store_read_failed")
+        .kv("business_id", business_id)
+        .kv("purpose", purpose)
+        .kv("error", e.what());
+    return std::nullopt;
+  }
+}
+
+}  // namespace
 
 std::optional<std::size_t> pre_key_count_of(const binary::Node& n) {
   const Node* c = n.child("count");
@@ -32,15 +53,9 @@ void WaClient::Impl::check_pre_keys(std::uint64_t g, std::function<void()> then)
           wa::log::warn("wa_client_prekey_count_unknown")
               .kv("business_id", business_id)
               .kv("result", r.describe());
-        std::size_t local = 0;
-        try {
-          local = store->uploaded_pre_key_count();
-        } catch (const std::exception& e) {
-          wa::log::error("wa_client_store_read_failed")
-              .kv("business_id", business_id)
-              .kv("purpose", "uploaded pre-key count")
-              .kv("error", e.what());
-        }
+        const std::size_t local = store_read(business_id, "uploaded pre-key count", [&] {
+                                    return store->uploaded_pre_key_count();
+                                  }).value_or(0);
         if (known && (server_count < kMinPreKeyCount || local < kMinPreKeyCount)) {
           return upload_pre_keys(server_count == 0 && local == 0 ? kInitialPreKeyCount : kWantedPreKeyCount,
                                  then);
@@ -57,27 +72,15 @@ void WaClient::Impl::on_pre_key_notification(const Node& n) {
 }
 
 void WaClient::Impl::upload_pre_keys(std::size_t want, std::function<void()> then) {
-  std::vector<PreKey> keys;
-  try {
-    keys = store->unuploaded_pre_keys(want);
-  } catch (const std::exception& e) {
-    wa::log::error("wa_client_store_read_failed")
-        .kv("business_id", business_id)
-        .kv("purpose", "unuploaded pre-keys")
-        .kv("error", e.what());
-    return then();
-  }
+  auto stored =
+      store_read(business_id, "unuploaded pre-keys", [&] { return store->unuploaded_pre_keys(want); });
+  if (!stored) return then();
+  std::vector<PreKey> keys = std::move(*stored);
   if (keys.size() < want) {
-    std::uint32_t next = 1;
-    try {
-      next = store->next_pre_key_id();
-    } catch (const std::exception& e) {
-      wa::log::error("wa_client_store_read_failed")
-          .kv("business_id", business_id)
-          .kv("purpose", "next pre-key id")
-          .kv("error", e.what());
-      return then();
-    }
+    const auto first_id =
+        store_read(business_id, "next pre-key id", [&] { return store->next_pre_key_id(); });
+    if (!first_id) return then();
+    std::uint32_t next = *first_id;
     std::vector<PreKey> fresh;
     for (std::size_t i = keys.size(); i < want; ++i) {
       if (next == 0 || next > kMaxPreKeyId) next = 1;  // 24-bit ids wrap
