@@ -51,6 +51,20 @@ void PgSignalStore::write(std::string_view purpose, const std::function<void(pg:
   }
 }
 
+pg::Result PgSignalStore::exec_write(std::string_view purpose, const char* sql,
+                                     const std::vector<pg::Param>& params) {
+  pg::Result r;
+  write(purpose, [&](pg::Connection& c) { r = c.exec(purpose, sql, params); });
+  return r;
+}
+
+std::optional<signal::Bytes> PgSignalStore::first_bytes(std::string_view purpose, const char* sql,
+                                                        const std::vector<pg::Param>& params) {
+  auto r = conn_.exec(purpose, sql, params);
+  if (r.rows() == 0) return std::nullopt;
+  return r.bytes(0, 0);
+}
+
 void PgSignalStore::transaction(std::string_view purpose, const std::function<void(pg::Connection&)>& body) {
   if (in_transaction_) throw std::logic_error("PgSignalStore::transaction is not reentrant");
   struct Flag {
@@ -72,21 +86,18 @@ void PgSignalStore::transaction(std::string_view purpose, const std::function<vo
 // --- sessions ---
 
 std::optional<signal::Bytes> PgSignalStore::load_session(const signal::Address& a) {
-  auto r = conn_.exec(
+  return first_bytes(
       "load signal session",
       "SELECT session FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2 AND their_id = $3",
       {fence_->business_id(), our_jid_, a.to_string()});
-  if (r.rows() == 0) return std::nullopt;
-  return r.bytes(0, 0);
 }
 
 void PgSignalStore::store_session(const signal::Address& a, signal::ByteView record) {
-  write("store signal session", [&](pg::Connection& c) {
-    c.exec("store signal session",
-           "INSERT INTO wa_signal_sessions (business_id, our_jid, their_id, session) VALUES ($1, $2, $3, $4)"
-           " ON CONFLICT (business_id, our_jid, their_id) DO UPDATE SET session = excluded.session",
-           {fence_->business_id(), our_jid_, a.to_string(), bytes(record)});
-  });
+  exec_write(
+      "store signal session",
+      "INSERT INTO wa_signal_sessions (business_id, our_jid, their_id, session) VALUES ($1, $2, $3, $4)"
+      " ON CONFLICT (business_id, our_jid, their_id) DO UPDATE SET session = excluded.session",
+      {fence_->business_id(), our_jid_, a.to_string(), bytes(record)});
 }
 
 bool PgSignalStore::contains_session(const signal::Address& a) {
@@ -98,28 +109,21 @@ bool PgSignalStore::contains_session(const signal::Address& a) {
 }
 
 bool PgSignalStore::delete_session(const signal::Address& a) {
-  bool deleted = false;
-  write("delete signal session", [&](pg::Connection& c) {
-    auto r = c.exec("delete signal session",
+  return exec_write("delete signal session",
                     "DELETE FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2 AND their_id = $3"
                     " RETURNING 1",
-                    {fence_->business_id(), our_jid_, a.to_string()});
-    deleted = r.rows() > 0;
-  });
-  return deleted;
+                    {fence_->business_id(), our_jid_, a.to_string()})
+             .rows() > 0;
 }
 
 // Prefix match without LIKE: names contain '_' ("…_1" for LIDs), a LIKE wildcard.
 std::size_t PgSignalStore::delete_all_sessions(const std::string& name) {
-  std::size_t n = 0;
-  write("delete signal sessions of a user", [&](pg::Connection& c) {
-    auto r = c.exec("delete signal sessions of a user",
-                    "DELETE FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2"
-                    " AND left(their_id, length($3)) = $3 RETURNING 1",
-                    {fence_->business_id(), our_jid_, address_prefix(name)});
-    n = static_cast<std::size_t>(r.rows());
-  });
-  return n;
+  return static_cast<std::size_t>(
+      exec_write("delete signal sessions of a user",
+                 "DELETE FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2"
+                 " AND left(their_id, length($3)) = $3 RETURNING 1",
+                 {fence_->business_id(), our_jid_, address_prefix(name)})
+          .rows());
 }
 
 std::vector<std::uint32_t> PgSignalStore::sub_device_sessions(const std::string& name) {
@@ -163,47 +167,41 @@ signal::LocalIdentity PgSignalStore::local_identity() {
 }
 
 std::optional<signal::Key32> PgSignalStore::load_identity(const signal::Address& a) {
-  auto r = conn_.exec("load contact identity",
-                      "SELECT identity FROM wa_signal_identities WHERE business_id = $1 AND our_jid = $2"
-                      " AND their_id = $3",
-                      {fence_->business_id(), our_jid_, a.to_string()});
-  if (r.rows() == 0) return std::nullopt;
-  return key32(r.bytes(0, 0), "contact identity");
+  auto cell = first_bytes("load contact identity",
+                          "SELECT identity FROM wa_signal_identities WHERE business_id = $1 AND our_jid = $2"
+                          " AND their_id = $3",
+                          {fence_->business_id(), our_jid_, a.to_string()});
+  if (!cell) return std::nullopt;
+  return key32(*cell, "contact identity");
 }
 
 void PgSignalStore::save_identity(const signal::Address& a, const signal::Key32& key) {
-  write("save contact identity", [&](pg::Connection& c) {
-    c.exec(
-        "save contact identity",
-        "INSERT INTO wa_signal_identities (business_id, our_jid, their_id, identity) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (business_id, our_jid, their_id) DO UPDATE SET identity = excluded.identity",
-        {fence_->business_id(), our_jid_, a.to_string(), bytes(key)});
-  });
+  exec_write(
+      "save contact identity",
+      "INSERT INTO wa_signal_identities (business_id, our_jid, their_id, identity) VALUES ($1, $2, $3, $4)"
+      " ON CONFLICT (business_id, our_jid, their_id) DO UPDATE SET identity = excluded.identity",
+      {fence_->business_id(), our_jid_, a.to_string(), bytes(key)});
 }
 
 void PgSignalStore::delete_identity(const signal::Address& a) {
-  write("delete contact identity", [&](pg::Connection& c) {
-    c.exec("delete contact identity",
-           "DELETE FROM wa_signal_identities WHERE business_id = $1 AND our_jid = $2 AND their_id = $3",
-           {fence_->business_id(), our_jid_, a.to_string()});
-  });
+  exec_write("delete contact identity",
+             "DELETE FROM wa_signal_identities WHERE business_id = $1 AND our_jid = $2 AND their_id = $3",
+             {fence_->business_id(), our_jid_, a.to_string()});
 }
 
 // --- pre-keys ---
 
 std::optional<signal::KeyPair> PgSignalStore::load_pre_key(std::uint32_t id) {
-  auto r =
-      conn_.exec("load pre-key", "SELECT priv FROM wa_device_pre_keys WHERE business_id = $1 AND key_id = $2",
-                 {fence_->business_id(), static_cast<std::int64_t>(id)});
-  if (r.rows() == 0) return std::nullopt;
-  return crypto::KeyPair::from_private(key32(r.bytes(0, 0), "pre-key"));
+  auto cell = first_bytes("load pre-key",
+                          "SELECT priv FROM wa_device_pre_keys WHERE business_id = $1 AND key_id = $2",
+                          {fence_->business_id(), static_cast<std::int64_t>(id)});
+  if (!cell) return std::nullopt;
+  return crypto::KeyPair::from_private(key32(*cell, "pre-key"));
 }
 
 void PgSignalStore::remove_pre_key(std::uint32_t id) {
-  write("remove used pre-key", [&](pg::Connection& c) {
-    c.exec("remove used pre-key", "DELETE FROM wa_device_pre_keys WHERE business_id = $1 AND key_id = $2",
-           {fence_->business_id(), static_cast<std::int64_t>(id)});
-  });
+  exec_write("remove used pre-key", "DELETE FROM wa_device_pre_keys WHERE business_id = $1 AND key_id = $2",
+             {fence_->business_id(), static_cast<std::int64_t>(id)});
 }
 
 std::optional<signal::SignedPreKeyPair> PgSignalStore::load_signed_pre_key(std::uint32_t id) {
@@ -215,22 +213,18 @@ std::optional<signal::SignedPreKeyPair> PgSignalStore::load_signed_pre_key(std::
 // --- sender keys ---
 
 std::optional<signal::Bytes> PgSignalStore::load_sender_key(const signal::SenderKeyName& n) {
-  auto r = conn_.exec("load sender key",
-                      "SELECT sender_key FROM wa_signal_sender_keys WHERE business_id = $1 AND our_jid = $2"
-                      " AND chat_id = $3 AND sender_id = $4",
-                      {fence_->business_id(), our_jid_, n.group, n.sender.to_string()});
-  if (r.rows() == 0) return std::nullopt;
-  return r.bytes(0, 0);
+  return first_bytes("load sender key",
+                     "SELECT sender_key FROM wa_signal_sender_keys WHERE business_id = $1 AND our_jid = $2"
+                     " AND chat_id = $3 AND sender_id = $4",
+                     {fence_->business_id(), our_jid_, n.group, n.sender.to_string()});
 }
 
 void PgSignalStore::store_sender_key(const signal::SenderKeyName& n, signal::ByteView record) {
-  write("store sender key", [&](pg::Connection& c) {
-    c.exec("store sender key",
-           "INSERT INTO wa_signal_sender_keys (business_id, our_jid, chat_id, sender_id, sender_key)"
-           " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (business_id, our_jid, chat_id, sender_id)"
-           " DO UPDATE SET sender_key = excluded.sender_key",
-           {fence_->business_id(), our_jid_, n.group, n.sender.to_string(), bytes(record)});
-  });
+  exec_write("store sender key",
+             "INSERT INTO wa_signal_sender_keys (business_id, our_jid, chat_id, sender_id, sender_key)"
+             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (business_id, our_jid, chat_id, sender_id)"
+             " DO UPDATE SET sender_key = excluded.sender_key",
+             {fence_->business_id(), our_jid_, n.group, n.sender.to_string(), bytes(record)});
 }
 
 }  // namespace wa::store

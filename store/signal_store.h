@@ -60,6 +60,11 @@ class PgSignalStore final : public signal::SessionStore,
 
  private:
   void write(std::string_view purpose, const std::function<void(pg::Connection&)>& body);
+  // One fenced statement (purpose names both the fence check and the statement).
+  pg::Result exec_write(std::string_view purpose, const char* sql, const std::vector<pg::Param>& params);
+  // The first column of the first row, or nullopt when no row matches.
+  std::optional<signal::Bytes> first_bytes(std::string_view purpose, const char* sql,
+                                           const std::vector<pg::Param>& params);
   struct DeviceRow;
   const DeviceRow& device();
 
