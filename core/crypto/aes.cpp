@@ -47,19 +47,27 @@ Bytes run_cipher(const EVP_CIPHER* cipher, ByteView key, ByteView iv, ByteView i
   return out;
 }
 
+// What seal and open share: key and nonce checks, the cipher set up for one direction, the AAD.
+EvpCipherCtx gcm_begin(ByteView key, ByteView nonce, ByteView aad, bool encrypt, const std::string& what) {
+  if (key.size() != 32) throw CryptoError(what + ": key must be 32 bytes");
+  if (nonce.size() != kGcmNonceSize) throw CryptoError(what + ": nonce must be 12 bytes");
+  EvpCipherCtx ctx(EVP_CIPHER_CTX_new());
+  if (!ctx ||
+      EVP_CipherInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce.data(), encrypt ? 1 : 0) != 1) {
+    throw_openssl_error(what + " init");
+  }
+  int len = 0;
+  if (!aad.empty() && EVP_CipherUpdate(ctx.get(), nullptr, &len, aad.data(), int_len(aad.size(), "AES-GCM aad")) != 1) {
+    throw_openssl_error(what + " aad");
+  }
+  return ctx;
+}
+
 }  // namespace
 
 Bytes aes256_gcm_seal(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext) {
-  if (key.size() != 32) throw CryptoError("AES-GCM seal: key must be 32 bytes");
-  if (nonce.size() != kGcmNonceSize) throw CryptoError("AES-GCM seal: nonce must be 12 bytes");
-  EvpCipherCtx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce.data()) != 1) {
-    throw_openssl_error("AES-GCM seal init");
-  }
+  EvpCipherCtx ctx = gcm_begin(key, nonce, aad, true, "AES-GCM seal");
   int len = 0;
-  if (!aad.empty() && EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), int_len(aad.size(), "AES-GCM aad")) != 1) {
-    throw_openssl_error("AES-GCM seal aad");
-  }
   Bytes out(plaintext.size() + kGcmTagSize);
   int total = 0;
   if (!plaintext.empty() &&
@@ -77,20 +85,12 @@ Bytes aes256_gcm_seal(ByteView key, ByteView nonce, ByteView aad, ByteView plain
 }
 
 Bytes aes256_gcm_open(ByteView key, ByteView nonce, ByteView aad, ByteView in) {
-  if (key.size() != 32) throw CryptoError("AES-GCM open: key must be 32 bytes");
-  if (nonce.size() != kGcmNonceSize) throw CryptoError("AES-GCM open: nonce must be 12 bytes");
+  EvpCipherCtx ctx = gcm_begin(key, nonce, aad, false, "AES-GCM open");
   if (in.size() < kGcmTagSize) {
     throw CryptoError("AES-GCM open: ciphertext of " + std::to_string(in.size()) + " bytes is shorter than the tag");
   }
   std::size_t ct_len = in.size() - kGcmTagSize;
-  EvpCipherCtx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce.data()) != 1) {
-    throw_openssl_error("AES-GCM open init");
-  }
   int len = 0;
-  if (!aad.empty() && EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), int_len(aad.size(), "AES-GCM aad")) != 1) {
-    throw_openssl_error("AES-GCM open aad");
-  }
   Bytes out(ct_len + kGcmTagSize);
   int total = 0;
   if (ct_len > 0 && EVP_DecryptUpdate(ctx.get(), out.data(), &len, in.data(), int_len(ct_len, "AES-GCM open")) != 1) {
