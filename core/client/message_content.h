@@ -43,6 +43,8 @@ struct MessageContent {
   // "text", "protocol", "sender_key_distribution" (nothing else inside), "empty", or the raw type:
   // the known name or "field_<n>" of each other top-level field, joined by ','.
   std::string type;
+  // Valid UTF-8, but it may contain U+0000, which a PostgreSQL TEXT column refuses: the inbox
+  // must store it as bytes or escape it.
   std::optional<std::string> text;
   std::optional<SenderKeyDistribution> sender_key_distribution;
   std::optional<ProtocolContent> protocol;

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include "core/client/device_store.h"
+#include "core/client/message_content.h"
+#include "core/client/message_decrypt.h"
 #include "core/signal/group_cipher.h"
 #include "core/signal/padding.h"
 #include "core/signal/session_cipher.h"
@@ -251,4 +253,46 @@ TEST_CASE("PgSignalStore role operations", "[pg][signal]") {
     CHECK(count(admin, "SELECT (SELECT count(*) FROM wa_signal_sessions) + (SELECT count(*) FROM wa_signal_identities)"
                        " + (SELECT count(*) FROM wa_signal_sender_keys)") == 0);
   }
+}
+
+TEST_CASE("decrypt_message in one transaction: a redelivery after a leader change is never a second row",
+          "[pg][signal]") {
+  test::TestDatabase db;
+  auto admin = db.connect("admin");
+  auto keys = seed(admin);
+  admin.exec_simple("inbox stand-in", "CREATE TABLE test_inbox (id TEXT NOT NULL, text TEXT NOT NULL)");
+  const Address us{"15550009999", 4};
+  test::Party peer(Address{"15550001111", 0});
+  PreKeyBundle bundle{keys.local.registration_id, keys.local.identity.pub, keys.signed_pre_key.id,
+                      keys.signed_pre_key.pair.pub, keys.signed_pre_key.signature,
+                      PreKeyBundle::OneTime{3, keys.pre_keys.at(3).pub}};
+  process_bundle(peer.proto, us, bundle);
+  auto c = encrypt(peer.proto, us, pad(client::encode_text_message("exactly once")));
+  client::MessageInfo info;
+  info.id = "3EB0ONCE";
+  info.from = info.sender = *binary::Jid::parse("15550001111:0@s.whatsapp.net");
+  info.chat = info.from.to_non_ad();
+  info.encs.push_back(client::EncPayload{client::EncType::pkmsg, "pkmsg", 2, c.data, std::nullopt, "", false});
+
+  auto receive = [&](Leader& l) {
+    client::MessageDecryptResult r;
+    l.pg.transaction("receive message", [&](pg::Connection& tx) {
+      r = client::decrypt_message(l.proto, info, [&](const client::EncPayload&, const client::MessageContent& m) {
+        tx.exec("inbox", "INSERT INTO test_inbox (id, text) VALUES ($1, $2)", {info.id, m.text.value_or("")});
+      });
+    });
+    return r;
+  };
+  {
+    Leader a(db, "pod-a");
+    auto r = receive(a);
+    REQUIRE(r.content());
+    CHECK(r.content()->text == "exactly once");
+    // pod-a dies here, before its ack reached the server.
+  }
+  Leader b(db, "pod-b");
+  auto again = receive(b);  // the server redelivers to the new leader
+  CHECK(again.encs[0].outcome == client::EncOutcome::duplicate);
+  CHECK_FALSE(again.needs_retry());
+  CHECK(count(admin, "SELECT count(*) FROM test_inbox") == 1);
 }
