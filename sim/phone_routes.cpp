@@ -219,6 +219,7 @@ void Simulator::register_phone_routes() {
         if (!devices_.find(k.first, k.second)) return AdminResponse::error(404, "unknown device");
         devices_.remove(k.first, k.second);
         hub_.forget(k);
+        router_.forget(k);
         const bool online = hub_.live(k) != nullptr;
         // As for a device removed on the phone: 401 + device_removed, and it is forgotten.
         if (WaSession* s = hub_.live(k)) s->stream_error(401, "device_removed", "logged out: device removed");

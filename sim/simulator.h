@@ -13,6 +13,9 @@
 #include "sim/admin_server.h"
 #include "sim/connection_log.h"
 #include "sim/device_registry.h"
+#include "sim/group_registry.h"
+#include "sim/message_router.h"
+#include "sim/prekey_server.h"
 #include "sim/phone_registry.h"
 #include "sim/session_hub.h"
 #include "sim/server_identity.h"
@@ -51,6 +54,7 @@ class Simulator {
  private:
   void register_admin_routes();
   void register_phone_routes();
+  void register_group_routes();  // group_routes.cpp
   // Runs `f` on the io thread (where sessions live) and waits for its answer; 503 if the io
   // thread does not get to it within 5 s (shutting down).
   AdminResponse on_io(std::function<AdminResponse()> f);
@@ -60,6 +64,9 @@ class Simulator {
   DeviceRegistry devices_;
   PhoneRegistry phones_;
   SessionHub hub_;
+  PreKeyServer keys_;
+  GroupRegistry groups_;
+  MessageRouter router_;
   ServerIdentity identity_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<WsServer> ws_;
