@@ -99,7 +99,7 @@ MessageRouter::MessageRouter(std::filesystem::path state_dir, DeviceRegistry& de
     auto b = key_of(f[1]);
     if (!a || !b) throw bad("bad device jid");
     if (sessions_.size() >= kMaxQueueTotal) throw bad("too many sessions");
-    sessions_.insert({*a, *b});
+    sessions_.insert(std::minmax(*a, *b));
   });
 }
 
@@ -313,7 +313,7 @@ void MessageRouter::on_message(WaSession& session, DeviceKey from, const Node& m
       plain = plain || t == "msg";
     }
     if (pk) new_sessions.push_back(d);
-    else if (plain && !sessions_.count({from, d}))
+    else if (plain && !sessions_.count(std::minmax(from, d)))
       return refuse(kNoSessionError, "msg to a device that has no session with the sender (needs pkmsg)");
   }
 
@@ -351,7 +351,8 @@ void MessageRouter::on_message(WaSession& session, DeviceKey from, const Node& m
     out.content = std::move(children);
     if (post(d, "message", id, out)) ++delivered;
   }
-  for (const auto& d : new_sessions) sessions_.insert({from, d});
+  // A session serves both directions: the recipient answers with msg on it.
+  for (const auto& d : new_sessions) sessions_.insert(std::minmax(from, d));
   if (!new_sessions.empty()) save_sessions();
   wa::log::info("wasim_message_routed").kv("id", id).kv("devices", delivered).kv("group", group.has_value());
   session.deliver(ack_for(msg, "message", to_text));
@@ -455,7 +456,7 @@ void MessageRouter::save_queue() const {
 
 void MessageRouter::save_sessions() const {
   std::ostringstream os;
-  os << "# sender device\trecipient device (a pkmsg went from one to the other)\n";
+  os << "# device\tdevice (a pkmsg went between them: they share a session)\n";
   for (const auto& [a, b] : sessions_) os << device_jid(a).to_string() << '\t' << device_jid(b).to_string() << '\n';
   write_private_file(sessions_file_, os.str());
 }

@@ -7,7 +7,7 @@
 // acks it (or sends a receipt for the message): a device that was offline, or that dropped the
 // connection before acking, gets it again at its next login, marked offline, followed by
 // <ib><offline count=N/></ib>. A device pair (sender device → recipient device) has a session
-// once a pkmsg went from one to the other (<state>/sessions.tsv); until then a msg for that
+// once a pkmsg went between them (either way) (<state>/sessions.tsv); until then a msg for that
 // device is refused with <ack error="409">, since the recipient could not decrypt it.
 #pragma once
 
@@ -81,7 +81,7 @@ class MessageRouter {
   PreKeyServer& keys_;
   GroupRegistry& groups_;
   std::map<DeviceKey, std::deque<Pending>> queue_;
-  std::set<std::pair<DeviceKey, DeviceKey>> sessions_;  // (sender device, recipient device)
+  std::set<std::pair<DeviceKey, DeviceKey>> sessions_;  // device pairs (smaller first) with a session
 };
 
 }  // namespace wa::sim
