@@ -63,7 +63,12 @@ struct Peer {
 
   explicit Peer(std::string p) : phone(std::move(p)), user(std::stoull(phone.substr(1))) { wa::crypto::random_fill(adv); }
 
-  std::string id() { return "q" + std::to_string(++next_id); }
+  std::string id() {
+    // (not "q" + std::to_string: GCC 12 reports a -Wrestrict false positive for it)
+    std::string s = "q";
+    s += std::to_string(++next_id);
+    return s;
+  }
 
   // Registration, QR link through the admin API, pair-device-sign, 515.
   void pair(const WasimProcess& w) {
@@ -199,7 +204,8 @@ struct Peer {
 
   // A DM to `to_user` with one <to> per device: the stanza's id.
   std::string send_dm(std::uint64_t to_user, NodeList tos) {
-    const std::string mid = "3EB0" + std::to_string(++next_id);
+    std::string mid = "3EB0";
+    mid += std::to_string(++next_id);
     conn->send_node(Node{"message", {{"id", mid}, {"to", std::to_string(to_user) + "@s.whatsapp.net"}, {"type", std::string("text")}},
                          NodeList{Node{"participants", {}, std::move(tos)}}});
     return mid;
