@@ -254,12 +254,16 @@ Node MessageRouter::group_info(const Node& iq, DeviceKey from) const {
 }
 
 void MessageRouter::on_message(WaSession& session, DeviceKey from, const Node& msg) {
+  if (auto ack = route(from, msg)) session.deliver(*ack);
+}
+
+std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
   const std::string id = text_attr(msg, "id");
-  if (!valid_id(id)) return;  // nothing to ack
+  if (!valid_id(id)) return std::nullopt;  // nothing to ack
   const std::string to_text = text_attr(msg, "to");
   auto refuse = [&](const char* code, const std::string& why) {
     wa::log::info("wasim_message_refused").kv("id", id).kv("code", code).kv("reason", why);
-    session.deliver(ack_for(msg, "message", to_text, code));
+    return ack_for(msg, "message", to_text, code);
   };
   auto to = Jid::parse(to_text);
   if (!to || to->is_device() || (!to->is_user() && !to->is_group())) return refuse("400", "unsupported destination");
@@ -355,7 +359,17 @@ void MessageRouter::on_message(WaSession& session, DeviceKey from, const Node& m
   for (const auto& d : new_sessions) sessions_.insert(std::minmax(from, d));
   if (!new_sessions.empty()) save_sessions();
   wa::log::info("wasim_message_routed").kv("id", id).kv("devices", delivered).kv("group", group.has_value());
-  session.deliver(ack_for(msg, "message", to_text));
+  return ack_for(msg, "message", to_text);
+}
+
+std::vector<Node> MessageRouter::take_pending(DeviceKey d) {
+  std::vector<Node> out;
+  auto it = queue_.find(d);
+  if (it == queue_.end()) return out;
+  for (const auto& p : it->second) out.push_back(wa::binary::decode_frame(p.stanza, wa::binary::Dict::v3));
+  queue_.erase(it);
+  save_queue();
+  return out;
 }
 
 void MessageRouter::on_receipt(WaSession& session, DeviceKey from, const Node& r) {

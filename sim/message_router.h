@@ -15,6 +15,7 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -52,6 +53,11 @@ class MessageRouter {
   void forget(DeviceKey d);
 
   std::size_t pending(DeviceKey d) const;
+  // Routes a <message> as sent by device `from` (also a virtual phone's device 0): the ack for
+  // the sender (nullopt when the stanza has no usable id).
+  std::optional<wa::binary::Node> route(DeviceKey from, const wa::binary::Node& msg);
+  // Removes and returns everything pending for `d` (a virtual phone reading its messages).
+  std::vector<wa::binary::Node> take_pending(DeviceKey d);
   // The devices a user has: linked companions plus the primary (0) when it uploaded keys.
   std::vector<std::uint32_t> devices_of(std::uint64_t user) const;
 

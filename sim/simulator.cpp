@@ -17,6 +17,7 @@ Simulator::Simulator(asio::io_context& io, SimulatorConfig cfg)
       keys_(cfg_.state_dir),
       groups_(cfg_.state_dir),
       router_(cfg_.state_dir, devices_, hub_, keys_, groups_),
+      messenger_(cfg_.state_dir, keys_, router_, groups_),
       identity_(ServerIdentity::create(cfg_.state_dir)) {
   SessionContext ctx{&identity_, &devices_, &log_};
   ctx.handshake_timeout = cfg_.handshake_timeout;

@@ -407,3 +407,83 @@ TEST_CASE("groups: admin create, w:g2 participants, skmsg fan-out with the SKDM 
                          NodeList{Node{"enc", {{"v", std::string("2")}, {"type", std::string("skmsg")}}, skmsg}}});
   expect_ack(c, "3EB0C", "403");
 }
+
+TEST_CASE("a virtual phone chats with a companion through the admin API, 1:1 and in a group, across a restart",
+          "[sim][messages][phones]") {
+  TempDir dir;
+  Peer a("+15550401");
+  const std::string q_jid = "15550402@s.whatsapp.net";  // the phone's primary device (0)
+  std::string group;
+  {
+    WasimProcess w(dir.path());
+    const int port = w.admin_port();
+    a.pair(w);
+    a.login(w);
+    a.upload_keys();
+    REQUIRE(http_request(port, "POST", "/admin/phones", "{\"phone\":\"+15550402\"}").status == 201);
+    CHECK(http_request(port, "POST", "/admin/phones/+15550402/messages", "{\"to\":\"+15550402\",\"text\":\"me\"}").status == 400);
+    CHECK(http_request(port, "POST", "/admin/phones/+15550499/messages", "{\"to\":\"+15550401\",\"text\":\"x\"}").status == 404);
+    CHECK(http_request(port, "POST", "/admin/phones/+15550402/messages", "{\"to\":\"+15550401\"}").status == 400);
+
+    auto r = http_request(port, "POST", "/admin/phones/+15550402/messages", "{\"to\":\"+15550401\",\"text\":\"hi from the phone\"}");
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    CHECK(json_field(r.body, "devices") == std::optional<std::string>("1"));
+    Node got = next(*a.conn);
+    REQUIRE(got.tag == "message");
+    CHECK(attr(got, "from") == q_jid);
+    CHECK(attr(*got.child("enc"), "type") == "pkmsg");
+    CHECK(a.open(*got.child("enc"), q_jid) == "hi from the phone");
+    CHECK(a.devices_of(15550402) == std::vector<std::string>{"0"});
+
+    const std::string m = a.send_dm(15550402, {to_node(q_jid, a.enc_for(q_jid, "hello back"))});
+    expect_ack(a, m);
+    auto inbox = http_request(port, "GET", "/admin/phones/+15550402/messages");
+    INFO(inbox.body);
+    CHECK(inbox.status == 200);
+    CHECK(inbox.body.find("\"text\":\"hello back\"") != std::string::npos);
+    CHECK(inbox.body.find("\"error\":null") != std::string::npos);
+
+    // A group of the two: the phone's text arrives as SKDM (pairwise) + skmsg; a's answer the same way.
+    r = http_request(port, "POST", "/admin/groups", "{\"subject\":\"duo\",\"participants\":[\"+15550402\",\"+15550401\"]}");
+    REQUIRE(r.status == 201);
+    group = json_field(r.body, "jid").value_or("");
+    r = http_request(port, "POST", "/admin/phones/+15550402/messages", "{\"to\":\"" + group + "\",\"text\":\"group hello\"}");
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    Node gm = next(*a.conn);
+    REQUIRE(gm.tag == "message");
+    CHECK(attr(gm, "participant") == q_jid);
+    REQUIRE(kids(gm).size() == 2);
+    const wa::signal::SenderKeyName q_name{group, Peer::addr(q_jid)};
+    auto skdm_plain = wa::signal::decrypt(a.party->proto, Peer::addr(q_jid), wa::signal::CiphertextType::msg, *kids(gm)[0].bytes());
+    auto skdm = wa::client::decode_message(wa::signal::unpad(skdm_plain));
+    REQUIRE(skdm.sender_key_distribution);
+    wa::signal::process_sender_key_distribution(a.party->proto, q_name, skdm.sender_key_distribution->distribution);
+    CHECK(wa::client::decode_message(wa::signal::unpad(wa::signal::group_decrypt(a.party->proto, q_name, *kids(gm)[1].bytes()))).text ==
+          "group hello");
+    const wa::signal::SenderKeyName a_name{group, a.party->addr};
+    const Bytes a_skdm = wa::signal::create_sender_key_distribution(a.party->proto, a_name);
+    auto ct = wa::signal::encrypt(a.party->proto, Peer::addr(q_jid),
+                                  wa::signal::pad(wa::client::encode_sender_key_distribution(group, a_skdm)));
+    a.conn->send_node(Node{"message", {{"id", std::string("3EB0G2")}, {"to", *Jid::parse(group)}, {"type", std::string("text")}},
+                           NodeList{Node{"participants", {}, NodeList{to_node(q_jid, Node{"enc", {{"v", std::string("2")}, {"type", std::string(wa::signal::to_string(ct.type))}}, ct.data})}},
+                                    Node{"enc", {{"v", std::string("2")}, {"type", std::string("skmsg")}},
+                                         wa::signal::group_encrypt(a.party->proto, a_name, wa::signal::pad(wa::client::encode_text_message("group answer")))}}});
+    expect_ack(a, "3EB0G2");
+    inbox = http_request(port, "GET", "/admin/phones/+15550402/messages");
+    INFO(inbox.body);
+    CHECK(inbox.body.find("\"text\":\"group answer\"") != std::string::npos);
+    CHECK(inbox.body.find("\"chat\":\"" + group + "\"") != std::string::npos);
+    CHECK(w.terminate() == 0);
+  }
+  // After a restart the phone still has its sessions: its next text is a msg a can open.
+  WasimProcess w(dir.path());
+  a.login(w);
+  auto r = http_request(w.admin_port(), "POST", "/admin/phones/+15550402/messages", "{\"to\":\"15550401@s.whatsapp.net\",\"text\":\"still here\"}");
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  Node got = next(*a.conn);
+  CHECK(attr(*got.child("enc"), "type") == "msg");
+  CHECK(a.open(*got.child("enc"), q_jid) == "still here");
+}
