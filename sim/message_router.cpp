@@ -266,7 +266,10 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
     return ack_for(msg, "message", to_text, code);
   };
   auto to = Jid::parse(to_text);
-  if (!to || to->is_device() || (!to->is_user() && !to->is_group())) return refuse("400", "unsupported destination");
+  // A resend after a retry receipt names the one device (e2e reference §4.6): top-level pkmsg/msg.
+  const std::optional<DeviceKey> to_device = to && to->is_user() && to->is_device() ? key_of(to_text) : std::nullopt;
+  if (!to || (to->is_device() && !to_device) || (!to->is_user() && !to->is_group()))
+    return refuse("400", "unsupported destination");
   std::optional<GroupRecord> group;
   std::optional<std::uint64_t> dm_user;
   if (to->is_group()) {
@@ -302,6 +305,15 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
   NodeList shared;  // top-level encs (skmsg) go to every member device
   for (const auto& e : kids(msg))
     if (e.tag == "enc") shared.push_back(e);
+  if (to_device) {
+    if (msg.child("participants") || shared.empty() || shared.size() > 4 || *to_device == from)
+      return refuse("400", "a message to one device carries 1-4 top-level <enc> and no <participants>");
+    for (const auto& e : shared)
+      if (text_attr(e, "type") != "pkmsg" && text_attr(e, "type") != "msg")
+        return refuse("400", "a message to one device carries pkmsg/msg");
+    pairwise[*to_device] = std::move(shared);
+    shared.clear();
+  }
   if (!shared.empty() && !group) return refuse("400", "a top-level <enc> outside a group");
   if (shared.size() > 4) return refuse("400", "too many top-level <enc>");
   for (const auto& e : shared)

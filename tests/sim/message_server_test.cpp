@@ -296,6 +296,20 @@ TEST_CASE("wasim routes a real pkmsg live, then msg both ways, and relays receip
   Node big = next(*b.conn);
   CHECK(b.open(*big.child("enc"), a.jid) == std::string(60000, 'x'));
 
+  // A resend after a retry receipt goes to the one device, enc at the top level (reference §4.6).
+  b.conn->send_node(Node{"receipt", {{"id", m3}, {"to", a.jid}, {"type", std::string("retry")}},
+                         NodeList{Node{"retry", {{"count", std::string("1")}, {"id", m3}}, {}}}});
+  CHECK(next(*b.conn).tag == "ack");
+  Node retry = next(*a.conn);
+  CHECK(attr(retry, "type") == "retry");
+  REQUIRE(retry.child("retry"));
+  a.conn->send_node(Node{"message", {{"id", m3}, {"to", *Jid::parse(b.jid)}, {"type", std::string("text")}},
+                         NodeList{a.enc_for(b.jid, "resent")}});
+  expect_ack(a, m3);
+  Node resent = next(*b.conn);
+  CHECK(attr(resent, "from") == a.jid);
+  CHECK(b.open(*resent.child("enc"), a.jid) == "resent");
+
   // A <to> outside the chat and a malformed upload are refused.
   const std::string m4 = a.send_dm(b.user, {to_node("15550033:1@s.whatsapp.net", a.enc_for(b.jid, "x"))});
   expect_ack(a, m4, "400");
