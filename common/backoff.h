@@ -15,7 +15,8 @@ std::chrono::milliseconds jittered(std::chrono::milliseconds base, double fracti
 class Backoff {
  public:
   // `jitter` is clamped to [0, 1]; `initial` to at least 1 ms; `max` to at least `initial`.
-  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, double jitter, std::uint64_t seed);
+  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, double jitter,
+          std::uint64_t seed);
   // Delay before the next attempt after one more failure: initial, 2x, 4x, ... capped at max,
   // each ±jitter.
   std::chrono::milliseconds next();

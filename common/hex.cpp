@@ -25,12 +25,16 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
 }
 
 std::vector<std::uint8_t> from_hex(std::string_view hex) {
-  if (hex.size() % 2 != 0) throw std::invalid_argument("hex string has an odd number of digits (" + std::to_string(hex.size()) + ")");
+  if (hex.size() % 2 != 0)
+    throw std::invalid_argument("hex string has an odd number of digits (" + std::to_string(hex.size()) +
+                                ")");
   std::vector<std::uint8_t> out(hex.size() / 2);
   for (std::size_t i = 0; i < out.size(); ++i) {
     const int hi = nibble(hex[2 * i]);
     const int lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) throw std::invalid_argument("non-hex character at offset " + std::to_string(hi < 0 ? 2 * i : 2 * i + 1));
+    if (hi < 0 || lo < 0)
+      throw std::invalid_argument("non-hex character at offset " +
+                                  std::to_string(hi < 0 ? 2 * i : 2 * i + 1));
     out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }
   return out;

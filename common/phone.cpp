@@ -11,7 +11,8 @@ std::optional<std::string> phone_digits(std::string_view text, std::string* why)
     if (why) *why = std::move(reason);
     return std::nullopt;
   };
-  if (text.size() > kMaxPhoneText) return refuse("is longer than " + std::to_string(kMaxPhoneText) + " characters");
+  if (text.size() > kMaxPhoneText)
+    return refuse("is longer than " + std::to_string(kMaxPhoneText) + " characters");
   std::string digits;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
@@ -23,8 +24,9 @@ std::optional<std::string> phone_digits(std::string_view text, std::string* why)
     }
   }
   if (digits.size() < kMinPhoneDigits || digits.size() > kMaxPhoneDigits) {
-    return refuse("has " + std::to_string(digits.size()) + " digits; a phone number with its country code has " +
-                  std::to_string(kMinPhoneDigits) + " to " + std::to_string(kMaxPhoneDigits));
+    return refuse("has " + std::to_string(digits.size()) +
+                  " digits; a phone number with its country code has " + std::to_string(kMinPhoneDigits) +
+                  " to " + std::to_string(kMaxPhoneDigits));
   }
   if (digits[0] == '0') return refuse("must start with the country code (not 0)");
   return digits;

@@ -25,7 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   // Our own JIDs, so the own-device branch is reachable from the seeds.
-  client::OwnJids own{bin::Jid::parse("15550009999:4@s.whatsapp.net"), bin::Jid::parse("900000000000009:4@lid")};
+  client::OwnJids own{bin::Jid::parse("15550009999:4@s.whatsapp.net"),
+                      bin::Jid::parse("900000000000009:4@lid")};
   client::MessageInfo info;
   try {
     info = client::parse_message_info(n, own);

@@ -54,7 +54,10 @@ void write_private_file(const std::filesystem::path& path, const std::string& co
   while (ok && off < content.size()) {
     ssize_t n = ::write(fd, content.data() + off, content.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) ok = false; else off += static_cast<std::size_t>(n);
+    if (n <= 0)
+      ok = false;
+    else
+      off += static_cast<std::size_t>(n);
   }
   ok = ok && ::fsync(fd) == 0;
   int err = errno;
@@ -64,7 +67,8 @@ void write_private_file(const std::filesystem::path& path, const std::string& co
     throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(err));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename " + tmp.string() + " to " + path.string() + ": " + std::strerror(errno));
+    throw std::runtime_error("cannot rename " + tmp.string() + " to " + path.string() + ": " +
+                             std::strerror(errno));
 }
 
 }  // namespace wa::sim

@@ -16,9 +16,13 @@ signal::Key32 key32(const std::vector<std::uint8_t>& b, const char* what) {
   return k;
 }
 
-pg::Param bytes(signal::ByteView v) { return pg::Param::bytes(std::vector<std::uint8_t>(v.begin(), v.end())); }
+pg::Param bytes(signal::ByteView v) {
+  return pg::Param::bytes(std::vector<std::uint8_t>(v.begin(), v.end()));
+}
 
-std::string address_prefix(const std::string& name) { return name + ":"; }
+std::string address_prefix(const std::string& name) {
+  return name + ":";
+}
 
 }  // namespace
 
@@ -27,7 +31,8 @@ struct PgSignalStore::DeviceRow {
   signal::SignedPreKeyPair signed_pre_key;
 };
 
-PgSignalStore::PgSignalStore(pg::Connection& conn, std::shared_ptr<const WriteFence> fence, std::string our_jid)
+PgSignalStore::PgSignalStore(pg::Connection& conn, std::shared_ptr<const WriteFence> fence,
+                             std::string our_jid)
     : conn_(conn), fence_(std::move(fence)), our_jid_(std::move(our_jid)) {
   if (!fence_) throw std::invalid_argument("PgSignalStore needs a write fence");
   if (our_jid_.empty()) throw std::invalid_argument("PgSignalStore needs the device JID");
@@ -67,9 +72,10 @@ void PgSignalStore::transaction(std::string_view purpose, const std::function<vo
 // --- sessions ---
 
 std::optional<signal::Bytes> PgSignalStore::load_session(const signal::Address& a) {
-  auto r = conn_.exec("load signal session",
-                      "SELECT session FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2 AND their_id = $3",
-                      {fence_->business_id(), our_jid_, a.to_string()});
+  auto r = conn_.exec(
+      "load signal session",
+      "SELECT session FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2 AND their_id = $3",
+      {fence_->business_id(), our_jid_, a.to_string()});
   if (r.rows() == 0) return std::nullopt;
   return r.bytes(0, 0);
 }
@@ -84,9 +90,10 @@ void PgSignalStore::store_session(const signal::Address& a, signal::ByteView rec
 }
 
 bool PgSignalStore::contains_session(const signal::Address& a) {
-  auto r = conn_.exec("look up signal session",
-                      "SELECT 1 FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2 AND their_id = $3",
-                      {fence_->business_id(), our_jid_, a.to_string()});
+  auto r =
+      conn_.exec("look up signal session",
+                 "SELECT 1 FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2 AND their_id = $3",
+                 {fence_->business_id(), our_jid_, a.to_string()});
   return r.rows() > 0;
 }
 
@@ -151,7 +158,9 @@ const PgSignalStore::DeviceRow& PgSignalStore::device() {
   return *device_;
 }
 
-signal::LocalIdentity PgSignalStore::local_identity() { return device().local; }
+signal::LocalIdentity PgSignalStore::local_identity() {
+  return device().local;
+}
 
 std::optional<signal::Key32> PgSignalStore::load_identity(const signal::Address& a) {
   auto r = conn_.exec("load contact identity",
@@ -164,10 +173,11 @@ std::optional<signal::Key32> PgSignalStore::load_identity(const signal::Address&
 
 void PgSignalStore::save_identity(const signal::Address& a, const signal::Key32& key) {
   write("save contact identity", [&](pg::Connection& c) {
-    c.exec("save contact identity",
-           "INSERT INTO wa_signal_identities (business_id, our_jid, their_id, identity) VALUES ($1, $2, $3, $4)"
-           " ON CONFLICT (business_id, our_jid, their_id) DO UPDATE SET identity = excluded.identity",
-           {fence_->business_id(), our_jid_, a.to_string(), bytes(key)});
+    c.exec(
+        "save contact identity",
+        "INSERT INTO wa_signal_identities (business_id, our_jid, their_id, identity) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (business_id, our_jid, their_id) DO UPDATE SET identity = excluded.identity",
+        {fence_->business_id(), our_jid_, a.to_string(), bytes(key)});
   });
 }
 
@@ -182,8 +192,9 @@ void PgSignalStore::delete_identity(const signal::Address& a) {
 // --- pre-keys ---
 
 std::optional<signal::KeyPair> PgSignalStore::load_pre_key(std::uint32_t id) {
-  auto r = conn_.exec("load pre-key", "SELECT priv FROM wa_device_pre_keys WHERE business_id = $1 AND key_id = $2",
-                      {fence_->business_id(), static_cast<std::int64_t>(id)});
+  auto r =
+      conn_.exec("load pre-key", "SELECT priv FROM wa_device_pre_keys WHERE business_id = $1 AND key_id = $2",
+                 {fence_->business_id(), static_cast<std::int64_t>(id)});
   if (r.rows() == 0) return std::nullopt;
   return crypto::KeyPair::from_private(key32(r.bytes(0, 0), "pre-key"));
 }

@@ -29,7 +29,8 @@ std::string field_name(int number) {
 
 std::string checked_text(const std::string& s, const MessageLimits& limits, const char* what) {
   if (s.size() > limits.max_text_bytes)
-    throw MessageDecodeError(std::string(what) + " of " + std::to_string(s.size()) + " bytes is over the limit");
+    throw MessageDecodeError(std::string(what) + " of " + std::to_string(s.size()) +
+                             " bytes is over the limit");
   if (!valid_utf8(s)) throw MessageDecodeError(std::string(what) + " is not valid UTF-8");
   return s;
 }

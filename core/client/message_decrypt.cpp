@@ -17,8 +17,8 @@ struct Decoded {
 // Runs inside the decryption callback: unpad and decode, hand the content to the caller. A bad
 // plaintext is not an exception here: the message was authentically sent and must not be
 // decrypted again, so the ratchet advances and the failure is reported.
-signal::PlaintextHook decode_hook(const EncPayload& enc, const ContentHook& on_content, const MessageLimits& limits,
-                                  Decoded& out) {
+signal::PlaintextHook decode_hook(const EncPayload& enc, const ContentHook& on_content,
+                                  const MessageLimits& limits, Decoded& out) {
   return [&enc, &on_content, &limits, &out](crypto::ByteView padded) {
     out = {};
     try {
@@ -70,14 +70,16 @@ const MessageContent* MessageDecryptResult::content() const {
   return out;
 }
 
-MessageDecryptResult decrypt_message(signal::ProtocolStore& store, const MessageInfo& info, const ContentHook& on_content,
-                                     const AddressResolver& resolve, const MessageLimits& limits) {
+MessageDecryptResult decrypt_message(signal::ProtocolStore& store, const MessageInfo& info,
+                                     const ContentHook& on_content, const AddressResolver& resolve,
+                                     const MessageLimits& limits) {
   const signal::Address sender = resolve ? resolve(info.sender) : signal::Address::from_jid(info.sender);
   MessageDecryptResult result;
   for (const auto& enc : info.encs) {
     EncResult r;
     r.type = enc.type;
-    if (enc.version != 2 || (enc.type != EncType::pkmsg && enc.type != EncType::msg && enc.type != EncType::skmsg)) {
+    if (enc.version != 2 ||
+        (enc.type != EncType::pkmsg && enc.type != EncType::msg && enc.type != EncType::skmsg)) {
       r.outcome = EncOutcome::unsupported;
       r.error = "enc v=" + std::to_string(enc.version) + " type " + enc.type_text + " is not handled";
       result.encs.push_back(std::move(r));
@@ -87,7 +89,8 @@ MessageDecryptResult decrypt_message(signal::ProtocolStore& store, const Message
     try {
       auto hook = decode_hook(enc, on_content, limits, decoded);
       if (enc.type == EncType::skmsg) {
-        signal::group_decrypt(store, signal::SenderKeyName{info.chat.to_string(), sender}, enc.ciphertext, hook);
+        signal::group_decrypt(store, signal::SenderKeyName{info.chat.to_string(), sender}, enc.ciphertext,
+                              hook);
       } else {
         auto type = enc.type == EncType::pkmsg ? signal::CiphertextType::pkmsg : signal::CiphertextType::msg;
         signal::decrypt(store, sender, type, enc.ciphertext, hook);

@@ -9,7 +9,9 @@ namespace {
 using binary::Jid;
 using binary::Node;
 
-[[noreturn]] void bad(const std::string& what) { throw MalformedMessage("message stanza: " + what); }
+[[noreturn]] void bad(const std::string& what) {
+  throw MalformedMessage("message stanza: " + what);
+}
 
 std::optional<Jid> opt_jid(const Node& n, std::string_view key) {
   const binary::Value* v = n.attr(key);
@@ -30,7 +32,9 @@ Jid req_jid(const Node& n, std::string_view key) {
   return *j;
 }
 
-std::string text_attr(const Node& n, std::string_view key) { return n.attr_text(key).value_or(""); }
+std::string text_attr(const Node& n, std::string_view key) {
+  return n.attr_text(key).value_or("");
+}
 
 template <class T>
 std::optional<T> parse_number(std::string_view s) {
@@ -40,7 +44,9 @@ std::optional<T> parse_number(std::string_view s) {
   return v;
 }
 
-bool same_user(const Jid& a, const std::optional<Jid>& b) { return b && a.user == b->user && a.server == b->server; }
+bool same_user(const Jid& a, const std::optional<Jid>& b) {
+  return b && a.user == b->user && a.server == b->server;
+}
 
 EncType enc_type(std::string_view t) {
   if (t == "pkmsg") return EncType::pkmsg;
@@ -140,7 +146,8 @@ MessageInfo parse_message_info(const Node& node, const OwnJids& own, const Messa
     info.chat = info.from;
     info.sender = req_jid(node, "participant");
     info.sender_alt = alt_of(node, info.sender, "participant_pn", "participant_lid");
-    info.is_from_me = same_user(info.sender.to_non_ad(), own.pn) || same_user(info.sender.to_non_ad(), own.lid);
+    info.is_from_me =
+        same_user(info.sender.to_non_ad(), own.pn) || same_user(info.sender.to_non_ad(), own.lid);
   } else if (same_user(info.from.to_non_ad(), own.pn) || same_user(info.from.to_non_ad(), own.lid)) {
     // A copy of what another of our devices sent: the chat is the recipient.
     info.is_from_me = true;

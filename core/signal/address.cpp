@@ -24,6 +24,8 @@ Address Address::from_jid(const binary::Jid& jid) {
   return a;
 }
 
-std::string Address::to_string() const { return name + ":" + std::to_string(device); }
+std::string Address::to_string() const {
+  return name + ":" + std::to_string(device);
+}
 
 }  // namespace wa::signal

@@ -38,12 +38,14 @@ lsc::GroupSessionBuilder make_builder(ProtocolStore& store) {
 
 lsc::GroupCipher make_cipher(ProtocolStore& store, const LscSenderKeyName& name) {
   group_cipher* raw = nullptr;
-  store.run("create group cipher", [&] { return group_cipher_create(&raw, store.get(), name.get(), store.context()); });
+  store.run("create group cipher",
+            [&] { return group_cipher_create(&raw, store.get(), name.get(), store.context()); });
   return lsc::GroupCipher(raw);
 }
 
 void check_size(ByteView data, const char* what) {
-  if (data.empty()) throw SignalError(std::string(what) + ": empty input", 0, SignalErrorKind::invalid_message);
+  if (data.empty())
+    throw SignalError(std::string(what) + ": empty input", 0, SignalErrorKind::invalid_message);
   if (data.size() > kMaxCiphertext)
     throw SignalError(std::string(what) + ": " + std::to_string(data.size()) + " bytes is over the limit", 0,
                       SignalErrorKind::invalid_message);
@@ -66,7 +68,8 @@ void process_sender_key_distribution(ProtocolStore& store, const SenderKeyName& 
   check_size(skdm_bytes, "process sender key distribution");
   sender_key_distribution_message* raw = nullptr;
   store.parse("parse sender key distribution", [&] {
-    return sender_key_distribution_message_deserialize(&raw, skdm_bytes.data(), skdm_bytes.size(), store.context());
+    return sender_key_distribution_message_deserialize(&raw, skdm_bytes.data(), skdm_bytes.size(),
+                                                       store.context());
   });
   lsc::Ref<sender_key_distribution_message> skdm(raw);
   LscSenderKeyName n(name);
@@ -87,11 +90,13 @@ Bytes group_encrypt(ProtocolStore& store, const SenderKeyName& name, ByteView pa
   return Bytes(signal_buffer_data(ser), signal_buffer_data(ser) + signal_buffer_len(ser));
 }
 
-Bytes group_decrypt(ProtocolStore& store, const SenderKeyName& name, ByteView skmsg, const PlaintextHook& hook) {
+Bytes group_decrypt(ProtocolStore& store, const SenderKeyName& name, ByteView skmsg,
+                    const PlaintextHook& hook) {
   check_size(skmsg, "group decrypt");
   sender_key_message* raw = nullptr;
-  store.parse("parse skmsg",
-            [&] { return sender_key_message_deserialize(&raw, skmsg.data(), skmsg.size(), store.context()); });
+  store.parse("parse skmsg", [&] {
+    return sender_key_message_deserialize(&raw, skmsg.data(), skmsg.size(), store.context());
+  });
   lsc::Ref<sender_key_message> msg(raw);
   LscSenderKeyName n(name);
   auto cipher = make_cipher(store, n);
@@ -105,7 +110,8 @@ Bytes group_decrypt(ProtocolStore& store, const SenderKeyName& name, ByteView sk
     return rc;
   });
   if (!owned) throw SignalError("group decrypt: libsignal returned no plaintext", 0, SignalErrorKind::other);
-  return Bytes(signal_buffer_data(owned.get()), signal_buffer_data(owned.get()) + signal_buffer_len(owned.get()));
+  return Bytes(signal_buffer_data(owned.get()),
+               signal_buffer_data(owned.get()) + signal_buffer_len(owned.get()));
 }
 
 }  // namespace wa::signal

@@ -20,6 +20,7 @@ Bytes group_encrypt(ProtocolStore& store, const SenderKeyName& name, ByteView pa
 
 // Throws SignalError kind no_session when we have no sender key for `name` (answer: retry receipt
 // with keys), duplicate for an iteration already seen. The hook behaves as in session_cipher.h.
-Bytes group_decrypt(ProtocolStore& store, const SenderKeyName& name, ByteView skmsg, const PlaintextHook& hook = {});
+Bytes group_decrypt(ProtocolStore& store, const SenderKeyName& name, ByteView skmsg,
+                    const PlaintextHook& hook = {});
 
 }  // namespace wa::signal

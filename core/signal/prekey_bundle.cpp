@@ -94,11 +94,10 @@ void process_bundle(ProtocolStore& store, const Address& to, const PreKeyBundle&
   if (bundle.pre_key) pk = decode_public_key(ctx, bundle.pre_key->key);
   session_pre_key_bundle* raw = nullptr;
   store.run("create pre-key bundle", [&] {
-    return session_pre_key_bundle_create(&raw, bundle.registration_id, static_cast<int>(to.device),
-                                         bundle.pre_key ? bundle.pre_key->id : 0, pk.get(),
-                                         bundle.signed_pre_key_id, spk.get(),
-                                         bundle.signed_pre_key_signature.data(),
-                                         bundle.signed_pre_key_signature.size(), identity.get());
+    return session_pre_key_bundle_create(
+        &raw, bundle.registration_id, static_cast<int>(to.device), bundle.pre_key ? bundle.pre_key->id : 0,
+        pk.get(), bundle.signed_pre_key_id, spk.get(), bundle.signed_pre_key_signature.data(),
+        bundle.signed_pre_key_signature.size(), identity.get());
   });
   lsc::Ref<session_pre_key_bundle> b(raw);
   LscAddress addr(to);
@@ -106,7 +105,8 @@ void process_bundle(ProtocolStore& store, const Address& to, const PreKeyBundle&
   store.run("create session builder",
             [&] { return session_builder_create(&builder_raw, store.get(), addr.get(), ctx); });
   lsc::SessionBuilder builder(builder_raw);
-  store.run("process pre-key bundle", [&] { return session_builder_process_pre_key_bundle(builder.get(), b.get()); });
+  store.run("process pre-key bundle",
+            [&] { return session_builder_process_pre_key_bundle(builder.get(), b.get()); });
 }
 
 }  // namespace wa::signal

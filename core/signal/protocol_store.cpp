@@ -16,7 +16,9 @@ namespace wa::signal {
 
 namespace {
 
-ProtocolStore& self(void* user_data) { return *static_cast<ProtocolStore*>(user_data); }
+ProtocolStore& self(void* user_data) {
+  return *static_cast<ProtocolStore*>(user_data);
+}
 
 // Runs a callback body; an exception is stashed and becomes kStoreCallbackFailed.
 template <class F>
@@ -54,8 +56,8 @@ Address from_lsc(const signal_protocol_address& a) {
 
 struct StoreCallbacks {
   // --- sessions ---
-  static int load_session(signal_buffer** record, signal_buffer** user_record, const signal_protocol_address* a,
-                          void* ud) {
+  static int load_session(signal_buffer** record, signal_buffer** user_record,
+                          const signal_protocol_address* a, void* ud) {
     return guarded(ud, [&] {
       *user_record = nullptr;
       auto r = self(ud).stores_.sessions.load_session(from_lsc(*a));
@@ -172,7 +174,8 @@ struct StoreCallbacks {
   }
   // Trust on first use, and accept a changed key (reported when it is saved): whatsmeow's
   // AutoTrustIdentity. Returning "untrusted" would only make the message undecryptable.
-  static int is_trusted_identity(const signal_protocol_address*, uint8_t* key_data, size_t key_len, void* ud) {
+  static int is_trusted_identity(const signal_protocol_address*, uint8_t* key_data, size_t key_len,
+                                 void* ud) {
     return guarded(ud, [&] {
       strip_key_type(key_data, key_len);  // reject anything that is not a DJB key
       return 1;
@@ -245,7 +248,9 @@ ProtocolStore::ProtocolStore(crypto::SignalContext& context, SignalStores stores
   }
 }
 
-ProtocolStore::~ProtocolStore() { signal_protocol_store_context_destroy(store_); }
+ProtocolStore::~ProtocolStore() {
+  signal_protocol_store_context_destroy(store_);
+}
 
 void ProtocolStore::stash_current_exception() {
   // The first failure is the cause; later ones are usually its consequences.

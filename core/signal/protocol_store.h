@@ -40,7 +40,8 @@ using IdentityChangeHandler = std::function<void(const IdentityChange&)>;
 
 class ProtocolStore {
  public:
-  ProtocolStore(crypto::SignalContext& context, SignalStores stores, IdentityChangeHandler on_identity_change = {});
+  ProtocolStore(crypto::SignalContext& context, SignalStores stores,
+                IdentityChangeHandler on_identity_change = {});
   ~ProtocolStore();
   ProtocolStore(const ProtocolStore&) = delete;
   ProtocolStore& operator=(const ProtocolStore&) = delete;

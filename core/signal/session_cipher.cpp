@@ -34,7 +34,8 @@ int session_hook(session_cipher*, signal_buffer* plaintext, void* decrypt_contex
 
 lsc::SessionCipher make_cipher(ProtocolStore& store, const LscAddress& addr) {
   session_cipher* raw = nullptr;
-  store.run("create session cipher", [&] { return session_cipher_create(&raw, store.get(), addr.get(), store.context()); });
+  store.run("create session cipher",
+            [&] { return session_cipher_create(&raw, store.get(), addr.get(), store.context()); });
   return lsc::SessionCipher(raw);
 }
 
@@ -52,12 +53,15 @@ void check_size(ByteView data) {
 
 }  // namespace
 
-const char* to_string(CiphertextType t) { return t == CiphertextType::pkmsg ? "pkmsg" : "msg"; }
+const char* to_string(CiphertextType t) {
+  return t == CiphertextType::pkmsg ? "pkmsg" : "msg";
+}
 
 Ciphertext encrypt(ProtocolStore& store, const Address& to, ByteView padded_plaintext) {
   LscAddress addr(to);
   // Without this check libsignal would create an empty session and fail less clearly.
-  if (!has_session(store, to)) throw SignalError("encrypt: no session with this device", 0, SignalErrorKind::no_session);
+  if (!has_session(store, to))
+    throw SignalError("encrypt: no session with this device", 0, SignalErrorKind::no_session);
   auto cipher = make_cipher(store, addr);
   ciphertext_message* raw = nullptr;
   store.run("encrypt", [&] {
@@ -72,7 +76,8 @@ Ciphertext encrypt(ProtocolStore& store, const Address& to, ByteView padded_plai
   } else if (type == CIPHERTEXT_SIGNAL_TYPE) {
     out.type = CiphertextType::msg;
   } else {
-    throw SignalError("encrypt: unexpected ciphertext type " + std::to_string(type), 0, SignalErrorKind::other);
+    throw SignalError("encrypt: unexpected ciphertext type " + std::to_string(type), 0,
+                      SignalErrorKind::other);
   }
   out.data.assign(signal_buffer_data(ser), signal_buffer_data(ser) + signal_buffer_len(ser));
   return out;
@@ -93,16 +98,16 @@ Bytes decrypt(ProtocolStore& store, const Address& from, CiphertextType type, By
     lsc::Ref<pre_key_signal_message> msg(raw);
     auto cipher = make_cipher(store, addr);
     session_cipher_set_decryption_callback(cipher.get(), session_hook);
-    store.run("decrypt pkmsg",
-              [&] {
+    store.run("decrypt pkmsg", [&] {
       int rc = session_cipher_decrypt_pre_key_signal_message(cipher.get(), msg.get(), &hc, &plain);
       owned.reset(std::exchange(plain, nullptr));
       return rc;
     });
   } else {
     signal_message* raw = nullptr;
-    store.parse("parse msg",
-              [&] { return signal_message_deserialize(&raw, ciphertext.data(), ciphertext.size(), store.context()); });
+    store.parse("parse msg", [&] {
+      return signal_message_deserialize(&raw, ciphertext.data(), ciphertext.size(), store.context());
+    });
     lsc::Ref<signal_message> msg(raw);
     auto cipher = make_cipher(store, addr);
     session_cipher_set_decryption_callback(cipher.get(), session_hook);

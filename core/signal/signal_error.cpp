@@ -38,8 +38,9 @@ const char* to_string(SignalErrorKind kind) {
 
 void throw_signal_error(int code, std::string_view what) {
   auto kind = kind_of(code);
-  throw SignalError(std::string(what) + ": " + to_string(kind) + " (libsignal error " + std::to_string(code) + ")",
-                    code, kind);
+  throw SignalError(
+      std::string(what) + ": " + to_string(kind) + " (libsignal error " + std::to_string(code) + ")", code,
+      kind);
 }
 
 }  // namespace wa::signal

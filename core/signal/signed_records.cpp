@@ -11,9 +11,12 @@ namespace wa::signal {
 
 namespace {
 void check(int rc, const char* what) {
-  if (rc < 0) throw crypto::CryptoError(std::string(what) + " failed (libsignal error " + std::to_string(rc) + ")");
+  if (rc < 0)
+    throw crypto::CryptoError(std::string(what) + " failed (libsignal error " + std::to_string(rc) + ")");
 }
-Bytes take(lsc::Buffer b) { return Bytes(signal_buffer_data(b.get()), signal_buffer_data(b.get()) + signal_buffer_len(b.get())); }
+Bytes take(lsc::Buffer b) {
+  return Bytes(signal_buffer_data(b.get()), signal_buffer_data(b.get()) + signal_buffer_len(b.get()));
+}
 }  // namespace
 
 Bytes djb_public(const Key32& key) {

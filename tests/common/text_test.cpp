@@ -17,8 +17,12 @@ TEST_CASE("json strings stay valid JSON for any bytes", "[common]") {
   wa::append_json_string(out, "\xC3\xA9\x7F\b\f");  // é, DEL, backspace, form feed
   CHECK(out == "\"\xC3\xA9\\u007f\\b\\f\"");
   out.clear();
-  wa::append_json_string(out, "a\xFF" "b\xE2\x82");  // a stray byte and a truncated sequence
-  CHECK(out == "\"a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  wa::append_json_string(out,
+                         "a\xFF"
+                         "b\xE2\x82");  // a stray byte and a truncated sequence
+  CHECK(out ==
+        "\"a\xEF\xBF\xBD"
+        "b\xEF\xBF\xBD\xEF\xBF\xBD\"");
   CHECK(wa::utf8_sequence_length("\xF0\x9F\x98\x80", 0) == 4);
   CHECK(wa::utf8_sequence_length("\xC0\x80", 0) == 0);      // overlong
   CHECK(wa::utf8_sequence_length("\xED\xA0\x80", 0) == 0);  // surrogate
@@ -48,7 +52,8 @@ TEST_CASE("one phone-number rule: international form, 7 to 15 digits", "[common]
   for (const char* bad : {"", "+", "++15550001", "1+5550001", "1555O001", "1555\n0001", "abc"}) {
     CHECK_FALSE(wa::phone_digits(bad));
   }
-  CHECK_FALSE(wa::phone_digits(std::string(40, ' ') + "15550001" + std::string(40, ' ')));  // over 64 characters
+  CHECK_FALSE(
+      wa::phone_digits(std::string(40, ' ') + "15550001" + std::string(40, ' ')));  // over 64 characters
 }
 
 TEST_CASE("backoff: exact doubling without jitter, bounded with it", "[common][backoff]") {

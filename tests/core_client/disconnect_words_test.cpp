@@ -37,15 +37,17 @@ std::set<std::string> words_in(const std::string& rel, const std::string& list_r
 
 }  // namespace
 
-TEST_CASE("disconnect-reason words: core enum, store list and schema CHECK are the same set", "[client][contract]") {
+TEST_CASE("disconnect-reason words: core enum, store list and schema CHECK are the same set",
+          "[client][contract]") {
   std::set<std::string> core_words;
   for (auto r : wa::core::kAllDisconnectReasons) core_words.insert(wa::core::to_string(r));
   CHECK(core_words.size() == std::size(wa::core::kAllDisconnectReasons));  // no two reasons share a word
   CHECK(core_words.count("unknown") == 1);
   // The last enumerator is `unknown`: an enumerator added after it would be missing from the list.
-  CHECK(static_cast<int>(wa::core::DisconnectReason::unknown) + 1 == static_cast<int>(std::size(wa::core::kAllDisconnectReasons)));
+  CHECK(static_cast<int>(wa::core::DisconnectReason::unknown) + 1 ==
+        static_cast<int>(std::size(wa::core::kAllDisconnectReasons)));
 
   CHECK(words_in("store/accounts.h", R"(kDisconnectReasons\[\]\s*=\s*\{([^}]*)\})", "\"") == core_words);
-  CHECK(words_in("store/migrations/0001_account_registry.sql", R"(CHECK \(disconnect_reason IN \(([^)]*)\)\))", "'") ==
-        core_words);
+  CHECK(words_in("store/migrations/0001_account_registry.sql",
+                 R"(CHECK \(disconnect_reason IN \(([^)]*)\)\))", "'") == core_words);
 }

@@ -18,25 +18,32 @@ Address addr_of(std::string_view jid) {
   REQUIRE(j);
   return Address::from_jid(*j);
 }
-Node bytes_node(std::string tag, Bytes b) { return Node{std::move(tag), {}, std::move(b)}; }
+Node bytes_node(std::string tag, Bytes b) {
+  return Node{std::move(tag), {}, std::move(b)};
+}
 Bytes be(std::uint32_t v, int width) {
   Bytes out;
   for (int i = width - 1; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
   return out;
 }
-Bytes key_bytes(const Key32& k) { return Bytes(k.begin(), k.end()); }
+Bytes key_bytes(const Key32& k) {
+  return Bytes(k.begin(), k.end());
+}
 // A <user> element as the server sends it for `p` (e2e reference §2.4).
 Node user_node(const test::Party& p, std::string jid, std::uint32_t pre_key_id, bool wrap_in_keys = false) {
   binary::NodeList keys;
   keys.push_back(bytes_node("identity", key_bytes(p.store.local.identity.pub)));
-  keys.push_back(Node{"skey", {},
+  keys.push_back(Node{"skey",
+                      {},
                       binary::NodeList{bytes_node("id", be(p.store.signed_pre_key.id, 3)),
                                        bytes_node("value", key_bytes(p.store.signed_pre_key.pair.pub)),
                                        bytes_node("signature", p.store.signed_pre_key.signature)}});
   if (pre_key_id)
-    keys.push_back(Node{"key", {},
-                        binary::NodeList{bytes_node("id", be(pre_key_id, 3)),
-                                         bytes_node("value", key_bytes(p.store.pre_keys.at(pre_key_id).pub))}});
+    keys.push_back(
+        Node{"key",
+             {},
+             binary::NodeList{bytes_node("id", be(pre_key_id, 3)),
+                              bytes_node("value", key_bytes(p.store.pre_keys.at(pre_key_id).pub))}});
   binary::NodeList children{bytes_node("registration", be(p.store.local.registration_id, 4))};
   if (wrap_in_keys) {
     children.push_back(Node{"keys", {}, std::move(keys)});
@@ -84,12 +91,14 @@ TEST_CASE("padding", "[signal][padding]") {
     }
     CHECK(seen.size() == 15);  // 2000 draws miss one of 15 values with probability < 1e-50
   }
-  SECTION("an empty message padded is valid") { CHECK(unpad(pad(Bytes{}, 5)).empty()); }
+  SECTION("an empty message padded is valid") {
+    CHECK(unpad(pad(Bytes{}, 5)).empty());
+  }
   SECTION("invalid pads are rejected") {
     CHECK_THROWS_AS(unpad(Bytes{}), PaddingError);
-    CHECK_THROWS_AS(unpad(Bytes{0x0a, 0x00}), PaddingError);           // n = 0
-    CHECK_THROWS_AS(unpad(Bytes(20, 17)), PaddingError);               // n > 16
-    CHECK_THROWS_AS(unpad(Bytes{0x03, 0x03}), PaddingError);           // n > length
+    CHECK_THROWS_AS(unpad(Bytes{0x0a, 0x00}), PaddingError);                    // n = 0
+    CHECK_THROWS_AS(unpad(Bytes(20, 17)), PaddingError);                        // n > 16
+    CHECK_THROWS_AS(unpad(Bytes{0x03, 0x03}), PaddingError);                    // n > length
     CHECK_THROWS_AS(unpad(Bytes{0x0a, 0x02, 0x01, 0x03, 0x03}), PaddingError);  // bytes differ
     CHECK_THROWS_AS(pad(msg, 0), std::invalid_argument);
     CHECK_THROWS_AS(pad(msg, 17), std::invalid_argument);
@@ -135,13 +144,16 @@ TEST_CASE("pre-key bundle stanzas", "[signal][bundle]") {
   SECTION("a response with a per-device error keeps the other devices") {
     Node err_user{"user",
                   {binary::Attr{"jid", std::string("15550002222:9@s.whatsapp.net")}},
-                  binary::NodeList{Node{"error", {binary::Attr{"code", std::string("404")},
-                                                  binary::Attr{"text", std::string("item-not-found")}}, {}}}};
+                  binary::NodeList{Node{"error",
+                                        {binary::Attr{"code", std::string("404")},
+                                         binary::Attr{"text", std::string("item-not-found")}},
+                                        {}}}};
     Node iq{"iq",
             {binary::Attr{"type", std::string("result")}},
-            binary::NodeList{Node{"list", {},
-                                  binary::NodeList{user_node(bob, "15550002222:7@s.whatsapp.net", 2),
-                                                   std::move(err_user)}}}};
+            binary::NodeList{Node{
+                "list",
+                {},
+                binary::NodeList{user_node(bob, "15550002222:7@s.whatsapp.net", 2), std::move(err_user)}}}};
     auto r = parse_bundle_response(iq);
     REQUIRE(r.size() == 2);
     CHECK(r[0].jid.device == 7);

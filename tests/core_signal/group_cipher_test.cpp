@@ -18,7 +18,9 @@ std::string numbered(const char* prefix, int i) {
   return s;
 }
 const std::string kGroup = "120363000000000001@g.us";
-Bytes text(std::string_view s) { return crypto::to_bytes(s); }
+Bytes text(std::string_view s) {
+  return crypto::to_bytes(s);
+}
 std::string open(Party& at, const Party& from, const Bytes& skmsg) {
   return crypto::to_string(unpad(group_decrypt(at.proto, SenderKeyName{kGroup, from.addr}, skmsg)));
 }
@@ -48,7 +50,8 @@ TEST_CASE("group messages with sender keys", "[signal]") {
   CHECK(alice.store.sender_keys.size() == 1);
 
   std::vector<Bytes> sk;
-  for (int i = 0; i < 4; ++i) sk.push_back(group_encrypt(alice.proto, alice_key, pad(text(numbered("g", i)))));
+  for (int i = 0; i < 4; ++i)
+    sk.push_back(group_encrypt(alice.proto, alice_key, pad(text(numbered("g", i)))));
 
   SECTION("members who processed the SKDM decrypt, in any order") {
     process_sender_key_distribution(bob.proto, alice_key, skdm);
@@ -80,20 +83,24 @@ TEST_CASE("group messages with sender keys", "[signal]") {
   }
   SECTION("a message for another group or sender does not open") {
     process_sender_key_distribution(bob.proto, alice_key, skdm);
-    CHECK(error_kind([&] { group_decrypt(bob.proto, SenderKeyName{"120363000000000002@g.us", alice.addr}, sk[0]); }) ==
-          SignalErrorKind::no_session);
-    CHECK(error_kind([&] { group_decrypt(bob.proto, SenderKeyName{kGroup, carol.addr}, sk[0]); }) ==
-          SignalErrorKind::no_session);
+    CHECK(error_kind([&] {
+            group_decrypt(bob.proto, SenderKeyName{"120363000000000002@g.us", alice.addr}, sk[0]);
+          }) == SignalErrorKind::no_session);
+    CHECK(error_kind([&] {
+            group_decrypt(bob.proto, SenderKeyName{kGroup, carol.addr}, sk[0]);
+          }) == SignalErrorKind::no_session);
   }
   SECTION("malformed input") {
-    CHECK(error_kind([&] { process_sender_key_distribution(bob.proto, alice_key, Bytes{0x33, 0x08}); }) ==
-          SignalErrorKind::invalid_message);
+    CHECK(error_kind([&] {
+            process_sender_key_distribution(bob.proto, alice_key, Bytes{0x33, 0x08});
+          }) == SignalErrorKind::invalid_message);
     CHECK(error_kind([&] { process_sender_key_distribution(bob.proto, alice_key, Bytes{}); }) ==
           SignalErrorKind::invalid_message);
     process_sender_key_distribution(bob.proto, alice_key, skdm);
     auto forged = sk[0];
     forged[forged.size() - 1] ^= 0x01;  // the signature
-    CHECK(error_kind([&] { group_decrypt(bob.proto, alice_key, forged); }) == SignalErrorKind::invalid_message);
+    CHECK(error_kind([&] { group_decrypt(bob.proto, alice_key, forged); }) ==
+          SignalErrorKind::invalid_message);
   }
   SECTION("store and hook failures propagate unchanged") {
     process_sender_key_distribution(bob.proto, alice_key, skdm);

@@ -54,7 +54,8 @@ TEST_CASE("text messages", "[message]") {
   SECTION("invalid UTF-8 text is refused") {
     CHECK_THROWS_WITH(decode_message(encode_text_message("bad \xC0\xAF")), Catch::Contains("UTF-8"));
     CHECK_THROWS_AS(decode_message(encode_text_message("\xED\xA0\x80")), MessageDecodeError);  // surrogate
-    CHECK_THROWS_AS(decode_message(encode_text_message("\xF4\x90\x80\x80")), MessageDecodeError);  // > U+10FFFF
+    CHECK_THROWS_AS(decode_message(encode_text_message("\xF4\x90\x80\x80")),
+                    MessageDecodeError);                                                   // > U+10FFFF
     CHECK_THROWS_AS(decode_message(encode_text_message("\xE2\x82")), MessageDecodeError);  // truncated
     CHECK(valid_utf8("h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80"));
   }
@@ -111,7 +112,10 @@ TEST_CASE("protocol parts", "[message]") {
     CHECK(inner.conversation() == "sent from my phone");
 
     proto::Message nested;
-    nested.mutable_device_sent_message()->mutable_message()->mutable_device_sent_message()->set_destination_jid("x");
+    nested.mutable_device_sent_message()
+        ->mutable_message()
+        ->mutable_device_sent_message()
+        ->set_destination_jid("x");
     CHECK_THROWS_WITH(decode_message(ser(nested)), Catch::Contains("nested"));
   }
 }
@@ -141,10 +145,11 @@ TEST_CASE("malformed and oversized protobufs", "[message]") {
   CHECK_THROWS_AS(decode_message(Bytes{0xff, 0xff, 0xff}), MessageDecodeError);
   MessageLimits small;
   small.max_bytes = 4;
-  CHECK_THROWS_WITH(decode_message(crypto::from_hex("0a0568656c6c6f"), small), Catch::Contains("over the limit"));
+  CHECK_THROWS_WITH(decode_message(crypto::from_hex("0a0568656c6c6f"), small),
+                    Catch::Contains("over the limit"));
   // Nesting (here unknown field 5 as nested groups) stops at the depth limit.
   auto groups = [](int depth) {
-    Bytes b(depth, 0x2b);           // field 5, start group
+    Bytes b(depth, 0x2b);            // field 5, start group
     b.insert(b.end(), depth, 0x2c);  // field 5, end group
     return b;
   };

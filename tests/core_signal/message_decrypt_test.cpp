@@ -24,7 +24,8 @@ struct Enc {
 
 // A <message> as the server delivers it, parsed.
 MessageInfo stanza(const std::string& from, const std::string& participant, const std::vector<Enc>& encs) {
-  std::string json = R"({"tag":"message","attrs":{"from":")" + from + R"(","id":"3EB0TEST","t":"1764380000","type":"text")";
+  std::string json =
+      R"({"tag":"message","attrs":{"from":")" + from + R"(","id":"3EB0TEST","t":"1764380000","type":"text")";
   if (!participant.empty()) json += R"(,"participant":")" + participant + "\"";
   json += R"(},"content":[)";
   for (std::size_t i = 0; i < encs.size(); ++i) {
@@ -48,7 +49,8 @@ TEST_CASE("a DM: pkmsg then msg, duplicates, the content hook", "[message_decryp
   Party bob(Address{"15550002222", 0});
   process_bundle(alice.proto, bob.addr, bob.bundle(1));
 
-  auto first = stanza("15550001111:0@s.whatsapp.net", "", {pairwise(alice, bob, encode_text_message("hello"))});
+  auto first =
+      stanza("15550001111:0@s.whatsapp.net", "", {pairwise(alice, bob, encode_text_message("hello"))});
   std::vector<std::string> hooked;
   std::size_t sessions_at_hook = 99;
   auto on_content = [&](const EncPayload& enc, const MessageContent& c) {
@@ -73,7 +75,8 @@ TEST_CASE("a DM: pkmsg then msg, duplicates, the content hook", "[message_decryp
 
   auto reply = encrypt(bob.proto, alice.addr, pad(encode_text_message("hi")));
   decrypt(alice.proto, bob.addr, reply.type, reply.data);
-  auto second = stanza("15550001111:0@s.whatsapp.net", "", {pairwise(alice, bob, encode_text_message("second"))});
+  auto second =
+      stanza("15550001111:0@s.whatsapp.net", "", {pairwise(alice, bob, encode_text_message("second"))});
   CHECK(second.encs[0].type == EncType::msg);
   CHECK(decrypt_message(bob.proto, second).content()->text == "second");
 }
@@ -87,8 +90,9 @@ TEST_CASE("a group stanza: the SKDM in the pairwise enc opens the skmsg after it
   auto skdm = create_sender_key_distribution(alice.proto, key);
   auto skmsg = group_encrypt(alice.proto, key, pad(encode_text_message("hello group")));
 
-  auto info = stanza(group, "100000000000001:2@lid",
-                     {pairwise(alice, bob, encode_sender_key_distribution(group, skdm)), Enc{"skmsg", skmsg}});
+  auto info =
+      stanza(group, "100000000000001:2@lid",
+             {pairwise(alice, bob, encode_sender_key_distribution(group, skdm)), Enc{"skmsg", skmsg}});
   int hooks = 0;
   auto r = decrypt_message(bob.proto, info, [&](const EncPayload&, const MessageContent&) { ++hooks; });
   REQUIRE(r.encs.size() == 2);
@@ -101,8 +105,9 @@ TEST_CASE("a group stanza: the SKDM in the pairwise enc opens the skmsg after it
 
   SECTION("the next skmsg alone decrypts with the installed key") {
     auto next = group_encrypt(alice.proto, key, pad(encode_text_message("more")));
-    CHECK(decrypt_message(bob.proto, stanza(group, "100000000000001:2@lid", {Enc{"skmsg", next}})).content()->text ==
-          "more");
+    CHECK(decrypt_message(bob.proto, stanza(group, "100000000000001:2@lid", {Enc{"skmsg", next}}))
+              .content()
+              ->text == "more");
   }
   SECTION("a skmsg from a member whose key we lack asks for a retry") {
     Party carol(Address{"15550003333", 0});
@@ -153,7 +158,8 @@ TEST_CASE("bad plaintexts, unsupported encs, store and hook failures", "[message
     CHECK(r.encs[0].outcome == EncOutcome::malformed);
   }
   SECTION("v=3 and unknown types are skipped") {
-    auto r = decrypt_message(bob.proto, stanza(from, "", {Enc{"msmsg", Bytes{1}, "3"}, Enc{"frob", Bytes{2}}}));
+    auto r =
+        decrypt_message(bob.proto, stanza(from, "", {Enc{"msmsg", Bytes{1}, "3"}, Enc{"frob", Bytes{2}}}));
     CHECK(r.encs[0].outcome == EncOutcome::unsupported);
     CHECK(r.encs[1].outcome == EncOutcome::unsupported);
   }
@@ -164,9 +170,10 @@ TEST_CASE("bad plaintexts, unsupported encs, store and hook failures", "[message
   }
   SECTION("a refusing hook or store propagates, and nothing is stored") {
     auto info = stanza(from, "", {pairwise(alice, bob, encode_text_message("keep me"))});
-    CHECK_THROWS_AS(decrypt_message(bob.proto, info,
-                                    [](const EncPayload&, const MessageContent&) { throw FakeFenced("inbox"); }),
-                    FakeFenced);
+    CHECK_THROWS_AS(
+        decrypt_message(bob.proto, info,
+                        [](const EncPayload&, const MessageContent&) { throw FakeFenced("inbox"); }),
+        FakeFenced);
     CHECK(bob.store.sessions.empty());
     bob.store.fail_writes = true;
     CHECK_THROWS_AS(decrypt_message(bob.proto, info), FakeFenced);
@@ -177,7 +184,9 @@ TEST_CASE("bad plaintexts, unsupported encs, store and hook failures", "[message
     Party alice_lid(Address{"100000000000001_1", 0});
     process_bundle(alice_lid.proto, bob.addr, bob.bundle(2));
     auto info = stanza(from, "", {pairwise(alice_lid, bob, encode_text_message("via lid"))});
-    auto r = decrypt_message(bob.proto, info, {}, [](const binary::Jid&) { return Address{"100000000000001_1", 0}; });
+    auto r = decrypt_message(bob.proto, info, {}, [](const binary::Jid&) {
+      return Address{"100000000000001_1", 0};
+    });
     CHECK(r.content()->text == "via lid");
     CHECK(bob.store.sessions.count(Address{"100000000000001_1", 0}) == 1);
   }

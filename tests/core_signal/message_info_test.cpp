@@ -18,8 +18,12 @@ binary::Node wire(std::string_view json) {
   auto bytes = binary::encode(n, binary::Dict::v3);
   return binary::decode_frame(bytes, binary::Dict::v3);
 }
-Jid jid(std::string_view s) { return *Jid::parse(s); }
-OwnJids own() { return OwnJids{jid("15550009999:4@s.whatsapp.net"), jid("900000000000009:4@lid")}; }
+Jid jid(std::string_view s) {
+  return *Jid::parse(s);
+}
+OwnJids own() {
+  return OwnJids{jid("15550009999:4@s.whatsapp.net"), jid("900000000000009:4@lid")};
+}
 }  // namespace
 
 TEST_CASE("a 1:1 pkmsg from a phone-number sender", "[message_info]") {
@@ -140,24 +144,32 @@ TEST_CASE("malformed stanzas give clear errors", "[message_info]") {
   fails(R"({"tag":"message","attrs":{"id":"a","from":"@s.whatsapp.net","t":"1"}})", "from is not a user JID");
   fails(R"({"tag":"message","attrs":{"id":"a","from":"1@g.us","t":"1"}})", "missing attribute participant");
   fails(R"({"tag":"message","attrs":{"id":"a","from":"1@g.us","t":"1","participant":"2@lid",
-        "addressing_mode":"email"}})", "unknown addressing_mode");
+        "addressing_mode":"email"}})",
+        "unknown addressing_mode");
   fails(R"({"tag":"message","attrs":{"id":"a","from":"1@s.whatsapp.net","t":"1"},
-        "content":[{"tag":"enc","attrs":{"type":"msg"},"content":{"bytes_hex":"33"}}]})", "<enc> without v");
+        "content":[{"tag":"enc","attrs":{"type":"msg"},"content":{"bytes_hex":"33"}}]})",
+        "<enc> without v");
   fails(R"({"tag":"message","attrs":{"id":"a","from":"1@s.whatsapp.net","t":"1"},
-        "content":[{"tag":"enc","attrs":{"v":"1","type":"msg"},"content":{"bytes_hex":"33"}}]})", "unsupported version");
+        "content":[{"tag":"enc","attrs":{"v":"1","type":"msg"},"content":{"bytes_hex":"33"}}]})",
+        "unsupported version");
   fails(R"({"tag":"message","attrs":{"id":"a","from":"1@s.whatsapp.net","t":"1"},
-        "content":[{"tag":"enc","attrs":{"v":"2"},"content":{"bytes_hex":"33"}}]})", "<enc> without type");
+        "content":[{"tag":"enc","attrs":{"v":"2"},"content":{"bytes_hex":"33"}}]})",
+        "<enc> without type");
   fails(R"({"tag":"message","attrs":{"id":"a","from":"1@s.whatsapp.net","t":"1"},
-        "content":[{"tag":"enc","attrs":{"v":"2","type":"msg"}}]})", "without ciphertext");
+        "content":[{"tag":"enc","attrs":{"v":"2","type":"msg"}}]})",
+        "without ciphertext");
   fails(R"({"tag":"message","attrs":{"id":"a","from":"1@s.whatsapp.net","t":"1"},
         "content":[{"tag":"enc","attrs":{"v":"2","type":"msg","count":"x"},"content":{"bytes_hex":"33"}}]})",
         "count is not a number");
   fails(R"({"tag":"receipt","attrs":{"id":"a"}})", "not a <message>");
 
   std::string many = R"({"tag":"message","attrs":{"id":"a","from":"1@s.whatsapp.net","t":"1"},"content":[)";
-  for (int i = 0; i < 9; ++i) many += std::string(i ? "," : "") + R"({"tag":"enc","attrs":{"v":"2","type":"msg"},"content":{"bytes_hex":"33"}})";
+  for (int i = 0; i < 9; ++i)
+    many += std::string(i ? "," : "") +
+            R"({"tag":"enc","attrs":{"v":"2","type":"msg"},"content":{"bytes_hex":"33"}})";
   many += "]}";
   fails(many, "too many <enc>");
-  fails(R"({"tag":"message","attrs":{"id":")" + std::string(129, 'A') + R"(","from":"1@s.whatsapp.net","t":"1"}})",
+  fails(R"({"tag":"message","attrs":{"id":")" + std::string(129, 'A') +
+            R"(","from":"1@s.whatsapp.net","t":"1"}})",
         "id is too long");
 }

@@ -29,7 +29,8 @@ struct Party {
     b.signed_pre_key_id = store.signed_pre_key.id;
     b.signed_pre_key = store.signed_pre_key.pair.pub;
     b.signed_pre_key_signature = store.signed_pre_key.signature;
-    if (pre_key_id != 0) b.pre_key = signal::PreKeyBundle::OneTime{pre_key_id, store.pre_keys.at(pre_key_id).pub};
+    if (pre_key_id != 0)
+      b.pre_key = signal::PreKeyBundle::OneTime{pre_key_id, store.pre_keys.at(pre_key_id).pub};
     return b;
   }
 

@@ -29,16 +29,18 @@ test::MemorySignalStore seed(pg::Connection& c) {
   auto noise = crypto::KeyPair::generate();
   crypto::Bytes adv(32, 7);
   c.exec("seed device",
-         "INSERT INTO wa_devices (business_id, noise_priv, identity_priv, signed_pre_key_id, signed_pre_key_priv,"
+         "INSERT INTO wa_devices (business_id, noise_priv, identity_priv, signed_pre_key_id, "
+         "signed_pre_key_priv,"
          " signed_pre_key_sig, registration_id, adv_secret, jid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
          {kBiz, pg::Param::bytes({noise.priv.begin(), noise.priv.end()}),
           pg::Param::bytes({keys.local.identity.priv.begin(), keys.local.identity.priv.end()}),
           static_cast<std::int64_t>(keys.signed_pre_key.id),
           pg::Param::bytes({keys.signed_pre_key.pair.priv.begin(), keys.signed_pre_key.pair.priv.end()}),
-          pg::Param::bytes(keys.signed_pre_key.signature), static_cast<std::int64_t>(keys.local.registration_id),
-          pg::Param::bytes(adv), kOurJid});
+          pg::Param::bytes(keys.signed_pre_key.signature),
+          static_cast<std::int64_t>(keys.local.registration_id), pg::Param::bytes(adv), kOurJid});
   for (const auto& [id, pair] : keys.pre_keys)
-    c.exec("seed pre-key", "INSERT INTO wa_device_pre_keys (business_id, key_id, priv, uploaded) VALUES ($1, $2, $3, true)",
+    c.exec("seed pre-key",
+           "INSERT INTO wa_device_pre_keys (business_id, key_id, priv, uploaded) VALUES ($1, $2, $3, true)",
            {kBiz, static_cast<std::int64_t>(id), pg::Param::bytes({pair.priv.begin(), pair.priv.end()})});
   return keys;
 }
@@ -63,8 +65,12 @@ std::int64_t count(pg::Connection& c, const char* sql) {
   return r.i64(0, 0);
 }
 
-Bytes text(std::string_view s) { return pad(crypto::to_bytes(s)); }
-std::string open(ByteView padded) { return crypto::to_string(unpad(padded)); }
+Bytes text(std::string_view s) {
+  return pad(crypto::to_bytes(s));
+}
+std::string open(ByteView padded) {
+  return crypto::to_string(unpad(padded));
+}
 
 }  // namespace
 
@@ -79,9 +85,9 @@ TEST_CASE("sessions in PostgreSQL survive a leader change", "[pg][signal]") {
   CHECK(a->pg.local_identity().identity.pub == keys.local.identity.pub);
 
   // The peer fetched our bundle (pre-key 2) and opens with a pkmsg.
-  PreKeyBundle bundle{keys.local.registration_id, keys.local.identity.pub, keys.signed_pre_key.id,
-                      keys.signed_pre_key.pair.pub, keys.signed_pre_key.signature,
-                      PreKeyBundle::OneTime{2, keys.pre_keys.at(2).pub}};
+  PreKeyBundle bundle{keys.local.registration_id,    keys.local.identity.pub,
+                      keys.signed_pre_key.id,        keys.signed_pre_key.pair.pub,
+                      keys.signed_pre_key.signature, PreKeyBundle::OneTime{2, keys.pre_keys.at(2).pub}};
   process_bundle(peer.proto, us, bundle);
   auto p = encrypt(peer.proto, us, text("hello connector"));
   REQUIRE(p.type == CiphertextType::pkmsg);
@@ -89,7 +95,8 @@ TEST_CASE("sessions in PostgreSQL survive a leader change", "[pg][signal]") {
   CHECK(count(admin, "SELECT count(*) FROM wa_device_pre_keys WHERE key_id = 2") == 0);
   CHECK(count(admin, "SELECT count(*) FROM wa_device_pre_keys") == 2);
   CHECK(count(admin, "SELECT count(*) FROM wa_signal_sessions WHERE their_id = '100000000000001_1:2'") == 1);
-  CHECK(count(admin, "SELECT count(*) FROM wa_signal_identities WHERE their_id = '100000000000001_1:2'") == 1);
+  CHECK(count(admin, "SELECT count(*) FROM wa_signal_identities WHERE their_id = '100000000000001_1:2'") ==
+        1);
 
   auto r = encrypt(a->proto, peer.addr, text("hi peer"));
   CHECK(r.type == CiphertextType::msg);
@@ -133,9 +140,9 @@ TEST_CASE("a decryption inside transaction() commits all or nothing", "[pg][sign
   const Address us{"15550009999", 4};
   test::Party peer(Address{"15550001111", 0});
   Leader a(db, "pod-a");
-  PreKeyBundle bundle{keys.local.registration_id, keys.local.identity.pub, keys.signed_pre_key.id,
-                      keys.signed_pre_key.pair.pub, keys.signed_pre_key.signature,
-                      PreKeyBundle::OneTime{1, keys.pre_keys.at(1).pub}};
+  PreKeyBundle bundle{keys.local.registration_id,    keys.local.identity.pub,
+                      keys.signed_pre_key.id,        keys.signed_pre_key.pair.pub,
+                      keys.signed_pre_key.signature, PreKeyBundle::OneTime{1, keys.pre_keys.at(1).pub}};
   process_bundle(peer.proto, us, bundle);
   auto p = encrypt(peer.proto, us, text("atomic"));
   // A stand-in for the inbox row: a table the hook writes to inside the same transaction.
@@ -250,8 +257,10 @@ TEST_CASE("PgSignalStore role operations", "[pg][signal]") {
     s.save_identity(Address{"1", 0}, Key32{});
     s.store_sender_key(SenderKeyName{"g@g.us", Address{"1", 0}}, Bytes{1});
     admin.exec("delete device", "DELETE FROM wa_devices WHERE business_id = $1", {kBiz});
-    CHECK(count(admin, "SELECT (SELECT count(*) FROM wa_signal_sessions) + (SELECT count(*) FROM wa_signal_identities)"
-                       " + (SELECT count(*) FROM wa_signal_sender_keys)") == 0);
+    CHECK(
+        count(admin,
+              "SELECT (SELECT count(*) FROM wa_signal_sessions) + (SELECT count(*) FROM wa_signal_identities)"
+              " + (SELECT count(*) FROM wa_signal_sender_keys)") == 0);
   }
 }
 
@@ -263,23 +272,26 @@ TEST_CASE("decrypt_message in one transaction: a redelivery after a leader chang
   admin.exec_simple("inbox stand-in", "CREATE TABLE test_inbox (id TEXT NOT NULL, text TEXT NOT NULL)");
   const Address us{"15550009999", 4};
   test::Party peer(Address{"15550001111", 0});
-  PreKeyBundle bundle{keys.local.registration_id, keys.local.identity.pub, keys.signed_pre_key.id,
-                      keys.signed_pre_key.pair.pub, keys.signed_pre_key.signature,
-                      PreKeyBundle::OneTime{3, keys.pre_keys.at(3).pub}};
+  PreKeyBundle bundle{keys.local.registration_id,    keys.local.identity.pub,
+                      keys.signed_pre_key.id,        keys.signed_pre_key.pair.pub,
+                      keys.signed_pre_key.signature, PreKeyBundle::OneTime{3, keys.pre_keys.at(3).pub}};
   process_bundle(peer.proto, us, bundle);
   auto c = encrypt(peer.proto, us, pad(client::encode_text_message("exactly once")));
   client::MessageInfo info;
   info.id = "3EB0ONCE";
   info.from = info.sender = *binary::Jid::parse("15550001111:0@s.whatsapp.net");
   info.chat = info.from.to_non_ad();
-  info.encs.push_back(client::EncPayload{client::EncType::pkmsg, "pkmsg", 2, c.data, std::nullopt, "", false});
+  info.encs.push_back(
+      client::EncPayload{client::EncType::pkmsg, "pkmsg", 2, c.data, std::nullopt, "", false});
 
   auto receive = [&](Leader& l) {
     client::MessageDecryptResult r;
     l.pg.transaction("receive message", [&](pg::Connection& tx) {
-      r = client::decrypt_message(l.proto, info, [&](const client::EncPayload&, const client::MessageContent& m) {
-        tx.exec("inbox", "INSERT INTO test_inbox (id, text) VALUES ($1, $2)", {info.id, m.text.value_or("")});
-      });
+      r = client::decrypt_message(l.proto, info,
+                                  [&](const client::EncPayload&, const client::MessageContent& m) {
+                                    tx.exec("inbox", "INSERT INTO test_inbox (id, text) VALUES ($1, $2)",
+                                            {info.id, m.text.value_or("")});
+                                  });
     });
     return r;
   };

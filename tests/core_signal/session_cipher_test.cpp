@@ -19,7 +19,9 @@ std::string numbered(const char* prefix, int i) {
   return s;
 }
 
-Bytes text(std::string_view s) { return crypto::to_bytes(s); }
+Bytes text(std::string_view s) {
+  return crypto::to_bytes(s);
+}
 
 Bytes send(Party& from, const Party& to, std::string_view body, CiphertextType expect) {
   auto c = encrypt(from.proto, to.addr, pad(text(body)));
@@ -222,8 +224,9 @@ TEST_CASE("the plaintext hook runs before the ratchet is stored", "[signal]") {
   receive(alice, bob, CiphertextType::msg, send(bob, alice, "ack", CiphertextType::msg));
   auto m = send(alice, bob, "second", CiphertextType::msg);
   auto before = bob.store.sessions.at(alice.addr);
-  CHECK_THROWS_AS(decrypt(bob.proto, alice.addr, CiphertextType::msg, m, [](ByteView) { throw FakeFenced("no"); }),
-                  FakeFenced);
+  CHECK_THROWS_AS(
+      decrypt(bob.proto, alice.addr, CiphertextType::msg, m, [](ByteView) { throw FakeFenced("no"); }),
+      FakeFenced);
   CHECK(bob.store.sessions.at(alice.addr) == before);
   CHECK(receive(bob, alice, CiphertextType::msg, m) == "second");
 }
@@ -244,7 +247,8 @@ TEST_CASE("a contact's new identity is accepted and reported", "[signal]") {
     CHECK(alice.changes[0].previous == old_key);
     CHECK(alice.changes[0].current == bob->store.local.identity.pub);
     CHECK(alice.store.identities.at(bob->addr) == bob->store.local.identity.pub);
-    CHECK(receive(*bob, alice, CiphertextType::pkmsg, send(alice, *bob, "again", CiphertextType::pkmsg)) == "again");
+    CHECK(receive(*bob, alice, CiphertextType::pkmsg, send(alice, *bob, "again", CiphertextType::pkmsg)) ==
+          "again");
   }
   SECTION("incoming: a pkmsg from the new identity") {
     bob = std::make_unique<Party>(Address{"15550002222", 0});

@@ -33,7 +33,9 @@ const std::string& field(const binary::Json& j, std::string_view key) {
 std::uint32_t number(const binary::Json& j, std::string_view key) {
   return static_cast<std::uint32_t>(std::stoul(field(j, key)));
 }
-Address address(const binary::Json& j) { return Address{field(j, "name"), number(j, "device")}; }
+Address address(const binary::Json& j) {
+  return Address{field(j, "name"), number(j, "device")};
+}
 std::string quote(std::string_view s) {
   std::string out;
   binary::append_json_string(out, s);
@@ -70,8 +72,8 @@ int main() {
         out = "{\"ok\":true,\"text\":" + quote(text_of(plain)) + "}";
       } else if (cmd == "encrypt") {
         auto c = encrypt(proto, address(j), pad(client::encode_text_message(field(j, "text"))));
-        out = "{\"ok\":true,\"type\":\"" + std::string(to_string(c.type)) + "\",\"hex\":\"" + crypto::to_hex(c.data) +
-              "\"}";
+        out = "{\"ok\":true,\"type\":\"" + std::string(to_string(c.type)) + "\",\"hex\":\"" +
+              crypto::to_hex(c.data) + "\"}";
       } else if (cmd == "bundle") {
         PreKeyBundle b;
         b.registration_id = number(j, "registration");
@@ -79,7 +81,8 @@ int main() {
         b.signed_pre_key_id = number(j, "spk_id");
         b.signed_pre_key = crypto::key32_from_hex(field(j, "spk"));
         b.signed_pre_key_signature = crypto::from_hex(field(j, "spk_sig"));
-        if (j.find("pk_id")) b.pre_key = PreKeyBundle::OneTime{number(j, "pk_id"), crypto::key32_from_hex(field(j, "pk"))};
+        if (j.find("pk_id"))
+          b.pre_key = PreKeyBundle::OneTime{number(j, "pk_id"), crypto::key32_from_hex(field(j, "pk"))};
         process_bundle(proto, address(j), b);
         out = "{\"ok\":true}";
       } else if (cmd == "skdm") {
@@ -87,13 +90,15 @@ int main() {
                                         crypto::from_hex(field(j, "hex")));
         out = "{\"ok\":true}";
       } else if (cmd == "group_decrypt") {
-        auto plain = group_decrypt(proto, SenderKeyName{field(j, "group"), address(j)}, crypto::from_hex(field(j, "hex")));
+        auto plain = group_decrypt(proto, SenderKeyName{field(j, "group"), address(j)},
+                                   crypto::from_hex(field(j, "hex")));
         out = "{\"ok\":true,\"text\":" + quote(text_of(plain)) + "}";
       } else if (cmd == "group_encrypt") {
         SenderKeyName name{field(j, "group"), address(j)};
         auto skdm = create_sender_key_distribution(proto, name);
         auto skmsg = group_encrypt(proto, name, pad(client::encode_text_message(field(j, "text"))));
-        out = "{\"ok\":true,\"skdm_hex\":\"" + crypto::to_hex(skdm) + "\",\"skmsg_hex\":\"" + crypto::to_hex(skmsg) + "\"}";
+        out = "{\"ok\":true,\"skdm_hex\":\"" + crypto::to_hex(skdm) + "\",\"skmsg_hex\":\"" +
+              crypto::to_hex(skmsg) + "\"}";
       } else {
         throw std::invalid_argument("unknown cmd");
       }

@@ -10,8 +10,8 @@
 #include "core/signal/group_cipher.h"
 #include "core/signal/padding.h"
 #include "core/signal/session_cipher.h"
-#include "wa_message.pb.h"
 #include "tests/core_signal/party.h"
+#include "wa_message.pb.h"
 
 using namespace wa;
 using namespace wa::signal;
