@@ -14,7 +14,8 @@ namespace {
 constexpr std::size_t kMaxGroups = 100000;
 
 bool all_digits(const std::string& s) {
-  return !s.empty() && s.size() <= 20 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return !s.empty() && s.size() <= 20 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 }  // namespace
@@ -34,7 +35,8 @@ GroupRegistry::GroupRegistry(std::filesystem::path state_dir) : file_(std::move(
       std::size_t start = 0;
       while (start <= f[3].size()) {
         auto comma = f[3].find(',', start);
-        const std::string m = f[3].substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        const std::string m =
+            f[3].substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         if (!all_digits(m) || g.members.size() >= kMaxMembers) throw bad("bad member");
         g.members.push_back(std::stoull(m));
         if (comma == std::string::npos) break;
@@ -50,7 +52,8 @@ GroupRegistry::GroupRegistry(std::filesystem::path state_dir) : file_(std::move(
 }
 
 GroupRecord GroupRegistry::create(const std::string& subject, const std::vector<std::uint64_t>& members) {
-  if (subject.empty() || subject.size() > kMaxSubject) throw std::invalid_argument("subject must be 1-100 bytes");
+  if (subject.empty() || subject.size() > kMaxSubject)
+    throw std::invalid_argument("subject must be 1-100 bytes");
   if (subject.find_first_of("\t\n\r") != std::string::npos)
     throw std::invalid_argument("subject must not contain tabs or line breaks");
   if (members.empty()) throw std::invalid_argument("a group needs participants");
@@ -60,7 +63,9 @@ GroupRecord GroupRegistry::create(const std::string& subject, const std::vector<
   if (g.members.size() > kMaxMembers) throw std::invalid_argument("too many participants");
   g.subject = subject;
   g.creator = g.members.front();
-  g.created_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  g.created_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   std::lock_guard lock(mu_);
   if (groups_.size() >= kMaxGroups) throw std::invalid_argument("too many groups");
   do {

@@ -16,7 +16,7 @@ namespace wa::sim {
 struct GroupRecord {
   std::string id;  // the user part of the JID (digits)
   std::string subject;
-  std::uint64_t creator = 0;          // phone number of the first participant
+  std::uint64_t creator = 0;           // phone number of the first participant
   std::vector<std::uint64_t> members;  // phone numbers, no duplicates, creator first
   std::int64_t created_s = 0;
   std::string jid() const { return id + "@g.us"; }

@@ -4,9 +4,9 @@
 #include <string>
 
 #include "common/log.h"
-#include "sim/phone_registry.h"
 #include "core/binary/jid.h"
 #include "core/binary/json.h"
+#include "sim/phone_registry.h"
 #include "sim/simulator.h"
 
 namespace wa::sim {
@@ -30,10 +30,12 @@ void Simulator::register_group_routes() {
       return AdminResponse::error(400, "body needs {\"subject\": string, \"participants\": [user JIDs]}");
     std::vector<std::uint64_t> members;
     for (const auto& p : parts->items) {
-      if (p.type != wa::binary::Json::Type::string) return AdminResponse::error(400, "participants are strings");
+      if (p.type != wa::binary::Json::Type::string)
+        return AdminResponse::error(400, "participants are strings");
       std::string user = p.text;
       if (auto jid = wa::binary::Jid::parse(p.text)) {
-        if (!jid->is_user() || jid->device) return AdminResponse::error(400, "participant is not a user JID: " + p.text);
+        if (!jid->is_user() || jid->device)
+          return AdminResponse::error(400, "participant is not a user JID: " + p.text);
         user = jid->user;
       }
       auto number = parse_phone(user);

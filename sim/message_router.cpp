@@ -25,7 +25,9 @@ using DeviceKey = MessageRouter::DeviceKey;
 constexpr std::size_t kMaxStoredStanza = 16u << 20;
 constexpr std::size_t kMaxQueueTotal = 200000;
 
-std::string text_attr(const Node& n, std::string_view key) { return n.attr_text(key).value_or(""); }
+std::string text_attr(const Node& n, std::string_view key) {
+  return n.attr_text(key).value_or("");
+}
 
 const NodeList& kids(const Node& n) {
   static const NodeList none;
@@ -34,14 +36,18 @@ const NodeList& kids(const Node& n) {
 }
 
 Jid device_jid(DeviceKey d) {
-  return Jid{std::to_string(d.first), std::string(wa::binary::server::kUser), 0,
-             d.second == 0 ? std::nullopt : std::optional<std::uint16_t>(static_cast<std::uint16_t>(d.second)), 0};
+  return Jid{
+      std::to_string(d.first), std::string(wa::binary::server::kUser), 0,
+      d.second == 0 ? std::nullopt : std::optional<std::uint16_t>(static_cast<std::uint16_t>(d.second)), 0};
 }
 
-Jid user_jid(std::uint64_t user) { return Jid{std::to_string(user), std::string(wa::binary::server::kUser), 0, std::nullopt, 0}; }
+Jid user_jid(std::uint64_t user) {
+  return Jid{std::to_string(user), std::string(wa::binary::server::kUser), 0, std::nullopt, 0};
+}
 
 std::optional<std::uint64_t> user_number(const std::string& s) {
-  if (s.empty() || s.size() > 19 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+  if (s.empty() || s.size() > 19 ||
+      !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return std::nullopt;
   return std::stoull(s);
 }
@@ -65,7 +71,8 @@ Node ack_for(const Node& in, const std::string& cls, const std::string& from, co
 }
 
 bool valid_id(const std::string& id) {
-  return !id.empty() && id.size() <= MessageRouter::kMaxIdLength && id.find_first_of("\t\n\r") == std::string::npos;
+  return !id.empty() && id.size() <= MessageRouter::kMaxIdLength &&
+         id.find_first_of("\t\n\r") == std::string::npos;
 }
 
 }  // namespace
@@ -149,7 +156,8 @@ bool MessageRouter::on_iq(WaSession& session, DeviceKey from, const Node& iq) {
     return true;
   }
   if (xmlns == "encrypt" && type == "get" && iq.child("count")) {
-    session.deliver(iq_reply(iq, "result", {Node{"count", {{"value", std::to_string(keys_.count(from))}}, {}}}));
+    session.deliver(
+        iq_reply(iq, "result", {Node{"count", {{"value", std::to_string(keys_.count(from))}}, {}}}));
     return true;
   }
   if (xmlns == "encrypt" && type == "get" && iq.child("key")) {
@@ -180,8 +188,10 @@ Node MessageRouter::fetch_bundles(const Node& iq) {
     if (bundle) {
       users.push_back(std::move(*bundle));
     } else {
-      Node err{"user", {{"jid", jid_text}},
-               NodeList{Node{"error", {{"code", std::string("404")}, {"text", std::string("item-not-found")}}, {}}}};
+      Node err{"user",
+               {{"jid", jid_text}},
+               NodeList{Node{
+                   "error", {{"code", std::string("404")}, {"text", std::string("item-not-found")}}, {}}}};
       users.push_back(std::move(err));
     }
   }
@@ -210,13 +220,15 @@ Node MessageRouter::usync(const Node& iq) const {
           if (id != 0) dev.attrs.push_back(Attr{"key-index", std::to_string(id)});
           devs.push_back(std::move(dev));
         }
-      parts.push_back(Node{"devices", {},
+      parts.push_back(Node{"devices",
+                           {},
                            NodeList{Node{"device-list", {}, std::move(devs)},
                                     Node{"key-index-list", {{"ts", unix_seconds()}}, wa::crypto::Bytes{}}}});
     }
     if (want_lid && d)
-      parts.push_back(Node{"lid", {{"val", Jid{std::to_string(d->first + 100000000000000ull),
-                                               std::string(wa::binary::server::kLid), 0, std::nullopt, 0}}},
+      parts.push_back(Node{"lid",
+                           {{"val", Jid{std::to_string(d->first + 100000000000000ull),
+                                        std::string(wa::binary::server::kLid), 0, std::nullopt, 0}}},
                            {}});
     Node out{"user", {{"jid", jid_text}}, {}};
     if (!parts.empty()) out.content = std::move(parts);
@@ -267,7 +279,8 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
   };
   auto to = Jid::parse(to_text);
   // A resend after a retry receipt names the one device (e2e reference §4.6): top-level pkmsg/msg.
-  const std::optional<DeviceKey> to_device = to && to->is_user() && to->is_device() ? key_of(to_text) : std::nullopt;
+  const std::optional<DeviceKey> to_device =
+      to && to->is_user() && to->is_device() ? key_of(to_text) : std::nullopt;
   if (!to || (to->is_device() && !to_device) || (!to->is_user() && !to->is_group()))
     return refuse("400", "unsupported destination");
   std::optional<GroupRecord> group;
@@ -328,7 +341,8 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
       pk = pk || t == "pkmsg";
       plain = plain || t == "msg";
     }
-    if (pk) new_sessions.push_back(d);
+    if (pk)
+      new_sessions.push_back(d);
     else if (plain && !sessions_.count(std::minmax(from, d)))
       return refuse(kNoSessionError, "msg to a device that has no session with the sender (needs pkmsg)");
   }
@@ -417,7 +431,8 @@ void MessageRouter::on_receipt(WaSession& session, DeviceKey from, const Node& r
     for (auto dev : devices_of(*author))
       if (DeviceKey{*author, dev} != from) post({*author, dev}, "receipt", id, out);
   }
-  session.deliver(ack_for(r, "receipt", text_attr(r, "to").empty() ? server_jid().to_string() : text_attr(r, "to")));
+  session.deliver(
+      ack_for(r, "receipt", text_attr(r, "to").empty() ? server_jid().to_string() : text_attr(r, "to")));
 }
 
 void MessageRouter::on_ack(DeviceKey from, const Node& ack) {
@@ -443,7 +458,8 @@ bool MessageRouter::drop_pending(DeviceKey d, const std::string& cls, const std:
   if (it == queue_.end()) return false;
   auto& q = it->second;
   const auto before = q.size();
-  q.erase(std::remove_if(q.begin(), q.end(), [&](const Pending& p) { return p.cls == cls && p.id == id; }), q.end());
+  q.erase(std::remove_if(q.begin(), q.end(), [&](const Pending& p) { return p.cls == cls && p.id == id; }),
+          q.end());
   const bool changed = q.size() != before;
   if (q.empty()) queue_.erase(it);
   return changed;
@@ -459,7 +475,8 @@ void MessageRouter::on_login(WaSession& session, DeviceKey d) {
       ++n;
     }
   }
-  session.deliver(Node{"ib", {{"from", server_jid()}}, NodeList{Node{"offline", {{"count", std::to_string(n)}}, {}}}});
+  session.deliver(
+      Node{"ib", {{"from", server_jid()}}, NodeList{Node{"offline", {{"count", std::to_string(n)}}, {}}}});
 }
 
 void MessageRouter::forget(DeviceKey d) {
@@ -476,14 +493,16 @@ void MessageRouter::save_queue() const {
   os << "# device\tclass\tid\tstanza (hex, dictionary 3)\n";
   for (const auto& [d, q] : queue_)
     for (const auto& p : q)
-      os << device_jid(d).to_string() << '\t' << p.cls << '\t' << p.id << '\t' << wa::crypto::to_hex(p.stanza) << '\n';
+      os << device_jid(d).to_string() << '\t' << p.cls << '\t' << p.id << '\t' << wa::crypto::to_hex(p.stanza)
+         << '\n';
   write_private_file(queue_file_, os.str());
 }
 
 void MessageRouter::save_sessions() const {
   std::ostringstream os;
   os << "# device\tdevice (a pkmsg went between them: they share a session)\n";
-  for (const auto& [a, b] : sessions_) os << device_jid(a).to_string() << '\t' << device_jid(b).to_string() << '\n';
+  for (const auto& [a, b] : sessions_)
+    os << device_jid(a).to_string() << '\t' << device_jid(b).to_string() << '\n';
   write_private_file(sessions_file_, os.str());
 }
 

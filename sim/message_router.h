@@ -35,8 +35,8 @@ class MessageRouter {
  public:
   using DeviceKey = SessionHub::DeviceKey;
   static constexpr std::size_t kMaxPendingPerDevice = 10000;
-  static constexpr std::size_t kMaxTargets = 4096;    // <to> elements in one <message>
-  static constexpr std::size_t kMaxIdLength = 128;    // stanza ids
+  static constexpr std::size_t kMaxTargets = 4096;     // <to> elements in one <message>
+  static constexpr std::size_t kMaxIdLength = 128;     // stanza ids
   static constexpr std::size_t kMaxFetchUsers = 1024;  // <user> elements in one usync / key fetch
   // The ack error for a msg to a device that never got a pkmsg from the sender's device.
   static constexpr const char* kNoSessionError = "409";

@@ -32,8 +32,9 @@ AdminResponse Simulator::phone_messages(const std::string& phone_text, const Adm
       for (const auto& m : messenger_.inbox(p)) {
         out += first ? "" : ",";
         first = false;
-        out += "{\"id\":" + json_quoted(m.id) + ",\"chat\":" + json_quoted(m.chat) + ",\"sender\":" + json_quoted(m.sender) +
-               ",\"type\":" + json_quoted(m.type) + ",\"text\":" + (m.text ? json_quoted(*m.text) : "null") +
+        out += "{\"id\":" + json_quoted(m.id) + ",\"chat\":" + json_quoted(m.chat) +
+               ",\"sender\":" + json_quoted(m.sender) + ",\"type\":" + json_quoted(m.type) +
+               ",\"text\":" + (m.text ? json_quoted(*m.text) : "null") +
                ",\"offline\":" + (m.offline ? "true" : "false") +
                ",\"error\":" + (m.error.empty() ? "null" : json_quoted(m.error)) + "}";
       }
@@ -52,7 +53,8 @@ AdminResponse Simulator::phone_messages(const std::string& phone_text, const Adm
   }
   const auto* to = body.find("to");
   const auto* text = body.find("text");
-  if (!to || to->type != wa::binary::Json::Type::string || !text || text->type != wa::binary::Json::Type::string)
+  if (!to || to->type != wa::binary::Json::Type::string || !text ||
+      text->type != wa::binary::Json::Type::string)
     return AdminResponse::error(400, "body needs {\"to\": JID or +number, \"text\": string}");
   std::optional<wa::binary::Jid> jid;
   if (auto n = parse_phone(to->text); n && to->text.find('@') == std::string::npos)
@@ -60,7 +62,8 @@ AdminResponse Simulator::phone_messages(const std::string& phone_text, const Adm
   else
     jid = wa::binary::Jid::parse(to->text);
   if (!jid) return AdminResponse::error(400, "to is neither a JID nor a phone number");
-  if (text->text.empty() || text->text.size() > 65536 * 4) return AdminResponse::error(400, "text must be 1-65536 characters");
+  if (text->text.empty() || text->text.size() > 65536 * 4)
+    return AdminResponse::error(400, "text must be 1-65536 characters");
   return on_io([this, p = *phone, j = *jid, t = text->text] {
     PhoneSent sent;
     try {
@@ -68,9 +71,13 @@ AdminResponse Simulator::phone_messages(const std::string& phone_text, const Adm
     } catch (const std::invalid_argument& e) {
       return AdminResponse::error(400, e.what());
     }
-    wa::log::info("wasim_phone_sent").kv("phone", wa::mask_phone(std::to_string(p.user))).kv("devices", sent.devices);
-    if (!sent.error.empty()) return AdminResponse::error(409, "the server refused the message: error " + sent.error);
-    return AdminResponse{200, "{\"id\":" + json_quoted(sent.id) + ",\"devices\":" + std::to_string(sent.devices) + "}"};
+    wa::log::info("wasim_phone_sent")
+        .kv("phone", wa::mask_phone(std::to_string(p.user)))
+        .kv("devices", sent.devices);
+    if (!sent.error.empty())
+      return AdminResponse::error(409, "the server refused the message: error " + sent.error);
+    return AdminResponse{
+        200, "{\"id\":" + json_quoted(sent.id) + ",\"devices\":" + std::to_string(sent.devices) + "}"};
   });
 }
 

@@ -24,18 +24,21 @@ using wa::crypto::Bytes;
 
 Jid device_jid(std::uint64_t user, std::uint32_t device) {
   return Jid{std::to_string(user), std::string(wa::binary::server::kUser), 0,
-             device == 0 ? std::nullopt : std::optional<std::uint16_t>(static_cast<std::uint16_t>(device)), 0};
+             device == 0 ? std::nullopt : std::optional<std::uint16_t>(static_cast<std::uint16_t>(device)),
+             0};
 }
 
 std::string message_id() {
   auto r = wa::crypto::random_bytes(9);
   std::string hex = wa::crypto::to_hex(r);
-  std::transform(hex.begin(), hex.end(), hex.begin(), [](char c) { return static_cast<char>(std::toupper(c)); });
+  std::transform(hex.begin(), hex.end(), hex.begin(),
+                 [](char c) { return static_cast<char>(std::toupper(c)); });
   return "3EB0" + hex;
 }
 
 Node enc_node(const wa::signal::Ciphertext& ct) {
-  return Node{"enc", {{"v", std::string("2")}, {"type", std::string(wa::signal::to_string(ct.type))}}, ct.data};
+  return Node{
+      "enc", {{"v", std::string("2")}, {"type", std::string(wa::signal::to_string(ct.type))}}, ct.data};
 }
 
 }  // namespace
@@ -104,7 +107,8 @@ PhoneSent PhoneMessenger::send_text(const PhoneRecord& rec, const Jid& to, const
     const wa::signal::SenderKeyName name{to.to_string(), self};
     const Bytes skdm = wa::signal::create_sender_key_distribution(p.proto, name);
     pairwise_plain = wa::signal::pad(wa::client::encode_sender_key_distribution(to.to_string(), skdm));
-    top.push_back(Node{"enc", {{"v", std::string("2")}, {"type", std::string("skmsg")}},
+    top.push_back(Node{"enc",
+                       {{"v", std::string("2")}, {"type", std::string("skmsg")}},
                        wa::signal::group_encrypt(p.proto, name, padded)});
   }
   NodeList tos;
@@ -116,7 +120,8 @@ PhoneSent PhoneMessenger::send_text(const PhoneRecord& rec, const Jid& to, const
       if (!bundle_node) continue;  // a device without keys cannot be written to
       wa::signal::process_bundle(p.proto, addr, wa::signal::parse_bundle(*bundle_node));
     }
-    tos.push_back(Node{"to", {{"jid", jid}}, NodeList{enc_node(wa::signal::encrypt(p.proto, addr, pairwise_plain))}});
+    tos.push_back(
+        Node{"to", {{"jid", jid}}, NodeList{enc_node(wa::signal::encrypt(p.proto, addr, pairwise_plain))}});
   }
   p.store.save();
   PhoneSent out;
@@ -157,15 +162,17 @@ const std::vector<PhoneReceived>& PhoneMessenger::inbox(const PhoneRecord& rec) 
         if (type == "skmsg") {
           plain = wa::signal::group_decrypt(p.proto, {from, addr}, *e.bytes());
         } else if (type == "pkmsg" || type == "msg") {
-          plain = wa::signal::decrypt(p.proto, addr,
-                                      type == "pkmsg" ? wa::signal::CiphertextType::pkmsg : wa::signal::CiphertextType::msg,
-                                      *e.bytes());
+          plain = wa::signal::decrypt(
+              p.proto, addr,
+              type == "pkmsg" ? wa::signal::CiphertextType::pkmsg : wa::signal::CiphertextType::msg,
+              *e.bytes());
         } else {
           continue;
         }
         auto content = wa::client::decode_message(wa::signal::unpad(plain));
         if (content.sender_key_distribution && in_group)
-          wa::signal::process_sender_key_distribution(p.proto, {from, addr}, content.sender_key_distribution->distribution);
+          wa::signal::process_sender_key_distribution(p.proto, {from, addr},
+                                                      content.sender_key_distribution->distribution);
         if (content.type != "sender_key_distribution" || r.type.empty()) r.type = content.type;
         if (content.text) r.text = content.text;
       }

@@ -40,7 +40,8 @@ class PhoneMessenger {
  public:
   static constexpr std::size_t kMaxInbox = 10000;  // oldest dropped beyond this
 
-  PhoneMessenger(std::filesystem::path state_dir, PreKeyServer& keys, MessageRouter& router, GroupRegistry& groups);
+  PhoneMessenger(std::filesystem::path state_dir, PreKeyServer& keys, MessageRouter& router,
+                 GroupRegistry& groups);
   ~PhoneMessenger();
   // A text to a user JID (all their devices) or a group JID the phone is in. Throws
   // std::invalid_argument for a destination it cannot send to.

@@ -51,7 +51,8 @@ PhoneSignalStore::PhoneSignalStore(std::filesystem::path file, const wa::crypto:
         auto parts = f[2];
         auto comma = parts.find(',');
         if (comma == std::string::npos) throw bad("spk is priv,signature");
-        signed_pre_key_.pair = wa::crypto::KeyPair::from_private(wa::crypto::key32_from_hex(parts.substr(0, comma)));
+        signed_pre_key_.pair =
+            wa::crypto::KeyPair::from_private(wa::crypto::key32_from_hex(parts.substr(0, comma)));
         signed_pre_key_.signature = wa::crypto::from_hex(parts.substr(comma + 1));
       } else if (f[0] == "pk") {
         pre_keys_[parse_id(f[1], bad)] = wa::crypto::KeyPair::from_private(wa::crypto::key32_from_hex(f[2]));
@@ -62,8 +63,8 @@ PhoneSignalStore::PhoneSignalStore(std::filesystem::path file, const wa::crypto:
       } else if (f[0] == "senderkey") {
         auto bar = f[1].find('|');
         if (bar == std::string::npos) throw bad("sender key name is group|address");
-        sender_keys_[wa::signal::SenderKeyName{f[1].substr(0, bar), parse_address(f[1].substr(bar + 1), bad)}] =
-            wa::crypto::from_hex(f[2]);
+        sender_keys_[wa::signal::SenderKeyName{
+            f[1].substr(0, bar), parse_address(f[1].substr(bar + 1), bad)}] = wa::crypto::from_hex(f[2]);
       } else {
         throw bad("unknown record kind");
       }
@@ -90,8 +91,10 @@ void PhoneSignalStore::save() const {
   os << "spk\t" << signed_pre_key_.id << '\t' << wa::crypto::to_hex(signed_pre_key_.pair.priv) << ','
      << wa::crypto::to_hex(signed_pre_key_.signature) << '\n';
   for (const auto& [id, k] : pre_keys_) os << "pk\t" << id << '\t' << wa::crypto::to_hex(k.priv) << '\n';
-  for (const auto& [a, rec] : sessions_) os << "session\t" << a.to_string() << '\t' << wa::crypto::to_hex(rec) << '\n';
-  for (const auto& [a, k] : identities_) os << "identity\t" << a.to_string() << '\t' << wa::crypto::to_hex(k) << '\n';
+  for (const auto& [a, rec] : sessions_)
+    os << "session\t" << a.to_string() << '\t' << wa::crypto::to_hex(rec) << '\n';
+  for (const auto& [a, k] : identities_)
+    os << "identity\t" << a.to_string() << '\t' << wa::crypto::to_hex(k) << '\n';
   for (const auto& [n, rec] : sender_keys_)
     os << "senderkey\t" << n.group << '|' << n.sender.to_string() << '\t' << wa::crypto::to_hex(rec) << '\n';
   std::filesystem::create_directories(file_.parent_path());

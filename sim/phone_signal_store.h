@@ -36,7 +36,9 @@ class PhoneSignalStore final : public wa::signal::SessionStore,
   std::vector<std::uint32_t> sub_device_sessions(const std::string& name) override;
   wa::signal::LocalIdentity local_identity() override { return local_; }
   std::optional<wa::crypto::Key32> load_identity(const wa::signal::Address& a) override;
-  void save_identity(const wa::signal::Address& a, const wa::crypto::Key32& key) override { identities_[a] = key; }
+  void save_identity(const wa::signal::Address& a, const wa::crypto::Key32& key) override {
+    identities_[a] = key;
+  }
   void delete_identity(const wa::signal::Address& a) override { identities_.erase(a); }
   std::optional<wa::crypto::KeyPair> load_pre_key(std::uint32_t id) override;
   void remove_pre_key(std::uint32_t id) override { pre_keys_.erase(id); }

@@ -27,9 +27,13 @@ std::uint32_t be_value(const Bytes& b) {
   return v;
 }
 
-wa::crypto::Key32 key_of(const Bytes& b) { return wa::crypto::key32_from(b); }
+wa::crypto::Key32 key_of(const Bytes& b) {
+  return wa::crypto::key32_from(b);
+}
 
-Node bytes_node(std::string tag, Bytes b) { return Node{std::move(tag), {}, std::move(b)}; }
+Node bytes_node(std::string tag, Bytes b) {
+  return Node{std::move(tag), {}, std::move(b)};
+}
 
 std::uint64_t parse_u64(const std::string& s, const TsvError& bad, std::uint64_t max) {
   std::size_t pos = 0;
@@ -66,7 +70,8 @@ PreKeyServer::PreKeyServer(std::filesystem::path state_dir) : file_(std::move(st
       std::size_t start = 0;
       while (start < f[7].size()) {
         auto comma = f[7].find(',', start);
-        const std::string item = f[7].substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        const std::string item =
+            f[7].substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         auto colon = item.find(':');
         if (colon == std::string::npos) throw bad("one-time keys are id:hex");
         if (k.one_time.size() >= kMaxKeysPerDevice) throw bad("too many one-time keys");
@@ -102,7 +107,8 @@ void PreKeyServer::upload(DeviceKey d, const Node& iq) {
   }
   std::lock_guard lock(mu_);
   auto it = keys_.find(d);
-  if (it == keys_.end() && keys_.size() >= kMaxDevices) throw UploadError("the server holds too many devices");
+  if (it == keys_.end() && keys_.size() >= kMaxDevices)
+    throw UploadError("the server holds too many devices");
   DeviceKeys& slot = keys_[d];
   const bool same_identity = it != keys_.end() && slot.identity == in.identity;
   // A new identity (re-linked device) makes the old one-time keys worthless.
@@ -140,16 +146,17 @@ std::optional<Node> PreKeyServer::take_bundle(DeviceKey d, const wa::binary::Jid
   auto it = keys_.find(d);
   if (it == keys_.end()) return std::nullopt;
   DeviceKeys& k = it->second;
-  NodeList kids{bytes_node("registration", be_bytes(k.registration_id, 4)),
-                bytes_node("type", Bytes{5}),
+  NodeList kids{bytes_node("registration", be_bytes(k.registration_id, 4)), bytes_node("type", Bytes{5}),
                 bytes_node("identity", Bytes(k.identity.begin(), k.identity.end())),
-                Node{"skey", {},
+                Node{"skey",
+                     {},
                      NodeList{bytes_node("id", be_bytes(k.signed_pre_key_id, 3)),
                               bytes_node("value", Bytes(k.signed_pre_key.begin(), k.signed_pre_key.end())),
                               bytes_node("signature", k.signature)}}};
   if (!k.one_time.empty()) {
     auto first = k.one_time.begin();
-    kids.push_back(Node{"key", {},
+    kids.push_back(Node{"key",
+                        {},
                         NodeList{bytes_node("id", be_bytes(first->first, 3)),
                                  bytes_node("value", Bytes(first->second.begin(), first->second.end()))}});
     k.one_time.erase(first);  // one-time: never handed out twice
@@ -167,9 +174,9 @@ void PreKeyServer::save_locked() const {
   std::ostringstream os;
   os << "# user\tdevice\tregistration\tidentity\tskey_id\tskey\tsignature\tone_time(id:key,...)\n";
   for (const auto& [d, k] : keys_) {
-    os << d.first << '\t' << d.second << '\t' << k.registration_id << '\t' << wa::crypto::to_hex(k.identity) << '\t'
-       << k.signed_pre_key_id << '\t' << wa::crypto::to_hex(k.signed_pre_key) << '\t' << wa::crypto::to_hex(k.signature)
-       << '\t';
+    os << d.first << '\t' << d.second << '\t' << k.registration_id << '\t' << wa::crypto::to_hex(k.identity)
+       << '\t' << k.signed_pre_key_id << '\t' << wa::crypto::to_hex(k.signed_pre_key) << '\t'
+       << wa::crypto::to_hex(k.signature) << '\t';
     bool first = true;
     for (const auto& [id, key] : k.one_time) {
       os << (first ? "" : ",") << id << ':' << wa::crypto::to_hex(key);

@@ -48,7 +48,9 @@ const NodeList& kids(const Node& n) {
   return k ? *k : none;
 }
 
-std::string attr(const Node& n, const char* k) { return n.attr_text(k).value_or(""); }
+std::string attr(const Node& n, const char* k) {
+  return n.attr_text(k).value_or("");
+}
 
 // A phone with one linked companion that holds real Signal keys.
 struct Peer {
@@ -61,7 +63,9 @@ struct Peer {
   std::unique_ptr<WaTestClient> conn;
   int next_id = 0;
 
-  explicit Peer(std::string p) : phone(std::move(p)), user(std::stoull(phone.substr(1))) { wa::crypto::random_fill(adv); }
+  explicit Peer(std::string p) : phone(std::move(p)), user(std::stoull(phone.substr(1))) {
+    wa::crypto::random_fill(adv);
+  }
 
   std::string id() {
     // (not "q" + std::to_string: GCC 12 reports a -Wrestrict false positive for it)
@@ -83,7 +87,8 @@ struct Peer {
     const Node* pd = iq.child("pair-device");
     REQUIRE(pd);
     const std::string ref = text(kids(*pd).at(0));
-    reg->send_node(Node{"iq", {{"to", kServer}, {"type", std::string("result")}, {"id", attr(iq, "id")}}, {}});
+    reg->send_node(
+        Node{"iq", {{"to", kServer}, {"type", std::string("result")}, {"id", attr(iq, "id")}}, {}});
     auto b64 = [](const wa::crypto::Key32& k) { return wa::crypto::base64_encode(k); };
     const std::string qr = ref + "," + b64(noise.pub) + "," + b64(identity.pub) + "," + b64(adv) + ",9";
     r = http_request(w.admin_port(), "POST", "/admin/phones/" + phone + "/link", "{\"qr\":\"" + qr + "\"}");
@@ -108,9 +113,12 @@ struct Peer {
     a.set_device_signature(sig.data(), sig.size());
     a.clear_account_signature_key();
     const std::string reply = a.SerializeAsString();
-    reg->send_node(Node{"iq", {{"to", kServer}, {"type", std::string("result")}, {"id", attr(ps_iq, "id")}},
-                        NodeList{Node{"pair-device-sign", {},
-                                      NodeList{Node{"device-identity", {{"key-index", std::to_string(d.key_index())}},
+    reg->send_node(Node{"iq",
+                        {{"to", kServer}, {"type", std::string("result")}, {"id", attr(ps_iq, "id")}},
+                        NodeList{Node{"pair-device-sign",
+                                      {},
+                                      NodeList{Node{"device-identity",
+                                                    {{"key-index", std::to_string(d.key_index())}},
                                                     Bytes(reply.begin(), reply.end())}}}}});
     Node err = next(*reg);
     REQUIRE(err.tag == "stream:error");
@@ -167,10 +175,17 @@ struct Peer {
 
   // usync device list of `user`: the device ids.
   std::vector<std::string> devices_of(std::uint64_t other) {
-    Node q{"iq", {{"id", id()}, {"xmlns", std::string("usync")}, {"type", std::string("get")}, {"to", kServer}},
-           NodeList{Node{"usync", {{"sid", std::string("s1")}, {"mode", std::string("query")}, {"context", std::string("message")}},
-                         NodeList{Node{"query", {}, NodeList{Node{"devices", {{"version", std::string("2")}}, {}}}},
-                                  Node{"list", {}, NodeList{Node{"user", {{"jid", std::to_string(other) + "@s.whatsapp.net"}}, {}}}}}}}};
+    Node q{
+        "iq",
+        {{"id", id()}, {"xmlns", std::string("usync")}, {"type", std::string("get")}, {"to", kServer}},
+        NodeList{Node{
+            "usync",
+            {{"sid", std::string("s1")}, {"mode", std::string("query")}, {"context", std::string("message")}},
+            NodeList{
+                Node{"query", {}, NodeList{Node{"devices", {{"version", std::string("2")}}, {}}}},
+                Node{"list",
+                     {},
+                     NodeList{Node{"user", {{"jid", std::to_string(other) + "@s.whatsapp.net"}}, {}}}}}}}};
     Node r = request(q);
     const Node* list = r.child("usync") ? r.child("usync")->child("list") : nullptr;
     REQUIRE(list);
@@ -185,8 +200,12 @@ struct Peer {
 
   // Fetches the bundle of `device_jid` and builds a session with it (X3DH).
   void fetch_session(const std::string& device_jid) {
-    Node q{"iq", {{"id", id()}, {"xmlns", std::string("encrypt")}, {"type", std::string("get")}, {"to", kServer}},
-           NodeList{Node{"key", {}, NodeList{Node{"user", {{"jid", device_jid}, {"reason", std::string("identity")}}, {}}}}}};
+    Node q{"iq",
+           {{"id", id()}, {"xmlns", std::string("encrypt")}, {"type", std::string("get")}, {"to", kServer}},
+           NodeList{
+               Node{"key",
+                    {},
+                    NodeList{Node{"user", {{"jid", device_jid}, {"reason", std::string("identity")}}, {}}}}}};
     auto bundles = wa::signal::parse_bundle_response(request(q));
     REQUIRE(bundles.size() == 1);
     INFO(bundles[0].error);
@@ -195,31 +214,40 @@ struct Peer {
     wa::signal::process_bundle(party->proto, addr(device_jid), *bundles[0].bundle);
   }
 
-  static wa::signal::Address addr(const std::string& jid) { return wa::signal::Address::from_jid(*Jid::parse(jid)); }
+  static wa::signal::Address addr(const std::string& jid) {
+    return wa::signal::Address::from_jid(*Jid::parse(jid));
+  }
 
   Node enc_for(const std::string& device_jid, const std::string& body) {
-    auto ct = wa::signal::encrypt(party->proto, addr(device_jid), wa::signal::pad(wa::client::encode_text_message(body)));
-    return Node{"enc", {{"v", std::string("2")}, {"type", std::string(wa::signal::to_string(ct.type))}}, ct.data};
+    auto ct = wa::signal::encrypt(party->proto, addr(device_jid),
+                                  wa::signal::pad(wa::client::encode_text_message(body)));
+    return Node{
+        "enc", {{"v", std::string("2")}, {"type", std::string(wa::signal::to_string(ct.type))}}, ct.data};
   }
 
   // A DM to `to_user` with one <to> per device: the stanza's id.
   std::string send_dm(std::uint64_t to_user, NodeList tos) {
     std::string mid = "3EB0";
     mid += std::to_string(++next_id);
-    conn->send_node(Node{"message", {{"id", mid}, {"to", std::to_string(to_user) + "@s.whatsapp.net"}, {"type", std::string("text")}},
-                         NodeList{Node{"participants", {}, std::move(tos)}}});
+    conn->send_node(Node{
+        "message",
+        {{"id", mid}, {"to", std::to_string(to_user) + "@s.whatsapp.net"}, {"type", std::string("text")}},
+        NodeList{Node{"participants", {}, std::move(tos)}}});
     return mid;
   }
 
   // Decrypts a pairwise enc from `from_jid`: the text.
   std::string open(const Node& enc, const std::string& from_jid) {
-    const auto type = attr(enc, "type") == "pkmsg" ? wa::signal::CiphertextType::pkmsg : wa::signal::CiphertextType::msg;
+    const auto type =
+        attr(enc, "type") == "pkmsg" ? wa::signal::CiphertextType::pkmsg : wa::signal::CiphertextType::msg;
     auto plain = wa::signal::decrypt(party->proto, addr(from_jid), type, *enc.bytes());
     return wa::client::decode_message(wa::signal::unpad(plain)).text.value_or("");
   }
 };
 
-Node to_node(const std::string& device_jid, Node enc) { return Node{"to", {{"jid", device_jid}}, NodeList{std::move(enc)}}; }
+Node to_node(const std::string& device_jid, Node enc) {
+  return Node{"to", {{"jid", device_jid}}, NodeList{std::move(enc)}};
+}
 
 void expect_ack(Peer& p, const std::string& id, const std::string& error = "") {
   Node ack = next(*p.conn);
@@ -252,7 +280,9 @@ TEST_CASE("wasim routes a real pkmsg live, then msg both ways, and relays receip
   CHECK(a.devices_of(15559999999ull).empty());
 
   // A msg to a device that never got a pkmsg from a is refused; b sees nothing.
-  const std::string bad = a.send_dm(b.user, {to_node(b.jid, Node{"enc", {{"v", std::string("2")}, {"type", std::string("msg")}}, Bytes(40, 7)})});
+  const std::string bad = a.send_dm(
+      b.user,
+      {to_node(b.jid, Node{"enc", {{"v", std::string("2")}, {"type", std::string("msg")}}, Bytes(40, 7)})});
   expect_ack(a, bad, "409");
   expect_silence(b);
 
@@ -297,13 +327,15 @@ TEST_CASE("wasim routes a real pkmsg live, then msg both ways, and relays receip
   CHECK(b.open(*big.child("enc"), a.jid) == std::string(60000, 'x'));
 
   // A resend after a retry receipt goes to the one device, enc at the top level (reference §4.6).
-  b.conn->send_node(Node{"receipt", {{"id", m3}, {"to", a.jid}, {"type", std::string("retry")}},
+  b.conn->send_node(Node{"receipt",
+                         {{"id", m3}, {"to", a.jid}, {"type", std::string("retry")}},
                          NodeList{Node{"retry", {{"count", std::string("1")}, {"id", m3}}, {}}}});
   CHECK(next(*b.conn).tag == "ack");
   Node retry = next(*a.conn);
   CHECK(attr(retry, "type") == "retry");
   REQUIRE(retry.child("retry"));
-  a.conn->send_node(Node{"message", {{"id", m3}, {"to", *Jid::parse(b.jid)}, {"type", std::string("text")}},
+  a.conn->send_node(Node{"message",
+                         {{"id", m3}, {"to", *Jid::parse(b.jid)}, {"type", std::string("text")}},
                          NodeList{a.enc_for(b.jid, "resent")}});
   expect_ack(a, m3);
   Node resent = next(*b.conn);
@@ -313,12 +345,15 @@ TEST_CASE("wasim routes a real pkmsg live, then msg both ways, and relays receip
   // A <to> outside the chat and a malformed upload are refused.
   const std::string m4 = a.send_dm(b.user, {to_node("15550033:1@s.whatsapp.net", a.enc_for(b.jid, "x"))});
   expect_ack(a, m4, "400");
-  Node bad_up = a.request(Node{"iq", {{"id", a.id()}, {"xmlns", std::string("encrypt")}, {"type", std::string("set")}, {"to", kServer}},
-                               NodeList{Node{"list", {}, NodeList{Node{"key", {}, {}}}}}});
+  Node bad_up = a.request(
+      Node{"iq",
+           {{"id", a.id()}, {"xmlns", std::string("encrypt")}, {"type", std::string("set")}, {"to", kServer}},
+           NodeList{Node{"list", {}, NodeList{Node{"key", {}, {}}}}}});
   CHECK(attr(bad_up, "type") == "error");
 }
 
-TEST_CASE("a message for an offline device waits, survives a restart, and comes until acked", "[sim][messages][state]") {
+TEST_CASE("a message for an offline device waits, survives a restart, and comes until acked",
+          "[sim][messages][state]") {
   TempDir dir;
   Peer a("+15550111"), b("+15550222");
   std::string m1;
@@ -357,7 +392,8 @@ TEST_CASE("a message for an offline device waits, survives a restart, and comes 
   CHECK(a.open(*back.child("enc"), b.jid) == "back");
 }
 
-TEST_CASE("groups: admin create, w:g2 participants, skmsg fan-out with the SKDM pairwise", "[sim][messages][groups]") {
+TEST_CASE("groups: admin create, w:g2 participants, skmsg fan-out with the SKDM pairwise",
+          "[sim][messages][groups]") {
   TempDir dir;
   WasimProcess w(dir.path());
   Peer a("+15550301"), b("+15550302"), c("+15550303");
@@ -368,25 +404,38 @@ TEST_CASE("groups: admin create, w:g2 participants, skmsg fan-out with the SKDM 
   }
   const int port = w.admin_port();
   CHECK(http_request(port, "POST", "/admin/groups", "{\"subject\":\"x\"}").status == 400);
-  CHECK(http_request(port, "POST", "/admin/groups", "{\"subject\":\"x\",\"participants\":[\"15559990000@s.whatsapp.net\"]}").status == 404);
-  CHECK(http_request(port, "POST", "/admin/groups", "{\"subject\":\"x\",\"participants\":[\"1:2@s.whatsapp.net\"]}").status == 400);
-  auto r = http_request(port, "POST", "/admin/groups",
-                        "{\"subject\":\"team\",\"participants\":[\"15550301@s.whatsapp.net\",\"15550302@s.whatsapp.net\"]}");
+  CHECK(http_request(port, "POST", "/admin/groups",
+                     "{\"subject\":\"x\",\"participants\":[\"15559990000@s.whatsapp.net\"]}")
+            .status == 404);
+  CHECK(http_request(port, "POST", "/admin/groups",
+                     "{\"subject\":\"x\",\"participants\":[\"1:2@s.whatsapp.net\"]}")
+            .status == 400);
+  auto r = http_request(
+      port, "POST", "/admin/groups",
+      "{\"subject\":\"team\",\"participants\":[\"15550301@s.whatsapp.net\",\"15550302@s.whatsapp.net\"]}");
   INFO(r.body);
   REQUIRE(r.status == 201);
   const std::string group = json_field(r.body, "jid").value_or("");
   REQUIRE(group.size() > 5);
   CHECK(group.substr(group.size() - 5) == "@g.us");
 
-  Node info = a.request(Node{"iq", {{"id", a.id()}, {"xmlns", std::string("w:g2")}, {"type", std::string("get")}, {"to", *Jid::parse(group)}},
-                                NodeList{Node{"query", {{"request", std::string("interactive")}}, {}}}});
+  Node info = a.request(Node{"iq",
+                             {{"id", a.id()},
+                              {"xmlns", std::string("w:g2")},
+                              {"type", std::string("get")},
+                              {"to", *Jid::parse(group)}},
+                             NodeList{Node{"query", {{"request", std::string("interactive")}}, {}}}});
   REQUIRE(info.child("group"));
   CHECK(attr(*info.child("group"), "subject") == "team");
   std::vector<std::string> members;
   for (const auto& p : kids(*info.child("group"))) members.push_back(attr(p, "jid"));
   CHECK(members == std::vector<std::string>{"15550301@s.whatsapp.net", "15550302@s.whatsapp.net"});
-  Node no = c.request(Node{"iq", {{"id", c.id()}, {"xmlns", std::string("w:g2")}, {"type", std::string("get")}, {"to", *Jid::parse(group)}},
-                              NodeList{Node{"query", {}, {}}}});
+  Node no = c.request(Node{"iq",
+                           {{"id", c.id()},
+                            {"xmlns", std::string("w:g2")},
+                            {"type", std::string("get")},
+                            {"to", *Jid::parse(group)}},
+                           NodeList{Node{"query", {}, {}}}});
   CHECK(attr(no, "type") == "error");
 
   // a: SKDM pairwise to b (pkmsg), skmsg for everyone.
@@ -395,11 +444,18 @@ TEST_CASE("groups: admin create, w:g2 participants, skmsg fan-out with the SKDM 
   a.fetch_session(b.jid);
   auto ct = wa::signal::encrypt(a.party->proto, Peer::addr(b.jid),
                                 wa::signal::pad(wa::client::encode_sender_key_distribution(group, skdm)));
-  const Bytes skmsg = wa::signal::group_encrypt(a.party->proto, name, wa::signal::pad(wa::client::encode_text_message("hi team")));
+  const Bytes skmsg = wa::signal::group_encrypt(a.party->proto, name,
+                                                wa::signal::pad(wa::client::encode_text_message("hi team")));
   const std::string mid = "3EB0GROUP1";
-  a.conn->send_node(Node{"message", {{"id", mid}, {"to", *Jid::parse(group)}, {"type", std::string("text")}},
-                         NodeList{Node{"participants", {}, NodeList{to_node(b.jid, Node{"enc", {{"v", std::string("2")}, {"type", std::string("pkmsg")}}, ct.data})}},
-                                  Node{"enc", {{"v", std::string("2")}, {"type", std::string("skmsg")}}, skmsg}}});
+  a.conn->send_node(Node{
+      "message",
+      {{"id", mid}, {"to", *Jid::parse(group)}, {"type", std::string("text")}},
+      NodeList{
+          Node{"participants",
+               {},
+               NodeList{to_node(
+                   b.jid, Node{"enc", {{"v", std::string("2")}, {"type", std::string("pkmsg")}}, ct.data})}},
+          Node{"enc", {{"v", std::string("2")}, {"type", std::string("skmsg")}}, skmsg}}});
   expect_ack(a, mid);
   Node got = next(*b.conn);
   REQUIRE(got.tag == "message");
@@ -409,21 +465,26 @@ TEST_CASE("groups: admin create, w:g2 participants, skmsg fan-out with the SKDM 
   const Node& pair_enc = kids(got)[0];
   const Node& group_enc = kids(got)[1];
   CHECK(attr(group_enc, "type") == "skmsg");
-  auto plain = wa::signal::decrypt(b.party->proto, Peer::addr(a.jid), wa::signal::CiphertextType::pkmsg, *pair_enc.bytes());
+  auto plain = wa::signal::decrypt(b.party->proto, Peer::addr(a.jid), wa::signal::CiphertextType::pkmsg,
+                                   *pair_enc.bytes());
   auto content = wa::client::decode_message(wa::signal::unpad(plain));
   REQUIRE(content.sender_key_distribution);
-  wa::signal::process_sender_key_distribution(b.party->proto, name, content.sender_key_distribution->distribution);
+  wa::signal::process_sender_key_distribution(b.party->proto, name,
+                                              content.sender_key_distribution->distribution);
   auto text_plain = wa::signal::group_decrypt(b.party->proto, name, *group_enc.bytes());
   CHECK(wa::client::decode_message(wa::signal::unpad(text_plain)).text == "hi team");
   expect_silence(c);  // not a member
   // A non-member cannot post.
-  c.conn->send_node(Node{"message", {{"id", std::string("3EB0C")}, {"to", *Jid::parse(group)}, {"type", std::string("text")}},
-                         NodeList{Node{"enc", {{"v", std::string("2")}, {"type", std::string("skmsg")}}, skmsg}}});
+  c.conn->send_node(
+      Node{"message",
+           {{"id", std::string("3EB0C")}, {"to", *Jid::parse(group)}, {"type", std::string("text")}},
+           NodeList{Node{"enc", {{"v", std::string("2")}, {"type", std::string("skmsg")}}, skmsg}}});
   expect_ack(c, "3EB0C", "403");
 }
 
-TEST_CASE("a virtual phone chats with a companion through the admin API, 1:1 and in a group, across a restart",
-          "[sim][messages][phones]") {
+TEST_CASE(
+    "a virtual phone chats with a companion through the admin API, 1:1 and in a group, across a restart",
+    "[sim][messages][phones]") {
   TempDir dir;
   Peer a("+15550401");
   const std::string q_jid = "15550402@s.whatsapp.net";  // the phone's primary device (0)
@@ -435,11 +496,17 @@ TEST_CASE("a virtual phone chats with a companion through the admin API, 1:1 and
     a.login(w);
     a.upload_keys();
     REQUIRE(http_request(port, "POST", "/admin/phones", "{\"phone\":\"+15550402\"}").status == 201);
-    CHECK(http_request(port, "POST", "/admin/phones/+15550402/messages", "{\"to\":\"+15550402\",\"text\":\"me\"}").status == 400);
-    CHECK(http_request(port, "POST", "/admin/phones/+15550499/messages", "{\"to\":\"+15550401\",\"text\":\"x\"}").status == 404);
-    CHECK(http_request(port, "POST", "/admin/phones/+15550402/messages", "{\"to\":\"+15550401\"}").status == 400);
+    CHECK(http_request(port, "POST", "/admin/phones/+15550402/messages",
+                       "{\"to\":\"+15550402\",\"text\":\"me\"}")
+              .status == 400);
+    CHECK(http_request(port, "POST", "/admin/phones/+15550499/messages",
+                       "{\"to\":\"+15550401\",\"text\":\"x\"}")
+              .status == 404);
+    CHECK(http_request(port, "POST", "/admin/phones/+15550402/messages", "{\"to\":\"+15550401\"}").status ==
+          400);
 
-    auto r = http_request(port, "POST", "/admin/phones/+15550402/messages", "{\"to\":\"+15550401\",\"text\":\"hi from the phone\"}");
+    auto r = http_request(port, "POST", "/admin/phones/+15550402/messages",
+                          "{\"to\":\"+15550401\",\"text\":\"hi from the phone\"}");
     INFO(r.body);
     REQUIRE(r.status == 200);
     CHECK(json_field(r.body, "devices") == std::optional<std::string>("1"));
@@ -459,10 +526,12 @@ TEST_CASE("a virtual phone chats with a companion through the admin API, 1:1 and
     CHECK(inbox.body.find("\"error\":null") != std::string::npos);
 
     // A group of the two: the phone's text arrives as SKDM (pairwise) + skmsg; a's answer the same way.
-    r = http_request(port, "POST", "/admin/groups", "{\"subject\":\"duo\",\"participants\":[\"+15550402\",\"+15550401\"]}");
+    r = http_request(port, "POST", "/admin/groups",
+                     "{\"subject\":\"duo\",\"participants\":[\"+15550402\",\"+15550401\"]}");
     REQUIRE(r.status == 201);
     group = json_field(r.body, "jid").value_or("");
-    r = http_request(port, "POST", "/admin/phones/+15550402/messages", "{\"to\":\"" + group + "\",\"text\":\"group hello\"}");
+    r = http_request(port, "POST", "/admin/phones/+15550402/messages",
+                     "{\"to\":\"" + group + "\",\"text\":\"group hello\"}");
     INFO(r.body);
     REQUIRE(r.status == 200);
     Node gm = next(*a.conn);
@@ -470,20 +539,33 @@ TEST_CASE("a virtual phone chats with a companion through the admin API, 1:1 and
     CHECK(attr(gm, "participant") == q_jid);
     REQUIRE(kids(gm).size() == 2);
     const wa::signal::SenderKeyName q_name{group, Peer::addr(q_jid)};
-    auto skdm_plain = wa::signal::decrypt(a.party->proto, Peer::addr(q_jid), wa::signal::CiphertextType::msg, *kids(gm)[0].bytes());
+    auto skdm_plain = wa::signal::decrypt(a.party->proto, Peer::addr(q_jid), wa::signal::CiphertextType::msg,
+                                          *kids(gm)[0].bytes());
     auto skdm = wa::client::decode_message(wa::signal::unpad(skdm_plain));
     REQUIRE(skdm.sender_key_distribution);
-    wa::signal::process_sender_key_distribution(a.party->proto, q_name, skdm.sender_key_distribution->distribution);
-    CHECK(wa::client::decode_message(wa::signal::unpad(wa::signal::group_decrypt(a.party->proto, q_name, *kids(gm)[1].bytes()))).text ==
-          "group hello");
+    wa::signal::process_sender_key_distribution(a.party->proto, q_name,
+                                                skdm.sender_key_distribution->distribution);
+    CHECK(wa::client::decode_message(
+              wa::signal::unpad(wa::signal::group_decrypt(a.party->proto, q_name, *kids(gm)[1].bytes())))
+              .text == "group hello");
     const wa::signal::SenderKeyName a_name{group, a.party->addr};
     const Bytes a_skdm = wa::signal::create_sender_key_distribution(a.party->proto, a_name);
     auto ct = wa::signal::encrypt(a.party->proto, Peer::addr(q_jid),
                                   wa::signal::pad(wa::client::encode_sender_key_distribution(group, a_skdm)));
-    a.conn->send_node(Node{"message", {{"id", std::string("3EB0G2")}, {"to", *Jid::parse(group)}, {"type", std::string("text")}},
-                           NodeList{Node{"participants", {}, NodeList{to_node(q_jid, Node{"enc", {{"v", std::string("2")}, {"type", std::string(wa::signal::to_string(ct.type))}}, ct.data})}},
-                                    Node{"enc", {{"v", std::string("2")}, {"type", std::string("skmsg")}},
-                                         wa::signal::group_encrypt(a.party->proto, a_name, wa::signal::pad(wa::client::encode_text_message("group answer")))}}});
+    a.conn->send_node(Node{
+        "message",
+        {{"id", std::string("3EB0G2")}, {"to", *Jid::parse(group)}, {"type", std::string("text")}},
+        NodeList{Node{"participants",
+                      {},
+                      NodeList{to_node(q_jid, Node{"enc",
+                                                   {{"v", std::string("2")},
+                                                    {"type", std::string(wa::signal::to_string(ct.type))}},
+                                                   ct.data})}},
+                 Node{"enc",
+                      {{"v", std::string("2")}, {"type", std::string("skmsg")}},
+                      wa::signal::group_encrypt(
+                          a.party->proto, a_name,
+                          wa::signal::pad(wa::client::encode_text_message("group answer")))}}});
     expect_ack(a, "3EB0G2");
     inbox = http_request(port, "GET", "/admin/phones/+15550402/messages");
     INFO(inbox.body);
@@ -494,7 +576,8 @@ TEST_CASE("a virtual phone chats with a companion through the admin API, 1:1 and
   // After a restart the phone still has its sessions: its next text is a msg a can open.
   WasimProcess w(dir.path());
   a.login(w);
-  auto r = http_request(w.admin_port(), "POST", "/admin/phones/+15550402/messages", "{\"to\":\"15550401@s.whatsapp.net\",\"text\":\"still here\"}");
+  auto r = http_request(w.admin_port(), "POST", "/admin/phones/+15550402/messages",
+                        "{\"to\":\"15550401@s.whatsapp.net\",\"text\":\"still here\"}");
   INFO(r.body);
   REQUIRE(r.status == 200);
   Node got = next(*a.conn);

@@ -34,7 +34,8 @@ Node upload(std::uint32_t first_id, std::uint32_t n, const KeyPair& identity) {
 
 }  // namespace
 
-TEST_CASE("pre-key uploads: exact shape, limits, bundles consume one key each, reload", "[sim][state][messages]") {
+TEST_CASE("pre-key uploads: exact shape, limits, bundles consume one key each, reload",
+          "[sim][state][messages]") {
   TempDir dir;
   const auto id = KeyPair::generate();
   const wa::sim::PreKeyServer::DeviceKey d{15550001, 2};
@@ -51,7 +52,8 @@ TEST_CASE("pre-key uploads: exact shape, limits, bundles consume one key each, r
     std::get<NodeList>(bad.content)[1] = Node{"type", {}, Bytes{6}};
     CHECK_THROWS_AS(keys.upload(d, bad), wa::sim::UploadError);
     Node short_sig = upload(1, 1, id);
-    std::get<NodeList>(std::get<NodeList>(short_sig.content)[4].content)[2] = Node{"signature", {}, Bytes(63, 0)};
+    std::get<NodeList>(std::get<NodeList>(short_sig.content)[4].content)[2] =
+        Node{"signature", {}, Bytes(63, 0)};
     CHECK_THROWS_AS(keys.upload(d, short_sig), wa::sim::UploadError);
     auto b = keys.take_bundle(d, jid);
     REQUIRE(b);
@@ -60,7 +62,7 @@ TEST_CASE("pre-key uploads: exact shape, limits, bundles consume one key each, r
     CHECK(*b->child("registration")->bytes() == Bytes{1, 2, 3, 4});
     CHECK(keys.count(d) == 4);
   }
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::stat((dir.path() / "prekeys.tsv").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   wa::sim::PreKeyServer again(dir.path());
@@ -72,7 +74,8 @@ TEST_CASE("pre-key uploads: exact shape, limits, bundles consume one key each, r
   again.upload(d, upload(50, 1, KeyPair::generate()));
   CHECK(again.count(d) == 1);
 
-  std::ofstream(dir.path() / "prekeys.tsv") << "# h\n1\t2\t3\tzz\t1\t" << std::string(64, 'a') << "\t" << std::string(128, 'b') << "\t\n";
+  std::ofstream(dir.path() / "prekeys.tsv")
+      << "# h\n1\t2\t3\tzz\t1\t" << std::string(64, 'a') << "\t" << std::string(128, 'b') << "\t\n";
   CHECK_THROWS_WITH(wa::sim::PreKeyServer(dir.path()), Catch::Contains("prekeys.tsv:2"));
 }
 
