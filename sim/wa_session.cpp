@@ -432,6 +432,7 @@ void WaSession::on_login(std::uint64_t user, std::uint32_t device) {
                   {"lid", lid_of(user, device)},
                   {"creation", unix_seconds()}},
                  {}});
+  if (ctx_.router && live_) ctx_.router->on_login(*this, key);
 }
 
 void WaSession::stream_error(int code, const std::string& conflict_type, const std::string& reason) {
@@ -487,6 +488,7 @@ void WaSession::on_node_frame(const Bytes& frame) {
     if (const Node* reg = node.child("link_code_companion_reg"); reg && node.attr_text("type") == std::optional<std::string>("set"))
       return on_link_code_iq(node, *reg);
   }
+  if (live_ && ctx_.router && ctx_.router->handle(*this, *live_, node)) return;
   if (node.tag == "iq" && on_logged_in_iq(node)) return;
   for (const auto& reply : reply_to(node)) send_node(reply);
 }
