@@ -3,6 +3,7 @@
 // is one line on stderr and exit 2, with nothing queued.
 #include <algorithm>
 #include <cstdint>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -82,18 +83,41 @@ std::string user_jid(const std::string& sender) {
   return j ? j->to_non_ad().to_string() : sender;
 }
 
+// Reads at most the largest valid text (4 bytes per character) plus one byte, so an over-long
+// input is reported as such without reading it all.
+std::string read_text_file(const std::string& path) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file) throw ConfigError(fmt::format("--text-file: cannot open {}", path));
+    in = &file;
+  }
+  std::string text(store::kMaxTextChars * 4 + 1, '\0');
+  in->read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in->gcount()));
+  if (in->bad()) throw ConfigError(fmt::format("--text-file: cannot read {}", path));
+  return text;
+}
+
 int messages_send(int argc, char** argv) {
   Flags f("waconnector messages send", "Queue a text message; the account's leader sends it.",
           {database_url_flag(), business_id_flag(),
            {"to", "", "recipient: user@s.whatsapp.net, user@lid or group@g.us", "", false, true},
-           {"text", "", "the message text (1-65536 characters; required)", ""},
+           {"text", "", "the message text (1-65536 characters); or --text-file", ""},
+           {"text-file", "", "read the text from this file ('-' = stdin): a long non-ASCII text exceeds one "
+                             "argument's size limit (128 KiB)", ""},
            {"id", "", "message id to use (default: a new 3EB0... id); the same id is kept on resends", ""}});
   if (!f.parse(argc, argv)) return 0;
   store::EnqueueRequest req;
   req.business_id = business_id(f);
   req.recipient = f.str("to");
-  const auto text = f.get("text");
-  if (!text) throw ConfigError("--text is required");
+  auto text = f.get("text");
+  if (const auto file = f.get("text-file")) {
+    if (text) throw ConfigError("--text and --text-file are exclusive");
+    text = read_text_file(*file);
+  }
+  if (!text) throw ConfigError("--text (or --text-file) is required");
   req.text = *text;
   req.id = f.get("id");
   // Input checks first: a bad message is refused before any database work.
