@@ -102,11 +102,14 @@ std::string read_text_file(const std::string& path) {
 
 int messages_send(int argc, char** argv) {
   Flags f("waconnector messages send", "Queue a text message; the account's leader sends it.",
-          {database_url_flag(), business_id_flag(),
+          {database_url_flag(),
+           business_id_flag(),
            {"to", "", "recipient: user@s.whatsapp.net, user@lid or group@g.us", "", false, true},
            {"text", "", "the message text (1-65536 characters); or --text-file", ""},
-           {"text-file", "", "read the text from this file ('-' = stdin): a long non-ASCII text exceeds one "
-                             "argument's size limit (128 KiB)", ""},
+           {"text-file", "",
+            "read the text from this file ('-' = stdin): a long non-ASCII text exceeds one "
+            "argument's size limit (128 KiB)",
+            ""},
            {"id", "", "message id to use (default: a new 3EB0... id); the same id is kept on resends", ""}});
   if (!f.parse(argc, argv)) return 0;
   store::EnqueueRequest req;
@@ -168,7 +171,8 @@ int messages_status(int argc, char** argv) {
 
 int messages_list(int argc, char** argv) {
   Flags f("waconnector messages list", "Print received messages in arrival order, one JSON object per line.",
-          {database_url_flag(), business_id_flag(),
+          {database_url_flag(),
+           business_id_flag(),
            {"json", "", "JSON lines output (the only format)", "", true},
            {"after", "", "print only messages after this sequence number (a cursor)", "0"},
            {"limit", "", "print at most this many messages (0 = all)", "0"}});

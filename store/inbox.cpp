@@ -32,8 +32,10 @@ std::vector<std::uint8_t> ciphertext_hash(const std::uint8_t* data, std::size_t 
   return out;
 }
 
-std::optional<std::int64_t> insert_inbox(pg::Connection& tx, const std::string& business_id, const InboxMessage& m) {
-  if (m.ciphertext_hash.size() != 32) throw std::invalid_argument("inbox message needs a 32-byte ciphertext hash");
+std::optional<std::int64_t> insert_inbox(pg::Connection& tx, const std::string& business_id,
+                                         const InboxMessage& m) {
+  if (m.ciphertext_hash.size() != 32)
+    throw std::invalid_argument("inbox message needs a 32-byte ciphertext hash");
   const auto purpose = fmt::format("store inbox message for business {}", business_id);
   // A redelivery must not take a number (or the counter lock) at all.
   auto dup = tx.exec(purpose,
@@ -61,11 +63,11 @@ std::optional<std::int64_t> insert_inbox(pg::Connection& tx, const std::string& 
 
 std::optional<InboxMessage> find_inbox_by_hash(pg::Connection& conn, const std::string& business_id,
                                                const std::vector<std::uint8_t>& hash) {
-  auto r = conn.exec(fmt::format("look up inbox message by ciphertext for business {}", business_id),
-                     (std::string("SELECT ") + kColumns +
-                      " FROM wa_inbox WHERE business_id = $1 AND ciphertext_hash = $2")
-                         .c_str(),
-                     {business_id, pg::Param::bytes(hash)});
+  auto r = conn.exec(
+      fmt::format("look up inbox message by ciphertext for business {}", business_id),
+      (std::string("SELECT ") + kColumns + " FROM wa_inbox WHERE business_id = $1 AND ciphertext_hash = $2")
+          .c_str(),
+      {business_id, pg::Param::bytes(hash)});
   if (r.rows() == 0) return std::nullopt;
   return row(r, 0);
 }

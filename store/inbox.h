@@ -23,12 +23,12 @@ namespace wa::store {
 
 struct InboxMessage {
   std::int64_t seq = 0;
-  std::string id;      // the WhatsApp message id
-  std::string chat;    // the sender's user JID for 1:1, the group JID for groups
-  std::string sender;  // the sender's JID as it arrived (may name a device)
-  std::string message_type = "text";  // "text", or the raw type of a message we do not decode
-  std::optional<std::string> text;    // set for "text"
-  std::int64_t server_ts = 0;         // unix seconds, the server's `t`
+  std::string id;                             // the WhatsApp message id
+  std::string chat;                           // the sender's user JID for 1:1, the group JID for groups
+  std::string sender;                         // the sender's JID as it arrived (may name a device)
+  std::string message_type = "text";          // "text", or the raw type of a message we do not decode
+  std::optional<std::string> text;            // set for "text"
+  std::int64_t server_ts = 0;                 // unix seconds, the server's `t`
   std::vector<std::uint8_t> ciphertext_hash;  // SHA-256 of the <enc> payload (32 bytes)
 };
 
@@ -39,7 +39,8 @@ std::vector<std::uint8_t> ciphertext_hash(const std::uint8_t* data, std::size_t 
 // (e.g. PgSignalStore::transaction's); the counter row stays locked until that transaction ends.
 // Returns the assigned seq, or nullopt when the message is already stored (same ciphertext hash,
 // or same chat/sender/id): nothing is written then.
-std::optional<std::int64_t> insert_inbox(pg::Connection& tx, const std::string& business_id, const InboxMessage& m);
+std::optional<std::int64_t> insert_inbox(pg::Connection& tx, const std::string& business_id,
+                                         const InboxMessage& m);
 
 // The stored message with this ciphertext hash, if any (a redelivery: ack it, do not decrypt).
 std::optional<InboxMessage> find_inbox_by_hash(pg::Connection& conn, const std::string& business_id,

@@ -59,13 +59,17 @@ std::string new_message_id();
 struct Enqueued {
   OutboxMessage message;
   bool created = true;  // false: an earlier request with the same idempotency key
+  // When !created: whether that earlier request had the same recipient and text (the API answers a
+  // reused key with a different body with an error instead of the earlier id).
+  bool same_request = true;
 };
 
 // Queues a message. Throws InvalidMessage (bad input), NotFound (unknown account), AlreadyExists
 // (the id is taken by another message). Runs its own transaction; fires the outbox NOTIFY.
 Enqueued enqueue(pg::Connection& conn, const EnqueueRequest& req);
 
-std::optional<OutboxMessage> find_outbox(pg::Connection& conn, const std::string& business_id, const std::string& id);
+std::optional<OutboxMessage> find_outbox(pg::Connection& conn, const std::string& business_id,
+                                         const std::string& id);
 
 // Claims up to `limit` queued rows of the fence's account not yet claimed by this epoch (oldest
 // first), stamps them with the epoch and counts an attempt. Fenced: throws EpochMoved for a stale
@@ -79,7 +83,7 @@ void release_outbox(pg::Connection& conn, const WriteFence& fence, const std::st
 // Moves the row forward to `status` (sent, delivered, read; or failed with `error`). Returns false
 // (nothing changed) when the row is already at or beyond it, is failed, or does not exist: a late
 // receipt never moves a status back. `failed` applies only to queued or sent rows. Fenced.
-bool advance_outbox(pg::Connection& conn, const WriteFence& fence, const std::string& id, std::string_view status,
-                    const std::optional<std::string>& error = std::nullopt);
+bool advance_outbox(pg::Connection& conn, const WriteFence& fence, const std::string& id,
+                    std::string_view status, const std::optional<std::string>& error = std::nullopt);
 
 }  // namespace wa::store

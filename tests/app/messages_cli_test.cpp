@@ -81,7 +81,9 @@ Run run(std::vector<std::string> args) {
   return r;
 }
 
-std::int64_t outbox_rows(pg::Connection& c) { return c.exec("count", "SELECT count(*) FROM wa_outbox").i64(0, 0); }
+std::int64_t outbox_rows(pg::Connection& c) {
+  return c.exec("count", "SELECT count(*) FROM wa_outbox").i64(0, 0);
+}
 
 std::string field(const binary::Json& j, const char* key) {
   const auto* v = j.find(key);
@@ -152,7 +154,8 @@ TEST_CASE("messages send queues and status reports it; bad input exits 2 with on
       {with("send", {"--to", "15551234567@s.whatsapp.net", "--text", too_long}), "the limit is 65536"},
       {with("send", {"--to", "15551234567@s.whatsapp.net"}), "--text (or --text-file) is required"},
       {with("send", {"--text", "x"}), "--to"},
-      {with("send", {"--to", "15551234567@s.whatsapp.net", "--text", "x", "--id", "CALLER1"}), "already exists"},
+      {with("send", {"--to", "15551234567@s.whatsapp.net", "--text", "x", "--id", "CALLER1"}),
+       "already exists"},
       {with("send", {"--to", "15551234567@s.whatsapp.net", "--text", "x", "--id", "a b"}), "--id"},
       {{"messages", "send", "--database-url", db.url(), "--business-id", "bad id!", "--to",
         "15551234567@s.whatsapp.net", "--text", "x"},
@@ -160,7 +163,8 @@ TEST_CASE("messages send queues and status reports it; bad input exits 2 with on
       {with("status", {"--id", "NOSUCH"}), "no message NOSUCH"},
       {{"messages", "status", "--database-url", db.url(), "--business-id", "nobody", "--id", "X"},
        "not registered"},
-      {{"messages", "list", "--database-url", db.url(), "--business-id", "nobody", "--json"}, "not registered"},
+      {{"messages", "list", "--database-url", db.url(), "--business-id", "nobody", "--json"},
+       "not registered"},
       {{"messages", "bogus"}, "unknown messages subcommand"},
   };
   for (const auto& [args, msg] : bad) {
@@ -177,14 +181,13 @@ TEST_CASE("messages send queues and status reports it; bad input exits 2 with on
   std::string max_text;
   for (int i = 0; i < 65536; ++i) max_text += "✓";
   const auto path = std::filesystem::temp_directory_path() / ("wa-msg-" + db.name() + ".txt");
-  auto write_file = [&](const std::string& t) {
-    std::ofstream(path, std::ios::binary) << t;
-  };
+  auto write_file = [&](const std::string& t) { std::ofstream(path, std::ios::binary) << t; };
   write_file(max_text + "✓");
   auto over = run(with("send", {"--to", "15551234567@lid", "--text-file", path.string()}));
   CHECK(over.code == 2);
   CHECK_THAT(over.err, Catch::Contains("65537 characters"));
-  CHECK(run(with("send", {"--to", "15551234567@lid", "--text-file", path.string(), "--text", "x"})).code == 2);
+  CHECK(run(with("send", {"--to", "15551234567@lid", "--text-file", path.string(), "--text", "x"})).code ==
+        2);
   CHECK(run(with("send", {"--to", "15551234567@lid", "--text-file", "/nonexistent/x"})).code == 2);
   CHECK(outbox_rows(c) == before);
   write_file(max_text);
@@ -201,7 +204,8 @@ TEST_CASE("messages list prints one JSON object per inbox message, text escaped"
   test::TestDatabase db;
   auto c = db.connect();
   store::add_account(c, "acme", std::nullopt);
-  const std::string tricky = std::string("quote\" back\\ nl\n cr\r tab\t bell\x07 nul-free \x1f ünï 😀 ") + "\xe2\x80\xa8";
+  const std::string tricky =
+      std::string("quote\" back\\ nl\n cr\r tab\t bell\x07 nul-free \x1f ünï 😀 ") + "\xe2\x80\xa8";
   struct In {
     std::string id, chat, sender, text;
   };
@@ -217,7 +221,8 @@ TEST_CASE("messages list prints one JSON object per inbox message, text escaped"
     m.sender = ins[i].sender;
     m.text = ins[i].text;
     m.server_ts = 1790000000 + static_cast<std::int64_t>(i);
-    m.ciphertext_hash = store::ciphertext_hash(reinterpret_cast<const std::uint8_t*>(m.id.data()), m.id.size());
+    m.ciphertext_hash =
+        store::ciphertext_hash(reinterpret_cast<const std::uint8_t*>(m.id.data()), m.id.size());
     pg::Transaction tx(c, "insert");
     REQUIRE(store::insert_inbox(c, "acme", m));
     tx.commit();
@@ -239,10 +244,11 @@ TEST_CASE("messages list prints one JSON object per inbox message, text escaped"
                         Catch::Contains("\\\"") && Catch::Contains("\\\\"));
 
   // --after is a cursor.
-  const auto tail = run({"messages", "list", "--database-url", db.url(), "--business-id", "acme", "--json", "--after",
-                         field(binary::parse_json(ls[0]), "seq")});
+  const auto tail = run({"messages", "list", "--database-url", db.url(), "--business-id", "acme", "--json",
+                         "--after", field(binary::parse_json(ls[0]), "seq")});
   REQUIRE(tail.code == 0);
   CHECK(lines(tail.out).size() == 2);
-  const auto one = run({"messages", "list", "--database-url", db.url(), "--business-id", "acme", "--json", "--limit", "1"});
+  const auto one = run(
+      {"messages", "list", "--database-url", db.url(), "--business-id", "acme", "--json", "--limit", "1"});
   CHECK(lines(one.out).size() == 1);
 }

@@ -29,15 +29,19 @@ store::InboxMessage text_message(const std::string& id, const std::string& text)
   m.text = text;
   m.server_ts = 1790000000;
   const std::string cipher = "cipher:" + id;
-  m.ciphertext_hash = store::ciphertext_hash(reinterpret_cast<const std::uint8_t*>(cipher.data()), cipher.size());
+  m.ciphertext_hash =
+      store::ciphertext_hash(reinterpret_cast<const std::uint8_t*>(cipher.data()), cipher.size());
   return m;
 }
 
-std::int64_t count(pg::Connection& c, const char* sql) { return c.exec("count", sql).i64(0, 0); }
+std::int64_t count(pg::Connection& c, const char* sql) {
+  return c.exec("count", sql).i64(0, 0);
+}
 
 }  // namespace
 
-TEST_CASE("inbox: a redelivered ciphertext is found by its hash and never stored twice", "[store][pg][inbox]") {
+TEST_CASE("inbox: a redelivered ciphertext is found by its hash and never stored twice",
+          "[store][pg][inbox]") {
   test::TestDatabase db;
   auto c = db.connect();
   store::add_account(c, "acme", std::nullopt);
@@ -73,7 +77,9 @@ TEST_CASE("inbox: a redelivered ciphertext is found by its hash and never stored
     throw std::runtime_error("bad mac");
   }));
   CHECK(count(c, "SELECT count(*) FROM wa_inbox") == 1);
-  fence.write(c, "decrypt", [&](pg::Connection& tx) { again = store::insert_inbox(tx, "acme", text_message("BBB2", "x")); });
+  fence.write(c, "decrypt", [&](pg::Connection& tx) {
+    again = store::insert_inbox(tx, "acme", text_message("BBB2", "x"));
+  });
   CHECK(again == std::optional<std::int64_t>(2));
 
   // Other accounts have their own numbering and their own dedup.
@@ -132,7 +138,8 @@ TEST_CASE("inbox: a reader paging while two writers insert sees every row exactl
   CHECK(pages > 2);
 }
 
-TEST_CASE("outbox: enqueue validates, queues, NOTIFYs and honours ids and idempotency keys", "[store][pg][outbox]") {
+TEST_CASE("outbox: enqueue validates, queues, NOTIFYs and honours ids and idempotency keys",
+          "[store][pg][outbox]") {
   test::TestDatabase db;
   auto c = db.connect();
   auto listener = db.connect("listener");
@@ -148,9 +155,7 @@ TEST_CASE("outbox: enqueue validates, queues, NOTIFYs and honours ids and idempo
   CHECK(q.message.text == "hi ✓");
   CHECK(store::wait_for_notify(listener, std::chrono::seconds(5)));
 
-  auto bad = [&](store::EnqueueRequest r) {
-    CHECK_THROWS_AS(store::enqueue(c, r), store::InvalidMessage);
-  };
+  auto bad = [&](store::EnqueueRequest r) { CHECK_THROWS_AS(store::enqueue(c, r), store::InvalidMessage); };
   bad({"acme", "15551234567", "x", {}, {}});
   bad({"acme", "15551234567:2@s.whatsapp.net", "x", {}, {}});
   bad({"acme", "abc@s.whatsapp.net", "x", {}, {}});
@@ -168,23 +173,32 @@ TEST_CASE("outbox: enqueue validates, queues, NOTIFYs and honours ids and idempo
   CHECK(store::enqueue(c, {"acme", "120363012345678901@g.us", long_text, {}, {}}).created);
 
   CHECK(store::enqueue(c, {"acme", "15551234567@lid", "x", std::string("MYID1"), {}}).message.id == "MYID1");
-  CHECK_THROWS_AS(store::enqueue(c, {"acme", "15551234567@lid", "y", std::string("MYID1"), {}}), store::AlreadyExists);
+  CHECK_THROWS_AS(store::enqueue(c, {"acme", "15551234567@lid", "y", std::string("MYID1"), {}}),
+                  store::AlreadyExists);
 
   const auto k1 = store::enqueue(c, {"acme", "15551234567@lid", "z", {}, std::string("key-1")});
   const auto k2 = store::enqueue(c, {"acme", "15551234567@lid", "z", {}, std::string("key-1")});
   CHECK(k1.created);
   CHECK_FALSE(k2.created);
   CHECK(k2.message.id == k1.message.id);
+  CHECK(k2.same_request);
+  const auto k3 = store::enqueue(c, {"acme", "15551234567@lid", "other text", {}, std::string("key-1")});
+  CHECK_FALSE(k3.created);
+  CHECK_FALSE(k3.same_request);
+  CHECK(k3.message.id == k1.message.id);
   CHECK(count(c, "SELECT count(*) FROM wa_outbox") == 4);
 }
 
-TEST_CASE("outbox: competing claimers get each row once; a stale epoch claims nothing; failover resends the same id",
-          "[store][pg][outbox]") {
+TEST_CASE(
+    "outbox: competing claimers get each row once; a stale epoch claims nothing; failover resends the same "
+    "id",
+    "[store][pg][outbox]") {
   test::TestDatabase db;
   auto c = db.connect();
   store::add_account(c, "acme", std::nullopt);
   constexpr int kRows = 200;
-  for (int i = 0; i < kRows; ++i) store::enqueue(c, {"acme", "15551234567@s.whatsapp.net", "m" + std::to_string(i), {}, {}});
+  for (int i = 0; i < kRows; ++i)
+    store::enqueue(c, {"acme", "15551234567@s.whatsapp.net", "m" + std::to_string(i), {}, {}});
   const auto e1 = store::begin_lease(c, "acme", "pod-a").epoch;
   store::WriteFence fence("acme", e1);
 
