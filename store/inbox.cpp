@@ -1,5 +1,7 @@
 #include "store/inbox.h"
 
+#include "store/utf8.h"
+
 #include <fmt/format.h>
 #include <openssl/sha.h>
 
@@ -33,7 +35,12 @@ std::vector<std::uint8_t> ciphertext_hash(const std::uint8_t* data, std::size_t 
 }
 
 std::optional<std::int64_t> insert_inbox(pg::Connection& tx, const std::string& business_id,
-                                         const InboxMessage& m) {
+                                         const InboxMessage& raw) {
+  // The fields come from the wire: text PostgreSQL would refuse must not make the decryption's
+  // transaction fail (the message would be redelivered and refused forever).
+  InboxMessage m = raw;
+  for (auto* f : {&m.id, &m.chat, &m.sender, &m.message_type}) *f = repair_utf8(*f);
+  if (m.text) m.text = repair_utf8(*m.text);
   if (m.ciphertext_hash.size() != 32)
     throw std::invalid_argument("inbox message needs a 32-byte ciphertext hash");
   const auto purpose = fmt::format("store inbox message for business {}", business_id);

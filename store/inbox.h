@@ -37,8 +37,8 @@ std::vector<std::uint8_t> ciphertext_hash(const std::uint8_t* data, std::size_t 
 
 // Inserts `m` (seq is assigned) for `business_id` on `tx`, which must be inside an open transaction
 // (e.g. PgSignalStore::transaction's); the counter row stays locked until that transaction ends.
-// Returns the assigned seq, or nullopt when the message is already stored (same ciphertext hash,
-// or same chat/sender/id): nothing is written then.
+// Invalid UTF-8 and NUL in the text fields are stored as U+FFFD. Returns the assigned seq, or nullopt when
+// the message is already stored (same ciphertext hash, or same chat/sender/id): nothing is written then.
 std::optional<std::int64_t> insert_inbox(pg::Connection& tx, const std::string& business_id,
                                          const InboxMessage& m);
 

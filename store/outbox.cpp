@@ -1,5 +1,7 @@
 #include "store/outbox.h"
 
+#include "store/utf8.h"
+
 #include <fmt/format.h>
 #include <openssl/rand.h>
 
@@ -37,38 +39,6 @@ OutboxMessage row(const pg::Result& r, int i) {
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
-}
-
-// Code points of valid UTF-8 (no overlong forms, no surrogates, <= U+10FFFF); nullopt if invalid.
-std::optional<std::size_t> utf8_length(std::string_view s) {
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < s.size(); ++n) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len;
-    std::uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4, cp = c & 0x07;
-    } else {
-      return std::nullopt;
-    }
-    if (i + len > s.size()) return std::nullopt;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return std::nullopt;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr std::array<std::uint32_t, 5> kMin = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
-    i += len;
-  }
-  return n;
 }
 
 // The check every leader write of the outbox starts with (see fenced_write.h).

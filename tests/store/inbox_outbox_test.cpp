@@ -15,6 +15,7 @@
 #include "store/inbox.h"
 #include "store/notify.h"
 #include "store/outbox.h"
+#include "store/utf8.h"
 #include "tests/store/test_db.h"
 
 using namespace wa;
@@ -279,4 +280,36 @@ TEST_CASE("outbox: status only moves forward; failed carries its reason", "[stor
   CHECK_FALSE(store::advance_outbox(c, fence, id2, "delivered"));
   CHECK_FALSE(store::advance_outbox(c, fence, "NOSUCHID", "sent"));
   CHECK(status(id2) == "failed");
+}
+
+TEST_CASE("utf8: lengths count code points; invalid input is refused or repaired", "[store][utf8]") {
+  CHECK(store::utf8_length("") == std::optional<std::size_t>(0));
+  CHECK(store::utf8_length("aé✓😀") == std::optional<std::size_t>(4));
+  CHECK_FALSE(store::utf8_length("\xc0\xaf"));          // overlong '/'
+  CHECK_FALSE(store::utf8_length("\xed\xa0\x80"));      // a surrogate
+  CHECK_FALSE(store::utf8_length("\xf4\x90\x80\x80"));  // above U+10FFFF
+  CHECK_FALSE(store::utf8_length("\xe2\x9c"));          // truncated
+  CHECK(store::repair_utf8("ok ✓") == "ok ✓");
+  CHECK(store::repair_utf8(std::string("a\0b", 3)) ==
+        "a\xEF\xBF\xBD"
+        "b");
+  CHECK(store::repair_utf8("\xff"
+                           "x\xe2\x9c") ==
+        "\xEF\xBF\xBD"
+        "x\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(store::utf8_length(store::repair_utf8("\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80")));
+}
+
+TEST_CASE("inbox: text PostgreSQL would refuse is stored repaired, not failed", "[store][pg][inbox]") {
+  test::TestDatabase db;
+  auto c = db.connect();
+  store::add_account(c, "acme", std::nullopt);
+  auto m = text_message("BAD\xff", std::string("nul\0 and \xfe", 10));
+  pg::Transaction tx(c, "insert");
+  REQUIRE(store::insert_inbox(c, "acme", m));
+  tx.commit();
+  const auto got = store::find_inbox_by_hash(c, "acme", m.ciphertext_hash);
+  REQUIRE(got);
+  CHECK(got->id == "BAD\xEF\xBF\xBD");
+  CHECK(got->text == std::optional<std::string>("nul\xEF\xBF\xBD and \xEF\xBF\xBD"));
 }
