@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
+#include "app/config_check.h"
 #include "app/flags.h"
 #include "app/qr_pair_cli.h"
 #include "common/log.h"
@@ -55,7 +56,7 @@ std::optional<store::LockKeyMode> parse_mode(const Flags& f) {
 // Connects and checks the schema; a database that is down or unmigrated is a runtime failure (1).
 pg::Connection connect(const Flags& f, std::string_view purpose) {
   const auto url = f.str("database-url");
-  if (auto e = pg::validate_conninfo(url); !e.empty()) throw ConfigError("--database-url: " + e);
+  if (auto e = check_database_url(url); !e.empty()) throw ConfigError("--database-url: " + e);
   auto conn = pg::Connection::open(url, purpose, {{"application_name", "waconnector/accounts"}});
   store::require_schema(conn);
   return conn;

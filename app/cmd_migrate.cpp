@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
+#include "app/config_check.h"
 #include "app/flags.h"
 #include "store/accounts.h"
 #include "store/migrator.h"
@@ -26,7 +27,7 @@ int cmd_migrate(int argc, char** argv) {
               });
   if (!flags.parse(argc, argv)) return 0;
   const auto url = flags.str("database-url");
-  if (auto e = pg::validate_conninfo(url); !e.empty()) throw ConfigError("--database-url: " + e);
+  if (auto e = check_database_url(url); !e.empty()) throw ConfigError("--database-url: " + e);
   std::optional<store::LockKeyMode> mode;
   if (const auto v = flags.get("lock-keys")) {
     mode = store::parse_lock_key_mode(*v);

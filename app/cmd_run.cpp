@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
+#include "app/config_check.h"
 #include "app/flags.h"
 #include "app/http_server.h"
 #include "app/qr_endpoint.h"
@@ -122,10 +123,11 @@ int cmd_run(int argc, char** argv) {
 
   ha::ElectorConfig cfg;
   cfg.database_url = flags.str("database-url");
-  if (auto err = pg::validate_conninfo(cfg.database_url); !err.empty())
-    throw ConfigError(fmt::format("--database-url: cannot parse: {}", err));
+  if (auto err = check_database_url(cfg.database_url); !err.empty())
+    throw ConfigError("--database-url: " + err);
   cfg.pod = flags.get("pod").value_or("");
   if (cfg.pod.empty()) throw ConfigError("--pod (POD_NAME) is required: the hostname is unknown");
+  if (auto err = check_pod_name(cfg.pod); !err.empty()) throw ConfigError("--pod: " + err);
   if (!cli_ids.empty()) {
     for (const auto& v : cli_ids)
       for (auto& id : split_ids(v)) cfg.business_ids.push_back(id);
@@ -154,11 +156,11 @@ int cmd_run(int argc, char** argv) {
   cfg.version = WACONN_VERSION;
   if (auto err = ha::validate(cfg); !err.empty()) throw ConfigError(err);
   const auto [http_host, http_port] = flags.host_port("http");
+  if (auto err = check_listen_host(http_host); !err.empty()) throw ConfigError("--http: " + err);
   client::ClientOptions wa_opts;
   wa_opts.url = flags.str("wa-url");
   const bool no_transport = wa_opts.url == "none";
-  if (!no_transport && wa_opts.url.rfind("ws://", 0) != 0 && wa_opts.url.rfind("wss://", 0) != 0)
-    throw ConfigError(fmt::format("--wa-url: '{}' is not a ws:// or wss:// URL", wa_opts.url));
+  if (auto err = check_wa_url(wa_opts.url); !err.empty()) throw ConfigError("--wa-url: " + err);
   if (auto hex = flags.get("wa-root-key"); hex && !hex->empty()) {
     try {
       wa_opts.trusted_root = crypto::key32_from_hex(*hex, "--wa-root-key");
@@ -171,6 +173,7 @@ int cmd_run(int argc, char** argv) {
   if (cfg.give_up_backoff_max < cfg.give_up_backoff_initial) cfg.give_up_backoff_max = cfg.give_up_backoff_initial;
 
   wa::log::set_static_field("pod", cfg.pod);
+  log_unresolvable_database_hosts(cfg.database_url);
 
   // Signals first: every thread created after this inherits the blocked mask.
   std::mutex stop_mu;
@@ -188,31 +191,27 @@ int cmd_run(int argc, char** argv) {
     }).detach();
   });
 
+  // Built in dependency order, each from what exists already: the lease table, the connection
+  // factory whose stores find their account's lease there, the supervisor that publishes leases
+  // and starts connections under them, and the elector that begins the leases.
   Metrics metrics;
-  // The elector is built after the supervisor (which needs the factory), but the stores the
-  // factory creates talk to it: they only run once the elector leads something.
-  std::atomic<ha::Elector*> elector_ptr{nullptr};
-  ha::Supervisor* supervisor_ptr = nullptr;
+  auto leases = std::make_shared<ha::Leases>();
   ha::LeasedDeviceStoreOptions store_opts;
   store_opts.database_url = cfg.database_url;
   store_opts.pod = cfg.pod;
-  client::WaClientFactory factory(wa_opts, [&](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
+  client::WaClientFactory factory(wa_opts, [leases, store_opts](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
+    // The supervisor published the lease before it called the factory.
+    auto lease = leases->get(business_id);
+    if (!lease) throw std::logic_error("no lease published for business " + business_id);
     auto o = store_opts;
-    o.lease_fresh = [&elector_ptr, business_id] {
-      auto* el = elector_ptr.load();
-      return el != nullptr && el->lease_fresh(business_id);
+    o.lease_fresh = [lease] { return lease->fresh(); };
+    o.move_lock = [lease](const std::string&, std::int64_t key, std::function<void()> commit, std::function<bool()> abandon) {
+      return lease->move_key(key, std::move(commit), std::move(abandon));
     };
-    o.move_lock = [&elector_ptr](const std::string& id, std::int64_t key, std::function<void()> commit,
-                                 std::function<bool()> abandon) {
-      auto* el = elector_ptr.load();
-      return el != nullptr && el->move_lock(id, key, std::move(commit), std::move(abandon));
-    };
-    return std::make_unique<ha::LeasedDeviceStore>(std::move(o), business_id, supervisor_ptr->write_fence(business_id));
+    return std::make_unique<ha::LeasedDeviceStore>(std::move(o), business_id, lease->fence());
   });
-  ha::Supervisor supervisor(no_transport ? nullptr : &factory);
-  supervisor_ptr = &supervisor;
+  ha::Supervisor supervisor(no_transport ? nullptr : &factory, leases);
   ha::Elector elector(cfg, metrics, supervisor);
-  elector_ptr = &elector;
   // Generous: a connect to an unreachable database may block the loop for a few seconds.
   Watchdog watchdog(std::chrono::seconds(30));
   watchdog.beat();
@@ -283,7 +282,6 @@ int cmd_run(int argc, char** argv) {
     running = nullptr;
   }
   pair_codes.stop();
-  elector_ptr = nullptr;  // every connection was released by the elector's resignation
   http.reset();
   wa::log::info("run_stopped");
   return 0;

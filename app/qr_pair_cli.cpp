@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "app/config_check.h"
 #include "app/flags.h"
 #include "app/qr_render.h"
 #include "common/log.h"
@@ -187,7 +188,7 @@ int accounts_pair(int argc, char** argv) {
   if (timeout.count() <= 0) throw ConfigError("--timeout must be positive");
   const auto deadline = Clock::now() + timeout;
   const auto url = f.str("database-url");
-  if (auto e = pg::validate_conninfo(url); !e.empty()) throw ConfigError("--database-url: " + e);
+  if (auto e = check_database_url(url); !e.empty()) throw ConfigError("--database-url: " + e);
 
   auto conn = pg::Connection::open(url, "accounts pair", {{"application_name", "waconnector/accounts-pair"}});
   store::require_schema(conn);

@@ -1,12 +1,31 @@
 // The per-pod elector: competes for the advisory lock of every account this pod serves, leads the
-// ones it wins (begin_lease -> epoch, supervisor starts the connection), heartbeats the lock
-// session(s), fences on the heartbeat deadline or a lost lock, and resigns gracefully on stop().
+// ones it wins (begin_lease -> epoch -> a Lease the supervisor starts the connection under),
+// heartbeats the lock session(s), fences on the heartbeat deadline or a lost lock, and resigns
+// gracefully on stop(). The pieces it is made of, one job each:
+//   wake_loop     the thread's sleep (poll on lock sockets + a wake pipe)
+//   lock_slot     one lock session and its one statement in flight -> won / lost / begun
+//   account_lease one account's role and lease; transition() refuses illegal edges
+//   lease         what a connection runs under (epoch, write fence, freshness, key move)
+//   session_watch a thread that fences at once when a lock session's socket closes, holds the
+//                 pod's liveness lock and carries leader notices
+//   event_recorder ha_events, ha_members and end-of-lease status, on a thread of its own
+//   lock_move     pairing's move to the jid key
+//   fencing       FenceGuard: the heartbeat deadline on a thread of its own
 //
-// One thread runs the loop (run()); every lock-session statement is asynchronous with a
-// client-side deadline, and the fence deadline itself is enforced by FenceGuard's own thread.
+// Threads: run() is the elector's thread. Lock-session statements that may wait (heartbeat, lock
+// attempts, begin_lease, liveness checks) are asynchronous with a client-side deadline; a few
+// short ones (unlock, NOTIFY, reading the account, a key move) are synchronous. No store write
+// that can wait on a row lock runs on this thread (event_recorder), and a lost lock is acted on by
+// the session watch even while this thread is busy.
+//
+// Takeover: when begin_lease finds that the previous holder's pod still holds its liveness lock,
+// the connection starts only after that pod said it stopped (NOTIFY fenced/resigned for the old
+// epoch), its liveness lock is gone, or fence_after (+1 s) passed since the lock was won: the old
+// holder's own lease cannot outlast that. A dead previous holder means connecting at once.
+//
 // Standby modes:
 //   poll  (default) one lock session per pod; ONE try-lock query per tick for all candidate keys,
-//         jittered interval, LISTEN waconnector_leader so a resigning leader's NOTIFY wakes it;
+//         jittered interval; a resigning leader's NOTIFY wakes it;
 //   block one waiter session per account blocked in pg_advisory_lock(k); the winning waiter
 //         becomes that account's lock session (crash takeover at the physical limit).
 #pragma once
@@ -28,20 +47,22 @@
 #include "ha/account_state.h"
 #include "ha/backoff.h"
 #include "ha/fencing.h"
+#include "ha/lease.h"
 #include "ha/lock_session.h"
 #include "ha/supervisor.h"
 #include "store/accounts.h"
+#include "store/advisory_lock.h"
 
 namespace wa::ha {
 
 enum class StandbyWait { poll, block };
 
-inline constexpr const char* kLeaderChannel = "waconnector_leader";
+inline constexpr std::string_view kLeaderChannel = store::kLeaderChannel;
 
 struct ElectorConfig {
   std::string database_url;
   std::string pod;
-  std::vector<std::string> business_ids;  // empty: every registered account
+  std::vector<std::string> business_ids;        // empty: every registered account
   std::optional<store::LockKeyMode> lock_keys;  // nullopt: whatever the cluster stored
   StandbyWait standby_wait = StandbyWait::poll;
   Millis poll_interval{500};
@@ -97,6 +118,8 @@ class Elector {
   ElectorSnapshot snapshot() const;
   // Called by the loop on every iteration (liveness watchdog).
   void set_on_loop(std::function<void()> f);
+  // The lease of an account this pod leads (null otherwise).
+  std::shared_ptr<Lease> lease(const std::string& business_id) const;
   // Moves a led account to a new lock key without a gap (pairing: 'pair:'||business_id -> jid):
   // takes `new_key` on the account's lock session, runs `commit` (e.g. store::set_jid, which
   // stores the new key for every pod), then releases the old key. Standbys polling the new key

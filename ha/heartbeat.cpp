@@ -2,13 +2,8 @@
 
 namespace wa::ha {
 
-std::set<std::int64_t> held_keys(const pg::Result& r) {
-  std::set<std::int64_t> out;
-  for (int i = 0; i < r.rows(); ++i) out.insert(r.i64(i, 0));
-  return out;
-}
-
-std::vector<std::int64_t> missing_keys(const std::set<std::int64_t>& expected, const std::set<std::int64_t>& held) {
+std::vector<std::int64_t> missing_keys(const std::set<std::int64_t>& expected,
+                                       const std::set<std::int64_t>& held) {
   std::vector<std::int64_t> out;
   for (auto k : expected)
     if (!held.count(k)) out.push_back(k);

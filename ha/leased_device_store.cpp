@@ -34,7 +34,8 @@ struct LeasedDeviceStore::Session {
                                    {"keepalives_interval", "1"},
                                    {"keepalives_count", "3"},
                                    {"tcp_user_timeout", "3000"},
-                                   {"options", "-c statement_timeout=5000"}});
+                                   {"options", "-c statement_timeout=5000 -c lock_timeout=2000"
+                                                " -c idle_in_transaction_session_timeout=5000"}});
     }
     return store;
   }

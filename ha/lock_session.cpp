@@ -8,13 +8,15 @@
 
 namespace wa::ha {
 
-SessionSettings safe_session_settings(std::chrono::milliseconds fence_after, std::chrono::milliseconds margin) {
+SessionSettings safe_session_settings(std::chrono::milliseconds fence_after,
+                                      std::chrono::milliseconds margin) {
   SessionSettings s;
   const auto release_ms = fence_after.count() + margin.count();
   if (release_ms > 15000)
-    throw std::invalid_argument(fmt::format(
-        "fence-after {} ms + safety margin {} ms exceeds the 15 s the database may keep a vanished leader's lock",
-        fence_after.count(), margin.count()));
+    throw std::invalid_argument(
+        fmt::format("fence-after {} ms + safety margin {} ms exceeds the 15 s the database may keep a "
+                    "vanished leader's lock",
+                    fence_after.count(), margin.count()));
   // Linux drops the connection at the first keepalive probe tick where nothing was received for
   // tcp_user_timeout; the count only matters without a user timeout, so keep it consistent.
   s.server_tcp_user_timeout_ms = static_cast<int>(release_ms);
@@ -22,20 +24,9 @@ SessionSettings safe_session_settings(std::chrono::milliseconds fence_after, std
   s.server_keepalives_interval_s = 1;
   // Same bound for a stopped (not vanished) holder: released no sooner than fence_after + margin.
   s.server_idle_session_timeout_ms = static_cast<int>(release_ms);
-  s.server_keepalives_count = std::max(1, static_cast<int>((release_ms + 999) / 1000) - s.server_keepalives_idle_s);
+  s.server_keepalives_count =
+      std::max(1, static_cast<int>((release_ms + 999) / 1000) - s.server_keepalives_idle_s);
   return s;
-}
-
-void log_notices(PGconn* c) {
-  if (c == nullptr) return;
-  PQsetNoticeProcessor(
-      c,
-      [](void*, const char* message) {
-        std::string m = message ? message : "";
-        while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-        wa::log::warn("postgres_notice").kv("message", m);
-      },
-      nullptr);
 }
 
 LockSession LockSession::open(const SessionSettings& s) {
@@ -49,17 +40,23 @@ LockSession LockSession::open(const SessionSettings& s) {
       {"tcp_user_timeout", std::to_string(s.client_tcp_user_timeout_ms)},
   };
   LockSession ls(pg::Connection::open(s.url, s.purpose, extra));
-  log_notices(ls.conn_.raw());
   const char* host = PQhost(ls.conn_.raw());
   ls.unix_socket_ = host == nullptr || host[0] == '/' || host[0] == '@';
   // set_config(..., false) = session scope, the same as SET; one round trip for all of them.
-  ls.conn_.exec(fmt::format("{}: apply keepalive settings", s.purpose),
-                "SELECT set_config('tcp_keepalives_idle', $1, false), set_config('tcp_keepalives_interval', $2, false),"
-                " set_config('tcp_keepalives_count', $3, false), set_config('tcp_user_timeout', $4, false),"
-                " set_config('client_connection_check_interval', $5, false), set_config('idle_session_timeout', $6, false)",
-                {std::to_string(s.server_keepalives_idle_s), std::to_string(s.server_keepalives_interval_s),
-                 std::to_string(s.server_keepalives_count), std::to_string(s.server_tcp_user_timeout_ms),
-                 std::to_string(s.client_connection_check_interval_ms), std::to_string(s.server_idle_session_timeout_ms)});
+  ls.conn_.exec(
+      fmt::format("{}: apply keepalive settings", s.purpose),
+      "SELECT set_config('tcp_keepalives_idle', $1, false), set_config('tcp_keepalives_interval', $2, false),"
+      " set_config('tcp_keepalives_count', $3, false), set_config('tcp_user_timeout', $4, false),"
+      " set_config('client_connection_check_interval', $5, false), set_config('idle_session_timeout', $6, "
+      "false),"
+      " set_config('lock_timeout', $7, false), set_config('idle_in_transaction_session_timeout', $8, false)",
+      {std::to_string(s.server_keepalives_idle_s), std::to_string(s.server_keepalives_interval_s),
+       std::to_string(s.server_keepalives_count), std::to_string(s.server_tcp_user_timeout_ms),
+       std::to_string(s.client_connection_check_interval_ms),
+       std::to_string(s.server_idle_session_timeout_ms), std::to_string(s.lock_timeout_ms),
+       std::to_string(s.idle_in_transaction_timeout_ms)});
+  ls.identity_ = store::session_identity(
+      ls.conn_.exec(fmt::format("{}: read the backend identity", s.purpose), store::kSessionIdentitySql));
   return ls;
 }
 
@@ -77,8 +74,8 @@ void LockSession::send(std::string_view purpose, const char* sql, const std::vec
   }
   purpose_ = std::string(purpose);
   sent_at_ = SteadyClock::now();
-  if (PQsendQueryParams(conn_.raw(), sql, static_cast<int>(params.size()), nullptr, values.data(), lengths.data(),
-                        formats.data(), 0) == 0) {
+  if (PQsendQueryParams(conn_.raw(), sql, static_cast<int>(params.size()), nullptr, values.data(),
+                        lengths.data(), formats.data(), 0) == 0) {
     std::string msg = PQerrorMessage(conn_.raw());
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     throw pg::Error(fmt::format("{}: cannot send: {}", purpose, msg), "08006")
@@ -93,6 +90,7 @@ void LockSession::send(std::string_view purpose, const char* sql, const std::vec
 void LockSession::drain_notifies() {
   while (PGnotify* n = PQnotifies(conn_.raw())) {
     ++notifications_;
+    if (payloads_.size() < 1024) payloads_.emplace_back(n->extra ? n->extra : "");
     PQfreemem(n);
   }
 }
@@ -103,16 +101,22 @@ int LockSession::take_notifications() {
   return n;
 }
 
+std::vector<std::string> LockSession::take_payloads() {
+  std::vector<std::string> out;
+  out.swap(payloads_);
+  return out;
+}
+
 std::optional<pg::Result> LockSession::collect() {
-  if (!conn_.valid()) throw pg::Error(fmt::format("{}: no database connection", purpose_), "08003").set_connection_lost(true);
+  if (!conn_.valid())
+    throw pg::Error(fmt::format("{}: no database connection", purpose_), "08003").set_connection_lost(true);
   PGconn* c = conn_.raw();
   if (PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK) {
     std::string msg = PQerrorMessage(c);
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     const std::string what = in_flight_ ? purpose_ : std::string("idle lock session");
     in_flight_ = false;
-    throw pg::Error(fmt::format("{}: lock session lost: {}", what, msg), "08006")
-        .set_connection_lost(true);
+    throw pg::Error(fmt::format("{}: lock session lost: {}", what, msg), "08006").set_connection_lost(true);
   }
   drain_notifies();
   if (!in_flight_) return std::nullopt;

@@ -18,6 +18,8 @@ PKGS=(
   zbar-tools
   # OCI image without a daemon (scripts/image.sh, tests/image); prometheus above runs the alert drill
   buildah
+  # PostgreSQL primary failover drills (scripts/patroni-cluster.sh, tests/patroni)
+  patroni etcd-server
 )
 
 missing=()

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/mask.h"
+#include "store/advisory_lock.h"
 #include "store/fenced_write.h"
 #include "store/migrator.h"
 
@@ -263,27 +264,48 @@ std::optional<Account> get_account(pg::Connection& conn, const std::string& busi
   return v.front();
 }
 
-Lease begin_lease(pg::Connection& conn, const std::string& business_id, const std::string& pod) {
-  // The UPDATE's row lock waits for fenced writes holding the row FOR SHARE. Column references in
-  // SET are the row's values before the update, so previous_pod gets the old assigned_pod and
-  // RETURNING previous_pod hands it back.
-  auto r = conn.exec(fmt::format("begin lease of business {}", business_id),
-                     "UPDATE wa_accounts SET lease_epoch = lease_epoch + 1, assigned_pod = $2,"
-                     " previous_pod = assigned_pod,"
-                     " failover_count = failover_count"
-                     "   + CASE WHEN assigned_pod IS NOT NULL AND assigned_pod <> $2 THEN 1 ELSE 0 END,"
-                     " last_failover_at = CASE WHEN assigned_pod IS NOT NULL AND assigned_pod <> $2"
-                     "   THEN now() ELSE last_failover_at END,"
-                     " updated_at = now()"
-                     " WHERE business_id = $1"
-                     " RETURNING lease_epoch, previous_pod",
-                     {business_id, pod});
-  if (r.rows() == 0) throw NotFound(fmt::format("begin lease: business {} is not registered", business_id));
+namespace {
+
+// Column references in SET are the row's values before the update, so previous_pod gets the old
+// assigned_pod and RETURNING previous_pod hands it back. The UPDATE's row lock waits for fenced
+// writes holding the row FOR SHARE (bounded by lock_timeout).
+constexpr const char* kBeginLeaseSql =
+    "UPDATE wa_accounts SET lease_epoch = lease_epoch + 1, assigned_pod = $2,"
+    " previous_pod = assigned_pod,"
+    " failover_count = failover_count"
+    "   + CASE WHEN assigned_pod IS NOT NULL AND assigned_pod <> $2 THEN 1 ELSE 0 END,"
+    " last_failover_at = CASE WHEN assigned_pod IS NOT NULL AND assigned_pod <> $2"
+    "   THEN now() ELSE last_failover_at END,"
+    " updated_at = now()"
+    " WHERE business_id = $1 AND ($3::bigint IS NULL OR (lock_key = $3::bigint AND status <> 'logged_out'))"
+    " RETURNING lease_epoch, previous_pod,"
+    " previous_pod IS NOT NULL AND previous_pod <> $2 AND EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+    "   AND objsubid = 2 AND granted AND classid = $4::int::oid AND objid = hashtext('pod:' || previous_pod)::oid"
+    "   AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))";
+
+}  // namespace
+
+LeaseStatement begin_lease_statement(const std::string& business_id, const std::string& pod,
+                                     std::optional<std::int64_t> lock_key) {
+  return {kBeginLeaseSql, {pg::Param(business_id), pg::Param(pod), pg::Param(lock_key), pg::Param(kLivenessLockClass)}};
+}
+
+std::optional<Lease> lease_from(const pg::Result& r, const std::string& pod) {
+  if (r.rows() == 0) return std::nullopt;
   Lease l;
   l.epoch = r.i64(0, 0);
   l.previous_pod = r.opt(0, 1);
   l.failover = l.previous_pod && *l.previous_pod != pod;
+  l.previous_alive = r.boolean(0, 2);
   return l;
+}
+
+Lease begin_lease(pg::Connection& conn, const std::string& business_id, const std::string& pod) {
+  const auto st = begin_lease_statement(business_id, pod, std::nullopt);
+  auto r = conn.exec(fmt::format("begin lease of business {}", business_id), st.sql, st.params);
+  auto l = lease_from(r, pod);
+  if (!l) throw NotFound(fmt::format("begin lease: business {} is not registered", business_id));
+  return *l;
 }
 
 void set_status(pg::Connection& conn, const std::string& business_id, std::int64_t epoch, std::string_view status,

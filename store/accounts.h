@@ -95,13 +95,28 @@ std::optional<Account> get_account(pg::Connection& conn, const std::string& busi
 // Run by the new leader right after it won the lock, on its lock session: lease_epoch+1,
 // assigned_pod=pod, previous_pod=old assigned_pod; when the account moved from another pod (old
 // assigned_pod set and different) also failover_count+1 and last_failover_at=now().
-// Waits for in-flight fenced writes of the old epoch (row lock). Throws NotFound.
+// Waits for in-flight fenced writes of the old epoch (row lock), bounded by the session's
+// lock_timeout (55P03 when it runs out). Throws NotFound.
 struct Lease {
   std::int64_t epoch = 0;
   std::optional<std::string> previous_pod;  // assigned_pod before this lease (may equal pod)
   bool failover = false;                    // true when previous_pod was another pod
+  // previous_pod is another pod that still holds its liveness lock (advisory_lock.h): it may
+  // still have the account's connection open, so the new leader waits for its notice.
+  bool previous_alive = false;
 };
 Lease begin_lease(pg::Connection& conn, const std::string& business_id, const std::string& pod);
+
+// The same as one statement for a lock session that sends it asynchronously (the send time is the
+// lease proof). It only begins the lease while the account still has `lock_key` and is not
+// logged out; lease_from() returns nullopt when it did not (read the account again to see why).
+struct LeaseStatement {
+  const char* sql;
+  std::vector<pg::Param> params;
+};
+LeaseStatement begin_lease_statement(const std::string& business_id, const std::string& pod,
+                                     std::optional<std::int64_t> lock_key);
+std::optional<Lease> lease_from(const pg::Result& r, const std::string& pod);
 
 // Leader writes, all fenced by `epoch` (EpochMoved + `refused` counted when stale). They touch
 // updated_at. `conn` must not be inside a transaction.

@@ -19,7 +19,12 @@ pg::Connection ConnectionPool::acquire() {
   return pg::Connection::open(url_, application_name_,
                               {{"application_name", application_name_},
                                {"connect_timeout", "2"},
-                               {"options", "-c statement_timeout=1500"}});
+                               {"keepalives", "1"},
+                               {"keepalives_idle", "1"},
+                               {"keepalives_interval", "1"},
+                               {"keepalives_count", "3"},
+                               {"options", "-c statement_timeout=1500 -c lock_timeout=1000"
+                                           " -c idle_in_transaction_session_timeout=5000"}});
 }
 
 void ConnectionPool::release(pg::Connection c) {

@@ -10,7 +10,8 @@
 
 namespace wa::store {
 
-// A resigning leader's NOTIFY (payload: pod); the standbys' lock sessions LISTEN and poll at once.
+// A leader that stopped acting for a lease says so here (payload: advisory_lock.h notice_payload());
+// every pod's liveness session LISTENs: standbys poll at once, a holding new leader connects.
 inline constexpr std::string_view kLeaderChannel = "waconnector_leader";
 // A new pair-code request (payload: business_id): wakes the leaders' responders.
 inline constexpr std::string_view kPairCodeRequestChannel = "wa_pair_code_request";

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/log.h"
+
 namespace wa::pg {
 
 std::int64_t Result::i64(int row, int col) const {
@@ -83,6 +85,27 @@ void Param::append_bytea_element(std::string& out, const std::uint8_t* data, std
   out += '"';
 }
 
+namespace {
+
+// libpq's default notice processor prints server notices raw on stderr, outside the JSON log;
+// that includes the FATAL a server sends an idle session before closing it (shutdown,
+// idle_session_timeout, pg_terminate_backend). Log them as JSON lines instead: the primary
+// message only (DETAIL may quote row values).
+void log_notice(void*, const PGresult* r) {
+  auto field = [r](int code) {
+    const char* v = PQresultErrorField(r, code);
+    return std::string(v ? v : "");
+  };
+  const auto severity = field(PG_DIAG_SEVERITY_NONLOCALIZED);
+  const bool bad = severity == "FATAL" || severity == "PANIC" || severity == "ERROR" || severity == "WARNING";
+  (bad ? wa::log::warn("postgres_notice") : wa::log::info("postgres_notice"))
+      .kv("severity", severity)
+      .kv("sqlstate", field(PG_DIAG_SQLSTATE))
+      .kv("message", field(PG_DIAG_MESSAGE_PRIMARY));
+}
+
+}  // namespace
+
 Connection Connection::open(const std::string& url, std::string_view purpose,
                             const std::vector<std::pair<std::string, std::string>>& extra) {
   std::vector<const char*> keys{"dbname"};
@@ -97,6 +120,7 @@ Connection Connection::open(const std::string& url, std::string_view purpose,
   PGconn* c = PQconnectdbParams(keys.data(), vals.data(), 1);
   if (c == nullptr) throw Error(fmt::format("{}: out of memory connecting to PostgreSQL", purpose), "");
   Connection conn(c);
+  PQsetNoticeReceiver(c, log_notice, nullptr);
   if (PQstatus(c) != CONNECTION_OK) {
     std::string msg = PQerrorMessage(c);
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();

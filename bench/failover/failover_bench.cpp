@@ -12,6 +12,7 @@
 //
 //   failover_bench --database-url URL [--cycles 50] [--standby-wait poll|block] [--poll-interval 500ms]
 //                  [--bin-dir DIR] [--wasim]
+// Replica logs go to $WACONN_BENCH_LOG_DIR/<pod>.log when that is set (else /dev/null).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -59,7 +60,10 @@ class Replica {
     argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
-      const int fd = open("/dev/null", O_WRONLY);
+      // WACONN_BENCH_LOG_DIR: keep each replica's JSON log (appended across restarts).
+      const char* dir = std::getenv("WACONN_BENCH_LOG_DIR");
+      const std::string path = dir ? std::string(dir) + "/" + pod + ".log" : std::string("/dev/null");
+      const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       if (fd >= 0) {
         dup2(fd, 1);
         dup2(fd, 2);

@@ -111,9 +111,14 @@ std::string Wasim::log() const {
   return ss.str();
 }
 
-Cluster::Cluster(std::vector<std::string> extra, int replicas) {
+Cluster::Cluster(std::vector<std::string> extra, int replicas, bool through_proxy) {
   db_.add_account(kAccount);
-  args_ = {"--database-url", db_.url(), "--business-id", kAccount, "--wa-url", wasim_.ws_url(), "--wa-root-key",
+  std::string url = wasim_.ws_url();
+  if (through_proxy) {
+    proxy_ = std::make_unique<ByteProxy>(wasim_.ws_port());
+    url = fmt::format("ws://127.0.0.1:{}/ws/chat", proxy_->port());
+  }
+  args_ = {"--database-url", db_.url(), "--business-id", kAccount, "--wa-url", url, "--wa-root-key",
            wasim_.root_key_hex()};
   args_.insert(args_.end(), extra.begin(), extra.end());
   for (int i = 0; i < replicas; ++i) add_pod();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "byte_proxy.h"
 #include "support.h"
 
 namespace wa::e2e {
@@ -59,8 +60,10 @@ struct AccountRow {
 class Cluster {
  public:
   static constexpr const char* kAccount = "acme";
-  // Starts wasim, registers the account and starts `replicas` pods with `extra` run flags.
-  explicit Cluster(std::vector<std::string> extra = {}, int replicas = 3);
+  // Starts wasim, registers the account and starts `replicas` pods with `extra` run flags. With
+  // `through_proxy` the pods reach wasim through a ByteProxy that timestamps what they send.
+  explicit Cluster(std::vector<std::string> extra = {}, int replicas = 3, bool through_proxy = false);
+  ByteProxy* proxy() { return proxy_.get(); }
 
   hatest::TestDb& db() { return db_; }
   Wasim& wasim() { return wasim_; }
@@ -90,6 +93,7 @@ class Cluster {
   std::vector<std::string> args_;
   hatest::TestDb db_;
   Wasim wasim_;
+  std::unique_ptr<ByteProxy> proxy_;
   std::vector<std::unique_ptr<hatest::Replica>> pods_;
 };
 

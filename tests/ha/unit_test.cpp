@@ -5,12 +5,19 @@
 #include <condition_variable>
 #include <mutex>
 
+#include <thread>
+
+#include "common/metrics.h"
+#include "ha/account_lease.h"
 #include "ha/account_state.h"
 #include "ha/backoff.h"
 #include "ha/elector.h"
 #include "ha/fencing.h"
 #include "ha/heartbeat.h"
+#include "ha/lease.h"
 #include "ha/lock_session.h"
+#include "ha/supervisor.h"
+#include "store/advisory_lock.h"
 
 using namespace std::chrono_literals;
 using wa::ha::Millis;
@@ -118,4 +125,99 @@ TEST_CASE("fence guard fires at the deadline - not before - and not once disarme
   CHECK(fired[1].second >= t0 + 150ms);
   CHECK_FALSE(g.armed("a"));
   CHECK_FALSE(g.armed("b"));
+}
+
+TEST_CASE("leader notices: payload round trip; other shapes are not notices", "[ha][unit]") {
+  const wa::store::LeaderNotice n{"acme", 42, "fenced", "pod-1"};
+  const auto back = wa::store::parse_notice(wa::store::notice_payload(n));
+  REQUIRE(back);
+  CHECK(back->business_id == "acme");
+  CHECK(back->epoch == 42);
+  CHECK(back->kind == "fenced");
+  CHECK(back->pod == "pod-1");
+  CHECK_FALSE(wa::store::parse_notice("acme"));  // older pods sent the bare business_id
+  CHECK_FALSE(wa::store::parse_notice("acme x fenced pod-1"));
+  CHECK_FALSE(wa::store::parse_notice(""));
+}
+
+TEST_CASE("account lease: transition() refuses edges the state machine does not have", "[ha][unit]") {
+  wa::Metrics m;
+  wa::ha::AccountLease e;
+  e.acc.business_id = "acme";
+  CHECK_FALSE(e.transition(wa::ha::Role::active, "skip leader", m));
+  CHECK(e.role == wa::ha::Role::standby);
+  CHECK(e.transition(wa::ha::Role::leader, "won", m));
+  CHECK(m.leader("acme").Value() == 1);
+  CHECK(e.transition(wa::ha::Role::active, "logged in", m));
+  CHECK_FALSE(e.transition(wa::ha::Role::standby, "no direct edge", m));
+  CHECK(e.role == wa::ha::Role::active);
+  CHECK(e.transition(wa::ha::Role::fenced, "lost", m));
+  CHECK(m.leader("acme").Value() == 0);
+  CHECK(m.leader_transitions.Value() == 2);
+}
+
+TEST_CASE("lease: fresh until its deadline or a revoke; a later proof extends it; a stale lease moves no key",
+          "[ha][unit]") {
+  using Clock = wa::ha::Lease::Clock;
+  int moves = 0;
+  auto fence = std::make_shared<wa::store::WriteFence>("acme", 7);
+  wa::ha::Lease l("acme", 7, Clock::now() + 50ms, fence,
+                  [&](const std::string&, std::int64_t, std::function<void()>, std::function<bool()>) {
+                    ++moves;
+                    return true;
+                  });
+  CHECK(l.fresh());
+  CHECK(l.epoch() == 7);
+  CHECK(l.move_key(1, [] {}));
+  l.extend(Clock::now() + 100ms);
+  l.extend(Clock::now() - 1s);  // never moves back
+  std::this_thread::sleep_for(70ms);
+  CHECK(l.fresh());
+  std::this_thread::sleep_for(60ms);
+  CHECK_FALSE(l.fresh());
+  CHECK_FALSE(l.move_key(2, [] {}));
+  CHECK(moves == 1);
+  wa::ha::Lease r("acme", 8, Clock::now() + 10s, std::make_shared<wa::store::WriteFence>("acme", 8), {});
+  CHECK(r.fresh());
+  r.revoke();
+  CHECK_FALSE(r.fresh());
+  CHECK(r.fence()->revoked());
+}
+
+namespace {
+struct NullConnection : wa::core::Connection {
+  void start() override {}
+  void stop(wa::core::DisconnectReason) override {}
+  wa::core::ConnectionState state() const override { return wa::core::ConnectionState::connecting; }
+};
+struct CapturingFactory : wa::core::ConnectionFactory {
+  std::shared_ptr<const wa::core::Lease> got;
+  std::shared_ptr<wa::ha::Lease> published;
+  std::shared_ptr<wa::ha::Leases> leases;
+  std::unique_ptr<wa::core::Connection> create(const std::string& id, const std::string&,
+                                               wa::core::ConnectionEvents,
+                                               std::shared_ptr<const wa::core::Lease> lease) override {
+    got = std::move(lease);
+    published = leases->get(id);
+    return std::make_unique<NullConnection>();
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "supervisor: the connection gets the real lease, published before the factory runs; stop revokes it",
+    "[ha][unit]") {
+  CapturingFactory f;
+  f.leases = std::make_shared<wa::ha::Leases>();
+  wa::ha::Supervisor sup(&f, f.leases);
+  auto lease = std::make_shared<wa::ha::Lease>("acme", 3, wa::ha::Lease::Clock::now() + 10s,
+                                               std::make_shared<wa::store::WriteFence>("acme", 3), nullptr);
+  sup.start(lease, "", {});
+  CHECK(f.got.get() == lease.get());
+  CHECK(f.published == lease);
+  CHECK(f.got->fresh());
+  sup.stop("acme", wa::core::DisconnectReason::lock_lost);
+  CHECK_FALSE(f.got->fresh());
+  sup.release("acme", wa::core::DisconnectReason::lock_lost);
+  CHECK(f.leases->get("acme") == nullptr);
 }

@@ -1,0 +1,170 @@
+#include "app/config_check.h"
+
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <netdb.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "core/socket/ws_url.h"
+
+namespace wa::app {
+namespace {
+
+constexpr std::size_t kMaxPodName = 253;  // a Kubernetes object name (DNS subdomain)
+
+struct OptionsDeleter {
+  void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
+};
+using Options = std::unique_ptr<PQconninfoOption, OptionsDeleter>;
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const auto comma = s.find(',', start);
+    out.push_back(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+
+bool is_ip_literal(const std::string& h) {
+  std::array<unsigned char, 16> buf{};
+  return inet_pton(AF_INET, h.c_str(), buf.data()) == 1 || inet_pton(AF_INET6, h.c_str(), buf.data()) == 1;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// Parsed conninfo as keyword -> value (only the keywords that are set), or the parse error.
+std::map<std::string, std::string> parse(const std::string& url, std::string& err) {
+  char* perr = nullptr;
+  Options opts(PQconninfoParse(url.c_str(), &perr));
+  if (!opts) {
+    err = perr ? perr : "cannot parse";
+    if (perr) PQfreemem(perr);
+    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+    std::replace(err.begin(), err.end(), '\n', ' ');  // the error is one line
+    return {};
+  }
+  std::map<std::string, std::string> m;
+  for (auto* o = opts.get(); o->keyword != nullptr; ++o)
+    if (o->val != nullptr) m[o->keyword] = o->val;
+  return m;
+}
+
+std::string one_of(const std::map<std::string, std::string>& m, const char* key,
+                   std::initializer_list<std::string_view> allowed) {
+  const auto it = m.find(key);
+  if (it == m.end()) return {};
+  if (std::find(allowed.begin(), allowed.end(), it->second) != allowed.end()) return {};
+  std::string list;
+  for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+  return fmt::format("{}='{}' is not one of {}", key, it->second, list);
+}
+
+}  // namespace
+
+std::string check_database_url(const std::string& url) {
+  if (url.find_first_not_of(" \t\r\n") == std::string::npos)
+    return "is empty (libpq would silently use its defaults: the local socket, the user's name as database)";
+  std::string err;
+  const auto m = parse(url, err);
+  if (!err.empty()) return "cannot parse: " + err;
+  for (const auto& e :
+       {one_of(m, "sslmode", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}),
+        one_of(m, "gssencmode", {"disable", "prefer", "require"}),
+        one_of(m, "target_session_attrs",
+               {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"})})
+    if (!e.empty()) return e;
+  for (const char* key : {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                          "keepalives_count", "tcp_user_timeout"}) {
+    const auto it = m.find(key);
+    if (it != m.end() && !it->second.empty() && !all_digits(it->second))
+      return fmt::format("{}='{}' is not a non-negative integer", key, it->second);
+  }
+  std::size_t hosts = 1;
+  if (auto h = m.find("host"); h != m.end()) hosts = split_commas(h->second).size();
+  if (auto a = m.find("hostaddr"); a != m.end()) {
+    const auto addrs = split_commas(a->second);
+    for (const auto& x : addrs)
+      if (!x.empty() && !is_ip_literal(x)) return fmt::format("hostaddr '{}' is not an IP address", x);
+    hosts = std::max(hosts, addrs.size());
+  }
+  if (auto p = m.find("port"); p != m.end()) {
+    const auto ports = split_commas(p->second);
+    for (const auto& x : ports) {
+      if (x.empty()) continue;  // libpq's default port
+      if (!all_digits(x) || std::stol(x) < 1 || std::stol(x) > 65535)
+        return fmt::format("port '{}' is not a number from 1 to 65535", x);
+    }
+    if (ports.size() != 1 && ports.size() != hosts)
+      return fmt::format("{} ports for {} hosts (give one port, or one per host)", ports.size(), hosts);
+  }
+  return {};
+}
+
+std::vector<std::string> database_dns_hosts(const std::string& url) {
+  std::string err;
+  const auto m = parse(url, err);
+  std::vector<std::string> out;
+  const auto h = m.find("host");
+  if (h == m.end() || m.count("hostaddr")) return out;  // hostaddr: no lookup at all
+  for (const auto& x : split_commas(h->second))
+    if (!x.empty() && x.front() != '/' && x.front() != '@' && !is_ip_literal(x)) out.push_back(x);
+  return out;
+}
+
+void log_unresolvable_database_hosts(const std::string& url) {
+  for (const auto& host : database_dns_hosts(url)) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+    if (res != nullptr) freeaddrinfo(res);
+    if (rc == 0) continue;
+    wa::log::warn("database_host_unresolvable")
+        .kv("host", host)
+        .kv("error", gai_strerror(rc))
+        .kv("treated_as", "outage: retrying until it resolves (not a configuration error)");
+  }
+}
+
+std::string check_listen_host(const std::string& host) {
+  if (is_ip_literal(host)) return {};
+  return fmt::format("'{}' is not an IPv4 or IPv6 address (use 0.0.0.0 or :: for every interface)",
+                     host.size() > 64 ? host.substr(0, 64) + "..." : host);
+}
+
+std::string check_wa_url(const std::string& url) {
+  if (url == "none") return {};
+  try {
+    socket::parse_ws_url(url);
+  } catch (const std::invalid_argument& e) {
+    return fmt::format("'{}': {}", url.size() > 64 ? url.substr(0, 64) + "..." : url, e.what());
+  }
+  return {};
+}
+
+std::string check_pod_name(const std::string& pod) {
+  if (pod.empty()) return "is empty";
+  if (pod.size() > kMaxPodName)
+    return fmt::format("is {} characters long (at most {}: a pod name or hostname)", pod.size(), kMaxPodName);
+  const auto bad = pod.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+  if (bad != std::string::npos)
+    return fmt::format("has the character {:#04x} at offset {} (letters, digits, '.', '_' and '-' only)",
+                       static_cast<unsigned>(static_cast<unsigned char>(pod[bad])), bad);
+  return {};
+}
+
+}  // namespace wa::app

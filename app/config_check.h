@@ -1,0 +1,36 @@
+// Pure checks of configuration values that would otherwise surface only at run time, as an endless
+// retry loop (an empty database URL runs against libpq's defaults, sslmode=bogus fails every
+// connect) or as silent surprises (--http 256.0.0.0 binding somewhere else). Each returns an empty
+// string when the value is usable, else why not; callers prefix the flag name and throw
+// ConfigError (one line, exit 2). Only log_unresolvable_database_hosts touches the network.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace wa::app {
+
+// A PostgreSQL URL or key=value conninfo: non-empty, parseable by libpq, and every value libpq
+// only checks when it connects is valid (sslmode, gssencmode, target_session_attrs, ports, the
+// number of ports against the number of hosts, hostaddr, integer settings).
+std::string check_database_url(const std::string& url);
+
+// The host names of a database URL that need DNS (neither an IP literal nor a unix socket path),
+// for the "unresolvable host = outage, not configuration" log line.
+std::vector<std::string> database_dns_hosts(const std::string& url);
+
+// Looks up every such host once and logs each that does not resolve, as what it is: an outage
+// the pod retries through (DNS may be late or down), not a configuration error. Never throws.
+void log_unresolvable_database_hosts(const std::string& url);
+
+// The HOST part of --http: an IPv4 or IPv6 literal (the server binds addresses, not names).
+std::string check_listen_host(const std::string& host);
+
+// --wa-url: "none", or a ws:// / wss:// URL with a host (core/socket/ws_url parses it).
+std::string check_wa_url(const std::string& url);
+
+// --pod: 1-253 characters of [A-Za-z0-9._-] (a Kubernetes pod name or a hostname). It is stored
+// in every lease and event row and in application_name.
+std::string check_pod_name(const std::string& pod);
+
+}  // namespace wa::app

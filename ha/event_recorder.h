@@ -1,0 +1,91 @@
+// The elector's store writes that are not on the lock session, off the elector's thread: the
+// ha_events history, the pod's ha_members row (register, beat, remove) and the registry status
+// a leader writes when it stops (set_disconnected). A store write can wait on a row lock or a
+// slow database for as long as its statement timeout; here it only delays other bookkeeping,
+// never fencing or the lock heartbeat.
+//
+// One thread, one store session (statement_timeout, lock_timeout, idle_in_transaction timeout,
+// keepalives). Events are kept in a bounded queue while the database is unreachable and written
+// later with their original time in the details; the member beat is coalesced (latest wins).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "store/ha_events.h"
+#include "store/pg.h"
+
+namespace prometheus {
+class Counter;
+}
+
+namespace wa::ha {
+
+struct StoreSessionOptions {
+  std::string database_url;
+  std::string pod;
+  int statement_timeout_ms = 5000;
+  int lock_timeout_ms = 2000;
+  int idle_in_transaction_timeout_ms = 10000;
+};
+
+// A store session for bookkeeping: bounded statements and lock waits, keepalives.
+pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view role);
+
+class EventRecorder {
+ public:
+  EventRecorder(StoreSessionOptions options, std::string version, prometheus::Counter* refused);
+  ~EventRecorder();
+  EventRecorder(const EventRecorder&) = delete;
+  EventRecorder& operator=(const EventRecorder&) = delete;
+
+  void record(const std::string& business_id, store::EventKind kind, std::int64_t epoch,
+              std::optional<std::int64_t> duration_ms, std::string details);
+  // The pod's ha_members row: registered on the first beat after start, then beaten.
+  void member_beat(int leading, int backend_pid);
+  // registry: status/disconnect fields of a lease that is ending (fenced by its epoch).
+  void set_disconnected(const std::string& business_id, std::int64_t epoch, std::string reason,
+                        std::string details, std::string status, bool zero_health);
+  // Waits until everything queued so far was tried, or `timeout`; true if the queue drained.
+  bool flush(std::chrono::milliseconds timeout);
+  // Removes the pod's member row (shutdown), bounded by `timeout`.
+  void remove_member(std::chrono::milliseconds timeout);
+  std::size_t queued() const;
+
+ private:
+  struct Job {
+    std::function<void(pg::Connection&, bool late)> run;
+    std::string what;
+    std::string business_id;
+    bool retry = false;  // kept (bounded) when the database is unreachable
+    bool late = false;   // was kept: written with its original time in the details
+  };
+  void push(Job j);
+  void run();
+  bool ensure_session();
+
+  StoreSessionOptions opt_;
+  std::string version_;
+  prometheus::Counter* refused_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable idle_cv_;
+  std::deque<Job> jobs_;
+  std::optional<std::pair<int, int>> beat_;  // leading, backend_pid
+  bool registered_ = false;
+  bool busy_ = false;
+  bool stop_ = false;
+  std::int64_t dropped_ = 0;
+  pg::Connection conn_;  // the thread's
+  std::chrono::steady_clock::time_point next_connect_{};
+  std::thread thread_;
+};
+
+}  // namespace wa::ha

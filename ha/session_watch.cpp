@@ -1,0 +1,187 @@
+#include "ha/session_watch.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+
+namespace wa::ha {
+
+SessionWatch::SessionWatch(SessionSettings liveness_session, std::string pod,
+                           std::chrono::milliseconds ping_every, Callbacks cb)
+    : pod_(std::move(pod)),
+      settings_(std::move(liveness_session)),
+      cb_(std::move(cb)),
+      ping_every_(ping_every) {
+  if (pipe2(pipe_, O_NONBLOCK | O_CLOEXEC) != 0)
+    throw std::runtime_error("session watch: cannot create wake pipe");
+  thread_ = std::thread([this] { run(); });
+}
+
+SessionWatch::~SessionWatch() {
+  stop_ = true;
+  wake();
+  thread_.join();
+  for (auto& [id, fd] : fds_) close(fd);
+  close(pipe_[0]);
+  close(pipe_[1]);
+}
+
+void SessionWatch::wake() {
+  const char b = 1;
+  [[maybe_unused]] auto n = write(pipe_[1], &b, 1);
+}
+
+void SessionWatch::watch(int watch_id, int fd) {
+  if (fd < 0) return;
+  const int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (d < 0) return;
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = fds_.find(watch_id); it != fds_.end()) close(it->second);
+    fds_[watch_id] = d;
+  }
+  wake();
+}
+
+void SessionWatch::unwatch(int watch_id) {
+  {
+    std::lock_guard lk(mu_);
+    auto it = fds_.find(watch_id);
+    if (it == fds_.end()) return;
+    // Closing our dup while the thread polls it is harmless: poll() reports POLLNVAL for a closed
+    // fd or nothing at all, and the thread looks the id up again under the lock before acting.
+    close(it->second);
+    fds_.erase(it);
+  }
+  wake();
+}
+
+void SessionWatch::announce(const store::LeaderNotice& n) {
+  {
+    std::lock_guard lk(mu_);
+    outbox_.push_back(store::notice_payload(n));
+  }
+  wake();
+}
+
+bool SessionWatch::ensure_liveness() {
+  if (live_.ok()) return true;
+  if (std::chrono::steady_clock::now() < next_attempt_) return false;
+  next_attempt_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  try {
+    auto s = settings_;
+    s.application_name = fmt::format("waconnector/{}/live", pod_);
+    s.purpose = fmt::format("liveness session of pod {}", pod_);
+    live_ = LockSession::open(s);
+    if (!store::try_liveness_lock(live_.conn(), pod_)) {
+      if (!warned_taken_)
+        wa::log::error("liveness_lock_taken")
+            .kv("message",
+                "another session holds this pod's liveness lock: a second process with the same --pod name? "
+                "this pod competes for nothing until it is free");
+      warned_taken_ = true;
+      live_.close();
+      return false;
+    }
+    warned_taken_ = false;
+    store::listen(live_.conn(), store::kLeaderChannel);
+    alive_ = true;
+    wa::log::info("liveness_lock_taken").kv("backend_pid", live_.backend_pid());
+    return true;
+  } catch (const std::exception& ex) {
+    live_.close();
+    wa::log::warn("liveness_session_unavailable").kv("error", ex.what());
+    return false;
+  }
+}
+
+void SessionWatch::run() {
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::string> pending;  // notices not sent yet (one statement at a time)
+  while (!stop_.load()) {
+    ensure_liveness();
+    std::vector<pollfd> fds{{pipe_[0], POLLIN, 0}};
+    std::vector<int> ids;
+    {
+      std::lock_guard lk(mu_);
+      for (auto& p : outbox_) pending.push_back(std::move(p));
+      outbox_.clear();
+      for (auto& [id, fd] : fds_) {
+        fds.push_back({fd, POLLRDHUP, 0});
+        ids.push_back(id);
+      }
+    }
+    bool lost_live = false;
+    // One asynchronous statement at a time on the liveness session: a notice, else a ping. It
+    // never blocks this thread, whatever the database does.
+    if (live_.ok() && !live_.busy()) {
+      try {
+        if (!pending.empty()) {
+          live_.send("announce to standbys", store::kNotifySql,
+                     {std::string(store::kLeaderChannel), pending.front()});
+          in_flight_notice_ = pending.front();
+          pending.erase(pending.begin());
+        } else if (Clock::now() >= next_ping_) {
+          live_.send("liveness keepalive", "SELECT 1");
+          next_ping_ = Clock::now() + ping_every_;
+        }
+      } catch (const std::exception& ex) {
+        wa::log::error("liveness_session_lost").kv("error", ex.what());
+        lost_live = true;
+      }
+    } else if (!live_.ok() && pending.size() > 64) {
+      wa::log::warn("notice_not_sent")
+          .kv("count", static_cast<std::int64_t>(pending.size()))
+          .kv("error", "no liveness session");
+      pending.clear();
+    }
+    const std::size_t live_index = fds.size();
+    if (live_.ok()) fds.push_back({live_.socket(), POLLIN, 0});
+    if (!lost_live) ::poll(fds.data(), fds.size(), live_.ok() && !live_.busy() && !pending.empty() ? 0 : 100);
+    if (fds[0].revents) {
+      char buf[64];
+      while (read(pipe_[0], buf, sizeof buf) > 0) {
+      }
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if ((fds[i + 1].revents & (POLLRDHUP | POLLHUP | POLLERR)) == 0) continue;
+      {
+        std::lock_guard lk(mu_);
+        auto it = fds_.find(ids[i]);
+        if (it == fds_.end() || it->second != fds[i + 1].fd) continue;  // unwatched meanwhile
+        close(it->second);
+        fds_.erase(it);
+      }
+      cb_.on_lost(ids[i]);
+    }
+    if (!lost_live && live_.ok() && live_index < fds.size() && fds[live_index].revents) {
+      try {
+        (void)live_.collect();
+        if (!live_.busy()) in_flight_notice_.clear();
+        for (const auto& p : live_.take_payloads()) {
+          if (cb_.on_any_notice) cb_.on_any_notice();
+          if (auto n = store::parse_notice(p)) cb_.on_notice(*n);
+        }
+      } catch (const std::exception& ex) {
+        lost_live = true;
+        wa::log::error("liveness_session_lost").kv("error", ex.what());
+      }
+    }
+    if (lost_live || (live_.valid() && !live_.ok())) {
+      if (!in_flight_notice_.empty()) pending.insert(pending.begin(), in_flight_notice_);
+      in_flight_notice_.clear();
+      live_.close();
+      if (alive_.exchange(false)) cb_.on_liveness_lost();
+    }
+  }
+  live_.close();
+  alive_ = false;
+}
+
+}  // namespace wa::ha
