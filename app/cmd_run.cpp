@@ -35,7 +35,7 @@
 namespace wa::app {
 namespace {
 
-constexpr const char* kProductionUrl = "wss://web.whatsapp.com/ws/chat";
+constexpr const char* kProductionUrl = wa::socket::kWaProductionUrl;
 
 std::string hostname_or_empty() {
   char buf[256] = {};

@@ -95,9 +95,7 @@ bool is_get(const std::string& m) { return m == "GET" || m == "HEAD"; }
 HttpResponse HttpResponse::json_error(int status, std::string_view message) {
   HttpResponse r;
   r.status = status;
-  r.body = "{\"error\":";
-  wa::log::append_json_string(r.body, message);
-  r.body += "}";
+  r.body = wa::json_error_body(message);
   return r;
 }
 

@@ -18,6 +18,7 @@
 #include "app/qr_render.h"
 #include "common/log.h"
 #include "common/mask.h"
+#include "common/phone.h"
 #include "store/accounts.h"
 #include "store/migrator.h"
 #include "store/notify.h"
@@ -137,24 +138,7 @@ std::optional<std::string> request_pair_code(pg::Connection& conn, const std::st
 }  // namespace
 
 std::optional<std::string> pair_phone_digits_for_request(std::string_view phone, std::string& error) {
-  std::string digits;
-  for (char c : phone) {
-    if (c >= '0' && c <= '9')
-      digits += c;
-    else if (c != '+' && c != ' ' && c != '-' && c != '.' && c != '(' && c != ')') {
-      error = "may hold only digits, '+', spaces, '-', '.', '(' and ')'";
-      return std::nullopt;
-    }
-  }
-  if (digits.size() < 7 || digits.size() > 20) {
-    error = fmt::format("has {} digits; a phone number with its country code has 7 to 20", digits.size());
-    return std::nullopt;
-  }
-  if (digits[0] == '0') {
-    error = "must start with the country code (not 0)";
-    return std::nullopt;
-  }
-  return digits;
+  return wa::phone_digits(phone, &error);  // the one rule (common/phone.h)
 }
 
 std::string format_pair_code(std::string_view code) {

@@ -20,8 +20,8 @@ namespace wa::app {
 
 int accounts_pair(int argc, char** argv);
 
-// "+1 (555) 000-1234" -> "15550001234". Accepts digits with '+', spaces, '-', '.', '(' and ')';
-// returns an error message in `error` (and nullopt) unless 7..20 digits not starting with 0.
+// "+1 (555) 000-1234" -> "15550001234": wa::phone_digits (common/phone.h), the rule core and
+// wasim use too; the reason goes to `error` (and nullopt) when it refuses.
 std::optional<std::string> pair_phone_digits_for_request(std::string_view phone, std::string& error);
 
 // "ABCDEFGH" -> "ABCD-EFGH" (other lengths unchanged).

@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <string_view>
+
+#include "common/json_string.h"
 
 namespace wa::log {
 
@@ -47,7 +50,9 @@ inline Line info(std::string_view event) { return Line(Level::info, event); }
 inline Line warn(std::string_view event) { return Line(Level::warn, event); }
 inline Line error(std::string_view event) { return Line(Level::error, event); }
 
-// Appends `s` to `out` as a JSON string literal (with quotes), escaping as RFC 8259 requires.
-void append_json_string(std::string& out, std::string_view s);
+using wa::append_json_string;  // common/json_string.h
+
+// The message of the exception `e` holds ("unknown error" for a non-std exception), for logs.
+std::string what(std::exception_ptr e);
 
 }  // namespace wa::log

@@ -44,6 +44,15 @@ enum class DisconnectReason {
   unknown,
 };
 
+// Every reason, in declaration order. The same words are store/accounts.h's kDisconnectReasons
+// and the wa_accounts.disconnect_reason CHECK of store/migrations/0001; tests/core_client
+// (disconnect_words_test) fails when the three differ.
+inline constexpr DisconnectReason kAllDisconnectReasons[] = {
+    DisconnectReason::user_initiated, DisconnectReason::instance_restart, DisconnectReason::timeout,
+    DisconnectReason::error,          DisconnectReason::qr_expired,       DisconnectReason::replaced,
+    DisconnectReason::logged_out,     DisconnectReason::lock_lost,        DisconnectReason::unknown,
+};
+
 constexpr const char* to_string(DisconnectReason r) {
   switch (r) {
     case DisconnectReason::user_initiated: return "user_initiated";

@@ -52,9 +52,7 @@ int on_log_message(const mg_connection*, const char* message) {
 AdminResponse AdminResponse::error(int status, const std::string& reason) {
   AdminResponse r;
   r.status = status;
-  r.body = "{\"error\":";
-  wa::log::append_json_string(r.body, reason);
-  r.body += "}";
+  r.body = wa::json_error_body(reason);
   return r;
 }
 

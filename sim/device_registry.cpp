@@ -1,12 +1,7 @@
 #include "sim/device_registry.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "sim/tsv_file.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
@@ -14,18 +9,6 @@ namespace wa::sim {
 namespace {
 
 constexpr std::size_t kMaxDevices = 100000;
-
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (true) {
-    auto tab = line.find('\t', start);
-    out.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) break;
-    start = tab + 1;
-  }
-  return out;
-}
 
 bool is_hex64(const std::string& s) {
   if (s.size() != 64) return false;
@@ -36,43 +19,8 @@ bool is_hex64(const std::string& s) {
 
 }  // namespace
 
-void write_private_file(const std::filesystem::path& path, const std::string& content) {
-  auto tmp = path;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot create " + tmp.string() + ": " + std::strerror(errno));
-  // fchmod too: O_CREAT's mode does not apply to a file left over from an earlier crash.
-  bool ok = ::fchmod(fd, 0600) == 0;
-  std::size_t off = 0;
-  while (ok && off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) ok = false; else off += static_cast<std::size_t>(n);
-  }
-  ok = ok && ::fsync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(err));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename " + tmp.string() + " to " + path.string() + ": " + std::strerror(errno));
-}
-
 DeviceRegistry::DeviceRegistry(std::filesystem::path state_dir) : file_(std::move(state_dir) / "devices.tsv") {
-  std::ifstream in(file_);
-  if (!in) return;  // first start
-  std::string line;
-  std::size_t lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (line.empty() || line[0] == '#') continue;
-    auto bad = [&](const std::string& why) {
-      return std::runtime_error(file_.string() + ":" + std::to_string(lineno) + ": " + why);
-    };
-    auto f = split_tabs(line);
-    if (f.size() != 5) throw bad("expected 5 tab-separated fields");
+  read_tsv(file_, 5, [&](const std::vector<std::string>& f, const TsvError& bad) {
     DeviceRecord r;
     try {
       std::size_t pos = 0;
@@ -91,7 +39,7 @@ DeviceRegistry::DeviceRegistry(std::filesystem::path state_dir) : file_(std::mov
     r.identity_pub_hex = f[3];
     if (devices_.size() >= kMaxDevices) throw bad("too many devices");
     devices_[{r.user, r.device}] = r;
-  }
+  });
 }
 
 std::optional<DeviceRecord> DeviceRegistry::find(std::uint64_t user, std::uint32_t device) const {

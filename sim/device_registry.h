@@ -42,7 +42,4 @@ class DeviceRegistry {
   std::map<std::pair<std::uint64_t, std::uint32_t>, DeviceRecord> devices_;
 };
 
-// Writes `content` to `path` atomically (temp file + rename) with mode 0600.
-void write_private_file(const std::filesystem::path& path, const std::string& content);
-
 }  // namespace wa::sim

@@ -1,32 +1,21 @@
-// The WebSocket opening handshake, server side (RFC 6455 §4.2). wasim needs the raw socket after
-// the upgrade to speak WebSocket frames itself, and civetweb (our HTTP server) cannot hand its
-// socket over, so this is a tiny request-line/header parser with hard size limits instead of a
-// general HTTP implementation. It accepts exactly one request: GET <path> with the upgrade headers.
+// wasim's side of the WebSocket opening handshake (RFC 6455 §4.2). wasim needs the raw socket
+// after the upgrade to speak WebSocket frames itself, and civetweb (our HTTP server) cannot hand
+// its socket over. The request is parsed and checked by core/socket's parse_ws_upgrade_request
+// (the same code the client's tests serve with); this file adds only what a server needs around
+// it: incremental buffering with a size bound and the HTTP error reply.
 #pragma once
 
 #include <cstddef>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 
+#include "core/socket/websocket_upgrade.h"
+
 namespace wa::sim {
 
-struct UpgradeLimits {
-  std::size_t max_header_bytes = 8192;  // request line + headers + blank line
-  std::size_t max_headers = 64;
-  std::size_t max_line_bytes = 2048;
-};
-
-// A rejected upgrade: `status` is the HTTP status to answer with, `what()` the reason.
-class UpgradeError : public std::runtime_error {
- public:
-  UpgradeError(int status, const std::string& reason) : std::runtime_error(reason), status_(status) {}
-  int status() const { return status_; }
-
- private:
-  int status_;
-};
+using socket::UpgradeError;   // status(): the HTTP status to answer with
+using socket::UpgradeLimits;
 
 struct UpgradeRequest {
   std::string path;             // without the query string
@@ -44,20 +33,17 @@ class UpgradeParser {
 
   // Returns the request once the header block is complete; empty while more bytes are needed.
   // Throws UpgradeError on malformed or oversized input, or when the request is not a valid
-  // WebSocket upgrade for `expected_path`.
+  // WebSocket upgrade for `expected_path` (404).
   std::optional<UpgradeRequest> feed(std::string_view bytes, std::string_view expected_path);
   std::string leftover() const { return leftover_; }
 
  private:
-  UpgradeRequest parse(std::string_view head, std::string_view expected_path) const;
   UpgradeLimits limits_;
   std::string buf_;
   std::string leftover_;
   bool done_ = false;
 };
 
-// Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)).
-std::string websocket_accept(std::string_view key);
 // The "101 Switching Protocols" response for an accepted request.
 std::string upgrade_response(const UpgradeRequest& req);
 // A small error response that closes the connection; the body is a JSON reason.

@@ -5,9 +5,11 @@
 #include <stdexcept>
 #include <vector>
 
+#include "common/phone.h"
 #include "core/crypto/bytes.h"
 #include "sim/connection_log.h"
 #include "sim/device_registry.h"
+#include "sim/tsv_file.h"
 
 namespace wa::sim {
 namespace {
@@ -18,35 +20,14 @@ constexpr std::uint32_t kMaxDeviceId = 0xFFFF;  // AD_JID device byte pair
 }  // namespace
 
 std::optional<std::uint64_t> parse_phone(std::string_view text) {
-  if (text.size() > 32) return std::nullopt;
-  std::string digits;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c >= '0' && c <= '9') digits += c;
-    else if (c == '+' && i == 0) continue;
-    else if (c == ' ' || c == '-') continue;
-    else return std::nullopt;
-  }
-  if (digits.size() < 7 || digits.size() > 15 || digits[0] == '0') return std::nullopt;
-  return std::stoull(digits);
+  auto digits = wa::phone_digits(text);
+  if (!digits) return std::nullopt;
+  return std::stoull(*digits);
 }
 
 PhoneRegistry::PhoneRegistry(std::filesystem::path state_dir) : file_(std::move(state_dir) / "phones.tsv") {
-  std::ifstream in(file_);
-  if (!in) return;
-  std::string line;
-  std::size_t lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (line.empty() || line[0] == '#') continue;
-    auto bad = [&](const std::string& why) {
-      return std::runtime_error(file_.string() + ":" + std::to_string(lineno) + ": " + why);
-    };
-    std::istringstream ls(line);
-    std::string user, priv, next, added;
-    if (!std::getline(ls, user, '\t') || !std::getline(ls, priv, '\t') || !std::getline(ls, next, '\t') ||
-        !std::getline(ls, added) || added.find('\t') != std::string::npos)
-      throw bad("expected 4 tab-separated fields");
+  read_tsv(file_, 4, [&](const std::vector<std::string>& f, const TsvError& bad) {
+    const std::string &user = f[0], &priv = f[1], &next = f[2], &added = f[3];
     PhoneRecord r;
     auto u = parse_phone(user);
     if (!u || std::to_string(*u) != user) throw bad("bad phone number");
@@ -64,7 +45,7 @@ PhoneRegistry::PhoneRegistry(std::filesystem::path state_dir) : file_(std::move(
     }
     if (phones_.size() >= kMaxPhones) throw bad("too many phones");
     phones_[r.user] = r;
-  }
+  });
 }
 
 PhoneRecord PhoneRegistry::create(std::uint64_t user, bool& created) {

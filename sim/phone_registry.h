@@ -22,8 +22,7 @@ struct PhoneRecord {
   std::int64_t added_ms = 0;
 };
 
-// "+1 555 0001", "15550001" -> 15550001. nullopt unless 7-15 digits not starting with 0, with
-// only an optional leading '+' and spaces/dashes besides (whatsmeow's rule, E.164 length).
+// "+1 555 0001", "15550001" -> 15550001; nullopt unless wa::phone_digits (common/phone.h) accepts it.
 std::optional<std::uint64_t> parse_phone(std::string_view text);
 
 class PhoneRegistry {

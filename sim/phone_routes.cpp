@@ -111,6 +111,8 @@ void Simulator::register_phone_routes() {
 
   admin_->route_prefix("GET", std::string(kPhones), [this](const AdminRequest& req) {
     const std::string rest = req.path.substr(kPhones.size());
+    if (const auto slash = rest.find('/'); slash != std::string::npos && rest.substr(slash) == "/messages")
+      return phone_messages(rest.substr(0, slash), req);
     auto user = parse_phone(rest);
     if (!user || rest.find('/') != std::string::npos) return AdminResponse::error(404, "no such endpoint: " + req.path);
     auto phone = phones_.find(*user);
@@ -135,6 +137,7 @@ void Simulator::register_phone_routes() {
     const auto slash = rest.find('/');
     if (slash == std::string::npos) return AdminResponse::error(404, "no such endpoint: " + req.path);
     const std::string action = rest.substr(slash + 1);
+    if (action == "messages") return phone_messages(rest.substr(0, slash), req);
     if (action != "link" && action != "link-code") return AdminResponse::error(404, "no such endpoint: " + req.path);
     auto user = parse_phone(rest.substr(0, slash));
     if (!user) return AdminResponse::error(400, "phone must be 7-15 digits, optionally with a leading '+'");
@@ -219,6 +222,7 @@ void Simulator::register_phone_routes() {
         if (!devices_.find(k.first, k.second)) return AdminResponse::error(404, "unknown device");
         devices_.remove(k.first, k.second);
         hub_.forget(k);
+        router_.forget(k);
         const bool online = hub_.live(k) != nullptr;
         // As for a device removed on the phone: 401 + device_removed, and it is forgotten.
         if (WaSession* s = hub_.live(k)) s->stream_error(401, "device_removed", "logged out: device removed");

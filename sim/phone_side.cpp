@@ -112,27 +112,6 @@ std::optional<std::string> check_device_sign(ByteView signed_identity, ByteView 
   return std::nullopt;
 }
 
-Key32 code_key(const std::string& code, ByteView salt) {
-  Key32 key{};
-  if (PKCS5_PBKDF2_HMAC(code.data(), static_cast<int>(code.size()), salt.data(), static_cast<int>(salt.size()),
-                        2 << 16, EVP_sha256(), static_cast<int>(key.size()), key.data()) != 1)
-    throw std::runtime_error("PBKDF2 failed");
-  return key;
-}
-
-Bytes wrap_with_code(const std::string& code, const Key32& pub) {
-  const Bytes salt = wa::crypto::random_bytes(32);
-  const Bytes iv = wa::crypto::random_bytes(16);
-  const Key32 key = code_key(code, salt);
-  return concat({salt, iv, wa::crypto::aes_ctr(key, iv, pub)});
-}
-
-Key32 unwrap_with_code(const std::string& code, ByteView wrapped) {
-  if (wrapped.size() != 80) throw std::invalid_argument("wrapped ephemeral must be 80 bytes");
-  const Key32 key = code_key(code, wrapped.subspan(0, 32));
-  return wa::crypto::key32_from(wa::crypto::aes_ctr(key, wrapped.subspan(32, 16), wrapped.subspan(48, 32)), "ephemeral");
-}
-
 Key32 primary_finish(const wa::crypto::KeyPair& primary_ephemeral, const Key32& companion_ephemeral,
                      const wa::crypto::KeyPair& primary_identity, const Key32& companion_identity,
                      ByteView wrapped_key_bundle) {

@@ -45,13 +45,8 @@ std::optional<std::string> check_device_sign(wa::crypto::ByteView signed_identit
                                              const wa::crypto::Key32& companion_identity_pub,
                                              const wa::crypto::Key32& account_pub);
 
-// Pair code (§6.6), the primary's side. The code's PBKDF2 key (131072 iterations).
-wa::crypto::Key32 code_key(const std::string& code, wa::crypto::ByteView salt);
-// salt(32) || iv(16) || AES-256-CTR(code_key, iv, pub); random salt and iv.
-wa::crypto::Bytes wrap_with_code(const std::string& code, const wa::crypto::Key32& pub);
-// Inverse; throws std::invalid_argument unless 80 bytes.
-wa::crypto::Key32 unwrap_with_code(const std::string& code, wa::crypto::ByteView wrapped);
-
+// Pair code (§6.6), the primary's side. Wrapping and unwrapping an ephemeral key under the
+// code is core/client/pair_code.h's (wrap_ephemeral / unwrap_ephemeral), the same as the client's.
 // companion_finish as the primary reads it: opens the key bundle with the ephemeral shared
 // secret, checks that it names the companion's identity and the primary's, and derives the adv
 // secret that keys the pair-success HMAC. Throws std::invalid_argument with the reason (a wrong

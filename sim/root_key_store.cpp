@@ -8,7 +8,7 @@
 
 #include "common/log.h"
 #include "core/crypto/bytes.h"
-#include "sim/device_registry.h"
+#include "sim/tsv_file.h"
 
 namespace wa::sim {
 

@@ -14,11 +14,16 @@ Simulator::Simulator(asio::io_context& io, SimulatorConfig cfg)
       cfg_(std::move(cfg)),
       devices_(cfg_.state_dir),
       phones_(cfg_.state_dir),
+      keys_(cfg_.state_dir),
+      groups_(cfg_.state_dir),
+      router_(cfg_.state_dir, devices_, hub_, keys_, groups_),
+      messenger_(cfg_.state_dir, keys_, router_, groups_),
       identity_(ServerIdentity::create(cfg_.state_dir)) {
   SessionContext ctx{&identity_, &devices_, &log_};
   ctx.handshake_timeout = cfg_.handshake_timeout;
   ctx.phones = &phones_;
   ctx.hub = &hub_;
+  ctx.router = &router_;
   ctx.io = &io_;
   ctx.qr_ttl_first = cfg_.qr_ttl_first;
   ctx.qr_ttl = cfg_.qr_ttl;
@@ -29,6 +34,7 @@ Simulator::Simulator(asio::io_context& io, SimulatorConfig cfg)
   admin_ = std::make_unique<AdminServer>(cfg_.admin_host, cfg_.admin_port);
   register_admin_routes();
   register_phone_routes();
+  register_group_routes();
   admin_->start();
 }
 

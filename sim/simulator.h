@@ -13,6 +13,10 @@
 #include "sim/admin_server.h"
 #include "sim/connection_log.h"
 #include "sim/device_registry.h"
+#include "sim/group_registry.h"
+#include "sim/message_router.h"
+#include "sim/prekey_server.h"
+#include "sim/phone_messenger.h"
 #include "sim/phone_registry.h"
 #include "sim/session_hub.h"
 #include "sim/server_identity.h"
@@ -51,6 +55,9 @@ class Simulator {
  private:
   void register_admin_routes();
   void register_phone_routes();
+  void register_group_routes();  // group_routes.cpp
+  // GET/POST /admin/phones/{phone}/messages (phone_message_routes.cpp)
+  AdminResponse phone_messages(const std::string& phone_text, const AdminRequest& req);
   // Runs `f` on the io thread (where sessions live) and waits for its answer; 503 if the io
   // thread does not get to it within 5 s (shutting down).
   AdminResponse on_io(std::function<AdminResponse()> f);
@@ -60,6 +67,10 @@ class Simulator {
   DeviceRegistry devices_;
   PhoneRegistry phones_;
   SessionHub hub_;
+  PreKeyServer keys_;
+  GroupRegistry groups_;
+  MessageRouter router_;
+  PhoneMessenger messenger_;
   ServerIdentity identity_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<WsServer> ws_;

@@ -1,51 +1,46 @@
 #include "sim/stanzas.h"
 
-#include <openssl/evp.h>
-
 #include <atomic>
 #include <chrono>
 
+#include "core/client/stanzas.h"
+#include "core/crypto/base64.h"
 #include "core/crypto/random.h"
 
 namespace wa::sim {
-namespace {
 
 using wa::binary::Attr;
-using wa::binary::Jid;
 using wa::binary::Node;
 using wa::binary::NodeList;
+using wa::client::server_jid;
 
-// The bare server JID, JID-encoded ("@s.whatsapp.net" in Baileys' text form). whatsmeow acts on
-// pair-device only when `from` is exactly this JID, not a plain string.
-Jid server_jid() { return Jid{"", std::string(wa::binary::server::kUser), 0, std::nullopt, 0}; }
+namespace {
+
+std::string text_attr(const Node& n, std::string_view key) { return n.attr_text(key).value_or(""); }
+
+// The answer to a client request, with the server's time as the real server sends it.
+Node iq_result(const Node& in, NodeList children = {}) {
+  Node r = iq_reply(in, "result", std::move(children));
+  r.attrs.push_back(Attr{"t", unix_seconds()});
+  return r;
+}
+
+}  // namespace
 
 std::string unix_seconds() {
   return std::to_string(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
-std::string base64(const std::vector<std::uint8_t>& in) {
-  std::string out(4 * ((in.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), in.data(), static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::string text_attr(const Node& n, std::string_view key) { return n.attr_text(key).value_or(""); }
-
-Node iq_result(const Node& in, NodeList children = {}) {
-  Node r{"iq", {{"from", server_jid()}, {"type", std::string("result")}, {"id", text_attr(in, "id")}, {"t", unix_seconds()}}, {}};
+Node iq_reply(const Node& in, const std::string& type, NodeList children) {
+  Node r{"iq", {{"from", server_jid()}, {"type", type}, {"id", text_attr(in, "id")}}, {}};
   if (!children.empty()) r.content = std::move(children);
   return r;
 }
 
 Node iq_error(const Node& in, int code, const std::string& text) {
-  Node err{"error", {{"code", std::to_string(code)}, {"text", text}}, {}};
-  return Node{"iq", {{"from", server_jid()}, {"type", std::string("error")}, {"id", text_attr(in, "id")}},
-              NodeList{err}};
+  return iq_reply(in, "error", {Node{"error", {{"code", std::to_string(code)}, {"text", text}}, {}}});
 }
-
-}  // namespace
 
 std::string new_stanza_id() {
   static std::atomic<std::uint32_t> counter{1};
@@ -57,7 +52,7 @@ std::string new_stanza_id() {
 
 std::vector<std::string> make_pair_refs(std::size_t count) {
   std::vector<std::string> refs;
-  for (std::size_t i = 0; i < count; ++i) refs.push_back("2@" + base64(wa::crypto::random_bytes(48)));
+  for (std::size_t i = 0; i < count; ++i) refs.push_back("2@" + wa::crypto::base64_encode(wa::crypto::random_bytes(48)));
   return refs;
 }
 

@@ -21,6 +21,13 @@ wa::binary::Node pair_device_iq(const std::string& id, const std::vector<std::st
 // `count` refs shaped like the real ones: "2@" + base64 of random bytes.
 std::vector<std::string> make_pair_refs(std::size_t count);
 
+// Seconds since the epoch, as text (the `t` attributes).
+std::string unix_seconds();
+// <iq from="@s.whatsapp.net" type=TYPE id=(the request's)>children</iq>
+wa::binary::Node iq_reply(const wa::binary::Node& request, const std::string& type, wa::binary::NodeList children = {});
+// iq_reply of type "error" with <error code text/>.
+wa::binary::Node iq_error(const wa::binary::Node& request, int code, const std::string& text);
+
 // <failure reason=REASON location="wasim"/> (reference §7.6); sent before closing.
 wa::binary::Node failure(int reason);
 

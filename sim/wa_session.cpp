@@ -4,10 +4,13 @@
 #include "common/mask.h"
 #include "core/binary/decoder.h"
 #include "core/binary/encoder.h"
+#include "core/client/pair_code.h"
+#include "core/client/stanzas.h"
 #include "core/crypto/crypto_error.h"
+#include "core/crypto/random.h"
+#include "core/socket/noise_handshake.h"
 #include "sim/stanzas.h"
 #include "wa_client_payload.pb.h"
-#include "wa_handshake.pb.h"
 
 namespace wa::sim {
 namespace {
@@ -15,10 +18,8 @@ namespace {
 using wa::crypto::Bytes;
 using wa::crypto::ByteView;
 
-constexpr std::size_t kMaxHandshakeFrame = 64 * 1024;  // a ClientFinish is well under 2 KiB
-
 bool parse_proto(google::protobuf::MessageLite& msg, ByteView bytes) {
-  return bytes.size() <= kMaxHandshakeFrame && msg.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  return bytes.size() <= wa::socket::kMaxHandshakeMessageSize && msg.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
 }
 
 ByteView view_of(const std::string& s) { return wa::crypto::view(s); }
@@ -26,13 +27,7 @@ ByteView view_of(const std::string& s) { return wa::crypto::view(s); }
 using wa::binary::Jid;
 using wa::binary::Node;
 using wa::binary::NodeList;
-
-Jid server_jid() { return Jid{"", std::string(wa::binary::server::kUser), 0, std::nullopt, 0}; }
-
-std::string unix_seconds() {
-  return std::to_string(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
+using wa::client::server_jid;
 
 std::string device_jid_text(std::uint64_t user, std::uint32_t device) {
   return std::to_string(user) + ":" + std::to_string(device) + "@s.whatsapp.net";
@@ -52,22 +47,10 @@ std::optional<Bytes> child_bytes(const Node& n, std::string_view tag) {
   return std::nullopt;
 }
 
-Node iq_reply(const Node& in, const std::string& type, NodeList children = {}) {
-  Node r{"iq", {{"from", server_jid()}, {"type", type}, {"id", in.attr_text("id").value_or("")}}, {}};
-  if (!children.empty()) r.content = std::move(children);
-  return r;
-}
-
-Node iq_error(const Node& in, int code, const std::string& text) {
-  return iq_reply(in, "error", {Node{"error", {{"code", std::to_string(code)}, {"text", text}}, {}}});
-}
-
 AdminOutcome admin_error(int status, const std::string& reason) {
   AdminOutcome o;
   o.status = status;
-  o.body = "{\"error\":";
-  wa::log::append_json_string(o.body, reason);
-  o.body += "}";
+  o.body = wa::json_error_body(reason);
   return o;
 }
 
@@ -150,57 +133,31 @@ void WaSession::on_frame(const Bytes& frame) {
   }
 }
 
+// The Noise XX responder is core/socket's ServerHandshake; wasim adds only the framing and
+// the "handshake" rejection kind.
 void WaSession::on_client_hello(const Bytes& frame) {
-  wa::proto::HandshakeMessage msg;
-  if (!parse_proto(msg, frame) || !msg.has_client_hello())
-    return reject("handshake", "first frame is not a HandshakeMessage with clientHello");
-  const auto& client_eph_s = msg.client_hello().ephemeral();
-  if (client_eph_s.size() != 32) return reject("handshake", "clientHello ephemeral must be 32 bytes");
-  const auto client_eph = wa::crypto::key32_from(view_of(client_eph_s), "client ephemeral");
+  const auto& id = *ctx_.identity;
   try {
-    // Mirror of the client's steps 1-8 (reference §2).
-    noise_.mix_hash(reader_.header()->prologue());
-    noise_.mix_hash(client_eph);
-    ephemeral_ = wa::crypto::KeyPair::generate();
-    noise_.mix_hash(ephemeral_.pub);
-    noise_.mix_key(wa::crypto::x25519(ephemeral_.priv, client_eph));
-    const auto& id = *ctx_.identity;
-    Bytes enc_static = noise_.encrypt(id.noise_static.pub);
-    noise_.mix_key(wa::crypto::x25519(id.noise_static.priv, client_eph));
-    Bytes enc_payload = noise_.encrypt(view_of(id.cert_chain));
-
-    wa::proto::HandshakeMessage reply;
-    auto* sh = reply.mutable_server_hello();
-    sh->set_ephemeral(ephemeral_.pub.data(), ephemeral_.pub.size());
-    sh->set_static_(enc_static.data(), enc_static.size());
-    sh->set_payload(enc_payload.data(), enc_payload.size());
-    send_frame(view_of(reply.SerializeAsString()));
-  } catch (const wa::crypto::CryptoError& e) {
+    handshake_.emplace(wa::socket::ServerHandshakeConfig{id.noise_static, wa::crypto::to_bytes(id.cert_chain)},
+                       reader_.header()->prologue());
+    send_frame(handshake_->process_client_hello(frame));
+  } catch (const std::exception& e) {  // HandshakeError, CryptoError, std::invalid_argument
     return reject("handshake", std::string("clientHello: ") + e.what());
   }
   stage_ = Stage::client_finish;
 }
 
 void WaSession::on_client_finish(const Bytes& frame) {
-  wa::proto::HandshakeMessage msg;
-  if (!parse_proto(msg, frame) || !msg.has_client_finish())
-    return reject("handshake", "second frame is not a HandshakeMessage with clientFinish");
-  const auto& fin = msg.client_finish();
-  if (fin.static_().size() != 48) return reject("handshake", "clientFinish static must be 48 bytes");
   Bytes payload;
   try {
-    Bytes client_static = noise_.decrypt(view_of(fin.static_()));
-    client_static_ = wa::crypto::key32_from(client_static, "client static key");
-    noise_.mix_key(wa::crypto::x25519(ephemeral_.priv, client_static_));
-    payload = noise_.decrypt(view_of(fin.payload()));
-  } catch (const wa::crypto::CryptoError& e) {
-    return reject("handshake", std::string("clientFinish does not decrypt: ") + e.what());
-  } catch (const std::invalid_argument& e) {
+    auto fin = handshake_->process_client_finish(frame);
+    client_static_ = fin.client_static;
+    payload = std::move(fin.client_payload);
+  } catch (const std::exception& e) {
     return reject("handshake", std::string("clientFinish: ") + e.what());
   }
-  // The server writes with the second half of the split and reads with the first.
-  auto [c2s, s2c] = noise_.split();
-  transport_.emplace(s2c, c2s);
+  transport_.emplace(handshake_->transport());
+  handshake_.reset();
   stage_ = Stage::live;
   link_.set_deadline(std::chrono::milliseconds(0), {});
   ctx_.log->handshake_done(link_.id());
@@ -373,11 +330,12 @@ void WaSession::link_code(const std::string& code, const PhoneRecord& phone,
     done->set_value(admin_error(409, "the connection is no longer waiting for a pair code"));
     return;
   }
-  code_->companion_ephemeral = unwrap_with_code(code, code_->wrapped_companion);
+  code_->companion_ephemeral = wa::client::unwrap_ephemeral(code, code_->wrapped_companion);
   code_->primary_ephemeral = wa::crypto::KeyPair::generate();
   code_->phone = phone;
   code_->done = std::move(done);
-  const Bytes wrapped = wrap_with_code(code, code_->primary_ephemeral->pub);
+  const Bytes wrapped = wa::client::wrap_ephemeral(code, code_->primary_ephemeral->pub, wa::crypto::random_bytes(32),
+                                                   wa::crypto::random_bytes(16));
   Node reg{"link_code_companion_reg", {},
            NodeList{Node{"link_code_pairing_ref", {}, Bytes(code_->ref.begin(), code_->ref.end())},
                     Node{"primary_identity_pub", {}, Bytes(phone.account.pub.begin(), phone.account.pub.end())},
@@ -474,6 +432,7 @@ void WaSession::on_login(std::uint64_t user, std::uint32_t device) {
                   {"lid", lid_of(user, device)},
                   {"creation", unix_seconds()}},
                  {}});
+  if (ctx_.router && live_) ctx_.router->on_login(*this, key);
 }
 
 void WaSession::stream_error(int code, const std::string& conflict_type, const std::string& reason) {
@@ -529,6 +488,7 @@ void WaSession::on_node_frame(const Bytes& frame) {
     if (const Node* reg = node.child("link_code_companion_reg"); reg && node.attr_text("type") == std::optional<std::string>("set"))
       return on_link_code_iq(node, *reg);
   }
+  if (live_ && ctx_.router && ctx_.router->handle(*this, *live_, node)) return;
   if (node.tag == "iq" && on_logged_in_iq(node)) return;
   for (const auto& reply : reply_to(node)) send_node(reply);
 }

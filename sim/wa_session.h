@@ -18,10 +18,11 @@
 #include "core/binary/tokens.h"
 #include "core/crypto/x25519.h"
 #include "core/socket/frame_codec.h"
-#include "core/socket/noise_state.h"
+#include "core/socket/noise_handshake.h"
 #include "core/socket/noise_transport.h"
 #include "sim/connection_log.h"
 #include "sim/device_registry.h"
+#include "sim/message_router.h"
 #include "sim/phone_registry.h"
 #include "sim/phone_side.h"
 #include "sim/server_identity.h"
@@ -36,6 +37,7 @@ struct SessionContext {
   ConnectionLog* log = nullptr;
   PhoneRegistry* phones = nullptr;
   SessionHub* hub = nullptr;
+  MessageRouter* router = nullptr;  // issue 8: keys, usync, messages, receipts, groups
   asio::io_context* io = nullptr;
   std::size_t pair_refs = 6;  // as the real server sends (whatsmeow's QR timing assumes 6)
   // How long each ref is live (§6.2: the first 60 s, each later one 20 s); the registration
@@ -76,6 +78,10 @@ class WaSession : public WsSession {
   // <stream:error code=C>[<conflict type=T/>]</stream:error>, then close.
   void stream_error(int code, const std::string& conflict_type, const std::string& reason);
   const std::string& jid() const { return jid_; }
+  // Sends a stanza on this (logged-in) connection; nothing once it is closing.
+  void deliver(const wa::binary::Node& node) {
+    if (stage_ == Stage::live) send_node(node);
+  }
 
   enum class Stage { client_hello, client_finish, live, done };
 
@@ -104,8 +110,7 @@ class WaSession : public WsSession {
   Stage stage_ = Stage::client_hello;
   wa::socket::FrameReader reader_{true};
   wa::binary::Dict dict_ = wa::binary::Dict::v3;
-  wa::socket::NoiseState noise_;
-  wa::crypto::KeyPair ephemeral_;
+  std::optional<wa::socket::ServerHandshake> handshake_;  // until the ClientFinish
   std::optional<wa::socket::NoiseTransport> transport_;
   wa::crypto::Key32 client_static_{};
   std::string pair_iq_id_;

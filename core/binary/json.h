@@ -3,6 +3,8 @@
 // capped, and every error names the offset.
 #pragma once
 
+#include "common/json_string.h"
+
 #include <cstddef>
 #include <stdexcept>
 #include <string>
@@ -48,8 +50,6 @@ struct JsonLimits {
 // Parses one JSON document (whitespace around it allowed, nothing else).
 Json parse_json(std::string_view text, const JsonLimits& limits = {});
 
-// Appends `s` as a JSON string literal. Bytes that are not valid UTF-8 become U+FFFD (as
-// Node.js's Buffer.toString does), so the output is always valid JSON text.
-void append_json_string(std::string& out, std::string_view s);
+using wa::append_json_string;  // common/json_string.h
 
 }  // namespace wa::binary

@@ -114,13 +114,6 @@ void to_json(const Node& n, std::string& out) {
   out += '}';
 }
 
-int hex_val(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 Node node_from_json(const Json& j) { return from_json(j, "$"); }
@@ -135,27 +128,12 @@ std::string node_to_json(const Node& n) {
   return out;
 }
 
-std::string to_hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (std::uint8_t b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0x0F];
-  }
-  return out;
-}
-
 Bytes from_hex(std::string_view hex) {
-  if (hex.size() % 2 != 0) throw JsonError("hex string has an odd number of digits (" + std::to_string(hex.size()) + ")");
-  Bytes out(hex.size() / 2);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const int hi = hex_val(hex[2 * i]);
-    const int lo = hex_val(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) throw JsonError("non-hex character at position " + std::to_string(hi < 0 ? 2 * i : 2 * i + 1));
-    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  try {
+    return wa::from_hex(hex);
+  } catch (const std::invalid_argument& e) {
+    throw JsonError(e.what());
   }
-  return out;
 }
 
 }  // namespace wa::binary

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "core/binary/json.h"
+#include "common/hex.h"
 #include "core/binary/node.h"
 
 namespace wa::binary {
@@ -22,8 +23,8 @@ Node node_from_json_text(std::string_view text, const JsonLimits& limits = {});
 // One line, no trailing newline.
 std::string node_to_json(const Node& n);
 
-// Lowercase hex; and back (throws JsonError on odd length or non-hex characters).
-std::string to_hex(std::span<const std::uint8_t> bytes);
+using wa::to_hex;  // common/hex.h
+// wa::from_hex, throwing JsonError on odd length or non-hex characters.
 Bytes from_hex(std::string_view hex);
 
 }  // namespace wa::binary

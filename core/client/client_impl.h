@@ -24,7 +24,7 @@
 #include <random>
 #include <thread>
 
-#include "core/client/backoff.h"
+#include "common/backoff.h"
 #include "core/client/request.h"
 #include "core/client/stanzas.h"
 #include "core/client/stream_errors.h"
@@ -70,7 +70,7 @@ struct WaClient::Impl {
   // Everything below: io thread only.
   std::uint64_t gen = 0;  // connection generation; callbacks of older sockets are ignored
   std::optional<DeviceKeys> dev;
-  ReconnectBackoff backoff;
+  Backoff backoff;
   std::mt19937_64 rng;
   Timer reconnect_timer{io};
   Timer qr_timer{io};
@@ -125,7 +125,8 @@ struct WaClient::Impl {
   // The one way a connection ends: the socket is dropped (its callbacks ignored from then on),
   // pending requests get `disconnected`, the store and the events learn `reason`; then either a
   // reconnect after the backoff or the terminal `failed` state.
-  void end_connection(DisconnectReason reason, const std::string& details, bool reconnect, Close how = Close::abort);
+  void end_connection(DisconnectReason reason, const std::string& details, bool reconnect,
+                      Close how = Close::abort);
   void drop_connection(Close how);
   void cancel_timers();
   void schedule_reconnect(bool now);
@@ -149,7 +150,8 @@ struct WaClient::Impl {
   void on_pair_success(const Node& iq_node, const Node& ps);
 
   // pair_code_flow.cpp
-  void start_pair_code(const std::string& digits, bool show_push, std::shared_ptr<std::promise<std::string>> done);
+  void start_pair_code(const std::string& digits, bool show_push,
+                       std::shared_ptr<std::promise<std::string>> done);
   void on_link_code_notification(const Node& n);
 
   // login.cpp

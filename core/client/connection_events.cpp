@@ -6,7 +6,8 @@
 
 namespace wa::client {
 
-void WaClient::Impl::end_connection(DisconnectReason reason, const std::string& details, bool reconnect, Close how) {
+void WaClient::Impl::end_connection(DisconnectReason reason, const std::string& details, bool reconnect,
+                                    Close how) {
   if (stopped.load() || gave_up) return;
   wa::log::warn("wa_client_connection_ended")
       .kv("business_id", business_id)
@@ -16,10 +17,13 @@ void WaClient::Impl::end_connection(DisconnectReason reason, const std::string& 
   if (!reconnect) gave_up = true;
   drop_connection(how);
   if (!reconnect) cancel_timers();
-  if (reason == DisconnectReason::qr_expired) store_write("clear qr", [&] { store->clear_qr(); }, false);
+  if (reason == DisconnectReason::qr_expired)
+    store_write(
+        "clear qr", [&] { store->clear_qr(); }, false);
   // A lost lock also means the store refuses our writes: nothing to report there.
   if (reason != DisconnectReason::lock_lost) {
-    store_write("report disconnect", [&] { store->report_disconnected(reason, details); }, false);
+    store_write(
+        "report disconnect", [&] { store->report_disconnected(reason, details); }, false);
     if (stopped.load() || (gave_up && reconnect)) return;  // the report itself was fenced: that ended it
   }
   if (!reconnect) set_state(ConnectionState::failed);
@@ -39,8 +43,10 @@ void WaClient::Impl::drop_connection(Close how) {
   }
   if (s) {
     s->set_frame_handler(nullptr);
-    if (how == Close::abort) s->abort();
-    else s->close();
+    if (how == Close::abort)
+      s->abort();
+    else
+      s->close();
   }
   qr_timer.cancel();
   keepalive_timer.cancel();
@@ -57,7 +63,9 @@ void WaClient::Impl::schedule_reconnect(bool now) {
   if (stopped.load() || gave_up) return;
   set_state(ConnectionState::connecting);
   const milliseconds delay = now ? milliseconds(0) : backoff.next();
-  wa::log::info("wa_client_reconnect_scheduled").kv("business_id", business_id).kv("delay_ms", static_cast<std::int64_t>(delay.count()));
+  wa::log::info("wa_client_reconnect_scheduled")
+      .kv("business_id", business_id)
+      .kv("delay_ms", static_cast<std::int64_t>(delay.count()));
   reconnect_timer.expires_after(delay);
   reconnect_timer.async_wait([this](std::error_code ec) {
     if (!ec) connect();
@@ -79,9 +87,13 @@ void WaClient::Impl::on_closed(std::uint64_t g, const socket::WsCloseInfo& info)
     drop_connection(Close::abort);
     return connect();
   }
-  wa::log::warn("wa_client_disconnected").kv("business_id", business_id).kv("code", static_cast<int>(info.code)).kv("by_peer", info.by_peer);
+  wa::log::warn("wa_client_disconnected")
+      .kv("business_id", business_id)
+      .kv("code", static_cast<int>(info.code))
+      .kv("by_peer", info.by_peer);
   end_connection(DisconnectReason::error,
-                 "connection closed (code " + std::to_string(info.code) + (info.reason.empty() ? "" : ": " + info.reason) + ")",
+                 "connection closed (code " + std::to_string(info.code) +
+                     (info.reason.empty() ? "" : ": " + info.reason) + ")",
                  true);
 }
 
@@ -89,7 +101,8 @@ void WaClient::Impl::on_closed(std::uint64_t g, const socket::WsCloseInfo& info)
 // any more, so the connection ends for good (the HA layer decides what runs next).
 void WaClient::Impl::on_lease_stale(std::uint64_t g) {
   if (g != gen || stopped.load() || gave_up) return;
-  end_connection(DisconnectReason::lock_lost, "lease no longer fresh: frame dropped, connection ended", false);
+  end_connection(DisconnectReason::lock_lost, "lease no longer fresh: frame dropped, connection ended",
+                 false);
 }
 
 void WaClient::Impl::on_verdict(const Verdict& v, const char* what) {
@@ -99,10 +112,8 @@ void WaClient::Impl::on_verdict(const Verdict& v, const char* what) {
       expect_restart = false;
       drop_connection(Close::graceful);
       return connect();
-    case Reaction::reconnect_backoff:
-      return end_connection(v.reason, v.details, true, Close::graceful);
-    case Reaction::give_up:
-      return end_connection(v.reason, v.details, false, Close::graceful);
+    case Reaction::reconnect_backoff: return end_connection(v.reason, v.details, true, Close::graceful);
+    case Reaction::give_up: return end_connection(v.reason, v.details, false, Close::graceful);
   }
 }
 

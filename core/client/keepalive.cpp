@@ -13,8 +13,9 @@ void WaClient::Impl::schedule_keepalive() {
   const auto g = gen;
   keepalive_timer.async_wait([this, g](std::error_code ec) {
     if (ec || g != gen || stopped.load()) return;
-    send_iq(keepalive_ping(ids.next()), [this, g](const IqResult& r) { on_keepalive_result(g, r); },
-            opt.keepalive_response_timeout);
+    send_iq(
+        keepalive_ping(ids.next()), [this, g](const IqResult& r) { on_keepalive_result(g, r); },
+        opt.keepalive_response_timeout);
   });
 }
 
@@ -25,9 +26,12 @@ void WaClient::Impl::on_keepalive_result(std::uint64_t g, const IqResult& r) {
     return schedule_keepalive();
   }
   const auto since = std::chrono::duration_cast<milliseconds>(Clock::now() - last_keepalive_ok);
-  wa::log::warn("wa_client_keepalive_timeout").kv("business_id", business_id).kv("since_last_ok_ms", static_cast<std::int64_t>(since.count()));
+  wa::log::warn("wa_client_keepalive_timeout")
+      .kv("business_id", business_id)
+      .kv("since_last_ok_ms", static_cast<std::int64_t>(since.count()));
   if (since >= opt.keepalive_max_fail) {
-    return end_connection(DisconnectReason::timeout, "keepalive unanswered for " + std::to_string(since.count()) + " ms", true);
+    return end_connection(DisconnectReason::timeout,
+                          "keepalive unanswered for " + std::to_string(since.count()) + " ms", true);
   }
   schedule_keepalive();
 }

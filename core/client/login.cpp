@@ -21,13 +21,21 @@ void WaClient::Impl::on_success(const Node& n) {
     if (!store_write("save lid", [&] { store->save_device(d); })) return;
     dev = std::move(d);
   }
-  wa::log::info("wa_client_logged_in").kv("business_id", business_id).kv("jid", wa::mask_jid(dev->jid)).kv("resumed", resumed);
+  wa::log::info("wa_client_logged_in")
+      .kv("business_id", business_id)
+      .kv("jid", wa::mask_jid(dev->jid))
+      .kv("resumed", resumed);
   set_state(ConnectionState::logged_in);
-  if (!store_write("report connected", [&] { store->report_connected(resumed); }, false) && (stopped.load() || gave_up)) return;
+  if (!store_write(
+          "report connected", [&] { store->report_connected(resumed); }, false) &&
+      (stopped.load() || gave_up))
+    return;
   last_activity_report = Clock::now();
   const auto g = gen;
   check_pre_keys(g, [this, g] {
-    if (g == gen) send_iq(passive_active(ids.next()), [](const IqResult&) {}, opt.iq_timeout);
+    if (g == gen)
+      send_iq(
+          passive_active(ids.next()), [](const IqResult&) {}, opt.iq_timeout);
   });
 }
 

@@ -31,7 +31,8 @@ void WaClient::Impl::on_pair_device(const Node& iq_node, const Node& pd) {
 
 void WaClient::Impl::show_qr() {
   if (qr_index >= refs.size()) {
-    return end_connection(DisconnectReason::qr_expired, "all " + std::to_string(refs.size()) + " QR codes expired without a scan", false);
+    return end_connection(DisconnectReason::qr_expired,
+                          "all " + std::to_string(refs.size()) + " QR codes expired without a scan", false);
   }
   const auto timeout = qr_timeout(qr_index, opt.qr_first_timeout, opt.qr_next_timeout);
   std::string qr;
@@ -44,7 +45,10 @@ void WaClient::Impl::show_qr() {
   }
   const auto expires = std::chrono::system_clock::now() + timeout;
   if (!store_write("set qr", [&] { store->set_qr(qr, expires); })) return;
-  wa::log::info("wa_client_qr").kv("business_id", business_id).kv("index", qr_index).kv("expires_in_ms", static_cast<std::int64_t>(timeout.count()));
+  wa::log::info("wa_client_qr")
+      .kv("business_id", business_id)
+      .kv("index", qr_index)
+      .kv("expires_in_ms", static_cast<std::int64_t>(timeout.count()));
   qr_timer.expires_after(timeout);
   const auto g = gen;
   qr_timer.async_wait([this, g](std::error_code ec) {
@@ -66,7 +70,10 @@ void WaClient::Impl::on_pair_success(const Node& iq_node, const Node& ps) {
   try {
     pi = verify_pair_success(*di->bytes(), dev->adv_secret, dev->identity_key);
   } catch (const PairError& e) {
-    wa::log::warn("wa_client_pair_rejected").kv("business_id", business_id).kv("code", e.code()).kv("error", e.what());
+    wa::log::warn("wa_client_pair_rejected")
+        .kv("business_id", business_id)
+        .kv("code", e.code())
+        .kv("error", e.what());
     return send(pair_error(id, e.code(), e.text()));
   }
   auto jid = binary::Jid::parse(device->attr_text("jid").value_or(""));
@@ -82,7 +89,8 @@ void WaClient::Impl::on_pair_success(const Node& iq_node, const Node& ps) {
   if (const Node* b = ps.child("biz")) d.business_name = b->attr_text("name").value_or("");
   if (!store_write("save paired device", [&] { store->save_device(d); })) return;
   if (!store_write("set paired jid", [&] { store->set_paired(d.jid); })) return;
-  store_write("clear qr", [&] { store->clear_qr(); }, false);
+  store_write(
+      "clear qr", [&] { store->clear_qr(); }, false);
   dev = std::move(d);
   {
     std::lock_guard lk(jid_mu);
@@ -92,9 +100,13 @@ void WaClient::Impl::on_pair_success(const Node& iq_node, const Node& ps) {
   pair_code.reset();
   expect_restart = true;
   just_paired = true;
-  wa::log::info("wa_client_paired").kv("business_id", business_id).kv("jid", wa::mask_jid(dev->jid)).kv("platform", dev->platform);
+  wa::log::info("wa_client_paired")
+      .kv("business_id", business_id)
+      .kv("jid", wa::mask_jid(dev->jid))
+      .kv("platform", dev->platform);
   send(pair_device_sign(id, pi.key_index, pi.reply));
-  send(unified_session(std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count()));
+  send(unified_session(
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count()));
 }
 
 }  // namespace wa::client

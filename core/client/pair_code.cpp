@@ -1,5 +1,7 @@
 #include "core/client/pair_code.h"
 
+#include "common/phone.h"
+
 #include <openssl/evp.h>
 
 #include <stdexcept>
@@ -34,14 +36,10 @@ std::string format_linking_code(const std::string& code) {
 }
 
 std::string pair_phone_digits(const std::string& phone) {
-  std::string d;
-  for (char c : phone) {
-    if (c >= '0' && c <= '9') d += c;
-  }
-  if (d.size() <= 6) throw std::invalid_argument("phone number has too few digits (need more than 6)");
-  if (d.size() > 20) throw std::invalid_argument("phone number has too many digits");
-  if (d[0] == '0') throw std::invalid_argument("phone number must be in international form (must not start with 0)");
-  return d;
+  std::string why;
+  auto digits = wa::phone_digits(phone, &why);
+  if (!digits) throw std::invalid_argument("phone number " + why);
+  return *digits;
 }
 
 crypto::Key32 linking_code_key(const std::string& code, crypto::ByteView salt) {

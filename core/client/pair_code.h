@@ -22,7 +22,7 @@ std::string new_linking_code();
 // "ABCD-EFGH"
 std::string format_linking_code(const std::string& code);
 
-// Digits only; throws std::invalid_argument unless > 6 digits not starting with 0 (whatsmeow's rule).
+// wa::phone_digits (common/phone.h); throws std::invalid_argument with the reason.
 std::string pair_phone_digits(const std::string& phone);
 
 // PBKDF2-HMAC-SHA256(code, salt, 131072 iterations, 32 bytes).

@@ -10,10 +10,14 @@
 
 namespace wa::client {
 
-void WaClient::Impl::start_pair_code(const std::string& digits, bool show_push, std::shared_ptr<std::promise<std::string>> done) {
-  auto fail = [&](const std::string& why) { done->set_exception(std::make_exception_ptr(PairCodeError(why))); };
+void WaClient::Impl::start_pair_code(const std::string& digits, bool show_push,
+                                     std::shared_ptr<std::promise<std::string>> done) {
+  auto fail = [&](const std::string& why) {
+    done->set_exception(std::make_exception_ptr(PairCodeError(why)));
+  };
   if (stopped.load() || st.load() != ConnectionState::pairing || !dev || dev->paired()) {
-    return fail("the account is not waiting for pairing (state " + std::string(core::to_string(st.load())) + ")");
+    return fail("the account is not waiting for pairing (state " + std::string(core::to_string(st.load())) +
+                ")");
   }
   PairCodeState pc;
   pc.code = new_linking_code();
@@ -28,24 +32,35 @@ void WaClient::Impl::start_pair_code(const std::string& digits, bool show_push, 
   const std::string id = ids.next();
   auto hello = link_code_hello(id, digits, show_push, wrapped, dev->noise_key.pub, "1", opt.platform_display);
   pair_code = std::move(pc);
-  send_iq(hello, [this, done](const IqResult& res) {
-    if (res.kind == IqResult::Kind::timeout) return done->set_exception(std::make_exception_ptr(PairCodeError("no answer to companion_hello")));
-    if (!res.answered()) return done->set_exception(std::make_exception_ptr(PairCodeError("the connection ended before the answer to companion_hello")));
-    const Node* r = res.node;
-    if (!res.ok()) {
-      std::string why = "server refused companion_hello";
-      if (const Node* e = r->child("error")) why += " (code " + e->attr_text("code").value_or("?") + " " + e->attr_text("text").value_or("") + ")";
-      return done->set_exception(std::make_exception_ptr(PairCodeError(why)));
-    }
-    const Node* reg = r->child("link_code_companion_reg");
-    const Node* ref = reg ? reg->child("link_code_pairing_ref") : nullptr;
-    if (!ref || !ref->bytes() || !pair_code) {
-      return done->set_exception(std::make_exception_ptr(PairCodeError("companion_hello answer has no link_code_pairing_ref")));
-    }
-    pair_code->ref = *ref->bytes();
-    wa::log::info("wa_client_pair_code").kv("business_id", business_id).kv("phone", wa::mask_phone(pair_code->phone));
-    done->set_value(pair_code->code);
-  }, opt.iq_timeout);
+  send_iq(
+      hello,
+      [this, done](const IqResult& res) {
+        if (res.kind == IqResult::Kind::timeout)
+          return done->set_exception(std::make_exception_ptr(PairCodeError("no answer to companion_hello")));
+        if (!res.answered())
+          return done->set_exception(std::make_exception_ptr(
+              PairCodeError("the connection ended before the answer to companion_hello")));
+        const Node* r = res.node;
+        if (!res.ok()) {
+          std::string why = "server refused companion_hello";
+          if (const Node* e = r->child("error"))
+            why += " (code " + e->attr_text("code").value_or("?") + " " + e->attr_text("text").value_or("") +
+                   ")";
+          return done->set_exception(std::make_exception_ptr(PairCodeError(why)));
+        }
+        const Node* reg = r->child("link_code_companion_reg");
+        const Node* ref = reg ? reg->child("link_code_pairing_ref") : nullptr;
+        if (!ref || !ref->bytes() || !pair_code) {
+          return done->set_exception(
+              std::make_exception_ptr(PairCodeError("companion_hello answer has no link_code_pairing_ref")));
+        }
+        pair_code->ref = *ref->bytes();
+        wa::log::info("wa_client_pair_code")
+            .kv("business_id", business_id)
+            .kv("phone", wa::mask_phone(pair_code->phone));
+        done->set_value(pair_code->code);
+      },
+      opt.iq_timeout);
 }
 
 void WaClient::Impl::on_link_code_notification(const Node& n) {
@@ -61,7 +76,8 @@ void WaClient::Impl::on_link_code_notification(const Node& n) {
     wa::log::warn("wa_client_link_code_ref_mismatch").kv("business_id", business_id);
     return;
   }
-  if (!primary_id || !primary_id->bytes() || primary_id->bytes()->size() != 32 || !wrapped || !wrapped->bytes()) {
+  if (!primary_id || !primary_id->bytes() || primary_id->bytes()->size() != 32 || !wrapped ||
+      !wrapped->bytes()) {
     wa::log::warn("wa_client_link_code_malformed").kv("business_id", business_id);
     return;
   }
@@ -79,11 +95,15 @@ void WaClient::Impl::on_link_code_notification(const Node& n) {
   if (!store_write("save pair-code adv secret", [&] { store->save_device(d); })) return;
   dev = std::move(d);
   const std::string id = ids.next();
-  send_iq(link_code_finish(id, pair_code->phone, fin.wrapped_key_bundle, dev->identity_key.pub, pair_code->ref),
-          [this](const IqResult& r) {
-            if (!r.ok()) wa::log::warn("wa_client_link_code_finish_refused").kv("business_id", business_id).kv("result", r.describe());
-          },
-          opt.iq_timeout);
+  send_iq(
+      link_code_finish(id, pair_code->phone, fin.wrapped_key_bundle, dev->identity_key.pub, pair_code->ref),
+      [this](const IqResult& r) {
+        if (!r.ok())
+          wa::log::warn("wa_client_link_code_finish_refused")
+              .kv("business_id", business_id)
+              .kv("result", r.describe());
+      },
+      opt.iq_timeout);
 }
 
 }  // namespace wa::client

@@ -11,27 +11,43 @@ std::optional<std::size_t> pre_key_count_of(const binary::Node& n) {
   const Node* c = n.child("count");
   if (!c) return std::nullopt;
   const auto v = c->attr_text("value").value_or("");
-  if (v.empty() || v.size() >= 9 || v.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  if (v.empty() || v.size() >= 9 || v.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
   return static_cast<std::size_t>(std::stoul(v));
 }
 
 // After <success>: ask the server's count, top up when it or our own stock is low, then `then`.
 void WaClient::Impl::check_pre_keys(std::uint64_t g, std::function<void()> then) {
-  send_iq(pre_key_count(ids.next()), [this, g, then = std::move(then)](const IqResult& r) {
-    if (g != gen) return;
-    const auto server_count = r.ok() ? pre_key_count_of(*r.node) : std::nullopt;
-    if (!server_count) wa::log::warn("wa_client_prekey_count_unknown").kv("business_id", business_id).kv("result", r.describe());
-    std::size_t local = 0;
-    try {
-      local = store->uploaded_pre_key_count();
-    } catch (const std::exception& e) {
-      wa::log::error("wa_client_store_read_failed").kv("business_id", business_id).kv("purpose", "uploaded pre-key count").kv("error", e.what());
-    }
-    if (server_count && (*server_count < kMinPreKeyCount || local < kMinPreKeyCount)) {
-      return upload_pre_keys(*server_count == 0 && local == 0 ? kInitialPreKeyCount : kWantedPreKeyCount, then);
-    }
-    then();
-  }, opt.iq_timeout);
+  send_iq(
+      pre_key_count(ids.next()),
+      [this, g, then = std::move(then)](const IqResult& r) {
+        if (g != gen) return;
+        bool known = false;
+        std::size_t server_count = 0;
+        if (auto c = r.ok() ? pre_key_count_of(*r.node) : std::nullopt) {
+          known = true;
+          server_count = *c;
+        }
+        if (!known)
+          wa::log::warn("wa_client_prekey_count_unknown")
+              .kv("business_id", business_id)
+              .kv("result", r.describe());
+        std::size_t local = 0;
+        try {
+          local = store->uploaded_pre_key_count();
+        } catch (const std::exception& e) {
+          wa::log::error("wa_client_store_read_failed")
+              .kv("business_id", business_id)
+              .kv("purpose", "uploaded pre-key count")
+              .kv("error", e.what());
+        }
+        if (known && (server_count < kMinPreKeyCount || local < kMinPreKeyCount)) {
+          return upload_pre_keys(server_count == 0 && local == 0 ? kInitialPreKeyCount : kWantedPreKeyCount,
+                                 then);
+        }
+        then();
+      },
+      opt.iq_timeout);
 }
 
 void WaClient::Impl::on_pre_key_notification(const Node& n) {
@@ -45,7 +61,10 @@ void WaClient::Impl::upload_pre_keys(std::size_t want, std::function<void()> the
   try {
     keys = store->unuploaded_pre_keys(want);
   } catch (const std::exception& e) {
-    wa::log::error("wa_client_store_read_failed").kv("business_id", business_id).kv("purpose", "unuploaded pre-keys").kv("error", e.what());
+    wa::log::error("wa_client_store_read_failed")
+        .kv("business_id", business_id)
+        .kv("purpose", "unuploaded pre-keys")
+        .kv("error", e.what());
     return then();
   }
   if (keys.size() < want) {
@@ -53,7 +72,10 @@ void WaClient::Impl::upload_pre_keys(std::size_t want, std::function<void()> the
     try {
       next = store->next_pre_key_id();
     } catch (const std::exception& e) {
-      wa::log::error("wa_client_store_read_failed").kv("business_id", business_id).kv("purpose", "next pre-key id").kv("error", e.what());
+      wa::log::error("wa_client_store_read_failed")
+          .kv("business_id", business_id)
+          .kv("purpose", "next pre-key id")
+          .kv("error", e.what());
       return then();
     }
     std::vector<PreKey> fresh;
@@ -69,16 +91,22 @@ void WaClient::Impl::upload_pre_keys(std::size_t want, std::function<void()> the
   for (const auto& k : keys) last = std::max(last, k.id);
   const auto g = gen;
   const auto n = keys.size();
-  send_iq(pre_key_upload(ids.next(), *dev, keys), [this, g, last, n, then](const IqResult& r) {
-    if (g != gen) return;
-    if (r.ok()) {
-      if (!store_write("mark pre-keys uploaded", [&] { store->mark_pre_keys_uploaded(last); })) return;
-      wa::log::info("wa_client_prekeys_uploaded").kv("business_id", business_id).kv("count", n);
-    } else {
-      wa::log::warn("wa_client_prekey_upload_failed").kv("business_id", business_id).kv("count", n).kv("result", r.describe());
-    }
-    then();
-  }, opt.iq_timeout);
+  send_iq(
+      pre_key_upload(ids.next(), *dev, keys),
+      [this, g, last, n, then](const IqResult& r) {
+        if (g != gen) return;
+        if (r.ok()) {
+          if (!store_write("mark pre-keys uploaded", [&] { store->mark_pre_keys_uploaded(last); })) return;
+          wa::log::info("wa_client_prekeys_uploaded").kv("business_id", business_id).kv("count", n);
+        } else {
+          wa::log::warn("wa_client_prekey_upload_failed")
+              .kv("business_id", business_id)
+              .kv("count", n)
+              .kv("result", r.describe());
+        }
+        then();
+      },
+      opt.iq_timeout);
 }
 
 }  // namespace wa::client

@@ -9,8 +9,8 @@
 
 namespace wa::client {
 
-inline constexpr std::size_t kMinPreKeyCount = 5;       // below this, upload more
-inline constexpr std::size_t kWantedPreKeyCount = 50;   // a routine top-up
+inline constexpr std::size_t kMinPreKeyCount = 5;        // below this, upload more
+inline constexpr std::size_t kWantedPreKeyCount = 50;    // a routine top-up
 inline constexpr std::size_t kInitialPreKeyCount = 812;  // the first upload of a new device
 
 // The value of `n`'s <count value="..."/> child: up to 8 decimal digits; nullopt if absent or not

@@ -15,19 +15,26 @@ void WaClient::Impl::on_frame(std::uint64_t g, const Bytes& frame) {
   try {
     n = binary::decode_frame(frame, static_cast<binary::Dict>(opt.dict_version));
   } catch (const std::exception& e) {
-    wa::log::warn("wa_client_bad_frame").kv("business_id", business_id).kv("bytes", frame.size()).kv("error", e.what());
+    wa::log::warn("wa_client_bad_frame")
+        .kv("business_id", business_id)
+        .kv("bytes", frame.size())
+        .kv("error", e.what());
     return;
   }
   const auto now = Clock::now();
   if (st.load() == ConnectionState::logged_in && now - last_activity_report >= kActivityReportInterval) {
     last_activity_report = now;
-    store_write("report activity", [&] { store->report_activity(); }, false);
+    store_write(
+        "report activity", [&] { store->report_activity(); }, false);
   }
   try {
     dispatch(n);
   } catch (const std::exception& e) {
     // A stanza we could not handle must not take the client thread down: start afresh.
-    wa::log::error("wa_client_handler_failed").kv("business_id", business_id).kv("stanza", n.tag).kv("error", e.what());
+    wa::log::error("wa_client_handler_failed")
+        .kv("business_id", business_id)
+        .kv("stanza", n.tag)
+        .kv("error", e.what());
     end_connection(DisconnectReason::error, "handling <" + n.tag + "> failed: " + e.what(), true);
   }
 }

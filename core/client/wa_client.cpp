@@ -14,16 +14,6 @@ namespace wa::client {
 
 namespace {
 
-std::string exception_text(std::exception_ptr e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "unknown error";
-  }
-}
-
 // The ClientPayload for this device: login once paired, registration before.
 Bytes client_payload_for(const DeviceKeys& dev) {
   if (dev.paired()) {
@@ -181,7 +171,7 @@ void WaClient::Impl::on_connected(std::uint64_t g, std::exception_ptr e, std::sh
     if (s) s->abort();
     return;
   }
-  if (e) return connect_failed(g, exception_text(e));
+  if (e) return connect_failed(g, wa::log::what(e));
   s->set_close_handler([this, g](const socket::WsCloseInfo& info) {
     asio::dispatch(io, [this, g, info] { on_closed(g, info); });
   });

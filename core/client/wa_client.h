@@ -17,11 +17,12 @@
 #include "core/client/device_store.h"
 #include "core/connection.h"
 #include "core/crypto/bytes.h"
+#include "core/socket/ws_url.h"
 
 namespace wa::client {
 
 struct ClientOptions {
-  std::string url = "wss://web.whatsapp.com/ws/chat";
+  std::string url = socket::kWaProductionUrl;
   crypto::Key32 trusted_root{};  // all zeros = WhatsApp's production root (cert_chain.h)
   std::string user_agent;        // WebSocket User-Agent header; empty = none (as whatsmeow)
   std::uint8_t dict_version = 3;

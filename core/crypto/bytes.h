@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/hex.h"
+
 namespace wa::crypto {
 
 using Bytes = std::vector<std::uint8_t>;
@@ -22,9 +24,8 @@ inline Bytes to_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 inline Bytes to_bytes(ByteView v) { return Bytes(v.begin(), v.end()); }
 inline std::string to_string(ByteView v) { return std::string(v.begin(), v.end()); }
 
-std::string to_hex(ByteView v);
-// Throws std::invalid_argument on odd length or a non-hex character.
-Bytes from_hex(std::string_view hex);
+using wa::to_hex;    // common/hex.h
+using wa::from_hex;  // throws std::invalid_argument on odd length or a non-hex character
 // Exactly 64 hex characters -> 32 bytes, else std::invalid_argument naming `what`.
 Key32 key32_from_hex(std::string_view hex, std::string_view what = "key");
 // Exactly 32 bytes, else std::invalid_argument naming `what`.

@@ -17,22 +17,18 @@ struct Attempt {
   std::string host;
   std::function<void(const char*)> on_decode_error;
 
-  void fail(std::exception_ptr e) {
+  // Reports the failure once. The socket is aborted unless it already closed itself (`socket_done`).
+  void fail(std::exception_ptr e, bool socket_done = false) {
     if (!done) return;
     auto d = std::move(done);
     done = nullptr;
     if (timer) timer->cancel();
-    std::string what = "unknown";
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      what = ex.what();
-    } catch (...) {
+    wa::log::warn("wa_connect_failed").kv("host", host).kv("error", wa::log::what(e));
+    if (!socket_done) {
+      socket->set_frame_handler(nullptr);
+      socket->set_close_handler(nullptr);
+      socket->abort();
     }
-    wa::log::warn("wa_connect_failed").kv("host", host).kv("error", what);
-    socket->set_frame_handler(nullptr);
-    socket->set_close_handler(nullptr);
-    socket->abort();
     d(e, nullptr);
   }
 };
@@ -59,22 +55,7 @@ std::shared_ptr<FrameSocket> connect_and_handshake(asio::io_context& io, ClientC
   const auto timeout = options.handshake_timeout;
 
   a->socket->connect(options.url, [a, timeout](std::exception_ptr e) {
-    if (e) {
-      // The websocket already closed itself.
-      if (!a->done) return;
-      auto d = std::move(a->done);
-      a->done = nullptr;
-      std::string what = "unknown";
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        what = ex.what();
-      } catch (...) {
-      }
-      wa::log::warn("wa_connect_failed").kv("host", a->host).kv("error", what);
-      d(e, nullptr);
-      return;
-    }
+    if (e) return a->fail(e, true);  // the websocket already closed itself
     a->socket->set_close_handler([a](const WsCloseInfo& info) {
       a->fail(std::make_exception_ptr(HandshakeError("connection closed during the handshake (code " +
                                                      std::to_string(info.code) + ": " + info.reason + ")")));

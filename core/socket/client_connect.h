@@ -10,13 +10,12 @@
 
 #include "core/crypto/x25519.h"
 #include "core/socket/frame_socket.h"
+#include "core/socket/ws_url.h"
 
 namespace wa::socket {
 
-inline constexpr char kWaDefaultUrl[] = "wss://web.whatsapp.com/ws/chat";
-
 struct ClientConnectOptions {
-  std::string url = kWaDefaultUrl;
+  std::string url = kWaProductionUrl;
   crypto::Key32 trusted_root{};  // wa_production_root_key() for the real service
   crypto::KeyPair noise_key;     // the device's Noise static key
   Bytes client_payload;          // serialized ClientPayload

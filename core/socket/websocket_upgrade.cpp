@@ -13,7 +13,6 @@ namespace wa::socket {
 namespace {
 
 constexpr char kGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-constexpr std::size_t kMaxHeaderLines = 64;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -42,23 +41,30 @@ bool has_token(std::string_view value, std::string_view token) {
 }
 
 // Splits the head into its first line and lower-cased headers.
-std::string parse_head(std::string_view head, std::map<std::string, std::string>& headers) {
-  if (head.size() > kMaxUpgradeHeadSize) throw UpgradeError("head larger than " + std::to_string(kMaxUpgradeHeadSize));
+std::string parse_head(std::string_view head, std::map<std::string, std::string>& headers, const UpgradeLimits& limits) {
+  if (head.size() > limits.max_head_bytes) {
+    throw UpgradeError("head larger than " + std::to_string(limits.max_head_bytes) + " bytes", 431);
+  }
   std::size_t end = head.find("\r\n\r\n");
   if (end == std::string_view::npos) throw UpgradeError("head is not terminated by an empty line");
   head = head.substr(0, end + 2);
-  std::size_t eol = head.find("\r\n");
-  std::string first(head.substr(0, eol));
-  std::size_t pos = eol + 2;
+  std::size_t pos = 0;
+  std::string first;
   std::size_t lines = 0;
   while (pos < head.size()) {
     std::size_t next = head.find("\r\n", pos);
     std::string_view line = head.substr(pos, next - pos);
     pos = next + 2;
-    if (++lines > kMaxHeaderLines) throw UpgradeError("too many header lines");
+    if (line.size() > limits.max_line_bytes) throw UpgradeError("header line too long", 431);
+    if (lines++ == 0) {
+      first = std::string(line);
+      continue;
+    }
+    if (lines > limits.max_headers + 1) throw UpgradeError("too many header lines", 431);
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) throw UpgradeError("malformed header line");
-    std::string name = lower(trim(line.substr(0, colon)));
+    std::string name = lower(line.substr(0, colon));
+    if (name.find_first_of(" \t") != std::string::npos) throw UpgradeError("whitespace in a header name");
     std::string value(trim(line.substr(colon + 1)));
     auto [it, inserted] = headers.emplace(name, value);
     if (!inserted) it->second += ", " + value;
@@ -98,7 +104,7 @@ std::string build_ws_upgrade_request(const WsUpgradeRequest& req) {
 
 void check_ws_upgrade_response(std::string_view head, std::string_view client_key) {
   std::map<std::string, std::string> h;
-  std::string status = parse_head(head, h);
+  std::string status = parse_head(head, h, UpgradeLimits{});
   // "HTTP/1.1 101 Switching Protocols"
   if (status.rfind("HTTP/1.1 ", 0) != 0 || status.size() < 12) {
     throw UpgradeError("bad status line \"" + status.substr(0, 64) + "\"");
@@ -114,19 +120,26 @@ void check_ws_upgrade_response(std::string_view head, std::string_view client_ke
   if (!header(h, "sec-websocket-protocol").empty()) throw UpgradeError("server chose a subprotocol we did not offer");
 }
 
-ParsedUpgradeRequest parse_ws_upgrade_request(std::string_view head) {
+ParsedUpgradeRequest parse_ws_upgrade_request(std::string_view head, const UpgradeLimits& limits,
+                                              std::string_view expected_path) {
   ParsedUpgradeRequest req;
-  std::string first = parse_head(head, req.headers);
+  std::string first = parse_head(head, req.headers, limits);
   std::size_t sp1 = first.find(' ');
   std::size_t sp2 = sp1 == std::string::npos ? std::string::npos : first.find(' ', sp1 + 1);
   if (sp2 == std::string::npos) throw UpgradeError("bad request line");
   req.method = first.substr(0, sp1);
-  req.path = first.substr(sp1 + 1, sp2 - sp1 - 1);
-  if (req.method != "GET") throw UpgradeError("method " + req.method.substr(0, 16) + " is not GET");
+  std::string target = first.substr(sp1 + 1, sp2 - sp1 - 1);
   if (first.substr(sp2 + 1) != "HTTP/1.1") throw UpgradeError("not HTTP/1.1");
-  if (!has_token(header(req.headers, "upgrade"), "websocket")) throw UpgradeError("missing Upgrade: websocket");
-  if (!has_token(header(req.headers, "connection"), "upgrade")) throw UpgradeError("missing Connection: Upgrade");
-  if (header(req.headers, "sec-websocket-version") != "13") throw UpgradeError("Sec-WebSocket-Version is not 13");
+  if (req.method != "GET") throw UpgradeError("method " + req.method.substr(0, 16) + " is not GET", 405);
+  if (target.empty() || target.front() != '/') throw UpgradeError("request target is not an absolute path");
+  std::size_t q = target.find('?');
+  req.path = target.substr(0, q);
+  if (q != std::string::npos) req.query = target.substr(q + 1);
+  if (!expected_path.empty() && req.path != expected_path) throw UpgradeError("unknown path", 404);
+  if (header(req.headers, "host").empty()) throw UpgradeError("missing Host header");
+  if (!has_token(header(req.headers, "upgrade"), "websocket")) throw UpgradeError("missing Upgrade: websocket", 426);
+  if (!has_token(header(req.headers, "connection"), "upgrade")) throw UpgradeError("missing Connection: Upgrade", 426);
+  if (header(req.headers, "sec-websocket-version") != "13") throw UpgradeError("Sec-WebSocket-Version is not 13", 426);
   auto key = crypto::base64_decode(header(req.headers, "sec-websocket-key"));
   if (!key || key->size() != 16) throw UpgradeError("Sec-WebSocket-Key is not 16 bytes of base64");
   return req;

@@ -12,9 +12,22 @@ namespace wa::socket {
 
 inline constexpr std::size_t kMaxUpgradeHeadSize = 8192;
 
+// `status()` is the HTTP status a server answers a rejected request with (400 unless said).
 class UpgradeError : public std::runtime_error {
  public:
-  explicit UpgradeError(const std::string& what) : std::runtime_error("websocket upgrade: " + what) {}
+  explicit UpgradeError(const std::string& what, int status = 400)
+      : std::runtime_error("websocket upgrade: " + what), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+// Bounds on an upgrade head (request or response); over them: UpgradeError with status 431.
+struct UpgradeLimits {
+  std::size_t max_head_bytes = kMaxUpgradeHeadSize;  // first line + headers + blank line
+  std::size_t max_headers = 64;
+  std::size_t max_line_bytes = 2048;
 };
 
 // base64(SHA-1(key + RFC 6455 GUID)).
@@ -40,11 +53,17 @@ void check_ws_upgrade_response(std::string_view head, std::string_view client_ke
 
 struct ParsedUpgradeRequest {
   std::string method;
-  std::string path;
+  std::string path;   // the request target without its query
+  std::string query;  // raw, without '?'
   std::map<std::string, std::string> headers;  // lower-case names
 };
-// Server side: parses and validates a client's upgrade request head. Throws UpgradeError.
-ParsedUpgradeRequest parse_ws_upgrade_request(std::string_view head);
+// Server side: parses and validates a client's upgrade request head (up to and including the
+// blank line): GET, HTTP/1.1, an absolute path, Host, Upgrade/Connection, version 13 and a
+// 16-byte key; and, when `expected_path` is given, that path (404 otherwise, checked before the
+// upgrade headers, as a web server answers a request for a page it does not have). Throws
+// UpgradeError with the HTTP status to answer (400, 404, 405, 426, 431).
+ParsedUpgradeRequest parse_ws_upgrade_request(std::string_view head, const UpgradeLimits& limits = {},
+                                              std::string_view expected_path = {});
 std::string build_ws_upgrade_response(std::string_view client_key);
 
 }  // namespace wa::socket

@@ -5,6 +5,9 @@
 
 namespace wa::socket {
 
+// WhatsApp Web's chat endpoint: the default of every client option and flag that names one.
+inline constexpr char kWaProductionUrl[] = "wss://web.whatsapp.com/ws/chat";
+
 // ws://host[:port]/path or wss://host[:port]/path (IPv6 literals in brackets).
 struct WsUrl {
   bool tls = true;

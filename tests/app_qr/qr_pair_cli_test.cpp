@@ -94,7 +94,7 @@ TEST_CASE("pair_phone_digits_for_request and format_pair_code", "[qr]") {
   CHECK(wa::app::pair_phone_digits_for_request("+1 (555) 000-1234", err) == "15550001234");
   CHECK(wa::app::pair_phone_digits_for_request("+49.30.1234567", err) == "49301234567");
   CHECK_FALSE(wa::app::pair_phone_digits_for_request("+123456", err));
-  CHECK(err.find("7 to 20") != std::string::npos);
+  CHECK(err.find("7 to 15") != std::string::npos);
   CHECK_FALSE(wa::app::pair_phone_digits_for_request("015550001234", err));
   CHECK_FALSE(wa::app::pair_phone_digits_for_request("+1555abc0001", err));
   CHECK_FALSE(wa::app::pair_phone_digits_for_request(std::string(21, '1'), err));

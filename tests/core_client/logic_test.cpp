@@ -1,9 +1,11 @@
 // Reconnect backoff, the stream-error/failure table and the stanzas the client sends.
 #include <catch2/catch.hpp>
 
+#include "common/backoff.h"
 #include "core/binary/decoder.h"
 #include "core/binary/encoder.h"
-#include "core/client/backoff.h"
+#include "core/client/prekeys.h"
+#include "core/client/request.h"
 #include "core/client/stanzas.h"
 #include "core/client/stream_errors.h"
 
@@ -14,7 +16,7 @@ using wa::core::DisconnectReason;
 using std::chrono::milliseconds;
 
 TEST_CASE("reconnect backoff doubles, caps, jitters within bounds and resets", "[client][backoff]") {
-  ReconnectBackoff b(milliseconds(1000), milliseconds(60000), 0.2, 42);
+  wa::Backoff b(milliseconds(1000), milliseconds(60000), 0.2, 42);
   const double bases[] = {1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000};
   for (double base : bases) {
     auto d = b.next().count();
@@ -29,7 +31,7 @@ TEST_CASE("reconnect backoff doubles, caps, jitters within bounds and resets", "
   CHECK(d <= 1200);
 
   // Jitter really varies (two clients do not retry in lockstep).
-  ReconnectBackoff x(milliseconds(1000), milliseconds(60000), 0.2, 1), y(milliseconds(1000), milliseconds(60000), 0.2, 2);
+  wa::Backoff x(milliseconds(1000), milliseconds(60000), 0.2, 1), y(milliseconds(1000), milliseconds(60000), 0.2, 2);
   bool differs = false;
   for (int i = 0; i < 5; ++i) differs = differs || x.next() != y.next();
   CHECK(differs);
@@ -158,4 +160,30 @@ TEST_CASE("pair-device-sign and pair errors have the reference's shape", "[clien
   CHECK(r.attr_text("to").value_or("") == "s.whatsapp.net");  // copied from the request
   CHECK(r.attr_text("id") == "I1");
   CHECK(r.attr_text("type") == "result");
+}
+
+TEST_CASE("the pre-key count is read the same from an iq answer and a notification", "[client][prekeys]") {
+  auto with_count = [](const std::string& tag, const std::string& v) {
+    return Node{tag, {}, NodeList{Node{"count", {{"value", v}}, {}}}};
+  };
+  CHECK(wa::client::pre_key_count_of(with_count("iq", "0")) == 0u);
+  CHECK(wa::client::pre_key_count_of(with_count("notification", "49")) == 49u);
+  CHECK(wa::client::pre_key_count_of(with_count("iq", "99999999")) == 99999999u);
+  CHECK_FALSE(wa::client::pre_key_count_of(with_count("iq", "999999999")));  // 9 digits: refused
+  CHECK_FALSE(wa::client::pre_key_count_of(with_count("iq", "-1")));
+  CHECK_FALSE(wa::client::pre_key_count_of(with_count("iq", "")));
+  CHECK_FALSE(wa::client::pre_key_count_of(Node{"iq", {}, {}}));
+}
+
+TEST_CASE("IQ results are typed: response, timeout, disconnected", "[client][request]") {
+  Node ok{"iq", {{"type", std::string("result")}, {"id", std::string("1")}}, {}};
+  Node err{"iq", {{"type", std::string("error")}, {"id", std::string("1")}}, {}};
+  CHECK(wa::client::IqResult::response(ok).ok());
+  CHECK(wa::client::IqResult::response(ok).describe() == "result");
+  CHECK_FALSE(wa::client::IqResult::response(err).ok());
+  CHECK(wa::client::IqResult::response(err).answered());
+  CHECK(wa::client::IqResult::response(err).describe() == "error");
+  CHECK_FALSE(wa::client::IqResult::timed_out().answered());
+  CHECK(wa::client::IqResult::timed_out().describe() == "timeout");
+  CHECK(wa::client::IqResult::gone().describe() == "disconnected");
 }

@@ -28,7 +28,7 @@ TEST_CASE("heartbeat query reports exactly the bigint advisory locks this sessio
   CHECK(wa::ha::held_keys(other.exec("heartbeat", wa::ha::kHeartbeatSql)).empty());
 }
 
-TEST_CASE("heartbeat reports the backend's identity; a session is never another's", "[ha][pg]") {
+TEST_CASE("heartbeat reports the backend's identity - a session is never another's", "[ha][pg]") {
   wa::hatest::TestDb db;
   auto c = db.connect("identity test");
   const auto opened = wa::store::session_identity(c.exec("identity", wa::store::kSessionIdentitySql));
@@ -40,7 +40,7 @@ TEST_CASE("heartbeat reports the backend's identity; a session is never another'
 }
 
 TEST_CASE(
-    "liveness lock: one holder per pod name; begin_lease says whether the previous holder's pod is alive",
+    "liveness lock: one holder per pod name - begin_lease says whether the previous holder's pod is alive",
     "[ha][pg]") {
   wa::hatest::TestDb db;
   db.add_account("acme");

@@ -127,7 +127,7 @@ TEST_CASE("fence guard fires at the deadline - not before - and not once disarme
   CHECK_FALSE(g.armed("b"));
 }
 
-TEST_CASE("leader notices: payload round trip; other shapes are not notices", "[ha][unit]") {
+TEST_CASE("leader notices: payload round trip - other shapes are not notices", "[ha][unit]") {
   const wa::store::LeaderNotice n{"acme", 42, "fenced", "pod-1"};
   const auto back = wa::store::parse_notice(wa::store::notice_payload(n));
   REQUIRE(back);
@@ -156,7 +156,7 @@ TEST_CASE("account lease: transition() refuses edges the state machine does not 
   CHECK(m.leader_transitions.Value() == 2);
 }
 
-TEST_CASE("lease: fresh until its deadline or a revoke; a later proof extends it; a stale lease moves no key",
+TEST_CASE("lease: fresh until its deadline or a revoke - a later proof extends it - a stale lease moves no key",
           "[ha][unit]") {
   using Clock = wa::ha::Lease::Clock;
   int moves = 0;
@@ -205,7 +205,7 @@ struct CapturingFactory : wa::core::ConnectionFactory {
 }  // namespace
 
 TEST_CASE(
-    "supervisor: the connection gets the real lease, published before the factory runs; stop revokes it",
+    "supervisor: the connection gets the real lease, published before the factory runs - stop revokes it",
     "[ha][unit]") {
   CapturingFactory f;
   f.leases = std::make_shared<wa::ha::Leases>();

@@ -26,7 +26,7 @@ int status_of(const std::string& req) {
 }  // namespace
 
 TEST_CASE("Sec-WebSocket-Accept matches RFC 6455's example", "[sim][upgrade]") {
-  CHECK(wa::sim::websocket_accept("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  CHECK(wa::socket::ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
 
 TEST_CASE("a valid upgrade request parses incrementally and keeps pipelined bytes", "[sim][upgrade]") {

@@ -24,7 +24,7 @@ std::string state_of(pg::Connection& c, std::int64_t id) {
 
 }  // namespace
 
-TEST_CASE("pair codes: the leader answers under its epoch; a stale-epoch answer is refused", "[store][pg]") {
+TEST_CASE("pair codes: the leader answers under its epoch - a stale-epoch answer is refused", "[store][pg]") {
   test::TestDatabase db;
   auto c = db.connect();
   store::add_account(c, "acme", std::nullopt);
@@ -77,7 +77,7 @@ TEST_CASE("pair codes: a fence answers only its own account's requests", "[store
   CHECK(state_of(c, theirs) == "pending");
 }
 
-TEST_CASE("pair codes: old requests come back expired; the CLI withdraws its own", "[store][pg]") {
+TEST_CASE("pair codes: old requests come back expired - the CLI withdraws its own", "[store][pg]") {
   test::TestDatabase db;
   auto c = db.connect();
   store::add_account(c, "acme", std::nullopt);

@@ -1,0 +1,74 @@
+#include "sim/tsv_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace wa::sim {
+namespace {
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (true) {
+    auto tab = line.find('\t', start);
+    out.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+    if (tab == std::string::npos) break;
+    start = tab + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+void read_tsv(const std::filesystem::path& path, std::size_t fields,
+              const std::function<void(const std::vector<std::string>& fields, const TsvError& bad)>& row) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line;
+  std::size_t lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.empty() || line[0] == '#') continue;
+    const TsvError bad = [&](const std::string& why) {
+      return std::runtime_error(path.string() + ":" + std::to_string(lineno) + ": " + why);
+    };
+    auto f = split_tabs(line);
+    if (f.size() != fields) throw bad("expected " + std::to_string(fields) + " tab-separated fields");
+    row(f, bad);
+  }
+}
+
+void write_private_file(const std::filesystem::path& path, const std::string& content) {
+  auto tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot create " + tmp.string() + ": " + std::strerror(errno));
+  // fchmod too: O_CREAT's mode does not apply to a file left over from an earlier crash.
+  bool ok = ::fchmod(fd, 0600) == 0;
+  std::size_t off = 0;
+  while (ok && off < content.size()) {
+    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      ok = false;
+    else
+      off += static_cast<std::size_t>(n);
+  }
+  ok = ok && ::fsync(fd) == 0;
+  int err = errno;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot rename " + tmp.string() + " to " + path.string() + ": " +
+                             std::strerror(errno));
+}
+
+}  // namespace wa::sim

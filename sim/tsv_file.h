@@ -1,0 +1,25 @@
+// wasim's state files: one record per line, tab-separated fields, mode 0600, rewritten
+// atomically (device_registry, phone_registry, root_key_store).
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace wa::sim {
+
+// Makes the error for a bad line: "<file>:<line>: <why>".
+using TsvError = std::function<std::runtime_error(const std::string& why)>;
+
+// Calls `row` for every line of `path` that is neither empty nor a '#' comment; nothing when the
+// file does not exist (first start). A line without exactly `fields` tab-separated fields throws.
+void read_tsv(const std::filesystem::path& path, std::size_t fields,
+              const std::function<void(const std::vector<std::string>& fields, const TsvError& bad)>& row);
+
+// Writes `content` to `path` atomically (temp file + rename) with mode 0600.
+void write_private_file(const std::filesystem::path& path, const std::string& content);
+
+}  // namespace wa::sim
