@@ -100,7 +100,7 @@ std::vector<std::string> lines(const std::string& s) {
 
 }  // namespace
 
-TEST_CASE("messages send queues and status reports it; bad input exits 2 with one line and queues nothing",
+TEST_CASE("messages send queues and status reports it - bad input exits 2 with one line and queues nothing",
           "[app][cli][messages]") {
   test::TestDatabase db;
   auto c = db.connect();

@@ -311,7 +311,8 @@ TEST_CASE("decrypt_message in one transaction: a redelivery after a leader chang
 }
 
 TEST_CASE(
-    "the real inbox: decrypt + wa_inbox row in one transaction; a redelivery is found by hash, not decrypted",
+    "the real inbox: decrypt + wa_inbox row in one transaction - a redelivery is found by hash, not "
+    "decrypted",
     "[pg][signal][inbox]") {
   test::TestDatabase db;
   auto admin = db.connect("admin");

@@ -191,7 +191,7 @@ TEST_CASE("outbox: enqueue validates, queues, NOTIFYs and honours ids and idempo
 }
 
 TEST_CASE(
-    "outbox: competing claimers get each row once; a stale epoch claims nothing; failover resends the same "
+    "outbox: competing claimers get each row once - a stale epoch claims nothing - failover resends the same "
     "id",
     "[store][pg][outbox]") {
   test::TestDatabase db;
@@ -255,7 +255,7 @@ TEST_CASE(
   CHECK_THROWS_AS(store::claim_outbox(other, fence2, 1), store::EpochMoved);
 }
 
-TEST_CASE("outbox: status only moves forward; failed carries its reason", "[store][pg][outbox]") {
+TEST_CASE("outbox: status only moves forward - failed carries its reason", "[store][pg][outbox]") {
   test::TestDatabase db;
   auto c = db.connect();
   store::add_account(c, "acme", std::nullopt);
@@ -282,7 +282,7 @@ TEST_CASE("outbox: status only moves forward; failed carries its reason", "[stor
   CHECK(status(id2) == "failed");
 }
 
-TEST_CASE("utf8: lengths count code points; invalid input is refused or repaired", "[store][utf8]") {
+TEST_CASE("utf8: lengths count code points - invalid input is refused or repaired", "[store][utf8]") {
   CHECK(store::utf8_length("") == std::optional<std::size_t>(0));
   CHECK(store::utf8_length("aé✓😀") == std::optional<std::size_t>(4));
   CHECK_FALSE(store::utf8_length("\xc0\xaf"));          // overlong '/'
