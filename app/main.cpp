@@ -19,6 +19,9 @@ constexpr const char* kUsage =
     "  accounts list    list the registered accounts\n"
     "  accounts pair    pair an account: QR in the terminal, or --phone for a pair code\n"
     "  accounts rekey   recompute every lock key for a new --lock-keys mode (all pods stopped)\n"
+    "  messages send    queue a text message for an account's leader to send\n"
+    "  messages status  show an outgoing message's status\n"
+    "  messages list    print the received messages as JSON lines\n"
     "  node decode      decode a binary node (hex) to JSON\n"
     "  node encode      encode a JSON node to hex\n"
     "  version          print the version\n"
@@ -38,6 +41,7 @@ int main(int argc, char** argv) {
     if (cmd == "run") return wa::app::cmd_run(argc - 2, argv + 2);
     if (cmd == "migrate") return wa::app::cmd_migrate(argc - 2, argv + 2);
     if (cmd == "accounts") return wa::app::cmd_accounts(argc - 2, argv + 2);
+    if (cmd == "messages") return wa::app::cmd_messages(argc - 2, argv + 2);
     if (cmd == "node") return wa::app::cmd_node(argc - 2, argv + 2);
     if (cmd == "version" || cmd == "--version") {
       std::cout << "waconnector " << WACONN_VERSION << "\n";

@@ -17,6 +17,9 @@ inline constexpr std::string_view kLeaderChannel = "waconnector_leader";
 inline constexpr std::string_view kPairCodeRequestChannel = "wa_pair_code_request";
 // A pair-code request changed state (payload: request id): wakes the waiting CLI.
 inline constexpr std::string_view kPairCodeAnswerChannel = "wa_pair_code_answer";
+// A message was queued in wa_outbox (payload: business_id; trigger of migration 0007): wakes the
+// account's leader's sender.
+inline constexpr std::string_view kOutboxChannel = "wa_outbox";
 
 // LISTEN `channel` on `conn` (the name is quoted as an identifier). Throws pg::Error.
 void listen(pg::Connection& conn, std::string_view channel);

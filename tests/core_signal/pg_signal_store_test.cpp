@@ -10,6 +10,7 @@
 #include "core/signal/padding.h"
 #include "core/signal/session_cipher.h"
 #include "store/accounts.h"
+#include "store/inbox.h"
 #include "store/signal_store.h"
 #include "tests/core_signal/party.h"
 #include "tests/store/test_db.h"
@@ -307,4 +308,71 @@ TEST_CASE("decrypt_message in one transaction: a redelivery after a leader chang
   CHECK(again.encs[0].outcome == client::EncOutcome::duplicate);
   CHECK_FALSE(again.needs_retry());
   CHECK(count(admin, "SELECT count(*) FROM test_inbox") == 1);
+}
+
+TEST_CASE(
+    "the real inbox: decrypt + wa_inbox row in one transaction - a redelivery is found by hash, not "
+    "decrypted",
+    "[pg][signal][inbox]") {
+  test::TestDatabase db;
+  auto admin = db.connect("admin");
+  auto keys = seed(admin);
+  const Address us{"15550009999", 4};
+  test::Party peer(Address{"15550001111", 0});
+  PreKeyBundle bundle{keys.local.registration_id,    keys.local.identity.pub,
+                      keys.signed_pre_key.id,        keys.signed_pre_key.pair.pub,
+                      keys.signed_pre_key.signature, PreKeyBundle::OneTime{3, keys.pre_keys.at(3).pub}};
+  process_bundle(peer.proto, us, bundle);
+  auto c = encrypt(peer.proto, us, pad(client::encode_text_message("stored once ✓")));
+  client::MessageInfo info;
+  info.id = "3EB0INBOX";
+  info.from = info.sender = *binary::Jid::parse("15550001111:0@s.whatsapp.net");
+  info.chat = info.from.to_non_ad();
+  info.timestamp = 1790000123;
+  info.encs.push_back(
+      client::EncPayload{client::EncType::pkmsg, "pkmsg", 2, c.data, std::nullopt, "", false});
+  const auto hash = store::ciphertext_hash(c.data.data(), c.data.size());
+
+  int decrypted = 0;
+  auto receive = [&](Leader& l) {
+    if (store::find_inbox_by_hash(l.conn, kBiz, hash)) return;  // stored already: ack only
+    l.pg.transaction("receive message", [&](pg::Connection& tx) {
+      client::decrypt_message(l.proto, info, [&](const client::EncPayload&, const client::MessageContent& m) {
+        ++decrypted;
+        store::InboxMessage row;
+        row.id = info.id;
+        row.chat = info.chat.to_string();
+        row.sender = info.sender.to_string();
+        row.text = m.text;
+        row.server_ts = info.timestamp;
+        row.ciphertext_hash = hash;
+        store::insert_inbox(tx, kBiz, row);
+      });
+    });
+  };
+  SECTION("the inbox write fails: the session change rolls back with it, and a retry stores it") {
+    Leader a(db, "pod-a");
+    admin.exec_simple("break the inbox",
+                      "ALTER TABLE wa_inbox ADD CONSTRAINT broken CHECK (false) NOT VALID");
+    CHECK_THROWS(receive(a));
+    CHECK(count(admin, "SELECT count(*) FROM wa_signal_sessions") == 0);
+    admin.exec_simple("mend the inbox", "ALTER TABLE wa_inbox DROP CONSTRAINT broken");
+    receive(a);
+    CHECK(decrypted == 2);  // the rolled-back decryption left the pre-key and session as they were
+  }
+  SECTION("stored, then the leader dies before acking; the new leader gets the redelivery") {
+    {
+      Leader a(db, "pod-a");
+      receive(a);
+    }
+    Leader b(db, "pod-b");
+    receive(b);
+    CHECK(decrypted == 1);
+  }
+  const auto rows = store::list_inbox(admin, kBiz, 0, 10);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].id == "3EB0INBOX");
+  CHECK(rows[0].text == std::optional<std::string>("stored once ✓"));
+  CHECK(rows[0].chat == "15550001111@s.whatsapp.net");
+  CHECK(rows[0].server_ts == 1790000123);
 }
