@@ -67,8 +67,17 @@ void PairCodeResponder::run() {
   while (!stopping_.load()) {
     try {
       if (!conn.ok()) {
+        // Bounded like every other session: the client call runs outside any transaction, so a
+        // transaction left open (a paused process) or a row lock wait ends on the server's side.
         conn = pg::Connection::open(url_, "pair-code responder",
-                                    {{"application_name", "waconnector/pair-code"}, {"connect_timeout", "5"}});
+                                    {{"application_name", "waconnector/pair-code"},
+                                     {"connect_timeout", "5"},
+                                     {"keepalives", "1"},
+                                     {"keepalives_idle", "1"},
+                                     {"keepalives_interval", "1"},
+                                     {"keepalives_count", "3"},
+                                     {"options", "-c statement_timeout=5000 -c lock_timeout=2000"
+                                                 " -c idle_in_transaction_session_timeout=5000"}});
         store::listen(conn, store::kPairCodeRequestChannel);
         if (logged_down) log::info("pair_code_responder_reconnected");
         logged_down = false;
