@@ -54,7 +54,7 @@ for cmd in "run" "migrate" "accounts add" "accounts list" "accounts rekey" "acco
     END { if (flag != "") print flag "\t" env "\t" def }')
 done
 
-for m in $(grep -o '\.Name("waconnector_[a-z0-9_]*")' "$src/common/metrics.cpp" | sed 's/.*"\(.*\)".*/\1/'); do
+for m in $(grep -o '"waconnector_[a-z0-9_]*"' "$src/common/metrics.cpp" | tr -d '"' | sort -u); do
   checked=$((checked + 1))
   grep -qF -- "\`$m\`" "$doc" || missing "metric $m"
 done

@@ -140,7 +140,9 @@ function labelsMatch(selector, labels) {
 
 export function metricNamesFromSource(cpp) {
   const names = new Set();
-  for (const m of cpp.matchAll(/\.Name\("([a-z_:][a-z0-9_:]*)"\)/g)) {
+  // Every metric name is a string literal of its own ("waconnector_..."), whether it is passed to
+  // prometheus-cpp's .Name() or to common/metrics.cpp's builders; help texts never start with it.
+  for (const m of cpp.matchAll(/"(waconnector_[a-z0-9_:]*)"/g)) {
     names.add(m[1]);
     for (const s of ["_bucket", "_sum", "_count"]) names.add(m[1] + s);
   }
