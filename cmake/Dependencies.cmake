@@ -15,7 +15,11 @@ pkg_check_modules(PNG REQUIRED IMPORTED_TARGET libpng)
 find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
 add_library(wa_asio INTERFACE)
 target_include_directories(wa_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
-target_compile_definitions(wa_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+# ASIO_DISABLE_STD_ALIGNED_ALLOC: asio decides between aligned_alloc and operator new per translation
+# unit from whether libstdc++'s config was seen before asio's, so a file that includes asio first gets
+# the other inline aligned_new/aligned_delete (an ODR split ASan reports as alloc-dealloc-mismatch).
+# One choice for every file.
+target_compile_definitions(wa_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED ASIO_DISABLE_STD_ALIGNED_ALLOC)
 target_link_libraries(wa_asio INTERFACE Threads::Threads OpenSSL::SSL OpenSSL::Crypto)
 
 # civetweb (brought by prometheus-cpp-dev) is our HTTP server for /health, /ready, /metrics,
