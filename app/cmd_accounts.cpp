@@ -37,11 +37,16 @@ FlagSpec database_url_flag() {
 }
 
 FlagSpec lock_keys_flag(bool required) {
-  return {"lock-keys", "LOCK_KEYS",
-          required ? "the new advisory lock key mode: hashtext (32-bit) or hashtextextended (64-bit)"
-                   : "advisory lock key mode: hashtext (32-bit) or hashtextextended (64-bit). Unset: the cluster's "
-                     "stored mode (hashtext for a new cluster); set: must equal the stored mode",
-          "", false, required};
+  return {
+      "lock-keys",
+      "LOCK_KEYS",
+      required
+          ? "the new advisory lock key mode: hashtext (32-bit) or hashtextextended (64-bit)"
+          : "advisory lock key mode: hashtext (32-bit) or hashtextextended (64-bit). Unset: the cluster's "
+            "stored mode (hashtext for a new cluster); set: must equal the stored mode",
+      "",
+      false,
+      required};
 }
 
 // nullopt when the flag (and its env) is unset.
@@ -128,8 +133,8 @@ std::string to_json(const store::Account& a) {
 int accounts_add(int argc, char** argv) {
   Flags f("waconnector accounts add", "Register an account. Its lock key is computed by the database.",
           {database_url_flag(),
-           {"business-id", "WACONN_BUSINESS_ID", "the account's business id (1-64 of A-Z a-z 0-9 _ . -)", "", false,
-            true},
+           {"business-id", "WACONN_BUSINESS_ID", "the account's business id (1-64 of A-Z a-z 0-9 _ . -)", "",
+            false, true},
            {"jid", "WACONN_JID", "the account's WhatsApp jid when already paired (user[:device]@server)", ""},
            lock_keys_flag(false)});
   if (!f.parse(argc, argv)) return 0;
@@ -144,7 +149,8 @@ int accounts_add(int argc, char** argv) {
   store::require_lock_key_mode(conn, effective);
   const auto a = store::add_account(conn, business_id, jid);
   std::cout << fmt::format("added business {}{} (lock key {}, {})\n", a.business_id,
-                           a.jid ? " jid " + mask_jid(*a.jid) : std::string(), a.lock_key, store::to_string(effective));
+                           a.jid ? " jid " + mask_jid(*a.jid) : std::string(), a.lock_key,
+                           store::to_string(effective));
   return 0;
 }
 
@@ -165,8 +171,8 @@ int accounts_list(int argc, char** argv) {
     std::cout << out << "]\n";
     return 0;
   }
-  std::cout << fmt::format("{:<24} {:<14} {:<32} {:>6} {:<20} {:>9} {:<20} {}\n", "BUSINESS_ID", "STATUS", "JID",
-                           "EPOCH", "POD", "FAILOVERS", "LAST_CONNECTED", "LOCK_KEY");
+  std::cout << fmt::format("{:<24} {:<14} {:<32} {:>6} {:<20} {:>9} {:<20} {}\n", "BUSINESS_ID", "STATUS",
+                           "JID", "EPOCH", "POD", "FAILOVERS", "LAST_CONNECTED", "LOCK_KEY");
   for (const auto& a : accounts)
     std::cout << fmt::format("{:<24} {:<14} {:<32} {:>6} {:<20} {:>9} {:<20} {}\n", a.business_id, a.status,
                              a.jid ? mask_jid(*a.jid) : "-", a.lease_epoch, a.assigned_pod.value_or("-"),
@@ -181,8 +187,10 @@ int accounts_rekey(int argc, char** argv) {
           "Change the cluster's lock-key mode and recompute every account's lock key. STOP ALL PODS FIRST: a "
           "running pod keeps locking its old keys, so two pods could lead one account. Refused while account "
           "locks are held unless --force.",
-          {database_url_flag(), lock_keys_flag(true),
-           {"force", "WACONN_REKEY_FORCE", "rekey even though account locks are held (pods seem to run)", "", true}});
+          {database_url_flag(),
+           lock_keys_flag(true),
+           {"force", "WACONN_REKEY_FORCE", "rekey even though account locks are held (pods seem to run)", "",
+            true}});
   if (!f.parse(argc, argv)) return 0;
   const auto mode = *parse_mode(f);  // required: parse() refused a missing one
   auto conn = connect(f, "accounts rekey");
@@ -194,17 +202,9 @@ int accounts_rekey(int argc, char** argv) {
 }  // namespace
 
 int cmd_accounts(int argc, char** argv) {
-  if (argc < 1 || std::string_view(argv[0]) == "--help" || std::string_view(argv[0]) == "-h") {
-    std::cout << kAccountsUsage;
-    return argc < 1 ? 2 : 0;
-  }
-  const std::string_view sub = argv[0];
-  if (sub == "add") return accounts_add(argc - 1, argv + 1);
-  if (sub == "list") return accounts_list(argc - 1, argv + 1);
-  if (sub == "rekey") return accounts_rekey(argc - 1, argv + 1);
-  if (sub == "pair") return accounts_pair(argc - 1, argv + 1);
-  std::cerr << "waconnector: unknown accounts subcommand '" << sub << "'\n" << kAccountsUsage;
-  return 2;
+  return dispatch_subcommand(
+      "accounts", kAccountsUsage, argc, argv,
+      {{"add", accounts_add}, {"list", accounts_list}, {"rekey", accounts_rekey}, {"pair", accounts_pair}});
 }
 
 }  // namespace wa::app

@@ -209,16 +209,8 @@ int messages_list(int argc, char** argv) {
 }  // namespace
 
 int cmd_messages(int argc, char** argv) {
-  if (argc < 1 || std::string_view(argv[0]) == "--help" || std::string_view(argv[0]) == "-h") {
-    std::cout << kMessagesUsage;
-    return argc < 1 ? 2 : 0;
-  }
-  const std::string_view sub = argv[0];
-  if (sub == "send") return messages_send(argc - 1, argv + 1);
-  if (sub == "status") return messages_status(argc - 1, argv + 1);
-  if (sub == "list") return messages_list(argc - 1, argv + 1);
-  std::cerr << "waconnector: unknown messages subcommand '" << sub << "'\n" << kMessagesUsage;
-  return 2;
+  return dispatch_subcommand("messages", kMessagesUsage, argc, argv,
+                             {{"send", messages_send}, {"status", messages_status}, {"list", messages_list}});
 }
 
 }  // namespace wa::app
