@@ -326,10 +326,20 @@ TEST_CASE("database unavailable: the fenced event is queued and written once the
   // lock session too, so it fences while its store session cannot come back).
   auto admin = wa::pg::Connection::open(wa::hatest::base_url(), "admin");
   admin.exec_simple("refuse connections", fmt::format("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS false", dbname).c_str());
-  admin.exec("terminate the pod's sessions",
-             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-             {dbname});
-  const bool queued = wait_for([&] { return r.log().find("\"event\":\"ha_event_queued\"") != std::string::npos; }, 20s);
+  // Terminate on every poll, not once: a session whose startup was already past the
+  // ALLOW_CONNECTIONS check when the flag flipped appears in pg_stat_activity only after the first
+  // sweep and would otherwise let the pod record its event on time (seen once in CI).
+  const auto terminate_all = [&] {
+    admin.exec("terminate the pod's sessions",
+               "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+               {dbname});
+  };
+  const bool queued = wait_for(
+      [&] {
+        terminate_all();
+        return r.log().find("\"event\":\"ha_event_queued\"") != std::string::npos;
+      },
+      20s);
   admin.exec_simple("accept connections", fmt::format("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true", dbname).c_str());
   REQUIRE(queued);
   std::optional<wa::store::HaEvent> late;
