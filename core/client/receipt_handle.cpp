@@ -79,6 +79,13 @@ std::optional<Receipt> parse_receipt(const Node& n) {
     }
     req.has_keys = n.child("keys") != nullptr;
     r.retry = req;
+    if (req.has_keys) {
+      try {
+        r.bundle = signal::parse_bundle(n);
+      } catch (const signal::BundleError&) {
+        // Answered without the keys: re-encrypt on the session we have, if any.
+      }
+    }
   }
   return r;
 }

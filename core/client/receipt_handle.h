@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/binary/node.h"
+#include "core/signal/prekey_bundle.h"
 
 namespace wa::client {
 
@@ -49,6 +50,8 @@ struct Receipt {
   std::optional<binary::Jid> chat;     // groups: the group; 1:1: nullopt
   std::optional<std::string> recipient;
   std::optional<RetryRequest> retry;
+  // Retry receipts with <keys>: the peer's fresh bundle (nullopt when absent or malformed).
+  std::optional<signal::PreKeyBundle> bundle;
 };
 
 // Parses a <receipt>; nullopt when it has no usable id or sender. Retry receipts without a valid
