@@ -26,15 +26,17 @@
 #include <thread>
 
 #include "common/backoff.h"
+#include "core/client/message_info.h"
 #include "core/client/message_store.h"
 #include "core/client/receipt_handle.h"
 #include "core/client/request.h"
+#include "core/client/retry_receipt.h"
 #include "core/client/stanzas.h"
 #include "core/client/stream_errors.h"
 #include "core/client/usync.h"
+#include "core/client/wa_client.h"
 #include "core/crypto/signal_context.h"
 #include "core/signal/protocol_store.h"
-#include "core/client/wa_client.h"
 #include "core/socket/frame_socket.h"
 
 namespace wa::client {
@@ -102,6 +104,11 @@ struct WaClient::Impl {
     Bytes ref;
   };
   std::optional<PairCodeState> pair_code;
+  // Messaging (io thread only): the account's own libsignal context and store adapter, created at
+  // the first message once paired; retry numbers per message id.
+  std::unique_ptr<crypto::SignalContext> signal_ctx;
+  std::unique_ptr<signal::ProtocolStore> protocol;
+  RetryCounter retries;
 
   // wa_client.cpp: state, events, store writes, sending, connecting
   void set_state(ConnectionState s);
@@ -126,6 +133,18 @@ struct WaClient::Impl {
   void dispatch(const Node& n);
   void on_iq(const Node& n);
   void on_notification(const Node& n);
+
+  // message_receive.cpp: <message> → parse, decrypt + inbox row in one fenced transaction, then
+  // the delivery receipt and the ack (or a retry receipt, or a NACK)
+  void on_message(const Node& n);
+  signal::ProtocolStore& protocol_store();
+  // Runs a message-store call; false after ending the connection: StoreFenced → lock_lost for
+  // good, any other failure → reconnect (nothing was acked, so the server delivers it again).
+  bool message_store_call(const char* purpose, const std::function<void()>& call);
+  void send_retry_receipt(const Node& n, const MessageInfo& info);
+
+  // offline.cpp: <ib> (offline_preview, offline: the end of the offline batch)
+  void on_ib(const Node& n);
 
   // connection_events.cpp
   enum class Close { abort, graceful };
@@ -164,12 +183,6 @@ struct WaClient::Impl {
   // login.cpp
   void on_success(const Node& n);
 
-  // The account's Signal state, shared by sending and receiving (io thread only): created on
-  // first use once paired, from messages->signal_stores(); null without a MessageStore.
-  crypto::SignalContext signal_ctx;
-  std::optional<signal::ProtocolStore> proto;
-  signal::ProtocolStore* protocol();
-
   // send.cpp: the outbox sender (io thread only). Claimed rows wait in outbox_queue; one is in
   // flight at a time (its usync / bundle IQs); sent ones wait in awaiting_ack for the server's
   // <ack>. A connection that ends before the ack puts them back in front of the queue, so the
@@ -181,6 +194,7 @@ struct WaClient::Impl {
   std::map<std::string, int> retries_answered;    // id -> retry receipts answered (max 5)
   bool outbox_busy = false;
   bool outbox_again = false;
+  signal::ProtocolStore* send_protocol();  // protocol_store(), or null when not usable
   void pump_outbox();
   void send_next();
   void send_with_devices(OutboxItem item);

@@ -48,12 +48,14 @@ void WaClient::Impl::dispatch(const Node& n) {
     send(ack_for(n));
     return on_notification(n);
   }
+  if (n.tag == "message") return on_message(n);
+  if (n.tag == "ib") return on_ib(n);
   if (n.tag == "receipt") {
     send(ack_for(n));
     return on_receipt(n);
   }
   if (n.tag == "ack") return on_server_ack(n);
-  if (n.tag == "message" || n.tag == "call") return send(ack_for(n));
+  if (n.tag == "call") return send(ack_for(n));
   if (n.tag == "xmlstreamend") {
     wa::log::info("wa_client_stream_end").kv("business_id", business_id);
     return;

@@ -40,13 +40,10 @@ std::optional<Jid> parse_recipient(const std::string& text) {
 
 }  // namespace
 
-signal::ProtocolStore* WaClient::Impl::protocol() {
-  if (proto) return &*proto;
+// The receive path's store adapter (message_receive.cpp): one per account for both directions.
+signal::ProtocolStore* WaClient::Impl::send_protocol() {
   if (!messages || !dev || !dev->paired()) return nullptr;
-  proto.emplace(signal_ctx, messages->signal_stores(), [this](const signal::IdentityChange& c) {
-    wa::log::info("wa_identity_changed").kv("business_id", business_id).kv("address", wa::mask_jid(c.address.name));
-  });
-  return &*proto;
+  return &protocol_store();
 }
 
 void WaClient::Impl::pump_outbox() {
@@ -131,7 +128,7 @@ void WaClient::Impl::send_with_devices(OutboxItem item) {
   const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
   for (auto& d : device_cache.get(own_user).value_or(std::vector<Jid>{}))
     if (!is_this_device(d, own)) devices.push_back(d);
-  signal::ProtocolStore* ps = protocol();
+  signal::ProtocolStore* ps = send_protocol();
   if (!ps) return finish_item(item, OutboxStatus::failed, "no Signal store"), send_next();
   std::vector<Jid> need;
   if (!store_write("find sessions", [&] { need = devices_without_session(*ps, devices); })) return;
@@ -147,7 +144,7 @@ void WaClient::Impl::send_with_devices(OutboxItem item) {
           outbox_busy = false;
           return;
         }
-        signal::ProtocolStore* ps = protocol();
+        signal::ProtocolStore* ps = send_protocol();
         bool ok = store_write("build sessions", [&] {
           try {
             messages->transaction("build sessions", [&] {
@@ -173,7 +170,7 @@ void WaClient::Impl::encrypt_and_send(OutboxItem item, const std::vector<Jid>& d
   const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
   const auto message = encode_text_message(item.text);
   const auto dsm = device_sent_plaintext(to, message);
-  signal::ProtocolStore* ps = protocol();
+  signal::ProtocolStore* ps = send_protocol();
   Fanout fan;
   // The ratchets advance and are stored before the stanza leaves: a crash in between costs a
   // resend with fresh keys, never a reused one.
@@ -266,7 +263,7 @@ void WaClient::Impl::answer_retry(const Receipt& r) {
   }
   ++answered;
   auto to = parse_recipient(item->recipient);
-  signal::ProtocolStore* ps = protocol();
+  signal::ProtocolStore* ps = send_protocol();
   if (!to || to->is_group() || !ps) return;
   const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
   const auto message = encode_text_message(item->text);
