@@ -197,7 +197,8 @@ struct WaClient::Impl {
   signal::ProtocolStore* send_protocol();  // protocol_store(), or null when not usable
   void pump_outbox();
   void send_next();
-  void send_with_devices(OutboxItem item);
+  void resolve_devices(OutboxItem item, std::vector<binary::Jid> users);
+  void send_with_devices(OutboxItem item, const std::vector<binary::Jid>& users);
   void encrypt_and_send(OutboxItem item, const std::vector<binary::Jid>& devices);
   void finish_item(const OutboxItem& item, OutboxStatus status, const std::string& error);
   void requeue_unacked();

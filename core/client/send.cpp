@@ -14,6 +14,7 @@
 #include "common/mask.h"
 #include "core/client/client_impl.h"
 #include "core/client/device_sent.h"
+#include "core/client/group_send.h"
 #include "core/client/message_content.h"
 #include "core/client/outgoing_message.h"
 #include "core/client/phash.h"
@@ -82,22 +83,44 @@ void WaClient::Impl::send_next() {
     finish_item(item, OutboxStatus::failed, "malformed recipient");
     return send_next();
   }
-  if (to->is_group()) {
-    finish_item(item, OutboxStatus::failed, "sending to groups is not supported yet");
-    return send_next();
-  }
   if (!dev || !dev->paired()) return;  // cannot happen while logged in
   const Jid own_user = Jid::parse(dev->jid)->to_non_ad();
+  if (!to->is_group()) return resolve_devices(std::move(item), {to->to_non_ad(), own_user});
+  // A group: its members first (asked every time, so a member change is never missed).
+  const auto g = gen;
+  send_iq(
+      group_info_query(ids.next(), *to),
+      [this, g, item](const IqResult& r) mutable {
+        if (g != gen || stopped.load()) return;
+        if (!r.answered()) {  // timeout or connection gone: try again on the next login / pump
+          outbox_queue.push_front(std::move(item));
+          outbox_busy = false;
+          return;
+        }
+        std::vector<Jid> members;
+        try {
+          members = parse_group_participants(*r.node);
+        } catch (const GroupInfoError& e) {
+          finish_item(item, OutboxStatus::failed, std::string("group: ") + e.what());
+          return send_next();
+        }
+        resolve_devices(std::move(item), std::move(members));
+      },
+      opt.iq_timeout);
+}
+
+void WaClient::Impl::resolve_devices(OutboxItem item, std::vector<Jid> users) {
   std::vector<Jid> missing;
-  for (const auto& u : {to->to_non_ad(), own_user})
+  for (const auto& u : users)
     if (!device_cache.get(u)) missing.push_back(u);
-  if (missing.empty()) return send_with_devices(std::move(item));
+  if (missing.size() > kMaxUsyncUsers) missing.resize(kMaxUsyncUsers);
+  if (missing.empty()) return send_with_devices(std::move(item), users);
   const auto g = gen;
   send_iq(
       usync_devices_query(ids.next(), missing),
-      [this, g, item, missing](const IqResult& r) mutable {
+      [this, g, item, missing, users](const IqResult& r) mutable {
         if (g != gen || stopped.load()) return;
-        if (!r.answered()) {  // timeout or connection gone: try again on the next login / pump
+        if (!r.answered()) {
           outbox_queue.push_front(std::move(item));
           outbox_busy = false;
           return;
@@ -111,23 +134,27 @@ void WaClient::Impl::send_next() {
         // A user the server did not list has no devices we could write to.
         for (const auto& u : missing)
           if (!device_cache.get(u)) device_cache.put(u, {});
-        send_with_devices(std::move(item));
+        send_with_devices(std::move(item), users);
       },
       opt.iq_timeout);
 }
 
-void WaClient::Impl::send_with_devices(OutboxItem item) {
+void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& users) {
   const Jid to = *parse_recipient(item.recipient);
-  const Jid own_user = Jid::parse(dev->jid)->to_non_ad();
-  std::vector<Jid> devices = device_cache.get(to).value_or(std::vector<Jid>{});
-  if (devices.empty()) {
+  const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
+  std::vector<Jid> devices;
+  bool recipient_has_devices = false;
+  for (const auto& u : users)
+    for (auto& d : device_cache.get(u).value_or(std::vector<Jid>{})) {
+      if (is_this_device(d, own)) continue;
+      recipient_has_devices = recipient_has_devices || !is_own_account(d, own);
+      if (std::find(devices.begin(), devices.end(), d) == devices.end()) devices.push_back(d);
+    }
+  if (!recipient_has_devices && !to.is_group()) {
     device_cache.invalidate(to);
     finish_item(item, OutboxStatus::failed, "the recipient has no devices");
     return send_next();
   }
-  const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
-  for (auto& d : device_cache.get(own_user).value_or(std::vector<Jid>{}))
-    if (!is_this_device(d, own)) devices.push_back(d);
   signal::ProtocolStore* ps = send_protocol();
   if (!ps) return finish_item(item, OutboxStatus::failed, "no Signal store"), send_next();
   std::vector<Jid> need;
@@ -171,6 +198,24 @@ void WaClient::Impl::encrypt_and_send(OutboxItem item, const std::vector<Jid>& d
   const auto message = encode_text_message(item.text);
   const auto dsm = device_sent_plaintext(to, message);
   signal::ProtocolStore* ps = send_protocol();
+  if (to.is_group()) {
+    GroupMessage gm;
+    if (!store_write("encrypt group message", [&] {
+          messages->transaction("encrypt group message",
+                                [&] { gm = group_message(*ps, item.id, to, devices, own, message, dev->account); });
+        }))
+      return;
+    send(gm.stanza);
+    wa::log::info("wa_message_sent")
+        .kv("business_id", business_id)
+        .kv("id", item.id)
+        .kv("group", true)
+        .kv("devices", gm.devices)
+        .kv("pkmsg", gm.any_pkmsg)
+        .kv("attempt", item.attempts);
+    awaiting_ack[item.id] = std::move(item);
+    return send_next();
+  }
   Fanout fan;
   // The ratchets advance and are stored before the stanza leaves: a crash in between costs a
   // resend with fresh keys, never a reused one.

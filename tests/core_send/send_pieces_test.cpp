@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/client/device_sent.h"
+#include "core/client/group_send.h"
 #include "core/client/message_content.h"
 #include "core/client/message_id.h"
 #include "core/client/outgoing_message.h"
@@ -11,6 +12,7 @@
 #include "core/client/usync.h"
 #include "core/crypto/base64.h"
 #include "core/crypto/digest.h"
+#include "core/signal/group_cipher.h"
 #include "core/signal/padding.h"
 #include "core/signal/session_cipher.h"
 #include "tests/core_signal/party.h"
@@ -309,4 +311,97 @@ TEST_CASE("server acks and receipts of our messages", "[send]") {
   auto bad_retry = client::parse_receipt(Node{
       "receipt", {{"id", std::string("A")}, {"from", std::string("1@s.whatsapp.net")}, {"type", std::string("retry")}}, {}});
   REQUIRE(bad_retry->kind == client::ReceiptKind::other);
+}
+
+TEST_CASE("group message: SKDM pairwise to every member device, one skmsg, phash", "[send]") {
+  const Jid me = J("15550001:7@s.whatsapp.net");
+  const Jid my_phone = J("15550001@s.whatsapp.net");
+  const Jid bob_dev = J("15550002@s.whatsapp.net");
+  const Jid group = J("120363000000000001@g.us");
+  test::Party alice(signal::Address::from_jid(me));
+  test::Party bob(signal::Address::from_jid(bob_dev));
+  test::Party phone(signal::Address::from_jid(my_phone));
+  signal::process_bundle(alice.proto, signal::Address::from_jid(bob_dev), bob.bundle(1));
+  signal::process_bundle(alice.proto, signal::Address::from_jid(my_phone), phone.bundle(1));
+  const client::OwnIdentity own{me, std::nullopt};
+
+  const auto q = client::group_info_query("g1", group);
+  REQUIRE(q.attr_text("xmlns") == "w:g2");
+  REQUIRE(q.attr_text("to") == group.to_string());
+  REQUIRE(q.child("query")->attr_text("request") == "interactive");
+  Node answer{"iq", {{"type", std::string("result")}},
+              NodeList{Node{"group", {{"id", std::string("120363000000000001")}},
+                            NodeList{Node{"participant", {{"jid", std::string("15550001@s.whatsapp.net")},
+                                                          {"type", std::string("superadmin")}}, {}},
+                                     Node{"participant", {{"jid", std::string("15550002@s.whatsapp.net")}}, {}}}}}};
+  REQUIRE(client::parse_group_participants(answer) ==
+          std::vector<Jid>{J("15550001@s.whatsapp.net"), J("15550002@s.whatsapp.net")});
+  REQUIRE_THROWS_AS(client::parse_group_participants(Node{"iq", {{"type", std::string("error")}}, {}}),
+                    client::GroupInfoError);
+  REQUIRE_THROWS_AS(client::parse_group_participants(Node{"iq", {{"type", std::string("result")}},
+                                                          NodeList{Node{"group", {}, NodeList{}}}}),
+                    client::GroupInfoError);
+
+  const crypto::Bytes identity{7};
+  for (const char* text : {"group one", "group two"}) {
+    auto gm = client::group_message(alice.proto, "3EB0G", group, {bob_dev, my_phone, me}, own,
+                                    client::encode_text_message(text), identity);
+    REQUIRE(gm.devices == 2);
+    const Node& st = gm.stanza;
+    REQUIRE(st.attr_text("to") == group.to_string());
+    REQUIRE(st.attr_text("phash") == client::participant_hash({bob_dev, my_phone}));
+    const Node* sk = nullptr;
+    for (const auto& c : st.children())
+      if (c.tag == "enc") sk = &c;
+    REQUIRE(sk);
+    REQUIRE(sk->attr_text("type") == "skmsg");
+    for (auto* member : {&bob, &phone}) {
+      const Jid dev = member == &bob ? bob_dev : my_phone;
+      const Node* to = nullptr;
+      for (const auto& t : st.child("participants")->children())
+        if (t.attr_text("jid") == dev.to_string()) to = &t;
+      REQUIRE(to);
+      const Node& enc = *to->child("enc");
+      const auto plain = signal::decrypt(member->proto, signal::Address::from_jid(me),
+                                         enc.attr_text("type") == "pkmsg" ? signal::CiphertextType::pkmsg
+                                                                          : signal::CiphertextType::msg,
+                                         *enc.bytes());
+      const auto content = client::decode_message(signal::unpad(plain));
+      REQUIRE(content.sender_key_distribution);
+      REQUIRE(content.sender_key_distribution->group_id == group.to_string());
+      const signal::SenderKeyName name{group.to_string(), signal::Address::from_jid(me)};
+      signal::process_sender_key_distribution(member->proto, name, content.sender_key_distribution->distribution);
+      const auto text_plain = signal::group_decrypt(member->proto, name, *sk->bytes());
+      REQUIRE(client::decode_message(signal::unpad(text_plain)).text == text);
+    }
+  }
+}
+
+TEST_CASE("a retry receipt's <keys> become a bundle", "[send]") {
+  test::Party bob(signal::Address{"15550002", 2});
+  const auto b = bob.bundle(3);
+  auto bytes_of = [](const crypto::Key32& k) { return crypto::Bytes(k.begin(), k.end()); };
+  Node keys{"keys", {},
+            NodeList{bytes_node("type", crypto::Bytes{5}), bytes_node("identity", bytes_of(b.identity)),
+                     Node{"key", {}, NodeList{bytes_node("id", client::be3(3)), bytes_node("value", bytes_of(b.pre_key->key))}},
+                     Node{"skey", {},
+                          NodeList{bytes_node("id", client::be3(b.signed_pre_key_id)),
+                                   bytes_node("value", bytes_of(b.signed_pre_key)),
+                                   bytes_node("signature", b.signed_pre_key_signature)}}}};
+  auto r = client::parse_receipt(Node{
+      "receipt",
+      {{"id", std::string("A")}, {"from", std::string("15550002:2@s.whatsapp.net")}, {"type", std::string("retry")}},
+      NodeList{Node{"retry", {{"count", std::string("2")}}, {}}, bytes_node("registration", client::be4(b.registration_id)),
+               keys}});
+  REQUIRE(r);
+  REQUIRE(r->bundle);
+  REQUIRE(r->bundle->registration_id == b.registration_id);
+  REQUIRE(r->bundle->identity == b.identity);
+  REQUIRE(r->bundle->pre_key->id == 3);
+  // A sender can build a session from it and the peer decrypts the resend.
+  test::Party alice(signal::Address{"15550001", 7});
+  signal::process_bundle(alice.proto, signal::Address::from_jid(r->from), *r->bundle);
+  auto n = client::resend_stanza(alice.proto, "A", r->from, "text", signal::pad(client::encode_text_message("again")),
+                                 r->retry->count, {});
+  REQUIRE(decrypt_text(bob, J("15550001:7@s.whatsapp.net"), *n.child("enc")) == "again");
 }

@@ -267,3 +267,41 @@ TEST_CASE("e2e send: SIGKILL the leader with queued rows - each is received once
 }
 
 }  // namespace wa::e2e
+
+namespace wa::e2e {
+
+TEST_CASE("e2e send: a group text reaches the other member's phone", "[pg][e2e][send]") {
+  Cluster c({}, 2);
+  const std::string alice = phone(7);
+  c.pair(alice);
+  const std::string bob = phone(8);
+  create_phone(c, bob);
+  std::string reply;
+  const int st = c.admin_post("/admin/groups",
+                              fmt::format(R"({{"subject":"team","participants":["{}","{}"]}})", alice, bob), &reply);
+  INFO(reply);
+  REQUIRE(st == 201);
+  const std::string group = jstr(binary::parse_json(reply).find("jid"));
+  REQUIRE(group.find("@g.us") != std::string::npos);
+  for (int i = 1; i <= 2; ++i) {
+    const std::string id = fmt::format("3EB0CC{:02d}", i);
+    auto sent = cli(fmt::format("messages send --database-url '{}' --business-id {} --to {} --text 'to the group {}' --id {}",
+                                c.db().url(), Cluster::kAccount, group, i, id));
+    INFO(sent.out);
+    REQUIRE(sent.code == 0);
+    std::vector<Received> got;
+    REQUIRE(hatest::wait_for(
+        [&] {
+          got = phone_messages(c, bob);
+          return count_id(got, id) > 0;
+        },
+        30s));
+    REQUIRE(count_id(got, id) == 1);
+    CHECK(got.back().chat == group);
+    CHECK(got.back().text == fmt::format("to the group {}", i));
+    CHECK(got.back().error.empty());
+    CHECK(hatest::wait_for([&] { return outbox_status(c, id) == "sent"; }, 10s));
+  }
+}
+
+}  // namespace wa::e2e
