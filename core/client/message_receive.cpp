@@ -42,19 +42,18 @@ std::optional<std::pair<std::string, std::string>> lid_pair(const MessageInfo& i
 
 }  // namespace
 
-signal::ProtocolStore& WaClient::Impl::protocol_store() {
-  if (!protocol) {
-    signal_ctx = std::make_unique<crypto::SignalContext>();
+signal::ProtocolStore* WaClient::Impl::protocol() {
+  if (!messages) return nullptr;
+  if (!proto) {
     // whatsmeow AutoTrustIdentity: the new key is accepted; it is reported, never silent.
-    protocol = std::make_unique<signal::ProtocolStore>(
-        *signal_ctx, messages->signal_stores(), [this](const signal::IdentityChange& c) {
-          wa::log::warn("wa_contact_identity_changed")
-              .kv("business_id", business_id)
-              .kv("contact", mask_phone(c.address.name))
-              .kv("device", static_cast<std::int64_t>(c.address.device));
-        });
+    proto.emplace(signal_ctx, messages->signal_stores(), [this](const signal::IdentityChange& c) {
+      wa::log::warn("wa_contact_identity_changed")
+          .kv("business_id", business_id)
+          .kv("contact", mask_phone(c.address.name))
+          .kv("device", static_cast<std::int64_t>(c.address.device));
+    });
   }
-  return *protocol;
+  return &*proto;
 }
 
 bool WaClient::Impl::message_store_call(const char* purpose, const std::function<void()>& call) {
@@ -133,7 +132,7 @@ void WaClient::Impl::on_message(const Node& n) {
   };
   const auto pair = lid_pair(info);
   if (!message_store_call("decrypt message", [&] {
-        auto& ps = protocol_store();
+        auto& ps = *protocol();
         messages->transaction("decrypt message", [&] {
           if (pair) messages->put_lid_mapping(pair->first, pair->second);
           result = decrypt_message(ps, info, hook);
