@@ -27,6 +27,7 @@
 #include "ha/elector.h"
 #include "ha/leased_device_store.h"
 #include "ha/leased_message_store.h"
+#include "ha/outbox_dispatcher.h"
 #include "ha/shutdown.h"
 #include "ha/supervisor.h"
 #include "store/accounts.h"
@@ -272,6 +273,16 @@ int cmd_run(int argc, char** argv) {
         if (conn == nullptr) throw std::runtime_error("this pod runs no WhatsApp connection for the account");
         return conn->request_pair_code(phone, push, std::chrono::seconds(30));
       });
+  // Outbox rows queued by any pod: wake the led accounts' clients to claim and send them.
+  std::unique_ptr<ha::OutboxDispatcher> outbox;
+  if (!no_transport)
+    outbox = std::make_unique<ha::OutboxDispatcher>(cfg.database_url, [&elector, &supervisor] {
+      std::vector<std::shared_ptr<core::Connection>> led;
+      for (const auto& a : elector.snapshot().accounts)
+        if (ha::leads(a.role))
+          if (auto conn = supervisor.connection(a.business_id)) led.push_back(std::move(conn));
+      return led;
+    });
   wa::log::info("run_started")
       .kv("http_port", http->port())
       .kv("wa_url", wa_opts.url)
@@ -293,6 +304,7 @@ int cmd_run(int argc, char** argv) {
     running = nullptr;
   }
   pair_codes.stop();
+  outbox.reset();
   http.reset();
   wa::log::info("run_stopped");
   return 0;
