@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "store/migrator.h"
+
 namespace wa::ha {
 
 pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view role) {
@@ -17,6 +19,9 @@ pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view
        {"options",
         fmt::format("-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
                     o.statement_timeout_ms, o.lock_timeout_ms, o.idle_in_transaction_timeout_ms)}});
+  // Every (re)connect checks the schema window, not only the first one at start: a database
+  // migrated past what this binary can run against is refused here, before any write.
+  store::require_schema(c);
   return c;
 }
 
