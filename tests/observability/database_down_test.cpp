@@ -131,3 +131,34 @@ TEST_CASE("DatabaseDown fires when PostgreSQL stops, also for a pod started duri
 }
 
 }  // namespace wa::obs
+
+namespace wa::obs {
+
+TEST_CASE("a read-only database counts as down: database_up 0 and NotReady until it is writable again",
+          "[pg][observability]") {
+  hatest::TestDb db;
+  db.add_account("acme");
+  hatest::Replica pod("ro-0", {"--database-url", db.url(), "--business-id", "acme"});
+  const int port = pod.http_port();
+  auto metric_is = [&](const char* v) {
+    return hatest::http_get(port, "/metrics").body.find(std::string("waconnector_database_up ") + v) !=
+           std::string::npos;
+  };
+  REQUIRE(hatest::wait_for([&] { return metric_is("1"); }, 20s));
+  auto admin = db.connect("make it read-only");
+  const std::string name(admin.exec("db", "SELECT current_database()").text(0, 0));
+  admin.exec_simple("read-only default",
+                    fmt::format("ALTER DATABASE {} SET default_transaction_read_only = on", name).c_str());
+  // Its sessions reconnect (as after a failover that left the address on a standby).
+  admin.exec("cut the pod's sessions",
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/ro-0/%'");
+  CHECK(hatest::wait_for([&] { return metric_is("0"); }, 20s));
+  CHECK(hatest::http_get(port, "/ready").status == 503);
+  CHECK(hatest::wait_for([&] { return pod.log().find("the database is read-only") != std::string::npos; }, 10s));
+  admin.exec_simple("writable again",
+                    fmt::format("ALTER DATABASE {} SET default_transaction_read_only = off", name).c_str());
+  CHECK(hatest::wait_for([&] { return metric_is("1"); }, 40s));
+  CHECK(hatest::http_get(port, "/ready").status == 200);
+}
+
+}  // namespace wa::obs
