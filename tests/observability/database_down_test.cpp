@@ -141,7 +141,7 @@ TEST_CASE("a read-only database counts as down: database_up 0 and NotReady until
   hatest::Replica pod("ro-0", {"--database-url", db.url(), "--business-id", "acme"});
   const int port = pod.http_port();
   auto metric_is = [&](const char* v) {
-    return hatest::http_get(port, "/metrics").body.find(std::string("waconnector_database_up ") + v) !=
+    return hatest::http_get(port, "/metrics").body.find(std::string("\nwaconnector_database_up ") + v + "\n") !=
            std::string::npos;
   };
   REQUIRE(hatest::wait_for([&] { return metric_is("1"); }, 20s));
