@@ -53,6 +53,12 @@ TEST_CASE("accounts step-down moves one account; accounts remove deletes a led a
   db.add_account("acme");
   db.add_account("beta");
   const std::string url = "--database-url '" + db.url() + "'";
+  // Before any pod runs, nobody leads: step-down says so and fails.
+  {
+    auto r0 = cli("accounts step-down " + url + " --business-id acme");
+    CHECK(r0.rc == 1);
+    CHECK(r0.out.find("business acme has no leader") != std::string::npos);
+  }
   std::vector<std::unique_ptr<Replica>> pods;
   for (int i = 0; i < 2; ++i)
     pods.push_back(std::make_unique<Replica>(fmt::format("d-{}", i), std::vector<std::string>{
