@@ -27,14 +27,6 @@ pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view
   // Every (re)connect checks the schema window, not only the first one at start: a database
   // migrated past what this binary can run against is refused here, before any write.
   store::require_schema(c);
-  // A read-only server (a standby reached through a stale address or DNS after a failover) would
-  // accept the session and fail every write: treat it as no database at all.
-  if (c.exec("check that the database is writable", "SELECT current_setting('transaction_read_only')").text(0, 0) ==
-      "on")
-    throw pg::Error(fmt::format("{} session: the database is read-only (a standby or a read-only "
-                                "transaction default); waconnector needs the primary",
-                                role),
-                    "25006");
   return c;
 }
 
