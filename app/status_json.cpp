@@ -54,6 +54,7 @@ std::string render_status_json(const PodStatus& s) {
 std::pair<bool, std::string> evaluate_ready(const PodStatus& s) {
   std::vector<std::string> reasons;
   if (!s.db_reachable) reasons.emplace_back("database unreachable");
+  if (s.db_reachable && !s.db_writable) reasons.emplace_back("database refuses this pod's writes (read-only)");
   if (!s.elector_running) reasons.emplace_back("elector not running");
   for (const auto& a : s.accounts) {
     if (!is_leading(a.role) || !a.connection) continue;
