@@ -52,6 +52,7 @@ std::string render_status_json(const PodStatus& s) {
 std::pair<bool, std::string> evaluate_ready(const PodStatus& s) {
   std::vector<std::string> reasons;
   if (!s.db_reachable) reasons.emplace_back("database unreachable");
+  if (s.db_reachable && !s.db_writable) reasons.emplace_back("database refuses this pod's writes (read-only)");
   if (!s.elector_running) reasons.emplace_back("elector not running");
   const bool ready = reasons.empty();
   std::string body = fmt::format("{{\"ready\":{},\"reasons\":[", ready);

@@ -23,6 +23,7 @@ struct PodStatus {
   std::string pod;
   std::string version;
   bool db_reachable = false;
+  bool db_writable = true;  // false: this pod's writes are refused as read-only
   bool elector_running = false;
   std::vector<AccountStatus> accounts;
 };

@@ -79,7 +79,7 @@ Metrics::Metrics()
       failover_seconds(histogram(*registry_, "waconnector_failover_seconds",
                                  "Lock won to WhatsApp session logged in.", failover_buckets())),
       database_up(gauge(*registry_, "waconnector_database_up",
-                        "1 while this pod's registry and lock sessions to PostgreSQL work, else 0.")),
+                        "1 while this pod can use PostgreSQL (sessions up, writes not refused as read-only), else 0.")),
       receive_latency_seconds(histogram(*registry_, "waconnector_message_receive_latency_seconds",
                                         "Message timestamp to inbox commit.", message_latency_buckets())),
       send_latency_seconds(histogram(*registry_, "waconnector_message_send_latency_seconds",
