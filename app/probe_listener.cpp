@@ -78,8 +78,8 @@ const char* reason(int status) {
 std::string render(const std::string& method, const HttpResponse& r) {
   std::string s = fmt::format(
       "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n"
-      "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
-      r.status, reason(r.status), r.content_type, r.body.size());
+      "X-Content-Type-Options: nosniff\r\n{}Connection: close\r\n\r\n",
+      r.status, reason(r.status), r.content_type, r.body.size(), r.headers);
   if (method != "HEAD") s += r.body;
   return s;
 }
@@ -147,6 +147,10 @@ void ProbeListener::Impl::on_readable(Client& c) {
     }
     c.in.append(buf, static_cast<std::size_t>(n));
     if (c.in.size() > options.max_request_bytes) {
+      // Drain what already arrived: closing with unread bytes would reset the connection and
+      // the client might lose the answer.
+      while (::recv(c.fd.get(), buf, sizeof buf, 0) > 0) {
+      }
       answer(c, "GET", HttpResponse::json_error(431, "request line and headers too large", "request_too_large"));
       return;
     }
