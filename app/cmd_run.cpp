@@ -14,6 +14,7 @@
 #include "app/api/auth.h"
 #include "app/api/request_json.h"
 #include "app/api/routes.h"
+#include "app/api/webhook_sender.h"
 #include "app/commands.h"
 #include "app/config_check.h"
 #include "app/flags.h"
@@ -286,6 +287,14 @@ int cmd_run(int argc, char** argv) {
         if (conn == nullptr) throw std::runtime_error("this pod runs no WhatsApp connection for the account");
         return conn->request_pair_code(phone, push, std::chrono::seconds(30));
       });
+  // The accounts' webhook deliveries, sent by their leader (this pod, for those it leads).
+  api::WebhookSender webhooks(cfg.database_url, [&elector, &supervisor] {
+    std::vector<std::shared_ptr<const store::WriteFence>> led;
+    for (const auto& a : elector.snapshot().accounts)
+      if (ha::leads(a.role))
+        if (auto fence = supervisor.write_fence(a.business_id)) led.push_back(std::move(fence));
+    return led;
+  });
   wa::log::info("run_started")
       .kv("http_port", http->port())
       .kv("probe_port", http->probe_port())
@@ -308,6 +317,7 @@ int cmd_run(int argc, char** argv) {
     running = nullptr;
   }
   pair_codes.stop();
+  webhooks.stop();
   http.reset();
   wa::log::info("run_stopped");
   return 0;

@@ -7,10 +7,13 @@
 
 #include <fmt/format.h>
 
+#include "app/api/webhook_http.h"
+#include "app/api/webhook_sign.h"
 #include "common/phone.h"
 #include "core/binary/json.h"
 #include "store/accounts.h"
 #include "store/outbox.h"
+#include "store/webhooks.h"
 
 namespace wa::app::api {
 namespace {
@@ -136,6 +139,50 @@ std::variant<PairCodeBody, RequestError> parse_pair_code(std::string_view body) 
        }},
   };
   if (auto e = parse_object(body, fields)) return *e;
+  return out;
+}
+
+std::variant<WebhookBody, RequestError> parse_webhook(std::string_view body) {
+  WebhookBody out;
+  std::string secret;
+  bool has_secret = false;
+  const std::vector<Field> fields = {
+      {"url", true,
+       string_into(out.url,
+                   [](std::string_view s) -> std::string {
+                     if (s.size() > store::kMaxWebhookUrlChars)
+                       return fmt::format("must be at most {} characters", store::kMaxWebhookUrlChars);
+                     std::string why;
+                     if (!parse_webhook_url(s, &why)) return why;
+                     return {};
+                   })},
+      {"events", true,
+       [&](const Json& v) -> std::string {
+         if (v.type != Json::Type::array) return fmt::format("must be an array, not {}", binary::to_string(v.type));
+         if (v.items.empty() || v.items.size() > 8) return "must list 1-8 event types";
+         for (const auto& e : v.items) {
+           if (e.type != Json::Type::string) return "must hold strings";
+           const bool known = e.text == "*" || std::any_of(std::begin(store::kEventTypes), std::end(store::kEventTypes),
+                                                           [&](const char* t) { return e.text == t; });
+           if (!known)
+             return "unknown event type; use message.received, message.status, account.status, account.leader or *";
+           if (std::find(out.events.begin(), out.events.end(), e.text) != out.events.end()) return "lists a type twice";
+           out.events.push_back(e.text);
+         }
+         return {};
+       }},
+      {"secret", false,
+       [&](const Json& v) -> std::string {
+         if (v.type == Json::Type::null) return {};
+         if (v.type != Json::Type::string) return fmt::format("must be a string, not {}", binary::to_string(v.type));
+         if (auto e = validate_webhook_secret(v.text); !e.empty()) return e;
+         secret = v.text;
+         has_secret = true;
+         return {};
+       }},
+  };
+  if (auto e = parse_object(body, fields)) return *e;
+  if (has_secret) out.secret = secret;
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace wa::app::api {
 
@@ -43,6 +44,14 @@ struct PairCodeBody {
   bool push = true;
 };
 std::variant<PairCodeBody, RequestError> parse_pair_code(std::string_view body);
+
+// POST /v1/accounts/{business_id}/webhooks
+struct WebhookBody {
+  std::string url;
+  std::vector<std::string> events;     // event types, or "*" for all
+  std::optional<std::string> secret;  // whsec_...; generated when absent
+};
+std::variant<WebhookBody, RequestError> parse_webhook(std::string_view body);
 
 // The Idempotency-Key header: 1..255 visible ASCII characters. Empty string when fine.
 std::string validate_idempotency_key(std::string_view key);

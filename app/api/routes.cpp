@@ -8,6 +8,7 @@
 
 #include "app/api/json_writer.h"
 #include "app/api/request_json.h"
+#include "app/api/webhook_sign.h"
 #include "common/log.h"
 #include "common/utc_time.h"
 #include "core/binary/jid.h"
@@ -18,6 +19,7 @@
 #include "store/outbox.h"
 #include "store/pairing.h"
 #include "store/tokens.h"
+#include "store/webhooks.h"
 
 namespace wa::app::api {
 namespace {
@@ -133,6 +135,50 @@ std::string pair_code_json(const store::PairCodeRequest& r) {
   return o.done();
 }
 
+std::string webhook_json(const store::Webhook& w, bool with_secret) {
+  std::string events = "[";
+  for (const auto& e : w.events) {
+    if (events.size() > 1) events += ',';
+    append_json_string(events, e);
+  }
+  events += "]";
+  JsonObject o;
+  o.str("id", w.id).str("url", w.url).raw("events", events);
+  if (with_secret) o.str("secret", w.secret);
+  return o.str("created_at", iso(w.created_at_ms))
+      .opt_str("disabled_at", iso(w.disabled_at_ms))
+      .opt_str("disabled_reason", w.disabled_reason)
+      .done();
+}
+
+std::string delivery_json(const store::Delivery& d) {
+  return JsonObject()
+      .num("id", d.id)
+      .str("event_id", d.event_id)
+      .str("event_type", d.event_type)
+      .str("state", d.state)
+      .num("attempts", d.attempts)
+      .str("next_attempt_at", iso(d.next_attempt_at_ms))
+      .opt_num("last_status", d.last_status)
+      .opt_str("last_error", d.last_error)
+      .str("created_at", iso(d.created_at_ms))
+      .str("updated_at", iso(d.updated_at_ms))
+      .done();
+}
+
+bool allows(std::string_view allow, const std::string& method) {
+  const std::string_view m = method == "HEAD" ? std::string_view("GET") : std::string_view(method);
+  while (!allow.empty()) {
+    const auto comma = allow.find(',');
+    auto part = allow.substr(0, comma);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part == m) return true;
+    if (comma == std::string_view::npos) break;
+    allow.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 }  // namespace
 
 Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token)
@@ -183,7 +229,9 @@ HttpResponse Api::handle(const HttpRequest& req) const {
 
     const std::string business(segs[1]);
     // Which shape and methods, before anything about the business is looked at.
-    enum class Kind { account, send, message, inbox, qr, pair_code, pair_code_get } kind;
+    enum class Kind {
+      account, send, message, inbox, qr, pair_code, pair_code_get, webhooks, webhook, deliveries, redeliver
+    } kind;
     std::string_view allow;
     if (segs.size() == 2) {
       kind = Kind::account, allow = "GET";
@@ -199,10 +247,18 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       kind = Kind::pair_code, allow = "POST";
     } else if (segs.size() == 4 && segs[2] == "pair-code") {
       kind = Kind::pair_code_get, allow = "GET";
+    } else if (segs.size() == 3 && segs[2] == "webhooks") {
+      kind = Kind::webhooks, allow = "GET, POST";
+    } else if (segs.size() == 4 && segs[2] == "webhooks") {
+      kind = Kind::webhook, allow = "GET, DELETE";
+    } else if (segs.size() == 5 && segs[2] == "webhooks" && segs[4] == "deliveries") {
+      kind = Kind::deliveries, allow = "GET";
+    } else if (segs.size() == 7 && segs[2] == "webhooks" && segs[4] == "deliveries" && segs[6] == "redeliver") {
+      kind = Kind::redeliver, allow = "POST";
     } else {
       return not_found();
     }
-    if (!is(allow)) return method_not_allowed(req, allow);
+    if (!allows(allow, req.method)) return method_not_allowed(req, allow);
     // A business token gets the same 403 for every other id, registered, unknown or malformed.
     if (auto denied = Authenticator::authorize(principal, business)) return *denied;
     if (auto e = store::validate_business_id(business); !e.empty())
@@ -305,6 +361,68 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         auto r = json(202, JsonObject().num("id", *id).str("state", "pending").done());
         r.headers = fmt::format("Location: /v1/accounts/{}/pair-code/{}\r\n", business, *id);
         return r;
+      }
+      case Kind::webhooks: {
+        if (is("GET")) {
+          const auto list = pool_->with([&](pg::Connection& c) -> std::optional<std::vector<store::Webhook>> {
+            if (!store::get_account(c, business)) return std::nullopt;
+            return store::list_webhooks(c, business);
+          });
+          if (!list) return unknown();
+          std::string arr = "[";
+          for (const auto& w : *list) arr += (arr.size() > 1 ? "," : "") + webhook_json(w, false);
+          return json(200, JsonObject().raw("webhooks", arr + "]").done());
+        }
+        auto body = parse_webhook(req.body);
+        if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
+        const auto& b = std::get<WebhookBody>(body);
+        try {
+          const auto w = pool_->with([&](pg::Connection& c) {
+            return store::create_webhook(c, business, b.url, b.events, b.secret.value_or(generate_webhook_secret()));
+          });
+          auto r = json(201, webhook_json(w, true));
+          r.headers = fmt::format("Location: /v1/accounts/{}/webhooks/{}\r\n", business, w.id);
+          return r;
+        } catch (const store::NotFound&) {
+          return unknown();
+        } catch (const store::StoreError& e) {
+          return HttpResponse::json_error(409, e.what(), "limit_reached");
+        }
+      }
+      case Kind::webhook:
+      case Kind::deliveries:
+      case Kind::redeliver: {
+        const std::string id(segs[3]);
+        const auto found = pool_->with([&](pg::Connection& c) -> std::variant<bool, HttpResponse> {
+          if (!store::get_account(c, business)) return false;
+          auto w = store::get_webhook(c, business, id);
+          if (!w) return true;
+          if (kind == Kind::webhook && is("GET")) return json(200, webhook_json(*w, false));
+          if (kind == Kind::webhook) {
+            store::delete_webhook(c, business, id);
+            return HttpResponse{204, "application/json", "", {}};
+          }
+          if (kind == Kind::deliveries) {
+            int limit = kDefaultInboxLimit;
+            if (auto l = query_param(req.query, "limit")) {
+              auto v = parse_nonneg(*l, kMaxInboxLimit);
+              if (!v || *v < 1) return HttpResponse::json_error(400, fmt::format("limit must be 1-{}", kMaxInboxLimit));
+              limit = static_cast<int>(*v);
+            }
+            std::string arr = "[";
+            for (const auto& d : store::list_deliveries(c, business, id, limit))
+              arr += (arr.size() > 1 ? "," : "") + delivery_json(d);
+            return json(200, JsonObject().raw("deliveries", arr + "]").done());
+          }
+          const auto did = parse_nonneg(segs[5], INT64_MAX);
+          if (!did) return HttpResponse::json_error(400, "delivery id must be digits");
+          if (!store::redeliver(c, business, id, *did))
+            return HttpResponse::json_error(404, fmt::format("no delivery {} of webhook {}", *did, id));
+          return json(202, JsonObject().num("id", *did).str("state", "pending").done());
+        });
+        if (auto* r = std::get_if<HttpResponse>(&found)) return std::move(*r);
+        if (!std::get<bool>(found)) return unknown();
+        return HttpResponse::json_error(404, fmt::format("no webhook {} for business {}", id, business));
       }
       case Kind::pair_code_get: {
         const auto id = parse_nonneg(segs[3], INT64_MAX);

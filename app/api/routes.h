@@ -10,6 +10,10 @@
 //   GET  /v1/accounts/{business_id}/qr                 the pairing QR (app/qr_endpoint.h)
 //   POST /v1/accounts/{business_id}/pair-code          ask the leader for a pair code {"phone"}
 //   GET  /v1/accounts/{business_id}/pair-code/{id}     that request's state and code
+//   GET|POST   /v1/accounts/{business_id}/webhooks                      list | register {"url","events","secret"?}
+//   GET|DELETE /v1/accounts/{business_id}/webhooks/{id}                 one endpoint (no secret) | remove
+//   GET  /v1/accounts/{business_id}/webhooks/{id}/deliveries            the delivery log, newest first
+//   POST /v1/accounts/{business_id}/webhooks/{id}/deliveries/{d}/redeliver   send again (same event id)
 //
 // Every endpoint needs a bearer token (app/api/auth.h). Errors are {"error":{"code","message"}};
 // database failures answer 503 without libpq's text (it names hosts and ports).
