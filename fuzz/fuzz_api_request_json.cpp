@@ -1,4 +1,4 @@
-// The API's request body parsers (app/api/request_json.h) on arbitrary bytes: every input is
+// The API's request body parsers (app/api/request_json.h), webhook registration included, on arbitrary bytes: every input is
 // either accepted with fields that pass their own checks, or refused with a 400 and a message;
 // never a crash, a hang or unbounded memory (size, depth and item limits).
 #include <cstddef>
@@ -28,6 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto pc = parse_pair_code(in);
   if (const auto* p = std::get_if<PairCodeBody>(&pc))
     if (p->phone.empty()) std::abort();
+  const auto hook = parse_webhook(in);
+  if (const auto* h = std::get_if<WebhookBody>(&hook))
+    if (h->events.empty() || h->url.empty()) std::abort();
   (void)validate_idempotency_key(in);
   return 0;
 }

@@ -96,6 +96,21 @@ TEST_CASE("openapi: live answers of every endpoint match the spec", "[api][opena
   f.call("GET", "/v1/accounts/biz-a/pair-code/" + field(pc.body, "id"), "", f.token_a);
   f.call("GET", "/v1/accounts/biz-a/pair-code/999", "", f.token_a);
 
+  const auto hook = f.call("POST", "/v1/accounts/biz-a/webhooks",
+                           R"({"url":"http://127.0.0.1:9/x","events":["message.received","*"]})", f.token_a);
+  f.call("POST", "/v1/accounts/biz-a/webhooks", R"({"url":"ftp://x","events":["*"]})", f.token_a);
+  const auto hook_id = field(hook.body, "id");
+  const auto base = "/v1/accounts/biz-a/webhooks/" + hook_id;
+  f.call("GET", "/v1/accounts/biz-a/webhooks", "", f.token_a);
+  f.call("GET", base, "", f.token_a);
+  f.call("GET", "/v1/accounts/biz-a/webhooks/wh_0000000000000000", "", f.token_a);
+  c.exec("event", "UPDATE wa_accounts SET status = 'connected' WHERE business_id = 'biz-a'");
+  const auto log = f.call("GET", base + "/deliveries", "", f.token_a);
+  const auto did = wa::binary::parse_json(log.body).find("deliveries")->items.at(0).find("id")->text;
+  f.call("POST", base + "/deliveries/" + did + "/redeliver", "", f.token_a);
+  f.call("POST", base + "/deliveries/999999/redeliver", "", f.token_a);
+  f.call("DELETE", base, "", f.token_a);
+
   std::string calls = "[";
   for (const auto& r : f.recorded) {
     if (calls.size() > 1) calls += ',';
