@@ -11,6 +11,10 @@
 
 #include <fmt/format.h>
 
+#include "app/api/auth.h"
+#include "app/api/request_json.h"
+#include "app/api/routes.h"
+#include "app/api/webhook_sender.h"
 #include "app/commands.h"
 #include "app/config_check.h"
 #include "app/flags.h"
@@ -31,6 +35,7 @@
 #include "ha/shutdown.h"
 #include "ha/supervisor.h"
 #include "store/accounts.h"
+#include "store/connection_pool.h"
 #include "store/errors.h"
 #include "store/pg.h"
 
@@ -110,7 +115,9 @@ int cmd_run(int argc, char** argv) {
               {
                   {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo (direct or PgBouncer in session mode)", "", false, true},
                   {"pod", "POD_NAME", "this pod's name (stable: the StatefulSet pod name)", hostname_or_empty()},
-                  {"http", "HTTP_LISTEN", "HOST:PORT for /health /ready /status /metrics", "0.0.0.0:8080"},
+                  {"http", "HTTP_LISTEN", "HOST:PORT for the API (/v1/...) and /health /ready /status /metrics", "0.0.0.0:8080"},
+                  {"probe-http", "PROBE_HTTP_LISTEN", "HOST:PORT of the probes' own listener (/health /ready /status /metrics), which API clients cannot starve; 'off' for none (default: --http's host, its port + 1, or an ephemeral port when --http's is 0)", ""},
+                  {"admin-token-file", "ADMIN_TOKEN_FILE", "file holding the API admin token (manages accounts; else env WACONN_ADMIN_TOKEN; none = no admin)", ""},
                   {"business-id", "BUSINESS_IDS", "account to compete for; repeat or comma-separate (default: all registered)", ""},
                   {"lock-keys", "LOCK_KEYS", "hashtext|hashtextextended; must match the cluster's stored mode (default: the stored mode)", ""},
                   {"standby-wait", "STANDBY_WAIT", "poll (one try-lock query per tick) or block (a waiter session per account in pg_advisory_lock)", "poll"},
@@ -170,6 +177,24 @@ int cmd_run(int argc, char** argv) {
   if (auto err = ha::validate(cfg); !err.empty()) throw ConfigError(err);
   const auto [http_host, http_port] = flags.host_port("http");
   if (auto err = check_listen_host(http_host); !err.empty()) throw ConfigError("--http: " + err);
+  HttpOptions http_opts;
+  http_opts.max_body_bytes = api::kMaxBodyBytes;
+  if (const auto probe = flags.get("probe-http").value_or(""); probe == "off") {
+    http_opts.probe_port = -1;
+  } else if (probe.empty()) {
+    http_opts.probe_port = http_port == 0 ? 0 : http_port + 1;
+    if (http_opts.probe_port > 65535) throw ConfigError("--probe-http: --http's port + 1 is past 65535; set it");
+  } else {
+    const auto [probe_host, probe_port] = flags.host_port("probe-http");
+    if (probe_host != http_host) throw ConfigError("--probe-http: must use --http's host " + http_host);
+    http_opts.probe_port = probe_port;
+  }
+  std::string admin_token;
+  try {
+    admin_token = api::load_admin_token(flags.get("admin-token-file").value_or(""), "WACONN_ADMIN_TOKEN");
+  } catch (const std::exception& e) {
+    throw ConfigError(fmt::format("--admin-token-file: {}", e.what()));
+  }
   client::ClientOptions wa_opts;
   wa_opts.url = flags.str("wa-url");
   const bool no_transport = wa_opts.url == "none";
@@ -252,23 +277,24 @@ int cmd_run(int argc, char** argv) {
   handlers.status_json = [&] {
     const auto snap = elector.snapshot();
     std::string body = render_status_json(pod_status(cfg.pod, snap));
+    // /status is anonymous: the elector's last error (libpq's text names database hosts and
+    // ports) stays in the log; only whether there is one shows here.
     std::string extra = "\"wa_url\":";
     wa::log::append_json_string(extra, wa_opts.url);
-    if (!snap.last_error.empty()) {
-      extra += ",\"last_error\":";
-      wa::log::append_json_string(extra, snap.last_error);
-    }
+    extra += snap.last_error.empty() ? ",\"last_error\":null" : ",\"last_error\":\"see the pod's log\"";
     return "{" + extra + "," + body.substr(1);
   };
   handlers.metrics = &metrics;
   std::unique_ptr<HttpServer> http;
   try {
-    http = std::make_unique<HttpServer>(http_host, http_port, handlers);
+    http = std::make_unique<HttpServer>(http_host, http_port, handlers, http_opts);
   } catch (const std::exception& e) {
     throw ConfigError(fmt::format("--http: {}", e.what()));
   }
-  // Every pod serves the account's pairing QR from the database, leader or not.
-  register_qr_routes(*http, cfg.database_url);
+  // Every pod serves the API (and the account's pairing QR) from the database, leader or not.
+  api::register_api_routes(
+      *http, std::make_shared<const api::Api>(
+                 std::make_shared<store::ConnectionPool>(cfg.database_url, "waconnector/api", 4), std::move(admin_token)));
   // `accounts pair --phone`: the leader asks its client for the linking code.
   PairCodeResponder pair_codes(
       cfg.database_url, cfg.pod,
@@ -294,8 +320,17 @@ int cmd_run(int argc, char** argv) {
           if (auto conn = supervisor.connection(a.business_id)) led.push_back(std::move(conn));
       return led;
     });
+  // The accounts' webhook deliveries, sent by their leader (this pod, for those it leads).
+  api::WebhookSender webhooks(cfg.database_url, [&elector, &supervisor] {
+    std::vector<std::shared_ptr<const store::WriteFence>> led;
+    for (const auto& a : elector.snapshot().accounts)
+      if (ha::leads(a.role))
+        if (auto fence = supervisor.write_fence(a.business_id)) led.push_back(std::move(fence));
+    return led;
+  });
   wa::log::info("run_started")
       .kv("http_port", http->port())
+      .kv("probe_port", http->probe_port())
       .kv("wa_url", wa_opts.url)
       .kv("wa_root", wa_opts.trusted_root == crypto::Key32{} ? "production" : "custom")
       .kv("accounts", cfg.business_ids.empty() ? std::string("all") : fmt::format("{}", cfg.business_ids.size()));
@@ -316,6 +351,7 @@ int cmd_run(int argc, char** argv) {
   }
   pair_codes.stop();
   outbox.reset();
+  webhooks.stop();
   http.reset();
   wa::log::info("run_stopped");
   return 0;
