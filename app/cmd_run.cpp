@@ -27,6 +27,7 @@
 #include "core/crypto/bytes.h"
 #include "ha/elector.h"
 #include "ha/leased_device_store.h"
+#include "ha/leased_message_store.h"
 #include "ha/shutdown.h"
 #include "ha/supervisor.h"
 #include "store/accounts.h"
@@ -231,6 +232,16 @@ int cmd_run(int argc, char** argv) {
       return lease->move_key(key, std::move(commit), std::move(abandon));
     };
     return std::make_unique<ha::LeasedDeviceStore>(std::move(o), business_id, lease->fence());
+  }, [leases, store_opts](const std::string& business_id) -> std::unique_ptr<client::MessageStore> {
+    // The account's Signal state, inbox, outbox and LID map, on a session of their own, under the
+    // same lease as the device store.
+    auto lease = leases->get(business_id);
+    if (!lease) throw std::logic_error("no lease published for business " + business_id);
+    ha::LeasedMessageStoreOptions o;
+    o.database_url = store_opts.database_url;
+    o.pod = store_opts.pod;
+    o.lease_fresh = [lease] { return lease->fresh(); };
+    return std::make_unique<ha::LeasedMessageStore>(std::move(o), business_id, lease->fence());
   });
   ha::Supervisor supervisor(no_transport ? nullptr : &factory, leases);
   ha::Elector elector(cfg, metrics, supervisor);

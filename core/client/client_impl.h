@@ -42,7 +42,7 @@ struct WaClient::Impl {
   using Timer = asio::steady_timer;
 
   Impl(std::string id, ClientOptions o, std::unique_ptr<DeviceStore> s, core::ConnectionEvents ev,
-       std::shared_ptr<const core::Lease> l);
+       std::shared_ptr<const core::Lease> l, std::unique_ptr<MessageStore> m);
 
   // --- declared first: destroyed last, after everything that holds handlers on it ---
   asio::io_context io;
@@ -52,6 +52,7 @@ struct WaClient::Impl {
   std::string business_id;
   ClientOptions opt;
   std::unique_ptr<DeviceStore> store;
+  std::unique_ptr<MessageStore> messages;  // null: messages are acked and dropped
   core::ConnectionEvents events;
   // Gates every frame sent (null: no gate): checked under send_mu at the moment each frame is
   // handed to the kernel (may_write), so queued frames and keepalive pings are covered too.
