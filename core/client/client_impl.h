@@ -25,10 +25,14 @@
 #include <thread>
 
 #include "common/backoff.h"
+#include "core/client/message_info.h"
 #include "core/client/request.h"
+#include "core/client/retry_receipt.h"
 #include "core/client/stanzas.h"
 #include "core/client/stream_errors.h"
 #include "core/client/wa_client.h"
+#include "core/crypto/signal_context.h"
+#include "core/signal/protocol_store.h"
 #include "core/socket/frame_socket.h"
 
 namespace wa::client {
@@ -96,6 +100,11 @@ struct WaClient::Impl {
     Bytes ref;
   };
   std::optional<PairCodeState> pair_code;
+  // Messaging (io thread only): the account's own libsignal context and store adapter, created at
+  // the first message once paired; retry numbers per message id.
+  std::unique_ptr<crypto::SignalContext> signal_ctx;
+  std::unique_ptr<signal::ProtocolStore> protocol;
+  RetryCounter retries;
 
   // wa_client.cpp: state, events, store writes, sending, connecting
   void set_state(ConnectionState s);
@@ -120,6 +129,18 @@ struct WaClient::Impl {
   void dispatch(const Node& n);
   void on_iq(const Node& n);
   void on_notification(const Node& n);
+
+  // message_receive.cpp: <message> → parse, decrypt + inbox row in one fenced transaction, then
+  // the delivery receipt and the ack (or a retry receipt, or a NACK)
+  void on_message(const Node& n);
+  signal::ProtocolStore& protocol_store();
+  // Runs a message-store call; false after ending the connection: StoreFenced → lock_lost for
+  // good, any other failure → reconnect (nothing was acked, so the server delivers it again).
+  bool message_store_call(const char* purpose, const std::function<void()>& call);
+  void send_retry_receipt(const Node& n, const MessageInfo& info);
+
+  // offline.cpp: <ib> (offline_preview, offline: the end of the offline batch)
+  void on_ib(const Node& n);
 
   // connection_events.cpp
   enum class Close { abort, graceful };

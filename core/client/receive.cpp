@@ -48,7 +48,9 @@ void WaClient::Impl::dispatch(const Node& n) {
     send(ack_for(n));
     return on_notification(n);
   }
-  if (n.tag == "message" || n.tag == "receipt" || n.tag == "call") return send(ack_for(n));
+  if (n.tag == "message") return on_message(n);
+  if (n.tag == "ib") return on_ib(n);
+  if (n.tag == "receipt" || n.tag == "call") return send(ack_for(n));
   if (n.tag == "xmlstreamend") {
     wa::log::info("wa_client_stream_end").kv("business_id", business_id);
     return;
