@@ -130,7 +130,8 @@ std::vector<std::string> database_url_passwords(const std::string& url) {
     for (const auto at : {rest.find('@'), rest.rfind('@')}) {
       if (at == std::string::npos) continue;
       const auto userinfo = rest.substr(0, at);
-      if (const auto colon = userinfo.find(':'); colon != std::string::npos) out.push_back(userinfo.substr(colon + 1));
+      if (const auto colon = userinfo.find(':'); colon != std::string::npos)
+        out.push_back(userinfo.substr(colon + 1));
     }
   }
   kv_passwords(url, out);
@@ -164,7 +165,8 @@ void register_secret(const std::string& secret) {
   if (secret.empty()) return;
   std::lock_guard lk(g_secrets_mu);
   if (std::find(g_secrets.begin(), g_secrets.end(), secret) == g_secrets.end()) g_secrets.push_back(secret);
-  std::sort(g_secrets.begin(), g_secrets.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  std::sort(g_secrets.begin(), g_secrets.end(),
+            [](const auto& a, const auto& b) { return a.size() > b.size(); });
 }
 
 std::string redact_secrets(std::string text) {

@@ -44,11 +44,12 @@ constexpr std::size_t kMaxDetails = 1000;
 // keys are sealed (store/sealing.h), so "changed" is decided on the opened noise key.
 void upsert_device(pg::Connection& tx, const std::string& business_id, const DeviceKeys& d) {
   namespace col = sealed_column;
-  auto cur = tx.exec("read the stored noise key", "SELECT noise_priv, data_key_id FROM wa_devices WHERE business_id = $1",
-                     {business_id});
-  if (cur.rows() > 0 &&
-      open_column(tx, key_id_at(cur, 0, 1), business_id, col::kNoisePriv, cur.bytes(0, 0)) != vec(d.noise_key.priv))
-    tx.exec("drop pre-keys of a replaced device", "DELETE FROM wa_device_pre_keys WHERE business_id = $1", {business_id});
+  auto cur = tx.exec("read the stored noise key",
+                     "SELECT noise_priv, data_key_id FROM wa_devices WHERE business_id = $1", {business_id});
+  if (cur.rows() > 0 && open_column(tx, key_id_at(cur, 0, 1), business_id, col::kNoisePriv,
+                                    cur.bytes(0, 0)) != vec(d.noise_key.priv))
+    tx.exec("drop pre-keys of a replaced device", "DELETE FROM wa_device_pre_keys WHERE business_id = $1",
+            {business_id});
   const RowSealer seal(tx, business_id);
   tx.exec(
       "store device keys",
@@ -64,8 +65,9 @@ void upsert_device(pg::Connection& tx, const std::string& business_id, const Dev
       " lid = EXCLUDED.lid, account = EXCLUDED.account, platform = EXCLUDED.platform,"
       " business_name = EXCLUDED.business_name, push_name = EXCLUDED.push_name, usable = true,"
       " data_key_id = EXCLUDED.data_key_id, updated_at = now()",
-      {business_id, seal.seal(col::kNoisePriv, d.noise_key.priv), seal.seal(col::kIdentityPriv, d.identity_key.priv),
-       static_cast<std::int64_t>(d.signed_pre_key.id), seal.seal(col::kSignedPreKeyPriv, d.signed_pre_key.pair.priv),
+      {business_id, seal.seal(col::kNoisePriv, d.noise_key.priv),
+       seal.seal(col::kIdentityPriv, d.identity_key.priv), static_cast<std::int64_t>(d.signed_pre_key.id),
+       seal.seal(col::kSignedPreKeyPriv, d.signed_pre_key.pair.priv),
        pg::Param::bytes(d.signed_pre_key.signature), static_cast<std::int64_t>(d.registration_id),
        seal.seal(col::kAdvSecret, d.adv_secret), d.jid.empty() ? pg::Param() : pg::Param(d.jid),
        d.lid.empty() ? pg::Param() : pg::Param(d.lid),
@@ -105,7 +107,8 @@ std::optional<DeviceKeys> PgDeviceStore::load_device() {
   };
   DeviceKeys d;
   d.noise_key = crypto::KeyPair::from_private(key32(open(0, sealed_column::kNoisePriv), "noise key"));
-  d.identity_key = crypto::KeyPair::from_private(key32(open(1, sealed_column::kIdentityPriv), "identity key"));
+  d.identity_key =
+      crypto::KeyPair::from_private(key32(open(1, sealed_column::kIdentityPriv), "identity key"));
   d.signed_pre_key.id = static_cast<std::uint32_t>(r.i64(0, 2));
   d.signed_pre_key.pair =
       crypto::KeyPair::from_private(key32(open(3, sealed_column::kSignedPreKeyPriv), "signed pre-key"));
@@ -175,17 +178,19 @@ void PgDeviceStore::save_pre_keys(const std::vector<PreKey>& keys) {
 }
 
 std::vector<PreKey> PgDeviceStore::unuploaded_pre_keys(std::size_t limit) {
-  auto r = conn_.exec(fmt::format("load pre-keys not yet uploaded of business {}", business_id()),
-                      "SELECT key_id, priv, data_key_id FROM wa_device_pre_keys WHERE business_id = $1 AND NOT uploaded"
-                      " ORDER BY key_id LIMIT $2::bigint",
-                      {business_id(), static_cast<std::int64_t>(limit)});
+  auto r = conn_.exec(
+      fmt::format("load pre-keys not yet uploaded of business {}", business_id()),
+      "SELECT key_id, priv, data_key_id FROM wa_device_pre_keys WHERE business_id = $1 AND NOT uploaded"
+      " ORDER BY key_id LIMIT $2::bigint",
+      {business_id(), static_cast<std::int64_t>(limit)});
   std::vector<PreKey> out;
   out.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) {
     PreKey k;
     k.id = static_cast<std::uint32_t>(r.i64(i, 0));
     k.pair = crypto::KeyPair::from_private(key32(
-        open_column(conn_, key_id_at(r, i, 2), business_id(), sealed_column::kPreKeyPriv, r.bytes(i, 1)), "pre-key"));
+        open_column(conn_, key_id_at(r, i, 2), business_id(), sealed_column::kPreKeyPriv, r.bytes(i, 1)),
+        "pre-key"));
     out.push_back(std::move(k));
   }
   return out;

@@ -64,7 +64,8 @@ crypto::Bytes wrap(const crypto::Key32& kek, std::int32_t id, const crypto::Key3
   return out;
 }
 
-std::optional<crypto::Key32> try_unwrap(const crypto::Key32& kek, std::int32_t id, const crypto::Bytes& wrapped) {
+std::optional<crypto::Key32> try_unwrap(const crypto::Key32& kek, std::int32_t id,
+                                        const crypto::Bytes& wrapped) {
   if (wrapped.size() != kWrappedSize) return std::nullopt;
   const crypto::ByteView w(wrapped);
   try {
@@ -116,16 +117,19 @@ KekRing KekRing::parse(std::string_view text, const std::string& origin) {
     }
     // Never the line itself in the message: it may be a key with one character wrong.
     if (!key)
-      throw SealingError(fmt::format("{}: line {} is not a key (64 hex digits or base64 of 32 bytes expected, "
-                                     "{} characters found)",
-                                     origin, line_no, line.size()));
-    if (*key == crypto::Key32{}) throw SealingError(fmt::format("{}: line {} is an all-zero key", origin, line_no));
+      throw SealingError(
+          fmt::format("{}: line {} is not a key (64 hex digits or base64 of 32 bytes expected, "
+                      "{} characters found)",
+                      origin, line_no, line.size()));
+    if (*key == crypto::Key32{})
+      throw SealingError(fmt::format("{}: line {} is an all-zero key", origin, line_no));
     ring.keys_.push_back({fingerprint(*key), *key});
   }
   if (ring.keys_.empty())
-    throw SealingError(fmt::format("{}: holds no key (one line of 64 hex digits, e.g. from `waconnector keys "
-                                   "generate`)",
-                                   origin));
+    throw SealingError(
+        fmt::format("{}: holds no key (one line of 64 hex digits, e.g. from `waconnector keys "
+                    "generate`)",
+                    origin));
   return ring;
 }
 
@@ -137,7 +141,9 @@ KekRing KekRing::load_file(const std::string& path) {
   buf << f.rdbuf();
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && (st.st_mode & S_IROTH) != 0)
-    log::warn("kek_file_world_readable").kv("path", path).kv("hint", "chmod 600 (or defaultMode 0400 for a Secret)");
+    log::warn("kek_file_world_readable")
+        .kv("path", path)
+        .kv("hint", "chmod 600 (or defaultMode 0400 for a Secret)");
   return parse(buf.str(), origin);
 }
 
@@ -154,21 +160,25 @@ KekRing KekRing::load_or_create_file(const std::string& path) {
     const std::string tmp = fmt::format("{}.{}.tmp", path, ::getpid());
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-      throw SealingError(fmt::format("{}: cannot create the generated local KEK file {}: {}", kKekSetting, tmp,
-                                     std::strerror(errno)));
+      throw SealingError(fmt::format("{}: cannot create the generated local KEK file {}: {}", kKekSetting,
+                                     tmp, std::strerror(errno)));
     const std::string body =
         "# waconnector key-encryption key, generated for local use (docs/security.md). Back it up:\n"
         "# without it the sealed device keys in the database cannot be opened.\n" +
         generate_line() + "\n";
-    const bool ok = ::write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size()) && ::fsync(fd) == 0;
+    const bool ok =
+        ::write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size()) && ::fsync(fd) == 0;
     ::close(fd);
     const bool linked = ok && ::link(tmp.c_str(), path.c_str()) == 0;
     const int link_errno = errno;
     ::unlink(tmp.c_str());
     if (!ok || (!linked && link_errno != EEXIST))
-      throw SealingError(fmt::format("{}: cannot create the generated local KEK file {}: {}", kKekSetting, path,
-                                     std::strerror(link_errno)));
-    if (linked) log::warn("kek_file_generated").kv("path", path).kv("hint", "back this file up; set --kek-file in production");
+      throw SealingError(fmt::format("{}: cannot create the generated local KEK file {}: {}", kKekSetting,
+                                     path, std::strerror(link_errno)));
+    if (linked)
+      log::warn("kek_file_generated")
+          .kv("path", path)
+          .kv("hint", "back this file up; set --kek-file in production");
   }
   return load_file(path);
 }
@@ -184,7 +194,8 @@ const KekRing::Kek* KekRing::find(std::string_view id) const {
 Sealer::Sealer(KekRing keks, std::string database_url)
     : keks_(std::move(keks)), database_url_(std::move(database_url)) {}
 
-crypto::Key32 Sealer::unwrap_row(std::int32_t id, const std::string& kek_id, const crypto::Bytes& wrapped) const {
+crypto::Key32 Sealer::unwrap_row(std::int32_t id, const std::string& kek_id,
+                                 const crypto::Bytes& wrapped) const {
   const auto* kek = keks_.find(kek_id);
   if (kek == nullptr)
     throw SealingError(fmt::format(
@@ -193,8 +204,9 @@ crypto::Key32 Sealer::unwrap_row(std::int32_t id, const std::string& kek_id, con
         keks_.origin(), id, kek_id, kek_list(keks_)));
   auto k = try_unwrap(kek->key, id, wrapped);
   if (!k)
-    throw SealingError(fmt::format("{}: data key {} does not unwrap with KEK {} (the wa_data_keys row was altered)",
-                                   keks_.origin(), id, kek_id));
+    throw SealingError(
+        fmt::format("{}: data key {} does not unwrap with KEK {} (the wa_data_keys row was altered)",
+                    keks_.origin(), id, kek_id));
   return *k;
 }
 
@@ -213,7 +225,8 @@ const crypto::Key32& Sealer::data_key(pg::Connection& c, std::int32_t id) {
 
 std::int32_t Sealer::create_first_key(pg::Connection& c) {
   pg::Transaction tx(c, "create the first data key");
-  c.exec("take the data-key lock", "SELECT pg_advisory_xact_lock($1::int, $2::int)", {kLockClass, kDataKeyLock});
+  c.exec("take the data-key lock", "SELECT pg_advisory_xact_lock($1::int, $2::int)",
+         {kLockClass, kDataKeyLock});
   auto r = c.exec("read the current data key", "SELECT max(id) FROM wa_data_keys");
   if (!r.is_null(0, 0)) return static_cast<std::int32_t>(r.i64(0, 0));
   crypto::Key32 dk{};
@@ -244,7 +257,8 @@ std::int32_t Sealer::current_key_id(pg::Connection& c) {
     auto own = pg::Connection::open(database_url_, "create the first data key");
     id = create_first_key(own);
   } else {
-    throw SealingError("there is no data key yet (wa_data_keys is empty); `waconnector run` creates it at start");
+    throw SealingError(
+        "there is no data key yet (wa_data_keys is empty); `waconnector run` creates it at start");
   }
   data_key(c, id);  // unwrap now: a wrong KEK fails here, before anything is sealed under it
   std::lock_guard lk(mu_);
@@ -282,15 +296,17 @@ crypto::Bytes Sealer::open(pg::Connection& c, std::int32_t key_id, std::string_v
                            std::string_view column, crypto::ByteView sealed) {
   const auto& dk = data_key(c, key_id);
   if (sealed.size() < 1 + crypto::kGcmNonceSize + crypto::kGcmTagSize || sealed[0] != kSealVersion)
-    throw SealingError(fmt::format("{} of business {}: not a sealed value (data key {})", column, business_id, key_id));
+    throw SealingError(
+        fmt::format("{} of business {}: not a sealed value (data key {})", column, business_id, key_id));
   try {
     return crypto::aes256_gcm_open(dk, sealed.subspan(1, crypto::kGcmNonceSize),
                                    column_aad(key_id, business_id, column),
                                    sealed.subspan(1 + crypto::kGcmNonceSize));
   } catch (const crypto::CryptoError&) {
-    throw SealingError(fmt::format("{} of business {} does not authenticate under data key {}: the row was altered "
-                                   "or copied from another account or column",
-                                   column, business_id, key_id));
+    throw SealingError(
+        fmt::format("{} of business {} does not authenticate under data key {}: the row was altered "
+                    "or copied from another account or column",
+                    column, business_id, key_id));
   }
 }
 
@@ -330,15 +346,17 @@ crypto::Bytes open_column(pg::Connection& c, std::optional<std::int32_t> key_id,
   auto sealer = installed_sealer();
   if (!key_id) {
     if (sealer && !sealer->plain_rows_allowed())
-      throw SealingError(fmt::format("{} of business {} is stored in plain although every row was sealed "
-                                     "(`waconnector keys seal`): refused",
-                                     column, business_id));
+      throw SealingError(
+          fmt::format("{} of business {} is stored in plain although every row was sealed "
+                      "(`waconnector keys seal`): refused",
+                      column, business_id));
     return crypto::to_bytes(stored);
   }
   if (!sealer)
-    throw SealingError(fmt::format("{} of business {} is sealed (data key {}) and no key-encryption key is "
-                                   "configured: set {}",
-                                   column, business_id, *key_id, kKekSetting));
+    throw SealingError(
+        fmt::format("{} of business {} is sealed (data key {}) and no key-encryption key is "
+                    "configured: set {}",
+                    column, business_id, *key_id, kKekSetting));
   return sealer->open(c, *key_id, business_id, column, stored);
 }
 
@@ -351,8 +369,8 @@ std::optional<std::int32_t> key_id_at(const pg::Result& r, int row, int col) {
 
 std::size_t rewrap_data_keys(pg::Connection& c, const KekRing& keks) {
   const auto& target = keks.primary();
-  auto r = c.exec("list the data keys to re-wrap", "SELECT id, kek_id, wrapped FROM wa_data_keys WHERE kek_id <> $1 ORDER BY id",
-                  {target.id});
+  auto r = c.exec("list the data keys to re-wrap",
+                  "SELECT id, kek_id, wrapped FROM wa_data_keys WHERE kek_id <> $1 ORDER BY id", {target.id});
   std::size_t done = 0;
   for (int i = 0; i < r.rows(); ++i) {
     const auto id = static_cast<std::int32_t>(r.i64(i, 0));
@@ -360,20 +378,26 @@ std::size_t rewrap_data_keys(pg::Connection& c, const KekRing& keks) {
     const auto wrapped = r.bytes(i, 2);
     const auto* old = keks.find(kek_id);
     if (old == nullptr)
-      throw SealingError(fmt::format("{}: data key {} is wrapped by KEK {}, which is not in the file (it holds {}): "
-                                     "list the current KEK after the new one",
-                                     keks.origin(), id, kek_id, kek_list(keks)));
+      throw SealingError(
+          fmt::format("{}: data key {} is wrapped by KEK {}, which is not in the file (it holds {}): "
+                      "list the current KEK after the new one",
+                      keks.origin(), id, kek_id, kek_list(keks)));
     const auto dk = try_unwrap(old->key, id, wrapped);
-    if (!dk) throw SealingError(fmt::format("{}: data key {} does not unwrap with KEK {}", keks.origin(), id, kek_id));
+    if (!dk)
+      throw SealingError(
+          fmt::format("{}: data key {} does not unwrap with KEK {}", keks.origin(), id, kek_id));
     // Compare-and-swap: another rotation that got there first leaves nothing to do.
     auto u = c.exec("re-wrap a data key",
                     "UPDATE wa_data_keys SET kek_id = $2, wrapped = $3, rewrapped_at = now()"
                     " WHERE id = $1::integer AND kek_id = $4 AND wrapped = $5 RETURNING 1",
-                    {static_cast<std::int64_t>(id), target.id, pg::Param::bytes(wrap(target.key, id, *dk)), kek_id,
-                     pg::Param::bytes(wrapped)});
+                    {static_cast<std::int64_t>(id), target.id, pg::Param::bytes(wrap(target.key, id, *dk)),
+                     kek_id, pg::Param::bytes(wrapped)});
     if (u.rows() > 0) {
       ++done;
-      log::info("data_key_rewrapped").kv("data_key_id", static_cast<std::int64_t>(id)).kv("from_kek", kek_id).kv("to_kek", target.id);
+      log::info("data_key_rewrapped")
+          .kv("data_key_id", static_cast<std::int64_t>(id))
+          .kv("from_kek", kek_id)
+          .kv("to_kek", target.id);
     }
   }
   return done;
@@ -381,15 +405,19 @@ std::size_t rewrap_data_keys(pg::Connection& c, const KekRing& keks) {
 
 std::int32_t add_data_key(pg::Connection& c, const KekRing& keks) {
   pg::Transaction tx(c, "add a data key");
-  c.exec("take the data-key lock", "SELECT pg_advisory_xact_lock($1::int, $2::int)", {kLockClass, kDataKeyLock});
+  c.exec("take the data-key lock", "SELECT pg_advisory_xact_lock($1::int, $2::int)",
+         {kLockClass, kDataKeyLock});
   auto r = c.exec("next data key id", "SELECT coalesce(max(id), 0) + 1 FROM wa_data_keys");
   const auto id = static_cast<std::int32_t>(r.i64(0, 0));
   crypto::Key32 dk{};
   crypto::random_fill(dk);
-  c.exec("store a data key", "INSERT INTO wa_data_keys (id, kek_id, wrapped) VALUES ($1::integer, $2, $3)",
-         {static_cast<std::int64_t>(id), keks.primary().id, pg::Param::bytes(wrap(keks.primary().key, id, dk))});
+  c.exec(
+      "store a data key", "INSERT INTO wa_data_keys (id, kek_id, wrapped) VALUES ($1::integer, $2, $3)",
+      {static_cast<std::int64_t>(id), keks.primary().id, pg::Param::bytes(wrap(keks.primary().key, id, dk))});
   tx.commit();
-  log::info("data_key_created").kv("data_key_id", static_cast<std::int64_t>(id)).kv("kek_id", keks.primary().id);
+  log::info("data_key_created")
+      .kv("data_key_id", static_cast<std::int64_t>(id))
+      .kv("kek_id", keks.primary().id);
   return id;
 }
 
@@ -430,7 +458,8 @@ std::size_t seal_table(pg::Connection& c, Sealer& sealer, const PlainTable& t) {
             sealer.seal(c, key_id, business_id, fmt::format("{}.{}", t.table, t.cols[k]), plain)));
       }
       params.emplace_back(business_id);
-      for (std::size_t k = 0; k < t.pk.size(); ++k) params.emplace_back(std::string(r.text(i, 1 + static_cast<int>(k))));
+      for (std::size_t k = 0; k < t.pk.size(); ++k)
+        params.emplace_back(std::string(r.text(i, 1 + static_cast<int>(k))));
       for (std::size_t k = 0; k < t.cols.size(); ++k)
         params.push_back(pg::Param::bytes(r.bytes(i, first_col + static_cast<int>(k))));
       // A row its leader rewrote meanwhile is sealed already: 0 rows here, nothing lost.
@@ -446,10 +475,12 @@ std::size_t seal_table(pg::Connection& c, Sealer& sealer, const PlainTable& t) {
 
 SealCounts seal_plain_rows(pg::Connection& c, Sealer& sealer) {
   SealCounts n;
-  n.devices = seal_table(c, sealer, {"wa_devices", {}, {"noise_priv", "identity_priv", "signed_pre_key_priv", "adv_secret"}});
+  n.devices = seal_table(
+      c, sealer, {"wa_devices", {}, {"noise_priv", "identity_priv", "signed_pre_key_priv", "adv_secret"}});
   n.pre_keys = seal_table(c, sealer, {"wa_device_pre_keys", {"key_id"}, {"priv"}});
   n.sessions = seal_table(c, sealer, {"wa_signal_sessions", {"our_jid", "their_id"}, {"session"}});
-  n.sender_keys = seal_table(c, sealer, {"wa_signal_sender_keys", {"our_jid", "chat_id", "sender_id"}, {"sender_key"}});
+  n.sender_keys =
+      seal_table(c, sealer, {"wa_signal_sender_keys", {"our_jid", "chat_id", "sender_id"}, {"sender_key"}});
   // Only once nothing plain is left (a plain writer still running would show up here).
   const auto counts = sealed_row_counts(c);
   if (counts.find(std::nullopt) == counts.end()) {

@@ -38,13 +38,15 @@ std::vector<crypto::Bytes> bytea_values(const std::string& dump) {
   for (auto at = dump.find("\\\\x"); at != std::string::npos; at = dump.find("\\\\x", at + 3)) {
     auto end = at + 3;
     while (end < dump.size() && std::isxdigit(static_cast<unsigned char>(dump[end]))) ++end;
-    if ((end - at - 3) % 2 == 0 && end > at + 3) out.push_back(crypto::from_hex(dump.substr(at + 3, end - at - 3)));
+    if ((end - at - 3) % 2 == 0 && end > at + 3)
+      out.push_back(crypto::from_hex(dump.substr(at + 3, end - at - 3)));
   }
   return out;
 }
 
 // Private keys among all 32-byte windows of `values` whose public key is in `publics`.
-std::size_t exposed_private_keys(const std::vector<crypto::Bytes>& values, const std::set<crypto::Key32>& publics) {
+std::size_t exposed_private_keys(const std::vector<crypto::Bytes>& values,
+                                 const std::set<crypto::Key32>& publics) {
   std::size_t n = 0;
   for (const auto& v : values)
     for (std::size_t i = 0; i + 32 <= v.size(); ++i) {
@@ -65,7 +67,8 @@ std::string pg_dump_bin() {
 
 }  // namespace
 
-TEST_CASE("sealing e2e: after pairing, pg_dump holds no X25519 private key whose public key is known", "[pg][e2e][sealing]") {
+TEST_CASE("sealing e2e: after pairing, pg_dump holds no X25519 private key whose public key is known",
+          "[pg][e2e][sealing]") {
   Cluster c({}, 2);
   // The QR the phone will scan: ref,noise_pub,identity_pub,adv_secret (base64).
   REQUIRE(hatest::wait_for([&] { return c.account().qr_code.has_value(); }, 30s));
@@ -100,7 +103,8 @@ TEST_CASE("sealing e2e: after pairing, pg_dump holds no X25519 private key whose
 
   std::set<crypto::Key32> publics{crypto::key32_from(*noise_pub), crypto::key32_from(*identity_pub)};
   for (const auto& v : values)
-    for (std::size_t i = 0; i + 32 <= v.size(); ++i) publics.insert(crypto::key32_from(crypto::ByteView(v).subspan(i, 32)));
+    for (std::size_t i = 0; i + 32 <= v.size(); ++i)
+      publics.insert(crypto::key32_from(crypto::ByteView(v).subspan(i, 32)));
 
   // The check itself finds a plain key: a device row as a binary before sealing wrote it.
   const auto planted = crypto::KeyPair::generate();
@@ -116,8 +120,9 @@ TEST_CASE("sealing e2e: after pairing, pg_dump holds no X25519 private key whose
     CHECK(std::search(v.begin(), v.end(), adv_key.begin(), adv_key.end()) == v.end());
   // Every key row is sealed and names its data key.
   auto conn = c.db().connect();
-  CHECK(conn.exec("plain rows", "SELECT (SELECT count(*) FROM wa_devices WHERE data_key_id IS NULL)"
-                                " + (SELECT count(*) FROM wa_device_pre_keys WHERE data_key_id IS NULL)")
+  CHECK(conn.exec("plain rows",
+                  "SELECT (SELECT count(*) FROM wa_devices WHERE data_key_id IS NULL)"
+                  " + (SELECT count(*) FROM wa_device_pre_keys WHERE data_key_id IS NULL)")
             .i64(0, 0) == 0);
 }
 

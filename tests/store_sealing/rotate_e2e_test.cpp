@@ -10,8 +10,8 @@
 #include <string>
 #include <thread>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "cluster.h"
 #include "core/binary/json.h"
@@ -69,8 +69,10 @@ std::int64_t count(Cluster& c, const char* sql) {
 
 }  // namespace
 
-TEST_CASE("sealing e2e: rotate the KEK under traffic, fail over to a pod with only the new KEK - same device, same session",
-          "[pg][e2e][sealing]") {
+TEST_CASE(
+    "sealing e2e: rotate the KEK under traffic, fail over to a pod with only the new KEK - same device, same "
+    "session",
+    "[pg][e2e][sealing]") {
   const auto kek_path = fmt::format("/tmp/waconn-rotate-kek-{}", getpid());
   const auto old_kek = store::KekRing::generate_line();
   const auto new_kek = store::KekRing::generate_line();
@@ -81,8 +83,8 @@ TEST_CASE("sealing e2e: rotate the KEK under traffic, fail over to a pod with on
   REQUIRE(hatest::wait_for(
       [&] {
         first = c.logged_in_pod();
-        return first >= 0 &&
-               c.pods()[static_cast<std::size_t>(first)]->log().find("wa_client_prekeys_uploaded") != std::string::npos;
+        return first >= 0 && c.pods()[static_cast<std::size_t>(first)]->log().find(
+                                 "wa_client_prekeys_uploaded") != std::string::npos;
       },
       20s));
   std::string reply;
@@ -106,17 +108,20 @@ TEST_CASE("sealing e2e: rotate the KEK under traffic, fail over to a pod with on
       std::this_thread::sleep_for(50ms);
     }
   });
-  const auto out = run_ok(fmt::format("'{}' keys rotate --database-url '{}' --kek-file '{}'", bin, c.db().url(), kek_path));
+  const auto out = run_ok(
+      fmt::format("'{}' keys rotate --database-url '{}' --kek-file '{}'", bin, c.db().url(), kek_path));
   stop = true;
   traffic.join();
   CHECK_THAT(out, Catch::Contains("re-wrapped 1 data key(s)"));
   write_file(kek_path, new_kek + "\n");
-  CHECK_THAT(run_ok(fmt::format("'{}' keys status --database-url '{}' --kek-file '{}'", bin, c.db().url(), kek_path)),
+  CHECK_THAT(run_ok(fmt::format("'{}' keys status --database-url '{}' --kek-file '{}'", bin, c.db().url(),
+                                kek_path)),
              Catch::Contains("[in --kek-file]"));
 
   // A pod started now has only the new KEK; every other pod dies.
   auto& fresh = c.add_pod();
-  REQUIRE(hatest::wait_for([&] { return fresh.log().find("\"event\":\"kek_verified\"") != std::string::npos; }, 20s));
+  REQUIRE(hatest::wait_for(
+      [&] { return fresh.log().find("\"event\":\"kek_verified\"") != std::string::npos; }, 20s));
   const auto fresh_index = static_cast<int>(c.pods().size()) - 1;
   for (int i = 0; i < fresh_index; ++i) c.pods()[static_cast<std::size_t>(i)]->signal(SIGKILL);
   REQUIRE(c.wait_logged_in(40s) == fresh_index);

@@ -57,7 +57,8 @@ crypto::Bytes record(std::string_view s) {
 
 }  // namespace
 
-TEST_CASE("sealing: device keys and pre-keys round-trip, and the table holds no private key", "[sealing][pg]") {
+TEST_CASE("sealing: device keys and pre-keys round-trip, and the table holds no private key",
+          "[sealing][pg]") {
   test::TestDatabase db;
   Installed k(ring_of({store::KekRing::generate_line()}), db.url());
   auto c = db.connect();
@@ -81,14 +82,17 @@ TEST_CASE("sealing: device keys and pre-keys round-trip, and the table holds no 
 
   // Every row names its data key, every value is the 61-byte sealed form, no private key is in it.
   CHECK(one(c, "SELECT data_key_id FROM wa_devices") == "1");
-  CHECK(one(c, "SELECT count(*) FROM wa_device_pre_keys WHERE data_key_id = 1 AND length(priv) = 61") == "50");
-  auto r = c.exec("read the stored device", "SELECT noise_priv, identity_priv, signed_pre_key_priv, adv_secret FROM wa_devices");
+  CHECK(one(c, "SELECT count(*) FROM wa_device_pre_keys WHERE data_key_id = 1 AND length(priv) = 61") ==
+        "50");
+  auto r = c.exec("read the stored device",
+                  "SELECT noise_priv, identity_priv, signed_pre_key_priv, adv_secret FROM wa_devices");
   CHECK_FALSE(contains(r.bytes(0, 0), dev.noise_key.priv));
   CHECK_FALSE(contains(r.bytes(0, 1), dev.identity_key.priv));
   CHECK_FALSE(contains(r.bytes(0, 2), dev.signed_pre_key.pair.priv));
   CHECK_FALSE(contains(r.bytes(0, 3), dev.adv_secret));
   auto p = c.exec("read the stored pre-keys", "SELECT priv FROM wa_device_pre_keys ORDER BY key_id");
-  for (int i = 0; i < p.rows(); ++i) CHECK_FALSE(contains(p.bytes(i, 0), pre[static_cast<std::size_t>(i)].pair.priv));
+  for (int i = 0; i < p.rows(); ++i)
+    CHECK_FALSE(contains(p.bytes(i, 0), pre[static_cast<std::size_t>(i)].pair.priv));
 
   // Saving the same device again keeps its pre-keys (the replaced-device check opens the sealed key).
   s.save_device(dev);
@@ -123,13 +127,18 @@ TEST_CASE("sealing: Signal sessions, sender keys and the local identity round-tr
   CHECK(s.load_signed_pre_key(dev.signed_pre_key.id)->pair.priv == dev.signed_pre_key.pair.priv);
   REQUIRE(s.load_pre_key(9));
 
-  CHECK(one(c, "SELECT count(*) FROM wa_signal_sessions WHERE data_key_id = 1 AND position($1::bytea in session) = 0",
+  CHECK(one(c,
+            "SELECT count(*) FROM wa_signal_sessions WHERE data_key_id = 1 AND position($1::bytea in "
+            "session) = 0",
             {pg::Param::bytes(record("session record"))}) == "1");
-  CHECK(one(c, "SELECT count(*) FROM wa_signal_sender_keys WHERE data_key_id = 1 AND position($1::bytea in sender_key) = 0",
+  CHECK(one(c,
+            "SELECT count(*) FROM wa_signal_sender_keys WHERE data_key_id = 1 AND position($1::bytea in "
+            "sender_key) = 0",
             {pg::Param::bytes(record("sender key"))}) == "1");
 }
 
-TEST_CASE("sealing: a tampered row, or a row copied to another business or column, does not open", "[sealing][pg]") {
+TEST_CASE("sealing: a tampered row, or a row copied to another business or column, does not open",
+          "[sealing][pg]") {
   test::TestDatabase db;
   Installed k(ring_of({store::KekRing::generate_line()}), db.url());
   auto c = db.connect();
@@ -144,8 +153,9 @@ TEST_CASE("sealing: a tampered row, or a row copied to another business or colum
   REQUIRE(other.load_device());
 
   SECTION("one flipped bit") {
-    c.exec("tamper", "UPDATE wa_devices SET noise_priv = set_byte(noise_priv, 30, get_byte(noise_priv, 30) # 1)"
-                     " WHERE business_id = 'acme'");
+    c.exec("tamper",
+           "UPDATE wa_devices SET noise_priv = set_byte(noise_priv, 30, get_byte(noise_priv, 30) # 1)"
+           " WHERE business_id = 'acme'");
     CHECK_THROWS_AS(acme.load_device(), store::SealingError);
   }
   SECTION("the device row copied to another business") {
@@ -162,8 +172,9 @@ TEST_CASE("sealing: a tampered row, or a row copied to another business or colum
     const signal::Address bob{"15550002", 0};
     a.store_session(bob, record("acme's session with bob"));
     o.store_session(bob, record("other's session with bob"));
-    c.exec("copy the session", "UPDATE wa_signal_sessions o SET session = a.session FROM wa_signal_sessions a"
-                               " WHERE a.business_id = 'acme' AND o.business_id = 'other'");
+    c.exec("copy the session",
+           "UPDATE wa_signal_sessions o SET session = a.session FROM wa_signal_sessions a"
+           " WHERE a.business_id = 'acme' AND o.business_id = 'other'");
     CHECK_THROWS_AS(o.load_session(bob), store::SealingError);
     CHECK(a.load_session(bob) == record("acme's session with bob"));
   }
@@ -187,21 +198,24 @@ TEST_CASE("sealing: a wrong or missing KEK is refused with an error naming the s
   CHECK_THROWS_WITH(s.load_device(), Catch::Contains("--kek-file (WACONN_KEK_FILE)"));
   // Another KEK: verify() (what `run` does before any account starts) names the setting.
   store::Sealer wrong(ring_of({store::KekRing::generate_line()}));
-  CHECK_THROWS_WITH(wrong.verify(c), Catch::Contains("--kek-file (WACONN_KEK_FILE)") &&
-                                         Catch::Contains("not in the file"));
+  CHECK_THROWS_WITH(wrong.verify(c),
+                    Catch::Contains("--kek-file (WACONN_KEK_FILE)") && Catch::Contains("not in the file"));
   Installed k(ring_of({store::KekRing::generate_line()}), db.url());
   CHECK_THROWS_AS(s.load_device(), store::SealingError);
   CHECK(one(c, "SELECT count(*) FROM wa_devices") == "1");  // nothing replaced
 }
 
-TEST_CASE("sealing: KEK file format - hex or base64 lines, comments; errors never echo key text", "[sealing]") {
+TEST_CASE("sealing: KEK file format - hex or base64 lines, comments; errors never echo key text",
+          "[sealing]") {
   const auto hex = store::KekRing::generate_line();
-  const auto ring = store::KekRing::parse("# comment\n\n" + hex + "\n  " + store::KekRing::generate_line() + "  \n", "f");
+  const auto ring =
+      store::KekRing::parse("# comment\n\n" + hex + "\n  " + store::KekRing::generate_line() + "  \n", "f");
   CHECK(ring.keys().size() == 2);
   CHECK(ring.primary().id == store::KekRing::fingerprint(crypto::key32_from_hex(hex)));
   CHECK(ring.primary().id.size() == 16);
   const auto b64 = store::KekRing::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", "f");
-  CHECK(crypto::to_hex(b64.primary().key) == "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+  CHECK(crypto::to_hex(b64.primary().key) ==
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
   const std::string almost = hex.substr(0, 63) + "g";
   try {
     store::KekRing::parse(almost, "--kek-file x");
@@ -213,8 +227,9 @@ TEST_CASE("sealing: KEK file format - hex or base64 lines, comments; errors neve
   CHECK_THROWS_WITH(store::KekRing::parse("# nothing\n", "--kek-file x"), Catch::Contains("holds no key"));
 }
 
-TEST_CASE("sealing: rotation re-wraps online while a leader writes; afterwards the new KEK alone opens everything",
-          "[sealing][pg]") {
+TEST_CASE(
+    "sealing: rotation re-wraps online while a leader writes; afterwards the new KEK alone opens everything",
+    "[sealing][pg]") {
   test::TestDatabase db;
   const auto a = store::KekRing::generate_line();
   const auto b = store::KekRing::generate_line();
@@ -275,8 +290,9 @@ TEST_CASE("sealing: rotation re-wraps online while a leader writes; afterwards t
   CHECK_THROWS_AS(old.verify(oc), store::SealingError);
 }
 
-TEST_CASE("sealing: plain rows from before sealing are read, sealed by keys seal, then plain rows are refused",
-          "[sealing][pg]") {
+TEST_CASE(
+    "sealing: plain rows from before sealing are read, sealed by keys seal, then plain rows are refused",
+    "[sealing][pg]") {
   test::TestDatabase db;
   auto c = db.connect();
   store::add_account(c, "acme", std::nullopt);
@@ -289,7 +305,8 @@ TEST_CASE("sealing: plain rows from before sealing are read, sealed by keys seal
     store::PgSignalStore sig(c, fence, kJid);
     sig.store_session({"15550002", 0}, record("plain session"));
   }
-  CHECK(one(c, "SELECT count(*) FROM wa_devices WHERE data_key_id IS NULL AND length(noise_priv) = 32") == "1");
+  CHECK(one(c, "SELECT count(*) FROM wa_devices WHERE data_key_id IS NULL AND length(noise_priv) = 32") ==
+        "1");
   Installed k(ring_of({store::KekRing::generate_line()}), db.url());
   k.sealer->verify(c);
   store::PgDeviceStore s(c, fence);
@@ -313,7 +330,8 @@ TEST_CASE("sealing: plain rows from before sealing are read, sealed by keys seal
   CHECK_THROWS_WITH(s.unuploaded_pre_keys(10), Catch::Contains("refused"));
 }
 
-TEST_CASE("sealing: a value written in plain into a sealed device row is refused by the schema", "[sealing][pg]") {
+TEST_CASE("sealing: a value written in plain into a sealed device row is refused by the schema",
+          "[sealing][pg]") {
   test::TestDatabase db;
   Installed k(ring_of({store::KekRing::generate_line()}), db.url());
   auto c = db.connect();

@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "core/crypto/bytes.h"
 #include "core/crypto/random.h"
@@ -64,8 +64,8 @@ class Process {
         dup2(fd, 1);
         dup2(fd, 2);
       }
-      for (const char* v : {"DATABASE_URL", "WACONN_DATABASE_URL", "WACONN_DATABASE_URL_FILE", "WACONN_KEK_FILE",
-                            "KUBERNETES_SERVICE_HOST", "HTTP_LISTEN", "POD_NAME"})
+      for (const char* v : {"DATABASE_URL", "WACONN_DATABASE_URL", "WACONN_DATABASE_URL_FILE",
+                            "WACONN_KEK_FILE", "KUBERNETES_SERVICE_HOST", "HTTP_LISTEN", "POD_NAME"})
         unsetenv(v);
       for (const auto& [k, v] : env) v.empty() ? unsetenv(k.c_str()) : setenv(k.c_str(), v.c_str(), 1);
       const std::string b = bin();
@@ -88,8 +88,10 @@ class Process {
     const auto end = std::chrono::steady_clock::now() + t;
     while (!code_ && std::chrono::steady_clock::now() < end) {
       int st = 0;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      else std::this_thread::sleep_for(20ms);
+      if (waitpid(pid_, &st, WNOHANG) == pid_)
+        code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      else
+        std::this_thread::sleep_for(20ms);
     }
     return code_;
   }
@@ -142,7 +144,8 @@ std::string fresh_password() {
 
 }  // namespace
 
-TEST_CASE("secrets: a wrong KEK stops run before any account starts, naming the setting", "[sealing][pg][process]") {
+TEST_CASE("secrets: a wrong KEK stops run before any account starts, naming the setting",
+          "[sealing][pg][process]") {
   test::TestDatabase db;
   {
     auto c = db.connect();
@@ -150,8 +153,8 @@ TEST_CASE("secrets: a wrong KEK stops run before any account starts, naming the 
   }
   const auto right = write_file(store::KekRing::generate_line() + "\n");
   const auto wrong = write_file(store::KekRing::generate_line() + "\n");
-  const std::vector<std::string> args{"run", "--database-url", db.url(), "--pod", "p0", "--http", "127.0.0.1:0",
-                                      "--wa-url", "none"};
+  const std::vector<std::string> args{"run",    "--database-url", db.url(),   "--pod", "p0",
+                                      "--http", "127.0.0.1:0",    "--wa-url", "none"};
   {
     // The first run creates the data key under the right KEK; it leads the account.
     Process p(args, {{"WACONN_KEK_FILE", right}});
@@ -183,14 +186,17 @@ TEST_CASE("secrets: a wrong KEK stops run before any account starts, naming the 
   std::remove(wrong.c_str());
 }
 
-TEST_CASE("secrets: in Kubernetes, run without --kek-file is refused (no generated key)", "[sealing][process]") {
-  Process p({"run", "--database-url", "postgresql://postgres@127.0.0.1:1/x", "--pod", "p0", "--wa-url", "none"},
-            {{"KUBERNETES_SERVICE_HOST", "10.0.0.1"}});
+TEST_CASE("secrets: in Kubernetes, run without --kek-file is refused (no generated key)",
+          "[sealing][process]") {
+  Process p(
+      {"run", "--database-url", "postgresql://postgres@127.0.0.1:1/x", "--pod", "p0", "--wa-url", "none"},
+      {{"KUBERNETES_SERVICE_HOST", "10.0.0.1"}});
   REQUIRE(p.wait(20s) == std::optional<int>(2));
   CHECK_THAT(p.output(), Catch::Contains("--kek-file (WACONN_KEK_FILE) is required in Kubernetes"));
 }
 
-TEST_CASE("secrets: no log line, error or /status of a run carries the database password", "[sealing][pg][process]") {
+TEST_CASE("secrets: no log line, error or /status of a run carries the database password",
+          "[sealing][pg][process]") {
   test::TestDatabase db;
   {
     auto c = db.connect();
@@ -241,8 +247,9 @@ TEST_CASE("secrets: no log line, error or /status of a run carries the database 
     CHECK_THAT(everything, Catch::Contains("kek_check_deferred"));
   }
   SECTION("URLs libpq cannot parse, for every command") {
-    for (const auto& bad : {"postgresql://u:" + password + "%zz@h/db", "postgresql://u:" + password + "@[::1/db",
-                            "host=h password=" + password + " bogus", "host=h password='" + password})
+    for (const auto& bad :
+         {"postgresql://u:" + password + "%zz@h/db", "postgresql://u:" + password + "@[::1/db",
+          "host=h password=" + password + " bogus", "host=h password='" + password})
       for (const char* cmd : {"run", "migrate", "keys"}) {
         std::vector<std::string> args{cmd};
         if (std::string(cmd) == "keys") args.emplace_back("status");

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "app/config_check.h"
 #include "app/flags.h"
@@ -24,7 +24,8 @@ struct Env {
 };
 
 Flags make() {
-  return Flags("waconnector test", "test", {{"database-url", "WACONN_URLTEST_DB", "PostgreSQL URL", "", false, true}});
+  return Flags("waconnector test", "test",
+               {{"database-url", "WACONN_URLTEST_DB", "PostgreSQL URL", "", false, true}});
 }
 
 void parse(Flags& f, std::vector<std::string> args) {
@@ -42,8 +43,10 @@ std::string file_with(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("database url: --database-url-file and the environment, in order of precedence", "[sealing][flags]") {
-  for (const char* v : {"WACONN_DATABASE_URL", "WACONN_DATABASE_URL_FILE", "WACONN_URLTEST_DB"}) ::unsetenv(v);
+TEST_CASE("database url: --database-url-file and the environment, in order of precedence",
+          "[sealing][flags]") {
+  for (const char* v : {"WACONN_DATABASE_URL", "WACONN_DATABASE_URL_FILE", "WACONN_URLTEST_DB"})
+    ::unsetenv(v);
   const auto file = file_with("postgresql://u@from-file/db\n");
   {
     Flags f = make();
