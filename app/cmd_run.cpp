@@ -19,6 +19,7 @@
 #include "app/config_check.h"
 #include "app/flags.h"
 #include "app/http_server.h"
+#include "app/kek_file.h"
 #include "app/qr_endpoint.h"
 #include "app/qr_pair_code_responder.h"
 #include "app/status_json.h"
@@ -38,6 +39,7 @@
 #include "store/connection_pool.h"
 #include "store/errors.h"
 #include "store/pg.h"
+#include "store/sealing.h"
 
 namespace wa::app {
 namespace {
@@ -105,6 +107,24 @@ PodStatus pod_status(const std::string& pod, const ha::ElectorSnapshot& s) {
   return p;
 }
 
+// Every data key must unwrap with --kek-file before any account starts: a wrong KEK is a
+// configuration error (exit 2), never a silent re-pair. A database that is down now defers the
+// check to each account's first read of its keys, which fails with the same message.
+void install_sealer(store::KekRing ring, const std::string& database_url) {
+  auto sealer = std::make_shared<store::Sealer>(std::move(ring), database_url);
+  try {
+    auto conn = pg::Connection::open(database_url, "check the key-encryption key",
+                                     {{"application_name", "waconnector/kek-check"}, {"connect_timeout", "5"}});
+    const auto n = sealer->verify(conn);
+    wa::log::info("kek_verified").kv("data_keys", static_cast<std::int64_t>(n)).kv("kek_id", sealer->keks().primary().id);
+  } catch (const store::SealingError& e) {
+    throw ConfigError(e.what());
+  } catch (const pg::Error& e) {
+    wa::log::warn("kek_check_deferred").kv("error", redact_secrets(e.what()));
+  }
+  store::install_sealer(std::move(sealer));
+}
+
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
@@ -115,9 +135,10 @@ int cmd_run(int argc, char** argv) {
               {
                   {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo (direct or PgBouncer in session mode)", "", false, true},
                   {"pod", "POD_NAME", "this pod's name (stable: the StatefulSet pod name)", hostname_or_empty()},
-                  {"http", "HTTP_LISTEN", "HOST:PORT for the API (/v1/...) and /health /ready /status /metrics", "0.0.0.0:8080"},
+                  {"http", "HTTP_LISTEN", "HOST:PORT for the API (/v1/...) and /health /ready /status /metrics (loopback unless set: the manifests give the pod's address)", "127.0.0.1:8080"},
                   {"probe-http", "PROBE_HTTP_LISTEN", "HOST:PORT of the probes' own listener (/health /ready /status /metrics), which API clients cannot starve; 'off' for none (default: --http's host, its port + 1, or an ephemeral port when --http's is 0)", ""},
                   {"admin-token-file", "ADMIN_TOKEN_FILE", "file holding the API admin token (manages accounts; else env WACONN_ADMIN_TOKEN; none = no admin)", ""},
+                  kek_file_flag(),
                   {"business-id", "BUSINESS_IDS", "account to compete for; repeat or comma-separate (default: all registered)", ""},
                   {"lock-keys", "LOCK_KEYS", "hashtext|hashtextextended; must match the cluster's stored mode (default: the stored mode)", ""},
                   {"standby-wait", "STANDBY_WAIT", "poll (one try-lock query per tick) or block (a waiter session per account in pg_advisory_lock)", "poll"},
@@ -212,6 +233,7 @@ int cmd_run(int argc, char** argv) {
 
   wa::log::set_static_field("pod", cfg.pod);
   log_unresolvable_database_hosts(cfg.database_url);
+  install_sealer(load_kek_ring(flags), cfg.database_url);
 
   // Signals first: every thread created after this inherits the blocked mask.
   std::mutex stop_mu;
