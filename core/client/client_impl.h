@@ -17,6 +17,7 @@
 #include <asio.hpp>
 
 #include <atomic>
+#include <deque>
 #include <future>
 #include <map>
 #include <mutex>
@@ -26,10 +27,13 @@
 
 #include "common/backoff.h"
 #include "core/client/message_info.h"
+#include "core/client/message_store.h"
+#include "core/client/receipt_handle.h"
 #include "core/client/request.h"
 #include "core/client/retry_receipt.h"
 #include "core/client/stanzas.h"
 #include "core/client/stream_errors.h"
+#include "core/client/usync.h"
 #include "core/client/wa_client.h"
 #include "core/crypto/signal_context.h"
 #include "core/signal/protocol_store.h"
@@ -178,6 +182,30 @@ struct WaClient::Impl {
 
   // login.cpp
   void on_success(const Node& n);
+
+  // send.cpp: the outbox sender (io thread only). Claimed rows wait in outbox_queue; one is in
+  // flight at a time (its usync / bundle IQs); sent ones wait in awaiting_ack for the server's
+  // <ack>. A connection that ends before the ack puts them back in front of the queue, so the
+  // next login sends them again with the same id.
+  DeviceCache device_cache;
+  std::deque<OutboxItem> outbox_queue;
+  std::map<std::string, OutboxItem> awaiting_ack;
+  std::map<std::string, std::string> sent_phash;  // id -> our phash, compared with the ack's
+  std::map<std::string, int> retries_answered;    // id -> retry receipts answered (max 5)
+  bool outbox_busy = false;
+  bool outbox_again = false;
+  signal::ProtocolStore* send_protocol();  // protocol_store(), or null when not usable
+  void pump_outbox();
+  void send_next();
+  void resolve_devices(OutboxItem item, std::vector<binary::Jid> users);
+  void send_with_devices(OutboxItem item, const std::vector<binary::Jid>& users);
+  void encrypt_and_send(OutboxItem item, const std::vector<binary::Jid>& devices);
+  void finish_item(const OutboxItem& item, OutboxStatus status, const std::string& error);
+  void requeue_unacked();
+  void on_server_ack(const Node& n);
+  // receipt_handle.cpp's parse, acted on: statuses, retry answers.
+  void on_receipt(const Node& n);
+  void answer_retry(const Receipt& r);
 };
 
 }  // namespace wa::client

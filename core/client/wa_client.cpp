@@ -243,6 +243,12 @@ void WaClient::stop(DisconnectReason why) {
 
 core::ConnectionState WaClient::state() const { return impl_->st.load(); }
 
+void WaClient::outbox_ready() {
+  Impl& m = *impl_;
+  if (!m.started.load() || m.stopped.load()) return;
+  asio::post(m.io, [&m] { m.pump_outbox(); });
+}
+
 std::string WaClient::jid() const {
   std::lock_guard lk(impl_->jid_mu);
   return impl_->own_jid;

@@ -68,6 +68,8 @@ class WaClient : public core::Connection {
   // Never blocks on the network or the database. Idempotent; a stopped client cannot restart.
   void stop(core::DisconnectReason why) override;
   core::ConnectionState state() const override;
+  // Posts an outbox claim to the client's thread (core::Connection::outbox_ready).
+  void outbox_ready() override;
 
   // Phone-number pairing (reference §6.6): while pairing, sends companion_hello for `phone`
   // (digits, '+' and separators allowed) and returns the 8-character code the user types on the
