@@ -40,6 +40,17 @@ std::optional<std::pair<std::string, std::string>> lid_pair(const MessageInfo& i
   return std::nullopt;
 }
 
+const char* failure_reason(const std::optional<signal::SignalErrorKind>& k) {
+  if (!k) return "other";
+  switch (*k) {
+    case signal::SignalErrorKind::no_session:
+    case signal::SignalErrorKind::no_pre_key: return "no_session";
+    case signal::SignalErrorKind::invalid_mac: return "bad_mac";
+    case signal::SignalErrorKind::invalid_message: return "invalid_message";
+    default: return "other";
+  }
+}
+
 }  // namespace
 
 // One per account, for receiving and sending (send.cpp); declared after `messages` in Impl, whose
@@ -157,6 +168,17 @@ void WaClient::Impl::on_message(const Node& n) {
     if (!r.error.empty()) l.kv("error", r.error);
     any_ok = any_ok || r.outcome == EncOutcome::decrypted || r.outcome == EncOutcome::duplicate;
     malformed = malformed || r.outcome == EncOutcome::malformed;
+  }
+  if (opt.on_decrypt_failure)
+    for (const auto& r : result.encs)
+      if (r.outcome == EncOutcome::failed) opt.on_decrypt_failure(failure_reason(r.error_kind));
+  if (rows > 0 && opt.on_message_stored) {
+    const auto* c = result.content();
+    const std::string kind = c && c->text ? "text" : info.type == "media" ? "media" : "other";
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    for (int i = 0; i < rows; ++i)
+      opt.on_message_stored(kind, std::max(0.0, now - static_cast<double>(info.timestamp)));
   }
   if (result.needs_retry()) return send_retry_receipt(n, info);
   retries.forget(info.id);

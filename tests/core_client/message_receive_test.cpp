@@ -230,6 +230,15 @@ TEST_CASE(
   o.url = s.url();
   o.trusted_root = s.root();
   o.iq_timeout = 5s;
+  std::atomic<int> stored_text{0};
+  std::atomic<int> failures{0};
+  o.on_message_stored = [&](const std::string& kind, double latency) {
+    if (kind == "text" && latency >= 0) ++stored_text;
+  };
+  o.on_decrypt_failure = [&](const std::string& reason) {
+    if (reason == "invalid_message" || reason == "bad_mac" || reason == "no_session" || reason == "other")
+      ++failures;
+  };
   EventLog log;
   wa::client::WaClient client("biz-recv", o, devices.make(), log.events(), nullptr,
                               std::make_unique<MemoryMessageStore>(data));
@@ -305,11 +314,15 @@ TEST_CASE(
   CHECK_FALSE(shown.has_account_signature_key());
   CHECK(data->inbox_copy().size() == 1);
   CHECK(log.count_state(wa::core::ConnectionState::logged_in) == 1);  // none of this ended the connection
+  CHECK(stored_text.load() == 1);                                     // the redelivery is not counted again
+  CHECK(failures.load() == 2);
   client.stop(wa::core::DisconnectReason::user_initiated);
 }
 
-TEST_CASE("scripted: receive - a fenced message store sends no receipt and no ack, and ends the client as lock_lost",
-          "[client][scripted][receive]") {
+TEST_CASE(
+    "scripted: receive - a fenced message store sends no receipt and no ack, and ends the client as "
+    "lock_lost",
+    "[client][scripted][receive]") {
   ScriptedServer s(
       [](ScriptedServer& srv, std::uint64_t c, const wa::proto::ClientPayload&) {
         srv.send(c, Node{"success", {{"t", std::string("1700000000")}}, {}});
