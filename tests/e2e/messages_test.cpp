@@ -200,6 +200,10 @@ TEST_CASE("messages: a virtual phone's 1:1 texts land in the inbox exactly once,
   CHECK(keys_before - pre_keys_held(c) == 1);
   CHECK(count_of(log, "\"outcome\":\"failed\"") == 0);
   CHECK(count_of(log, "wa_message_retry_receipt") == 0);
+  // The leader counted them (and no decryption failure).
+  const auto metrics = hatest::http_get(c.pods()[static_cast<std::size_t>(leader)]->http_port(), "/metrics").body;
+  CHECK(metrics.find("waconnector_messages_received_total{kind=\"text\"} 5") != std::string::npos);
+  CHECK(metrics.find("waconnector_decrypt_failures_total{reason=\"bad_mac\"} 0") != std::string::npos);
   // Never a message body in the logs.
   CHECK(log.find("hello 0") == std::string::npos);
 }
