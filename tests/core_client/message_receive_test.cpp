@@ -53,7 +53,7 @@ Bytes account_identity(bool with_key) {
 
 }  // namespace
 
-TEST_CASE("receive: delivery receipt and ack copy the addressing; own copies and peer messages get their type",
+TEST_CASE("receive: delivery receipt and ack copy the addressing - own copies and peer messages get their type",
           "[client][receive]") {
   auto n = message_stanza("M1", "15550002@s.whatsapp.net", "msg", Bytes{0x33, 1, 2});
   auto info = wa::client::parse_message_info(n);
@@ -172,7 +172,7 @@ std::size_t count(const std::vector<Received>& rs, const std::string& tag, const
 
 }  // namespace
 
-TEST_CASE("scripted: receive - stored then receipted and acked; a redelivery is not decrypted; failures ask for a retry",
+TEST_CASE("scripted: receive - stored then receipted and acked - a redelivery is not decrypted - failures ask for a retry",
           "[client][scripted][receive]") {
   ScriptedServer s(
       [](ScriptedServer& srv, std::uint64_t c, const wa::proto::ClientPayload&) {

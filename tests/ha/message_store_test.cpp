@@ -65,7 +65,7 @@ const wa::signal::Address kAlice{"15550002", 0};
 
 }  // namespace
 
-TEST_CASE("message store: session and inbox row commit together; a redelivery is recognised; the next leader continues",
+TEST_CASE("message store: session and inbox row commit together - a redelivery is recognised - the next leader continues",
           "[ha][pg][messages]") {
   TestDb db;
   db.add_account("acme");
@@ -132,7 +132,7 @@ TEST_CASE("message store: refused before the database once revoked or past the l
   CHECK(a.messages->lid_for_pn("15550003") == std::nullopt);
 }
 
-TEST_CASE("message store: LID map keeps one pair per side; outbox claim and forward-only marks", "[ha][pg][messages]") {
+TEST_CASE("message store: LID map keeps one pair per side - outbox claim and forward-only marks", "[ha][pg][messages]") {
   TestDb db;
   db.add_account("acme");
   pair(db);
