@@ -106,9 +106,8 @@ struct WaClient::Impl {
   std::optional<PairCodeState> pair_code;
   // Messaging (io thread only): the account's own libsignal context and store adapter, created at
   // the first message once paired; retry numbers per message id.
-  // One for sending and receiving; declared after `messages`, whose stores it references.
-  crypto::SignalContext signal_ctx;
-  std::optional<signal::ProtocolStore> proto;
+  std::unique_ptr<crypto::SignalContext> signal_ctx;
+  std::unique_ptr<signal::ProtocolStore> protocol;
   RetryCounter retries;
 
   // wa_client.cpp: state, events, store writes, sending, connecting
@@ -138,8 +137,7 @@ struct WaClient::Impl {
   // message_receive.cpp: <message> → parse, decrypt + inbox row in one fenced transaction, then
   // the delivery receipt and the ack (or a retry receipt, or a NACK)
   void on_message(const Node& n);
-  // The account's libsignal store adapter, created on first use; null without a message store.
-  signal::ProtocolStore* protocol();
+  signal::ProtocolStore& protocol_store();
   // Runs a message-store call; false after ending the connection: StoreFenced → lock_lost for
   // good, any other failure → reconnect (nothing was acked, so the server delivers it again).
   bool message_store_call(const char* purpose, const std::function<void()>& call);

@@ -42,18 +42,21 @@ std::optional<std::pair<std::string, std::string>> lid_pair(const MessageInfo& i
 
 }  // namespace
 
-signal::ProtocolStore* WaClient::Impl::protocol() {
-  if (!messages) return nullptr;
-  if (!proto) {
+// One per account, for receiving and sending (send.cpp); declared after `messages` in Impl, whose
+// stores it references, so it is destroyed first.
+signal::ProtocolStore& WaClient::Impl::protocol_store() {
+  if (!protocol) {
+    signal_ctx = std::make_unique<crypto::SignalContext>();
     // whatsmeow AutoTrustIdentity: the new key is accepted; it is reported, never silent.
-    proto.emplace(signal_ctx, messages->signal_stores(), [this](const signal::IdentityChange& c) {
-      wa::log::warn("wa_contact_identity_changed")
-          .kv("business_id", business_id)
-          .kv("contact", mask_phone(c.address.name))
-          .kv("device", static_cast<std::int64_t>(c.address.device));
-    });
+    protocol = std::make_unique<signal::ProtocolStore>(
+        *signal_ctx, messages->signal_stores(), [this](const signal::IdentityChange& c) {
+          wa::log::warn("wa_contact_identity_changed")
+              .kv("business_id", business_id)
+              .kv("contact", mask_phone(c.address.name))
+              .kv("device", static_cast<std::int64_t>(c.address.device));
+        });
   }
-  return &*proto;
+  return *protocol;
 }
 
 bool WaClient::Impl::message_store_call(const char* purpose, const std::function<void()>& call) {
@@ -132,7 +135,7 @@ void WaClient::Impl::on_message(const Node& n) {
   };
   const auto pair = lid_pair(info);
   if (!message_store_call("decrypt message", [&] {
-        auto& ps = *protocol();
+        auto& ps = protocol_store();
         messages->transaction("decrypt message", [&] {
           if (pair) messages->put_lid_mapping(pair->first, pair->second);
           result = decrypt_message(ps, info, hook);
