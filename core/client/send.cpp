@@ -84,8 +84,7 @@ void WaClient::Impl::send_next() {
     return send_next();
   }
   if (!dev || !dev->paired()) return;  // cannot happen while logged in
-  const Jid own_user = Jid::parse(dev->jid)->to_non_ad();
-  if (!to->is_group()) return resolve_devices(std::move(item), {to->to_non_ad(), own_user});
+  if (!to->is_group()) return resolve_chat(std::move(item));
   // A group: its members first (asked every time, so a member change is never missed).
   const auto g = gen;
   send_iq(
@@ -105,6 +104,54 @@ void WaClient::Impl::send_next() {
           return send_next();
         }
         resolve_devices(std::move(item), std::move(members));
+      },
+      opt.iq_timeout);
+}
+
+// The addressing the service uses today (wa-beyond-text §4; whatsmeow SendMessage): once we have a
+// LID ourselves, a phone-number recipient is written to by its LID, so the sessions are the ones its
+// replies (from its LID) use. The LID comes from the store's map or a usync <lid/> query.
+Jid WaClient::Impl::own_chat_user() const {
+  if (!dev->lid.empty())
+    if (auto l = Jid::parse(dev->lid)) return l->to_non_ad();
+  return Jid::parse(dev->jid)->to_non_ad();
+}
+
+void WaClient::Impl::resolve_chat(OutboxItem item) {
+  const Jid to = parse_recipient(item.recipient)->to_non_ad();
+  const Jid own_user = own_chat_user();
+  if (!to.is_user() || !own_user.is_lid()) return resolve_devices(std::move(item), {to, own_user});
+  std::optional<std::string> lid;
+  if (!store_write(
+          "find lid", [&] { lid = messages->lid_for_pn(to.user); }, false) &&
+      (stopped.load() || gave_up))
+    return;
+  if (lid) return resolve_devices(std::move(item), {Jid{*lid, std::string(binary::server::kLid), 0, std::nullopt, 0}, own_user});
+  const auto g = gen;
+  send_iq(
+      usync_devices_query(ids.next(), {to}, true),
+      [this, g, item, to, own_user](const IqResult& r) mutable {
+        if (g != gen || stopped.load()) return;
+        if (!r.answered()) {
+          outbox_queue.push_front(std::move(item));
+          outbox_busy = false;
+          return;
+        }
+        std::optional<Jid> found;
+        try {
+          for (auto& u : parse_usync_devices(*r.node)) {
+            if (!u.lid) {
+              device_cache.put(u.user, std::move(u.devices));
+              continue;
+            }
+            found = u.lid;
+            if (!store_write("store lid mapping", [&] { messages->put_lid_mapping(u.lid->user, u.user.user); })) return;
+          }
+        } catch (const UsyncError& e) {
+          finish_item(item, OutboxStatus::failed, std::string("lid lookup: ") + e.what());
+          return send_next();
+        }
+        resolve_devices(std::move(item), {found.value_or(to), own_user});
       },
       opt.iq_timeout);
 }
@@ -140,7 +187,7 @@ void WaClient::Impl::resolve_devices(OutboxItem item, std::vector<Jid> users) {
 }
 
 void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& users) {
-  const Jid to = *parse_recipient(item.recipient);
+  const Jid to = users.empty() || parse_recipient(item.recipient)->is_group() ? *parse_recipient(item.recipient) : users.front();
   const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
   std::vector<Jid> devices;
   bool recipient_has_devices = false;
@@ -159,12 +206,12 @@ void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& 
   if (!ps) return finish_item(item, OutboxStatus::failed, "no Signal store"), send_next();
   std::vector<Jid> need;
   if (!store_write("find sessions", [&] { need = devices_without_session(*ps, devices); })) return;
-  if (need.empty()) return encrypt_and_send(std::move(item), devices);
+  if (need.empty()) return encrypt_and_send(std::move(item), to, devices);
   if (need.size() > kMaxBundleFetch) need.resize(kMaxBundleFetch);
   const auto g = gen;
   send_iq(
       bundle_request(ids.next(), need),
-      [this, g, item, devices](const IqResult& r) mutable {
+      [this, g, item, to, devices](const IqResult& r) mutable {
         if (g != gen || stopped.load()) return;
         if (!r.answered()) {
           outbox_queue.push_front(std::move(item));
@@ -187,13 +234,12 @@ void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& 
           }
         });
         if (!ok) return;
-        encrypt_and_send(std::move(item), devices);
+        encrypt_and_send(std::move(item), to, devices);
       },
       opt.iq_timeout);
 }
 
-void WaClient::Impl::encrypt_and_send(OutboxItem item, const std::vector<Jid>& devices) {
-  const Jid to = *parse_recipient(item.recipient);
+void WaClient::Impl::encrypt_and_send(OutboxItem item, const Jid& to, const std::vector<Jid>& devices) {
   const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
   const auto message = encode_text_message(item.text);
   const auto dsm = device_sent_plaintext(to, message);
@@ -273,6 +319,7 @@ void WaClient::Impl::on_server_ack(const Node& n) {
   if (ack->phash && *ack->phash != our_phash) {
     // Our device lists are stale (whatsmeow does the same): ask again next time.
     if (auto to = parse_recipient(item.recipient)) device_cache.invalidate(*to);
+    if (auto chat = Jid::parse(ack->from)) device_cache.invalidate(*chat);
     device_cache.invalidate(*Jid::parse(dev->jid));
   }
   finish_item(item, OutboxStatus::sent, "");
