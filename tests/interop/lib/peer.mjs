@@ -51,7 +51,8 @@ function capturingLogger(sink, echo) {
 function textOf(m) {
   const msg = m.message || {};
   const inner = msg.deviceSentMessage?.message || msg;
-  return inner.conversation ?? inner.extendedTextMessage?.text ?? null;
+  // (protobufjs may give an unset conversation as '' next to an extendedTextMessage)
+  return inner.conversation || inner.extendedTextMessage?.text || null;
 }
 
 function record(m) {
