@@ -205,6 +205,7 @@ struct WaClient::Impl {
   void encrypt_and_send(OutboxItem item, const binary::Jid& to, const std::vector<binary::Jid>& devices);
   void finish_item(const OutboxItem& item, OutboxStatus status, const std::string& error);
   void requeue_unacked();
+  void send_failed_store(OutboxItem item);
   void on_server_ack(const Node& n);
   // receipt_handle.cpp's parse, acted on: statuses, retry answers.
   void on_receipt(const Node& n);

@@ -22,6 +22,7 @@
 #include "core/signal/padding.h"
 #include "core/signal/prekey_bundle.h"
 #include "core/signal/session_cipher.h"
+#include "core/signal/signal_error.h"
 
 namespace wa::client {
 
@@ -55,7 +56,10 @@ void WaClient::Impl::pump_outbox() {
   }
   if (outbox_queue.empty()) {
     std::vector<OutboxItem> claimed;
-    if (!store_write("claim outbox", [&] { claimed = messages->claim_outbox(kClaimBatch); })) return;
+    // Not essential: a database hiccup only delays sending (StoreFenced still ends the client).
+    if (!store_write(
+            "claim outbox", [&] { claimed = messages->claim_outbox(kClaimBatch); }, false))
+      return;
     if (claimed.empty()) return;
     wa::log::debug("wa_outbox_claimed").kv("business_id", business_id).kv("rows", claimed.size());
     for (auto& c : claimed) outbox_queue.push_back(std::move(c));
@@ -145,7 +149,9 @@ void WaClient::Impl::resolve_chat(OutboxItem item) {
               continue;
             }
             found = u.lid;
-            if (!store_write("store lid mapping", [&] { messages->put_lid_mapping(u.lid->user, u.user.user); })) return;
+            if (!store_write(
+                    "store lid mapping", [&] { messages->put_lid_mapping(u.lid->user, u.user.user); }, false))
+              return send_failed_store(std::move(item));
           }
         } catch (const UsyncError& e) {
           finish_item(item, OutboxStatus::failed, std::string("lid lookup: ") + e.what());
@@ -205,7 +211,9 @@ void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& 
   signal::ProtocolStore* ps = send_protocol();
   if (!ps) return finish_item(item, OutboxStatus::failed, "no Signal store"), send_next();
   std::vector<Jid> need;
-  if (!store_write("find sessions", [&] { need = devices_without_session(*ps, devices); })) return;
+  if (!store_write(
+          "find sessions", [&] { need = devices_without_session(*ps, devices); }, false))
+    return send_failed_store(std::move(item));
   if (need.empty()) return encrypt_and_send(std::move(item), to, devices);
   if (need.size() > kMaxBundleFetch) need.resize(kMaxBundleFetch);
   const auto g = gen;
@@ -219,7 +227,9 @@ void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& 
           return;
         }
         signal::ProtocolStore* ps = send_protocol();
-        bool ok = store_write("build sessions", [&] {
+        bool ok = store_write(
+            "build sessions",
+            [&] {
           try {
             messages->transaction("build sessions", [&] {
               const auto out = apply_bundles(*ps, *r.node);
@@ -232,8 +242,9 @@ void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& 
           } catch (const signal::BundleError& e) {
             wa::log::warn("wa_send_bad_bundles").kv("business_id", business_id).kv("error", e.what());
           }
-        });
-        if (!ok) return;
+            },
+            false);
+        if (!ok) return send_failed_store(std::move(item));
         encrypt_and_send(std::move(item), to, devices);
       },
       opt.iq_timeout);
@@ -246,11 +257,23 @@ void WaClient::Impl::encrypt_and_send(OutboxItem item, const Jid& to, const std:
   signal::ProtocolStore* ps = send_protocol();
   if (to.is_group()) {
     GroupMessage gm;
-    if (!store_write("encrypt group message", [&] {
-          messages->transaction("encrypt group message",
-                                [&] { gm = group_message(*ps, item.id, to, devices, own, message, dev->account); });
-        }))
-      return;
+    std::string signal_error;
+    if (!store_write(
+            "encrypt group message",
+            [&] {
+              try {
+                messages->transaction("encrypt group message",
+                                      [&] { gm = group_message(*ps, item.id, to, devices, own, message, dev->account); });
+              } catch (const signal::SignalError& e) {
+                signal_error = e.what();
+              }
+            },
+            false))
+      return send_failed_store(std::move(item));
+    if (!signal_error.empty()) {
+      finish_item(item, OutboxStatus::failed, "encryption failed: " + signal_error);
+      return send_next();
+    }
     send(gm.stanza);
     wa::log::info("wa_message_sent")
         .kv("business_id", business_id)
@@ -265,10 +288,22 @@ void WaClient::Impl::encrypt_and_send(OutboxItem item, const Jid& to, const std:
   Fanout fan;
   // The ratchets advance and are stored before the stanza leaves: a crash in between costs a
   // resend with fresh keys, never a reused one.
-  if (!store_write("encrypt message", [&] {
-        messages->transaction("encrypt message", [&] { fan = encrypt_fanout(*ps, devices, own, message, dsm); });
-      }))
-    return;
+  std::string signal_error;
+  if (!store_write(
+          "encrypt message",
+          [&] {
+            try {
+              messages->transaction("encrypt message", [&] { fan = encrypt_fanout(*ps, devices, own, message, dsm); });
+            } catch (const signal::SignalError& e) {
+              signal_error = e.what();  // rolled back: no session advanced
+            }
+          },
+          false))
+    return send_failed_store(std::move(item));
+  if (!signal_error.empty()) {
+    finish_item(item, OutboxStatus::failed, "encryption failed: " + signal_error);
+    return send_next();
+  }
   const bool reaches_recipient = std::any_of(fan.devices.begin(), fan.devices.end(),
                                              [&](const Jid& d) { return !is_own_account(d, own); });
   if (!reaches_recipient) {
@@ -295,7 +330,15 @@ void WaClient::Impl::finish_item(const OutboxItem& item, OutboxStatus status, co
     wa::log::warn("wa_message_failed").kv("business_id", business_id).kv("id", item.id).kv("error", error);
   store_write(
       "mark outbox", [&] { messages->mark_outbox(item.id, status, error.empty() ? std::nullopt : std::optional(error)); },
-      status == OutboxStatus::failed);
+      false);
+}
+
+void WaClient::Impl::send_failed_store(OutboxItem item) {
+  // A store failure that is not a fence (the client has ended then): the row stays claimed by
+  // this epoch, so keep it here and try again on the next pump instead of losing it.
+  if (stopped.load() || gave_up) return;
+  outbox_queue.push_front(std::move(item));
+  outbox_busy = false;
 }
 
 void WaClient::Impl::requeue_unacked() {
