@@ -288,6 +288,25 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
   NodeList shared;  // top-level encs (skmsg) go to every member device
   for (const auto& e : kids(msg))
     if (e.tag == "enc") shared.push_back(e);
+  // A group message resent after a retry receipt names the one member device it is for
+  // (`to=group participant=device`; Baileys puts the pairwise enc in <participants> or at the top).
+  std::optional<DeviceKey> resend_to;
+  if (group && msg.attr("participant")) {
+    resend_to = key_of(text_attr(msg, "participant"));
+    if (!resend_to || !member(resend_to->first) || *resend_to == from)
+      return refuse("400", "a group resend names a participant outside the group");
+    for (auto it = pairwise.begin(); it != pairwise.end();)
+      it = it->first == *resend_to ? std::next(it) : pairwise.erase(it);
+    NodeList skmsgs;
+    for (auto& e : shared) {
+      if (text_attr(e, "type") == "skmsg")
+        skmsgs.push_back(std::move(e));
+      else
+        pairwise[*resend_to].push_back(std::move(e));
+    }
+    shared = std::move(skmsgs);
+    if (pairwise.empty() && shared.empty()) return refuse("400", "a group resend carries no <enc>");
+  }
   if (to_device) {
     if (msg.child("participants") || shared.empty() || shared.size() > 4 || *to_device == from)
       return refuse("400", "a message to one device carries 1-4 top-level <enc> and no <participants>");
@@ -319,7 +338,9 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
 
   std::set<DeviceKey> targets;
   for (const auto& [d, _] : pairwise) targets.insert(d);
-  if (!shared.empty())
+  if (resend_to)
+    targets.insert(*resend_to);  // the skmsg too goes to that device only
+  else if (!shared.empty())
     for (auto m : group->members)
       for (auto dev : devices_of(m))
         if (DeviceKey{m, dev} != from) targets.insert({m, dev});
