@@ -696,3 +696,36 @@ TEST_CASE("LID addressing: usync lid, a DM to a LID, sender_pn / peer_recipient_
   CHECK(attr(kids(*g)[0], "jid") == a_lid_user);
   CHECK(attr(kids(*g)[0], "phone_number") == "15550601@s.whatsapp.net");
 }
+
+TEST_CASE("a group resend after a retry receipt (to=group participant=device) reaches that device only",
+          "[sim][messages][groups]") {
+  TempDir dir;
+  WasimProcess w(dir.path(), kPn);
+  Peer a("+15550701"), b("+15550702"), c("+15550703");
+  for (Peer* p : {&a, &b, &c}) {
+    p->pair(w);
+    p->login(w);
+    p->upload_keys();
+  }
+  auto r = http_request(w.admin_port(), "POST", "/admin/groups",
+                        "{\"subject\":\"resend\",\"participants\":[\"+15550701\",\"+15550702\",\"+15550703\"]}");
+  REQUIRE(r.status == 201);
+  const std::string group = json_field(r.body, "jid").value_or("");
+  a.fetch_session(b.jid);
+  a.conn->send_node(Node{"message",
+                         {{"id", std::string("3EB0RS")}, {"to", *Jid::parse(group)}, {"participant", *Jid::parse(b.jid)},
+                          {"type", std::string("text")}},
+                         NodeList{a.enc_for(b.jid, "resent to b")}});
+  expect_ack(a, "3EB0RS");
+  Node got = next_message(*b.conn);
+  CHECK(attr(got, "from") == group);
+  CHECK(attr(got, "participant") == a.jid);
+  CHECK(b.open(*got.child("enc"), a.jid) == "resent to b");
+  expect_silence(c);
+  // A participant outside the group is refused.
+  a.conn->send_node(Node{"message",
+                         {{"id", std::string("3EB0RX")}, {"to", *Jid::parse(group)},
+                          {"participant", *Jid::parse("15550799:1@s.whatsapp.net")}, {"type", std::string("text")}},
+                         NodeList{a.enc_for(b.jid, "x")}});
+  expect_ack(a, "3EB0RX", "400");
+}
