@@ -47,7 +47,9 @@ Jid user_jid(std::uint64_t user) {
 }
 
 // A PN or LID JID (device optional) as a device key; nullopt for anything else.
-std::optional<DeviceKey> key_of(const std::string& text) { return device_of(text); }
+std::optional<DeviceKey> key_of(const std::string& text) {
+  return device_of(text);
+}
 
 Node ack_for(const Node& in, const std::string& cls, const std::string& from, const char* error = nullptr) {
   Node ack{"ack", {{"class", cls}, {"id", text_attr(in, "id")}, {"from", from}}, {}};
@@ -90,7 +92,9 @@ std::vector<std::uint32_t> MessageRouter::devices_of(std::uint64_t user) const {
   return out;
 }
 
-std::size_t MessageRouter::pending(DeviceKey d) const { return queue_.size(d); }
+std::size_t MessageRouter::pending(DeviceKey d) const {
+  return queue_.size(d);
+}
 
 bool MessageRouter::handle(WaSession& session, DeviceKey from, const Node& n) {
   if (n.tag == "iq") return on_iq(session, from, n);
@@ -194,8 +198,7 @@ Node MessageRouter::usync(const Node& iq) const {
                            NodeList{Node{"device-list", {}, std::move(devs)},
                                     Node{"key-index-list", {{"ts", unix_seconds()}}, wa::crypto::Bytes{}}}});
     }
-    if (want_lid && d)
-      parts.push_back(Node{"lid", {{"val", lid_jid(d->first)}}, {}});
+    if (want_lid && d) parts.push_back(Node{"lid", {{"val", lid_jid(d->first)}}, {}});
     Node out{"user", {{"jid", jid_text}}, {}};
     if (!parts.empty()) out.content = std::move(parts);
     users.push_back(std::move(out));
@@ -356,7 +359,8 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
     } else {
       out.attrs.push_back(Attr{"from", device_jid(from)});
       // Own other device: the chat it was sent in (PN form here; LID connections get it as LID).
-      if (d.first == from.first) out.attrs.push_back(Attr{"recipient", user_jid(to_device ? to_device->first : *dm_user)});
+      if (d.first == from.first)
+        out.attrs.push_back(Attr{"recipient", user_jid(to_device ? to_device->first : *dm_user)});
     }
     out.attrs.push_back(Attr{"t", unix_seconds()});
     out.attrs.push_back(Attr{"type", msg.attr_text("type").value_or("text")});
@@ -382,7 +386,8 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
 
 std::vector<Node> MessageRouter::take_pending(DeviceKey d) {
   std::vector<Node> out;
-  for (const auto& p : queue_.take(d)) out.push_back(wa::binary::decode_frame(p.stanza, wa::binary::Dict::v3));
+  for (const auto& p : queue_.take(d))
+    out.push_back(wa::binary::decode_frame(p.stanza, wa::binary::Dict::v3));
   return out;
 }
 
