@@ -75,13 +75,25 @@ void WebhookSender::stop() {
 void WebhookSender::run() {
   pg::Connection conn;
   const auto claim_ms = options_.request_timeout.count() + 5000;
+  auto next_prune = std::chrono::steady_clock::now();
   while (!stopping_) {
     try {
       if (!conn.ok()) {
         conn = pg::Connection::open(url_, "webhook sender", {{"application_name", "waconnector/webhooks"}});
         store::listen(conn, store::kWebhookChannel);
       }
-      for (const auto& fence : led_()) {
+      const auto led = led_();
+      if (std::chrono::steady_clock::now() >= next_prune) {
+        next_prune = std::chrono::steady_clock::now() + options_.prune_interval;
+        for (const auto& fence : led) {
+          try {
+            if (const auto n = store::prune_events(conn, *fence, options_.event_retention.count()); n > 0)
+              log::info("events_pruned").kv("business_id", fence->business_id()).kv("events", n);
+          } catch (const store::EpochMoved&) {
+          }
+        }
+      }
+      for (const auto& fence : led) {
         if (stopping_) break;
         std::vector<store::DueDelivery> due;
         try {
