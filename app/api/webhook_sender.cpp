@@ -129,7 +129,6 @@ void WebhookSender::run() {
             }
           }
           if (outcome == store::DeliveryOutcome::retry) {
-            failed_++;
             const auto n = static_cast<std::size_t>(std::max<std::int64_t>(d.attempts, 1));
             if (n >= options_.schedule.size()) {
               outcome = store::DeliveryOutcome::dead;
@@ -137,13 +136,15 @@ void WebhookSender::run() {
               retry_in = std::max(retry_in, jittered(options_.schedule[n], options_.jitter));
             }
           }
-          if (outcome == store::DeliveryOutcome::delivered) delivered_++;
-          if (outcome == store::DeliveryOutcome::dead || outcome == store::DeliveryOutcome::gone) dead_++;
           try {
             store::finish_delivery(conn, *fence, d.id, outcome, status, error, retry_in);
           } catch (const store::EpochMoved&) {
             break;  // the claim runs out and the new leader retries it (same event id)
           }
+          // Counted once recorded, so a reader of the counters finds the rows written.
+          if (outcome == store::DeliveryOutcome::delivered) delivered_++;
+          if (outcome != store::DeliveryOutcome::delivered) failed_++;
+          if (outcome == store::DeliveryOutcome::dead || outcome == store::DeliveryOutcome::gone) dead_++;
           log::info("webhook_attempt")
               .kv("business_id", fence->business_id())
               .kv("delivery_id", d.id)
