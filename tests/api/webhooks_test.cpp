@@ -336,7 +336,7 @@ TEST_CASE("webhooks: 410 disables, a hanging receiver times out, the schedule en
   CHECK(c.exec("n", "SELECT count(*) FROM wa_webhook_deliveries WHERE webhook_id = $1", {gone_id}).i64(0, 0) == 1);
 }
 
-TEST_CASE("webhooks: a new delivery wakes the sender's channel; old events are pruned by the leader",
+TEST_CASE("webhooks: a new delivery wakes the sender's channel, and the leader prunes old events",
           "[api][webhooks][pg]") {
   wa::test::ApiFixture f;
   auto listener = f.db.connect("listener");
