@@ -43,7 +43,6 @@ sizeLimit maxUnavailable podMetricsEndpoints interval scrapeTimeout groups rules
 minReadySeconds unhealthyPodEvictionPolicy
 readOnly secret secretName defaultMode
 podSelector policyTypes ingress egress from to namespaceSelector ipBlock cidr except
-readOnly secret secretName defaultMode
 `.split(/\s+/).filter(Boolean));
 
 const REQUIRED_ALERTS = [
