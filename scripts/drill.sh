@@ -14,7 +14,8 @@
 #   overlap_ms        time two logins of the device were open at once during the round (wasim)
 #   fence_margin_ms   partition only: server released the lock (new lease) minus the cut-off
 #                     leader's fence (its fence_deadline_passed line)
-#   pg_writable_ms    pg-failover only: kill of the primary -> the promoted node commits a write
+#   pg_writable_ms    pg-failover: kill of the primary -> the promoted node commits a write;
+#                     pg-restart: stop -> the restarted server accepts connections (pg_ctl -w)
 #   inbound_*/outbound_*  messages the virtual phone sent during the round and the account's inbox
 #                     holds (lost = missing, doubled = more than once), and messages queued with
 #                     `waconnector messages send` that the phone received. null when messaging
@@ -323,7 +324,8 @@ run_round() {  # SCENARIO ROUND
     partition) cut_db ;;
     pg-restart)
       bash "$src/scripts/pg-cluster.sh" stop "$work/pg" >/dev/null
-      bash "$src/scripts/pg-cluster.sh" start "$work/pg" >/dev/null ;;
+      bash "$src/scripts/pg-cluster.sh" start "$work/pg" >/dev/null
+      writable=$(($(now_ms) - t_fault)) ;;
     pg-failover)
       out=$(bash "$src/scripts/patroni-cluster.sh" failover kill "$work/patroni")
       t_fault=$(echo "$out" | tr ' ' '\n' | sed -n 's/^fault_at_ms=//p')
@@ -367,11 +369,11 @@ run_round() {  # SCENARIO ROUND
     {scenario: $s, round: $r, takeover_ms: $t, logged_in_ms: $l, overlap_ms: $o,
      inbound_lost: $il, inbound_doubled: $id, outbound_lost: $ol, outbound_doubled: $od}
     + (if $s == "partition" then {fence_margin_ms: $m} else {} end)
-    + (if $s == "pg-failover" then {pg_writable_ms: $w} else {} end)')
+    + (if $s == "pg-failover" or $s == "pg-restart" then {pg_writable_ms: $w} else {} end)')
   results+=("$line")
   if [ "$json" = 1 ]; then echo "$line"; else
     printf '%-12s %5s %12s %13s %10s %18s %14s %16s\n' "$sc" "$r" "$takeover" "$logged" "${overlap:-0}" \
-      "$in_lost/$in_dbl" "$out_lost/$out_dbl" "$(case "$sc" in partition) echo "$margin" ;; pg-failover) echo "$writable" ;; *) echo - ;; esac)"
+      "$in_lost/$in_dbl" "$out_lost/$out_dbl" "$(case "$sc" in partition) echo "$margin" ;; pg-failover|pg-restart) echo "$writable" ;; *) echo - ;; esac)"
   fi
   # A round fails when it overlapped, lost or doubled, or did not recover as expected.
   if [ "${overlap:-0}" != 0 ] || { [ "$expect_login" = 1 ] && [ "$logged" = null ]; } ||
