@@ -355,6 +355,18 @@ void Elector::Impl::handle_posted() {
         if (s->valid()) fail_slot(*s, "this pod's liveness session was lost");
       continue;
     }
+    if (p.kind == Posted::leader_notice && p.notice.kind == store::kStepDownNotice) {
+      // `waconnector accounts step-down`: addressed to the pod and epoch it saw leading. The
+      // account is given up like a replaced session: connection stopped, lock released, standbys
+      // woken, and this pod waits --give-up-backoff before competing again.
+      auto it = entries.find(p.business_id);
+      if (p.notice.pod == cfg.pod && it != entries.end() && leads(it->second.role) &&
+          it->second.epoch == p.notice.epoch) {
+        wa::log::info("step_down_requested").kv("business_id", p.business_id).kv("epoch", p.notice.epoch);
+        give_up(it->second, core::DisconnectReason::user_initiated, "step-down requested by an operator");
+      }
+      continue;
+    }
     if (p.kind == Posted::leader_notice) {
       auto& se = stopped_epoch[p.business_id];
       se = std::max(se, p.notice.epoch);

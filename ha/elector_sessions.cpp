@@ -12,8 +12,8 @@ bool Elector::Impl::candidate(const AccountLease& e) const {
 void Elector::Impl::ensure_store(Clock::time_point now) {
   if (store.ok() || now < next_store_attempt) return;
   try {
+    // open_store_session checks the schema window (store/migrator.h) on every reconnect.
     store = open_store_session(StoreSessionOptions{cfg.database_url, cfg.pod}, "registry");
-    store::require_schema(store);
     if (cfg.lock_keys) store::require_lock_key_mode(store, *cfg.lock_keys);
     const bool was_down = db_retry.failures() > 0;
     db_retry.reset();
@@ -85,6 +85,18 @@ void Elector::Impl::relist(Clock::time_point now) {
       }
     e.acc = a;
   }
+  // A deleted account (`accounts remove`) that this pod neither leads nor is taking: forget it,
+  // metric series included, so its NoLeader alert ends. Re-registering makes it a new entry.
+  for (auto it = entries.begin(); it != entries.end();) {
+    const auto& e = it->second;
+    if (e.listed || leads(e.role) || e.role == Role::resigning || e.slot || e.holding) {
+      ++it;
+      continue;
+    }
+    wa::log::info("account_forgotten").kv("business_id", it->first).kv("reason", "no longer registered");
+    metrics.forget_account(it->first);
+    it = entries.erase(it);
+  }
   for (const auto& id : cfg.business_ids)
     if (!entries.count(id)) wa::log::warn("account_not_registered").kv("business_id", id);
 }
@@ -133,6 +145,9 @@ bool Elector::Impl::open_slot(LockSlot& slot, std::string_view kind, Clock::time
   s.client_connection_check_interval_ms = check_interval_ms;
   try {
     slot.open(s);
+    // begin_lease writes the registry through this session: the same schema window as the store
+    // sessions, checked on every reconnect.
+    store::require_schema(slot.conn());
     wa::log::info("lock_session_open")
         .kv("session", slot.name())
         .kv("backend_pid", slot.backend_pid())
@@ -195,6 +210,7 @@ void Elector::Impl::publish() {
   s.db_reachable = store.ok() && watch->alive();
   s.db_writable = recorder.writable() && !lock_read_only;
   s.running = !stopping.load();
+  metrics.database_up.Set(s.db_reachable && s.db_writable ? 1 : 0);
   std::map<std::string, int> p;
   for (auto& [id, e] : entries) {
     AccountSnapshot a;

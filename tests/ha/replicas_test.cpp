@@ -327,13 +327,19 @@ TEST_CASE("database unavailable: the fenced event is queued and written once the
   // lock session too, so it fences while its store session cannot come back).
   auto admin = wa::pg::Connection::open(wa::hatest::base_url(), "admin");
   admin.exec_simple("refuse connections", fmt::format("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS false", dbname).c_str());
-  // Terminate on every poll, not once: a session whose startup was already past the
-  // ALLOW_CONNECTIONS check when the flag flipped appears in pg_stat_activity only after the first
-  // sweep and would otherwise let the pod record its event on time (seen once in CI).
+  // The store sessions go first and the lock/liveness sessions after: terminated in the other
+  // order, the pod fences at once and records the event on a store session that is still alive
+  // (seen in CI). Terminate on every poll, too, so a session that slipped past the
+  // ALLOW_CONNECTIONS check cannot record it either.
   const auto terminate_all = [&] {
-    admin.exec("terminate the pod's sessions",
-               "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-               {dbname});
+    for (const char* which : {"NOT", ""})
+      admin.exec("terminate the pod's sessions",
+                 fmt::format("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND "
+                             "pid <> pg_backend_pid() AND {} (application_name LIKE '%/lock%' OR "
+                             "application_name LIKE '%/live' OR application_name LIKE '%/wait')",
+                             which)
+                     .c_str(),
+                 {dbname});
   };
   const bool queued = wait_for(
       [&] {
@@ -342,6 +348,7 @@ TEST_CASE("database unavailable: the fenced event is queued and written once the
       },
       20s);
   admin.exec_simple("accept connections", fmt::format("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true", dbname).c_str());
+  INFO("replica log:\n" << r.log());
   REQUIRE(queued);
   std::optional<wa::store::HaEvent> late;
   REQUIRE(wait_for(
