@@ -150,6 +150,8 @@ for _ in $(seq 1 200); do
 done
 [ -n "${root_key:-}" ] || { say "wasim did not start"; exit 2; }
 admin() { curl -s -m 5 -X "$1" -H 'content-type: application/json' ${3:+--data "$3"} "http://127.0.0.1:$admin_port$2"; }
+# The same, failing on an HTTP error (a message wasim refused was not sent).
+admin_ok() { curl -sf -m 5 -X "$1" -H 'content-type: application/json' ${3:+--data "$3"} "http://127.0.0.1:$admin_port$2"; }
 
 # ---- pods ----------------------------------------------------------------------------------------
 start_pod() {  # NAME
@@ -204,6 +206,8 @@ pair() {
   admin POST "/admin/phones/$phone/link" "$(jq -cn --arg qr "$qr" '{qr: $qr}')" >/dev/null
   wait_until 30 '[ -n "$(logged_in_pod)" ]' || { say "pairing did not log in"; return 1; }
   jid=$(sql "SELECT jid FROM wa_accounts WHERE business_id = 'acme'")
+  account_user=$(echo "$jid" | sed -E 's/:[0-9]+@/@/')  # the account's user JID (no device)
+  phone_jid="${phone#+}@s.whatsapp.net"
 }
 pair || exit 2
 say "paired; pods: ${pods[*]}; profile $profile; database $([ "$patroni" = 1 ] && echo Patroni || echo local)"
@@ -212,7 +216,7 @@ say "paired; pods: ${pods[*]}; profile $profile; database $([ "$patroni" = 1 ] &
 messages=0
 probe_messages() {
   local t="drill-probe-$$"
-  admin POST "/admin/phones/$phone/messages" "$(jq -cn --arg to "$jid" --arg text "$t" '{to: $to, text: $text}')" \
+  admin_ok POST "/admin/phones/$phone/messages" "$(jq -cn --arg to "$account_user" --arg text "$t" '{to: $to, text: $text}')" \
     >/dev/null 2>&1 || return 1
   wait_until 10 '"$bin/waconnector" messages list --database-url "$url" --business-id acme --json 2>/dev/null | grep -q "$t"' 
 }
@@ -223,9 +227,9 @@ start_traffic() {  # ROUND: the phone and the CLI each send one message every 10
   (
     i=0
     while :; do
-      admin POST "/admin/phones/$phone/messages" "{\"to\":\"$jid\",\"text\":\"drill-r$1-in-$i\"}" >/dev/null 2>&1 &&
+      admin_ok POST "/admin/phones/$phone/messages" "{\"to\":\"$account_user\",\"text\":\"drill-r$1-in-$i\"}" >/dev/null 2>&1 &&
         echo "in $i" >>"$work/sent-r$1"
-      "$bin/waconnector" messages send --database-url "$url" --business-id acme --to "$phone" \
+      "$bin/waconnector" messages send --database-url "$url" --business-id acme --to "$phone_jid" \
         --text "drill-r$1-out-$i" --id "drill-r$1-out-$i" >/dev/null 2>&1 && echo "out $i" >>"$work/sent-r$1"
       i=$((i + 1))
       sleep 0.1
