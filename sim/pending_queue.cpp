@@ -129,6 +129,11 @@ std::vector<QueueRecord> parse_queue_log(std::string_view text, const QueueLimit
 
 PendingQueue::PendingQueue(const std::filesystem::path& state_dir, QueueLimits limits)
     : file_(state_dir / "queue.log"), limits_(limits) {
+  // The router (and so this queue) may be built before anything else touched --state.
+  std::error_code ec;
+  if (std::filesystem::create_directories(state_dir, ec))
+    std::filesystem::permissions(state_dir, std::filesystem::perms::owner_all, ec);
+  if (ec) throw std::runtime_error("cannot create state dir " + state_dir.string() + ": " + ec.message());
   const auto old_file = state_dir / "queue.tsv";
   const bool import_old = !std::filesystem::exists(file_) && std::filesystem::exists(old_file);
   try {

@@ -65,15 +65,19 @@ bool WaClient::Impl::message_store_call(const char* purpose, const std::function
     call();
     return true;
   } catch (const StoreFenced& e) {
-    wa::log::warn("wa_client_store_fenced").kv("business_id", business_id).kv("purpose", purpose).kv("error", e.what());
-    end_connection(DisconnectReason::lock_lost, std::string("store write refused (") + purpose + "): " + e.what(),
-                   false);
+    wa::log::warn("wa_client_store_fenced")
+        .kv("business_id", business_id)
+        .kv("purpose", purpose)
+        .kv("error", e.what());
+    end_connection(DisconnectReason::lock_lost,
+                   std::string("store write refused (") + purpose + "): " + e.what(), false);
   } catch (const std::exception& e) {
     wa::log::error("wa_client_message_store_failed")
         .kv("business_id", business_id)
         .kv("purpose", purpose)
         .kv("error", e.what());
-    end_connection(DisconnectReason::error, std::string("message store failed (") + purpose + "): " + e.what(), true);
+    end_connection(DisconnectReason::error,
+                   std::string("message store failed (") + purpose + "): " + e.what(), true);
   }
   return false;
 }
@@ -130,8 +134,10 @@ void WaClient::Impl::on_message(const Node& n) {
     e.text = c.text;
     e.server_ts = info.timestamp;
     e.ciphertext_hash = ciphertext_hash(enc);
-    if (messages->inbox_put(e)) ++rows;
-    else ++known;  // the same message re-encrypted (a resend after our retry receipt)
+    if (messages->inbox_put(e))
+      ++rows;
+    else
+      ++known;  // the same message re-encrypted (a resend after our retry receipt)
   };
   const auto pair = lid_pair(info);
   if (!message_store_call("decrypt message", [&] {

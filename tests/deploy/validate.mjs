@@ -42,6 +42,7 @@ httpGet path periodSeconds timeoutSeconds failureThreshold volumeMounts mountPat
 sizeLimit maxUnavailable podMetricsEndpoints interval scrapeTimeout groups rules alert expr for
 minReadySeconds unhealthyPodEvictionPolicy
 podSelector policyTypes ingress egress from to namespaceSelector ipBlock cidr except
+readOnly secret secretName defaultMode
 `.split(/\s+/).filter(Boolean));
 
 const REQUIRED_ALERTS = [
@@ -211,6 +212,11 @@ export function check(docs, metricNames, version) {
     errs.push("StatefulSet: POD_NAME must come from fieldRef metadata.name");
   if (!env.DATABASE_URL?.valueFrom?.secretKeyRef) errs.push("StatefulSet: DATABASE_URL must come from a Secret");
   if (env.DATABASE_URL?.value) errs.push("StatefulSet: DATABASE_URL must not be a literal value");
+  // `run` refuses to start in Kubernetes without a key-encryption key (docs/security.md).
+  const kek = env.WACONN_KEK_FILE?.value;
+  const kekMount = kek && (main.volumeMounts || []).find((m) => kek.startsWith(m.mountPath + "/"));
+  const kekVolume = kekMount && (podSpec.volumes || []).find((v) => v.name === kekMount.name);
+  if (!kekVolume?.secret) errs.push("StatefulSet: WACONN_KEK_FILE must name a file in a mounted Secret");
   const probe = (name, p) => {
     const want = name === "readinessProbe" ? "/ready" : "/health";
     if (!p?.httpGet) return errs.push(`StatefulSet: ${name} missing (httpGet ${want})`);

@@ -71,7 +71,7 @@ bool firing(Prometheus& p, const std::string& name, const std::string& pod) {
 
 }  // namespace
 
-TEST_CASE("DatabaseDown fires when PostgreSQL stops, also for a pod started during the outage; NoLeader stays "
+TEST_CASE("DatabaseDown fires when PostgreSQL stops, also for a pod started during the outage - NoLeader stays "
           "silent",
           "[pg][observability]") {
   const std::string src = source_dir();

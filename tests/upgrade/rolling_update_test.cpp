@@ -76,7 +76,7 @@ int terminate_sessions(const hatest::TestDb& db, const std::string& pod) {
 
 }  // namespace
 
-TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow; rollback; a contract beyond the "
+TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow - rollback - a contract beyond the "
           "window is refused at the next reconnect",
           "[pg][process][upgrade]") {
   hatest::TestDb db;
