@@ -38,6 +38,7 @@
 #include "store/accounts.h"
 #include "store/connection_pool.h"
 #include "store/errors.h"
+#include "store/outbox.h"
 #include "store/pg.h"
 #include "store/sealing.h"
 
@@ -265,6 +266,10 @@ int cmd_run(int argc, char** argv) {
     metrics.receive_latency_seconds.Observe(latency);
   };
   wa_opts.on_decrypt_failure = [&metrics](const std::string& reason) { metrics.decrypt_failure(reason).Increment(); };
+  wa_opts.on_message_sent = [&metrics](const std::string& kind, double latency) {
+    metrics.message_sent(kind).Increment();
+    metrics.send_latency_seconds.Observe(latency);
+  };
   client::WaClientFactory factory(wa_opts, [leases, store_opts](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
     // The supervisor published the lease before it called the factory.
     auto lease = leases->get(business_id);
@@ -340,14 +345,26 @@ int cmd_run(int argc, char** argv) {
       });
   // Outbox rows queued by any pod: wake the led accounts' clients to claim and send them.
   std::unique_ptr<ha::OutboxDispatcher> outbox;
-  if (!no_transport)
-    outbox = std::make_unique<ha::OutboxDispatcher>(cfg.database_url, [&elector, &supervisor] {
-      std::vector<std::shared_ptr<core::Connection>> led;
+  if (!no_transport) {
+    ha::OutboxDispatcherOptions outbox_opts;
+    // The backlog of the accounts this pod leads (waconnector_outbox_pending; the alert sums pods).
+    outbox_opts.after_round = [&elector, &metrics](pg::Connection& conn) {
+      std::vector<std::string> led;
       for (const auto& a : elector.snapshot().accounts)
-        if (ha::leads(a.role))
-          if (auto conn = supervisor.connection(a.business_id)) led.push_back(std::move(conn));
-      return led;
-    });
+        if (ha::leads(a.role)) led.push_back(a.business_id);
+      metrics.outbox_pending.Set(static_cast<double>(store::count_unacked_outbox(conn, led)));
+    };
+    outbox = std::make_unique<ha::OutboxDispatcher>(
+        cfg.database_url,
+        [&elector, &supervisor] {
+          std::vector<std::shared_ptr<core::Connection>> led;
+          for (const auto& a : elector.snapshot().accounts)
+            if (ha::leads(a.role))
+              if (auto conn = supervisor.connection(a.business_id)) led.push_back(std::move(conn));
+          return led;
+        },
+        outbox_opts);
+  }
   // The accounts' webhook deliveries, sent by their leader (this pod, for those it leads).
   api::WebhookSender webhooks(cfg.database_url, [&elector, &supervisor] {
     std::vector<std::shared_ptr<const store::WriteFence>> led;

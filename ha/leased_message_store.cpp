@@ -36,6 +36,7 @@ client::OutboxItem outbox_item(const store::OutboxMessage& m) {
   o.status = outbox_status(m.status);
   o.error = m.error;
   o.attempts = m.attempts;
+  o.created_at_ms = m.created_at_ms;
   return o;
 }
 

@@ -60,6 +60,7 @@ void OutboxDispatcher::run() {
       if (store::wait_for_notify(conn, options_.sweep_interval, wake_fd_)) notifications_.fetch_add(1);
       if (stopping_.load()) break;
       wake_all();
+      if (options_.after_round) options_.after_round(conn);
     } catch (const std::exception& e) {
       if (!logged_down) log::warn("outbox_dispatcher_db_error").kv("error", e.what());
       logged_down = true;

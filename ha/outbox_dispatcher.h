@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/connection.h"
+#include "store/pg.h"
 
 namespace wa::ha {
 
@@ -24,6 +25,9 @@ struct OutboxDispatcherOptions {
   // Also the reconnect delay after a database error. A NOTIFY wakes at once; the sweep catches
   // rows whose NOTIFY was missed (a reconnect, a leader that just took over).
   std::chrono::milliseconds sweep_interval{2000};
+  // Called after every wake-up round with the dispatcher's own session (for the outbox backlog
+  // gauge); an exception counts as a database error. Empty: none.
+  std::function<void(pg::Connection&)> after_round;
 };
 
 class OutboxDispatcher {

@@ -80,6 +80,9 @@ std::vector<OutboxMessage> claim_outbox(pg::Connection& conn, const WriteFence& 
 // this epoch picks it up again. Fenced.
 void release_outbox(pg::Connection& conn, const WriteFence& fence, const std::string& id);
 
+// Rows of these accounts the server has not acked yet (status queued), for the outbox backlog gauge.
+std::int64_t count_unacked_outbox(pg::Connection& conn, const std::vector<std::string>& business_ids);
+
 // Moves the row forward to `status` (sent, delivered, read; or failed with `error`). Returns false
 // (nothing changed) when the row is already at or beyond it, is failed, or does not exist: a late
 // receipt never moves a status back. `failed` applies only to queued or sent rows. Fenced.

@@ -71,6 +71,7 @@ struct OutboxItem {
   OutboxStatus status = OutboxStatus::queued;
   std::optional<std::string> error;  // set for failed
   std::int64_t attempts = 0;         // claims so far (1 on the first send)
+  std::int64_t created_at_ms = 0;    // when it was queued (unix ms; 0 = unknown), for send latency
 };
 
 // The sender's view of the durable outbox (rows are queued by any pod: CLI, API).

@@ -366,6 +366,12 @@ void WaClient::Impl::on_server_ack(const Node& n) {
     device_cache.invalidate(*Jid::parse(dev->jid));
   }
   finish_item(item, OutboxStatus::sent, "");
+  if (opt.on_message_sent) {
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    opt.on_message_sent("text", item.created_at_ms > 0 ? std::max<double>(0.0, (now_ms - item.created_at_ms) / 1000.0) : 0.0);
+  }
 }
 
 void WaClient::Impl::on_receipt(const Node& n) {

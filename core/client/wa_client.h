@@ -53,6 +53,8 @@ struct ClientOptions {
   std::function<void(const std::string& kind, double latency_seconds)> on_message_stored;
   // A message that could not be decrypted: reason no_session | bad_mac | invalid_message | other.
   std::function<void(const std::string& reason)> on_decrypt_failure;
+  // An outbox message the server acked: kind text, seconds since the row was queued.
+  std::function<void(const std::string& kind, double latency_seconds)> on_message_sent;
 };
 
 using core::PairCodeError;
