@@ -225,6 +225,15 @@ void PhoneMessenger::receive(const PhoneRecord& rec) {
         receipt.attrs.push_back({"type", std::string("sender")});
       }
       router_.relay_receipt({rec.user, 0}, receipt);
+      // A phone shows one message per id and chat, as WhatsApp's apps do: a sender's resend with
+      // the same id (after a lost server ack, a failover) is receipted again but not shown twice.
+      auto same = std::find_if(p.inbox.begin(), p.inbox.end(), [&](const PhoneReceived& m) {
+        return m.error.empty() && m.id == r.id && m.chat == r.chat;
+      });
+      if (same != p.inbox.end()) {
+        ++same->copies;
+        continue;
+      }
     }
     p.inbox.push_back(std::move(r));
     if (p.inbox.size() > kMaxInbox) p.inbox.erase(p.inbox.begin());

@@ -40,6 +40,7 @@ struct PhoneReceived {
   std::string error;  // why it did not decrypt ("" = fine)
   bool offline = false;
   bool read = false;  // a read receipt went out for it
+  int copies = 1;     // deliveries of this id in this chat (a resend with the same id shows once)
 };
 
 struct PhoneReceipt {

@@ -247,7 +247,7 @@ export function check(docs, metricNames, version) {
     if (c.command) errs.push(`container ${c.name}: sets command; the image's ENTRYPOINT is the binary, use args only`);
   }
 
-  // NetworkPolicy: in only to the HTTP port; out only to DNS, PostgreSQL and 443.
+  // NetworkPolicy: in only to the HTTP ports (API; probes + /metrics); out only to DNS, PostgreSQL and 443.
   const np = byKind("NetworkPolicy")[0]?.obj;
   if (!np) errs.push("no NetworkPolicy");
   else {
@@ -256,15 +256,15 @@ export function check(docs, metricNames, version) {
       errs.push("NetworkPolicy: podSelector does not select the pods");
     const types = ns.policyTypes || [];
     if (!types.includes("Ingress") || !types.includes("Egress")) errs.push("NetworkPolicy: policyTypes must be Ingress and Egress");
-    const httpPort = (main.ports || []).find((p) => p.name === "http");
+    const httpPorts = (main.ports || []).filter((p) => p.name === "http" || p.name === "probes");
     for (const [i, r] of (ns.ingress || []).entries()) {
       if (!r.from || r.from.length === 0) errs.push(`NetworkPolicy: ingress ${i} admits every source`);
       for (const f of r.from || [])
         if (f.ipBlock) errs.push(`NetworkPolicy: ingress ${i} admits an ipBlock; only namespaces may reach the pods`);
       if (!r.ports || r.ports.length === 0) errs.push(`NetworkPolicy: ingress ${i} admits every port`);
       for (const p of r.ports || [])
-        if (p.port !== "http" && p.port !== httpPort?.containerPort)
-          errs.push(`NetworkPolicy: ingress ${i} admits port ${p.port}; only the http port`);
+        if (!httpPorts.some((h) => p.port === h.name || p.port === h.containerPort))
+          errs.push(`NetworkPolicy: ingress ${i} admits port ${p.port}; only the http and probes ports`);
     }
     const allowed = new Set(["53/UDP", "53/TCP", "5432/TCP", "443/TCP"]);
     const seen = new Set();
