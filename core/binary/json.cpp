@@ -76,12 +76,20 @@ class Parser {
     return true;
   }
 
-  // After an object member or array item: true when a ',' says another follows, false at `close`.
-  bool another_item(char close, const char* what) {
+  // The members of an object or the items of an array, from the opening bracket to `close`:
+  // item() reads one; `what` names the error when neither ',' nor `close` follows it.
+  template <class Item>
+  void items(char close, const char* what, Item&& item) {
+    ++pos_;
     ws();
-    if (eat(',')) return true;
-    if (eat(close)) return false;
-    fail(what);
+    if (eat(close)) return;
+    for (;;) {
+      ws();
+      item();
+      ws();
+      if (eat(close)) return;
+      if (!eat(',')) fail(what);
+    }
   }
 
   bool literal(std::string_view word) {
@@ -98,30 +106,20 @@ class Parser {
     const char c = s_[pos_];
     if (c == '{') {
       v.type = Json::Type::object;
-      ++pos_;
-      ws();
-      if (eat('}')) return v;
-      for (;;) {
-        ws();
+      items('}', "expected ',' or '}' in an object", [&] {
         if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string key");
         std::string key = string();
         ws();
         if (!eat(':')) fail("expected ':' after an object key");
         ws();
         v.members.push_back(JsonMember{std::move(key), value(depth + 1)});
-        if (!another_item('}', "expected ',' or '}' in an object")) return v;
-      }
+      });
+      return v;
     }
     if (c == '[') {
       v.type = Json::Type::array;
-      ++pos_;
-      ws();
-      if (eat(']')) return v;
-      for (;;) {
-        ws();
-        v.items.push_back(value(depth + 1));
-        if (!another_item(']', "expected ',' or ']' in an array")) return v;
-      }
+      items(']', "expected ',' or ']' in an array", [&] { v.items.push_back(value(depth + 1)); });
+      return v;
     }
     if (c == '"') {
       v.type = Json::Type::string;
