@@ -195,30 +195,22 @@ class Parser {
       }
       if (++pos_ >= s_.size()) fail("unterminated escape");
       const char e = s_[pos_++];
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          std::uint32_t cp = hex4();
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (!literal("\\u")) fail("unpaired surrogate in a \\u escape");
-            const std::uint32_t lo = hex4();
-            if (lo < 0xDC00 || lo > 0xDFFF) fail("unpaired surrogate in a \\u escape");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            fail("unpaired surrogate in a \\u escape");
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default: fail(std::string("unknown escape \\") + e);
+      if (e != 'u') {
+        const char raw = wa::json_unescape_letter(e);
+        if (raw == '\0') fail(std::string("unknown escape \\") + e);
+        out += raw;
+        continue;
       }
+      std::uint32_t cp = hex4();
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (!literal("\\u")) fail("unpaired surrogate in a \\u escape");
+        const std::uint32_t lo = hex4();
+        if (lo < 0xDC00 || lo > 0xDFFF) fail("unpaired surrogate in a \\u escape");
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+      } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+        fail("unpaired surrogate in a \\u escape");
+      }
+      append_utf8(out, cp);
     }
   }
 
