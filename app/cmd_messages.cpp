@@ -13,7 +13,7 @@
 
 #include "app/commands.h"
 #include "app/flags.h"
-#include "common/log.h"
+#include "common/json_object.h"
 #include "core/binary/jid.h"
 #include "store/accounts.h"
 #include "store/inbox.h"
@@ -59,22 +59,6 @@ pg::Connection connect(const Flags& f, std::string_view purpose) {
 void require_account(pg::Connection& conn, const std::string& business_id) {
   if (!store::get_account(conn, business_id))
     throw ConfigError(fmt::format("business {} is not registered", business_id));
-}
-
-void kv(std::string& out, std::string_view key, const std::optional<std::string>& v) {
-  if (out.size() > 1) out += ',';
-  log::append_json_string(out, key);
-  out += ':';
-  if (v)
-    log::append_json_string(out, *v);
-  else
-    out += "null";
-}
-void kv(std::string& out, std::string_view key, std::int64_t v) {
-  if (out.size() > 1) out += ',';
-  log::append_json_string(out, key);
-  out += ':';
-  out += std::to_string(v);
 }
 
 // The sender's user JID without agent or device ("from" of issue 8); the stored text if unparsable.
@@ -139,10 +123,7 @@ int messages_send(int argc, char** argv) {
   } catch (const store::InvalidMessage& e) {
     throw ConfigError(e.what());
   }
-  std::string out = "{";
-  kv(out, "id", q.message.id);
-  kv(out, "status", q.message.status);
-  std::cout << out << "}\n";
+  std::cout << JsonObject().add("id", q.message.id).add("status", q.message.status).str() << "\n";
   return 0;
 }
 
@@ -157,15 +138,16 @@ int messages_status(int argc, char** argv) {
   require_account(conn, b);
   const auto m = store::find_outbox(conn, b, id);
   if (!m) throw ConfigError(fmt::format("no message {} for business {}", id, b));
-  std::string out = "{";
-  kv(out, "id", m->id);
-  kv(out, "status", m->status);
-  kv(out, "to", m->recipient);
-  kv(out, "error", m->error);
-  kv(out, "attempts", m->attempts);
-  kv(out, "created_at_ms", m->created_at_ms);
-  kv(out, "updated_at_ms", m->updated_at_ms);
-  std::cout << out << "}\n";
+  std::cout << JsonObject()
+                   .add("id", m->id)
+                   .add("status", m->status)
+                   .add("to", m->recipient)
+                   .add("error", m->error)
+                   .add("attempts", m->attempts)
+                   .add("created_at_ms", m->created_at_ms)
+                   .add("updated_at_ms", m->updated_at_ms)
+                   .str()
+            << "\n";
   return 0;
 }
 
@@ -188,15 +170,16 @@ int messages_list(int argc, char** argv) {
     if (page <= 0) break;
     const auto rows = store::list_inbox(conn, b, after, page);
     for (const auto& m : rows) {
-      std::string out = "{";
-      kv(out, "id", m.id);
-      kv(out, "chat", m.chat);
-      kv(out, "from", user_jid(m.sender));
-      kv(out, "text", m.text);
-      kv(out, "timestamp", m.server_ts);
-      kv(out, "type", m.message_type);
-      kv(out, "seq", m.seq);
-      std::cout << out << "}\n";
+      std::cout << JsonObject()
+                       .add("id", m.id)
+                       .add("chat", m.chat)
+                       .add("from", user_jid(m.sender))
+                       .add("text", m.text)
+                       .add("timestamp", m.server_ts)
+                       .add("type", m.message_type)
+                       .add("seq", m.seq)
+                       .str()
+                << "\n";
       after = m.seq;
       ++printed;
     }
