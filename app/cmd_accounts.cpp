@@ -1,5 +1,8 @@
-// waconnector accounts add|list|rekey|pair: the account registry from the command line.
+// waconnector accounts add|list|rekey|pair|step-down|remove: the account registry from the
+// command line.
+#include <chrono>
 #include <iostream>
+#include <thread>
 #include <optional>
 #include <string_view>
 
@@ -13,7 +16,9 @@
 #include "common/mask.h"
 #include "common/utc_time.h"
 #include "store/accounts.h"
+#include "store/advisory_lock.h"
 #include "store/migrator.h"
+#include "store/notify.h"
 #include "store/pg.h"
 
 namespace wa::app {
@@ -29,6 +34,8 @@ constexpr const char* kAccountsUsage =
     "  rekey    recompute every lock key under --lock-keys MODE (stop ALL pods first)\n"
     "  pair     show the pairing QR in the terminal until paired (--business-id ID), or\n"
     "           print a phone-number pair code (--business-id ID --phone +CC...)\n"
+    "  step-down  ask the pod leading an account to hand it to a standby (--business-id ID)\n"
+    "  remove   delete an account with its credentials, keys and messages (--business-id ID --yes)\n"
     "\n"
     "Run 'waconnector accounts SUBCOMMAND --help' for its flags.\n";
 
@@ -199,12 +206,165 @@ int accounts_rekey(int argc, char** argv) {
   return 0;
 }
 
+// The account's registry row; a clear error when it is not registered.
+store::Account find_account(pg::Connection& conn, const std::string& business_id) {
+  auto list = store::list_accounts(conn, {business_id});
+  if (list.empty())
+    throw std::runtime_error(fmt::format("business {} is not registered ('waconnector accounts list' shows "
+                                         "the registered ones)",
+                                         business_id));
+  return list.front();
+}
+
+struct LockHolder {
+  int pid = 0;
+  std::string application_name;  // waconnector/<pod>/<session kind> for a pod
+};
+
+// Who holds the account's advisory lock (the one-bigint key space), if anyone.
+std::optional<LockHolder> lock_holder(pg::Connection& conn, std::int64_t key) {
+  auto r = conn.exec("find the account lock's holder",
+                     "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks l"
+                     " JOIN pg_database d ON d.oid = l.database"
+                     " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+                     " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+                     " AND d.datname = current_database()"
+                     " AND ((l.classid::bigint << 32) | l.objid::bigint) = $1::bigint",
+                     {key});
+  if (r.rows() == 0) return std::nullopt;
+  return LockHolder{static_cast<int>(r.i64(0, 0)), std::string(r.text(0, 1))};
+}
+
+// Asks the leader (the pod and epoch the registry names) to give the account up.
+void send_step_down(pg::Connection& conn, const store::Account& a) {
+  store::notify(conn, store::kLeaderChannel,
+                store::notice_payload({a.business_id, a.lease_epoch, std::string(store::kStepDownNotice),
+                                       a.assigned_pod.value_or("")}));
+}
+
+std::chrono::milliseconds wait_flag(const Flags& f) {
+  const auto w = f.duration("wait");
+  if (w.count() < 100) throw ConfigError("--wait must be at least 100ms");
+  return w;
+}
+
+int accounts_step_down(int argc, char** argv) {
+  Flags f("waconnector accounts step-down",
+          "Ask the pod that leads an account to hand it over: it stops the WhatsApp session, releases the "
+          "lock and waits --give-up-backoff before competing again, so a standby takes the account. Use it to "
+          "move an account off a pod before maintenance. Exits 1 when nobody leads the account or the leader "
+          "did not step down within --wait.",
+          {database_url_flag(),
+           {"business-id", "WACONN_BUSINESS_ID", "the account", "", false, true},
+           {"wait", "WACONN_WAIT", "how long to wait for the hand-over", "15s"}});
+  if (!f.parse(argc, argv)) return 0;
+  const auto business_id = f.str("business-id");
+  if (auto e = store::validate_business_id(business_id); !e.empty()) throw ConfigError("--business-id: " + e);
+  const auto wait = wait_flag(f);
+  auto conn = connect(f, "accounts step-down");
+  const auto a = find_account(conn, business_id);
+  const auto holder = lock_holder(conn, a.lock_key);
+  if (!holder || !a.assigned_pod)
+    throw std::runtime_error(fmt::format("business {} has no leader (no session holds its lock); nothing to step "
+                                         "down",
+                                         business_id));
+  send_step_down(conn, a);
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  std::optional<store::Account> now;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto h = lock_holder(conn, a.lock_key);
+    if (h && h->pid == holder->pid) continue;
+    now = find_account(conn, business_id);
+    // Stepped down; a standby usually wins at once. Say who, if it did within the wait.
+    if (now->lease_epoch != a.lease_epoch || std::chrono::steady_clock::now() + std::chrono::milliseconds(100) >= deadline)
+      break;
+  }
+  if (!now)
+    throw std::runtime_error(fmt::format("pod {} did not step down from business {} (epoch {}) within {} ms: is it "
+                                         "running and a waconnector build that knows step-down? Its log says "
+                                         "step_down_requested when it acts",
+                                         *a.assigned_pod, business_id, a.lease_epoch, wait.count()));
+  if (now->lease_epoch != a.lease_epoch)
+    std::cout << fmt::format("pod {} stepped down from business {} (epoch {}); now led by pod {} (epoch {})\n",
+                             *a.assigned_pod, business_id, a.lease_epoch, now->assigned_pod.value_or("-"),
+                             now->lease_epoch);
+  else
+    std::cout << fmt::format("pod {} stepped down from business {} (epoch {}); no pod leads it yet\n",
+                             *a.assigned_pod, business_id, a.lease_epoch);
+  return 0;
+}
+
+int accounts_remove(int argc, char** argv) {
+  Flags f("waconnector accounts remove",
+          "Delete an account from the registry together with its device credentials, Signal keys and "
+          "sessions, pairing rows, inbox and outbox (ha_events history stays). A pod leading it is asked to "
+          "step down first; this command then holds the account's lock while it deletes, and a few seconds "
+          "longer, so that no pod leads it again before every pod re-read the registry. Unlink the device on "
+          "the phone too. Irreversible: pass --yes.",
+          {database_url_flag(),
+           {"business-id", "WACONN_BUSINESS_ID", "the account", "", false, true},
+           {"yes", "WACONN_YES", "confirm the deletion", "", true},
+           {"wait", "WACONN_WAIT", "how long to wait for the leader to step down", "15s"}});
+  if (!f.parse(argc, argv)) return 0;
+  const auto business_id = f.str("business-id");
+  if (auto e = store::validate_business_id(business_id); !e.empty()) throw ConfigError("--business-id: " + e);
+  const auto wait = wait_flag(f);
+  if (!f.boolean("yes"))
+    throw ConfigError(fmt::format("accounts remove deletes business {} with its credentials and keys for good; "
+                                  "pass --yes to confirm",
+                                  business_id));
+  auto conn = connect(f, "accounts remove");
+  auto a = find_account(conn, business_id);
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  std::int64_t asked_epoch = -1;
+  bool locked = false;
+  while (!locked) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    if (lock_holder(conn, a.lock_key) && a.lease_epoch != asked_epoch && a.assigned_pod) {
+      send_step_down(conn, a);
+      asked_epoch = a.lease_epoch;
+    }
+    // Queue for the lock: a queued waiter is granted before any pod's later try-lock.
+    conn.exec_simple("bound the lock wait",
+                     fmt::format("SET lock_timeout = {}", std::min<std::int64_t>(left.count(), 2000)).c_str());
+    try {
+      conn.exec("take the account's lock", "SELECT pg_advisory_lock($1::bigint)", {a.lock_key});
+      locked = true;
+    } catch (const pg::Error& e) {
+      if (e.connection_lost() || e.sqlstate() != "55P03") throw;
+      a = find_account(conn, business_id);  // a new leader (block-mode waiter) may have won meanwhile
+    }
+  }
+  conn.exec_simple("unbound lock waits", "SET lock_timeout = 0");
+  if (!locked) {
+    const auto h = lock_holder(conn, a.lock_key);
+    throw std::runtime_error(fmt::format("business {} is still led by {} after {} ms; nothing was deleted (stop "
+                                         "that pod, or retry)",
+                                         business_id, h ? h->application_name : std::string("a pod"),
+                                         wait.count()));
+  }
+  const auto r = conn.exec("delete the account", "DELETE FROM wa_accounts WHERE business_id = $1 RETURNING 1",
+                           {business_id});
+  if (r.rows() != 1) throw std::runtime_error(fmt::format("business {} was removed meanwhile", business_id));
+  // Pods re-read the registry every 3 s; until then a standby would still try this key.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  conn.exec("release the account's lock", "SELECT pg_advisory_unlock($1::bigint)", {a.lock_key});
+  std::cout << fmt::format("removed business {}{}; unlink the device on the phone as well\n", business_id,
+                           a.jid ? " (" + mask_jid(*a.jid) + ")" : std::string());
+  return 0;
+}
+
 }  // namespace
 
 int cmd_accounts(int argc, char** argv) {
   return dispatch_subcommand(
       "accounts", kAccountsUsage, argc, argv,
-      {{"add", accounts_add}, {"list", accounts_list}, {"rekey", accounts_rekey}, {"pair", accounts_pair}});
+      {{"add", accounts_add}, {"list", accounts_list}, {"rekey", accounts_rekey},
+       {"pair", accounts_pair},
+       {"step-down", accounts_step_down},
+       {"remove", accounts_remove}});
 }
 
 }  // namespace wa::app

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
+#include "app/config_check.h"
 #include "app/flags.h"
 #include "common/json_object.h"
 #include "core/binary/jid.h"
@@ -50,7 +51,7 @@ std::string business_id(const Flags& f) {
 
 pg::Connection connect(const Flags& f, std::string_view purpose) {
   const auto url = f.str("database-url");
-  if (auto e = pg::validate_conninfo(url); !e.empty()) throw ConfigError("--database-url: " + e);
+  if (auto e = check_database_url(url); !e.empty()) throw ConfigError("--database-url: " + e);
   auto conn = pg::Connection::open(url, purpose, {{"application_name", "waconnector/messages"}});
   store::require_schema(conn);
   return conn;

@@ -44,7 +44,12 @@ int cmd_migrate(int argc, char** argv) {
   const auto res = store::migrate(conn);
   // Stores the mode on a new cluster (the flag's, else hashtext); refuses a flag that disagrees.
   store::require_lock_key_mode(conn, mode ? *mode : store::stored_lock_key_mode(conn));
-  if (res.applied.empty()) {
+  if (res.applied.empty() && res.version > store::latest_known_version()) {
+    // A rollback: the next release migrated already; its migrations are inside this binary's window.
+    std::cout << fmt::format("schema at version {}, newer than this binary ({}) but inside its compatibility "
+                             "window; nothing to do\n",
+                             res.version, store::latest_known_version());
+  } else if (res.applied.empty()) {
     std::cout << fmt::format("schema up to date at version {}\n", res.version);
   } else {
     for (const auto& m : res.applied) std::cout << fmt::format("applied {:04d}_{}\n", m.version, m.name);

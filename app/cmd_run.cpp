@@ -11,10 +11,15 @@
 
 #include <fmt/format.h>
 
+#include "app/api/auth.h"
+#include "app/api/request_json.h"
+#include "app/api/routes.h"
+#include "app/api/webhook_sender.h"
 #include "app/commands.h"
 #include "app/config_check.h"
 #include "app/flags.h"
 #include "app/http_server.h"
+#include "app/kek_file.h"
 #include "app/qr_endpoint.h"
 #include "app/qr_pair_code_responder.h"
 #include "app/status_json.h"
@@ -26,11 +31,15 @@
 #include "core/crypto/bytes.h"
 #include "ha/elector.h"
 #include "ha/leased_device_store.h"
+#include "ha/leased_message_store.h"
+#include "ha/outbox_dispatcher.h"
 #include "ha/shutdown.h"
 #include "ha/supervisor.h"
 #include "store/accounts.h"
+#include "store/connection_pool.h"
 #include "store/errors.h"
 #include "store/pg.h"
+#include "store/sealing.h"
 
 namespace wa::app {
 namespace {
@@ -83,6 +92,7 @@ PodStatus pod_status(const std::string& pod, const ha::ElectorSnapshot& s) {
   p.pod = pod;
   p.version = WACONN_VERSION;
   p.db_reachable = s.db_reachable;
+  p.db_writable = s.db_writable;
   p.elector_running = s.running;
   for (const auto& a : s.accounts) {
     AccountStatus st;
@@ -97,6 +107,24 @@ PodStatus pod_status(const std::string& pod, const ha::ElectorSnapshot& s) {
   return p;
 }
 
+// Every data key must unwrap with --kek-file before any account starts: a wrong KEK is a
+// configuration error (exit 2), never a silent re-pair. A database that is down now defers the
+// check to each account's first read of its keys, which fails with the same message.
+void install_sealer(store::KekRing ring, const std::string& database_url) {
+  auto sealer = std::make_shared<store::Sealer>(std::move(ring), database_url);
+  try {
+    auto conn = pg::Connection::open(database_url, "check the key-encryption key",
+                                     {{"application_name", "waconnector/kek-check"}, {"connect_timeout", "5"}});
+    const auto n = sealer->verify(conn);
+    wa::log::info("kek_verified").kv("data_keys", static_cast<std::int64_t>(n)).kv("kek_id", sealer->keks().primary().id);
+  } catch (const store::SealingError& e) {
+    throw ConfigError(e.what());
+  } catch (const pg::Error& e) {
+    wa::log::warn("kek_check_deferred").kv("error", redact_secrets(e.what()));
+  }
+  store::install_sealer(std::move(sealer));
+}
+
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
@@ -107,13 +135,17 @@ int cmd_run(int argc, char** argv) {
               {
                   {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo (direct or PgBouncer in session mode)", "", false, true},
                   {"pod", "POD_NAME", "this pod's name (stable: the StatefulSet pod name)", hostname_or_empty()},
-                  {"http", "HTTP_LISTEN", "HOST:PORT for /health /ready /status /metrics", "0.0.0.0:8080"},
+                  {"http", "HTTP_LISTEN", "HOST:PORT for the API (/v1/...) and /health /ready /status /metrics (loopback unless set: the manifests give the pod's address)", "127.0.0.1:8080"},
+                  {"probe-http", "PROBE_HTTP_LISTEN", "HOST:PORT of the probes' own listener (/health /ready /status /metrics), which API clients cannot starve; 'off' for none (default: --http's host, its port + 1, or an ephemeral port when --http's is 0)", ""},
+                  {"admin-token-file", "ADMIN_TOKEN_FILE", "file holding the API admin token (manages accounts; else env WACONN_ADMIN_TOKEN; none = no admin)", ""},
+                  kek_file_flag(),
                   {"business-id", "BUSINESS_IDS", "account to compete for; repeat or comma-separate (default: all registered)", ""},
                   {"lock-keys", "LOCK_KEYS", "hashtext|hashtextextended; must match the cluster's stored mode (default: the stored mode)", ""},
                   {"standby-wait", "STANDBY_WAIT", "poll (one try-lock query per tick) or block (a waiter session per account in pg_advisory_lock)", "poll"},
                   {"poll-interval", "POLL_INTERVAL", "standby poll interval (±20% jitter)", "500ms"},
                   {"heartbeat-interval", "HEARTBEAT_INTERVAL", "lock-session heartbeat interval", "1s"},
-                  {"fence-after", "FENCE_AFTER", "fence when no heartbeat succeeded for this long (the database releases a silent leader 3 s later)", "5s"},
+                  {"fence-after", "FENCE_AFTER", "fence when no heartbeat succeeded for this long (the database releases a silent leader 2 s later)", "3s"},
+                  {"ha-profile", "HA_PROFILE", "default, or fast: heartbeat 200ms, fence 600ms, database release 1s (replaces --heartbeat-interval/--fence-after; a client stall > ~0.8s is a needless failover; docs/drills.md)", "default"},
                   {"shutdown-timeout", "SHUTDOWN_TIMEOUT", "graceful shutdown deadline after SIGTERM/SIGINT", "10s"},
                   {"wa-url", "WA_URL", "WhatsApp Web chat endpoint (ws:// or wss://; wasim for tests), or 'none': lead without a connection (election drills)", kProductionUrl},
                   {"wa-root-key", "WA_ROOT_KEY", "hex of the certificate root the server's chain must lead to (default: WhatsApp's production root)", ""},
@@ -151,12 +183,39 @@ int cmd_run(int argc, char** argv) {
   cfg.poll_interval = flags.duration("poll-interval");
   cfg.heartbeat_interval = flags.duration("heartbeat-interval");
   cfg.fence_after = flags.duration("fence-after");
+  if (const auto profile = flags.str("ha-profile"); profile == "fast") {
+    // Measured on a partition: the server releases 0.81-0.98 s after the cut, the leader fenced
+    // 0.40 s before that (idle_session_timeout = fence + margin = 1 s).
+    cfg.heartbeat_interval = std::chrono::milliseconds(200);
+    cfg.fence_after = std::chrono::milliseconds(600);
+    cfg.fence_margin = std::chrono::milliseconds(400);
+  } else if (profile != "default") {
+    throw ConfigError(fmt::format("--ha-profile: '{}' is not default or fast", profile));
+  }
   const auto shutdown_timeout = flags.duration("shutdown-timeout");
   if (shutdown_timeout.count() < 100) throw ConfigError("--shutdown-timeout must be at least 100ms");
   cfg.version = WACONN_VERSION;
   if (auto err = ha::validate(cfg); !err.empty()) throw ConfigError(err);
   const auto [http_host, http_port] = flags.host_port("http");
   if (auto err = check_listen_host(http_host); !err.empty()) throw ConfigError("--http: " + err);
+  HttpOptions http_opts;
+  http_opts.max_body_bytes = api::kMaxBodyBytes;
+  if (const auto probe = flags.get("probe-http").value_or(""); probe == "off") {
+    http_opts.probe_port = -1;
+  } else if (probe.empty()) {
+    http_opts.probe_port = http_port == 0 ? 0 : http_port + 1;
+    if (http_opts.probe_port > 65535) throw ConfigError("--probe-http: --http's port + 1 is past 65535; set it");
+  } else {
+    const auto [probe_host, probe_port] = flags.host_port("probe-http");
+    if (probe_host != http_host) throw ConfigError("--probe-http: must use --http's host " + http_host);
+    http_opts.probe_port = probe_port;
+  }
+  std::string admin_token;
+  try {
+    admin_token = api::load_admin_token(flags.get("admin-token-file").value_or(""), "WACONN_ADMIN_TOKEN");
+  } catch (const std::exception& e) {
+    throw ConfigError(fmt::format("--admin-token-file: {}", e.what()));
+  }
   client::ClientOptions wa_opts;
   wa_opts.url = flags.str("wa-url");
   const bool no_transport = wa_opts.url == "none";
@@ -174,6 +233,7 @@ int cmd_run(int argc, char** argv) {
 
   wa::log::set_static_field("pod", cfg.pod);
   log_unresolvable_database_hosts(cfg.database_url);
+  install_sealer(load_kek_ring(flags), cfg.database_url);
 
   // Signals first: every thread created after this inherits the blocked mask.
   std::mutex stop_mu;
@@ -209,6 +269,16 @@ int cmd_run(int argc, char** argv) {
       return lease->move_key(key, std::move(commit), std::move(abandon));
     };
     return std::make_unique<ha::LeasedDeviceStore>(std::move(o), business_id, lease->fence());
+  }, [leases, store_opts](const std::string& business_id) -> std::unique_ptr<client::MessageStore> {
+    // The account's Signal state, inbox, outbox and LID map, on a session of their own, under the
+    // same lease as the device store.
+    auto lease = leases->get(business_id);
+    if (!lease) throw std::logic_error("no lease published for business " + business_id);
+    ha::LeasedMessageStoreOptions o;
+    o.database_url = store_opts.database_url;
+    o.pod = store_opts.pod;
+    o.lease_fresh = [lease] { return lease->fresh(); };
+    return std::make_unique<ha::LeasedMessageStore>(std::move(o), business_id, lease->fence());
   });
   ha::Supervisor supervisor(no_transport ? nullptr : &factory, leases);
   ha::Elector elector(cfg, metrics, supervisor);
@@ -229,23 +299,24 @@ int cmd_run(int argc, char** argv) {
   handlers.status_json = [&] {
     const auto snap = elector.snapshot();
     std::string body = render_status_json(pod_status(cfg.pod, snap));
+    // /status is anonymous: the elector's last error (libpq's text names database hosts and
+    // ports) stays in the log; only whether there is one shows here.
     std::string extra = "\"wa_url\":";
     wa::log::append_json_string(extra, wa_opts.url);
-    if (!snap.last_error.empty()) {
-      extra += ",\"last_error\":";
-      wa::log::append_json_string(extra, snap.last_error);
-    }
+    extra += snap.last_error.empty() ? ",\"last_error\":null" : ",\"last_error\":\"see the pod's log\"";
     return "{" + extra + "," + body.substr(1);
   };
   handlers.metrics = &metrics;
   std::unique_ptr<HttpServer> http;
   try {
-    http = std::make_unique<HttpServer>(http_host, http_port, handlers);
+    http = std::make_unique<HttpServer>(http_host, http_port, handlers, http_opts);
   } catch (const std::exception& e) {
     throw ConfigError(fmt::format("--http: {}", e.what()));
   }
-  // Every pod serves the account's pairing QR from the database, leader or not.
-  register_qr_routes(*http, cfg.database_url);
+  // Every pod serves the API (and the account's pairing QR) from the database, leader or not.
+  api::register_api_routes(
+      *http, std::make_shared<const api::Api>(
+                 std::make_shared<store::ConnectionPool>(cfg.database_url, "waconnector/api", 4), std::move(admin_token)));
   // `accounts pair --phone`: the leader asks its client for the linking code.
   PairCodeResponder pair_codes(
       cfg.database_url, cfg.pod,
@@ -261,8 +332,27 @@ int cmd_run(int argc, char** argv) {
         if (conn == nullptr) throw std::runtime_error("this pod runs no WhatsApp connection for the account");
         return conn->request_pair_code(phone, push, std::chrono::seconds(30));
       });
+  // Outbox rows queued by any pod: wake the led accounts' clients to claim and send them.
+  std::unique_ptr<ha::OutboxDispatcher> outbox;
+  if (!no_transport)
+    outbox = std::make_unique<ha::OutboxDispatcher>(cfg.database_url, [&elector, &supervisor] {
+      std::vector<std::shared_ptr<core::Connection>> led;
+      for (const auto& a : elector.snapshot().accounts)
+        if (ha::leads(a.role))
+          if (auto conn = supervisor.connection(a.business_id)) led.push_back(std::move(conn));
+      return led;
+    });
+  // The accounts' webhook deliveries, sent by their leader (this pod, for those it leads).
+  api::WebhookSender webhooks(cfg.database_url, [&elector, &supervisor] {
+    std::vector<std::shared_ptr<const store::WriteFence>> led;
+    for (const auto& a : elector.snapshot().accounts)
+      if (ha::leads(a.role))
+        if (auto fence = supervisor.write_fence(a.business_id)) led.push_back(std::move(fence));
+    return led;
+  });
   wa::log::info("run_started")
       .kv("http_port", http->port())
+      .kv("probe_port", http->probe_port())
       .kv("wa_url", wa_opts.url)
       .kv("wa_root", wa_opts.trusted_root == crypto::Key32{} ? "production" : "custom")
       .kv("accounts", cfg.business_ids.empty() ? std::string("all") : fmt::format("{}", cfg.business_ids.size()));
@@ -282,6 +372,8 @@ int cmd_run(int argc, char** argv) {
     running = nullptr;
   }
   pair_codes.stop();
+  outbox.reset();
+  webhooks.stop();
   http.reset();
   wa::log::info("run_stopped");
   return 0;

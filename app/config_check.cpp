@@ -1,6 +1,7 @@
 #include "app/config_check.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <libpq-fe.h>
 #include <netdb.h>
 
@@ -8,6 +9,7 @@
 #include <array>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string_view>
 
@@ -73,9 +75,108 @@ std::string one_of(const std::map<std::string, std::string>& m, const char* key,
   return fmt::format("{}='{}' is not one of {}", key, it->second, list);
 }
 
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// key=value: `password = value` or `password='quoted \' value'` (an unterminated quote runs to the end).
+void kv_passwords(std::string_view s, std::vector<std::string>& out) {
+  for (std::size_t at = s.find("password"); at != std::string_view::npos; at = s.find("password", at + 1)) {
+    std::size_t i = at + 8;
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    if (i >= s.size() || s[i] != '=') continue;
+    ++i;
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    std::string v;
+    if (i < s.size() && s[i] == '\'') {
+      for (++i; i < s.size() && s[i] != '\''; ++i) {
+        if (s[i] == '\\' && i + 1 < s.size()) ++i;
+        v += s[i];
+      }
+    } else {
+      while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i])) && s[i] != '&') v += s[i++];
+    }
+    out.push_back(v);
+  }
+}
+
+std::mutex g_secrets_mu;
+std::vector<std::string> g_secrets;
+
 }  // namespace
 
-std::string check_database_url(const std::string& url) {
+std::vector<std::string> database_url_passwords(const std::string& url) {
+  std::vector<std::string> out;
+  char* perr = nullptr;
+  if (Options opts{PQconninfoParse(url.c_str(), &perr)}) {
+    for (auto* o = opts.get(); o->keyword != nullptr; ++o)
+      if (std::string_view(o->keyword) == "password" && o->val != nullptr) out.emplace_back(o->val);
+  }
+  if (perr) PQfreemem(perr);
+  // libpq could not parse it (or did): look for the password the way a reader would.
+  const auto scheme = url.find("://");
+  if (scheme != std::string::npos) {
+    const std::string rest = url.substr(scheme + 3);
+    for (const auto at : {rest.find('@'), rest.rfind('@')}) {
+      if (at == std::string::npos) continue;
+      const auto userinfo = rest.substr(0, at);
+      if (const auto colon = userinfo.find(':'); colon != std::string::npos)
+        out.push_back(userinfo.substr(colon + 1));
+    }
+  }
+  kv_passwords(url, out);
+  std::vector<std::string> all;
+  for (const auto& p : out) {
+    if (p.empty()) continue;
+    all.push_back(p);
+    if (auto d = percent_decode(p); d != p) all.push_back(d);
+  }
+  // Longest first, so a password that contains another candidate is replaced whole.
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  return all;
+}
+
+namespace {
+std::string replace_all(std::string text, const std::string& what) {
+  if (what.empty()) return text;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 4))
+    text.replace(pos, what.size(), "****");
+  return text;
+}
+}  // namespace
+
+std::string redact_database_password(std::string text, const std::string& url) {
+  for (const auto& p : database_url_passwords(url)) text = replace_all(std::move(text), p);
+  return text;
+}
+
+void register_secret(const std::string& secret) {
+  if (secret.empty()) return;
+  std::lock_guard lk(g_secrets_mu);
+  if (std::find(g_secrets.begin(), g_secrets.end(), secret) == g_secrets.end()) g_secrets.push_back(secret);
+  std::sort(g_secrets.begin(), g_secrets.end(),
+            [](const auto& a, const auto& b) { return a.size() > b.size(); });
+}
+
+std::string redact_secrets(std::string text) {
+  std::lock_guard lk(g_secrets_mu);
+  for (const auto& s : g_secrets) text = replace_all(std::move(text), s);
+  return text;
+}
+
+namespace {
+std::string check_database_url_text(const std::string& url) {
   if (url.find_first_not_of(" \t\r\n") == std::string::npos)
     return "is empty (libpq would silently use its defaults: the local socket, the user's name as database)";
   std::string err;
@@ -112,6 +213,12 @@ std::string check_database_url(const std::string& url) {
       return fmt::format("{} ports for {} hosts (give one port, or one per host)", ports.size(), hosts);
   }
   return {};
+}
+
+}  // namespace
+
+std::string check_database_url(const std::string& url) {
+  return redact_database_password(check_database_url_text(url), url);
 }
 
 std::vector<std::string> database_dns_hosts(const std::string& url) {

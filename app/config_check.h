@@ -29,6 +29,18 @@ std::string check_listen_host(const std::string& host);
 // --wa-url: "none", or a ws:// / wss:// URL with a host (core/socket/ws_url parses it).
 std::string check_wa_url(const std::string& url);
 
+// The password(s) a database URL carries, found even when libpq cannot parse it (URL userinfo,
+// a `password=` query parameter or key=value pair; raw and percent-decoded). Empty: none.
+std::vector<std::string> database_url_passwords(const std::string& url);
+// `text` with every password of `url` replaced by "****" (libpq echoes parts of a URL it cannot
+// parse, the password included).
+std::string redact_database_password(std::string text, const std::string& url);
+
+// Process-wide secrets that no error or status text may carry (the database password once a
+// command resolved its URL). redact_secrets() replaces each by "****".
+void register_secret(const std::string& secret);
+std::string redact_secrets(std::string text);
+
 // --pod: 1-253 characters of [A-Za-z0-9._-] (a Kubernetes pod name or a hostname). It is stored
 // in every lease and event row and in application_name.
 std::string check_pod_name(const std::string& pod);

@@ -6,12 +6,57 @@
 #include <iostream>
 #include <string_view>
 
+#include <fstream>
+#include <sstream>
+
 #include <fmt/format.h>
+
+#include "app/config_check.h"
+#include "common/log.h"
 
 namespace wa::app {
 
+namespace {
+
+constexpr const char* kDatabaseUrl = "database-url";
+constexpr const char* kDatabaseUrlFile = "database-url-file";
+constexpr const char* kDatabaseUrlEnv = "WACONN_DATABASE_URL";
+constexpr const char* kDatabaseUrlFileEnv = "WACONN_DATABASE_URL_FILE";
+
+std::optional<std::string> env(const char* name) {
+  if (const char* e = std::getenv(name); e != nullptr && *e != '\0') return std::string(e);
+  return std::nullopt;
+}
+
+// The URL in a --database-url-file: the whole file, without the trailing newline an editor adds.
+std::string read_url_file(const std::string& path, const std::string& setting) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw ConfigError(fmt::format("{} {}: cannot read the file", setting, path));
+  std::ostringstream buf;
+  buf << f.rdbuf();
+  std::string url = buf.str();
+  while (!url.empty() && (url.back() == '\n' || url.back() == '\r' || url.back() == ' ')) url.pop_back();
+  if (url.empty()) throw ConfigError(fmt::format("{} {}: the file is empty", setting, path));
+  return url;
+}
+
+}  // namespace
+
 Flags::Flags(std::string command, std::string summary, std::vector<FlagSpec> specs)
-    : command_(std::move(command)), summary_(std::move(summary)), specs_(std::move(specs)) {}
+    : command_(std::move(command)), summary_(std::move(summary)), specs_(std::move(specs)) {
+  // Every command with a database URL also takes it from a file (a mounted Secret): a password on
+  // the command line is visible to every user in ps and /proc/*/cmdline.
+  for (std::size_t i = 0; i < specs_.size(); ++i) {
+    if (specs_[i].name != kDatabaseUrl) continue;
+    specs_[i].help += fmt::format(" [also env {}]", kDatabaseUrlEnv);
+    specs_.insert(specs_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                  FlagSpec{kDatabaseUrlFile, kDatabaseUrlFileEnv,
+                           "file holding the PostgreSQL URL (keeps a password out of ps and /proc/*/cmdline; "
+                           "or leave the password out and let libpq read PGPASSFILE)",
+                           ""});
+    break;
+  }
+}
 
 const FlagSpec& Flags::spec(const std::string& name) const {
   for (const auto& s : specs_)
@@ -52,14 +97,44 @@ bool Flags::parse(int argc, char** argv) {
     }
     values_[name] = *value;
   }
+  if (auto it = values_.find(kDatabaseUrl); it != values_.end()) {
+    if (auto pw = database_url_passwords(it->second); !pw.empty()) {
+      register_secret(pw.front());
+      wa::log::warn("database_password_on_command_line")
+          .kv("hint", "every local user can read it in ps and /proc/*/cmdline: use --database-url-file, "
+                      "WACONN_DATABASE_URL / DATABASE_URL or PGPASSFILE");
+    }
+  }
   for (const auto& s : specs_) {
     if (s.required && !get(s.name))
-      throw ConfigError(fmt::format("--{}{} is required", s.name, s.env.empty() ? "" : " (or " + s.env + ")"));
+      throw ConfigError(fmt::format("--{}{} is required{}", s.name, s.env.empty() ? "" : " (or " + s.env + ")",
+                                    s.name == kDatabaseUrl ? " (or --database-url-file)" : ""));
   }
   return true;
 }
 
 std::optional<std::string> Flags::get(const std::string& name) const {
+  if (name == kDatabaseUrl) {
+    auto url = database_url();
+    if (url)
+      for (const auto& p : database_url_passwords(*url)) register_secret(p);
+    return url;
+  }
+  return lookup(name);
+}
+
+// Command line (the URL, then its file), then the environment (file, WACONN_DATABASE_URL, the
+// command's own variable).
+std::optional<std::string> Flags::database_url() const {
+  if (auto it = values_.find(kDatabaseUrl); it != values_.end()) return it->second;
+  if (auto it = values_.find(kDatabaseUrlFile); it != values_.end())
+    return read_url_file(it->second, "--database-url-file");
+  if (auto f = env(kDatabaseUrlFileEnv)) return read_url_file(*f, kDatabaseUrlFileEnv);
+  if (auto u = env(kDatabaseUrlEnv)) return u;
+  return lookup(kDatabaseUrl);
+}
+
+std::optional<std::string> Flags::lookup(const std::string& name) const {
   const auto& s = spec(name);
   if (auto it = values_.find(name); it != values_.end()) return it->second;
   if (!s.env.empty()) {

@@ -38,6 +38,9 @@ class Flags {
   bool parse(int argc, char** argv);
 
   // Value from the command line, else the environment, else the default. Empty optional if none.
+  // "database-url" also comes from --database-url-file / WACONN_DATABASE_URL_FILE (a file) or
+  // WACONN_DATABASE_URL, and its password is registered with redact_secrets(); a password given
+  // on the command line is warned about (ps shows it to everyone).
   std::optional<std::string> get(const std::string& name) const;
   std::string str(const std::string& name) const;  // required: throws ConfigError if missing
   std::int64_t integer(const std::string& name, std::int64_t min, std::int64_t max) const;
@@ -52,6 +55,8 @@ class Flags {
 
  private:
   const FlagSpec& spec(const std::string& name) const;
+  std::optional<std::string> lookup(const std::string& name) const;
+  std::optional<std::string> database_url() const;
   std::string command_;
   std::string summary_;
   std::vector<FlagSpec> specs_;

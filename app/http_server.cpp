@@ -18,6 +18,7 @@
 #include <civetweb.h>
 #include <fmt/format.h>
 
+#include "app/probe_listener.h"
 #include "common/log.h"
 
 namespace wa::app {
@@ -45,8 +46,7 @@ struct LibraryRef {
   LibraryRef& operator=(const LibraryRef&) = delete;
 };
 
-void send(mg_connection* conn, const std::string& method, const HttpResponse& r,
-          const std::string& extra_headers = {}) {
+void send(mg_connection* conn, const std::string& method, const HttpResponse& r) {
   const char* reason = mg_get_response_code_text(conn, r.status);
   mg_printf(conn,
             "HTTP/1.1 %d %s\r\n"
@@ -57,7 +57,7 @@ void send(mg_connection* conn, const std::string& method, const HttpResponse& r,
             "%s"
             "Connection: close\r\n\r\n",
             r.status, reason != nullptr ? reason : "", r.content_type.c_str(), r.body.size(),
-            extra_headers.c_str());
+            r.headers.c_str());
   if (method != "HEAD" && !r.body.empty()) mg_write(conn, r.body.data(), r.body.size());
 }
 
@@ -92,10 +92,39 @@ bool is_get(const std::string& m) { return m == "GET" || m == "HEAD"; }
 
 }  // namespace
 
-HttpResponse HttpResponse::json_error(int status, std::string_view message) {
+std::string_view error_code_for(int status) {
+  switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 406: return "not_acceptable";
+    case 408: return "request_timeout";
+    case 409: return "conflict";
+    case 411: return "length_required";
+    case 413: return "payload_too_large";
+    case 414: return "uri_too_long";
+    case 415: return "unsupported_media_type";
+    case 422: return "unprocessable";
+    case 429: return "too_many_requests";
+    case 431: return "request_too_large";
+    case 500: return "internal";
+    case 501: return "not_implemented";
+    case 503: return "unavailable";
+    case 505: return "http_version_not_supported";
+    default: return status >= 500 ? "server_error" : "client_error";
+  }
+}
+
+HttpResponse HttpResponse::json_error(int status, std::string_view message, std::string_view code) {
   HttpResponse r;
   r.status = status;
-  r.body = wa::json_error_body(message);
+  r.body = "{\"error\":{\"code\":";
+  wa::append_json_string(r.body, code.empty() ? error_code_for(status) : code);
+  r.body += ",\"message\":";
+  wa::append_json_string(r.body, message);
+  r.body += "}}";
   return r;
 }
 
@@ -108,12 +137,15 @@ struct HttpServer::Impl {
   std::vector<Route> routes;
   LibraryRef lib;
   std::unique_ptr<mg_context, ContextDeleter> ctx;
+  std::unique_ptr<ProbeListener> probes;
   int port = 0;
 
   HttpResponse builtin(const std::string& path, bool& found) const;
-  HttpResponse dispatch(const HttpRequest& req, std::string& extra_headers) const;
+  HttpResponse builtin_request(const std::string& method, const std::string& path) const;
+  HttpResponse dispatch(const HttpRequest& req) const;
   static int on_request(mg_connection* conn);
   static int on_log(const mg_connection* conn, const char* message);
+  static int on_http_error(mg_connection* conn, int status, const char* message);
 };
 
 HttpResponse HttpServer::Impl::builtin(const std::string& path, bool& found) const {
@@ -145,16 +177,24 @@ HttpResponse HttpServer::Impl::builtin(const std::string& path, bool& found) con
   return r;
 }
 
-HttpResponse HttpServer::Impl::dispatch(const HttpRequest& req, std::string& extra_headers) const {
+static bool is_builtin(const std::string& path) {
   static const std::vector<std::string> kBuiltins = {"/health", "/ready", "/status", "/metrics"};
-  if (std::find(kBuiltins.begin(), kBuiltins.end(), req.path) != kBuiltins.end()) {
-    if (!is_get(req.method)) {
-      extra_headers = "Allow: GET, HEAD\r\n";
-      return HttpResponse::json_error(405, fmt::format("method {} not allowed on {}", req.method, req.path));
-    }
-    bool found = false;
-    return builtin(req.path, found);
+  return std::find(kBuiltins.begin(), kBuiltins.end(), path) != kBuiltins.end();
+}
+
+HttpResponse HttpServer::Impl::builtin_request(const std::string& method, const std::string& path) const {
+  if (!is_builtin(path)) return HttpResponse::json_error(404, fmt::format("no such endpoint: {}", path));
+  if (!is_get(method)) {
+    auto r = HttpResponse::json_error(405, fmt::format("method {} not allowed on {}", method, path));
+    r.headers = "Allow: GET, HEAD\r\n";
+    return r;
   }
+  bool found = false;
+  return builtin(path, found);
+}
+
+HttpResponse HttpServer::Impl::dispatch(const HttpRequest& req) const {
+  if (is_builtin(req.path)) return builtin_request(req.method, req.path);
 
   // Longest matching prefix decides; among its routes the method must match.
   // The handler is copied out and run without the lock: a slow handler must not hold up
@@ -182,8 +222,9 @@ HttpResponse HttpServer::Impl::dispatch(const HttpRequest& req, std::string& ext
     }
   }
   if (chosen) return chosen(req);
-  extra_headers = "Allow: " + allow + "\r\n";
-  return HttpResponse::json_error(405, fmt::format("method {} not allowed on {}", req.method, req.path));
+  auto r = HttpResponse::json_error(405, fmt::format("method {} not allowed on {}", req.method, req.path));
+  r.headers = "Allow: " + allow + "\r\n";
+  return r;
 }
 
 int HttpServer::Impl::on_request(mg_connection* conn) {
@@ -194,9 +235,14 @@ int HttpServer::Impl::on_request(mg_connection* conn) {
   req.path = ri->local_uri != nullptr ? ri->local_uri : "";
   req.query = ri->query_string != nullptr ? ri->query_string : "";
   if (const char* a = mg_get_header(conn, "Accept"); a != nullptr) req.accept = a;
+  if (const char* a = mg_get_header(conn, "Authorization"); a != nullptr) req.authorization = a;
+  if (const char* a = mg_get_header(conn, "Content-Type"); a != nullptr) req.content_type = a;
+  if (const char* a = mg_get_header(conn, "Idempotency-Key"); a != nullptr) {
+    req.idempotency_key = a;
+    req.has_idempotency_key = true;
+  }
 
   HttpResponse resp;
-  std::string extra;
   try {
     // Bodies are read fully (bounded) so that handlers see them whole and oversized ones are
     // refused before any handler runs.
@@ -216,16 +262,25 @@ int HttpServer::Impl::on_request(mg_connection* conn) {
         req.body.append(buf, static_cast<std::size_t>(n));
       }
       resp = too_big ? HttpResponse::json_error(413, fmt::format("request body larger than {} bytes", limit))
-                     : self->dispatch(req, extra);
+                     : self->dispatch(req);
     }
   } catch (const std::exception& e) {
     wa::log::error("http_handler_failed").kv("method", req.method).kv("path", req.path).kv("error", e.what());
     resp = HttpResponse::json_error(500, "internal error");
-    extra.clear();
   }
   if (resp.status < 100 || resp.status > 599) resp = HttpResponse::json_error(500, "handler returned an invalid status");
-  send(conn, req.method, resp, extra);
+  send(conn, req.method, resp);
   return resp.status;
+}
+
+// civetweb's own refusals (malformed request 400, missing length 411, oversized headers 413/431,
+// unsupported version 505, ...) in the same JSON shape as ours; its message text is not sent
+// (it may echo request bytes).
+int HttpServer::Impl::on_http_error(mg_connection* conn, int status, const char*) {
+  const char* text = mg_get_response_code_text(conn, status);
+  const auto resp = HttpResponse::json_error(status, text != nullptr && *text != '\0' ? text : "request refused");
+  send(conn, "GET", resp);
+  return 0;  // handled: civetweb sends nothing of its own
 }
 
 int HttpServer::Impl::on_log(const mg_connection*, const char* message) {
@@ -242,7 +297,9 @@ HttpServer::HttpServer(const std::string& host, int port, HttpHandlers handlers,
     : impl_(std::make_unique<Impl>()) {
   if (port < 0 || port > 65535) throw std::runtime_error(fmt::format("HTTP port {} is outside 0..65535", port));
   impl_->handlers = std::move(handlers);
-  options.threads = std::clamp(options.threads, 1, 4);
+  options.threads = std::clamp(options.threads, 1, 64);
+  options.connection_queue = std::clamp(options.connection_queue, 1, 4096);
+  options.listen_backlog = std::clamp(options.listen_backlog, 1, 4096);
   impl_->options = options;
   const bool v6 = host.find(':') != std::string::npos;
   impl_->host = host;
@@ -251,18 +308,23 @@ HttpServer::HttpServer(const std::string& host, int port, HttpHandlers handlers,
   const std::string threads = std::to_string(options.threads);
   const std::string max_req = std::to_string(options.max_request_bytes);
   const std::string timeout = std::to_string(options.request_timeout.count());
+  const std::string queue = std::to_string(options.connection_queue);
+  const std::string backlog = std::to_string(options.listen_backlog);
   const char* opts[] = {"listening_ports", impl_->address.c_str(),
                         "num_threads", threads.c_str(),
                         "max_request_size", max_req.c_str(),
                         "request_timeout_ms", timeout.c_str(),
                         "linger_timeout_ms", "500",
+                        // No keep-alive: an idle kept-alive socket would hold a worker.
                         "enable_keep_alive", "no",
-                        "listen_backlog", "64",
-                        "connection_queue", "32",
+                        "keep_alive_timeout_ms", "500",
+                        "listen_backlog", backlog.c_str(),
+                        "connection_queue", queue.c_str(),
                         nullptr};
   mg_callbacks cb{};
   cb.begin_request = &Impl::on_request;
   cb.log_message = &Impl::on_log;
+  cb.http_error = &Impl::on_http_error;
   mg_init_data init{};
   init.callbacks = &cb;
   init.user_data = impl_.get();
@@ -288,10 +350,18 @@ HttpServer::HttpServer(const std::string& host, int port, HttpHandlers handlers,
   if (n < 1) throw std::runtime_error(fmt::format("cannot serve HTTP on {}: no listening port", impl_->address));
   impl_->port = ports[0].port;
   wa::log::info("http_listening").kv("address", impl_->address).kv("port", impl_->port).kv("threads", options.threads);
+  if (options.probe_port >= 0) {
+    const Impl* self = impl_.get();
+    impl_->probes = std::make_unique<ProbeListener>(
+        host, options.probe_port,
+        [self](const std::string& method, const std::string& path) { return self->builtin_request(method, path); });
+  }
 }
 
 HttpServer::~HttpServer() {
-  if (!impl_ || !impl_->ctx) return;
+  if (!impl_) return;
+  impl_->probes.reset();
+  if (!impl_->ctx) return;
   std::atomic<bool> stopped{false};
   std::thread waker([&] {
     while (!stopped.load()) {
@@ -305,6 +375,7 @@ HttpServer::~HttpServer() {
 }
 
 int HttpServer::port() const { return impl_->port; }
+int HttpServer::probe_port() const { return impl_->probes ? impl_->probes->port() : -1; }
 
 void HttpServer::add_route(std::string method, std::string prefix, RouteHandler h) {
   if (prefix.empty() || prefix.front() != '/') throw std::invalid_argument("route prefix must start with '/': " + prefix);

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "app/commands.h"
+#include "app/config_check.h"
 #include "app/flags.h"
 
 namespace {
@@ -22,6 +23,9 @@ constexpr const char* kUsage =
     "  messages send    queue a text message for an account's leader to send\n"
     "  messages status  show an outgoing message's status\n"
     "  messages list    print the received messages as JSON lines\n"
+    "  tokens create    create an API bearer token for a business (printed once)\n"
+    "  tokens list      list API tokens; tokens revoke: revoke one\n"
+    "  keys             key-encryption keys of the sealed key material: generate, status, rotate, seal\n"
     "  node decode      decode a binary node (hex) to JSON\n"
     "  node encode      encode a JSON node to hex\n"
     "  version          print the version\n"
@@ -42,6 +46,8 @@ int main(int argc, char** argv) {
     if (cmd == "migrate") return wa::app::cmd_migrate(argc - 2, argv + 2);
     if (cmd == "accounts") return wa::app::cmd_accounts(argc - 2, argv + 2);
     if (cmd == "messages") return wa::app::cmd_messages(argc - 2, argv + 2);
+    if (cmd == "tokens") return wa::app::cmd_tokens(argc - 2, argv + 2);
+    if (cmd == "keys") return wa::app::cmd_keys(argc - 2, argv + 2);
     if (cmd == "node") return wa::app::cmd_node(argc - 2, argv + 2);
     if (cmd == "version" || cmd == "--version") {
       std::cout << "waconnector " << WACONN_VERSION << "\n";
@@ -50,10 +56,10 @@ int main(int argc, char** argv) {
     std::cerr << "waconnector: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
   } catch (const wa::app::ConfigError& e) {
-    std::cerr << "waconnector: " << e.what() << "\n";
+    std::cerr << "waconnector: " << wa::app::redact_secrets(e.what()) << "\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "waconnector: " << e.what() << "\n";
+    std::cerr << "waconnector: " << wa::app::redact_secrets(e.what()) << "\n";
     return 1;
   }
 }

@@ -53,16 +53,17 @@ std::string iso8601_utc(std::int64_t ms) {
 }
 
 HttpResponse not_found(std::string_view message, const std::optional<PairingState>& s) {
-  std::string body = "{\"error\":";
-  log::append_json_string(body, message);
+  auto r = HttpResponse::json_error(404, message, s ? "not_pairing" : "not_found");
   if (s) {
-    body += ",\"status\":";
-    log::append_json_string(body, s->status);
-    body += ",\"paired\":";
-    body += s->jid ? "true" : "false";
+    // The account's state beside the error: why there is no QR (paired already, logged out...).
+    r.body.pop_back();
+    r.body += ",\"status\":";
+    log::append_json_string(r.body, s->status);
+    r.body += ",\"paired\":";
+    r.body += s->jid ? "true" : "false";
+    r.body += '}';
   }
-  body += '}';
-  return {404, "application/json", body};
+  return r;
 }
 
 }  // namespace
@@ -162,9 +163,9 @@ HttpResponse handle_qr_request(const HttpRequest& req, const PairingStateReader&
   try {
     switch (*format) {
       case QrFormat::png:
-        return {200, "image/png", render_png(encode_qr(*state->qr))};
+        return {200, "image/png", render_png(encode_qr(*state->qr)), {}};
       case QrFormat::svg:
-        return {200, "image/svg+xml", render_svg(encode_qr(*state->qr))};
+        return {200, "image/svg+xml", render_svg(encode_qr(*state->qr)), {}};
       case QrFormat::json:
         break;
     }
@@ -186,7 +187,7 @@ HttpResponse handle_qr_request(const HttpRequest& req, const PairingStateReader&
     body += ",\"expires_at\":null,\"expires_at_ms\":null,\"expires_in_ms\":null";
   }
   body += '}';
-  return {200, "application/json", body};
+  return {200, "application/json", body, {}};
 }
 
 PairingStateReader pg_pairing_state_reader(std::string database_url) {

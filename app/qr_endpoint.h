@@ -1,4 +1,4 @@
-// GET /v1/accounts/{business_id}/qr on every pod: the account's current pairing QR, read from
+// GET /v1/accounts/{business_id}/qr on every pod (behind the API's bearer token, app/api/routes.h): the account's current pairing QR, read from
 // wa_accounts (the leader writes it there), so a standby serves it as well as the leader.
 //   Accept: application/json (default) -> {"business_id","qr","expires_at","expires_at_ms"}
 //   Accept: image/png                 -> the QR symbol as PNG
@@ -27,9 +27,10 @@ using PairingStateReader = std::function<std::optional<PairingState>(const std::
 // Reads PostgreSQL at `database_url` through a small connection pool owned by the reader.
 PairingStateReader pg_pairing_state_reader(std::string database_url);
 
-// Adds the route to `server`. Call once, before or while serving.
+// Adds the route to `server` WITHOUT authentication (tests of the endpoint alone); `waconnector
+// run` serves it through the API router instead, behind a token (app/api/routes.h).
 void register_qr_routes(HttpServer& server, PairingStateReader reader);
-// Convenience for `waconnector run`: the same with a PostgreSQL reader.
+// The same with a PostgreSQL reader.
 inline void register_qr_routes(HttpServer& server, const std::string& database_url) {
   register_qr_routes(server, pg_pairing_state_reader(database_url));
 }

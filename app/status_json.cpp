@@ -14,8 +14,6 @@ void kv_str(std::string& out, const char* key, std::string_view v) {
   wa::log::append_json_string(out, v);
 }
 
-bool is_leading(const std::string& role) { return role == "leader" || role == "active"; }
-
 }  // namespace
 
 std::string render_status_json(const PodStatus& s) {
@@ -54,13 +52,8 @@ std::string render_status_json(const PodStatus& s) {
 std::pair<bool, std::string> evaluate_ready(const PodStatus& s) {
   std::vector<std::string> reasons;
   if (!s.db_reachable) reasons.emplace_back("database unreachable");
+  if (s.db_reachable && !s.db_writable) reasons.emplace_back("database refuses this pod's writes (read-only)");
   if (!s.elector_running) reasons.emplace_back("elector not running");
-  for (const auto& a : s.accounts) {
-    if (!is_leading(a.role) || !a.connection) continue;
-    const std::string& c = *a.connection;
-    if (c == "logged_in" || c == "pairing" || c == "failed") continue;
-    reasons.push_back(fmt::format("leading business {} but connection is {}", a.business_id, c));
-  }
   const bool ready = reasons.empty();
   std::string body = fmt::format("{{\"ready\":{},\"reasons\":[", ready);
   for (std::size_t i = 0; i < reasons.size(); ++i) {

@@ -23,6 +23,7 @@ struct PodStatus {
   std::string pod;
   std::string version;
   bool db_reachable = false;
+  bool db_writable = true;  // false: this pod's writes are refused as read-only
   bool elector_running = false;
   std::vector<AccountStatus> accounts;
 };
@@ -31,9 +32,10 @@ struct PodStatus {
 // with jids masked (common/mask.h).
 std::string render_status_json(const PodStatus& s);
 
-// Readiness: database reachable and elector running; an account this pod leads must have its
-// connection logged_in or pairing once a connection exists (connecting/stopped = not ready;
-// failed is the account's problem, not the pod's, and does not block readiness).
+// Readiness is about this pod only: database reachable (registry and lock sessions) and elector
+// running. The led accounts' WhatsApp connections do not count: a WhatsApp outage must not make
+// every leader NotReady, stall rollouts and block node drains. Connection health is in
+// waconnector_connected and the WaconnectorLeaderNotLoggedIn alert.
 // Returns {ready, JSON body with "ready" and "reasons"}.
 std::pair<bool, std::string> evaluate_ready(const PodStatus& s);
 

@@ -23,6 +23,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& connected_family_;
   prometheus::Family<prometheus::Counter>& disconnects_family_;
   prometheus::Family<prometheus::Counter>& decode_errors_family_;
+  prometheus::Family<prometheus::Counter>& messages_received_family_;
+  prometheus::Family<prometheus::Counter>& messages_sent_family_;
+  prometheus::Family<prometheus::Counter>& decrypt_failures_family_;
 
  public:
   Metrics();
@@ -48,6 +51,34 @@ class Metrics {
   prometheus::Histogram& failover_seconds;
   prometheus::Counter& decode_error(const std::string& what);  // frame|node|handshake|websocket
 
+  // This pod's view of the database: 1 while its registry session and lock session work (it can
+  // read the registry and take locks), 0 otherwise - also from the first scrape of a pod that
+  // starts while the database is down. Set by the elector on every loop.
+  prometheus::Gauge& database_up;
+
+  // Messaging. Every series below exists from the start (zeros, not gaps) so that dashboards and
+  // increase()-based alerts see the first event. Who fills what:
+  //   messages_received  the receive path, once the inbox row is committed (kind: text|media|other)
+  //   messages_sent      the outbox dispatcher, once the server acked the message (kind as above)
+  //   receive_latency    message timestamp (server t) to inbox commit, seconds
+  //   send_latency       outbox row created to server ack, seconds
+  //   outbox_pending     the leader's count of outbox rows not yet acked (per pod, all accounts it leads)
+  //   decrypt_failure    a message that could not be decrypted (reason: no_session|bad_mac|
+  //                      invalid_message|other); the retry receipt path handles it
+  //   webhook_pending    webhook deliveries not yet acknowledged by the receiver
+  //   webhook_dead_letters  deliveries given up after the last retry
+  prometheus::Counter& message_received(const std::string& kind);
+  prometheus::Counter& message_sent(const std::string& kind);
+  prometheus::Histogram& receive_latency_seconds;
+  prometheus::Histogram& send_latency_seconds;
+  prometheus::Gauge& outbox_pending;
+  prometheus::Counter& decrypt_failure(const std::string& reason);
+  prometheus::Gauge& webhook_pending;
+  prometheus::Counter& webhook_dead_letters;
+
+  // Drops every series labelled with this account (it was deleted from the registry), so that
+  // per-account alerts such as NoLeader stop firing for it.
+  void forget_account(const std::string& business_id);
 };
 
 }  // namespace wa

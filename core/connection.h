@@ -100,6 +100,9 @@ class Connection {
   // the network or the database. Idempotent.
   virtual void stop(DisconnectReason why) = 0;
   virtual ConnectionState state() const = 0;
+  // Messages were queued for this account (outbox NOTIFY or a periodic sweep): claim and send them
+  // now. Returns at once; a connection that sends no messages ignores it.
+  virtual void outbox_ready() {}
   // Phone-number pairing: while pairing, asks the server for the 8-character code the user types
   // on the phone (`phone`: digits, '+' and separators allowed). Blocks up to `timeout`; throws
   // PairCodeError. Must not be called from a ConnectionEvents callback.

@@ -33,6 +33,9 @@ struct AccountLease {
   Clock::time_point won_at{};
   bool listed = true;
   bool login_observed = false;        // failover_seconds observed for this lease
+  // The account had a device when the lock was won: its login measures a failover. Without one the
+  // login waits for a person to pair (minutes), which is not a failover and is not counted.
+  bool paired_at_win = false;
   Clock::time_point logged_in_at{};   // last logged_in of this lease
   Clock::time_point compete_after{};  // gave the account up: not before this
   std::optional<Backoff> give_up_backoff;

@@ -200,9 +200,12 @@ void Elector::Impl::lease_begun(AccountLease& e, LockSlot& slot, const LockSlot:
     return;
   }
   const auto& l = *o.lease;
+  lock_retry.reset();  // this session did its job: the next loss retries fast again
+  lock_read_only = false;
   e.epoch = l.epoch;
   e.won_at = Clock::now();
   e.login_observed = false;
+  e.paired_at_win = e.acc.jid.has_value() && !e.acc.jid->empty();
   e.logged_in_at = {};
   const std::string id = e.id();
   e.lease = std::make_shared<Lease>(
@@ -324,6 +327,14 @@ void Elector::Impl::handle_posted() {
     next_relist = Clock::now();
   }
   for (auto& p : items) {
+    if (p.kind == Posted::database_back) {
+      // The liveness session reached the database again: every other session tries now.
+      const auto now = Clock::now();
+      if (!store.ok()) next_store_attempt = now;
+      next_lock_attempt = now;
+      recorder.retry_now();
+      continue;
+    }
     if (p.kind == Posted::any_notice) {
       next_poll = Clock::now();  // a leader resigned: try at once
       continue;
@@ -343,11 +354,27 @@ void Elector::Impl::handle_posted() {
         if (s->valid()) fail_slot(*s, "this pod's liveness session was lost");
       continue;
     }
+    if (p.kind == Posted::leader_notice && p.notice.kind == store::kStepDownNotice) {
+      // `waconnector accounts step-down`: addressed to the pod and epoch it saw leading. The
+      // account is given up like a replaced session: connection stopped, lock released, standbys
+      // woken, and this pod waits --give-up-backoff before competing again.
+      auto it = entries.find(p.business_id);
+      if (p.notice.pod == cfg.pod && it != entries.end() && leads(it->second.role) &&
+          it->second.epoch == p.notice.epoch) {
+        wa::log::info("step_down_requested").kv("business_id", p.business_id).kv("epoch", p.notice.epoch);
+        give_up(it->second, core::DisconnectReason::user_initiated, "step-down requested by an operator");
+      }
+      continue;
+    }
     if (p.kind == Posted::leader_notice) {
       auto& se = stopped_epoch[p.business_id];
       se = std::max(se, p.notice.epoch);
       auto it = entries.find(p.business_id);
-      if (it != entries.end() && it->second.holding && p.notice.epoch >= it->second.hold_epoch)
+      // After a primary failover the epoch jumps to the new timeline's band (store/accounts.h), so
+      // the previous holder's epoch may be below ours - 1: its own pod saying it stopped counts.
+      if (it != entries.end() && it->second.holding &&
+          (p.notice.epoch >= it->second.hold_epoch ||
+           (p.notice.pod == it->second.hold_pod && p.notice.epoch < it->second.epoch)))
         end_hold(it->second,
                  fmt::format("pod {} said it {} (epoch {})", p.notice.pod, p.notice.kind, p.notice.epoch));
       continue;
@@ -368,11 +395,12 @@ void Elector::Impl::handle_posted() {
         if (!e.login_observed && e.won_at != Clock::time_point{}) {
           e.login_observed = true;
           const auto secs = std::chrono::duration<double>(Clock::now() - e.won_at).count();
-          metrics.failover_seconds.Observe(secs);
+          if (e.paired_at_win) metrics.failover_seconds.Observe(secs);
           wa::log::info("lease_logged_in")
               .kv("business_id", e.id())
               .kv("epoch", e.epoch)
-              .kv("lock_to_login_ms", static_cast<std::int64_t>(secs * 1000));
+              .kv("lock_to_login_ms", static_cast<std::int64_t>(secs * 1000))
+              .kv("counted_as_failover", e.paired_at_win);
         }
       }
     } else if (p.kind == Posted::conn_disconnect) {

@@ -68,9 +68,10 @@ struct ElectorConfig {
   Millis poll_interval{500};
   double poll_jitter = 0.2;
   Millis heartbeat_interval{1000};
-  Millis fence_after{5000};
-  // The database keeps a silent leader's lock at least fence_after + fence_margin.
-  Millis fence_margin{3000};
+  Millis fence_after{3000};
+  // The database keeps a silent leader's lock at least fence_after + fence_margin (server
+  // tcp_user_timeout and idle_session_timeout). Measured partition margin: this + ~0.1-0.2 s.
+  Millis fence_margin{2000};
   Millis relist_interval{3000};
   Millis member_interval{5000};
   Millis backoff_initial{1000};
@@ -96,6 +97,9 @@ struct AccountSnapshot {
 
 struct ElectorSnapshot {
   bool db_reachable = false;
+  // False while this pod's writes are refused because the database is read-only (a store write or
+  // begin_lease failed with 25006 and none succeeded since).
+  bool db_writable = true;
   bool running = false;
   std::string last_error;  // empty when fine
   std::vector<AccountSnapshot> accounts;

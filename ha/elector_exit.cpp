@@ -39,6 +39,7 @@ void Elector::Impl::fence(AccountLease& e, std::string_view cause, bool lock_los
   transition(e, Role::fenced, cause);
   recorder.record(e.id(), store::EventKind::fenced, e.epoch, ms_between(e.won_at, Clock::now()),
                   std::string(cause));
+  if (sup.has_transport()) recorder.mark_fenced(e.id(), e.epoch, std::string(cause));
   sup.release(e.id(), core::DisconnectReason::lock_lost);
   clear_led(e.id());
   if (e.slot) e.slot->held.erase(e.acc.lock_key);
@@ -61,9 +62,11 @@ void Elector::Impl::fail_slot(LockSlot& slot, std::string_view why) {
     if (e.slot == &slot) fence(e, fmt::format("lock session lost: {}", why), true);
   const bool was_valid = slot.valid();
   slot.close();
-  // Back off before competing again: healthy standbys get the first chance, and a flapping
-  // database is not hammered.
-  next_lock_attempt = Clock::now() + lock_backoff.next();
+  // A session that served for a while starts the retries over (first ones fast: a restarted
+  // server is back within ~150 ms); one that fails right after opening (a read-only database, a
+  // proxy) keeps backing off, so sessions are not opened and closed in a tight loop.
+  if (was_valid && Clock::now() - slot.opened_at >= kStableSession) lock_retry.reset();
+  next_lock_attempt = Clock::now() + lock_retry.next(why);
   if (was_valid) wa::log::warn("lock_session_closed").kv("session", slot.name()).kv("reason", why);
 }
 

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/mask.h"
 #include "ha/account_lease.h"
+#include "ha/db_retry.h"
 #include "ha/event_recorder.h"
 #include "ha/lock_move.h"
 #include "ha/lock_slot.h"
@@ -34,6 +35,10 @@ inline std::int64_t ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
 }
 
+// A lock session that lived this long before it failed was healthy: its reopening starts with the
+// fast retries again (a session that fails right after opening keeps backing off).
+inline constexpr auto kStableSession = std::chrono::seconds(10);
+
 inline constexpr auto kAliveCheckEvery = std::chrono::milliseconds(20);
 // How long past fence_after a new leader holds for a live previous holder: the old lease ran from
 // a send time before our win, so fence_after after the win bounds it; the rest covers clock rate.
@@ -49,7 +54,8 @@ struct Elector::Impl {
       session_lost,
       liveness_lost,
       leader_notice,
-      any_notice
+      any_notice,
+      database_back
     } kind;
     Posted(Kind k, std::string id = {}, core::ConnectionState st = core::ConnectionState::stopped)
         : kind(k), business_id(std::move(id)), state(st) {}
@@ -72,7 +78,10 @@ struct Elector::Impl {
   Supervisor& sup;
   SessionSettings lock_settings;
   std::mt19937_64 rng{std::random_device{}()};
-  Backoff db_backoff, lock_backoff, poll_backoff;
+  // Session (re)opening: fast first retries, then backoff (ha/db_retry.h).
+  DbRetry db_retry, lock_retry;
+  bool lock_read_only = false;  // the last begin_lease was refused as read-only (25006)
+  Backoff poll_backoff;
   WakeLoop wake;
   std::atomic<bool> stopping{false};
   std::function<void()> on_loop;
@@ -104,8 +113,8 @@ struct Elector::Impl {
         metrics(m),
         sup(s),
         lock_settings(safe_session_settings(cfg.fence_after, cfg.fence_margin)),
-        db_backoff(cfg.backoff_initial, cfg.backoff_max, 0.2, rng()),
-        lock_backoff(cfg.backoff_initial, cfg.backoff_max, 0.2, rng()),
+        db_retry(cfg.backoff_max, rng()),
+        lock_retry(cfg.backoff_max, rng()),
         poll_backoff(cfg.backoff_initial, cfg.backoff_max, 0.2, rng()),
         moves(std::make_shared<LockMoves>([this] { wake.wake(); })),
         recorder(StoreSessionOptions{cfg.database_url, cfg.pod}, cfg.version, &metrics.store_writes_refused) {
@@ -123,6 +132,7 @@ struct Elector::Impl {
       post(std::move(p));
     };
     cb.on_any_notice = [this] { post({Posted::any_notice, {}}); };
+    cb.on_database_back = [this] { post({Posted::database_back, {}}); };
     watch = std::make_unique<SessionWatch>(lock_settings, cfg.pod, cfg.heartbeat_interval, std::move(cb));
     guard = std::make_unique<FenceGuard>([this](const std::string& id) {
       // Fence first, bookkeeping later: this thread must act even if the loop is stuck.

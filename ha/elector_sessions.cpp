@@ -12,10 +12,17 @@ bool Elector::Impl::candidate(const AccountLease& e) const {
 void Elector::Impl::ensure_store(Clock::time_point now) {
   if (store.ok() || now < next_store_attempt) return;
   try {
+    // open_store_session checks the schema window (store/migrator.h) on every reconnect.
     store = open_store_session(StoreSessionOptions{cfg.database_url, cfg.pod}, "registry");
-    store::require_schema(store);
     if (cfg.lock_keys) store::require_lock_key_mode(store, *cfg.lock_keys);
-    db_backoff.reset();
+    const bool was_down = db_retry.failures() > 0;
+    db_retry.reset();
+    // The database is back: the other sessions need not wait for their own next retry.
+    if (!pod_slot || !pod_slot->valid()) next_lock_attempt = now;
+    if (was_down) {
+      watch->retry_now();
+      recorder.retry_now();
+    }
     next_relist = now;
     next_member = now;
     set_error({});
@@ -24,7 +31,7 @@ void Elector::Impl::ensure_store(Clock::time_point now) {
     throw;
   } catch (const std::exception& ex) {
     store.close();
-    const auto delay = db_backoff.next();
+    const auto delay = db_retry.next(ex.what());
     next_store_attempt = now + delay;
     set_error(ex.what());
     wa::log::error("database_unavailable")
@@ -78,6 +85,18 @@ void Elector::Impl::relist(Clock::time_point now) {
       }
     e.acc = a;
   }
+  // A deleted account (`accounts remove`) that this pod neither leads nor is taking: forget it,
+  // metric series included, so its NoLeader alert ends. Re-registering makes it a new entry.
+  for (auto it = entries.begin(); it != entries.end();) {
+    const auto& e = it->second;
+    if (e.listed || leads(e.role) || e.role == Role::resigning || e.slot || e.holding) {
+      ++it;
+      continue;
+    }
+    wa::log::info("account_forgotten").kv("business_id", it->first).kv("reason", "no longer registered");
+    metrics.forget_account(it->first);
+    it = entries.erase(it);
+  }
   for (const auto& id : cfg.business_ids)
     if (!entries.count(id)) wa::log::warn("account_not_registered").kv("business_id", id);
 }
@@ -126,7 +145,9 @@ bool Elector::Impl::open_slot(LockSlot& slot, std::string_view kind, Clock::time
   s.client_connection_check_interval_ms = check_interval_ms;
   try {
     slot.open(s);
-    lock_backoff.reset();
+    // begin_lease writes the registry through this session: the same schema window as the store
+    // sessions, checked on every reconnect.
+    store::require_schema(slot.conn());
     wa::log::info("lock_session_open")
         .kv("session", slot.name())
         .kv("backend_pid", slot.backend_pid())
@@ -135,7 +156,7 @@ bool Elector::Impl::open_slot(LockSlot& slot, std::string_view kind, Clock::time
     return true;
   } catch (const std::exception& ex) {
     slot.close();
-    const auto delay = lock_backoff.next();
+    const auto delay = lock_retry.next(ex.what());
     next_lock_attempt = now + delay;
     wa::log::error("lock_session_unavailable")
         .kv("error", ex.what())
@@ -159,6 +180,7 @@ void Elector::Impl::on_query_error(LockSlot& slot, Op op, const pg::Error& ex) {
       }
     return;
   }
+  if (op == Op::begin_lease) lock_read_only = ex.sqlstate() == "25006";
   if (ex.connection_lost() || op != Op::try_lock) {
     if (op == Op::try_lock || op == Op::wait_lock) metrics.lock_attempt("error").Increment();
     fail_slot(slot, ex.what());
@@ -183,9 +205,12 @@ void Elector::Impl::member_beat(Clock::time_point now) {
 
 void Elector::Impl::publish() {
   ElectorSnapshot s;
-  s.db_reachable =
-      store.ok() && (cfg.standby_wait == StandbyWait::block || (pod_slot && pod_slot->session().ok()));
+  // Reachable: the registry and liveness sessions are up. Not the lock session: it is reopened
+  // with backoff after failures (a read-only database), and readiness must not flap with it.
+  s.db_reachable = store.ok() && watch->alive();
+  s.db_writable = recorder.writable() && !lock_read_only;
   s.running = !stopping.load();
+  metrics.database_up.Set(s.db_reachable && s.db_writable ? 1 : 0);
   std::map<std::string, int> p;
   for (auto& [id, e] : entries) {
     AccountSnapshot a;

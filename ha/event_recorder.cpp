@@ -1,10 +1,13 @@
 #include "ha/event_recorder.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "common/log.h"
 #include "ha/lock_session.h"
 #include "store/accounts.h"
+#include "store/errors.h"
 #include "store/members.h"
 
 namespace wa::ha {
@@ -23,11 +26,25 @@ EventRecorder::~EventRecorder() {
   }
   cv_.notify_all();
   thread_.join();
+  // What could not be written by now (the database down or read-only until the end) is handed
+  // to the log, one line each, so the history has no silent hole.
+  for (const auto& j : jobs_)
+    if (j.retry)
+      wa::log::error("ha_event_not_recorded")
+          .kv("business_id", j.business_id)
+          .kv("what", j.what)
+          .kv("epoch", j.epoch)
+          .kv("message", "the database did not accept it before exit: this log line is its only record");
 }
 
 std::size_t EventRecorder::queued() const {
   std::lock_guard lk(mu_);
   return jobs_.size();
+}
+
+bool EventRecorder::writable() const {
+  std::lock_guard lk(mu_);
+  return writable_;
 }
 
 void EventRecorder::push(Job j) {
@@ -48,6 +65,7 @@ void EventRecorder::record(const std::string& business_id, store::EventKind kind
   Job j;
   j.what = fmt::format("record {}", store::to_string(kind));
   j.business_id = business_id;
+  j.epoch = epoch;
   j.retry = true;
   j.run = [this, business_id, kind, epoch, duration_ms, details = std::move(details), at](pg::Connection& c,
                                                                                           bool late) {
@@ -85,6 +103,23 @@ void EventRecorder::set_disconnected(const std::string& business_id, std::int64_
   push(std::move(j));
 }
 
+void EventRecorder::mark_fenced(const std::string& business_id, std::int64_t epoch, std::string details) {
+  Job j;
+  j.what = "record status disconnected (fenced)";
+  j.business_id = business_id;
+  j.epoch = epoch;
+  j.retry = true;
+  j.run = [business_id, epoch, details = std::move(details)](pg::Connection& c, bool) {
+    try {
+      store::set_disconnected(c, business_id, epoch, "lock_lost", details.substr(0, 1000), "disconnected",
+                              nullptr);
+    } catch (const store::EpochMoved&) {
+      // A newer lease began: its leader owns the row now.
+    }
+  };
+  push(std::move(j));
+}
+
 bool EventRecorder::flush(std::chrono::milliseconds timeout) {
   std::unique_lock lk(mu_);
   return idle_cv_.wait_for(lk, timeout, [&] { return jobs_.empty() && !busy_; });
@@ -102,18 +137,42 @@ void EventRecorder::remove_member(std::chrono::milliseconds timeout) {
   flush(timeout);
 }
 
+void EventRecorder::retry_now() {
+  {
+    std::lock_guard lk(mu_);
+    retry_now_ = true;
+  }
+  cv_.notify_all();
+}
+
 bool EventRecorder::ensure_session() {
   if (conn_.ok()) return true;
-  if (Clock::now() < next_connect_) return false;
+  {
+    std::lock_guard lk(mu_);
+    if (Clock::now() < next_connect_ && !retry_now_) return false;
+    retry_now_ = false;
+  }
   try {
     conn_ = open_store_session(opt_, "store");
+    wrote_since_open_ = false;
     return true;
   } catch (const std::exception& ex) {
     conn_.close();
-    next_connect_ = Clock::now() + std::chrono::seconds(1);
-    wa::log::warn("store_session_unavailable").kv("error", ex.what());
+    const auto delay = retry_.next(ex.what());
+    next_connect_ = Clock::now() + delay;
+    wa::log::warn("store_session_unavailable")
+        .kv("error", ex.what())
+        .kv("retry_in_ms", static_cast<std::int64_t>(delay.count()));
     return false;
   }
+}
+
+void EventRecorder::session_lost(const std::string& error) {
+  // A session that wrote before it was lost retries fast; one that fails its first write (a
+  // read-only database) backs off, so sessions are not opened and closed in a tight loop.
+  if (wrote_since_open_) retry_.reset();
+  conn_.close();
+  next_connect_ = Clock::now() + retry_.next(error);
 }
 
 void EventRecorder::run() {
@@ -146,7 +205,9 @@ void EventRecorder::run() {
       }
       busy_ = false;
       idle_cv_.notify_all();
-      cv_.wait_for(lk, std::chrono::milliseconds(200), [&] { return stop_; });
+      const auto until = std::clamp<Clock::duration>(
+          next_connect_ - Clock::now(), std::chrono::milliseconds(1), std::chrono::milliseconds(200));
+      cv_.wait_for(lk, until, [&] { return stop_ || retry_now_; });
       continue;
     }
     if (beat_) {
@@ -157,12 +218,16 @@ void EventRecorder::run() {
       try {
         if (!reg) store::register_member(conn_, opt_.pod, version_, pid);
         store::heartbeat_member(conn_, opt_.pod, version_, leading, pid);
+        wrote_since_open_ = true;
+        retry_.reset();
         lk.lock();
         registered_ = true;
+        writable_ = true;
       } catch (const std::exception& ex) {
         wa::log::warn("member_heartbeat_failed").kv("error", ex.what());
-        if (!conn_.ok()) conn_.close();
+        if (!conn_.ok()) session_lost(ex.what());
         lk.lock();
+        if (DbRetry::read_only(ex.what())) writable_ = false;
       }
     }
     while (!jobs_.empty() && !stop_) {
@@ -170,10 +235,14 @@ void EventRecorder::run() {
       jobs_.pop_front();
       lk.unlock();
       bool lost = false;
+      std::string error;
       try {
         j.run(conn_, j.late);
+        wrote_since_open_ = true;
+        retry_.reset();
       } catch (const pg::Error& ex) {
         lost = ex.connection_lost() || !conn_.ok();
+        error = ex.what();
         wa::log::warn("ha_store_write_failed")
             .kv("business_id", j.business_id)
             .kv("what", j.what)
@@ -185,8 +254,11 @@ void EventRecorder::run() {
             .kv("error", ex.what());
       }
       lk.lock();
+      if (!error.empty() || !lost) writable_ = !DbRetry::read_only(error);
       if (lost) {
-        conn_.close();
+        lk.unlock();
+        session_lost(error);
+        lk.lock();
         if (j.retry) {
           if (!j.late)
             wa::log::warn("ha_event_queued")

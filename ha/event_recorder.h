@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "ha/db_retry.h"
 #include "ha/store_session.h"
 #include "store/ha_events.h"
 #include "store/pg.h"
@@ -43,23 +44,34 @@ class EventRecorder {
   // registry: status/disconnect fields of a lease that is ending (fenced by its epoch).
   void set_disconnected(const std::string& business_id, std::int64_t epoch, std::string reason,
                         std::string details, std::string status, bool zero_health);
+  // registry: a fenced lease says 'disconnected' (lock_lost) instead of the 'connected' its
+  // connection wrote, unless a newer lease began (the epoch fences it). Kept while the database is
+  // away, like events; a refusal is expected here and not counted as a refused write.
+  void mark_fenced(const std::string& business_id, std::int64_t epoch, std::string details);
   // Waits until everything queued so far was tried, or `timeout`; true if the queue drained.
   bool flush(std::chrono::milliseconds timeout);
   // Removes the pod's member row (shutdown), bounded by `timeout`.
   void remove_member(std::chrono::milliseconds timeout);
   std::size_t queued() const;
+  // False while this pod's writes are refused because the database is read-only (the last store
+  // write failed with 25006); true again after a write succeeds.
+  bool writable() const;
+  // Another session reached the database: reconnect now if the store session is down.
+  void retry_now();
 
  private:
   struct Job {
     std::function<void(pg::Connection&, bool late)> run;
     std::string what;
     std::string business_id;
+    std::int64_t epoch = 0;
     bool retry = false;  // kept (bounded) when the database is unreachable
     bool late = false;   // was kept: written with its original time in the details
   };
   void push(Job j);
   void run();
   bool ensure_session();
+  void session_lost(const std::string& error);
 
   StoreSessionOptions opt_;
   std::string version_;
@@ -75,6 +87,10 @@ class EventRecorder {
   std::int64_t dropped_ = 0;
   pg::Connection conn_;  // the thread's
   std::chrono::steady_clock::time_point next_connect_{};
+  DbRetry retry_{std::chrono::milliseconds(30000), std::random_device{}()};
+  bool retry_now_ = false;         // under mu_
+  bool wrote_since_open_ = false;  // the thread's
+  bool writable_ = true;           // under mu_: the last write was not refused as read-only
   std::thread thread_;
 };
 

@@ -11,6 +11,7 @@ namespace wa::ha {
 void LockSlot::open(const SessionSettings& s) {
   close();
   ls_ = LockSession::open(s);
+  opened_at = Clock::now();
   op_ = Op::none;
   held.clear();
   watch_.watch(watch_id_, ls_.socket());

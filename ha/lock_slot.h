@@ -54,6 +54,8 @@ class LockSlot {
 
   std::set<std::int64_t> held;  // keys this session holds (as far as we know)
   Clock::time_point next_heartbeat{};
+  // When open() last succeeded (the elector's retry pacing: a session that lived long was fine).
+  Clock::time_point opened_at{};
 
   // Opens the session (closing any old one) and registers it with the session watch.
   void open(const SessionSettings& s);

@@ -4,7 +4,9 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -17,6 +19,7 @@ SessionWatch::SessionWatch(SessionSettings liveness_session, std::string pod,
     : pod_(std::move(pod)),
       settings_(std::move(liveness_session)),
       cb_(std::move(cb)),
+      retry_(std::chrono::milliseconds(30000), std::random_device{}()),
       ping_every_(ping_every) {
   if (pipe2(pipe_, O_NONBLOCK | O_CLOEXEC) != 0)
     throw std::runtime_error("session watch: cannot create wake pipe");
@@ -62,6 +65,12 @@ void SessionWatch::unwatch(int watch_id) {
   wake();
 }
 
+void SessionWatch::retry_now() {
+  if (alive_.load()) return;
+  retry_now_ = true;
+  wake();
+}
+
 void SessionWatch::announce(const store::LeaderNotice& n) {
   {
     std::lock_guard lk(mu_);
@@ -72,7 +81,8 @@ void SessionWatch::announce(const store::LeaderNotice& n) {
 
 bool SessionWatch::ensure_liveness() {
   if (live_.ok()) return true;
-  if (std::chrono::steady_clock::now() < next_attempt_) return false;
+  if (std::chrono::steady_clock::now() < next_attempt_ && !retry_now_.exchange(false)) return false;
+  // Until it works again: fast first retries, then backoff (ha/db_retry.h).
   next_attempt_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
   try {
     auto s = settings_;
@@ -92,11 +102,18 @@ bool SessionWatch::ensure_liveness() {
     warned_taken_ = false;
     store::listen(live_.conn(), store::kLeaderChannel);
     alive_ = true;
+    retry_.reset();
     wa::log::info("liveness_lock_taken").kv("backend_pid", live_.backend_pid());
+    if (std::exchange(failed_before_, false) && cb_.on_database_back) cb_.on_database_back();
     return true;
   } catch (const std::exception& ex) {
     live_.close();
-    wa::log::warn("liveness_session_unavailable").kv("error", ex.what());
+    failed_before_ = true;
+    const auto delay = retry_.next(ex.what());
+    next_attempt_ = std::chrono::steady_clock::now() + delay;
+    wa::log::warn("liveness_session_unavailable")
+        .kv("error", ex.what())
+        .kv("retry_in_ms", static_cast<std::int64_t>(delay.count()));
     return false;
   }
 }
@@ -143,7 +160,13 @@ void SessionWatch::run() {
     }
     const std::size_t live_index = fds.size();
     if (live_.ok()) fds.push_back({live_.socket(), POLLIN, 0});
-    if (!lost_live) ::poll(fds.data(), fds.size(), live_.ok() && !live_.busy() && !pending.empty() ? 0 : 100);
+    int timeout_ms = live_.ok() && !live_.busy() && !pending.empty() ? 0 : 100;
+    if (!live_.ok()) {
+      const auto until =
+          std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - Clock::now()).count();
+      timeout_ms = static_cast<int>(std::clamp<std::int64_t>(until, 0, timeout_ms));
+    }
+    if (!lost_live) ::poll(fds.data(), fds.size(), timeout_ms);
     if (fds[0].revents) {
       char buf[64];
       while (read(pipe_[0], buf, sizeof buf) > 0) {
@@ -177,6 +200,10 @@ void SessionWatch::run() {
       if (!in_flight_notice_.empty()) pending.insert(pending.begin(), in_flight_notice_);
       in_flight_notice_.clear();
       live_.close();
+      failed_before_ = true;
+      // A session that was lost is retried at once (a restarted server is back within ~150 ms).
+      retry_.reset();
+      next_attempt_ = Clock::now() + retry_.next({});
       if (alive_.exchange(false)) cb_.on_liveness_lost();
     }
   }

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "ha/db_retry.h"
 #include "ha/lock_session.h"
 #include "store/advisory_lock.h"
 
@@ -38,6 +39,9 @@ class SessionWatch {
     std::function<void()> on_any_notice;
     // The liveness session (and its lock) is gone.
     std::function<void()> on_liveness_lost;
+    // The liveness session was opened again after a failure: the database accepts connections,
+    // so the pod's other sessions need not wait for their own next retry.
+    std::function<void()> on_database_back;
   };
   // The liveness session gets the lock sessions' settings, idle_session_timeout included, and is
   // pinged every `ping_every`: a stopped process (SIGSTOP, a frozen VM) loses it about when it
@@ -54,6 +58,8 @@ class SessionWatch {
   // unwatch() BEFORE it closes the session on purpose, or the close looks like a loss).
   void watch(int watch_id, int fd);
   void unwatch(int watch_id);
+  // Another session reached the database: try the liveness session now if it is down.
+  void retry_now();
   // Queues a NOTIFY on the leader channel (sent from the watch thread).
   void announce(const store::LeaderNotice& n);
 
@@ -72,6 +78,9 @@ class SessionWatch {
   std::vector<std::string> outbox_;
   LockSession live_;  // the thread's
   std::chrono::steady_clock::time_point next_attempt_{};
+  std::atomic<bool> retry_now_{false};
+  DbRetry retry_;
+  bool failed_before_ = false;  // the last attempt failed (or the session was lost)
   std::chrono::steady_clock::time_point next_ping_{};
   std::chrono::milliseconds ping_every_;
   std::string in_flight_notice_;

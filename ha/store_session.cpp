@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "store/migrator.h"
+
 namespace wa::ha {
 
 pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view role) {
@@ -17,6 +19,14 @@ pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view
        {"options",
         fmt::format("-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
                     o.statement_timeout_ms, o.lock_timeout_ms, o.idle_in_transaction_timeout_ms)}});
+  // idle_session_timeout and client_connection_check_interval (lock sessions) are PostgreSQL 14.
+  if (const int v = PQserverVersion(c.raw()); v > 0 && v < 140000)
+    throw pg::Error(fmt::format("{} session: PostgreSQL {}.{} is too old; waconnector needs PostgreSQL 14 or newer",
+                                role, v / 10000, v % 10000),
+                    "0A000");
+  // Every (re)connect checks the schema window, not only the first one at start: a database
+  // migrated past what this binary can run against is refused here, before any write.
+  store::require_schema(c);
   return c;
 }
 

@@ -19,6 +19,8 @@ struct StoreSessionOptions {
 };
 
 // Opens a session named `waconnector/<pod>/<role>`; errors carry "<role> session" as context.
+// Throws store::SchemaError when this binary may not run against the database's schema
+// (store/migrator.h require_schema), on every reconnect.
 pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view role);
 
 }  // namespace wa::ha

@@ -42,6 +42,8 @@ echo "database: $DATABASE_URL"
 
 "$bin" migrate
 "$bin" accounts add --business-id demo
+# The account's API token (shown once; the database keeps only its hash).
+api_token=$("$bin" tokens create --business-id demo --name demo | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 sql() { psql "$DATABASE_URL" -X -q -t -A -c "$1"; }
 
 say "starting wasim (WhatsApp Web simulator)"
@@ -109,7 +111,7 @@ say "pairing: a virtual phone scans the QR served by a STANDBY pod"
 standby=demo-0; [ "$leader" = demo-0 ] && standby=demo-1
 qr_json=""
 for _ in $(seq 1 1500); do
-  qr_json=$(curl -s "http://127.0.0.1:${port_of[$standby]}/v1/accounts/demo/qr" || true)
+  qr_json=$(curl -s -H "Authorization: Bearer $api_token" "http://127.0.0.1:${port_of[$standby]}/v1/accounts/demo/qr" || true)
   case "$qr_json" in *'"qr":"'*) break ;; esac
   sleep 0.02
 done

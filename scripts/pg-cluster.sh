@@ -49,7 +49,9 @@ case "$cmd" in
       as_owner "'$PGBIN/initdb' -D '$dir/data' -A trust -U postgres --no-sync -E UTF8 --locale=C.UTF-8" >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
-    port=$(free_port)
+    # A restarted cluster keeps its port, so URLs handed out earlier stay valid (drills restart it).
+    port=$(cat "$dir/port" 2>/dev/null || true)
+    [ -n "$port" ] || port=$(free_port)
     echo "$port" > "$dir/port"
     as_owner "'$PGBIN/pg_ctl' -D '$dir/data' -l '$dir/pg.log' -w -t 30 -o \"-c listen_addresses=127.0.0.1 -c unix_socket_directories='$dir/sock' -p $port -c fsync=off -c max_connections=300\" start" >/dev/null \
       || { tail -20 "$dir/pg.log" >&2; exit 1; }

@@ -13,7 +13,7 @@ namespace {
 
 constexpr std::size_t kMaxQueryBytes = 1024;
 constexpr std::size_t kMaxQueryParams = 16;
-constexpr std::size_t kMaxBodyBytes = 64 * 1024;
+constexpr std::size_t kMaxBodyBytes = kMaxAdminBody;
 
 int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -126,13 +126,13 @@ AdminResponse AdminServer::handle(mg_connection* conn) {
     if (req.query.size() >= kMaxQueryParams) return AdminResponse::error(400, "too many query parameters");
     if (!req.query.emplace(k, v).second) return AdminResponse::error(400, "duplicate query parameter: " + k);
   }
-  if (ri->content_length > static_cast<long long>(kMaxBodyBytes)) return AdminResponse::error(413, "body larger than 64 KiB");
+  if (ri->content_length > static_cast<long long>(kMaxBodyBytes)) return AdminResponse::error(413, "body larger than 1 MiB");
   char buf[4096];
   while (true) {
     int n = mg_read(conn, buf, sizeof(buf));
     if (n <= 0) break;
     req.body.append(buf, static_cast<std::size_t>(n));
-    if (req.body.size() > kMaxBodyBytes) return AdminResponse::error(413, "body larger than 64 KiB");
+    if (req.body.size() > kMaxBodyBytes) return AdminResponse::error(413, "body larger than 1 MiB");
   }
   auto it = routes_.find({req.method, req.path});
   if (it != routes_.end()) return it->second(req);

@@ -14,11 +14,14 @@ struct mg_connection;
 
 namespace wa::sim {
 
+// The largest request body: a 65,536-character text JSON-escaped as \uXXXX (6 bytes each) fits.
+inline constexpr std::size_t kMaxAdminBody = 1u << 20;
+
 struct AdminRequest {
   std::string method;
   std::string path;
   std::map<std::string, std::string> query;  // decoded; duplicate keys -> 400 before handlers run
-  std::string body;                           // request body (at most 64 KiB, else 413)
+  std::string body;                           // request body (at most kMaxAdminBody, else 413)
 };
 
 struct AdminResponse {

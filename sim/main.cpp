@@ -23,6 +23,9 @@ constexpr const char* kUsage =
     "                      N ms after the upgrade (default 20000, as clients wait)\n"
     "  --qr-ttl-first MS   how long the first pair-device ref is live (default 60000, as WhatsApp)\n"
     "  --qr-ttl MS         how long each later ref is live (default 20000)\n"
+    "  --addressing auto|lid|pn  how 1:1 and group messages name accounts: lid (as WhatsApp today),\n"
+    "                      pn (phone numbers only), auto (default: pn for dictionary-2 clients such as\n"
+    "                      Baileys 6, which have no LID support; lid for everyone else)\n"
     "  --first-stanza-delay-ms MS  delay from the handshake to the first stanza (pair-device, success,\n"
     "                      failure); default 20: Baileys 6 drops a stanza that beats its ClientFinish write\n"
     "Logs are JSON lines on stderr. SIGTERM/SIGINT stop it gracefully.\n";
@@ -67,7 +70,7 @@ int main(int argc, char** argv) {
       value = argv[++i];
     }
     if (name != "listen" && name != "admin" && name != "state" && name != "handshake-timeout-ms" &&
-        name != "qr-ttl-first" && name != "qr-ttl" && name != "first-stanza-delay-ms")
+        name != "qr-ttl-first" && name != "qr-ttl" && name != "first-stanza-delay-ms" && name != "addressing")
       usage_error("unknown flag --" + name);
     if (!flags.emplace(name, value).second) usage_error("--" + name + " given twice");
   }
@@ -96,6 +99,11 @@ int main(int argc, char** argv) {
   millis("qr-ttl-first", 1, cfg.qr_ttl_first);
   millis("qr-ttl", 1, cfg.qr_ttl);
   millis("first-stanza-delay-ms", 0, cfg.first_stanza_delay);
+  if (flags.count("addressing")) {
+    cfg.addressing = flags["addressing"];
+    if (cfg.addressing != "auto" && cfg.addressing != "lid" && cfg.addressing != "pn")
+      usage_error("--addressing must be auto, lid or pn, got '" + cfg.addressing + "'");
+  }
 
   try {
     asio::io_context io;

@@ -8,6 +8,7 @@
 #include "core/binary/decoder.h"
 #include "core/binary/encoder.h"
 #include "core/client/stanzas.h"
+#include "sim/addressing.h"
 #include "sim/stanzas.h"
 #include "sim/tsv_file.h"
 #include "sim/wa_session.h"
@@ -45,21 +46,8 @@ Jid user_jid(std::uint64_t user) {
   return Jid{std::to_string(user), std::string(wa::binary::server::kUser), 0, std::nullopt, 0};
 }
 
-std::optional<std::uint64_t> user_number(const std::string& s) {
-  if (s.empty() || s.size() > 19 ||
-      !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::nullopt;
-  return std::stoull(s);
-}
-
-// A phone-number JID (device optional) as a device key; nullopt for anything else.
-std::optional<DeviceKey> key_of(const std::string& text) {
-  auto j = Jid::parse(text);
-  if (!j || !j->is_user() || j->agent != 0) return std::nullopt;
-  auto u = user_number(j->user);
-  if (!u) return std::nullopt;
-  return DeviceKey{*u, j->device.value_or(0)};
-}
+// A PN or LID JID (device optional) as a device key; nullopt for anything else.
+std::optional<DeviceKey> key_of(const std::string& text) { return device_of(text); }
 
 Node ack_for(const Node& in, const std::string& cls, const std::string& from, const char* error = nullptr) {
   Node ack{"ack", {{"class", cls}, {"id", text_attr(in, "id")}, {"from", from}}, {}};
@@ -79,28 +67,12 @@ bool valid_id(const std::string& id) {
 
 MessageRouter::MessageRouter(std::filesystem::path state_dir, DeviceRegistry& devices, SessionHub& hub,
                              PreKeyServer& keys, GroupRegistry& groups)
-    : queue_file_(state_dir / "queue.tsv"),
+    : queue_(state_dir, QueueLimits{kMaxPendingPerDevice, kMaxQueueTotal, kMaxStoredStanza, kMaxIdLength}),
       sessions_file_(state_dir / "sessions.tsv"),
       devices_(devices),
       hub_(hub),
       keys_(keys),
       groups_(groups) {
-  std::size_t total = 0;
-  read_tsv(queue_file_, 4, [&](const std::vector<std::string>& f, const TsvError& bad) {
-    auto d = key_of(f[0]);
-    if (!d) throw bad("bad device jid");
-    if (f[1] != "message" && f[1] != "receipt") throw bad("bad class");
-    if (!valid_id(f[2])) throw bad("bad id");
-    if (f[3].size() > 2 * kMaxStoredStanza || ++total > kMaxQueueTotal) throw bad("too much queued");
-    Pending p{f[1], f[2], {}};
-    try {
-      p.stanza = wa::crypto::from_hex(f[3]);
-      (void)wa::binary::decode_frame(p.stanza, wa::binary::Dict::v3);  // refuse what we could not send
-    } catch (const std::exception& e) {
-      throw bad(std::string("bad stanza: ") + e.what());
-    }
-    queue_[*d].push_back(std::move(p));
-  });
   read_tsv(sessions_file_, 2, [&](const std::vector<std::string>& f, const TsvError& bad) {
     auto a = key_of(f[0]);
     auto b = key_of(f[1]);
@@ -118,10 +90,7 @@ std::vector<std::uint32_t> MessageRouter::devices_of(std::uint64_t user) const {
   return out;
 }
 
-std::size_t MessageRouter::pending(DeviceKey d) const {
-  auto it = queue_.find(d);
-  return it == queue_.end() ? 0 : it->second.size();
-}
+std::size_t MessageRouter::pending(DeviceKey d) const { return queue_.size(d); }
 
 bool MessageRouter::handle(WaSession& session, DeviceKey from, const Node& n) {
   if (n.tag == "iq") return on_iq(session, from, n);
@@ -169,7 +138,7 @@ bool MessageRouter::on_iq(WaSession& session, DeviceKey from, const Node& iq) {
     return true;
   }
   if (xmlns == "w:g2" && type == "get") {
-    session.deliver(group_info(iq, from));
+    session.deliver(group_info(iq, from, session.addressing()));
     return true;
   }
   return false;
@@ -226,10 +195,7 @@ Node MessageRouter::usync(const Node& iq) const {
                                     Node{"key-index-list", {{"ts", unix_seconds()}}, wa::crypto::Bytes{}}}});
     }
     if (want_lid && d)
-      parts.push_back(Node{"lid",
-                           {{"val", Jid{std::to_string(d->first + 100000000000000ull),
-                                        std::string(wa::binary::server::kLid), 0, std::nullopt, 0}}},
-                           {}});
+      parts.push_back(Node{"lid", {{"val", lid_jid(d->first)}}, {}});
     Node out{"user", {{"jid", jid_text}}, {}};
     if (!parts.empty()) out.content = std::move(parts);
     users.push_back(std::move(out));
@@ -238,7 +204,7 @@ Node MessageRouter::usync(const Node& iq) const {
   return iq_reply(iq, "result", {std::move(reply_usync)});
 }
 
-Node MessageRouter::group_info(const Node& iq, DeviceKey from) const {
+Node MessageRouter::group_info(const Node& iq, DeviceKey from, Addressing mode) const {
   auto to = Jid::parse(text_attr(iq, "to"));
   if (!to || !to->is_group()) return iq_error(iq, 400, "bad-request");
   auto g = groups_.find(to->user);
@@ -247,17 +213,20 @@ Node MessageRouter::group_info(const Node& iq, DeviceKey from) const {
     return iq_error(iq, 403, "forbidden");
   NodeList parts;
   for (auto m : g->members) {
-    Node p{"participant", {{"jid", user_jid(m)}}, {}};
+    // LID groups (as WhatsApp's are now) list members by LID with their number alongside.
+    Node p{"participant", {{"jid", mode == Addressing::lid ? lid_jid(m) : user_jid(m)}}, {}};
+    if (mode == Addressing::lid) p.attrs.push_back(Attr{"phone_number", user_jid(m)});
     if (m == g->creator) p.attrs.push_back(Attr{"type", std::string("superadmin")});
     parts.push_back(std::move(p));
   }
   Node group{"group",
              {{"id", g->id},
-              {"creator", user_jid(g->creator)},
+              {"creator", mode == Addressing::lid ? lid_jid(g->creator) : user_jid(g->creator)},
               {"creation", std::to_string(g->created_s)},
               {"subject", g->subject},
               {"s_t", std::to_string(g->created_s)},
-              {"s_o", user_jid(g->creator)}},
+              {"s_o", user_jid(g->creator)},
+              {"addressing_mode", std::string(to_string(mode))}},
              std::move(parts)};
   Node r = iq_reply(iq, "result", {std::move(group)});
   for (auto& a : r.attrs)
@@ -279,9 +248,9 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
   };
   auto to = Jid::parse(to_text);
   // A resend after a retry receipt names the one device (e2e reference §4.6): top-level pkmsg/msg.
-  const std::optional<DeviceKey> to_device =
-      to && to->is_user() && to->is_device() ? key_of(to_text) : std::nullopt;
-  if (!to || (to->is_device() && !to_device) || (!to->is_user() && !to->is_group()))
+  const bool to_account = to && (to->is_user() || to->is_lid());
+  const std::optional<DeviceKey> to_device = to_account && to->is_device() ? key_of(to_text) : std::nullopt;
+  if (!to || (to->is_device() && !to_device) || (!to_account && !to->is_group()))
     return refuse("400", "unsupported destination");
   std::optional<GroupRecord> group;
   std::optional<std::uint64_t> dm_user;
@@ -291,8 +260,9 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
     if (std::find(group->members.begin(), group->members.end(), from.first) == group->members.end())
       return refuse("403", "sender is not a participant");
   } else {
-    dm_user = user_number(to->user);
-    if (!dm_user) return refuse("400", "bad destination user");
+    auto d = key_of(to_text);
+    if (!d) return refuse("400", "bad destination user");
+    dm_user = d->first;
   }
   auto member = [&](std::uint64_t user) {
     if (group) return std::find(group->members.begin(), group->members.end(), user) != group->members.end();
@@ -364,7 +334,8 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
       out.attrs.push_back(Attr{"participant", device_jid(from)});
     } else {
       out.attrs.push_back(Attr{"from", device_jid(from)});
-      if (d.first == from.first) out.attrs.push_back(Attr{"recipient", *to});  // own other device
+      // Own other device: the chat it was sent in (PN form here; LID connections get it as LID).
+      if (d.first == from.first) out.attrs.push_back(Attr{"recipient", user_jid(to_device ? to_device->first : *dm_user)});
     }
     out.attrs.push_back(Attr{"t", unix_seconds()});
     out.attrs.push_back(Attr{"type", msg.attr_text("type").value_or("text")});
@@ -390,19 +361,22 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
 
 std::vector<Node> MessageRouter::take_pending(DeviceKey d) {
   std::vector<Node> out;
-  auto it = queue_.find(d);
-  if (it == queue_.end()) return out;
-  for (const auto& p : it->second) out.push_back(wa::binary::decode_frame(p.stanza, wa::binary::Dict::v3));
-  queue_.erase(it);
-  save_queue();
+  for (const auto& p : queue_.take(d)) out.push_back(wa::binary::decode_frame(p.stanza, wa::binary::Dict::v3));
   return out;
 }
 
 void MessageRouter::on_receipt(WaSession& session, DeviceKey from, const Node& r) {
+  if (!valid_id(text_attr(r, "id"))) return;
+  relay_receipt(from, r);
+  session.deliver(
+      ack_for(r, "receipt", text_attr(r, "to").empty() ? server_jid().to_string() : text_attr(r, "to")));
+}
+
+bool MessageRouter::relay_receipt(DeviceKey from, const Node& r) {
   const std::string id = text_attr(r, "id");
-  if (!valid_id(id)) return;
+  if (!valid_id(id)) return false;
   // A receipt answers a message this device got: it no longer needs redelivery.
-  if (drop_pending(from, "message", id)) save_queue();
+  (void)queue_.drop(from, "message", id);
   auto to = Jid::parse(text_attr(r, "to"));
   std::optional<std::uint64_t> author;
   if (to && to->is_group()) {
@@ -410,65 +384,51 @@ void MessageRouter::on_receipt(WaSession& session, DeviceKey from, const Node& r
   } else if (auto d = key_of(text_attr(r, "to"))) {
     author = d->first;
   }
-  if (author) {
-    Node out{"receipt", {{"id", id}}, {}};
-    if (to && to->is_group()) {
-      out.attrs.push_back(Attr{"from", *to});
-      out.attrs.push_back(Attr{"participant", device_jid(from)});
-    } else {
-      out.attrs.push_back(Attr{"from", device_jid(from)});
-    }
-    if (auto t = r.attr_text("type")) out.attrs.push_back(Attr{"type", *t});
-    if (auto rc = r.attr_text("recipient")) out.attrs.push_back(Attr{"recipient", *rc});
-    out.attrs.push_back(Attr{"t", unix_seconds()});
-    NodeList children;
-    for (const auto& c : kids(r))
-      if (c.tag == "list" && kids(c).size() <= 1024) children.push_back(c);
-    if (text_attr(r, "type") == "retry")  // the retry request and its fresh keys go to the sender
-      for (const auto& c : kids(r))
-        if (c.tag != "list") children.push_back(c);
-    if (!children.empty()) out.content = std::move(children);
-    for (auto dev : devices_of(*author))
-      if (DeviceKey{*author, dev} != from) post({*author, dev}, "receipt", id, out);
+  if (!author) return false;
+  // PN form like every routed stanza; each connection gets it in its addressing mode.
+  Node out{"receipt", {{"id", id}}, {}};
+  if (to && to->is_group()) {
+    out.attrs.push_back(Attr{"from", *to});
+    out.attrs.push_back(Attr{"participant", device_jid(from)});
+  } else {
+    out.attrs.push_back(Attr{"from", device_jid(from)});
   }
-  session.deliver(
-      ack_for(r, "receipt", text_attr(r, "to").empty() ? server_jid().to_string() : text_attr(r, "to")));
+  if (auto t = r.attr_text("type")) out.attrs.push_back(Attr{"type", *t});
+  if (auto rc = key_of(text_attr(r, "recipient")))
+    out.attrs.push_back(Attr{"recipient", user_jid(rc->first)});
+  out.attrs.push_back(Attr{"t", unix_seconds()});
+  NodeList children;
+  for (const auto& c : kids(r))
+    if (c.tag == "list" && kids(c).size() <= 1024) children.push_back(c);
+  if (text_attr(r, "type") == "retry")  // the retry request and its fresh keys go to the sender
+    for (const auto& c : kids(r))
+      if (c.tag != "list") children.push_back(c);
+  if (!children.empty()) out.content = std::move(children);
+  for (auto dev : devices_of(*author))
+    if (DeviceKey{*author, dev} != from) post({*author, dev}, "receipt", id, out);
+  return true;
 }
 
 void MessageRouter::on_ack(DeviceKey from, const Node& ack) {
   const auto cls = text_attr(ack, "class");
   const auto id = text_attr(ack, "id");
-  if ((cls == "message" || cls == "receipt") && drop_pending(from, cls, id)) save_queue();
+  if (cls == "message" || cls == "receipt") (void)queue_.drop(from, cls, id);
 }
 
 bool MessageRouter::post(DeviceKey to, const std::string& cls, const std::string& id, const Node& stanza) {
-  auto& q = queue_[to];
-  if (q.size() >= kMaxPendingPerDevice) {
+  if (!queue_.push(to, PendingQueue::Item{cls, id, wa::binary::encode(stanza, wa::binary::Dict::v3)})) {
     wa::log::warn("wasim_queue_full").kv("device", wa::mask_jid(device_jid(to).to_string())).kv("id", id);
     return false;
   }
-  q.push_back(Pending{cls, id, wa::binary::encode(stanza, wa::binary::Dict::v3)});
-  save_queue();
   if (WaSession* live = hub_.live(to)) live->deliver(stanza);
+  if (to.second == 0 && on_primary_) on_primary_(to.first);
   return true;
-}
-
-bool MessageRouter::drop_pending(DeviceKey d, const std::string& cls, const std::string& id) {
-  auto it = queue_.find(d);
-  if (it == queue_.end()) return false;
-  auto& q = it->second;
-  const auto before = q.size();
-  q.erase(std::remove_if(q.begin(), q.end(), [&](const Pending& p) { return p.cls == cls && p.id == id; }),
-          q.end());
-  const bool changed = q.size() != before;
-  if (q.empty()) queue_.erase(it);
-  return changed;
 }
 
 void MessageRouter::on_login(WaSession& session, DeviceKey d) {
   std::size_t n = 0;
-  if (auto it = queue_.find(d); it != queue_.end()) {
-    for (const auto& p : it->second) {
+  if (const auto* items = queue_.items(d)) {
+    for (const auto& p : *items) {
       Node stanza = wa::binary::decode_frame(p.stanza, wa::binary::Dict::v3);
       if (stanza.tag == "message") stanza.attrs.push_back(Attr{"offline", std::string("1")});
       session.deliver(stanza);
@@ -481,21 +441,11 @@ void MessageRouter::on_login(WaSession& session, DeviceKey d) {
 
 void MessageRouter::forget(DeviceKey d) {
   keys_.forget(d);
-  if (queue_.erase(d)) save_queue();
+  queue_.clear(d);
   const auto before = sessions_.size();
   for (auto it = sessions_.begin(); it != sessions_.end();)
     it = (it->first == d || it->second == d) ? sessions_.erase(it) : std::next(it);
   if (sessions_.size() != before) save_sessions();
-}
-
-void MessageRouter::save_queue() const {
-  std::ostringstream os;
-  os << "# device\tclass\tid\tstanza (hex, dictionary 3)\n";
-  for (const auto& [d, q] : queue_)
-    for (const auto& p : q)
-      os << device_jid(d).to_string() << '\t' << p.cls << '\t' << p.id << '\t' << wa::crypto::to_hex(p.stanza)
-         << '\n';
-  write_private_file(queue_file_, os.str());
 }
 
 void MessageRouter::save_sessions() const {

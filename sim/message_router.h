@@ -3,7 +3,8 @@
 // group info, <message> routing, <receipt> relay, the client's <ack>s — and the offline batch at
 // login. io thread only (sessions live there).
 //
-// Every routed stanza stays pending for its device (<state>/queue.tsv, 0600) until that device
+// Every routed stanza stays pending for its device (<state>/queue.log, append-only, see
+// sim/pending_queue.h) until that device
 // acks it (or sends a receipt for the message): a device that was offline, or that dropped the
 // connection before acking, gets it again at its next login, marked offline, followed by
 // <ib><offline count=N/></ib>. A device pair (sender device → recipient device) has a session
@@ -13,6 +14,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -23,7 +25,9 @@
 
 #include "core/binary/node.h"
 #include "sim/device_registry.h"
+#include "sim/addressing.h"
 #include "sim/group_registry.h"
+#include "sim/pending_queue.h"
 #include "sim/prekey_server.h"
 #include "sim/session_hub.h"
 
@@ -60,33 +64,33 @@ class MessageRouter {
   std::vector<wa::binary::Node> take_pending(DeviceKey d);
   // The devices a user has: linked companions plus the primary (0) when it uploaded keys.
   std::vector<std::uint32_t> devices_of(std::uint64_t user) const;
+  // A <receipt> from device `from` (a companion's, or a virtual phone's): it settles that
+  // device's pending message with this id and goes to every other device of the message's author.
+  // False when it names no author (nothing relayed).
+  bool relay_receipt(DeviceKey from, const wa::binary::Node& receipt);
+  // Called whenever something was queued for a primary device (device 0): wasim plays the
+  // phones, so the simulator lets the phone read it (deferred, not from inside route()).
+  void on_primary_pending(std::function<void(std::uint64_t user)> f) { on_primary_ = std::move(f); }
 
  private:
-  struct Pending {
-    std::string cls;  // "message" or "receipt"
-    std::string id;
-    wa::crypto::Bytes stanza;  // encoded node (dictionary 3, flag byte first)
-  };
   bool on_iq(WaSession& session, DeviceKey from, const wa::binary::Node& iq);
   void on_message(WaSession& session, DeviceKey from, const wa::binary::Node& msg);
   void on_receipt(WaSession& session, DeviceKey from, const wa::binary::Node& receipt);
   void on_ack(DeviceKey from, const wa::binary::Node& ack);
   wa::binary::Node usync(const wa::binary::Node& iq) const;
   wa::binary::Node fetch_bundles(const wa::binary::Node& iq);
-  wa::binary::Node group_info(const wa::binary::Node& iq, DeviceKey from) const;
+  wa::binary::Node group_info(const wa::binary::Node& iq, DeviceKey from, Addressing mode) const;
   // Queues `stanza` for `to` and sends it now when `to` is online. False when its queue is full.
   bool post(DeviceKey to, const std::string& cls, const std::string& id, const wa::binary::Node& stanza);
-  bool drop_pending(DeviceKey d, const std::string& cls, const std::string& id);
-  void save_queue() const;
   void save_sessions() const;
 
-  std::filesystem::path queue_file_;
+  PendingQueue queue_;  // stanzas (dictionary 3 encoded) per device until acked
   std::filesystem::path sessions_file_;
   DeviceRegistry& devices_;
   SessionHub& hub_;
   PreKeyServer& keys_;
   GroupRegistry& groups_;
-  std::map<DeviceKey, std::deque<Pending>> queue_;
+  std::function<void(std::uint64_t)> on_primary_;
   std::set<std::pair<DeviceKey, DeviceKey>> sessions_;  // device pairs (smaller first) with a session
 };
 

@@ -1,16 +1,26 @@
 // Admin routes for a virtual phone's chats (issue 8): POST /admin/phones/{phone}/messages
-// {"to": user JID / "+number" / group JID, "text"} -> 200 {id, devices} (409 {error} when the
-// router refused it), GET /admin/phones/{phone}/messages -> {messages: [...]} everything the
-// phone received, decrypted. Both run on the io thread, where the router lives.
+// {"to": user JID / LID / "+number" / group JID, "text"} -> 200 {id, devices} (409 {error} when
+// the router refused it), GET /admin/phones/{phone}/messages -> {messages: [...], receipts:
+// [...]} everything the phone received, decrypted, and the receipts for what it sent,
+// POST /admin/phones/{phone}/read {"ids": [...]} -> {read: [ids]} read receipts. All run on the
+// io thread, where the router lives.
 #include <string>
 
 #include "common/log.h"
 #include "common/mask.h"
 #include "core/binary/json.h"
+#include "sim/addressing.h"
 #include "sim/simulator.h"
 
 namespace wa::sim {
 namespace {
+
+// Characters, as WhatsApp counts its 65,536 limit (the text is valid UTF-8 from the JSON parser).
+std::size_t utf8_chars(const std::string& s) {
+  std::size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
+  return n;
+}
 
 std::string json_quoted(const std::string& s) {
   std::string out;
@@ -34,15 +44,22 @@ AdminResponse Simulator::phone_messages(const std::string& phone_text, const Adm
         first = false;
         out += "{\"id\":" + json_quoted(m.id) + ",\"chat\":" + json_quoted(m.chat) +
                ",\"sender\":" + json_quoted(m.sender) + ",\"type\":" + json_quoted(m.type) +
-               ",\"text\":" + (m.text ? json_quoted(*m.text) : "null") +
-               ",\"offline\":" + (m.offline ? "true" : "false") +
+               ",\"text\":" + (m.text ? json_quoted(*m.text) : "null") + ",\"enc\":" + json_quoted(m.enc) +
+               ",\"offline\":" + (m.offline ? "true" : "false") + ",\"read\":" + (m.read ? "true" : "false") +
                ",\"error\":" + (m.error.empty() ? "null" : json_quoted(m.error)) + "}";
+      }
+      out += "],\"receipts\":[";
+      first = true;
+      for (const auto& r : messenger_.receipts(p)) {
+        out += first ? "" : ",";
+        first = false;
+        out += "{\"id\":" + json_quoted(r.id) + ",\"from\":" + json_quoted(r.from) + ",\"type\":" + json_quoted(r.type) + "}";
       }
       return AdminResponse{200, out + "]}"};
     });
   }
   wa::binary::JsonLimits lim;
-  lim.max_size = 64 * 1024 * 5;
+  lim.max_size = kMaxAdminBody;
   lim.max_depth = 4;
   lim.max_items = 64;
   wa::binary::Json body;
@@ -61,8 +78,10 @@ AdminResponse Simulator::phone_messages(const std::string& phone_text, const Adm
     jid = wa::binary::Jid{std::to_string(*n), std::string(wa::binary::server::kUser), 0, std::nullopt, 0};
   else
     jid = wa::binary::Jid::parse(to->text);
+  if (jid && jid->is_lid() && !jid->is_device())  // an account's LID names the same account
+    if (auto d = device_of(to->text)) jid = pn_jid(d->first);
   if (!jid) return AdminResponse::error(400, "to is neither a JID nor a phone number");
-  if (text->text.empty() || text->text.size() > 65536 * 4)
+  if (text->text.empty() || utf8_chars(text->text) > 65536)
     return AdminResponse::error(400, "text must be 1-65536 characters");
   return on_io([this, p = *phone, j = *jid, t = text->text] {
     PhoneSent sent;
@@ -77,7 +96,48 @@ AdminResponse Simulator::phone_messages(const std::string& phone_text, const Adm
     if (!sent.error.empty())
       return AdminResponse::error(409, "the server refused the message: error " + sent.error);
     return AdminResponse{
-        200, "{\"id\":" + json_quoted(sent.id) + ",\"devices\":" + std::to_string(sent.devices) + "}"};
+        200, "{\"id\":" + json_quoted(sent.id) + ",\"devices\":" + std::to_string(sent.devices) +
+                 ",\"pkmsg\":" + std::to_string(sent.pkmsg) + ",\"msg\":" + std::to_string(sent.msg) + "}"};
+  });
+}
+
+}  // namespace wa::sim
+
+namespace wa::sim {
+
+AdminResponse Simulator::phone_read(const std::string& phone_text, const AdminRequest& req) {
+  auto user = parse_phone(phone_text);
+  if (!user) return AdminResponse::error(400, "phone must be 7-15 digits, optionally with a leading '+'");
+  auto phone = phones_.find(*user);
+  if (!phone) return AdminResponse::error(404, "unknown phone (create it with POST /admin/phones)");
+  wa::binary::JsonLimits lim;
+  lim.max_size = 256 * 1024;
+  lim.max_depth = 4;
+  lim.max_items = 1024;
+  wa::binary::Json body;
+  try {
+    body = wa::binary::parse_json(req.body, lim);
+  } catch (const wa::binary::JsonError& e) {
+    return AdminResponse::error(400, std::string("body is not JSON: ") + e.what());
+  }
+  const auto* ids = body.find("ids");
+  if (!ids || ids->type != wa::binary::Json::Type::array || ids->items.empty())
+    return AdminResponse::error(400, "body needs {\"ids\": [message id, ...]} (1-1024 ids)");
+  std::vector<std::string> want;
+  for (const auto& i : ids->items) {
+    if (i.type != wa::binary::Json::Type::string || i.text.empty() || i.text.size() > 128)
+      return AdminResponse::error(400, "ids must be strings of 1-128 bytes");
+    want.push_back(i.text);
+  }
+  return on_io([this, p = *phone, want] {
+    std::string out = "{\"read\":[";
+    bool first = true;
+    for (const auto& id : messenger_.mark_read(p, want)) {
+      out += first ? "" : ",";
+      first = false;
+      out += json_quoted(id);
+    }
+    return AdminResponse{200, out + "]}"};
   });
 }
 

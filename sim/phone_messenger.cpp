@@ -50,6 +50,7 @@ struct PhoneMessenger::Phone {
   PhoneSignalStore store;
   wa::signal::ProtocolStore proto;
   std::vector<PhoneReceived> inbox;
+  std::vector<PhoneReceipt> receipts;
 };
 
 PhoneMessenger::PhoneMessenger(std::filesystem::path state_dir, PreKeyServer& keys, MessageRouter& router,
@@ -97,11 +98,17 @@ PhoneSent PhoneMessenger::send_text(const PhoneRecord& rec, const Jid& to, const
     }
     if (user == rec.user) throw std::invalid_argument("a phone does not message itself");
     for (auto d : router_.devices_of(user)) targets.push_back({user, d});
+    // The phone's own companions get a DeviceSentMessage copy (e2e reference §3.2).
+    for (auto d : router_.devices_of(rec.user))
+      if (d != 0) targets.push_back({rec.user, d});
   } else {
     throw std::invalid_argument("send to a user JID or a group JID");
   }
   const auto self = wa::signal::Address::from_jid(device_jid(rec.user, 0));
   Bytes pairwise_plain = padded;
+  const Bytes own_copy = group ? Bytes{}
+                               : wa::signal::pad(wa::client::encode_device_sent(
+                                     to.to_non_ad().to_string(), wa::client::encode_text_message(text)));
   NodeList top;
   if (group) {
     const wa::signal::SenderKeyName name{to.to_string(), self};
@@ -112,6 +119,7 @@ PhoneSent PhoneMessenger::send_text(const PhoneRecord& rec, const Jid& to, const
                        wa::signal::group_encrypt(p.proto, name, padded)});
   }
   NodeList tos;
+  std::size_t n_pkmsg = 0, n_msg = 0;
   for (const auto& [u, d] : targets) {
     const Jid jid = device_jid(u, d);
     const auto addr = wa::signal::Address::from_jid(jid);
@@ -120,13 +128,17 @@ PhoneSent PhoneMessenger::send_text(const PhoneRecord& rec, const Jid& to, const
       if (!bundle_node) continue;  // a device without keys cannot be written to
       wa::signal::process_bundle(p.proto, addr, wa::signal::parse_bundle(*bundle_node));
     }
-    tos.push_back(
-        Node{"to", {{"jid", jid}}, NodeList{enc_node(wa::signal::encrypt(p.proto, addr, pairwise_plain))}});
+    const Bytes& plain = !group && u == rec.user ? own_copy : pairwise_plain;
+    const auto ct = wa::signal::encrypt(p.proto, addr, plain);
+    (ct.type == wa::signal::CiphertextType::pkmsg ? n_pkmsg : n_msg) += 1;
+    tos.push_back(Node{"to", {{"jid", jid}}, NodeList{enc_node(ct)}});
   }
   p.store.save();
   PhoneSent out;
   out.id = message_id();
   out.devices = tos.size();
+  out.pkmsg = n_pkmsg;
+  out.msg = n_msg;
   NodeList children{Node{"participants", {}, std::move(tos)}};
   for (auto& e : top) children.push_back(std::move(e));
   Node msg{"message", {{"id", out.id}, {"to", to}, {"type", std::string("text")}}, std::move(children)};
@@ -136,9 +148,27 @@ PhoneSent PhoneMessenger::send_text(const PhoneRecord& rec, const Jid& to, const
 }
 
 const std::vector<PhoneReceived>& PhoneMessenger::inbox(const PhoneRecord& rec) {
+  receive(rec);
+  return phone(rec).inbox;
+}
+
+const std::vector<PhoneReceipt>& PhoneMessenger::receipts(const PhoneRecord& rec) {
+  receive(rec);
+  return phone(rec).receipts;
+}
+
+void PhoneMessenger::receive(const PhoneRecord& rec) {
   Phone& p = phone(rec);
   for (const auto& n : router_.take_pending({rec.user, 0})) {
-    if (n.tag != "message") continue;  // receipts for what the phone sent: not tracked
+    if (n.tag == "receipt") {
+      p.receipts.push_back(PhoneReceipt{n.attr_text("id").value_or(""),
+                                        n.attr("participant") ? n.attr_text("participant").value_or("")
+                                                              : n.attr_text("from").value_or(""),
+                                        n.attr_text("type").value_or("delivery")});
+      if (p.receipts.size() > kMaxInbox) p.receipts.erase(p.receipts.begin());
+      continue;
+    }
+    if (n.tag != "message") continue;
     PhoneReceived r;
     r.id = n.attr_text("id").value_or("");
     r.offline = n.attr("offline") != nullptr;
@@ -148,6 +178,7 @@ const std::vector<PhoneReceived>& PhoneMessenger::inbox(const PhoneRecord& rec) 
     r.sender = in_group ? n.attr_text("participant").value_or("") : from;
     auto sender = Jid::parse(r.sender);
     r.chat = in_group ? from : (sender ? sender->to_non_ad().to_string() : "");
+    if (auto rc = n.attr_text("recipient")) r.chat = *rc;  // a copy of what our companion sent
     if (!sender) {
       r.error = "no sender";
       p.inbox.push_back(r);
@@ -158,6 +189,7 @@ const std::vector<PhoneReceived>& PhoneMessenger::inbox(const PhoneRecord& rec) 
       for (const auto& e : n.children()) {
         if (e.tag != "enc" || !e.bytes()) continue;
         const auto type = e.attr_text("type").value_or("");
+        r.enc += (r.enc.empty() ? "" : ",") + type;
         Bytes plain;
         if (type == "skmsg") {
           plain = wa::signal::group_decrypt(p.proto, {from, addr}, *e.bytes());
@@ -179,11 +211,46 @@ const std::vector<PhoneReceived>& PhoneMessenger::inbox(const PhoneRecord& rec) 
     } catch (const std::exception& e) {
       r.error = e.what();
     }
+    if (r.error.empty()) {
+      // The delivery receipt an online phone sends (a copy from its own companion: type sender).
+      Node receipt{"receipt", {{"id", r.id}}, {}};
+      if (in_group) {
+        receipt.attrs.push_back({"to", *from_jid});
+        receipt.attrs.push_back({"participant", *sender});
+      } else {
+        receipt.attrs.push_back({"to", *sender});
+      }
+      if (auto rc = n.attr_text("recipient")) {
+        receipt.attrs.push_back({"recipient", *rc});
+        receipt.attrs.push_back({"type", std::string("sender")});
+      }
+      router_.relay_receipt({rec.user, 0}, receipt);
+    }
     p.inbox.push_back(std::move(r));
     if (p.inbox.size() > kMaxInbox) p.inbox.erase(p.inbox.begin());
   }
   p.store.save();
-  return p.inbox;
+}
+
+std::vector<std::string> PhoneMessenger::mark_read(const PhoneRecord& rec, const std::vector<std::string>& ids) {
+  receive(rec);
+  Phone& p = phone(rec);
+  std::vector<std::string> done;
+  for (const auto& id : ids) {
+    auto it = std::find_if(p.inbox.rbegin(), p.inbox.rend(), [&](const PhoneReceived& m) {
+      return m.id == id && m.error.empty() && m.type != "sender_key_distribution";
+    });
+    if (it == p.inbox.rend()) continue;
+    auto chat = Jid::parse(it->chat);
+    auto sender = Jid::parse(it->sender);
+    if (!chat || !sender || sender->user == std::to_string(rec.user)) continue;  // own copies are not "read"
+    Node receipt{"receipt", {{"id", id}, {"to", *chat}, {"type", std::string("read")}}, {}};
+    if (chat->is_group()) receipt.attrs.push_back({"participant", *sender});
+    router_.relay_receipt({rec.user, 0}, receipt);
+    it->read = true;
+    done.push_back(id);
+  }
+  return done;
 }
 
 }  // namespace wa::sim

@@ -9,6 +9,7 @@
 #include "core/binary/jid.h"
 #include "core/binary/json.h"
 #include "core/crypto/bytes.h"
+#include "sim/addressing.h"
 #include "sim/simulator.h"
 #include "sim/wa_session.h"
 
@@ -103,8 +104,16 @@ void Simulator::register_phone_routes() {
     bool created = false;
     PhoneRecord p = phones_.create(*user, created);
     wa::log::info("wasim_phone").kv("phone", wa::mask_phone(std::to_string(*user))).kv("created", created);
+    // The phone is a messaging primary from the start: its device 0 has keys, so clients that
+    // list the account's devices encrypt for it too.
+    auto active = on_io([this, p] {
+      messenger_.activate(p);
+      return AdminResponse{200, ""};
+    });
+    if (active.status != 200) return active;
     return AdminResponse{created ? 201 : 200, "{\"phone\":\"+" + std::to_string(p.user) + "\",\"user\":\"" +
-                                                  std::to_string(p.user) + "\",\"account_public_key\":\"" +
+                                                  std::to_string(p.user) + "\",\"lid\":\"" +
+                                                  lid_jid(p.user).to_string() + "\",\"account_public_key\":\"" +
                                                   wa::crypto::to_hex(p.account.pub) + "\",\"created\":" +
                                                   (created ? "true" : "false") + "}"};
   });
@@ -118,7 +127,8 @@ void Simulator::register_phone_routes() {
     auto phone = phones_.find(*user);
     if (!phone) return AdminResponse::error(404, "unknown phone");
     return on_io([this, p = *phone] {
-      std::string out = "{\"phone\":\"+" + std::to_string(p.user) + "\",\"account_public_key\":\"" +
+      std::string out = "{\"phone\":\"+" + std::to_string(p.user) + "\",\"lid\":\"" + lid_jid(p.user).to_string() +
+                        "\",\"account_public_key\":\"" +
                         wa::crypto::to_hex(p.account.pub) + "\",\"devices\":[";
       bool first = true;
       for (const auto& d : devices_.all()) {
@@ -138,6 +148,7 @@ void Simulator::register_phone_routes() {
     if (slash == std::string::npos) return AdminResponse::error(404, "no such endpoint: " + req.path);
     const std::string action = rest.substr(slash + 1);
     if (action == "messages") return phone_messages(rest.substr(0, slash), req);
+    if (action == "read") return phone_read(rest.substr(0, slash), req);
     if (action != "link" && action != "link-code") return AdminResponse::error(404, "no such endpoint: " + req.path);
     auto user = parse_phone(rest.substr(0, slash));
     if (!user) return AdminResponse::error(400, "phone must be 7-15 digits, optionally with a leading '+'");

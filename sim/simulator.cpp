@@ -28,6 +28,16 @@ Simulator::Simulator(asio::io_context& io, SimulatorConfig cfg)
   ctx.qr_ttl_first = cfg_.qr_ttl_first;
   ctx.qr_ttl = cfg_.qr_ttl;
   ctx.first_stanza_delay = cfg_.first_stanza_delay;
+  ctx.addressing = cfg_.addressing;
+  // A virtual phone reads what reaches its device 0 right away and answers with a delivery
+  // receipt, as an online phone does; posted, so the sender's ack goes out first.
+  router_.on_primary_pending([this](std::uint64_t user) {
+    if (!phone_wake_.insert(user).second) return;
+    asio::post(io_, [this, user] {
+      phone_wake_.erase(user);
+      if (auto p = phones_.find(user)) messenger_.receive(*p);
+    });
+  });
   ws_ = std::make_unique<WsServer>(
       io_, cfg_.listen_host, cfg_.listen_port, WsServerOptions{},
       [ctx](WsLink& link) { return std::make_unique<WaSession>(ctx, link); }, log_);

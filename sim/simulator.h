@@ -8,6 +8,7 @@
 #include <functional>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "sim/admin_server.h"
@@ -34,6 +35,7 @@ struct SimulatorConfig {
   std::chrono::milliseconds qr_ttl_first{60000};  // §6.2: the first ref is live 60 s
   std::chrono::milliseconds qr_ttl{20000};        // each later one 20 s
   std::chrono::milliseconds first_stanza_delay{20};    // handshake -> first stanza (Baileys 6)
+  std::string addressing = "auto";                      // sim/addressing.h
 };
 
 class Simulator {
@@ -58,6 +60,8 @@ class Simulator {
   void register_group_routes();  // group_routes.cpp
   // GET/POST /admin/phones/{phone}/messages (phone_message_routes.cpp)
   AdminResponse phone_messages(const std::string& phone_text, const AdminRequest& req);
+  // POST /admin/phones/{phone}/read {"ids": [...]}: read receipts (phone_message_routes.cpp)
+  AdminResponse phone_read(const std::string& phone_text, const AdminRequest& req);
   // Runs `f` on the io thread (where sessions live) and waits for its answer; 503 if the io
   // thread does not get to it within 5 s (shutting down).
   AdminResponse on_io(std::function<AdminResponse()> f);
@@ -71,6 +75,7 @@ class Simulator {
   GroupRegistry groups_;
   MessageRouter router_;
   PhoneMessenger messenger_;
+  std::set<std::uint64_t> phone_wake_;  // phones with a read of their device 0 queue posted (io thread)
   ServerIdentity identity_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<WsServer> ws_;

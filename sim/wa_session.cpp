@@ -33,10 +33,11 @@ std::string device_jid_text(std::uint64_t user, std::uint32_t device) {
   return std::to_string(user) + ":" + std::to_string(device) + "@s.whatsapp.net";
 }
 
-// A LID stands in for the account's hidden identity; derived from the number so it is stable.
+// The account's LID (sim/addressing.h), with the device named even when it is 0.
 Jid lid_of(std::uint64_t user, std::uint32_t device) {
-  return Jid{std::to_string(user + 100000000000000ull), std::string(wa::binary::server::kLid), 0,
-             static_cast<std::uint16_t>(device), 0};
+  Jid j = lid_jid(user);
+  j.device = static_cast<std::uint16_t>(device);
+  return j;
 }
 
 std::optional<Bytes> child_bytes(const Node& n, std::string_view tag) {
@@ -423,7 +424,11 @@ void WaSession::on_login(std::uint64_t user, std::uint32_t device) {
     live_ = key;
   }
   ctx_.log->logged_in(link_.id());
-  wa::log::info("wasim_login").kv("conn", link_.id()).kv("jid", wa::mask_jid(jid_));
+  addressing_ = addressing_for(ctx_.addressing, dict_ == wa::binary::Dict::v2 ? 2 : 3);
+  wa::log::info("wasim_login")
+      .kv("conn", link_.id())
+      .kv("jid", wa::mask_jid(jid_))
+      .kv("addressing", to_string(addressing_));
   send_node(Node{"success",
                  {{"t", unix_seconds()},
                   {"props", std::string("1")},

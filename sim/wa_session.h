@@ -20,6 +20,7 @@
 #include "core/socket/frame_codec.h"
 #include "core/socket/noise_handshake.h"
 #include "core/socket/noise_transport.h"
+#include "sim/addressing.h"
 #include "sim/connection_log.h"
 #include "sim/device_registry.h"
 #include "sim/message_router.h"
@@ -49,6 +50,8 @@ struct SessionContext {
   std::chrono::milliseconds first_stanza_delay{20};
   // From the upgrade to the ClientFinish; clients give up after 20 s themselves.
   std::chrono::milliseconds handshake_timeout{20000};
+  // "auto" (dictionary 2 = Baileys 6 -> pn, else lid), "lid" or "pn" (sim/addressing.h).
+  std::string addressing = "auto";
 };
 
 // What an admin action on a session came to: an HTTP status and a JSON body.
@@ -78,10 +81,12 @@ class WaSession : public WsSession {
   // <stream:error code=C>[<conflict type=T/>]</stream:error>, then close.
   void stream_error(int code, const std::string& conflict_type, const std::string& reason);
   const std::string& jid() const { return jid_; }
-  // Sends a stanza on this (logged-in) connection; nothing once it is closing.
+  // Sends a stanza on this (logged-in) connection in its addressing mode; nothing once it is
+  // closing. Routed messages and receipts are in PN form (sim/addressing.h).
   void deliver(const wa::binary::Node& node) {
-    if (stage_ == Stage::live) send_node(node);
+    if (stage_ == Stage::live) send_node(address_for(node, addressing_));
   }
+  Addressing addressing() const { return addressing_; }
 
   enum class Stage { client_hello, client_finish, live, done };
 
@@ -110,6 +115,7 @@ class WaSession : public WsSession {
   Stage stage_ = Stage::client_hello;
   wa::socket::FrameReader reader_{true};
   wa::binary::Dict dict_ = wa::binary::Dict::v3;
+  Addressing addressing_ = Addressing::lid;  // decided at login
   std::optional<wa::socket::ServerHandshake> handshake_;  // until the ClientFinish
   std::optional<wa::socket::NoiseTransport> transport_;
   wa::crypto::Key32 client_static_{};

@@ -247,8 +247,8 @@ namespace {
 // Column references in SET are the row's values before the update, so previous_pod gets the old
 // assigned_pod and RETURNING previous_pod hands it back. The UPDATE's row lock waits for fenced
 // writes holding the row FOR SHARE (bounded by lock_timeout).
-constexpr const char* kBeginLeaseSql =
-    "UPDATE wa_accounts SET lease_epoch = lease_epoch + 1, assigned_pod = $2,"
+const std::string kBeginLeaseSql = std::string(
+    "UPDATE wa_accounts SET lease_epoch = ") + kNextLeaseEpochSql + ", assigned_pod = $2,"
     " previous_pod = assigned_pod,"
     " failover_count = failover_count"
     "   + CASE WHEN assigned_pod IS NOT NULL AND assigned_pod <> $2 THEN 1 ELSE 0 END,"
@@ -265,7 +265,7 @@ constexpr const char* kBeginLeaseSql =
 
 LeaseStatement begin_lease_statement(const std::string& business_id, const std::string& pod,
                                      std::optional<std::int64_t> lock_key) {
-  return {kBeginLeaseSql, {pg::Param(business_id), pg::Param(pod), pg::Param(lock_key), pg::Param(kLivenessLockClass)}};
+  return {kBeginLeaseSql.c_str(), {pg::Param(business_id), pg::Param(pod), pg::Param(lock_key), pg::Param(kLivenessLockClass)}};
 }
 
 std::optional<Lease> lease_from(const pg::Result& r, const std::string& pod) {

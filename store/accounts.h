@@ -92,7 +92,22 @@ Account add_account(pg::Connection& conn, const std::string& business_id, const 
 std::vector<Account> list_accounts(pg::Connection& conn, const std::vector<std::string>& only_business_ids = {});
 std::optional<Account> get_account(pg::Connection& conn, const std::string& business_id);
 
-// Run by the new leader right after it won the lock, on its lock session: lease_epoch+1,
+// The fence token across primary failovers. Advisory locks are not replicated, and with
+// asynchronous replication the last lease_epoch bump may be lost with the old primary: the leader
+// granted epoch N there and a leader on the promoted node would be granted N again, so the old
+// leader's fenced writes (lease_epoch = N) would pass on the new primary. So a bump moves the epoch
+// into its timeline's band: epoch = max(epoch + 1, (timeline - 1) << 32). A promotion starts a new
+// timeline, so the first lease on the promoted node jumps above every epoch granted on any
+// earlier timeline, lost bumps included, and no two leases share a number. On timeline 1 (never
+// failed over) epochs stay 1, 2, 3, ... (docs/architecture.md, "Fence token across failovers").
+// SQL for the new value, with the row's lease_epoch in scope (an UPDATE's SET).
+inline constexpr const char* kNextLeaseEpochSql =
+    "GREATEST(lease_epoch + 1,"
+    " ((('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint - 1) << 32))";
+// The timeline an epoch was granted on (for logs and drills): (epoch >> 32) + 1.
+inline constexpr std::int64_t epoch_timeline(std::int64_t epoch) { return (epoch >> 32) + 1; }
+
+// Run by the new leader right after it won the lock, on its lock session: lease_epoch+1 (see above),
 // assigned_pod=pod, previous_pod=old assigned_pod; when the account moved from another pod (old
 // assigned_pod set and different) also failover_count+1 and last_failover_at=now().
 // Waits for in-flight fenced writes of the old epoch (row lock), bounded by the session's

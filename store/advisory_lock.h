@@ -92,6 +92,9 @@ struct LeaderNotice {
   std::string pod;
 };
 std::string notice_payload(const LeaderNotice& n);
+// The one notice sent TO a leader: `waconnector accounts step-down` asks pod `pod` to give up
+// lease `epoch` of the account (it acts only when both still match).
+inline constexpr std::string_view kStepDownNotice = "step-down";
 // nullopt for a payload of another shape (older pods sent the bare business_id).
 std::optional<LeaderNotice> parse_notice(std::string_view payload);
 

@@ -7,6 +7,7 @@
 #include "store/accounts.h"
 #include "store/errors.h"
 #include "store/pairing.h"
+#include "store/sealing.h"
 
 namespace wa::store {
 namespace {
@@ -39,33 +40,39 @@ int health_for(core::DisconnectReason r) {
 
 constexpr std::size_t kMaxDetails = 1000;
 
-// Inside a transaction: the device row (the old device's pre-keys go when the keys change).
+// Inside a transaction: the device row (the old device's pre-keys go when the keys change). The
+// keys are sealed (store/sealing.h), so "changed" is decided on the opened noise key.
 void upsert_device(pg::Connection& tx, const std::string& business_id, const DeviceKeys& d) {
-  tx.exec("drop pre-keys of a replaced device",
-          "DELETE FROM wa_device_pre_keys WHERE business_id = $1 AND EXISTS"
-          " (SELECT 1 FROM wa_devices WHERE business_id = $1 AND noise_priv <> $2)",
-          {business_id, pg::Param::bytes(vec(d.noise_key.priv))});
+  namespace col = sealed_column;
+  auto cur = tx.exec("read the stored noise key",
+                     "SELECT noise_priv, data_key_id FROM wa_devices WHERE business_id = $1", {business_id});
+  if (cur.rows() > 0 && open_column(tx, key_id_at(cur, 0, 1), business_id, col::kNoisePriv,
+                                    cur.bytes(0, 0)) != vec(d.noise_key.priv))
+    tx.exec("drop pre-keys of a replaced device", "DELETE FROM wa_device_pre_keys WHERE business_id = $1",
+            {business_id});
+  const RowSealer seal(tx, business_id);
   tx.exec(
       "store device keys",
       "INSERT INTO wa_devices (business_id, noise_priv, identity_priv, signed_pre_key_id, "
       "signed_pre_key_priv,"
       " signed_pre_key_sig, registration_id, adv_secret, jid, lid, account, platform, business_name, "
-      "push_name)"
-      " VALUES ($1, $2, $3, $4::integer, $5, $6, $7::bigint, $8, $9, $10, $11, $12, $13, $14)"
+      "push_name, data_key_id)"
+      " VALUES ($1, $2, $3, $4::integer, $5, $6, $7::bigint, $8, $9, $10, $11, $12, $13, $14, $15::integer)"
       " ON CONFLICT (business_id) DO UPDATE SET noise_priv = EXCLUDED.noise_priv,"
       " identity_priv = EXCLUDED.identity_priv, signed_pre_key_id = EXCLUDED.signed_pre_key_id,"
       " signed_pre_key_priv = EXCLUDED.signed_pre_key_priv, signed_pre_key_sig = EXCLUDED.signed_pre_key_sig,"
       " registration_id = EXCLUDED.registration_id, adv_secret = EXCLUDED.adv_secret, jid = EXCLUDED.jid,"
       " lid = EXCLUDED.lid, account = EXCLUDED.account, platform = EXCLUDED.platform,"
       " business_name = EXCLUDED.business_name, push_name = EXCLUDED.push_name, usable = true,"
-      " updated_at = now()",
-      {business_id, pg::Param::bytes(vec(d.noise_key.priv)), pg::Param::bytes(vec(d.identity_key.priv)),
-       static_cast<std::int64_t>(d.signed_pre_key.id), pg::Param::bytes(vec(d.signed_pre_key.pair.priv)),
+      " data_key_id = EXCLUDED.data_key_id, updated_at = now()",
+      {business_id, seal.seal(col::kNoisePriv, d.noise_key.priv),
+       seal.seal(col::kIdentityPriv, d.identity_key.priv), static_cast<std::int64_t>(d.signed_pre_key.id),
+       seal.seal(col::kSignedPreKeyPriv, d.signed_pre_key.pair.priv),
        pg::Param::bytes(d.signed_pre_key.signature), static_cast<std::int64_t>(d.registration_id),
-       pg::Param::bytes(vec(d.adv_secret)), d.jid.empty() ? pg::Param() : pg::Param(d.jid),
+       seal.seal(col::kAdvSecret, d.adv_secret), d.jid.empty() ? pg::Param() : pg::Param(d.jid),
        d.lid.empty() ? pg::Param() : pg::Param(d.lid),
        d.account.empty() ? pg::Param() : pg::Param::bytes(d.account), d.platform, d.business_name,
-       d.push_name});
+       d.push_name, seal.key_id()});
 }
 
 }  // namespace
@@ -90,18 +97,24 @@ std::optional<DeviceKeys> PgDeviceStore::load_device() {
   auto r = conn_.exec(
       fmt::format("load device keys of business {}", business_id()),
       "SELECT noise_priv, identity_priv, signed_pre_key_id, signed_pre_key_priv, signed_pre_key_sig,"
-      " registration_id, adv_secret, jid, lid, account, platform, business_name, push_name"
+      " registration_id, adv_secret, jid, lid, account, platform, business_name, push_name, data_key_id"
       " FROM wa_devices WHERE business_id = $1 AND usable",
       {business_id()});
   if (r.rows() == 0) return std::nullopt;
+  const auto key_id = key_id_at(r, 0, 13);
+  const auto open = [&](int col, const char* column) {
+    return open_column(conn_, key_id, business_id(), column, r.bytes(0, col));
+  };
   DeviceKeys d;
-  d.noise_key = crypto::KeyPair::from_private(key32(r.bytes(0, 0), "noise key"));
-  d.identity_key = crypto::KeyPair::from_private(key32(r.bytes(0, 1), "identity key"));
+  d.noise_key = crypto::KeyPair::from_private(key32(open(0, sealed_column::kNoisePriv), "noise key"));
+  d.identity_key =
+      crypto::KeyPair::from_private(key32(open(1, sealed_column::kIdentityPriv), "identity key"));
   d.signed_pre_key.id = static_cast<std::uint32_t>(r.i64(0, 2));
-  d.signed_pre_key.pair = crypto::KeyPair::from_private(key32(r.bytes(0, 3), "signed pre-key"));
+  d.signed_pre_key.pair =
+      crypto::KeyPair::from_private(key32(open(3, sealed_column::kSignedPreKeyPriv), "signed pre-key"));
   d.signed_pre_key.signature = r.bytes(0, 4);
   d.registration_id = static_cast<std::uint32_t>(r.i64(0, 5));
-  d.adv_secret = key32(r.bytes(0, 6), "adv secret");
+  d.adv_secret = key32(open(6, sealed_column::kAdvSecret), "adv secret");
   d.jid = r.opt(0, 7).value_or("");
   d.lid = r.opt(0, 8).value_or("");
   if (!r.is_null(0, 9)) d.account = r.bytes(0, 9);
@@ -138,41 +151,46 @@ std::uint32_t PgDeviceStore::next_pre_key_id() {
 void PgDeviceStore::save_pre_keys(const std::vector<PreKey>& keys) {
   if (keys.empty()) return;
   std::vector<std::int64_t> ids;
-  std::vector<crypto::Key32> privs;
+  std::vector<crypto::Bytes> privs;
   std::vector<bool> uploaded;
   ids.reserve(keys.size());
   privs.reserve(keys.size());
   uploaded.reserve(keys.size());
   for (const auto& k : keys) {
     ids.push_back(static_cast<std::int64_t>(k.id));
-    privs.push_back(k.pair.priv);
     uploaded.push_back(k.uploaded);
   }
   write("store pre-keys", [&] {
     fence_->write(conn_, "store pre-keys", [&](pg::Connection& tx) {
+      const RowSealer seal(tx, business_id());
+      privs.clear();
+      for (const auto& k : keys) privs.push_back(seal.seal_bytes(sealed_column::kPreKeyPriv, k.pair.priv));
       tx.exec(fmt::format("store {} pre-keys of business {}", keys.size(), business_id()),
-              "INSERT INTO wa_device_pre_keys (business_id, key_id, priv, uploaded)"
-              " SELECT $1, k.key_id, k.priv, k.uploaded"
+              "INSERT INTO wa_device_pre_keys (business_id, key_id, priv, uploaded, data_key_id)"
+              " SELECT $1, k.key_id, k.priv, k.uploaded, $5::integer"
               " FROM unnest($2::integer[], $3::bytea[], $4::boolean[]) AS k(key_id, priv, uploaded)"
               " ON CONFLICT (business_id, key_id) DO UPDATE SET priv = EXCLUDED.priv, uploaded = "
-              "EXCLUDED.uploaded",
+              "EXCLUDED.uploaded, data_key_id = EXCLUDED.data_key_id",
               {business_id(), pg::Param::array(ids), pg::Param::bytea_array(privs),
-               pg::Param::bool_array(uploaded)});
+               pg::Param::bool_array(uploaded), seal.key_id()});
     });
   });
 }
 
 std::vector<PreKey> PgDeviceStore::unuploaded_pre_keys(std::size_t limit) {
-  auto r = conn_.exec(fmt::format("load pre-keys not yet uploaded of business {}", business_id()),
-                      "SELECT key_id, priv FROM wa_device_pre_keys WHERE business_id = $1 AND NOT uploaded"
-                      " ORDER BY key_id LIMIT $2::bigint",
-                      {business_id(), static_cast<std::int64_t>(limit)});
+  auto r = conn_.exec(
+      fmt::format("load pre-keys not yet uploaded of business {}", business_id()),
+      "SELECT key_id, priv, data_key_id FROM wa_device_pre_keys WHERE business_id = $1 AND NOT uploaded"
+      " ORDER BY key_id LIMIT $2::bigint",
+      {business_id(), static_cast<std::int64_t>(limit)});
   std::vector<PreKey> out;
   out.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) {
     PreKey k;
     k.id = static_cast<std::uint32_t>(r.i64(i, 0));
-    k.pair = crypto::KeyPair::from_private(key32(r.bytes(i, 1), "pre-key"));
+    k.pair = crypto::KeyPair::from_private(key32(
+        open_column(conn_, key_id_at(r, i, 2), business_id(), sealed_column::kPreKeyPriv, r.bytes(i, 1)),
+        "pre-key"));
     out.push_back(std::move(k));
   }
   return out;

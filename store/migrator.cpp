@@ -1,7 +1,13 @@
 #include "store/migrator.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -25,17 +31,45 @@ std::string sha256_hex(const std::string& s) {
   return out;
 }
 
+Migration make_migration(int version, std::string name, std::string sql) {
+  Migration m;
+  m.version = version;
+  m.name = std::move(name);
+  m.sql = std::move(sql);
+  m.checksum = sha256_hex(m.sql);
+  m.requires_binary = parse_requires_binary(m.sql, m.version);
+  return m;
+}
+
+// NNNN_name.sql files of an upgrade drill's extra directory.
+void add_extra(std::vector<Migration>& out, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& ent : fs::directory_iterator(dir, ec)) {
+    const std::string f = ent.path().filename().string();
+    if (f.size() < 10 || f.substr(f.size() - 4) != ".sql" || f[4] != '_' ||
+        f.find_first_not_of("0123456789") != 4)
+      continue;
+    std::ifstream in(ent.path(), std::ios::binary);
+    std::stringstream body;
+    body << in.rdbuf();
+    out.push_back(make_migration(std::stoi(f.substr(0, 4)), f.substr(5, f.size() - 9), body.str()));
+    log::warn("extra_migration_loaded")
+        .kv("version", out.back().version)
+        .kv("name", out.back().name)
+        .kv("message", "WACONN_EXTRA_MIGRATIONS_DIR is for upgrade drills only");
+  }
+  if (ec) throw StoreError(fmt::format("WACONN_EXTRA_MIGRATIONS_DIR {}: {}", dir, ec.message()));
+}
+
 std::vector<Migration> load_embedded() {
   std::vector<Migration> out;
   for (std::size_t i = 0; i < detail::kEmbeddedMigrationCount; ++i) {
     const auto& e = detail::kEmbeddedMigrations[i];
-    Migration m;
-    m.version = e.version;
-    m.name = e.name;
-    m.sql.assign(reinterpret_cast<const char*>(e.data), e.size);
-    m.checksum = sha256_hex(m.sql);
-    out.push_back(std::move(m));
+    out.push_back(make_migration(e.version, e.name, std::string(reinterpret_cast<const char*>(e.data), e.size)));
   }
+  if (const char* dir = std::getenv("WACONN_EXTRA_MIGRATIONS_DIR"); dir != nullptr && *dir != '\0')
+    add_extra(out, dir);
   std::sort(out.begin(), out.end(), [](const Migration& a, const Migration& b) { return a.version < b.version; });
   return out;
 }
@@ -43,6 +77,7 @@ std::vector<Migration> load_embedded() {
 struct Applied {
   std::string name;
   std::string checksum;
+  int requires_binary = 0;
 };
 
 bool table_exists(pg::Connection& conn) {
@@ -53,26 +88,41 @@ bool table_exists(pg::Connection& conn) {
 
 std::map<int, Applied> read_applied(pg::Connection& conn) {
   std::map<int, Applied> out;
-  auto r = conn.exec("read applied migrations", "SELECT version, name, checksum FROM wa_schema_migrations");
+  // Through to_jsonb: a table created by a binary older than the requires_binary column reads as 0.
+  auto r = conn.exec("read applied migrations",
+                     "SELECT version, name, checksum, coalesce((to_jsonb(m) ->> 'requires_binary')::int, 0)"
+                     " FROM wa_schema_migrations m");
   for (int i = 0; i < r.rows(); ++i)
-    out[static_cast<int>(r.i64(i, 0))] = Applied{std::string(r.text(i, 1)), std::string(r.text(i, 2))};
+    out[static_cast<int>(r.i64(i, 0))] =
+        Applied{std::string(r.text(i, 1)), std::string(r.text(i, 2)), static_cast<int>(r.i64(i, 3))};
   return out;
 }
 
 int max_known(const std::vector<Migration>& ms) { return ms.empty() ? 0 : ms.back().version; }
 
-// Refuses a database this binary must not touch: newer schema, unknown or changed migrations.
+// Refuses a database this binary must not touch: newer than the compatibility window, unknown
+// migrations inside its own range, or changed ones.
 void validate(const std::map<int, Applied>& applied, const std::vector<Migration>& known) {
   const int latest = max_known(known);
-  if (!applied.empty() && applied.rbegin()->first > latest)
-    throw SchemaError(fmt::format("schema version {} is newer than this binary ({}); upgrade waconnector",
-                                  applied.rbegin()->first, latest));
+  int floor = 0, floor_version = 0;
+  for (const auto& [version, a] : applied)
+    if (a.requires_binary > floor) {
+      floor = a.requires_binary;
+      floor_version = version;
+    }
+  if (floor > latest)
+    throw SchemaError(fmt::format(
+        "schema version {} is newer than this binary ({}) and outside its compatibility window: migration {} "
+        "requires a binary with schema >= {}; upgrade waconnector",
+        applied.rbegin()->first, latest, floor_version, floor));
   for (const auto& [version, a] : applied) {
     auto it = std::find_if(known.begin(), known.end(), [v = version](const Migration& m) { return m.version == v; });
-    if (it == known.end())
+    if (it == known.end()) {
+      if (version > latest) continue;  // the next release's expand migration: inside the window
       throw SchemaError(fmt::format("database has migration {} ({}) that this binary does not know; "
                                     "use the waconnector build that applied it",
                                     version, a.name));
+    }
     if (it->checksum != a.checksum)
       throw SchemaError(fmt::format("migration {} ({}) was changed after it was applied: database checksum {}, "
                                     "binary checksum {}; applied migrations must never be edited",
@@ -88,6 +138,28 @@ const std::vector<Migration>& embedded_migrations() {
 }
 
 int latest_known_version() { return max_known(embedded_migrations()); }
+
+int parse_requires_binary(const std::string& sql, int version) {
+  static constexpr std::string_view kTag = "-- compat: requires-binary";
+  std::size_t at = 0;
+  while (at < sql.size()) {
+    const auto eol = std::min(sql.find('\n', at), sql.size());
+    const std::string_view line(sql.data() + at, eol - at);
+    if (line.rfind(kTag, 0) == 0) {
+      auto rest = line.substr(kTag.size());
+      while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
+      while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\r')) rest.remove_suffix(1);
+      int n = 0;
+      const auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), n);
+      if (ec != std::errc() || p != rest.data() + rest.size() || n <= 0 || n >= version)
+        throw SchemaError(fmt::format("migration {}: '{}' must name an earlier schema version (1..{})", version,
+                                      std::string(line), version - 1));
+      return n;
+    }
+    at = eol + 1;
+  }
+  return 0;
+}
 
 MigrateResult migrate(pg::Connection& conn, const std::vector<Migration>& migrations_in) {
   std::vector<Migration> migrations = migrations_in;
@@ -108,6 +180,10 @@ MigrateResult migrate(pg::Connection& conn, const std::vector<Migration>& migrat
                      " name TEXT NOT NULL,"
                      " checksum TEXT NOT NULL,"
                      " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())");
+    // The compatibility floor of each migration (0 = expand); binaries older than this column
+    // insert without it and read past it.
+    conn.exec_simple("add the compatibility floor column",
+                     "ALTER TABLE wa_schema_migrations ADD COLUMN IF NOT EXISTS requires_binary INTEGER NOT NULL DEFAULT 0");
     const auto applied = read_applied(conn);
     validate(applied, migrations);
     const Migration* next = nullptr;
@@ -125,8 +201,9 @@ MigrateResult migrate(pg::Connection& conn, const std::vector<Migration>& migrat
     const std::string purpose = fmt::format("apply migration {:04d}_{}", next->version, next->name);
     conn.exec_simple(purpose, next->sql.c_str());
     conn.exec("record migration " + std::to_string(next->version),
-              "INSERT INTO wa_schema_migrations (version, name, checksum) VALUES ($1::int, $2, $3)",
-              {next->version, next->name, next->checksum});
+              "INSERT INTO wa_schema_migrations (version, name, checksum, requires_binary)"
+              " VALUES ($1::int, $2, $3, $4::int)",
+              {next->version, next->name, next->checksum, next->requires_binary});
     tx.commit();
     log::info("migration_applied").kv("version", next->version).kv("name", next->name);
     result.applied.push_back(*next);
@@ -139,7 +216,7 @@ int current_schema_version(pg::Connection& conn) {
   return static_cast<int>(r.i64(0, 0));
 }
 
-void require_schema(pg::Connection& conn) {
+int require_schema(pg::Connection& conn) {
   const int latest = latest_known_version();
   if (!table_exists(conn))
     throw SchemaError(fmt::format("the database has no waconnector schema; run 'waconnector migrate' "
@@ -155,6 +232,7 @@ void require_schema(pg::Connection& conn) {
     throw SchemaError(fmt::format("schema version {} is older than this binary ({}): migrations {} are missing; "
                                   "run 'waconnector migrate'",
                                   current, latest, fmt::join(missing, ", ")));
+  return current;
 }
 
 }  // namespace wa::store

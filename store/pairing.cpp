@@ -73,9 +73,10 @@ bool reset_logged_out_for_pairing(pg::Connection& conn, const std::string& busin
   // registry lock; refused if a lease began since the read above.
   set_jid_in_transaction(conn, business_id, cur.i64(0, 1), std::nullopt);
   auto r = conn.exec(fmt::format("reset logged-out business {} for pairing", business_id),
-                     "UPDATE wa_accounts SET lease_epoch = lease_epoch + 1, status = 'disconnected',"
-                     " qr_code = NULL, qr_expires_at = NULL, updated_at = now()"
-                     " WHERE business_id = $1 AND status = 'logged_out' RETURNING business_id",
+                     (std::string("UPDATE wa_accounts SET lease_epoch = ") + kNextLeaseEpochSql +
+                      ", status = 'disconnected', qr_code = NULL, qr_expires_at = NULL, updated_at = now()"
+                      " WHERE business_id = $1 AND status = 'logged_out' RETURNING business_id")
+                         .c_str(),
                      {business_id});
   if (r.rows() == 0) return false;  // paired again meanwhile: roll back
   conn.exec(fmt::format("drop the removed device of business {}", business_id),

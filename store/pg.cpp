@@ -23,7 +23,8 @@ std::vector<std::uint8_t> Result::bytes(int row, int col) const {
     return {t.begin(), t.end()};
   }
   std::size_t n = 0;
-  unsigned char* raw = PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(r_.get(), row, col)), &n);
+  unsigned char* raw =
+      PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(r_.get(), row, col)), &n);
   if (raw == nullptr) throw Error("cannot decode bytea value", "");
   std::vector<std::uint8_t> out(raw, raw + n);
   PQfreemem(raw);
@@ -130,13 +131,21 @@ Connection Connection::open(const std::string& url, std::string_view purpose,
   return conn;
 }
 
-void Connection::fail(std::string_view purpose, const PGresult* r) const {
+void Connection::fail(std::string_view purpose, const PGresult* r) {
   std::string msg = r ? PQresultErrorMessage(r) : "";
   if (msg.empty() && c_) msg = PQerrorMessage(c_.get());
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   Error e(fmt::format("{}: {}", purpose, msg.empty() ? "unknown error" : msg), state ? state : "");
   e.set_connection_lost(!c_ || PQstatus(c_.get()) != CONNECTION_OK);
+  if (e.sqlstate() == "25006" && c_ && !retired_) {
+    retired_ = true;
+    wa::log::warn("database_session_read_only")
+        .kv("purpose", purpose)
+        .kv("backend_pid", PQbackendPID(c_.get()))
+        .kv("action", "the session is retired and reopened: a read-only session stays read-only");
+  }
+  if (retired_) e.set_connection_lost(true);
   throw e;
 }
 
@@ -151,8 +160,8 @@ Result Connection::exec(std::string_view purpose, const char* sql, const std::ve
     lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
     formats.push_back(p.binary ? 1 : 0);
   }
-  Result r(PQexecParams(c_.get(), sql, static_cast<int>(params.size()), nullptr, values.data(), lengths.data(),
-                        formats.data(), 0));
+  Result r(PQexecParams(c_.get(), sql, static_cast<int>(params.size()), nullptr, values.data(),
+                        lengths.data(), formats.data(), 0));
   const auto st = r.get() ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail(purpose, r.get());
   return r;

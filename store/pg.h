@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <libpq-fe.h>
@@ -121,11 +122,21 @@ class Connection {
                          const std::vector<std::pair<std::string, std::string>>& extra = {});
 
   Connection() = default;
-  Connection(Connection&&) noexcept = default;
-  Connection& operator=(Connection&&) noexcept = default;
+  Connection(Connection&& o) noexcept : c_(std::move(o.c_)), retired_(std::exchange(o.retired_, false)) {}
+  Connection& operator=(Connection&& o) noexcept {
+    c_ = std::move(o.c_);
+    retired_ = std::exchange(o.retired_, false);
+    return *this;
+  }
 
   bool valid() const { return c_ != nullptr; }
-  bool ok() const { return c_ && PQstatus(c_.get()) == CONNECTION_OK; }
+  // False also once a write failed as read-only (SQLSTATE 25006): see retired().
+  bool ok() const { return c_ && PQstatus(c_.get()) == CONNECTION_OK && !retired_; }
+  // A session that was opened while the database was read-only (default_transaction_read_only,
+  // a standby reached without target_session_attrs=read-write) keeps failing writes after the
+  // database is writable again, because the setting is read at session start. Such a session
+  // is retired: its error says connection_lost(), ok() turns false, and its owner opens a new one.
+  bool retired() const { return retired_; }
   PGconn* raw() const { return c_.get(); }
   int backend_pid() const { return c_ ? PQbackendPID(c_.get()) : 0; }
   int socket() const { return c_ ? PQsocket(c_.get()) : -1; }
@@ -136,12 +147,16 @@ class Connection {
   // Runs a statement with no parameters (DDL, BEGIN/COMMIT, SET, LISTEN) via the simple protocol.
   void exec_simple(std::string_view purpose, const char* sql);
 
-  void close() { c_.reset(); }
+  void close() {
+    c_.reset();
+    retired_ = false;
+  }
 
  private:
   explicit Connection(PGconn* c) : c_(c) {}
-  [[noreturn]] void fail(std::string_view purpose, const PGresult* r) const;
+  [[noreturn]] void fail(std::string_view purpose, const PGresult* r);
   std::unique_ptr<PGconn, ConnDeleter> c_;
+  bool retired_ = false;
 };
 
 // BEGIN on construction, ROLLBACK on destruction unless commit() ran.

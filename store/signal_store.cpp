@@ -4,6 +4,7 @@
 
 #include "core/client/device_store.h"  // client::StoreFenced, the client's "stop now" signal
 #include "store/errors.h"
+#include "store/sealing.h"
 
 namespace wa::store {
 
@@ -18,6 +19,13 @@ signal::Key32 key32(const std::vector<std::uint8_t>& b, const char* what) {
 
 pg::Param bytes(signal::ByteView v) {
   return pg::Param::bytes(std::vector<std::uint8_t>(v.begin(), v.end()));
+}
+
+// The first row's sealed column 0 opened with the row's data_key_id (column 1); nullopt: no row.
+std::optional<signal::Bytes> open_first(pg::Connection& c, const pg::Result& r,
+                                        const std::string& business_id, const char* column) {
+  if (r.rows() == 0) return std::nullopt;
+  return open_column(c, key_id_at(r, 0, 1), business_id, column, r.bytes(0, 0));
 }
 
 std::string address_prefix(const std::string& name) {
@@ -86,18 +94,21 @@ void PgSignalStore::transaction(std::string_view purpose, const std::function<vo
 // --- sessions ---
 
 std::optional<signal::Bytes> PgSignalStore::load_session(const signal::Address& a) {
-  return first_bytes(
-      "load signal session",
-      "SELECT session FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2 AND their_id = $3",
-      {fence_->business_id(), our_jid_, a.to_string()});
+  auto r = conn_.exec("load signal session",
+                      "SELECT session, data_key_id FROM wa_signal_sessions WHERE business_id = $1 AND "
+                      "our_jid = $2 AND their_id = $3",
+                      {fence_->business_id(), our_jid_, a.to_string()});
+  return open_first(conn_, r, fence_->business_id(), sealed_column::kSession);
 }
 
 void PgSignalStore::store_session(const signal::Address& a, signal::ByteView record) {
-  exec_write(
-      "store signal session",
-      "INSERT INTO wa_signal_sessions (business_id, our_jid, their_id, session) VALUES ($1, $2, $3, $4)"
-      " ON CONFLICT (business_id, our_jid, their_id) DO UPDATE SET session = excluded.session",
-      {fence_->business_id(), our_jid_, a.to_string(), bytes(record)});
+  const RowSealer seal(conn_, fence_->business_id());
+  exec_write("store signal session",
+             "INSERT INTO wa_signal_sessions (business_id, our_jid, their_id, session, data_key_id)"
+             " VALUES ($1, $2, $3, $4, $5::integer) ON CONFLICT (business_id, our_jid, their_id)"
+             " DO UPDATE SET session = excluded.session, data_key_id = excluded.data_key_id",
+             {fence_->business_id(), our_jid_, a.to_string(), seal.seal(sealed_column::kSession, record),
+              seal.key_id()});
 }
 
 bool PgSignalStore::contains_session(const signal::Address& a) {
@@ -149,14 +160,19 @@ const PgSignalStore::DeviceRow& PgSignalStore::device() {
   if (device_) return *device_;
   auto r = conn_.exec("load device identity",
                       "SELECT identity_priv, registration_id, signed_pre_key_id, signed_pre_key_priv,"
-                      " signed_pre_key_sig FROM wa_devices WHERE business_id = $1 AND usable",
+                      " signed_pre_key_sig, data_key_id FROM wa_devices WHERE business_id = $1 AND usable",
                       {fence_->business_id()});
   if (r.rows() == 0) throw NotFound("business " + fence_->business_id() + " has no usable device");
+  const auto open = [&](int col, const char* column) {
+    return open_column(conn_, key_id_at(r, 0, 5), fence_->business_id(), column, r.bytes(0, col));
+  };
   auto d = std::make_shared<DeviceRow>();
-  d->local.identity = crypto::KeyPair::from_private(key32(r.bytes(0, 0), "identity key"));
+  d->local.identity =
+      crypto::KeyPair::from_private(key32(open(0, sealed_column::kIdentityPriv), "identity key"));
   d->local.registration_id = static_cast<std::uint32_t>(r.i64(0, 1));
   d->signed_pre_key.id = static_cast<std::uint32_t>(r.i64(0, 2));
-  d->signed_pre_key.pair = crypto::KeyPair::from_private(key32(r.bytes(0, 3), "signed pre-key"));
+  d->signed_pre_key.pair =
+      crypto::KeyPair::from_private(key32(open(3, sealed_column::kSignedPreKeyPriv), "signed pre-key"));
   d->signed_pre_key.signature = r.bytes(0, 4);
   device_ = std::move(d);
   return *device_;
@@ -192,9 +208,12 @@ void PgSignalStore::delete_identity(const signal::Address& a) {
 // --- pre-keys ---
 
 std::optional<signal::KeyPair> PgSignalStore::load_pre_key(std::uint32_t id) {
-  auto cell = first_bytes("load pre-key",
-                          "SELECT priv FROM wa_device_pre_keys WHERE business_id = $1 AND key_id = $2",
-                          {fence_->business_id(), static_cast<std::int64_t>(id)});
+  auto cell = open_first(
+      conn_,
+      conn_.exec("load pre-key",
+                 "SELECT priv, data_key_id FROM wa_device_pre_keys WHERE business_id = $1 AND key_id = $2",
+                 {fence_->business_id(), static_cast<std::int64_t>(id)}),
+      fence_->business_id(), sealed_column::kPreKeyPriv);
   if (!cell) return std::nullopt;
   return crypto::KeyPair::from_private(key32(*cell, "pre-key"));
 }
@@ -213,18 +232,23 @@ std::optional<signal::SignedPreKeyPair> PgSignalStore::load_signed_pre_key(std::
 // --- sender keys ---
 
 std::optional<signal::Bytes> PgSignalStore::load_sender_key(const signal::SenderKeyName& n) {
-  return first_bytes("load sender key",
-                     "SELECT sender_key FROM wa_signal_sender_keys WHERE business_id = $1 AND our_jid = $2"
-                     " AND chat_id = $3 AND sender_id = $4",
-                     {fence_->business_id(), our_jid_, n.group, n.sender.to_string()});
+  auto r = conn_.exec(
+      "load sender key",
+      "SELECT sender_key, data_key_id FROM wa_signal_sender_keys WHERE business_id = $1 AND our_jid = $2"
+      " AND chat_id = $3 AND sender_id = $4",
+      {fence_->business_id(), our_jid_, n.group, n.sender.to_string()});
+  return open_first(conn_, r, fence_->business_id(), sealed_column::kSenderKey);
 }
 
 void PgSignalStore::store_sender_key(const signal::SenderKeyName& n, signal::ByteView record) {
-  exec_write("store sender key",
-             "INSERT INTO wa_signal_sender_keys (business_id, our_jid, chat_id, sender_id, sender_key)"
-             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (business_id, our_jid, chat_id, sender_id)"
-             " DO UPDATE SET sender_key = excluded.sender_key",
-             {fence_->business_id(), our_jid_, n.group, n.sender.to_string(), bytes(record)});
+  const RowSealer seal(conn_, fence_->business_id());
+  exec_write(
+      "store sender key",
+      "INSERT INTO wa_signal_sender_keys (business_id, our_jid, chat_id, sender_id, sender_key, data_key_id)"
+      " VALUES ($1, $2, $3, $4, $5, $6::integer) ON CONFLICT (business_id, our_jid, chat_id, sender_id)"
+      " DO UPDATE SET sender_key = excluded.sender_key, data_key_id = excluded.data_key_id",
+      {fence_->business_id(), our_jid_, n.group, n.sender.to_string(),
+       seal.seal(sealed_column::kSenderKey, record), seal.key_id()});
 }
 
 }  // namespace wa::store

@@ -17,6 +17,7 @@
 #include <asio.hpp>
 
 #include <atomic>
+#include <deque>
 #include <future>
 #include <map>
 #include <mutex>
@@ -25,10 +26,17 @@
 #include <thread>
 
 #include "common/backoff.h"
+#include "core/client/message_info.h"
+#include "core/client/message_store.h"
+#include "core/client/receipt_handle.h"
 #include "core/client/request.h"
+#include "core/client/retry_receipt.h"
 #include "core/client/stanzas.h"
 #include "core/client/stream_errors.h"
+#include "core/client/usync.h"
 #include "core/client/wa_client.h"
+#include "core/crypto/signal_context.h"
+#include "core/signal/protocol_store.h"
 #include "core/socket/frame_socket.h"
 
 namespace wa::client {
@@ -42,7 +50,7 @@ struct WaClient::Impl {
   using Timer = asio::steady_timer;
 
   Impl(std::string id, ClientOptions o, std::unique_ptr<DeviceStore> s, core::ConnectionEvents ev,
-       std::shared_ptr<const core::Lease> l);
+       std::shared_ptr<const core::Lease> l, std::unique_ptr<MessageStore> m);
 
   // --- declared first: destroyed last, after everything that holds handlers on it ---
   asio::io_context io;
@@ -52,6 +60,7 @@ struct WaClient::Impl {
   std::string business_id;
   ClientOptions opt;
   std::unique_ptr<DeviceStore> store;
+  std::unique_ptr<MessageStore> messages;  // null: messages are acked and dropped
   core::ConnectionEvents events;
   // Gates every frame sent (null: no gate): checked under send_mu at the moment each frame is
   // handed to the kernel (may_write), so queued frames and keepalive pings are covered too.
@@ -95,6 +104,11 @@ struct WaClient::Impl {
     Bytes ref;
   };
   std::optional<PairCodeState> pair_code;
+  // Messaging (io thread only): the account's own libsignal context and store adapter, created at
+  // the first message once paired; retry numbers per message id.
+  std::unique_ptr<crypto::SignalContext> signal_ctx;
+  std::unique_ptr<signal::ProtocolStore> protocol;
+  RetryCounter retries;
 
   // wa_client.cpp: state, events, store writes, sending, connecting
   void set_state(ConnectionState s);
@@ -119,6 +133,18 @@ struct WaClient::Impl {
   void dispatch(const Node& n);
   void on_iq(const Node& n);
   void on_notification(const Node& n);
+
+  // message_receive.cpp: <message> → parse, decrypt + inbox row in one fenced transaction, then
+  // the delivery receipt and the ack (or a retry receipt, or a NACK)
+  void on_message(const Node& n);
+  signal::ProtocolStore& protocol_store();
+  // Runs a message-store call; false after ending the connection: StoreFenced → lock_lost for
+  // good, any other failure → reconnect (nothing was acked, so the server delivers it again).
+  bool message_store_call(const char* purpose, const std::function<void()>& call);
+  void send_retry_receipt(const Node& n, const MessageInfo& info);
+
+  // offline.cpp: <ib> (offline_preview, offline: the end of the offline batch)
+  void on_ib(const Node& n);
 
   // connection_events.cpp
   enum class Close { abort, graceful };
@@ -156,6 +182,30 @@ struct WaClient::Impl {
 
   // login.cpp
   void on_success(const Node& n);
+
+  // send.cpp: the outbox sender (io thread only). Claimed rows wait in outbox_queue; one is in
+  // flight at a time (its usync / bundle IQs); sent ones wait in awaiting_ack for the server's
+  // <ack>. A connection that ends before the ack puts them back in front of the queue, so the
+  // next login sends them again with the same id.
+  DeviceCache device_cache;
+  std::deque<OutboxItem> outbox_queue;
+  std::map<std::string, OutboxItem> awaiting_ack;
+  std::map<std::string, std::string> sent_phash;  // id -> our phash, compared with the ack's
+  std::map<std::string, int> retries_answered;    // id -> retry receipts answered (max 5)
+  bool outbox_busy = false;
+  bool outbox_again = false;
+  signal::ProtocolStore* send_protocol();  // protocol_store(), or null when not usable
+  void pump_outbox();
+  void send_next();
+  void resolve_devices(OutboxItem item, std::vector<binary::Jid> users);
+  void send_with_devices(OutboxItem item, const std::vector<binary::Jid>& users);
+  void encrypt_and_send(OutboxItem item, const std::vector<binary::Jid>& devices);
+  void finish_item(const OutboxItem& item, OutboxStatus status, const std::string& error);
+  void requeue_unacked();
+  void on_server_ack(const Node& n);
+  // receipt_handle.cpp's parse, acted on: statuses, retry answers.
+  void on_receipt(const Node& n);
+  void answer_retry(const Receipt& r);
 };
 
 }  // namespace wa::client

@@ -31,6 +31,10 @@ void WaClient::Impl::on_success(const Node& n) {
       (stopped.load() || gave_up))
     return;
   last_activity_report = Clock::now();
+  // Messages sent on the previous connection without a server ack go again (same ids), then
+  // whatever is queued.
+  requeue_unacked();
+  pump_outbox();
   const auto g = gen;
   check_pre_keys(g, [this, g] {
     if (g == gen)

@@ -48,7 +48,14 @@ void WaClient::Impl::dispatch(const Node& n) {
     send(ack_for(n));
     return on_notification(n);
   }
-  if (n.tag == "message" || n.tag == "receipt" || n.tag == "call") return send(ack_for(n));
+  if (n.tag == "message") return on_message(n);
+  if (n.tag == "ib") return on_ib(n);
+  if (n.tag == "receipt") {
+    send(ack_for(n));
+    return on_receipt(n);
+  }
+  if (n.tag == "ack") return on_server_ack(n);
+  if (n.tag == "call") return send(ack_for(n));
   if (n.tag == "xmlstreamend") {
     wa::log::info("wa_client_stream_end").kv("business_id", business_id);
     return;
@@ -71,6 +78,11 @@ void WaClient::Impl::on_notification(const Node& n) {
   const std::string type = n.attr_text("type").value_or("");
   if (type == "link_code_companion_reg") return on_link_code_notification(n);
   if (type == "encrypt") return on_pre_key_notification(n);
+  if (type == "devices") {
+    // A user's device list changed: the sender asks usync again before its next message.
+    if (auto from = binary::Jid::parse(n.attr_text("from").value_or(""))) device_cache.invalidate(*from);
+    return;
+  }
 }
 
 }  // namespace wa::client

@@ -35,10 +35,11 @@ Bytes client_payload_for(const DeviceKeys& dev) {
 }  // namespace
 
 WaClient::Impl::Impl(std::string id, ClientOptions o, std::unique_ptr<DeviceStore> s, core::ConnectionEvents ev,
-                     std::shared_ptr<const core::Lease> l)
+                     std::shared_ptr<const core::Lease> l, std::unique_ptr<MessageStore> m)
     : business_id(std::move(id)),
       opt(std::move(o)),
       store(std::move(s)),
+      messages(std::move(m)),
       events(std::move(ev)),
       lease(std::move(l)),
       backoff(opt.backoff_initial, opt.backoff_max, opt.backoff_jitter, std::random_device{}()),
@@ -186,9 +187,10 @@ void WaClient::Impl::on_connected(std::uint64_t g, std::exception_ptr e, std::sh
 // ------------------------------------------------------------------ WaClient
 
 WaClient::WaClient(std::string business_id, ClientOptions options, std::unique_ptr<DeviceStore> store,
-                   core::ConnectionEvents events, std::shared_ptr<const core::Lease> lease)
+                   core::ConnectionEvents events, std::shared_ptr<const core::Lease> lease,
+                   std::unique_ptr<MessageStore> messages)
     : impl_(std::make_shared<Impl>(std::move(business_id), std::move(options), std::move(store), std::move(events),
-                                   std::move(lease))) {
+                                   std::move(lease), std::move(messages))) {
   if (!impl_->store) throw std::invalid_argument("WaClient needs a DeviceStore");
 }
 
@@ -241,6 +243,12 @@ void WaClient::stop(DisconnectReason why) {
 
 core::ConnectionState WaClient::state() const { return impl_->st.load(); }
 
+void WaClient::outbox_ready() {
+  Impl& m = *impl_;
+  if (!m.started.load() || m.stopped.load()) return;
+  asio::post(m.io, [&m] { m.pump_outbox(); });
+}
+
 std::string WaClient::jid() const {
   std::lock_guard lk(impl_->jid_mu);
   return impl_->own_jid;
@@ -263,13 +271,16 @@ std::string WaClient::request_pair_code(const std::string& phone, bool show_push
   return fut.get();
 }
 
-WaClientFactory::WaClientFactory(ClientOptions options, DeviceStoreProvider stores)
-    : options_(std::move(options)), stores_(std::move(stores)) {}
+WaClientFactory::WaClientFactory(ClientOptions options, DeviceStoreProvider stores, MessageStoreProvider messages)
+    : options_(std::move(options)), stores_(std::move(stores)), messages_(std::move(messages)) {}
 
 std::unique_ptr<core::Connection> WaClientFactory::create(const std::string& business_id, const std::string& /*jid*/,
                                                           core::ConnectionEvents events,
                                                           std::shared_ptr<const core::Lease> lease) {
-  return std::make_unique<WaClient>(business_id, options_, stores_(business_id), std::move(events), std::move(lease));
+  auto device = stores_(business_id);
+  auto messages = messages_ ? messages_(business_id) : nullptr;
+  return std::make_unique<WaClient>(business_id, options_, std::move(device), std::move(events), std::move(lease),
+                                    std::move(messages));
 }
 
 }  // namespace wa::client

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/client/device_store.h"
+#include "core/client/message_store.h"
 #include "core/connection.h"
 #include "core/crypto/bytes.h"
 #include "core/socket/ws_url.h"
@@ -51,9 +52,12 @@ using core::PairCodeError;
 
 class WaClient : public core::Connection {
  public:
-  // `lease` (may be null) is checked before every frame sent; see core::Lease.
+  // `lease` (may be null) is checked before every frame sent; see core::Lease. `messages` (may be
+  // null: incoming messages are acked and dropped, nothing is stored) is the account's Signal
+  // state, inbox, outbox and LID map.
   WaClient(std::string business_id, ClientOptions options, std::unique_ptr<DeviceStore> store,
-           core::ConnectionEvents events, std::shared_ptr<const core::Lease> lease = nullptr);
+           core::ConnectionEvents events, std::shared_ptr<const core::Lease> lease = nullptr,
+           std::unique_ptr<MessageStore> messages = nullptr);
   ~WaClient() override;  // stops (user_initiated) and joins the client's thread
   WaClient(const WaClient&) = delete;
   WaClient& operator=(const WaClient&) = delete;
@@ -64,6 +68,8 @@ class WaClient : public core::Connection {
   // Never blocks on the network or the database. Idempotent; a stopped client cannot restart.
   void stop(core::DisconnectReason why) override;
   core::ConnectionState state() const override;
+  // Posts an outbox claim to the client's thread (core::Connection::outbox_ready).
+  void outbox_ready() override;
 
   // Phone-number pairing (reference §6.6): while pairing, sends companion_hello for `phone`
   // (digits, '+' and separators allowed) and returns the 8-character code the user types on the
@@ -81,10 +87,11 @@ class WaClient : public core::Connection {
   std::shared_ptr<Impl> impl_;
 };
 
-// Creates a WaClient per account, each with the store `stores(business_id)` returns.
+// Creates a WaClient per account, each with the stores `stores(business_id)` and
+// `messages(business_id)` return (`messages` empty: the clients handle no messages).
 class WaClientFactory : public core::ConnectionFactory {
  public:
-  WaClientFactory(ClientOptions options, DeviceStoreProvider stores);
+  WaClientFactory(ClientOptions options, DeviceStoreProvider stores, MessageStoreProvider messages = {});
   std::unique_ptr<core::Connection> create(const std::string& business_id, const std::string& jid,
                                            core::ConnectionEvents events,
                                            std::shared_ptr<const core::Lease> lease) override;
@@ -92,6 +99,7 @@ class WaClientFactory : public core::ConnectionFactory {
  private:
   ClientOptions options_;
   DeviceStoreProvider stores_;
+  MessageStoreProvider messages_;
 };
 
 }  // namespace wa::client

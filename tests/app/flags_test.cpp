@@ -91,7 +91,8 @@ TEST_CASE("flags: missing required, unknown flag, missing value are ConfigErrors
   ::unsetenv("WACONN_FLAGSTEST_DB");
   {
     Flags f = make();
-    CHECK(config_error([&] { parse(f, {}); }) == "--database-url (or WACONN_FLAGSTEST_DB) is required");
+    CHECK(config_error([&] { parse(f, {}); }) ==
+          "--database-url (or WACONN_FLAGSTEST_DB) is required (or --database-url-file)");
   }
   {
     Flags f = make();

@@ -129,7 +129,7 @@ TEST_CASE("unknown paths are 404 and wrong methods 405, both with JSON bodies", 
   auto r = http_request(s.port(), "GET", "/nope");
   CHECK(r.status == 404);
   CHECK(r.headers["content-type"] == "application/json");
-  CHECK(r.body == R"({"error":"no such endpoint: /nope"})");
+  CHECK(r.body == R"({"error":{"code":"not_found","message":"no such endpoint: /nope"}})");
 
   r = http_request(s.port(), "POST", "/health", "x");
   CHECK(r.status == 405);
@@ -195,7 +195,7 @@ TEST_CASE("a throwing handler gives 500 without details, and the server keeps se
   s.add_route("GET", "/boom", [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("secret detail"); });
   auto r = http_request(s.port(), "GET", "/boom");
   CHECK(r.status == 500);
-  CHECK(r.body == R"({"error":"internal error"})");
+  CHECK(r.body == R"({"error":{"code":"internal","message":"internal error"}})");
   CHECK(http_request(s.port(), "GET", "/health").status == 200);
 }
 

@@ -133,3 +133,28 @@ TEST_CASE("exposition check catches what promtool misses", "[metrics]") {
   CHECK(wa::test::check_exposition("untyped_thing 1\n").size() == 1);
   CHECK(wa::test::check_exposition("# TYPE g gauge\ng{a=\"x} 1\n").size() == 1);  // unterminated label
 }
+
+TEST_CASE("metrics: database_up starts at 0, message series exist at 0, a forgotten account leaves no series",
+          "[metrics]") {
+  wa::Metrics m;
+  auto text = m.serialize();
+  CHECK(text.find("\nwaconnector_database_up 0\n") != std::string::npos);
+  for (const char* s : {"waconnector_messages_received_total{kind=\"text\"} 0",
+                        "waconnector_messages_sent_total{kind=\"media\"} 0",
+                        "waconnector_decrypt_failures_total{reason=\"bad_mac\"} 0",
+                        "waconnector_outbox_pending 0", "waconnector_webhook_pending 0",
+                        "waconnector_webhook_dead_letters_total 0",
+                        "waconnector_message_receive_latency_seconds_count 0",
+                        "waconnector_message_send_latency_seconds_count 0"})
+    CHECK(text.find(s) != std::string::npos);
+  m.leader("acme").Set(1);
+  m.connected("acme").Set(1);
+  m.leader("beta").Set(0);
+  m.forget_account("acme");
+  m.forget_account("never-seen");  // harmless
+  text = m.serialize();
+  CHECK(text.find("business_id=\"acme\"") == std::string::npos);
+  CHECK(text.find("waconnector_leader{business_id=\"beta\"} 0") != std::string::npos);
+  m.leader("acme").Set(0);  // re-registered: a new series
+  CHECK(m.serialize().find("waconnector_leader{business_id=\"acme\"} 0") != std::string::npos);
+}

@@ -123,7 +123,7 @@ TEST_CASE("handle_qr_request answers every case with the right status", "[qr]") 
     throw wa::pg::Error("read pairing state: connection refused", "08006");
   });
   CHECK(r.status == 503);
-  CHECK(r.body == "{\"error\":\"database unavailable\"}");
+  CHECK(r.body == R"({"error":{"code":"unavailable","message":"database unavailable"}})");
 
   // A stored string that cannot be a QR (too long) is a 500 for images, never a crash.
   r = handle_qr_request(get("/v1/accounts/biz-1/qr", "image/png"), fake(pairing(std::string(5000, 'x'))));

@@ -1,6 +1,8 @@
 // Any pod serves the QR: two real `waconnector run` processes (one leads, one stands by) both
 // answer GET /v1/accounts/{id}/qr with what the database holds, as JSON and as a PNG that an
 // independent decoder reads back.
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <string>
 
@@ -46,10 +48,15 @@ TEST_CASE("every waconnector run pod serves the stored QR", "[qr][pg]") {
          " status = 'qr_scanning' WHERE business_id = $1",
          {"biz-scan", kQr});
 
+  // The QR is behind the API's bearer token: the pods get an admin token from a file.
+  const std::string admin = "qr-test-admin-token-0123456789abcdef";
+  const auto admin_file = std::filesystem::temp_directory_path() / ("waconn-qr-admin-" + db.name());
+  std::ofstream(admin_file) << admin << "\n";
+  const std::string auth = "Authorization: Bearer " + admin + "\r\n";
   auto cmd = [&](const std::string& pod) {
     return std::vector<std::string>{wa::test::bin_dir() + "/waconnector", "run", "--database-url", db.url(), "--pod",
                                     pod, "--http", "127.0.0.1:0", "--business-id", "biz-lead",
-                                    "--wa-url", "none"};
+                                    "--wa-url", "none", "--admin-token-file", admin_file.string()};
   };
   wa::test::Child a(cmd("qr-pod-a"));
   const int port_a = http_port_of(a);
@@ -60,14 +67,16 @@ TEST_CASE("every waconnector run pod serves the stored QR", "[qr][pg]") {
   REQUIRE(port_b > 0);
 
   for (int port : {port_a, port_b}) {
-    auto r = wa::test::http_request(port, "GET", "/v1/accounts/biz-scan/qr");
+    CHECK(wa::test::http_request(port, "GET", "/v1/accounts/biz-scan/qr").status == 401);
+    auto r = wa::test::http_request(port, "GET", "/v1/accounts/biz-scan/qr", {}, auth);
     REQUIRE(r.status == 200);
     CHECK(r.body.find("\"qr\":\"" + kQr + "\"") != std::string::npos);
-    r = wa::test::http_request(port, "GET", "/v1/accounts/biz-scan/qr", {}, "Accept: image/png\r\n");
+    r = wa::test::http_request(port, "GET", "/v1/accounts/biz-scan/qr", {}, auth + "Accept: image/png\r\n");
     REQUIRE(r.status == 200);
     CHECK(r.headers["content-type"] == "image/png");
     CHECK(wa::test::zbar_decode_png(r.body) == kQr);
-    CHECK(wa::test::http_request(port, "GET", "/v1/accounts/biz-lead/qr").status == 404);
-    CHECK(wa::test::http_request(port, "GET", "/v1/accounts/bad*id/qr").status == 400);
+    CHECK(wa::test::http_request(port, "GET", "/v1/accounts/biz-lead/qr", {}, auth).status == 404);
+    CHECK(wa::test::http_request(port, "GET", "/v1/accounts/bad*id/qr", {}, auth).status == 400);
   }
+  std::filesystem::remove(admin_file);
 }

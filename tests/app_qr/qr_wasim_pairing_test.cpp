@@ -15,6 +15,7 @@
 
 #include "app/qr_render.h"
 #include "store/accounts.h"
+#include "store/tokens.h"
 #include "tests/app/http_client.h"
 #include "tests/app_qr/qr_support.h"
 #include "tests/store/test_db.h"
@@ -115,6 +116,8 @@ TEST_CASE("accounts pair: a wasim phone scans the QR served by the pods and the 
   wa::test::TestDatabase db;
   auto c = db.connect();
   wa::store::add_account(c, "biz-scan", std::nullopt);
+  // The QR endpoint is behind the API's bearer token: the account's own token.
+  const auto auth = "Authorization: Bearer " + wa::store::create_token(c, "biz-scan", "qr test").secret_token + "\r\n";
   REQUIRE(sim.post("/phones", R"({"phone":"+15550008001"})").status / 100 == 2);
 
   wa::test::Child pod_a(run_cmd(db, sim, "qr-a", "biz-scan"));
@@ -130,7 +133,7 @@ TEST_CASE("accounts pair: a wasim phone scans the QR served by the pods and the 
   // Both pods (one leads, one stands by) serve the same QR, as a PNG a reader decodes.
   std::string qr;
   for (int port : {port_a, port_b}) {
-    const auto r = wa::test::http_request(port, "GET", "/v1/accounts/biz-scan/qr", {}, "Accept: image/png\r\n");
+    const auto r = wa::test::http_request(port, "GET", "/v1/accounts/biz-scan/qr", {}, auth + "Accept: image/png\r\n");
     REQUIRE(r.status == 200);
     const auto decoded = wa::test::zbar_decode_png(r.body);
     CHECK(decoded.rfind("https://wa.me/settings/linked_devices#", 0) == 0);
@@ -155,7 +158,7 @@ TEST_CASE("accounts pair: a wasim phone scans the QR served by the pods and the 
   CHECK(std::regex_match(*a->jid, std::regex("15550008001:[0-9]+@s\\.whatsapp\\.net")));
   // The QR is gone once paired: the endpoint says so on every pod.
   CHECK(wa::test::eventually(
-      [&] { return wa::test::http_request(port_b, "GET", "/v1/accounts/biz-scan/qr").status == 404; }, 10000));
+      [&] { return wa::test::http_request(port_b, "GET", "/v1/accounts/biz-scan/qr", {}, auth).status == 404; }, 10000));
 }
 
 TEST_CASE("accounts pair --phone: the leader's pair code, typed on a wasim phone, pairs the account",

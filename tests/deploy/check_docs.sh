@@ -32,7 +32,7 @@ fail=0
 missing() { echo "MISSING in docs/operations.md: $*"; fail=1; }
 checked=0
 
-for cmd in "run" "migrate" "accounts add" "accounts list" "accounts rekey" "accounts pair"; do
+for cmd in "run" "migrate" "accounts add" "accounts list" "accounts rekey" "accounts pair" "accounts step-down" "accounts remove"; do
   # shellcheck disable=SC2086
   help=$("$bin" $cmd --help) || { echo "waconnector $cmd --help failed"; fail=1; continue; }
   # "  --name [VALUE]" then "      text [env X] (default Y) (required)"

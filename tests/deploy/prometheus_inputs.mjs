@@ -13,12 +13,16 @@ import { parseAllDocuments, stringify } from "yaml";
 import { ANNOUNCED_METRICS, metricNamesFromSource } from "./validate.mjs";
 
 // What the dashboard must show (issue 12): leadership, failovers and takeover time, connection
-// state and disconnect reasons, fencing, PostgreSQL errors, and the messaging backlog metrics.
+// state and disconnect reasons, fencing, PostgreSQL errors and reachability, messages in/out and
+// their latency, outbox and webhook backlog.
 const REQUIRED_METRICS = [
   "waconnector_leader", "waconnector_leader_transitions_total", "waconnector_failover_seconds_bucket",
   "waconnector_connected", "waconnector_disconnects_total", "waconnector_fenced_total",
   "waconnector_store_writes_refused_total", "waconnector_lock_attempts_total",
   "waconnector_outbox_pending", "waconnector_webhook_dead_letters_total", "waconnector_decrypt_failures_total",
+  "waconnector_messages_received_total", "waconnector_messages_sent_total",
+  "waconnector_message_receive_latency_seconds_bucket", "waconnector_message_send_latency_seconds_bucket",
+  "waconnector_webhook_pending", "waconnector_database_up",
 ];
 
 // Grafana's variables, replaced by values any Prometheus accepts.

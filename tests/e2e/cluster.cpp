@@ -16,6 +16,7 @@
 
 #include "../app/http_client.h"
 #include "core/binary/json.h"
+#include "store/tokens.h"
 
 namespace wa::e2e {
 namespace {
@@ -226,10 +227,13 @@ std::string Cluster::pair(const std::string& phone) {
       30s));
   const int standby = leader == 0 ? 1 : 0;
   const int port = pods_[static_cast<std::size_t>(standby)]->http_port();
+  // The QR endpoint needs the account's API token.
+  auto tc = db_.connect("create API token");
+  const auto auth = "Authorization: Bearer " + store::create_token(tc, kAccount, "e2e").secret_token + "\r\n";
   std::string qr;
   REQUIRE(hatest::wait_for(
       [&] {
-        auto r = test::http_request(port, "GET", std::string("/v1/accounts/") + kAccount + "/qr");
+        auto r = test::http_request(port, "GET", std::string("/v1/accounts/") + kAccount + "/qr", {}, auth);
         if (r.status != 200) return false;
         auto j = binary::parse_json(r.body);
         qr = str(j.find("qr"));

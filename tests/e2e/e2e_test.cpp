@@ -13,6 +13,7 @@
 #include "cluster.h"
 #include "core/client/wa_client.h"
 #include "ha/leased_device_store.h"
+#include "store/sealing.h"
 
 namespace wa::e2e {
 namespace {
@@ -29,6 +30,13 @@ std::size_t logins(const std::vector<WasimConnection>& list) {
 
 // A phone number per test, so a shared wasim state can never mix them up.
 std::string phone(int n) { return fmt::format("+1555{:07d}", 1000 + n); }
+
+// The KEK the pods generated for local use (no --kek-file outside Kubernetes; docs/security.md).
+std::string local_kek_file() {
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x != nullptr && *x == '/') return std::string(x) + "/waconnector/kek";
+  const char* h = std::getenv("HOME");
+  return std::string(h ? h : "") + "/.local/state/waconnector/kek";
+}
 
 std::string metrics_of(hatest::Replica& p) { return hatest::http_get(p.http_port(), "/metrics").body; }
 
@@ -150,7 +158,8 @@ TEST_CASE("e2e: an outside login replaces the leader's session - no reconnect lo
   REQUIRE(first >= 0);
   auto& leader = *c.pods()[static_cast<std::size_t>(first)];
 
-  // The outsider copies the stored device and logs in with it.
+  // The outsider copies the stored device and logs in with it (it has the KEK too: a full leak).
+  store::install_sealer(std::make_shared<store::Sealer>(store::KekRing::load_file(local_kek_file())));
   ha::LeasedDeviceStoreOptions o;
   o.database_url = c.db().url();
   o.pod = "outsider";

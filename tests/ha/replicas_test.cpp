@@ -301,9 +301,10 @@ TEST_CASE("SIGSTOP the leader: the database releases its lock after idle_session
       },
       30s));
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stopped_at);
-  WARN("SIGSTOP -> takeover: " << took.count() << " ms (fence_after 5 s + margin 3 s, from the last heartbeat)");
+  WARN("SIGSTOP -> takeover: " << took.count() << " ms (fence_after 3 s + margin 2 s, from the last heartbeat)");
   CHECK(next->pod != first->pod);
-  // Never before the paused leader's own fence deadline (its last heartbeat was < 1 s before the stop).
+  // Never before the paused leader's fence deadline + margin (its last heartbeat was < 1 s before
+  // the stop): 3 s + 2 s - 1 s.
   CHECK(took >= 4s);
   CHECK(took < 15s);
   leader->signal(SIGCONT);

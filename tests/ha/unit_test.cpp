@@ -11,12 +11,14 @@
 #include "ha/account_lease.h"
 #include "ha/account_state.h"
 #include "ha/backoff.h"
+#include "ha/db_retry.h"
 #include "ha/elector.h"
 #include "ha/fencing.h"
 #include "ha/heartbeat.h"
 #include "ha/lease.h"
 #include "ha/lock_session.h"
 #include "ha/supervisor.h"
+#include "store/accounts.h"
 #include "store/advisory_lock.h"
 
 using namespace std::chrono_literals;
@@ -51,6 +53,43 @@ TEST_CASE("backoff doubles from 1 s to the 30 s cap and resets", "[ha][unit]") {
   const auto first = j.next();
   CHECK(first >= 800ms);
   CHECK(first <= 1200ms);
+}
+
+TEST_CASE("database retry: three fast tries, then doubling, capped by what the server said", "[ha][unit]") {
+  const std::string refused =
+      "registry session: cannot connect to PostgreSQL: connection to server at "
+      "\"127.0.0.1\", port 5432 failed: Connection refused";
+  const std::string starting =
+      "lock session: cannot connect to PostgreSQL: FATAL:  the database system is starting up";
+  const std::string read_only = "begin lease: ERROR:  cannot execute UPDATE in a read-only transaction";
+  const std::string auth =
+      "store session: cannot connect to PostgreSQL: FATAL:  password authentication failed";
+  CHECK(wa::ha::DbRetry::server_absent(refused));
+  CHECK(wa::ha::DbRetry::server_absent(starting));
+  CHECK_FALSE(wa::ha::DbRetry::server_absent(auth));
+  CHECK(wa::ha::DbRetry::read_only(read_only));
+  CHECK_FALSE(wa::ha::DbRetry::read_only(refused));
+  auto within = [](Millis d, Millis base) { return d >= base * 8 / 10 && d <= base * 12 / 10; };
+  wa::ha::DbRetry r(30000ms, 3);
+  for (int i = 0; i < 3; ++i) CHECK(within(r.next(refused), 50ms));
+  CHECK(within(r.next(refused), 100ms));
+  CHECK(within(r.next(refused), 200ms));
+  // An outage of any length: never more than the outage cap apart.
+  for (int i = 0; i < 200; ++i) CHECK(r.next(refused) <= wa::ha::DbRetry::kOutageCap * 12 / 10);
+  Millis ro{0}, other{0};
+  for (int i = 0; i < 50; ++i) ro = r.next(read_only);
+  CHECK(within(ro, wa::ha::DbRetry::kReadOnlyCap));
+  for (int i = 0; i < 50; ++i) other = r.next(auth);
+  CHECK(within(other, 30000ms));
+  r.reset();
+  CHECK(within(r.next(auth), 50ms));
+}
+
+TEST_CASE("fence token: an epoch's high 32 bits name the timeline it was granted on", "[ha][unit]") {
+  CHECK(wa::store::epoch_timeline(1) == 1);
+  CHECK(wa::store::epoch_timeline(4000000000LL) == 1);
+  CHECK(wa::store::epoch_timeline(std::int64_t{1} << 32) == 2);
+  CHECK(wa::store::epoch_timeline((std::int64_t{2} << 32) + 7) == 3);
 }
 
 TEST_CASE("role state machine edges", "[ha][unit]") {
@@ -156,8 +195,9 @@ TEST_CASE("account lease: transition() refuses edges the state machine does not 
   CHECK(m.leader_transitions.Value() == 2);
 }
 
-TEST_CASE("lease: fresh until its deadline or a revoke - a later proof extends it - a stale lease moves no key",
-          "[ha][unit]") {
+TEST_CASE(
+    "lease: fresh until its deadline or a revoke - a later proof extends it - a stale lease moves no key",
+    "[ha][unit]") {
   using Clock = wa::ha::Lease::Clock;
   int moves = 0;
   auto fence = std::make_shared<wa::store::WriteFence>("acme", 7);

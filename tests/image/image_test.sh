@@ -71,7 +71,9 @@ IFS='|' read -r user entry lversion lrevision lsource <<<"$cfg"
 [ -n "$lrevision" ] && [ "$lrevision" != unknown ] || fail "revision label '$lrevision'"
 [ -n "$lsource" ] || fail "no source label"
 echo "ok   config: user $user, entrypoint $entry, labels version=$lversion revision=$lrevision source=$lsource"
-run=("${B[@]}" run --isolation chroot --network host "$ctr" --)
+# XDG_STATE_HOME: `run` without --kek-file generates its local KEK there (docs/security.md); the
+# image's user has no home, and /tmp is its only writable directory.
+run=("${B[@]}" run --isolation chroot --network host --env XDG_STATE_HOME=/tmp "$ctr" --)
 if "${run[@]}" /bin/sh -c true >/dev/null 2>&1; then fail "the image contains a shell"; fi
 echo "ok   no /bin/sh in the image"
 

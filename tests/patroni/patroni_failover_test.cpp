@@ -18,6 +18,8 @@
 #include <catch2/catch.hpp>
 
 #include "cluster.h"
+#include "store/accounts.h"
+#include "store/errors.h"
 
 namespace wa::e2e {
 namespace {
@@ -216,9 +218,10 @@ TEST_CASE("patroni: SIGKILL of the primary - a leader is elected and logged in a
 
   // Round 4: asynchronous replication's loss window, made deterministic. Replication is stalled
   // (nftables, root only), a takeover bumps lease_epoch on the primary alone, then the primary
-  // dies: the promoted node never saw that bump. The line printed says whether the next leader got
-  // an epoch number an earlier leader already held (input for fencing across promotions; not
-  // asserted here).
+  // dies: the promoted node never saw that bump. Before the timeline fence token the next leader
+  // on the promoted node was granted the same epoch number again, and the old leader's fenced
+  // writes would have passed there. Now the epoch carries the timeline (store/accounts.h): the new
+  // leader's epoch differs, and a fenced write with the old epoch is refused on the new primary.
   if (geteuid() != 0) {
     WARN("round 4 (stalled replication) needs root for nftables: not run");
     return;
@@ -230,8 +233,33 @@ TEST_CASE("patroni: SIGKILL of the primary - a leader is elected and logged in a
   const auto e4 = c.account().lease_epoch;
   c.pods()[static_cast<std::size_t>(leader4)]->signal(SIGKILL);
   REQUIRE(hatest::wait_for([&] { return c.account().lease_epoch > e4; }, 30s));
-  failover_round(pat, c, jid, "round=4 bump-not-replicated", c.account().lease_epoch);
+  // Granted on the old primary only (replication is frozen).
+  const auto lost_epoch = c.account().lease_epoch;
+  failover_round(pat, c, jid, "round=4 bump-not-replicated", lost_epoch);
   pat.thaw_replication();
+  std::int64_t new_epoch = -1;
+  if (const int i = c.logged_in_pod(); i >= 0) {
+    const auto st = c.status_of(i);
+    if (const auto at = st.find("\"epoch\":"); at != std::string::npos)
+      new_epoch = std::atoll(st.c_str() + at + 8);
+  }
+  auto conn = c.db().connect("fenced write of the lost epoch on the new primary");
+  bool refused = false;
+  try {
+    store::touch_activity(conn, Cluster::kAccount, lost_epoch, nullptr);
+  } catch (const store::EpochMoved&) {
+    refused = true;
+  }
+  std::printf(
+      "patroni round=4 fence-token: lost_epoch=%lld (timeline %lld) new_leader_epoch=%lld (timeline %lld) "
+      "old_epoch_write_refused=%s\n",
+      static_cast<long long>(lost_epoch), static_cast<long long>(store::epoch_timeline(lost_epoch)),
+      static_cast<long long>(new_epoch), static_cast<long long>(store::epoch_timeline(new_epoch)),
+      refused ? "yes" : "NO");
+  std::fflush(stdout);
+  CHECK(new_epoch != lost_epoch);
+  CHECK(store::epoch_timeline(new_epoch) > store::epoch_timeline(lost_epoch));
+  CHECK(refused);
 }
 
 }  // namespace wa::e2e

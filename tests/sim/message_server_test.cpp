@@ -29,11 +29,23 @@ using wa::crypto::KeyPair;
 namespace {
 
 const Jid kServer{"", "s.whatsapp.net", 0, std::nullopt, 0};
+// These tests read the phone-number form; the LID form has its own test case below.
+const std::vector<std::string> kPn{"--addressing", "pn"};
 
 Node next(WaTestClient& c, std::chrono::milliseconds timeout = 5000ms) {
   auto n = c.recv_node(timeout);
   REQUIRE(n.has_value());
   return *n;
+}
+
+// The next <message>, skipping receipts (virtual phones answer each message with one).
+Node next_message(WaTestClient& c) {
+  for (int i = 0; i < 20; ++i) {
+    Node n = next(c);
+    if (n.tag == "message") return n;
+  }
+  FAIL("no <message> among the next 20 stanzas");
+  return {};
 }
 
 std::string text(const Node& n) {
@@ -266,7 +278,7 @@ void expect_silence(Peer& p, std::chrono::milliseconds wait = 300ms) {
 
 TEST_CASE("wasim routes a real pkmsg live, then msg both ways, and relays receipts", "[sim][messages]") {
   TempDir dir;
-  WasimProcess w(dir.path());
+  WasimProcess w(dir.path(), kPn);
   Peer a("+15550011"), b("+15550022");
   a.pair(w);
   b.pair(w);
@@ -276,7 +288,7 @@ TEST_CASE("wasim routes a real pkmsg live, then msg both ways, and relays receip
   a.upload_keys();
   b.upload_keys();
   CHECK(b.server_count() == 8);
-  CHECK(a.devices_of(b.user) == std::vector<std::string>{"1"});
+  CHECK(a.devices_of(b.user) == std::vector<std::string>{"0", "1"});  // the phone and b
   CHECK(a.devices_of(15559999999ull).empty());
 
   // A msg to a device that never got a pkmsg from a is refused; b sees nothing.
@@ -358,7 +370,7 @@ TEST_CASE("a message for an offline device waits, survives a restart, and comes 
   Peer a("+15550111"), b("+15550222");
   std::string m1;
   {
-    WasimProcess w(dir.path());
+    WasimProcess w(dir.path(), kPn);
     a.pair(w);
     b.pair(w);
     a.login(w);
@@ -371,7 +383,7 @@ TEST_CASE("a message for an offline device waits, survives a restart, and comes 
     expect_ack(a, m1);
     CHECK(w.terminate() == 0);
   }
-  WasimProcess w(dir.path());  // same state dir: devices, keys, queue, sessions reload
+  WasimProcess w(dir.path(), kPn);  // same state dir: devices, keys, queue, sessions reload
   auto batch = b.login(w);
   REQUIRE(batch.size() == 1);
   CHECK(attr(batch[0], "id") == m1);
@@ -395,7 +407,7 @@ TEST_CASE("a message for an offline device waits, survives a restart, and comes 
 TEST_CASE("groups: admin create, w:g2 participants, skmsg fan-out with the SKDM pairwise",
           "[sim][messages][groups]") {
   TempDir dir;
-  WasimProcess w(dir.path());
+  WasimProcess w(dir.path(), kPn);
   Peer a("+15550301"), b("+15550302"), c("+15550303");
   for (Peer* p : {&a, &b, &c}) {
     p->pair(w);
@@ -490,7 +502,7 @@ TEST_CASE(
   const std::string q_jid = "15550402@s.whatsapp.net";  // the phone's primary device (0)
   std::string group;
   {
-    WasimProcess w(dir.path());
+    WasimProcess w(dir.path(), kPn);
     const int port = w.admin_port();
     a.pair(w);
     a.login(w);
@@ -509,8 +521,8 @@ TEST_CASE(
                           "{\"to\":\"+15550401\",\"text\":\"hi from the phone\"}");
     INFO(r.body);
     REQUIRE(r.status == 200);
-    CHECK(json_field(r.body, "devices") == std::optional<std::string>("1"));
-    Node got = next(*a.conn);
+    CHECK(json_field(r.body, "devices") == std::optional<std::string>("2"));  // a and its phone
+    Node got = next_message(*a.conn);
     REQUIRE(got.tag == "message");
     CHECK(attr(got, "from") == q_jid);
     CHECK(attr(*got.child("enc"), "type") == "pkmsg");
@@ -534,7 +546,7 @@ TEST_CASE(
                      "{\"to\":\"" + group + "\",\"text\":\"group hello\"}");
     INFO(r.body);
     REQUIRE(r.status == 200);
-    Node gm = next(*a.conn);
+    Node gm = next_message(*a.conn);
     REQUIRE(gm.tag == "message");
     CHECK(attr(gm, "participant") == q_jid);
     REQUIRE(kids(gm).size() == 2);
@@ -574,13 +586,113 @@ TEST_CASE(
     CHECK(w.terminate() == 0);
   }
   // After a restart the phone still has its sessions: its next text is a msg a can open.
-  WasimProcess w(dir.path());
+  WasimProcess w(dir.path(), kPn);
   a.login(w);
   auto r = http_request(w.admin_port(), "POST", "/admin/phones/+15550402/messages",
                         "{\"to\":\"15550401@s.whatsapp.net\",\"text\":\"still here\"}");
   INFO(r.body);
   REQUIRE(r.status == 200);
-  Node got = next(*a.conn);
+  Node got = next_message(*a.conn);
   CHECK(attr(*got.child("enc"), "type") == "msg");
   CHECK(a.open(*got.child("enc"), q_jid) == "still here");
+}
+
+TEST_CASE("LID addressing: usync lid, a DM to a LID, sender_pn / peer_recipient_pn, LID groups, receipts",
+          "[sim][messages][lid]") {
+  TempDir dir;
+  WasimProcess w(dir.path());  // auto: a dictionary-3 client is served LID-addressed
+  Peer a("+15550601"), b("+15550602");
+  a.pair(w);
+  b.pair(w);
+  a.login(w);
+  b.login(w);
+  a.upload_keys();
+  b.upload_keys();
+  const int port = w.admin_port();
+  auto phone_b = http_request(port, "GET", "/admin/phones/+15550602");
+  const std::string b_lid = json_field(phone_b.body, "lid").value_or("");
+  auto a_lid_user = json_field(http_request(port, "GET", "/admin/phones/+15550601").body, "lid").value_or("");
+  REQUIRE(b_lid.size() > 4);
+  CHECK(b_lid.substr(b_lid.size() - 4) == "@lid");
+  CHECK(b_lid.find("15550602") == std::string::npos);
+
+  // usync <lid/> names the same LID.
+  Node q{"iq",
+         {{"id", a.id()}, {"xmlns", std::string("usync")}, {"type", std::string("get")}, {"to", kServer}},
+         NodeList{Node{"usync",
+                       {{"sid", std::string("s1")}, {"mode", std::string("query")}},
+                       NodeList{Node{"query", {}, NodeList{Node{"lid", {}, {}}}},
+                                Node{"list", {}, NodeList{Node{"user", {{"jid", std::string("15550602@s.whatsapp.net")}}, {}}}}}}}};
+  Node ur = a.request(q);
+  const Node& user = kids(*ur.child("usync")->child("list")).at(0);
+  CHECK(attr(*user.child("lid"), "val") == b_lid);
+
+  // a writes to b's LID device; b sees a's LID device with sender_pn.
+  const std::string b_lid_dev = b_lid.substr(0, b_lid.size() - 4) + ":1@lid";
+  const std::string a_lid_dev = a_lid_user.substr(0, a_lid_user.size() - 4) + ":1@lid";
+  a.fetch_session(b_lid_dev);
+  std::string mid = "3EB0L1";
+  a.conn->send_node(Node{"message",
+                         {{"id", mid}, {"to", *Jid::parse(b_lid)}, {"type", std::string("text")}},
+                         NodeList{Node{"participants", {}, NodeList{to_node(b_lid_dev, a.enc_for(b_lid_dev, "über LID"))}}}});
+  expect_ack(a, mid);
+  Node got = next(*b.conn);
+  REQUIRE(got.tag == "message");
+  CHECK(attr(got, "from") == a_lid_dev);
+  CHECK(attr(got, "sender_pn") == "15550601@s.whatsapp.net");
+  CHECK(attr(got, "addressing_mode") == "lid");
+  CHECK(b.open(*got.child("enc"), a_lid_dev) == "über LID");
+
+  // b's receipt names a's LID device; a gets it from b's LID device.
+  b.conn->send_node(Node{"receipt", {{"id", mid}, {"to", *Jid::parse(a_lid_dev)}}, {}});
+  CHECK(next(*b.conn).tag == "ack");
+  Node receipt = next(*a.conn);
+  REQUIRE(receipt.tag == "receipt");
+  CHECK(attr(receipt, "from") == b_lid_dev);
+
+  // b's phone writes to a: from the phone's LID; b (its companion) gets the DeviceSentMessage
+  // copy with recipient = a's LID and peer_recipient_pn.
+  auto r = http_request(port, "POST", "/admin/phones/+15550602/messages", "{\"to\":\"" + a_lid_user + "\",\"text\":\"from b's phone\"}");
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  Node pm = next_message(*a.conn);
+  CHECK(attr(pm, "from") == b_lid);
+  CHECK(attr(pm, "sender_pn") == "15550602@s.whatsapp.net");
+  CHECK(a.open(*pm.child("enc"), b_lid) == "from b's phone");
+  Node copy = next_message(*b.conn);
+  CHECK(attr(copy, "from") == b_lid);
+  CHECK(attr(copy, "recipient") == a_lid_user);
+  CHECK(attr(copy, "peer_recipient_pn") == "15550601@s.whatsapp.net");
+  auto plain = wa::signal::decrypt(b.party->proto, Peer::addr(b_lid), wa::signal::CiphertextType::pkmsg,
+                                   *copy.child("enc")->bytes());
+  auto dsm = wa::client::decode_message(wa::signal::unpad(plain));
+  CHECK(dsm.device_sent_destination == std::optional<std::string>("15550601@s.whatsapp.net"));
+  CHECK(dsm.text == std::optional<std::string>("from b's phone"));
+
+  // a's phone got the message too (a's account), decrypted it and sent its delivery receipt,
+  // which reaches the author's companion b.
+  Node dr = next(*b.conn);
+  while (dr.tag != "receipt") dr = next(*b.conn);
+  CHECK(attr(dr, "from") == a_lid_user);
+  CHECK(attr(dr, "type").empty());
+  // A read receipt on request reaches the author too.
+  r = http_request(port, "POST", "/admin/phones/+15550601/read", "{\"ids\":[\"" + json_field(r.body, "id").value_or("") + "\"]}");
+  INFO(r.body);
+  CHECK(r.status == 200);
+  Node rr = next(*b.conn);
+  while (rr.tag != "receipt" || attr(rr, "type") != "read") rr = next(*b.conn);
+  CHECK(attr(rr, "from") == a_lid_user);
+  // w:g2 of a LID group lists LIDs with phone_number.
+  r = http_request(port, "POST", "/admin/groups", "{\"subject\":\"lid\",\"participants\":[\"+15550601\",\"+15550602\"]}");
+  REQUIRE(r.status == 201);
+  const std::string group = json_field(r.body, "jid").value_or("");
+  Node gi = a.request(Node{"iq",
+                           {{"id", a.id()}, {"xmlns", std::string("w:g2")}, {"type", std::string("get")}, {"to", *Jid::parse(group)}},
+                           NodeList{Node{"query", {{"request", std::string("interactive")}}, {}}}});
+  const Node* g = gi.child("group");
+  REQUIRE(g);
+  CHECK(attr(*g, "addressing_mode") == "lid");
+  REQUIRE(kids(*g).size() == 2);
+  CHECK(attr(kids(*g)[0], "jid") == a_lid_user);
+  CHECK(attr(kids(*g)[0], "phone_number") == "15550601@s.whatsapp.net");
 }

@@ -80,13 +80,24 @@ TEST_CASE("cli: migrate refuses a newer schema, an unreachable database and bad 
   test::TestDatabase db;
   {
     auto c = db.connect();
-    c.exec("forge a newer migration",
-           "INSERT INTO wa_schema_migrations (version, name, checksum) VALUES ($1::int, 'future', 'x')",
-           {store::latest_known_version() + 5});
+    c.exec("forge the next release's expand migration",
+           "INSERT INTO wa_schema_migrations (version, name, checksum) VALUES ($1::int, 'next', 'x')",
+           {store::latest_known_version() + 1});
+  }
+  // Inside the compatibility window (a rollback's init container): succeeds, changes nothing.
+  auto rollback = run(db.url(), "migrate");
+  CHECK(rollback.code == 0);
+  CHECK_THAT(rollback.out, Catch::Contains("inside its compatibility window; nothing to do"));
+  {
+    auto c = db.connect();
+    c.exec("forge a contract migration beyond the window",
+           "INSERT INTO wa_schema_migrations (version, name, checksum, requires_binary) VALUES ($1::int, 'future', 'x', $2::int)",
+           {store::latest_known_version() + 5, store::latest_known_version() + 1});
   }
   auto newer = run(db.url(), "migrate");
   CHECK(newer.code == 1);
-  CHECK_THAT(newer.out, Catch::Contains("is newer than this binary") && Catch::Contains("upgrade waconnector"));
+  CHECK_THAT(newer.out, Catch::Contains("is newer than this binary") && Catch::Contains("outside its compatibility window") &&
+                            Catch::Contains("upgrade waconnector"));
 
   // Port 1 on localhost: nothing listens there.
   auto down = run("postgresql://postgres@127.0.0.1:1/x?connect_timeout=2", "migrate");

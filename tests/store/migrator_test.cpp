@@ -2,6 +2,7 @@
 #include <thread>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "store/migrator.h"
 #include "tests/store/test_db.h"
@@ -79,17 +80,60 @@ TEST_CASE("three concurrent migrates apply each migration exactly once", "[store
   CHECK(count(c, "SELECT count(*) FROM wa_schema_migrations") == static_cast<std::int64_t>(expected.size()));
 }
 
-TEST_CASE("a schema newer than the binary is refused", "[store][pg]") {
+TEST_CASE("compatibility window: the next release's expand migration is accepted, a contract beyond it refused",
+          "[store][pg]") {
   test::TestDatabase db;
   auto c = db.connect();
-  const int newer = store::latest_known_version() + 1;
-  c.exec("forge a newer migration",
-         "INSERT INTO wa_schema_migrations (version, name, checksum) VALUES ($1::int, 'from_the_future', 'x')", {newer});
-  const auto msg = "schema version " + std::to_string(newer) + " is newer than this binary (" +
-                   std::to_string(store::latest_known_version()) + "); upgrade waconnector";
-  CHECK_THROWS_AS(store::migrate(c), store::SchemaError);
+  const int latest = store::latest_known_version();
+  const int next = latest + 1;
+  // The next release added a table (expand): this binary keeps running, and its migrate step (a
+  // rollback's init container) succeeds without touching anything.
+  c.exec("the next release's expand migration",
+         "INSERT INTO wa_schema_migrations (version, name, checksum) VALUES ($1::int, 'next_expand', 'x')", {next});
+  CHECK(store::require_schema(c) == next);
+  auto r = store::migrate(c);
+  CHECK(r.applied.empty());
+  CHECK(r.version == next);
+  // A later release contracts what this binary still uses: refused, with the version it needs.
+  c.exec("a contract migration", "INSERT INTO wa_schema_migrations (version, name, checksum, requires_binary)"
+                                 " VALUES ($1::int, 'drop_old', 'y', $2::int)",
+         {next + 1, next});
+  const auto msg = fmt::format("migration {} requires a binary with schema >= {}; upgrade waconnector", next + 1, next);
+  CHECK_THROWS_AS(store::require_schema(c), store::SchemaError);
+  CHECK_THROWS_WITH(store::require_schema(c), Catch::Contains(msg) && Catch::Contains("outside its compatibility window"));
   CHECK_THROWS_WITH(store::migrate(c), Catch::Contains(msg));
-  CHECK_THROWS_WITH(store::require_schema(c), Catch::Contains(msg));
+  // A contract migration whose floor is this binary's own schema keeps it inside the window.
+  c.exec("lower the floor", "UPDATE wa_schema_migrations SET requires_binary = $1::int WHERE version = $2::int",
+         {latest, next + 1});
+  CHECK(store::require_schema(c) == next + 1);
+}
+
+TEST_CASE("an unknown migration inside the binary's own range is refused", "[store][pg]") {
+  test::TestDatabase db(false);
+  auto c = db.connect();
+  const auto& all = store::embedded_migrations();
+  std::vector<store::Migration> first{all.front()};
+  store::migrate(c, first);
+  c.exec("a foreign migration 2", "INSERT INTO wa_schema_migrations (version, name, checksum) VALUES (2, 'other_build', 'z')");
+  // A binary that knows 1 and 3 but not 2: 2 is inside its range, so not "the next release".
+  store::Migration three;
+  three.version = 3;
+  three.name = "three";
+  three.sql = "SELECT 1";
+  three.checksum = std::string(64, 'b');
+  first.push_back(three);
+  CHECK_THROWS_WITH(store::migrate(c, first),
+                    Catch::Contains("database has migration 2 (other_build) that this binary does not know"));
+}
+
+TEST_CASE("the compat line of a migration: parsed, and a malformed one refused", "[store]") {
+  CHECK(store::parse_requires_binary("CREATE TABLE t (x int);", 9) == 0);
+  CHECK(store::parse_requires_binary("-- drop the old column\n-- compat: requires-binary 8\nALTER TABLE t DROP x;", 9) == 8);
+  CHECK(store::parse_requires_binary("-- compat: requires-binary  7 \r\nSELECT 1;", 9) == 7);
+  CHECK_THROWS_AS(store::parse_requires_binary("-- compat: requires-binary eight\n", 9), store::SchemaError);
+  CHECK_THROWS_WITH(store::parse_requires_binary("-- compat: requires-binary 9\n", 9),
+                    Catch::Contains("must name an earlier schema version (1..8)"));
+  for (const auto& m : store::embedded_migrations()) CHECK(m.requires_binary < m.version);
 }
 
 TEST_CASE("a changed checksum of an applied migration is refused", "[store][pg]") {

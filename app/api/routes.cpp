@@ -1,0 +1,454 @@
+#include "app/api/routes.h"
+
+#include <charconv>
+#include <exception>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "app/api/json_writer.h"
+#include "app/api/request_json.h"
+#include "app/api/webhook_sign.h"
+#include "common/log.h"
+#include "common/utc_time.h"
+#include "core/binary/jid.h"
+#include "store/accounts.h"
+#include "store/connection_pool.h"
+#include "store/errors.h"
+#include "store/inbox.h"
+#include "store/outbox.h"
+#include "store/pairing.h"
+#include "store/tokens.h"
+#include "store/webhooks.h"
+
+namespace wa::app::api {
+namespace {
+
+std::string iso(std::int64_t ms) {
+  return fmt::format("{}.{:03}Z", format_utc(ms, "%Y-%m-%dT%H:%M:%S"), static_cast<int>(ms % 1000));
+}
+std::optional<std::string> iso(const std::optional<std::int64_t>& ms) {
+  if (!ms) return std::nullopt;
+  return iso(*ms);
+}
+
+HttpResponse json(int status, std::string body) { return HttpResponse{status, "application/json", std::move(body), {}}; }
+
+HttpResponse method_not_allowed(const HttpRequest& req, std::string_view allow) {
+  auto r = HttpResponse::json_error(405, fmt::format("method {} not allowed on {}", req.method, req.path));
+  r.headers = fmt::format("Allow: {}\r\n", allow);
+  return r;
+}
+
+HttpResponse unavailable(const HttpRequest& req, const std::exception& e) {
+  // The reason goes to the log only: libpq's text names database hosts and ports.
+  wa::log::warn("api_database_error").kv("method", req.method).kv("path", req.path).kv("error", e.what());
+  auto r = HttpResponse::json_error(503, "database unavailable; try again", "unavailable");
+  r.headers = "Retry-After: 1\r\n";
+  return r;
+}
+
+HttpResponse from_error(const RequestError& e) { return HttpResponse::json_error(e.status, e.message, e.code); }
+
+std::vector<std::string_view> split_path(std::string_view p) {
+  std::vector<std::string_view> out;
+  while (!p.empty()) {
+    const auto slash = p.find('/');
+    out.push_back(p.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    p.remove_prefix(slash + 1);
+    if (p.empty()) out.emplace_back();  // a trailing slash is an empty segment
+  }
+  return out;
+}
+
+// The value of `name` in a query string; nullopt when absent.
+std::optional<std::string_view> query_param(std::string_view q, std::string_view name) {
+  while (!q.empty()) {
+    const auto amp = q.find('&');
+    const auto part = q.substr(0, amp);
+    const auto eq = part.find('=');
+    if (part.substr(0, eq) == name) return eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> parse_nonneg(std::string_view s, std::int64_t max) {
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  std::int64_t v = 0;
+  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size() || v < 0 || v > max) return std::nullopt;
+  return v;
+}
+
+std::string account_json(const store::Account& a) {
+  return JsonObject()
+      .str("business_id", a.business_id)
+      .opt_str("jid", a.jid)
+      .str("status", a.status)
+      .opt_str("leader_pod", a.assigned_pod)
+      .num("epoch", a.lease_epoch)
+      .opt_str("previous_pod", a.previous_pod)
+      .num("failover_count", a.failover_count)
+      .opt_str("last_failover_at", iso(a.last_failover_at_ms))
+      .opt_str("last_connected_at", iso(a.last_connected_at_ms))
+      .opt_str("disconnected_at", iso(a.disconnected_at_ms))
+      .opt_str("disconnect_reason", a.disconnect_reason)
+      .num("health_score", static_cast<std::int64_t>(a.health_score))
+      .str("created_at", iso(a.created_at_ms))
+      .str("updated_at", iso(a.updated_at_ms))
+      .done();
+}
+
+std::string message_json(const store::OutboxMessage& m) {
+  JsonObject o;
+  o.str("id", m.id).str("to", m.recipient).str("status", m.status);
+  if (m.error) o.str("error", *m.error);
+  return o.str("created_at", iso(m.created_at_ms)).str("updated_at", iso(m.updated_at_ms)).done();
+}
+
+// The sender's user JID without agent or device; the stored text when it does not parse.
+std::string user_jid(const std::string& sender) {
+  const auto j = binary::Jid::parse(sender);
+  return j ? j->to_non_ad().to_string() : sender;
+}
+
+std::string inbox_json(const store::InboxMessage& m) {
+  return JsonObject()
+      .str("id", m.id)
+      .str("chat", m.chat)
+      .str("from", user_jid(m.sender))
+      .str("type", m.message_type)
+      .opt_str("text", m.text)
+      .num("timestamp", m.server_ts)
+      .str("cursor", std::to_string(m.seq))
+      .done();
+}
+
+std::string pair_code_json(const store::PairCodeRequest& r) {
+  JsonObject o;
+  o.num("id", r.id).str("state", r.state);
+  if (r.code) o.str("code", *r.code);
+  if (r.error) o.str("error", *r.error);
+  return o.done();
+}
+
+std::string webhook_json(const store::Webhook& w, bool with_secret) {
+  std::string events = "[";
+  for (const auto& e : w.events) {
+    if (events.size() > 1) events += ',';
+    append_json_string(events, e);
+  }
+  events += "]";
+  JsonObject o;
+  o.str("id", w.id).str("url", w.url).raw("events", events);
+  if (with_secret) o.str("secret", w.secret);
+  return o.str("created_at", iso(w.created_at_ms))
+      .opt_str("disabled_at", iso(w.disabled_at_ms))
+      .opt_str("disabled_reason", w.disabled_reason)
+      .done();
+}
+
+std::string delivery_json(const store::Delivery& d) {
+  return JsonObject()
+      .num("id", d.id)
+      .str("event_id", d.event_id)
+      .str("event_type", d.event_type)
+      .str("state", d.state)
+      .num("attempts", d.attempts)
+      .str("next_attempt_at", iso(d.next_attempt_at_ms))
+      .opt_num("last_status", d.last_status)
+      .opt_str("last_error", d.last_error)
+      .str("created_at", iso(d.created_at_ms))
+      .str("updated_at", iso(d.updated_at_ms))
+      .done();
+}
+
+bool allows(std::string_view allow, const std::string& method) {
+  const std::string_view m = method == "HEAD" ? std::string_view("GET") : std::string_view(method);
+  while (!allow.empty()) {
+    const auto comma = allow.find(',');
+    auto part = allow.substr(0, comma);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part == m) return true;
+    if (comma == std::string_view::npos) break;
+    allow.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token)
+    : pool_(std::move(pool)),
+      auth_(std::move(admin_token),
+            [pool = pool_](std::string_view token) {
+              return pool->with([&](pg::Connection& c) { return store::verify_token(c, token); });
+            }),
+      pairing_([pool = pool_](const std::string& business_id) {
+        return pool->with([&](pg::Connection& c) { return store::read_pairing_state(c, business_id); });
+      }) {}
+
+HttpResponse Api::handle(const HttpRequest& req) const {
+  auto who = auth_.authenticate(req);
+  if (auto* r = std::get_if<HttpResponse>(&who)) return std::move(*r);
+  const auto& principal = std::get<Principal>(who);
+
+  constexpr std::string_view kRoot = "/v1/";
+  const auto segs = split_path(std::string_view(req.path).substr(req.path.rfind(kRoot, 0) == 0 ? kRoot.size() : 0));
+  const auto not_found = [&] { return HttpResponse::json_error(404, fmt::format("no such endpoint: {}", req.path)); };
+  if (segs.empty() || segs[0] != "accounts") return not_found();
+  const auto is = [&](std::string_view m) { return req.method == m || (m == "GET" && req.method == "HEAD"); };
+
+  try {
+    if (segs.size() == 1) {  // /v1/accounts
+      if (!is("GET") && !is("POST")) return method_not_allowed(req, "GET, POST");
+      if (auto denied = Authenticator::require_admin(principal)) return *denied;
+      if (is("GET")) {
+        const auto all = pool_->with([](pg::Connection& c) { return store::list_accounts(c); });
+        std::string arr = "[";
+        for (const auto& a : all) arr += (arr.size() > 1 ? "," : "") + account_json(a);
+        return json(200, JsonObject().raw("accounts", arr + "]").done());
+      }
+      auto body = parse_register_account(req.body);
+      if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
+      const auto& b = std::get<RegisterAccountBody>(body);
+      try {
+        const auto a = pool_->with([&](pg::Connection& c) { return store::add_account(c, b.business_id, b.jid); });
+        auto r = json(201, account_json(a));
+        r.headers = fmt::format("Location: /v1/accounts/{}\r\n", a.business_id);
+        return r;
+      } catch (const store::AlreadyExists& e) {
+        return HttpResponse::json_error(409, e.what(), "already_exists");
+      } catch (const store::KeyCollision& e) {
+        return HttpResponse::json_error(409, "the account's lock key collides with another account's", "key_collision");
+      }
+    }
+
+    const std::string business(segs[1]);
+    // Which shape and methods, before anything about the business is looked at.
+    enum class Kind {
+      account, send, message, inbox, qr, pair_code, pair_code_get, webhooks, webhook, deliveries, redeliver
+    } kind;
+    std::string_view allow;
+    if (segs.size() == 2) {
+      kind = Kind::account, allow = "GET";
+    } else if (segs.size() == 3 && segs[2] == "messages") {
+      kind = Kind::send, allow = "POST";
+    } else if (segs.size() == 4 && segs[2] == "messages") {
+      kind = Kind::message, allow = "GET";
+    } else if (segs.size() == 3 && segs[2] == "inbox") {
+      kind = Kind::inbox, allow = "GET";
+    } else if (segs.size() == 3 && segs[2] == "qr") {
+      kind = Kind::qr, allow = "GET";
+    } else if (segs.size() == 3 && segs[2] == "pair-code") {
+      kind = Kind::pair_code, allow = "POST";
+    } else if (segs.size() == 4 && segs[2] == "pair-code") {
+      kind = Kind::pair_code_get, allow = "GET";
+    } else if (segs.size() == 3 && segs[2] == "webhooks") {
+      kind = Kind::webhooks, allow = "GET, POST";
+    } else if (segs.size() == 4 && segs[2] == "webhooks") {
+      kind = Kind::webhook, allow = "GET, DELETE";
+    } else if (segs.size() == 5 && segs[2] == "webhooks" && segs[4] == "deliveries") {
+      kind = Kind::deliveries, allow = "GET";
+    } else if (segs.size() == 7 && segs[2] == "webhooks" && segs[4] == "deliveries" && segs[6] == "redeliver") {
+      kind = Kind::redeliver, allow = "POST";
+    } else {
+      return not_found();
+    }
+    if (!allows(allow, req.method)) return method_not_allowed(req, allow);
+    // A business token gets the same 403 for every other id, registered, unknown or malformed.
+    if (auto denied = Authenticator::authorize(principal, business)) return *denied;
+    if (auto e = store::validate_business_id(business); !e.empty())
+      return HttpResponse::json_error(400, fmt::format("bad business id: {}", e));
+    const auto unknown = [&] {
+      return HttpResponse::json_error(404, fmt::format("business {} is not registered", business));
+    };
+
+    switch (kind) {
+      case Kind::account: {
+        const auto a = pool_->with([&](pg::Connection& c) { return store::get_account(c, business); });
+        if (!a) return unknown();
+        return json(200, account_json(*a));
+      }
+      case Kind::send: {
+        std::optional<std::string> key;
+        if (req.has_idempotency_key) {
+          if (auto e = validate_idempotency_key(req.idempotency_key); !e.empty())
+            return HttpResponse::json_error(400, e, "invalid_header");
+          key = req.idempotency_key;
+        }
+        auto body = parse_send_message(req.body);
+        if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
+        const auto& b = std::get<SendMessageBody>(body);
+        if (b.reply_to)
+          return HttpResponse::json_error(400, "reply_to is not supported yet: the outbox sends plain text only",
+                                          "unsupported_field");
+        store::EnqueueRequest q;
+        q.business_id = business;
+        q.recipient = b.to;
+        q.text = b.text;
+        q.idempotency_key = key;
+        store::Enqueued done;
+        try {
+          done = pool_->with([&](pg::Connection& c) { return store::enqueue(c, q); });
+        } catch (const store::NotFound&) {
+          return unknown();
+        } catch (const store::InvalidMessage& e) {
+          return HttpResponse::json_error(400, e.what(), "invalid_field");
+        } catch (const store::AlreadyExists& e) {
+          return HttpResponse::json_error(409, e.what(), "already_exists");
+        }
+        if (!done.created && !done.same_request)
+          return HttpResponse::json_error(
+              422, "this Idempotency-Key was used for a different request (another recipient or text)",
+              "idempotency_key_reused");
+        auto r = json(202, JsonObject().str("id", done.message.id).str("status", done.message.status).done());
+        r.headers = fmt::format("Location: /v1/accounts/{}/messages/{}\r\n", business, done.message.id);
+        if (!done.created) r.headers += "Idempotent-Replayed: true\r\n";
+        return r;
+      }
+      case Kind::message: {
+        const std::string id(segs[3]);
+        if (auto e = store::validate_message_id(id); !e.empty()) return HttpResponse::json_error(400, e);
+        const auto found = pool_->with([&](pg::Connection& c) -> std::variant<bool, store::OutboxMessage> {
+          if (!store::get_account(c, business)) return false;
+          auto m = store::find_outbox(c, business, id);
+          if (!m) return true;
+          return std::move(*m);
+        });
+        if (auto* m = std::get_if<store::OutboxMessage>(&found)) return json(200, message_json(*m));
+        if (!std::get<bool>(found)) return unknown();
+        return HttpResponse::json_error(404, fmt::format("no message {} for business {}", id, business));
+      }
+      case Kind::inbox: {
+        std::int64_t after = 0;
+        int limit = kDefaultInboxLimit;
+        if (auto a = query_param(req.query, "after")) {
+          auto v = parse_nonneg(*a, INT64_MAX);
+          if (!v) return HttpResponse::json_error(400, "after must be a cursor from an earlier answer (digits)");
+          after = *v;
+        }
+        if (auto l = query_param(req.query, "limit")) {
+          auto v = parse_nonneg(*l, kMaxInboxLimit);
+          if (!v || *v < 1) return HttpResponse::json_error(400, fmt::format("limit must be 1-{}", kMaxInboxLimit));
+          limit = static_cast<int>(*v);
+        }
+        const auto rows = pool_->with([&](pg::Connection& c) -> std::optional<std::vector<store::InboxMessage>> {
+          if (!store::get_account(c, business)) return std::nullopt;
+          return store::list_inbox(c, business, after, limit);
+        });
+        if (!rows) return unknown();
+        std::string arr = "[";
+        for (const auto& m : *rows) arr += (arr.size() > 1 ? "," : "") + inbox_json(m);
+        arr += "]";
+        const auto next = rows->empty() ? after : rows->back().seq;
+        return json(200, JsonObject().raw("messages", arr).str("next", std::to_string(next)).done());
+      }
+      case Kind::qr:
+        return handle_qr_request(req, pairing_);
+      case Kind::pair_code: {
+        auto body = parse_pair_code(req.body);
+        if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
+        const auto& b = std::get<PairCodeBody>(body);
+        const auto id = pool_->with([&](pg::Connection& c) -> std::optional<std::int64_t> {
+          if (!store::get_account(c, business)) return std::nullopt;
+          return store::insert_pair_code_request(c, business, b.phone, b.push);
+        });
+        if (!id) return unknown();
+        auto r = json(202, JsonObject().num("id", *id).str("state", "pending").done());
+        r.headers = fmt::format("Location: /v1/accounts/{}/pair-code/{}\r\n", business, *id);
+        return r;
+      }
+      case Kind::webhooks: {
+        if (is("GET")) {
+          const auto list = pool_->with([&](pg::Connection& c) -> std::optional<std::vector<store::Webhook>> {
+            if (!store::get_account(c, business)) return std::nullopt;
+            return store::list_webhooks(c, business);
+          });
+          if (!list) return unknown();
+          std::string arr = "[";
+          for (const auto& w : *list) arr += (arr.size() > 1 ? "," : "") + webhook_json(w, false);
+          return json(200, JsonObject().raw("webhooks", arr + "]").done());
+        }
+        auto body = parse_webhook(req.body);
+        if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
+        const auto& b = std::get<WebhookBody>(body);
+        try {
+          const auto w = pool_->with([&](pg::Connection& c) {
+            return store::create_webhook(c, business, b.url, b.events, b.secret.value_or(generate_webhook_secret()));
+          });
+          auto r = json(201, webhook_json(w, true));
+          r.headers = fmt::format("Location: /v1/accounts/{}/webhooks/{}\r\n", business, w.id);
+          return r;
+        } catch (const store::NotFound&) {
+          return unknown();
+        } catch (const store::StoreError& e) {
+          return HttpResponse::json_error(409, e.what(), "limit_reached");
+        }
+      }
+      case Kind::webhook:
+      case Kind::deliveries:
+      case Kind::redeliver: {
+        const std::string id(segs[3]);
+        const auto found = pool_->with([&](pg::Connection& c) -> std::variant<bool, HttpResponse> {
+          if (!store::get_account(c, business)) return false;
+          auto w = store::get_webhook(c, business, id);
+          if (!w) return true;
+          if (kind == Kind::webhook && is("GET")) return json(200, webhook_json(*w, false));
+          if (kind == Kind::webhook) {
+            store::delete_webhook(c, business, id);
+            return HttpResponse{204, "application/json", "", {}};
+          }
+          if (kind == Kind::deliveries) {
+            int limit = kDefaultInboxLimit;
+            if (auto l = query_param(req.query, "limit")) {
+              auto v = parse_nonneg(*l, kMaxInboxLimit);
+              if (!v || *v < 1) return HttpResponse::json_error(400, fmt::format("limit must be 1-{}", kMaxInboxLimit));
+              limit = static_cast<int>(*v);
+            }
+            std::string arr = "[";
+            for (const auto& d : store::list_deliveries(c, business, id, limit))
+              arr += (arr.size() > 1 ? "," : "") + delivery_json(d);
+            return json(200, JsonObject().raw("deliveries", arr + "]").done());
+          }
+          const auto did = parse_nonneg(segs[5], INT64_MAX);
+          if (!did) return HttpResponse::json_error(400, "delivery id must be digits");
+          if (!store::redeliver(c, business, id, *did))
+            return HttpResponse::json_error(404, fmt::format("no delivery {} of webhook {}", *did, id));
+          return json(202, JsonObject().num("id", *did).str("state", "pending").done());
+        });
+        if (auto* r = std::get_if<HttpResponse>(&found)) return std::move(*r);
+        if (!std::get<bool>(found)) return unknown();
+        return HttpResponse::json_error(404, fmt::format("no webhook {} for business {}", id, business));
+      }
+      case Kind::pair_code_get: {
+        const auto id = parse_nonneg(segs[3], INT64_MAX);
+        if (!id) return HttpResponse::json_error(400, "pair-code request id must be digits");
+        const auto found = pool_->with([&](pg::Connection& c) -> std::variant<bool, store::PairCodeRequest> {
+          if (!store::get_account(c, business)) return false;
+          auto r = store::get_pair_code_request(c, *id);
+          if (!r || r->business_id != business) return true;
+          return std::move(*r);
+        });
+        if (auto* r = std::get_if<store::PairCodeRequest>(&found)) return json(200, pair_code_json(*r));
+        if (!std::get<bool>(found)) return unknown();
+        return HttpResponse::json_error(404, fmt::format("no pair-code request {} for business {}", *id, business));
+      }
+    }
+  } catch (const pg::Error& e) {
+    return unavailable(req, e);
+  } catch (const store::StoreError& e) {
+    return HttpResponse::json_error(400, e.what());
+  }
+  return not_found();
+}
+
+void register_api_routes(HttpServer& server, std::shared_ptr<const Api> api) {
+  for (const char* m : {"GET", "POST", "PUT", "PATCH", "DELETE"})
+    server.add_route(m, "/v1/", [api](const HttpRequest& req) { return api->handle(req); });
+}
+
+}  // namespace wa::app::api

@@ -1,0 +1,52 @@
+// The REST interface on every pod (issue 9): JSON over civetweb, state in PostgreSQL only, so any
+// pod answers and a send reaches the account's leader through the outbox while leaders change.
+//
+//   GET  /v1/accounts                                  admin: every account
+//   POST /v1/accounts                                  admin: register {"business_id","jid"?}
+//   GET  /v1/accounts/{business_id}                    status: connection, leader pod, epoch, failovers
+//   POST /v1/accounts/{business_id}/messages           queue {"to","text"}; Idempotency-Key header
+//   GET  /v1/accounts/{business_id}/messages/{id}      an outgoing message's status
+//   GET  /v1/accounts/{business_id}/inbox?after=&limit= received messages after a cursor
+//   GET  /v1/accounts/{business_id}/qr                 the pairing QR (app/qr_endpoint.h)
+//   POST /v1/accounts/{business_id}/pair-code          ask the leader for a pair code {"phone"}
+//   GET  /v1/accounts/{business_id}/pair-code/{id}     that request's state and code
+//   GET|POST   /v1/accounts/{business_id}/webhooks                      list | register {"url","events","secret"?}
+//   GET|DELETE /v1/accounts/{business_id}/webhooks/{id}                 one endpoint (no secret) | remove
+//   GET  /v1/accounts/{business_id}/webhooks/{id}/deliveries            the delivery log, newest first
+//   POST /v1/accounts/{business_id}/webhooks/{id}/deliveries/{d}/redeliver   send again (same event id)
+//
+// Every endpoint needs a bearer token (app/api/auth.h). Errors are {"error":{"code","message"}};
+// database failures answer 503 without libpq's text (it names hosts and ports).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "app/api/auth.h"
+#include "app/http_server.h"
+#include "app/qr_endpoint.h"
+
+namespace wa::store {
+class ConnectionPool;
+}
+
+namespace wa::app::api {
+
+inline constexpr int kDefaultInboxLimit = 100;
+inline constexpr int kMaxInboxLimit = 500;
+
+class Api {
+ public:
+  Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token);
+  HttpResponse handle(const HttpRequest& req) const;
+
+ private:
+  std::shared_ptr<store::ConnectionPool> pool_;
+  Authenticator auth_;
+  PairingStateReader pairing_;
+};
+
+// Serves `api` for every /v1/ path on `server` (all methods).
+void register_api_routes(HttpServer& server, std::shared_ptr<const Api> api);
+
+}  // namespace wa::app::api

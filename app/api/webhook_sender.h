@@ -1,0 +1,70 @@
+// The leader's webhook sender: a thread in `waconnector run` that delivers the due webhook
+// deliveries (store/webhooks.h) of the accounts this pod leads. Woken by NOTIFY on
+// store::kWebhookChannel and polling as well; every claim and every outcome is fenced by the
+// account's WriteFence, so a pod that lost the account stops at its next write and the new
+// leader picks the deliveries up (a claim of a dead sender runs out after the request timeout).
+// Each POST carries the Standard Webhooks headers (webhook-id = the event id, the same on every
+// retry; webhook-timestamp; webhook-signature v1). Retries follow `schedule` with jitter: a 2xx
+// delivers, 410 disables the endpoint, 429/503 wait at least Retry-After, anything else retries
+// until the schedule is exhausted (dead letter, visible in the delivery log). The POSTs run on
+// this thread with their own deadline, never on a connection the leader needs.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/fenced_write.h"
+
+namespace wa::app::api {
+
+struct WebhookSenderOptions {
+  // Delay before attempt i+1 (i = 0 is the first attempt): the Standard Webhooks schedule.
+  std::vector<std::chrono::milliseconds> schedule = {
+      std::chrono::seconds(0),  std::chrono::seconds(5),  std::chrono::minutes(5), std::chrono::minutes(30),
+      std::chrono::hours(2),    std::chrono::hours(5),    std::chrono::hours(10),  std::chrono::hours(14),
+      std::chrono::hours(20),   std::chrono::hours(24)};
+  double jitter = 0.1;                              // each delay * (1 ± jitter)
+  std::chrono::milliseconds request_timeout{10000};  // connect + TLS + send + answer
+  std::chrono::milliseconds poll_interval{1000};     // also the reconnect delay after an error
+  std::chrono::milliseconds max_retry_after{std::chrono::hours(24)};
+  int batch = 20;
+};
+
+class WebhookSender {
+ public:
+  using LedAccounts = std::function<std::vector<std::shared_ptr<const store::WriteFence>>()>;
+
+  WebhookSender(std::string database_url, LedAccounts led, WebhookSenderOptions options = {});
+  ~WebhookSender();  // stop()
+  WebhookSender(const WebhookSender&) = delete;
+  WebhookSender& operator=(const WebhookSender&) = delete;
+
+  void stop();  // wakes and joins the thread; idempotent
+
+  std::int64_t delivered() const { return delivered_.load(); }
+  std::int64_t failed_attempts() const { return failed_.load(); }
+  std::int64_t dead() const { return dead_.load(); }
+
+  // The envelope a delivery POSTs: {"id","type","timestamp","sequence","business_id","data"}.
+  static std::string envelope(const std::string& business_id, const std::string& event_id, const std::string& type,
+                              std::int64_t seq, std::int64_t created_at_ms, const std::string& data_json);
+
+ private:
+  void run();
+
+  std::string url_;
+  LedAccounts led_;
+  WebhookSenderOptions options_;
+  int wake_read_ = -1, wake_write_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::int64_t> delivered_{0}, failed_{0}, dead_{0};
+  std::thread thread_;
+};
+
+}  // namespace wa::app::api

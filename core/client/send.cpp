@@ -1,0 +1,340 @@
+// The outbox sender (issue 8; e2e reference §3, §5): claimed outbox rows become <message>
+// stanzas. For each row: the device lists of the recipient and of our own account (usync, cached),
+// bundles for devices we share no session with, then ONE store transaction that advances every
+// session and builds the fan-out (our other devices get the DeviceSentMessage copy), then the
+// stanza. The server's <ack> moves the row to `sent` (or `failed` with its error code); receipts
+// move it to `delivered` / `read` (receipt_handle.cpp's parse, acted on below); a retry receipt is
+// answered by re-encrypting the row's text for that one device, at most 5 times per message.
+//
+// The message id is the row's id on every (re)send, so a resend after a reconnect or a failover is
+// the same message for the recipient.
+#include <algorithm>
+
+#include "common/log.h"
+#include "common/mask.h"
+#include "core/client/client_impl.h"
+#include "core/client/device_sent.h"
+#include "core/client/group_send.h"
+#include "core/client/message_content.h"
+#include "core/client/outgoing_message.h"
+#include "core/client/phash.h"
+#include "core/client/prekey_fetch.h"
+#include "core/signal/padding.h"
+#include "core/signal/prekey_bundle.h"
+#include "core/signal/session_cipher.h"
+
+namespace wa::client {
+
+using binary::Jid;
+
+namespace {
+
+constexpr std::size_t kClaimBatch = 16;
+constexpr int kMaxRetryAnswers = 5;
+
+std::optional<Jid> parse_recipient(const std::string& text) {
+  auto j = Jid::parse(text);
+  if (!j || j->is_server() || j->is_device()) return std::nullopt;
+  if (!j->is_user() && !j->is_lid() && !j->is_group()) return std::nullopt;
+  return j;
+}
+
+}  // namespace
+
+// The receive path's store adapter (message_receive.cpp): one per account for both directions.
+signal::ProtocolStore* WaClient::Impl::send_protocol() {
+  if (!messages || !dev || !dev->paired()) return nullptr;
+  return &protocol_store();
+}
+
+void WaClient::Impl::pump_outbox() {
+  if (!messages || stopped.load() || gave_up || st.load() != ConnectionState::logged_in) return;
+  if (outbox_busy) {
+    outbox_again = true;
+    return;
+  }
+  if (outbox_queue.empty()) {
+    std::vector<OutboxItem> claimed;
+    if (!store_write("claim outbox", [&] { claimed = messages->claim_outbox(kClaimBatch); })) return;
+    if (claimed.empty()) return;
+    wa::log::debug("wa_outbox_claimed").kv("business_id", business_id).kv("rows", claimed.size());
+    for (auto& c : claimed) outbox_queue.push_back(std::move(c));
+  }
+  send_next();
+}
+
+void WaClient::Impl::send_next() {
+  if (stopped.load() || gave_up || st.load() != ConnectionState::logged_in) {
+    outbox_busy = false;
+    return;
+  }
+  if (outbox_queue.empty()) {
+    outbox_busy = false;
+    // More rows may have been queued while this batch went out; a full batch suggests so too.
+    outbox_again = false;
+    asio::post(io, [this] { pump_outbox(); });
+    return;
+  }
+  outbox_busy = true;
+  OutboxItem item = std::move(outbox_queue.front());
+  outbox_queue.pop_front();
+  const auto to = parse_recipient(item.recipient);
+  if (!to) {
+    finish_item(item, OutboxStatus::failed, "malformed recipient");
+    return send_next();
+  }
+  if (!dev || !dev->paired()) return;  // cannot happen while logged in
+  const Jid own_user = Jid::parse(dev->jid)->to_non_ad();
+  if (!to->is_group()) return resolve_devices(std::move(item), {to->to_non_ad(), own_user});
+  // A group: its members first (asked every time, so a member change is never missed).
+  const auto g = gen;
+  send_iq(
+      group_info_query(ids.next(), *to),
+      [this, g, item](const IqResult& r) mutable {
+        if (g != gen || stopped.load()) return;
+        if (!r.answered()) {  // timeout or connection gone: try again on the next login / pump
+          outbox_queue.push_front(std::move(item));
+          outbox_busy = false;
+          return;
+        }
+        std::vector<Jid> members;
+        try {
+          members = parse_group_participants(*r.node);
+        } catch (const GroupInfoError& e) {
+          finish_item(item, OutboxStatus::failed, std::string("group: ") + e.what());
+          return send_next();
+        }
+        resolve_devices(std::move(item), std::move(members));
+      },
+      opt.iq_timeout);
+}
+
+void WaClient::Impl::resolve_devices(OutboxItem item, std::vector<Jid> users) {
+  std::vector<Jid> missing;
+  for (const auto& u : users)
+    if (!device_cache.get(u)) missing.push_back(u);
+  if (missing.size() > kMaxUsyncUsers) missing.resize(kMaxUsyncUsers);
+  if (missing.empty()) return send_with_devices(std::move(item), users);
+  const auto g = gen;
+  send_iq(
+      usync_devices_query(ids.next(), missing),
+      [this, g, item, missing, users](const IqResult& r) mutable {
+        if (g != gen || stopped.load()) return;
+        if (!r.answered()) {
+          outbox_queue.push_front(std::move(item));
+          outbox_busy = false;
+          return;
+        }
+        try {
+          for (auto& u : parse_usync_devices(*r.node)) device_cache.put(u.user, std::move(u.devices));
+        } catch (const UsyncError& e) {
+          finish_item(item, OutboxStatus::failed, std::string("device list: ") + e.what());
+          return send_next();
+        }
+        // A user the server did not list has no devices we could write to.
+        for (const auto& u : missing)
+          if (!device_cache.get(u)) device_cache.put(u, {});
+        send_with_devices(std::move(item), users);
+      },
+      opt.iq_timeout);
+}
+
+void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& users) {
+  const Jid to = *parse_recipient(item.recipient);
+  const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
+  std::vector<Jid> devices;
+  bool recipient_has_devices = false;
+  for (const auto& u : users)
+    for (auto& d : device_cache.get(u).value_or(std::vector<Jid>{})) {
+      if (is_this_device(d, own)) continue;
+      recipient_has_devices = recipient_has_devices || !is_own_account(d, own);
+      if (std::find(devices.begin(), devices.end(), d) == devices.end()) devices.push_back(d);
+    }
+  if (!recipient_has_devices && !to.is_group()) {
+    device_cache.invalidate(to);
+    finish_item(item, OutboxStatus::failed, "the recipient has no devices");
+    return send_next();
+  }
+  signal::ProtocolStore* ps = send_protocol();
+  if (!ps) return finish_item(item, OutboxStatus::failed, "no Signal store"), send_next();
+  std::vector<Jid> need;
+  if (!store_write("find sessions", [&] { need = devices_without_session(*ps, devices); })) return;
+  if (need.empty()) return encrypt_and_send(std::move(item), devices);
+  if (need.size() > kMaxBundleFetch) need.resize(kMaxBundleFetch);
+  const auto g = gen;
+  send_iq(
+      bundle_request(ids.next(), need),
+      [this, g, item, devices](const IqResult& r) mutable {
+        if (g != gen || stopped.load()) return;
+        if (!r.answered()) {
+          outbox_queue.push_front(std::move(item));
+          outbox_busy = false;
+          return;
+        }
+        signal::ProtocolStore* ps = send_protocol();
+        bool ok = store_write("build sessions", [&] {
+          try {
+            messages->transaction("build sessions", [&] {
+              const auto out = apply_bundles(*ps, *r.node);
+              for (const auto& [jid, why] : out.failed)
+                wa::log::info("wa_send_no_bundle")
+                    .kv("business_id", business_id)
+                    .kv("device", wa::mask_jid(jid.to_string()))
+                    .kv("error", why);
+            });
+          } catch (const signal::BundleError& e) {
+            wa::log::warn("wa_send_bad_bundles").kv("business_id", business_id).kv("error", e.what());
+          }
+        });
+        if (!ok) return;
+        encrypt_and_send(std::move(item), devices);
+      },
+      opt.iq_timeout);
+}
+
+void WaClient::Impl::encrypt_and_send(OutboxItem item, const std::vector<Jid>& devices) {
+  const Jid to = *parse_recipient(item.recipient);
+  const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
+  const auto message = encode_text_message(item.text);
+  const auto dsm = device_sent_plaintext(to, message);
+  signal::ProtocolStore* ps = send_protocol();
+  if (to.is_group()) {
+    GroupMessage gm;
+    if (!store_write("encrypt group message", [&] {
+          messages->transaction("encrypt group message",
+                                [&] { gm = group_message(*ps, item.id, to, devices, own, message, dev->account); });
+        }))
+      return;
+    send(gm.stanza);
+    wa::log::info("wa_message_sent")
+        .kv("business_id", business_id)
+        .kv("id", item.id)
+        .kv("group", true)
+        .kv("devices", gm.devices)
+        .kv("pkmsg", gm.any_pkmsg)
+        .kv("attempt", item.attempts);
+    awaiting_ack[item.id] = std::move(item);
+    return send_next();
+  }
+  Fanout fan;
+  // The ratchets advance and are stored before the stanza leaves: a crash in between costs a
+  // resend with fresh keys, never a reused one.
+  if (!store_write("encrypt message", [&] {
+        messages->transaction("encrypt message", [&] { fan = encrypt_fanout(*ps, devices, own, message, dsm); });
+      }))
+    return;
+  const bool reaches_recipient = std::any_of(fan.devices.begin(), fan.devices.end(),
+                                             [&](const Jid& d) { return !is_own_account(d, own); });
+  if (!reaches_recipient) {
+    device_cache.invalidate(to);
+    finish_item(item, OutboxStatus::failed, "no device of the recipient could be written to");
+    return send_next();
+  }
+  sent_phash[item.id] = participant_hash(fan.devices);
+  const std::size_t n_devices = fan.devices.size();
+  const bool pk = fan.any_pkmsg;
+  send(message_stanza(item.id, to, kTextType, std::move(fan), dev->account));
+  wa::log::info("wa_message_sent")
+      .kv("business_id", business_id)
+      .kv("id", item.id)
+      .kv("devices", n_devices)
+      .kv("pkmsg", pk)
+      .kv("attempt", item.attempts);
+  awaiting_ack[item.id] = std::move(item);
+  send_next();
+}
+
+void WaClient::Impl::finish_item(const OutboxItem& item, OutboxStatus status, const std::string& error) {
+  if (status == OutboxStatus::failed)
+    wa::log::warn("wa_message_failed").kv("business_id", business_id).kv("id", item.id).kv("error", error);
+  store_write(
+      "mark outbox", [&] { messages->mark_outbox(item.id, status, error.empty() ? std::nullopt : std::optional(error)); },
+      status == OutboxStatus::failed);
+}
+
+void WaClient::Impl::requeue_unacked() {
+  // Sent but not acked when the connection ended: send again (same id) after the next login.
+  for (auto it = awaiting_ack.rbegin(); it != awaiting_ack.rend(); ++it) outbox_queue.push_front(std::move(it->second));
+  awaiting_ack.clear();
+  outbox_busy = false;
+  outbox_again = false;
+}
+
+void WaClient::Impl::on_server_ack(const Node& n) {
+  const auto ack = parse_message_ack(n);
+  if (!ack) return;
+  auto it = awaiting_ack.find(ack->id);
+  if (it == awaiting_ack.end()) return;  // a retry resend's ack, or one from before a reconnect
+  OutboxItem item = std::move(it->second);
+  awaiting_ack.erase(it);
+  const auto our_phash = sent_phash[ack->id];
+  sent_phash.erase(ack->id);
+  if (ack->error) return finish_item(item, OutboxStatus::failed, "server refused the message: error " + *ack->error);
+  if (ack->phash && *ack->phash != our_phash) {
+    // Our device lists are stale (whatsmeow does the same): ask again next time.
+    if (auto to = parse_recipient(item.recipient)) device_cache.invalidate(*to);
+    device_cache.invalidate(*Jid::parse(dev->jid));
+  }
+  finish_item(item, OutboxStatus::sent, "");
+}
+
+void WaClient::Impl::on_receipt(const Node& n) {
+  const auto r = parse_receipt(n);
+  if (!r || !messages || !dev || !dev->paired()) return;
+  const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
+  if (r->kind == ReceiptKind::retry) return answer_retry(*r);
+  if (r->kind != ReceiptKind::delivered && r->kind != ReceiptKind::read) return;
+  if (is_own_account(r->from, own)) return;  // our own devices' receipts say nothing of the recipient
+  const auto status = r->kind == ReceiptKind::read ? OutboxStatus::read : OutboxStatus::delivered;
+  for (const auto& id : r->ids) {
+    // A delivery receipt may beat the server ack on a fast path: it implies sent.
+    if (!store_write(
+            "mark outbox", [&] { messages->mark_outbox(id, status); }, false))
+      return;
+  }
+}
+
+void WaClient::Impl::answer_retry(const Receipt& r) {
+  const std::string& id = r.ids.front();
+  std::optional<OutboxItem> item;
+  if (!store_write(
+          "find outbox", [&] { item = messages->find_outbox(id); }, false) ||
+      !item)
+    return;  // not a message of our outbox
+  int& answered = retries_answered[id];
+  if (answered >= kMaxRetryAnswers) {
+    wa::log::info("wa_retry_ignored").kv("business_id", business_id).kv("id", id).kv("answered", answered);
+    return;
+  }
+  ++answered;
+  auto to = parse_recipient(item->recipient);
+  signal::ProtocolStore* ps = send_protocol();
+  if (!to || to->is_group() || !ps) return;
+  const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
+  const auto message = encode_text_message(item->text);
+  const auto plain = is_own_account(r.from, own) ? device_sent_plaintext(*to, message) : message;
+  std::optional<Node> stanza;
+  store_write(
+      "answer retry",
+      [&] {
+        messages->transaction("answer retry", [&] {
+          const auto addr = signal::Address::from_jid(r.from);
+          if (r.retry->has_keys && r.bundle) {
+            // The peer sent fresh keys: start a new session from them (whatsmeow does the same).
+            signal::process_bundle(*ps, addr, *r.bundle);
+          }
+          if (!signal::has_session(*ps, addr)) return;
+          stanza = resend_stanza(*ps, id, r.from, kTextType, signal::pad(plain), std::max(1, r.retry->count),
+                                 dev->account);
+        });
+      },
+      false);
+  if (!stanza) {
+    wa::log::info("wa_retry_unanswered").kv("business_id", business_id).kv("id", id).kv("reason", "no session");
+    return;
+  }
+  send(*stanza);
+  wa::log::info("wa_retry_answered").kv("business_id", business_id).kv("id", id).kv("count", r.retry->count);
+}
+
+}  // namespace wa::client

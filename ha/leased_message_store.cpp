@@ -1,0 +1,291 @@
+#include "ha/leased_message_store.h"
+
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "core/client/device_store.h"  // client::StoreFenced
+#include "ha/store_session.h"
+#include "store/errors.h"
+#include "store/inbox.h"
+#include "store/lid_map.h"
+#include "store/outbox.h"
+#include "store/pg.h"
+#include "store/signal_store.h"
+
+namespace wa::ha {
+
+using client::StoreFenced;
+
+namespace {
+
+client::OutboxStatus outbox_status(const std::string& s) {
+  using client::OutboxStatus;
+  if (s == "sent") return OutboxStatus::sent;
+  if (s == "delivered") return OutboxStatus::delivered;
+  if (s == "read") return OutboxStatus::read;
+  if (s == "failed") return OutboxStatus::failed;
+  return OutboxStatus::queued;
+}
+
+client::OutboxItem outbox_item(const store::OutboxMessage& m) {
+  client::OutboxItem o;
+  o.id = m.id;
+  o.recipient = m.recipient;
+  o.text = m.text;
+  o.status = outbox_status(m.status);
+  o.error = m.error;
+  o.attempts = m.attempts;
+  return o;
+}
+
+// The store's fencing error as the client's "stop now" signal.
+template <class F>
+auto fenced(F&& f) {
+  try {
+    return f();
+  } catch (const store::EpochMoved& e) {
+    throw StoreFenced(e.what());
+  }
+}
+
+}  // namespace
+
+struct LeasedMessageStore::Session {
+  Session(std::string u, std::string p, std::string id, std::shared_ptr<const store::WriteFence> f)
+      : url(std::move(u)), pod(std::move(p)), business_id(std::move(id)), fence(std::move(f)) {}
+
+  // Recursive: transaction() holds it while the body calls the other methods.
+  std::recursive_mutex mu;
+  std::string url;
+  std::string pod;
+  std::string business_id;
+  std::shared_ptr<const store::WriteFence> fence;
+  pg::Connection conn;
+  std::unique_ptr<store::PgSignalStore> signal;  // uses `conn`, which connected() re-opens in place
+  bool in_tx = false;
+
+  // Caller holds mu.
+  pg::Connection& connected() {
+    if (!in_tx && !conn.ok()) {
+      conn.close();
+      conn = open_store_session({url, pod, 5000, 2000, 5000}, "messages");
+    }
+    return conn;
+  }
+
+  // The Signal store of the paired device; created on first use (the device JID keys the state,
+  // and an account may pair while its client runs).
+  store::PgSignalStore& sig() {
+    connected();
+    if (!signal) {
+      auto r = conn.exec(fmt::format("load the device JID of business {}", business_id),
+                         "SELECT jid FROM wa_devices WHERE business_id = $1 AND usable AND jid IS NOT NULL",
+                         {business_id});
+      if (r.rows() == 0) throw store::NotFound(fmt::format("business {} has no paired device", business_id));
+      signal = std::make_unique<store::PgSignalStore>(conn, fence, std::string(r.text(0, 0)));
+    }
+    return *signal;
+  }
+
+  // Runs f() under the lock on a live connection; a lost connection is closed (outside a
+  // transaction) for the next call to re-open.
+  template <class F>
+  auto run(F&& f) {
+    std::lock_guard lk(mu);
+    try {
+      connected();
+      return fenced(std::forward<F>(f));
+    } catch (const pg::Error& e) {
+      if (e.connection_lost() && !in_tx) conn.close();
+      throw;
+    }
+  }
+};
+
+// The Signal roles over PgSignalStore, with the lease gate before every write.
+class LeasedMessageStore::GatedSignal final : public signal::SessionStore,
+                                              public signal::IdentityStore,
+                                              public signal::PreKeyStore,
+                                              public signal::SignedPreKeyStore,
+                                              public signal::SenderKeyStore {
+ public:
+  explicit GatedSignal(LeasedMessageStore& owner) : o_(owner) {}
+
+  template <class F>
+  auto read(F&& f) {
+    auto& s = *o_.session_;
+    return s.run([&] { return f(s.sig()); });
+  }
+  template <class F>
+  auto write(std::string_view purpose, F&& f) {
+    o_.gate(purpose);
+    return read(std::forward<F>(f));
+  }
+
+  std::optional<signal::Bytes> load_session(const signal::Address& a) override {
+    return read([&](store::PgSignalStore& s) { return s.load_session(a); });
+  }
+  void store_session(const signal::Address& a, signal::ByteView record) override {
+    write("store signal session", [&](store::PgSignalStore& s) { s.store_session(a, record); });
+  }
+  bool contains_session(const signal::Address& a) override {
+    return read([&](store::PgSignalStore& s) { return s.contains_session(a); });
+  }
+  bool delete_session(const signal::Address& a) override {
+    return write("delete signal session", [&](store::PgSignalStore& s) { return s.delete_session(a); });
+  }
+  std::size_t delete_all_sessions(const std::string& name) override {
+    return write("delete signal sessions", [&](store::PgSignalStore& s) { return s.delete_all_sessions(name); });
+  }
+  std::vector<std::uint32_t> sub_device_sessions(const std::string& name) override {
+    return read([&](store::PgSignalStore& s) { return s.sub_device_sessions(name); });
+  }
+  signal::LocalIdentity local_identity() override {
+    return read([](store::PgSignalStore& s) { return s.local_identity(); });
+  }
+  std::optional<signal::Key32> load_identity(const signal::Address& a) override {
+    return read([&](store::PgSignalStore& s) { return s.load_identity(a); });
+  }
+  void save_identity(const signal::Address& a, const signal::Key32& key) override {
+    write("save contact identity", [&](store::PgSignalStore& s) { s.save_identity(a, key); });
+  }
+  void delete_identity(const signal::Address& a) override {
+    write("delete contact identity", [&](store::PgSignalStore& s) { s.delete_identity(a); });
+  }
+  std::optional<signal::KeyPair> load_pre_key(std::uint32_t id) override {
+    return read([&](store::PgSignalStore& s) { return s.load_pre_key(id); });
+  }
+  void remove_pre_key(std::uint32_t id) override {
+    write("remove used pre-key", [&](store::PgSignalStore& s) { s.remove_pre_key(id); });
+  }
+  std::optional<signal::SignedPreKeyPair> load_signed_pre_key(std::uint32_t id) override {
+    return read([&](store::PgSignalStore& s) { return s.load_signed_pre_key(id); });
+  }
+  std::optional<signal::Bytes> load_sender_key(const signal::SenderKeyName& n) override {
+    return read([&](store::PgSignalStore& s) { return s.load_sender_key(n); });
+  }
+  void store_sender_key(const signal::SenderKeyName& n, signal::ByteView record) override {
+    write("store sender key", [&](store::PgSignalStore& s) { s.store_sender_key(n, record); });
+  }
+
+ private:
+  LeasedMessageStore& o_;
+};
+
+LeasedMessageStore::LeasedMessageStore(LeasedMessageStoreOptions options, std::string business_id,
+                                       std::shared_ptr<store::WriteFence> fence)
+    : opt_(std::move(options)), business_id_(std::move(business_id)), fence_(std::move(fence)) {
+  if (!fence_) {
+    fence_ = std::make_shared<store::WriteFence>(business_id_, -1);
+    fence_->revoke();
+  }
+  session_ = std::make_unique<Session>(opt_.database_url, opt_.pod, business_id_, fence_);
+  signal_ = std::make_unique<GatedSignal>(*this);
+}
+
+LeasedMessageStore::~LeasedMessageStore() = default;
+
+void LeasedMessageStore::gate(std::string_view purpose) const {
+  if (fence_->revoked())
+    throw StoreFenced(
+        fmt::format("{} for business {}: this pod no longer leads (fence revoked)", purpose, business_id_));
+  if (opt_.lease_fresh && !opt_.lease_fresh())
+    throw StoreFenced(fmt::format("{} for business {}: lease deadline passed", purpose, business_id_));
+}
+
+signal::SignalStores LeasedMessageStore::signal_stores() {
+  return {*signal_, *signal_, *signal_, *signal_, *signal_};
+}
+
+void LeasedMessageStore::transaction(std::string_view purpose, const std::function<void()>& body) {
+  gate(purpose);
+  auto& s = *session_;
+  s.run([&] {
+    auto& sig = s.sig();
+    struct InTx {
+      bool& f;
+      explicit InTx(bool& b) : f(b) { f = true; }
+      ~InTx() { f = false; }
+    };
+    sig.transaction(purpose, [&](pg::Connection&) {
+      InTx flag(s.in_tx);
+      body();
+    });
+  });
+}
+
+bool LeasedMessageStore::inbox_contains(const crypto::Bytes& hash) {
+  return session_->run(
+      [&] { return store::find_inbox_by_hash(session_->conn, business_id_, hash).has_value(); });
+}
+
+bool LeasedMessageStore::inbox_put(const client::InboxEntry& e) {
+  gate("store inbox message");
+  store::InboxMessage m;
+  m.id = e.id;
+  m.chat = e.chat;
+  m.sender = e.sender;
+  m.message_type = e.message_type;
+  m.text = e.text;
+  m.server_ts = e.server_ts;
+  m.ciphertext_hash = e.ciphertext_hash;
+  auto& s = *session_;
+  return s.run([&] {
+    if (s.in_tx) return store::insert_inbox(s.conn, business_id_, m).has_value();
+    std::optional<std::int64_t> seq;
+    fence_->write(s.conn, "store inbox message",
+                  [&](pg::Connection& tx) { seq = store::insert_inbox(tx, business_id_, m); });
+    return seq.has_value();
+  });
+}
+
+std::vector<client::OutboxItem> LeasedMessageStore::claim_outbox(std::size_t limit) {
+  gate("claim outbox");
+  return session_->run([&] {
+    std::vector<client::OutboxItem> out;
+    for (const auto& m : store::claim_outbox(session_->conn, *fence_, static_cast<int>(limit)))
+      out.push_back(outbox_item(m));
+    return out;
+  });
+}
+
+void LeasedMessageStore::release_outbox(const std::string& id) {
+  gate("release outbox row");
+  session_->run([&] { store::release_outbox(session_->conn, *fence_, id); });
+}
+
+bool LeasedMessageStore::mark_outbox(const std::string& id, client::OutboxStatus status,
+                                     const std::optional<std::string>& error) {
+  gate("advance outbox row");
+  return session_->run(
+      [&] { return store::advance_outbox(session_->conn, *fence_, id, client::to_string(status), error); });
+}
+
+std::optional<client::OutboxItem> LeasedMessageStore::find_outbox(const std::string& id) {
+  return session_->run([&]() -> std::optional<client::OutboxItem> {
+    auto m = store::find_outbox(session_->conn, business_id_, id);
+    if (!m) return std::nullopt;
+    return outbox_item(*m);
+  });
+}
+
+void LeasedMessageStore::put_lid_mapping(const std::string& lid_user, const std::string& pn_user) {
+  gate("store LID mapping");
+  auto& s = *session_;
+  s.run([&] {
+    if (s.in_tx) return store::put_lid_mapping(s.conn, business_id_, lid_user, pn_user);
+    fence_->write(s.conn, "store LID mapping",
+                  [&](pg::Connection& tx) { store::put_lid_mapping(tx, business_id_, lid_user, pn_user); });
+  });
+}
+
+std::optional<std::string> LeasedMessageStore::lid_for_pn(const std::string& pn_user) {
+  return session_->run([&] { return store::lid_for_pn(session_->conn, business_id_, pn_user); });
+}
+
+std::optional<std::string> LeasedMessageStore::pn_for_lid(const std::string& lid_user) {
+  return session_->run([&] { return store::pn_for_lid(session_->conn, business_id_, lid_user); });
+}
+
+}  // namespace wa::ha

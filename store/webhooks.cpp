@@ -1,0 +1,210 @@
+#include "store/webhooks.h"
+
+#include <openssl/rand.h>
+
+#include <array>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace wa::store {
+namespace {
+
+constexpr const char* kWebhookColumns =
+    "id, business_id, url, array_to_string(events, ','), secret,"
+    " (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM disabled_at) * 1000)::bigint,"
+    " disabled_reason";
+
+std::vector<std::string> split_commas(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    const auto c = s.find(',');
+    out.emplace_back(s.substr(0, c));
+    if (c == std::string_view::npos) break;
+    s.remove_prefix(c + 1);
+  }
+  return out;
+}
+
+Webhook webhook_row(const pg::Result& r, int i) {
+  Webhook w;
+  w.id = std::string(r.text(i, 0));
+  w.business_id = std::string(r.text(i, 1));
+  w.url = std::string(r.text(i, 2));
+  w.events = split_commas(r.text(i, 3));
+  w.secret = std::string(r.text(i, 4));
+  w.created_at_ms = r.i64(i, 5);
+  if (!r.is_null(i, 6)) w.disabled_at_ms = r.i64(i, 6);
+  w.disabled_reason = r.opt(i, 7);
+  return w;
+}
+
+void fence_check(pg::Connection& conn, const WriteFence& fence, std::string_view purpose) {
+  if (fence.revoked())
+    refuse_write(fence.business_id(), fence.epoch(), std::nullopt, purpose, fence.refused_counter());
+  check_epoch(conn, fence.business_id(), fence.epoch(), purpose, fence.refused_counter());
+}
+
+}  // namespace
+
+Webhook create_webhook(pg::Connection& conn, const std::string& business_id, const std::string& url,
+                       const std::vector<std::string>& events, const std::string& secret) {
+  std::array<unsigned char, 8> b{};
+  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) throw std::runtime_error("no randomness for a webhook id");
+  std::string id = "wh_";
+  for (auto c : b) id += fmt::format("{:02x}", c);
+  const auto purpose = fmt::format("register webhook for business {}", business_id);
+  pg::Transaction tx(conn, purpose);
+  // FOR UPDATE: two registrations at once cannot both pass the count check.
+  if (conn.exec(purpose, "SELECT 1 FROM wa_accounts WHERE business_id = $1 FOR UPDATE", {business_id}).rows() == 0)
+    throw NotFound(fmt::format("business {} is not registered", business_id));
+  const auto n = conn.exec(purpose, "SELECT count(*) FROM wa_webhooks WHERE business_id = $1", {business_id}).i64(0, 0);
+  if (n >= static_cast<std::int64_t>(kMaxWebhooksPerBusiness))
+    throw StoreError(fmt::format("business {} has {} webhooks already (the limit)", business_id, n));
+  auto r = conn.exec(purpose,
+                     (std::string("INSERT INTO wa_webhooks (id, business_id, url, events, secret)"
+                                  " VALUES ($1, $2, $3, $4::text[], $5) RETURNING ") +
+                      kWebhookColumns)
+                         .c_str(),
+                     {id, business_id, url, pg::Param::array(events), secret});
+  auto w = webhook_row(r, 0);
+  tx.commit();
+  return w;
+}
+
+std::vector<Webhook> list_webhooks(pg::Connection& conn, const std::string& business_id) {
+  auto r = conn.exec(fmt::format("list webhooks of business {}", business_id),
+                     (std::string("SELECT ") + kWebhookColumns +
+                      " FROM wa_webhooks WHERE business_id = $1 ORDER BY created_at, id")
+                         .c_str(),
+                     {business_id});
+  std::vector<Webhook> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(webhook_row(r, i));
+  return out;
+}
+
+std::optional<Webhook> get_webhook(pg::Connection& conn, const std::string& business_id, const std::string& id) {
+  auto r = conn.exec(fmt::format("read webhook of business {}", business_id),
+                     (std::string("SELECT ") + kWebhookColumns + " FROM wa_webhooks WHERE business_id = $1 AND id = $2")
+                         .c_str(),
+                     {business_id, id});
+  if (r.rows() == 0) return std::nullopt;
+  return webhook_row(r, 0);
+}
+
+bool delete_webhook(pg::Connection& conn, const std::string& business_id, const std::string& id) {
+  return conn
+             .exec(fmt::format("delete webhook of business {}", business_id),
+                   "DELETE FROM wa_webhooks WHERE business_id = $1 AND id = $2 RETURNING id", {business_id, id})
+             .rows() > 0;
+}
+
+std::vector<Delivery> list_deliveries(pg::Connection& conn, const std::string& business_id,
+                                      const std::string& webhook_id, int limit) {
+  auto r = conn.exec(
+      fmt::format("list webhook deliveries of business {}", business_id),
+      "SELECT d.id, d.webhook_id, d.event_id, e.type, d.state, d.attempts,"
+      " (extract(epoch FROM d.next_attempt_at) * 1000)::bigint, d.last_status, d.last_error,"
+      " (extract(epoch FROM d.created_at) * 1000)::bigint, (extract(epoch FROM d.updated_at) * 1000)::bigint"
+      " FROM wa_webhook_deliveries d JOIN wa_events e ON e.id = d.event_id"
+      " WHERE d.business_id = $1 AND d.webhook_id = $2 ORDER BY d.id DESC LIMIT $3::int",
+      {business_id, webhook_id, limit});
+  std::vector<Delivery> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    Delivery d;
+    d.id = r.i64(i, 0);
+    d.webhook_id = std::string(r.text(i, 1));
+    d.event_id = std::string(r.text(i, 2));
+    d.event_type = std::string(r.text(i, 3));
+    d.state = std::string(r.text(i, 4));
+    d.attempts = r.i64(i, 5);
+    d.next_attempt_at_ms = r.i64(i, 6);
+    if (!r.is_null(i, 7)) d.last_status = r.i64(i, 7);
+    d.last_error = r.opt(i, 8);
+    d.created_at_ms = r.i64(i, 9);
+    d.updated_at_ms = r.i64(i, 10);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+bool redeliver(pg::Connection& conn, const std::string& business_id, const std::string& webhook_id,
+               std::int64_t delivery_id) {
+  auto r = conn.exec(fmt::format("redeliver webhook delivery of business {}", business_id),
+                     "UPDATE wa_webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = now(),"
+                     " claimed_until = NULL, updated_at = now()"
+                     " WHERE business_id = $1 AND webhook_id = $2 AND id = $3::bigint RETURNING id",
+                     {business_id, webhook_id, delivery_id});
+  if (r.rows() == 0) return false;
+  conn.exec("wake webhook sender", "SELECT pg_notify('wa_webhook', $1)", {business_id});
+  return true;
+}
+
+std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence& fence, int limit,
+                                          std::int64_t claim_ms) {
+  const auto purpose = fmt::format("claim webhook deliveries of business {}", fence.business_id());
+  pg::Transaction tx(conn, purpose);
+  fence_check(conn, fence, purpose);
+  auto r = conn.exec(
+      purpose,
+      "WITH due AS ("
+      "  SELECT d.id FROM wa_webhook_deliveries d JOIN wa_webhooks w ON w.id = d.webhook_id"
+      "  WHERE d.business_id = $1 AND d.state = 'pending' AND d.next_attempt_at <= now()"
+      "    AND (d.claimed_until IS NULL OR d.claimed_until < now()) AND w.disabled_at IS NULL"
+      "  ORDER BY d.next_attempt_at, d.id LIMIT $2::int FOR UPDATE OF d SKIP LOCKED),"
+      " claimed AS ("
+      "  UPDATE wa_webhook_deliveries d SET attempts = attempts + 1, updated_at = now(),"
+      "    claimed_until = now() + ($3::bigint * interval '1 millisecond')"
+      "  FROM due WHERE d.id = due.id RETURNING d.id, d.webhook_id, d.event_id, d.attempts)"
+      " SELECT c.id, c.webhook_id, w.url, w.secret, e.id, e.type, e.seq,"
+      "   (extract(epoch FROM e.created_at) * 1000)::bigint, e.data::text, c.attempts"
+      " FROM claimed c JOIN wa_webhooks w ON w.id = c.webhook_id JOIN wa_events e ON e.id = c.event_id"
+      " ORDER BY e.seq, c.id",
+      {fence.business_id(), limit, claim_ms});
+  tx.commit();
+  std::vector<DueDelivery> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    DueDelivery d;
+    d.id = r.i64(i, 0);
+    d.webhook_id = std::string(r.text(i, 1));
+    d.url = std::string(r.text(i, 2));
+    d.secret = std::string(r.text(i, 3));
+    d.event_id = std::string(r.text(i, 4));
+    d.event_type = std::string(r.text(i, 5));
+    d.event_seq = r.i64(i, 6);
+    d.event_created_at_ms = r.i64(i, 7);
+    d.event_data = std::string(r.text(i, 8));
+    d.attempts = r.i64(i, 9);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t delivery_id,
+                     DeliveryOutcome outcome, std::optional<int> http_status,
+                     const std::optional<std::string>& error, std::int64_t retry_in_ms) {
+  const auto purpose = fmt::format("record webhook delivery of business {}", fence.business_id());
+  pg::Transaction tx(conn, purpose);
+  fence_check(conn, fence, purpose);
+  const char* state = outcome == DeliveryOutcome::delivered ? "delivered"
+                      : outcome == DeliveryOutcome::retry   ? "pending"
+                                                            : "dead";
+  std::optional<std::int64_t> status;
+  if (http_status) status = *http_status;
+  std::optional<std::string> err = error;
+  if (err && err->size() > 500) err->resize(500);
+  auto r = conn.exec(purpose,
+                     "UPDATE wa_webhook_deliveries SET state = $3, last_status = $4::int, last_error = $5,"
+                     " claimed_until = NULL, updated_at = now(),"
+                     " next_attempt_at = now() + ($6::bigint * interval '1 millisecond')"
+                     " WHERE business_id = $1 AND id = $2::bigint RETURNING webhook_id",
+                     {fence.business_id(), delivery_id, state, pg::Param(status), pg::Param(err), retry_in_ms});
+  if (outcome == DeliveryOutcome::gone && r.rows() > 0)
+    conn.exec(purpose,
+              "UPDATE wa_webhooks SET disabled_at = now(), disabled_reason = 'the receiver answered 410 Gone'"
+              " WHERE id = $1 AND disabled_at IS NULL",
+              {std::string(r.text(0, 0))});
+  tx.commit();
+}
+
+}  // namespace wa::store

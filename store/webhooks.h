@@ -1,0 +1,93 @@
+// Webhook endpoints, the event log and durable deliveries (migration 0010). Events are written by
+// triggers in the transaction of their cause (an inbox insert, an outbox status change, an account
+// status or lease change) together with one pending delivery per subscribed endpoint; the
+// account's leader claims due deliveries (fenced by its lease epoch), sends them and records the
+// outcome. A delivery keeps its event id on every retry and across failovers.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/errors.h"
+#include "store/fenced_write.h"
+#include "store/pg.h"
+
+namespace wa::store {
+
+inline constexpr const char* kEventTypes[] = {"message.received", "message.status", "account.status",
+                                             "account.leader"};
+inline constexpr std::size_t kMaxWebhookUrlChars = 2048;
+inline constexpr std::size_t kMaxWebhooksPerBusiness = 10;
+
+struct Webhook {
+  std::string id;
+  std::string business_id;
+  std::string url;
+  std::vector<std::string> events;
+  std::string secret;
+  std::int64_t created_at_ms = 0;
+  std::optional<std::int64_t> disabled_at_ms;
+  std::optional<std::string> disabled_reason;
+};
+
+// Registers an endpoint. Throws NotFound (unknown business), StoreError (the business has
+// kMaxWebhooksPerBusiness already). Input is checked by the caller (app/api).
+Webhook create_webhook(pg::Connection& conn, const std::string& business_id, const std::string& url,
+                       const std::vector<std::string>& events, const std::string& secret);
+std::vector<Webhook> list_webhooks(pg::Connection& conn, const std::string& business_id);
+std::optional<Webhook> get_webhook(pg::Connection& conn, const std::string& business_id, const std::string& id);
+bool delete_webhook(pg::Connection& conn, const std::string& business_id, const std::string& id);
+
+struct Delivery {
+  std::int64_t id = 0;
+  std::string webhook_id;
+  std::string event_id;
+  std::string event_type;
+  std::string state;  // pending | delivered | dead
+  std::int64_t attempts = 0;
+  std::int64_t next_attempt_at_ms = 0;
+  std::optional<std::int64_t> last_status;
+  std::optional<std::string> last_error;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+};
+
+// The endpoint's deliveries, newest first.
+std::vector<Delivery> list_deliveries(pg::Connection& conn, const std::string& business_id,
+                                      const std::string& webhook_id, int limit);
+// Makes a delivery pending and due now with its attempts reset (the schedule starts again); the
+// event id stays. False when there is no such delivery of this endpoint and business.
+bool redeliver(pg::Connection& conn, const std::string& business_id, const std::string& webhook_id,
+               std::int64_t delivery_id);
+
+// --- the leader's sender ---
+
+struct DueDelivery {
+  std::int64_t id = 0;
+  std::string webhook_id;
+  std::string url;
+  std::string secret;
+  std::string event_id;
+  std::string event_type;
+  std::int64_t event_seq = 0;
+  std::int64_t event_created_at_ms = 0;
+  std::string event_data;  // JSON text
+  std::int64_t attempts = 0;  // including this one
+};
+
+// Claims up to `limit` due deliveries of the fence's account for `claim_ms` (another claimer
+// skips them meanwhile) and counts an attempt. Fenced: throws EpochMoved for a stale epoch.
+std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence& fence, int limit,
+                                          std::int64_t claim_ms);
+
+enum class DeliveryOutcome { delivered, retry, dead, gone };
+// Records an attempt's outcome: delivered; retry after `retry_in_ms`; dead (schedule exhausted);
+// gone (410: the delivery is dead and the endpoint disabled). Fenced.
+void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t delivery_id,
+                     DeliveryOutcome outcome, std::optional<int> http_status,
+                     const std::optional<std::string>& error, std::int64_t retry_in_ms = 0);
+
+}  // namespace wa::store
