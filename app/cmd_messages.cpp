@@ -11,10 +11,10 @@
 
 #include <fmt/format.h>
 
+#include "app/api/json_writer.h"
 #include "app/commands.h"
 #include "app/config_check.h"
 #include "app/flags.h"
-#include "common/json_object.h"
 #include "core/binary/jid.h"
 #include "store/accounts.h"
 #include "store/inbox.h"
@@ -124,7 +124,7 @@ int messages_send(int argc, char** argv) {
   } catch (const store::InvalidMessage& e) {
     throw ConfigError(e.what());
   }
-  std::cout << JsonObject().add("id", q.message.id).add("status", q.message.status).str() << "\n";
+  std::cout << api::JsonObject().str("id", q.message.id).str("status", q.message.status).done() << "\n";
   return 0;
 }
 
@@ -139,15 +139,15 @@ int messages_status(int argc, char** argv) {
   require_account(conn, b);
   const auto m = store::find_outbox(conn, b, id);
   if (!m) throw ConfigError(fmt::format("no message {} for business {}", id, b));
-  std::cout << JsonObject()
-                   .add("id", m->id)
-                   .add("status", m->status)
-                   .add("to", m->recipient)
-                   .add("error", m->error)
-                   .add("attempts", m->attempts)
-                   .add("created_at_ms", m->created_at_ms)
-                   .add("updated_at_ms", m->updated_at_ms)
-                   .str()
+  std::cout << api::JsonObject()
+                   .str("id", m->id)
+                   .str("status", m->status)
+                   .str("to", m->recipient)
+                   .opt_str("error", m->error)
+                   .num("attempts", m->attempts)
+                   .num("created_at_ms", m->created_at_ms)
+                   .num("updated_at_ms", m->updated_at_ms)
+                   .done()
             << "\n";
   return 0;
 }
@@ -171,15 +171,15 @@ int messages_list(int argc, char** argv) {
     if (page <= 0) break;
     const auto rows = store::list_inbox(conn, b, after, page);
     for (const auto& m : rows) {
-      std::cout << JsonObject()
-                       .add("id", m.id)
-                       .add("chat", m.chat)
-                       .add("from", user_jid(m.sender))
-                       .add("text", m.text)
-                       .add("timestamp", m.server_ts)
-                       .add("type", m.message_type)
-                       .add("seq", m.seq)
-                       .str()
+      std::cout << api::JsonObject()
+                       .str("id", m.id)
+                       .str("chat", m.chat)
+                       .str("from", user_jid(m.sender))
+                       .opt_str("text", m.text)
+                       .num("timestamp", m.server_ts)
+                       .str("type", m.message_type)
+                       .num("seq", m.seq)
+                       .done()
                 << "\n";
       after = m.seq;
       ++printed;
