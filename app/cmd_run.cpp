@@ -259,6 +259,12 @@ int cmd_run(int argc, char** argv) {
   ha::LeasedDeviceStoreOptions store_opts;
   store_opts.database_url = cfg.database_url;
   store_opts.pod = cfg.pod;
+  // The client reports what it received; the metrics are this process's.
+  wa_opts.on_message_stored = [&metrics](const std::string& kind, double latency) {
+    metrics.message_received(kind).Increment();
+    metrics.receive_latency_seconds.Observe(latency);
+  };
+  wa_opts.on_decrypt_failure = [&metrics](const std::string& reason) { metrics.decrypt_failure(reason).Increment(); };
   client::WaClientFactory factory(wa_opts, [leases, store_opts](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
     // The supervisor published the lease before it called the factory.
     auto lease = leases->get(business_id);

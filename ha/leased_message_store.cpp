@@ -136,7 +136,8 @@ class LeasedMessageStore::GatedSignal final : public signal::SessionStore,
     return write("delete signal session", [&](store::PgSignalStore& s) { return s.delete_session(a); });
   }
   std::size_t delete_all_sessions(const std::string& name) override {
-    return write("delete signal sessions", [&](store::PgSignalStore& s) { return s.delete_all_sessions(name); });
+    return write("delete signal sessions",
+                 [&](store::PgSignalStore& s) { return s.delete_all_sessions(name); });
   }
   std::vector<std::uint32_t> sub_device_sessions(const std::string& name) override {
     return read([&](store::PgSignalStore& s) { return s.sub_device_sessions(name); });

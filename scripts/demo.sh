@@ -5,7 +5,9 @@
 #   replicas, lets a virtual phone pair the account by scanning the QR that a STANDBY pod serves,
 #   shows the leader logged in, kills it (SIGKILL) and prints how long until another replica was
 #   logged in again from the stored credentials (wasim's own timestamps), then does a graceful
-#   handover (SIGTERM) the same way, and stops everything.
+#   handover (SIGTERM) the same way, and stops everything. Throughout, a second virtual phone (a
+#   customer) and the connector exchange end-to-end encrypted messages: before, during and after
+#   each leader change; at the end the demo counts what each side received (lost 0, doubled 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -152,9 +154,44 @@ wait_login_after() {
   return 1
 }
 
+say "messages: a customer (another virtual phone) and the connector chat, end to end encrypted"
+customer=+15550009876
+customer_jid=15550009876@s.whatsapp.net
+curl -s -X POST -H 'Content-Type: application/json' -d "{\"phone\":\"$customer\"}" "$admin/phones" >/dev/null
+n_in=0
+n_out=0
+out_ids=()
+# customer -> account: the phone encrypts for every device of the account's number (wasim queues it
+# for a device that is offline, e.g. while no pod leads).
+customer_sends() {
+  local i
+  for i in $(seq 1 "$1"); do
+    n_in=$((n_in + 1))
+    local st
+    st=$(curl -s -o "$work/post.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+      -d "{\"to\":\"$phone\",\"text\":\"in-$n_in ($2)\"}" "$admin/phones/$customer/messages")
+    [ "$st" = 200 ] || { echo "customer could not send: $st $(cat "$work/post.json")"; exit 1; }
+  done
+}
+# account -> customer: queued durably in wa_outbox by the CLI (any pod could do it); the leader sends.
+connector_sends() {
+  local i
+  for i in $(seq 1 "$1"); do
+    n_out=$((n_out + 1))
+    out_ids+=("$("$bin" messages send --business-id demo --to "$customer_jid" --text "out-$n_out ($2)" | jq -r .id)")
+  done
+}
+chat_round() {  # $1 = when
+  customer_sends 3 "$1"
+  connector_sends 3 "$1"
+  echo "$1: the customer sent 3 (in-$((n_in - 2))..in-$n_in), the connector queued 3 (out-$((n_out - 2))..out-$n_out)"
+}
+chat_round "before the kill"
+
 say "killing the leader $leader with SIGKILL"
 t0=$(date +%s%3N)
 kill -9 "${pid_of[$leader]}"
+chat_round "while no pod leads"
 login_ms=$(wait_login_after "$t0")
 ev=$(wait_new_leader "$ev_id")
 read -r ev_id new_leader new_epoch at_ms <<<"$ev"
@@ -167,12 +204,44 @@ start_replica "$leader"
 standbys_polling
 t0=$(date +%s%3N)
 kill -TERM "${pid_of[$new_leader]}"
+chat_round "during the handover"
 login_ms=$(wait_login_after "$t0")
 ev=$(wait_new_leader "$ev_id")
 read -r ev_id third third_epoch at_ms <<<"$ev"
 rc=0
 wait "${pid_of[$new_leader]}" || rc=$?
 echo "handover: $third logged in $((login_ms - t0)) ms after SIGTERM to $new_leader (it resigned, unlocked and sent NOTIFY; exit code $rc)"
+
+chat_round "after the handover"
+
+say "what each side received"
+# Every text once: the account's inbox (wa_inbox, written in the same transaction as the Signal
+# ratchet before the ack) and the customer's phone; outbound rows until the customer's delivery receipt.
+inbox_texts() { "$bin" messages list --business-id demo --json | jq -r 'select(.from | startswith("15550009876")) | .text'; }
+phone_texts() { curl -s "$admin/phones/$customer/messages" | jq -r '.messages[] | select(.text != null) | .text'; }
+count_of() {  # $1 = prefix (in|out), $2 = how many, stdin = texts; prints "lost doubled"
+  awk -v p="$1" -v n="$2" '{ if (match($0, "^" p "-[0-9]+ ")) { k = substr($0, length(p) + 2); sub(/ .*/, "", k); c[k]++ } }
+    END { lost = 0; dbl = 0; for (i = 1; i <= n; i++) { if (!(i in c)) lost++; else if (c[i] > 1) dbl++ } print lost, dbl }'
+}
+delivered_count() {
+  local n=0 id
+  for id in "${out_ids[@]}"; do
+    case "$("$bin" messages status --business-id demo --id "$id" | jq -r .status)" in delivered | read) n=$((n + 1)) ;; esac
+  done
+  echo "$n"
+}
+for _ in $(seq 1 300); do
+  [ "$(inbox_texts | grep -c '^in-')" -ge "$n_in" ] && [ "$(phone_texts | grep -c '^out-')" -ge "$n_out" ] \
+    && [ "$(delivered_count)" -ge "$n_out" ] && break
+  sleep 0.1
+done
+read -r in_lost in_doubled < <(inbox_texts | count_of in "$n_in")
+read -r out_lost out_doubled < <(phone_texts | count_of out "$n_out")
+echo "customer -> connector: sent $n_in, in the account's inbox $(inbox_texts | grep -c '^in-'): lost $in_lost, doubled $in_doubled"
+echo "connector -> customer: queued $n_out, on the customer's phone $(phone_texts | grep -c '^out-'): lost $out_lost, doubled $out_doubled; delivered (receipt back) $(delivered_count)/$n_out"
+echo "the account's inbox, as an application reads it (waconnector messages list --json), last 3:"
+"$bin" messages list --business-id demo --json | tail -3 | sed 's/^/  /'
+[ "$in_lost$in_doubled$out_lost$out_doubled" = 0000 ] || { echo "MESSAGES LOST OR DOUBLED"; exit 1; }
 
 say "wasim's connection list for the device (one live login at a time)"
 curl -s "$admin/devices/$jid/connections" | tr '{' '\n' | grep opened_ms | sed 's/[{}]//g; s/^/  /'

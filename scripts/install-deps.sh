@@ -15,7 +15,7 @@ PKGS=(
   clang libclang-rt-14-dev
   prometheus
   nftables iproute2 procps curl
-  zbar-tools
+  zbar-tools jq
   # OCI image without a daemon (scripts/image.sh, tests/image); prometheus above runs the alert drill
   buildah
   # PostgreSQL primary failover drills (scripts/patroni-cluster.sh, tests/patroni)

@@ -37,7 +37,8 @@ constexpr std::uint64_t kInverse = inverse_factor();
 static_assert(mulmod(kFactor, kInverse) == 1, "the LID permutation must be invertible");
 
 std::optional<std::uint64_t> number(std::string_view s) {
-  if (s.empty() || s.size() > 19 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+  if (s.empty() || s.size() > 19 ||
+      !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return std::nullopt;
   std::uint64_t v = 0;
   for (char c : s) {
@@ -49,7 +50,8 @@ std::optional<std::uint64_t> number(std::string_view s) {
 
 Jid make(std::uint64_t user, std::string_view server, std::optional<std::uint32_t> device) {
   return Jid{std::to_string(user), std::string(server), 0,
-             device && *device != 0 ? std::optional<std::uint16_t>(static_cast<std::uint16_t>(*device)) : std::nullopt,
+             device && *device != 0 ? std::optional<std::uint16_t>(static_cast<std::uint16_t>(*device))
+                                    : std::nullopt,
              0};
 }
 
@@ -92,9 +94,13 @@ Addressing addressing_for(std::string_view configured, int dict_version) {
   return dict_version == 2 ? Addressing::pn : Addressing::lid;
 }
 
-const char* to_string(Addressing a) { return a == Addressing::lid ? "lid" : "pn"; }
+const char* to_string(Addressing a) {
+  return a == Addressing::lid ? "lid" : "pn";
+}
 
-std::uint64_t lid_of(std::uint64_t user) { return mulmod(user % kModulus, kFactor); }
+std::uint64_t lid_of(std::uint64_t user) {
+  return mulmod(user % kModulus, kFactor);
+}
 
 std::optional<std::uint64_t> user_of_lid(std::uint64_t lid) {
   if (lid >= kModulus) return std::nullopt;
@@ -131,7 +137,8 @@ Node address_for(const Node& stanza, Addressing mode) {
     set_attr(out, "sender_pn", *from);
     out.attrs.push_back(Attr{"addressing_mode", std::string("lid")});
   }
-  if (auto peer = to_lid(out, "recipient"); peer && out.tag == "message") set_attr(out, "peer_recipient_pn", *peer);
+  if (auto peer = to_lid(out, "recipient"); peer && out.tag == "message")
+    set_attr(out, "peer_recipient_pn", *peer);
   return out;
 }
 

@@ -21,7 +21,7 @@ struct AdminRequest {
   std::string method;
   std::string path;
   std::map<std::string, std::string> query;  // decoded; duplicate keys -> 400 before handlers run
-  std::string body;                           // request body (at most kMaxAdminBody, else 413)
+  std::string body;                          // request body (at most kMaxAdminBody, else 413)
 };
 
 struct AdminResponse {

@@ -47,7 +47,9 @@ Jid user_jid(std::uint64_t user) {
 }
 
 // A PN or LID JID (device optional) as a device key; nullopt for anything else.
-std::optional<DeviceKey> key_of(const std::string& text) { return device_of(text); }
+std::optional<DeviceKey> key_of(const std::string& text) {
+  return device_of(text);
+}
 
 Node ack_for(const Node& in, const std::string& cls, const std::string& from, const char* error = nullptr) {
   Node ack{"ack", {{"class", cls}, {"id", text_attr(in, "id")}, {"from", from}}, {}};
@@ -90,7 +92,9 @@ std::vector<std::uint32_t> MessageRouter::devices_of(std::uint64_t user) const {
   return out;
 }
 
-std::size_t MessageRouter::pending(DeviceKey d) const { return queue_.size(d); }
+std::size_t MessageRouter::pending(DeviceKey d) const {
+  return queue_.size(d);
+}
 
 bool MessageRouter::handle(WaSession& session, DeviceKey from, const Node& n) {
   if (n.tag == "iq") return on_iq(session, from, n);
@@ -194,8 +198,7 @@ Node MessageRouter::usync(const Node& iq) const {
                            NodeList{Node{"device-list", {}, std::move(devs)},
                                     Node{"key-index-list", {{"ts", unix_seconds()}}, wa::crypto::Bytes{}}}});
     }
-    if (want_lid && d)
-      parts.push_back(Node{"lid", {{"val", lid_jid(d->first)}}, {}});
+    if (want_lid && d) parts.push_back(Node{"lid", {{"val", lid_jid(d->first)}}, {}});
     Node out{"user", {{"jid", jid_text}}, {}};
     if (!parts.empty()) out.content = std::move(parts);
     users.push_back(std::move(out));
@@ -288,6 +291,25 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
   NodeList shared;  // top-level encs (skmsg) go to every member device
   for (const auto& e : kids(msg))
     if (e.tag == "enc") shared.push_back(e);
+  // A group message resent after a retry receipt names the one member device it is for
+  // (`to=group participant=device`; Baileys puts the pairwise enc in <participants> or at the top).
+  std::optional<DeviceKey> resend_to;
+  if (group && msg.attr("participant")) {
+    resend_to = key_of(text_attr(msg, "participant"));
+    if (!resend_to || !member(resend_to->first) || *resend_to == from)
+      return refuse("400", "a group resend names a participant outside the group");
+    for (auto it = pairwise.begin(); it != pairwise.end();)
+      it = it->first == *resend_to ? std::next(it) : pairwise.erase(it);
+    NodeList skmsgs;
+    for (auto& e : shared) {
+      if (text_attr(e, "type") == "skmsg")
+        skmsgs.push_back(std::move(e));
+      else
+        pairwise[*resend_to].push_back(std::move(e));
+    }
+    shared = std::move(skmsgs);
+    if (pairwise.empty() && shared.empty()) return refuse("400", "a group resend carries no <enc>");
+  }
   if (to_device) {
     if (msg.child("participants") || shared.empty() || shared.size() > 4 || *to_device == from)
       return refuse("400", "a message to one device carries 1-4 top-level <enc> and no <participants>");
@@ -319,7 +341,9 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
 
   std::set<DeviceKey> targets;
   for (const auto& [d, _] : pairwise) targets.insert(d);
-  if (!shared.empty())
+  if (resend_to)
+    targets.insert(*resend_to);  // the skmsg too goes to that device only
+  else if (!shared.empty())
     for (auto m : group->members)
       for (auto dev : devices_of(m))
         if (DeviceKey{m, dev} != from) targets.insert({m, dev});
@@ -335,7 +359,8 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
     } else {
       out.attrs.push_back(Attr{"from", device_jid(from)});
       // Own other device: the chat it was sent in (PN form here; LID connections get it as LID).
-      if (d.first == from.first) out.attrs.push_back(Attr{"recipient", user_jid(to_device ? to_device->first : *dm_user)});
+      if (d.first == from.first)
+        out.attrs.push_back(Attr{"recipient", user_jid(to_device ? to_device->first : *dm_user)});
     }
     out.attrs.push_back(Attr{"t", unix_seconds()});
     out.attrs.push_back(Attr{"type", msg.attr_text("type").value_or("text")});
@@ -361,7 +386,8 @@ std::optional<Node> MessageRouter::route(DeviceKey from, const Node& msg) {
 
 std::vector<Node> MessageRouter::take_pending(DeviceKey d) {
   std::vector<Node> out;
-  for (const auto& p : queue_.take(d)) out.push_back(wa::binary::decode_frame(p.stanza, wa::binary::Dict::v3));
+  for (const auto& p : queue_.take(d))
+    out.push_back(wa::binary::decode_frame(p.stanza, wa::binary::Dict::v3));
   return out;
 }
 

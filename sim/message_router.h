@@ -14,8 +14,8 @@
 
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "core/binary/node.h"
-#include "sim/device_registry.h"
 #include "sim/addressing.h"
+#include "sim/device_registry.h"
 #include "sim/group_registry.h"
 #include "sim/pending_queue.h"
 #include "sim/prekey_server.h"

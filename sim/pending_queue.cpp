@@ -31,7 +31,8 @@ std::vector<std::string_view> split_tabs(std::string_view line) {
 }
 
 std::optional<std::uint64_t> digits(std::string_view s, std::size_t max_len) {
-  if (s.empty() || s.size() > max_len || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+  if (s.empty() || s.size() > max_len ||
+      !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return std::nullopt;
   std::uint64_t v = 0;
   for (char c : s) v = v * 10 + static_cast<std::uint64_t>(c - '0');
@@ -89,7 +90,9 @@ std::vector<QueueRecord> parse_queue_log(std::string_view text, const QueueLimit
     if (nl == std::string_view::npos) break;  // torn last line: the append did not finish
     const std::string_view line = text.substr(0, nl);
     text.remove_prefix(nl + 1);
-    auto bad = [&](const std::string& why) { return QueueLogError("line " + std::to_string(lineno) + ": " + why); };
+    auto bad = [&](const std::string& why) {
+      return QueueLogError("line " + std::to_string(lineno) + ": " + why);
+    };
     if (line.size() > max_line) throw bad("line too long");
     if (line.empty() || line[0] == '#') continue;
     const auto f = split_tabs(line);
@@ -114,7 +117,8 @@ std::vector<QueueRecord> parse_queue_log(std::string_view text, const QueueLimit
     }
     if (r.op == QueueRecord::Op::add) {
       const auto hex = f[4];
-      if (hex.empty() || hex.size() % 2 != 0 || hex.size() / 2 > lim.max_stanza_bytes) throw bad("bad stanza size");
+      if (hex.empty() || hex.size() % 2 != 0 || hex.size() / 2 > lim.max_stanza_bytes)
+        throw bad("bad stanza size");
       r.stanza.resize(hex.size() / 2);
       for (std::size_t i = 0; i < r.stanza.size(); ++i) {
         const int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
@@ -129,6 +133,11 @@ std::vector<QueueRecord> parse_queue_log(std::string_view text, const QueueLimit
 
 PendingQueue::PendingQueue(const std::filesystem::path& state_dir, QueueLimits limits)
     : file_(state_dir / "queue.log"), limits_(limits) {
+  // The router (and so this queue) may be built before anything else touched --state.
+  std::error_code ec;
+  if (std::filesystem::create_directories(state_dir, ec))
+    std::filesystem::permissions(state_dir, std::filesystem::perms::owner_all, ec);
+  if (ec) throw std::runtime_error("cannot create state dir " + state_dir.string() + ": " + ec.message());
   const auto old_file = state_dir / "queue.tsv";
   const bool import_old = !std::filesystem::exists(file_) && std::filesystem::exists(old_file);
   try {
@@ -256,7 +265,8 @@ void PendingQueue::compact() {
 void PendingQueue::open_for_append() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = ::open(file_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd_ < 0) throw std::runtime_error("cannot open " + file_.string() + " for appending: " + std::strerror(errno));
+  if (fd_ < 0)
+    throw std::runtime_error("cannot open " + file_.string() + " for appending: " + std::strerror(errno));
 }
 
 }  // namespace wa::sim

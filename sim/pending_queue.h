@@ -35,8 +35,8 @@ struct QueueRecord {
   enum class Op { add, drop, clear };
   Op op = Op::add;
   std::pair<std::uint64_t, std::uint32_t> device;
-  std::string cls;  // "message" or "receipt" (add, drop)
-  std::string id;   // (add, drop)
+  std::string cls;           // "message" or "receipt" (add, drop)
+  std::string id;            // (add, drop)
   wa::crypto::Bytes stanza;  // encoded node (add)
 };
 

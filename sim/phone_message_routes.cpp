@@ -53,7 +53,8 @@ AdminResponse Simulator::phone_messages(const std::string& phone_text, const Adm
       for (const auto& r : messenger_.receipts(p)) {
         out += first ? "" : ",";
         first = false;
-        out += "{\"id\":" + json_quoted(r.id) + ",\"from\":" + json_quoted(r.from) + ",\"type\":" + json_quoted(r.type) + "}";
+        out += "{\"id\":" + json_quoted(r.id) + ",\"from\":" + json_quoted(r.from) +
+               ",\"type\":" + json_quoted(r.type) + "}";
       }
       return AdminResponse{200, out + "]}"};
     });

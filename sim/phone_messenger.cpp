@@ -161,10 +161,10 @@ void PhoneMessenger::receive(const PhoneRecord& rec) {
   Phone& p = phone(rec);
   for (const auto& n : router_.take_pending({rec.user, 0})) {
     if (n.tag == "receipt") {
-      p.receipts.push_back(PhoneReceipt{n.attr_text("id").value_or(""),
-                                        n.attr("participant") ? n.attr_text("participant").value_or("")
-                                                              : n.attr_text("from").value_or(""),
-                                        n.attr_text("type").value_or("delivery")});
+      p.receipts.push_back(PhoneReceipt{
+          n.attr_text("id").value_or(""),
+          n.attr("participant") ? n.attr_text("participant").value_or("") : n.attr_text("from").value_or(""),
+          n.attr_text("type").value_or("delivery")});
       if (p.receipts.size() > kMaxInbox) p.receipts.erase(p.receipts.begin());
       continue;
     }
@@ -232,7 +232,8 @@ void PhoneMessenger::receive(const PhoneRecord& rec) {
   p.store.save();
 }
 
-std::vector<std::string> PhoneMessenger::mark_read(const PhoneRecord& rec, const std::vector<std::string>& ids) {
+std::vector<std::string> PhoneMessenger::mark_read(const PhoneRecord& rec,
+                                                   const std::vector<std::string>& ids) {
   receive(rec);
   Phone& p = phone(rec);
   std::vector<std::string> done;

@@ -5,8 +5,8 @@
 #include <asio.hpp>
 
 #include <chrono>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -16,11 +16,11 @@
 #include "sim/device_registry.h"
 #include "sim/group_registry.h"
 #include "sim/message_router.h"
-#include "sim/prekey_server.h"
 #include "sim/phone_messenger.h"
 #include "sim/phone_registry.h"
-#include "sim/session_hub.h"
+#include "sim/prekey_server.h"
 #include "sim/server_identity.h"
+#include "sim/session_hub.h"
 #include "sim/ws_server.h"
 
 namespace wa::sim {
@@ -32,10 +32,10 @@ struct SimulatorConfig {
   int admin_port = 0;
   std::filesystem::path state_dir;
   std::chrono::milliseconds handshake_timeout{20000};
-  std::chrono::milliseconds qr_ttl_first{60000};  // §6.2: the first ref is live 60 s
-  std::chrono::milliseconds qr_ttl{20000};        // each later one 20 s
-  std::chrono::milliseconds first_stanza_delay{20};    // handshake -> first stanza (Baileys 6)
-  std::string addressing = "auto";                      // sim/addressing.h
+  std::chrono::milliseconds qr_ttl_first{60000};     // §6.2: the first ref is live 60 s
+  std::chrono::milliseconds qr_ttl{20000};           // each later one 20 s
+  std::chrono::milliseconds first_stanza_delay{20};  // handshake -> first stanza (Baileys 6)
+  std::string addressing = "auto";                   // sim/addressing.h
 };
 
 class Simulator {

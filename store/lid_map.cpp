@@ -41,8 +41,9 @@ std::optional<std::string> lid_for_pn(pg::Connection& conn, const std::string& b
 
 std::optional<std::string> pn_for_lid(pg::Connection& conn, const std::string& business_id,
                                       const std::string& lid_user) {
-  auto r = conn.exec(fmt::format("look up phone number for business {}", business_id),
-                     "SELECT pn FROM wa_lid_map WHERE business_id = $1 AND lid = $2", {business_id, lid_user});
+  auto r =
+      conn.exec(fmt::format("look up phone number for business {}", business_id),
+                "SELECT pn FROM wa_lid_map WHERE business_id = $1 AND lid = $2", {business_id, lid_user});
   if (r.rows() == 0) return std::nullopt;
   return std::string(r.text(0, 0));
 }

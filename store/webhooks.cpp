@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "store/notify.h"
+
 namespace wa::store {
 namespace {
 
@@ -136,7 +138,7 @@ bool redeliver(pg::Connection& conn, const std::string& business_id, const std::
                      " WHERE business_id = $1 AND webhook_id = $2 AND id = $3::bigint RETURNING id",
                      {business_id, webhook_id, delivery_id});
   if (r.rows() == 0) return false;
-  conn.exec("wake webhook sender", "SELECT pg_notify('wa_webhook', $1)", {business_id});
+  notify(conn, kWebhookChannel, business_id);
   return true;
 }
 
@@ -205,6 +207,21 @@ void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t
               " WHERE id = $1 AND disabled_at IS NULL",
               {std::string(r.text(0, 0))});
   tx.commit();
+}
+
+std::int64_t prune_events(pg::Connection& conn, const WriteFence& fence, std::int64_t max_age_ms) {
+  const auto purpose = fmt::format("prune events of business {}", fence.business_id());
+  pg::Transaction tx(conn, purpose);
+  fence_check(conn, fence, purpose);
+  auto r = conn.exec(purpose,
+                     "DELETE FROM wa_events e WHERE e.business_id = $1"
+                     " AND e.created_at < now() - ($2::bigint * interval '1 millisecond')"
+                     " AND NOT EXISTS (SELECT 1 FROM wa_webhook_deliveries d WHERE d.event_id = e.id"
+                     "   AND d.state = 'pending')",
+                     {fence.business_id(), max_age_ms});
+  tx.commit();
+  const char* n = PQcmdTuples(r.get());
+  return n != nullptr && *n != '\0' ? std::stoll(n) : 0;
 }
 
 }  // namespace wa::store

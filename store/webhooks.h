@@ -90,4 +90,9 @@ void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t
                      DeliveryOutcome outcome, std::optional<int> http_status,
                      const std::optional<std::string>& error, std::int64_t retry_in_ms = 0);
 
+// Deletes the account's events older than `max_age_ms` that have no pending delivery (their
+// finished deliveries go with them): the event log and the delivery log keep that long. Fenced
+// (only the leader prunes). Returns the number of events deleted.
+std::int64_t prune_events(pg::Connection& conn, const WriteFence& fence, std::int64_t max_age_ms);
+
 }  // namespace wa::store

@@ -75,13 +75,25 @@ void WebhookSender::stop() {
 void WebhookSender::run() {
   pg::Connection conn;
   const auto claim_ms = options_.request_timeout.count() + 5000;
+  auto next_prune = std::chrono::steady_clock::now();
   while (!stopping_) {
     try {
       if (!conn.ok()) {
         conn = pg::Connection::open(url_, "webhook sender", {{"application_name", "waconnector/webhooks"}});
         store::listen(conn, store::kWebhookChannel);
       }
-      for (const auto& fence : led_()) {
+      const auto led = led_();
+      if (std::chrono::steady_clock::now() >= next_prune) {
+        next_prune = std::chrono::steady_clock::now() + options_.prune_interval;
+        for (const auto& fence : led) {
+          try {
+            if (const auto n = store::prune_events(conn, *fence, options_.event_retention.count()); n > 0)
+              log::info("events_pruned").kv("business_id", fence->business_id()).kv("events", n);
+          } catch (const store::EpochMoved&) {
+          }
+        }
+      }
+      for (const auto& fence : led) {
         if (stopping_) break;
         std::vector<store::DueDelivery> due;
         try {
@@ -117,7 +129,6 @@ void WebhookSender::run() {
             }
           }
           if (outcome == store::DeliveryOutcome::retry) {
-            failed_++;
             const auto n = static_cast<std::size_t>(std::max<std::int64_t>(d.attempts, 1));
             if (n >= options_.schedule.size()) {
               outcome = store::DeliveryOutcome::dead;
@@ -125,13 +136,15 @@ void WebhookSender::run() {
               retry_in = std::max(retry_in, jittered(options_.schedule[n], options_.jitter));
             }
           }
-          if (outcome == store::DeliveryOutcome::delivered) delivered_++;
-          if (outcome == store::DeliveryOutcome::dead || outcome == store::DeliveryOutcome::gone) dead_++;
           try {
             store::finish_delivery(conn, *fence, d.id, outcome, status, error, retry_in);
           } catch (const store::EpochMoved&) {
             break;  // the claim runs out and the new leader retries it (same event id)
           }
+          // Counted once recorded, so a reader of the counters finds the rows written.
+          if (outcome == store::DeliveryOutcome::delivered) delivered_++;
+          if (outcome != store::DeliveryOutcome::delivered) failed_++;
+          if (outcome == store::DeliveryOutcome::dead || outcome == store::DeliveryOutcome::gone) dead_++;
           log::info("webhook_attempt")
               .kv("business_id", fence->business_id())
               .kv("delivery_id", d.id)

@@ -34,6 +34,9 @@ struct WebhookSenderOptions {
   std::chrono::milliseconds poll_interval{1000};     // also the reconnect delay after an error
   std::chrono::milliseconds max_retry_after{std::chrono::hours(24)};
   int batch = 20;
+  // Events (and their finished deliveries) older than this are deleted by the leader.
+  std::chrono::milliseconds event_retention{std::chrono::hours(24 * 7)};
+  std::chrono::milliseconds prune_interval{std::chrono::minutes(10)};
 };
 
 class WebhookSender {

@@ -197,11 +197,15 @@ struct WaClient::Impl {
   signal::ProtocolStore* send_protocol();  // protocol_store(), or null when not usable
   void pump_outbox();
   void send_next();
+  binary::Jid own_chat_user() const;  // our LID user once we have one, else our phone-number user
+  void resolve_chat(OutboxItem item);
   void resolve_devices(OutboxItem item, std::vector<binary::Jid> users);
   void send_with_devices(OutboxItem item, const std::vector<binary::Jid>& users);
-  void encrypt_and_send(OutboxItem item, const std::vector<binary::Jid>& devices);
+  // `to`: the chat as addressed (a phone-number recipient's LID once known).
+  void encrypt_and_send(OutboxItem item, const binary::Jid& to, const std::vector<binary::Jid>& devices);
   void finish_item(const OutboxItem& item, OutboxStatus status, const std::string& error);
   void requeue_unacked();
+  void send_failed_store(OutboxItem item);
   void on_server_ack(const Node& n);
   // receipt_handle.cpp's parse, acted on: statuses, retry answers.
   void on_receipt(const Node& n);

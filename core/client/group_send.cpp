@@ -37,7 +37,8 @@ GroupMessage group_message(signal::ProtocolStore& store, const std::string& id, 
                            const std::vector<Jid>& devices, const OwnIdentity& own, crypto::ByteView message,
                            crypto::ByteView device_identity) {
   const std::string group_text = group.to_non_ad().to_string();
-  const signal::SenderKeyName name{group_text, signal::Address::from_jid(own.device)};
+  // whatsmeow names our sender key by our LID when we have one: members see us as that participant.
+  const signal::SenderKeyName name{group_text, signal::Address::from_jid(own.lid.value_or(own.device))};
   const auto skdm = signal::create_sender_key_distribution(store, name);
   const auto skdm_message = encode_sender_key_distribution(group_text, skdm);
   // The skmsg after the SKDM: the SKDM carries the sender key state before this message's iteration.

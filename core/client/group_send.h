@@ -37,7 +37,8 @@ struct GroupMessage {
 // Builds the group <message>: our SKDM (pairwise, pkmsg/msg, to every device of `devices` but this
 // one; devices without a session are skipped), phash over the devices written to,
 // <device-identity> when a pkmsg is among them, and the top-level skmsg of `message` (unpadded
-// Message bytes). Our sender key is named (group, this device's address). Store exceptions
+// Message bytes). Our sender key is named (group, this device's LID address, or its phone-number
+// address without a LID). Store exceptions
 // propagate.
 GroupMessage group_message(signal::ProtocolStore& store, const std::string& id, const binary::Jid& group,
                            const std::vector<binary::Jid>& devices, const OwnIdentity& own,

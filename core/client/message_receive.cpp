@@ -40,6 +40,17 @@ std::optional<std::pair<std::string, std::string>> lid_pair(const MessageInfo& i
   return std::nullopt;
 }
 
+const char* failure_reason(const std::optional<signal::SignalErrorKind>& k) {
+  if (!k) return "other";
+  switch (*k) {
+    case signal::SignalErrorKind::no_session:
+    case signal::SignalErrorKind::no_pre_key: return "no_session";
+    case signal::SignalErrorKind::invalid_mac: return "bad_mac";
+    case signal::SignalErrorKind::invalid_message: return "invalid_message";
+    default: return "other";
+  }
+}
+
 }  // namespace
 
 // One per account, for receiving and sending (send.cpp); declared after `messages` in Impl, whose
@@ -65,15 +76,19 @@ bool WaClient::Impl::message_store_call(const char* purpose, const std::function
     call();
     return true;
   } catch (const StoreFenced& e) {
-    wa::log::warn("wa_client_store_fenced").kv("business_id", business_id).kv("purpose", purpose).kv("error", e.what());
-    end_connection(DisconnectReason::lock_lost, std::string("store write refused (") + purpose + "): " + e.what(),
-                   false);
+    wa::log::warn("wa_client_store_fenced")
+        .kv("business_id", business_id)
+        .kv("purpose", purpose)
+        .kv("error", e.what());
+    end_connection(DisconnectReason::lock_lost,
+                   std::string("store write refused (") + purpose + "): " + e.what(), false);
   } catch (const std::exception& e) {
     wa::log::error("wa_client_message_store_failed")
         .kv("business_id", business_id)
         .kv("purpose", purpose)
         .kv("error", e.what());
-    end_connection(DisconnectReason::error, std::string("message store failed (") + purpose + "): " + e.what(), true);
+    end_connection(DisconnectReason::error,
+                   std::string("message store failed (") + purpose + "): " + e.what(), true);
   }
   return false;
 }
@@ -130,8 +145,10 @@ void WaClient::Impl::on_message(const Node& n) {
     e.text = c.text;
     e.server_ts = info.timestamp;
     e.ciphertext_hash = ciphertext_hash(enc);
-    if (messages->inbox_put(e)) ++rows;
-    else ++known;  // the same message re-encrypted (a resend after our retry receipt)
+    if (messages->inbox_put(e))
+      ++rows;
+    else
+      ++known;  // the same message re-encrypted (a resend after our retry receipt)
   };
   const auto pair = lid_pair(info);
   if (!message_store_call("decrypt message", [&] {
@@ -151,6 +168,17 @@ void WaClient::Impl::on_message(const Node& n) {
     if (!r.error.empty()) l.kv("error", r.error);
     any_ok = any_ok || r.outcome == EncOutcome::decrypted || r.outcome == EncOutcome::duplicate;
     malformed = malformed || r.outcome == EncOutcome::malformed;
+  }
+  if (opt.on_decrypt_failure)
+    for (const auto& r : result.encs)
+      if (r.outcome == EncOutcome::failed) opt.on_decrypt_failure(failure_reason(r.error_kind));
+  if (rows > 0 && opt.on_message_stored) {
+    const auto* c = result.content();
+    const std::string kind = c && c->text ? "text" : info.type == "media" ? "media" : "other";
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    for (int i = 0; i < rows; ++i)
+      opt.on_message_stored(kind, std::max(0.0, now - static_cast<double>(info.timestamp)));
   }
   if (result.needs_retry()) return send_retry_receipt(n, info);
   retries.forget(info.id);

@@ -9,8 +9,10 @@ binary::Node delivery_receipt(const binary::Node& message, const MessageInfo& in
   if (const auto* from = message.attr("from")) r.attrs.push_back({"to", *from});
   for (const char* k : {"recipient", "participant"})
     if (const auto* v = message.attr(k)) r.attrs.push_back({k, *v});
-  if (info.category == "peer") r.attrs.push_back({"type", std::string("peer_msg")});
-  else if (info.is_from_me) r.attrs.push_back({"type", std::string("sender")});
+  if (info.category == "peer")
+    r.attrs.push_back({"type", std::string("peer_msg")});
+  else if (info.is_from_me)
+    r.attrs.push_back({"type", std::string("sender")});
   return r;
 }
 

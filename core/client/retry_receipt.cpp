@@ -40,10 +40,12 @@ binary::Node retry_receipt(const binary::Node& message, const MessageInfo& info,
     binary::NodeList k;
     k.push_back(bytes_child("type", Bytes{0x05}));
     k.push_back(bytes_child("identity", key_bytes(keys->identity_pub)));
-    k.push_back(binary::Node{"key", {},
+    k.push_back(binary::Node{"key",
+                             {},
                              binary::NodeList{bytes_child("id", be3(keys->pre_key.id)),
                                               bytes_child("value", key_bytes(keys->pre_key.pair.pub))}});
-    k.push_back(binary::Node{"skey", {},
+    k.push_back(binary::Node{"skey",
+                             {},
                              binary::NodeList{bytes_child("id", be3(keys->signed_pre_key.id)),
                                               bytes_child("value", key_bytes(keys->signed_pre_key.pair.pub)),
                                               bytes_child("signature", keys->signed_pre_key.signature)}});

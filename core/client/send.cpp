@@ -22,6 +22,7 @@
 #include "core/signal/padding.h"
 #include "core/signal/prekey_bundle.h"
 #include "core/signal/session_cipher.h"
+#include "core/signal/signal_error.h"
 
 namespace wa::client {
 
@@ -55,7 +56,10 @@ void WaClient::Impl::pump_outbox() {
   }
   if (outbox_queue.empty()) {
     std::vector<OutboxItem> claimed;
-    if (!store_write("claim outbox", [&] { claimed = messages->claim_outbox(kClaimBatch); })) return;
+    // Not essential: a database hiccup only delays sending (StoreFenced still ends the client).
+    if (!store_write(
+            "claim outbox", [&] { claimed = messages->claim_outbox(kClaimBatch); }, false))
+      return;
     if (claimed.empty()) return;
     wa::log::debug("wa_outbox_claimed").kv("business_id", business_id).kv("rows", claimed.size());
     for (auto& c : claimed) outbox_queue.push_back(std::move(c));
@@ -84,8 +88,7 @@ void WaClient::Impl::send_next() {
     return send_next();
   }
   if (!dev || !dev->paired()) return;  // cannot happen while logged in
-  const Jid own_user = Jid::parse(dev->jid)->to_non_ad();
-  if (!to->is_group()) return resolve_devices(std::move(item), {to->to_non_ad(), own_user});
+  if (!to->is_group()) return resolve_chat(std::move(item));
   // A group: its members first (asked every time, so a member change is never missed).
   const auto g = gen;
   send_iq(
@@ -105,6 +108,56 @@ void WaClient::Impl::send_next() {
           return send_next();
         }
         resolve_devices(std::move(item), std::move(members));
+      },
+      opt.iq_timeout);
+}
+
+// The addressing the service uses today (wa-beyond-text §4; whatsmeow SendMessage): once we have a
+// LID ourselves, a phone-number recipient is written to by its LID, so the sessions are the ones its
+// replies (from its LID) use. The LID comes from the store's map or a usync <lid/> query.
+Jid WaClient::Impl::own_chat_user() const {
+  if (!dev->lid.empty())
+    if (auto l = Jid::parse(dev->lid)) return l->to_non_ad();
+  return Jid::parse(dev->jid)->to_non_ad();
+}
+
+void WaClient::Impl::resolve_chat(OutboxItem item) {
+  const Jid to = parse_recipient(item.recipient)->to_non_ad();
+  const Jid own_user = own_chat_user();
+  if (!to.is_user() || !own_user.is_lid()) return resolve_devices(std::move(item), {to, own_user});
+  std::optional<std::string> lid;
+  if (!store_write(
+          "find lid", [&] { lid = messages->lid_for_pn(to.user); }, false) &&
+      (stopped.load() || gave_up))
+    return;
+  if (lid) return resolve_devices(std::move(item), {Jid{*lid, std::string(binary::server::kLid), 0, std::nullopt, 0}, own_user});
+  const auto g = gen;
+  send_iq(
+      usync_devices_query(ids.next(), {to}, true),
+      [this, g, item, to, own_user](const IqResult& r) mutable {
+        if (g != gen || stopped.load()) return;
+        if (!r.answered()) {
+          outbox_queue.push_front(std::move(item));
+          outbox_busy = false;
+          return;
+        }
+        std::optional<Jid> found;
+        try {
+          for (auto& u : parse_usync_devices(*r.node)) {
+            if (!u.lid) {
+              device_cache.put(u.user, std::move(u.devices));
+              continue;
+            }
+            found = u.lid;
+            if (!store_write(
+                    "store lid mapping", [&] { messages->put_lid_mapping(u.lid->user, u.user.user); }, false))
+              return send_failed_store(std::move(item));
+          }
+        } catch (const UsyncError& e) {
+          finish_item(item, OutboxStatus::failed, std::string("lid lookup: ") + e.what());
+          return send_next();
+        }
+        resolve_devices(std::move(item), {found.value_or(to), own_user});
       },
       opt.iq_timeout);
 }
@@ -140,7 +193,7 @@ void WaClient::Impl::resolve_devices(OutboxItem item, std::vector<Jid> users) {
 }
 
 void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& users) {
-  const Jid to = *parse_recipient(item.recipient);
+  const Jid to = users.empty() || parse_recipient(item.recipient)->is_group() ? *parse_recipient(item.recipient) : users.front();
   const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
   std::vector<Jid> devices;
   bool recipient_has_devices = false;
@@ -158,13 +211,15 @@ void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& 
   signal::ProtocolStore* ps = send_protocol();
   if (!ps) return finish_item(item, OutboxStatus::failed, "no Signal store"), send_next();
   std::vector<Jid> need;
-  if (!store_write("find sessions", [&] { need = devices_without_session(*ps, devices); })) return;
-  if (need.empty()) return encrypt_and_send(std::move(item), devices);
+  if (!store_write(
+          "find sessions", [&] { need = devices_without_session(*ps, devices); }, false))
+    return send_failed_store(std::move(item));
+  if (need.empty()) return encrypt_and_send(std::move(item), to, devices);
   if (need.size() > kMaxBundleFetch) need.resize(kMaxBundleFetch);
   const auto g = gen;
   send_iq(
       bundle_request(ids.next(), need),
-      [this, g, item, devices](const IqResult& r) mutable {
+      [this, g, item, to, devices](const IqResult& r) mutable {
         if (g != gen || stopped.load()) return;
         if (!r.answered()) {
           outbox_queue.push_front(std::move(item));
@@ -172,7 +227,9 @@ void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& 
           return;
         }
         signal::ProtocolStore* ps = send_protocol();
-        bool ok = store_write("build sessions", [&] {
+        bool ok = store_write(
+            "build sessions",
+            [&] {
           try {
             messages->transaction("build sessions", [&] {
               const auto out = apply_bundles(*ps, *r.node);
@@ -185,26 +242,38 @@ void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& 
           } catch (const signal::BundleError& e) {
             wa::log::warn("wa_send_bad_bundles").kv("business_id", business_id).kv("error", e.what());
           }
-        });
-        if (!ok) return;
-        encrypt_and_send(std::move(item), devices);
+            },
+            false);
+        if (!ok) return send_failed_store(std::move(item));
+        encrypt_and_send(std::move(item), to, devices);
       },
       opt.iq_timeout);
 }
 
-void WaClient::Impl::encrypt_and_send(OutboxItem item, const std::vector<Jid>& devices) {
-  const Jid to = *parse_recipient(item.recipient);
+void WaClient::Impl::encrypt_and_send(OutboxItem item, const Jid& to, const std::vector<Jid>& devices) {
   const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
   const auto message = encode_text_message(item.text);
   const auto dsm = device_sent_plaintext(to, message);
   signal::ProtocolStore* ps = send_protocol();
   if (to.is_group()) {
     GroupMessage gm;
-    if (!store_write("encrypt group message", [&] {
-          messages->transaction("encrypt group message",
-                                [&] { gm = group_message(*ps, item.id, to, devices, own, message, dev->account); });
-        }))
-      return;
+    std::string signal_error;
+    if (!store_write(
+            "encrypt group message",
+            [&] {
+              try {
+                messages->transaction("encrypt group message",
+                                      [&] { gm = group_message(*ps, item.id, to, devices, own, message, dev->account); });
+              } catch (const signal::SignalError& e) {
+                signal_error = e.what();
+              }
+            },
+            false))
+      return send_failed_store(std::move(item));
+    if (!signal_error.empty()) {
+      finish_item(item, OutboxStatus::failed, "encryption failed: " + signal_error);
+      return send_next();
+    }
     send(gm.stanza);
     wa::log::info("wa_message_sent")
         .kv("business_id", business_id)
@@ -219,10 +288,22 @@ void WaClient::Impl::encrypt_and_send(OutboxItem item, const std::vector<Jid>& d
   Fanout fan;
   // The ratchets advance and are stored before the stanza leaves: a crash in between costs a
   // resend with fresh keys, never a reused one.
-  if (!store_write("encrypt message", [&] {
-        messages->transaction("encrypt message", [&] { fan = encrypt_fanout(*ps, devices, own, message, dsm); });
-      }))
-    return;
+  std::string signal_error;
+  if (!store_write(
+          "encrypt message",
+          [&] {
+            try {
+              messages->transaction("encrypt message", [&] { fan = encrypt_fanout(*ps, devices, own, message, dsm); });
+            } catch (const signal::SignalError& e) {
+              signal_error = e.what();  // rolled back: no session advanced
+            }
+          },
+          false))
+    return send_failed_store(std::move(item));
+  if (!signal_error.empty()) {
+    finish_item(item, OutboxStatus::failed, "encryption failed: " + signal_error);
+    return send_next();
+  }
   const bool reaches_recipient = std::any_of(fan.devices.begin(), fan.devices.end(),
                                              [&](const Jid& d) { return !is_own_account(d, own); });
   if (!reaches_recipient) {
@@ -249,7 +330,15 @@ void WaClient::Impl::finish_item(const OutboxItem& item, OutboxStatus status, co
     wa::log::warn("wa_message_failed").kv("business_id", business_id).kv("id", item.id).kv("error", error);
   store_write(
       "mark outbox", [&] { messages->mark_outbox(item.id, status, error.empty() ? std::nullopt : std::optional(error)); },
-      status == OutboxStatus::failed);
+      false);
+}
+
+void WaClient::Impl::send_failed_store(OutboxItem item) {
+  // A store failure that is not a fence (the client has ended then): the row stays claimed by
+  // this epoch, so keep it here and try again on the next pump instead of losing it.
+  if (stopped.load() || gave_up) return;
+  outbox_queue.push_front(std::move(item));
+  outbox_busy = false;
 }
 
 void WaClient::Impl::requeue_unacked() {
@@ -273,6 +362,7 @@ void WaClient::Impl::on_server_ack(const Node& n) {
   if (ack->phash && *ack->phash != our_phash) {
     // Our device lists are stale (whatsmeow does the same): ask again next time.
     if (auto to = parse_recipient(item.recipient)) device_cache.invalidate(*to);
+    if (auto chat = Jid::parse(ack->from)) device_cache.invalidate(*chat);
     device_cache.invalidate(*Jid::parse(dev->jid));
   }
   finish_item(item, OutboxStatus::sent, "");

@@ -11,12 +11,13 @@ using binary::Jid;
 using binary::Node;
 using binary::NodeList;
 
-Node usync_devices_query(const std::string& id, const std::vector<Jid>& users) {
+Node usync_devices_query(const std::string& id, const std::vector<Jid>& users, bool with_lid) {
   if (users.empty() || users.size() > kMaxUsyncUsers) throw std::invalid_argument("usync: 1-1024 users");
   NodeList list;
   list.reserve(users.size());
   for (const auto& u : users) list.push_back(Node{"user", {{"jid", u.to_non_ad()}}, {}});
   Node query{"query", {}, NodeList{Node{"devices", {{"version", std::string("2")}}, {}}}};
+  if (with_lid) std::get<NodeList>(query.content).push_back(Node{"lid", {}, {}});
   Node us{"usync",
           {{"sid", id},
            {"mode", std::string("query")},

@@ -26,7 +26,9 @@ inline constexpr std::size_t kMaxDevicesPerUser = 128;
 // <iq xmlns="usync" type="get"><usync sid mode="query" last="true" index="0" context="message">
 // <query><devices version="2"/></query><list><user jid/>…</list></usync></iq>. Users are sent
 // without device (to_non_ad). Throws std::invalid_argument for an empty or too long list.
-binary::Node usync_devices_query(const std::string& id, const std::vector<binary::Jid>& users);
+// With `with_lid` the query also asks for each user's LID (<lid/>), answered as <lid val>.
+binary::Node usync_devices_query(const std::string& id, const std::vector<binary::Jid>& users,
+                                 bool with_lid = false);
 
 struct UsyncUser {
   binary::Jid user;                   // non-AD

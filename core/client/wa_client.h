@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -46,6 +47,12 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_initial{1000};
   std::chrono::milliseconds backoff_max{60000};
   double backoff_jitter = 0.2;
+
+  // Messaging observations for metrics; run on the client thread and must not block. Empty: none.
+  // A message stored in the inbox: kind text | media | other, seconds from its server timestamp.
+  std::function<void(const std::string& kind, double latency_seconds)> on_message_stored;
+  // A message that could not be decrypted: reason no_session | bad_mac | invalid_message | other.
+  std::function<void(const std::string& reason)> on_decrypt_failure;
 };
 
 using core::PairCodeError;

@@ -19,8 +19,10 @@ ApiFixture::ApiFixture() {
   o.max_body_bytes = app::api::kMaxBodyBytes;
   app::HttpHandlers h;
   h.live = [] { return true; };
-  h.ready = [] { return app::evaluate_ready(app::PodStatus{"pod-0", "0", true, true, {}}); };
-  h.status_json = [] { return app::render_status_json(app::PodStatus{"pod-0", "0", true, true, {}}); };
+  const app::PodStatus pod{.pod = "pod-0", .version = "0.1.0", .db_reachable = true, .db_writable = true,
+                           .elector_running = true, .accounts = {}};
+  h.ready = [pod] { return app::evaluate_ready(pod); };
+  h.status_json = [pod] { return app::render_status_json(pod); };
   h.metrics = &metrics;
   server = std::make_unique<app::HttpServer>("127.0.0.1", 0, h, o);
   app::api::register_api_routes(

@@ -24,6 +24,7 @@
 #include "app/api/webhook_sign.h"
 #include "core/binary/json.h"
 #include "store/inbox.h"
+#include "store/notify.h"
 #include "store/webhooks.h"
 
 using namespace std::chrono_literals;
@@ -333,4 +334,28 @@ TEST_CASE("webhooks: 410 disables, a hanging receiver times out, the schedule en
   // A disabled endpoint gets no new deliveries.
   add_inbox(c, "biz-a", 2);
   CHECK(c.exec("n", "SELECT count(*) FROM wa_webhook_deliveries WHERE webhook_id = $1", {gone_id}).i64(0, 0) == 1);
+}
+
+TEST_CASE("webhooks: a new delivery wakes the sender's channel, and the leader prunes old events",
+          "[api][webhooks][pg]") {
+  wa::test::ApiFixture f;
+  auto listener = f.db.connect("listener");
+  wa::store::listen(listener, wa::store::kWebhookChannel);
+  REQUIRE(f.call("POST", "/v1/accounts/biz-a/webhooks", R"({"url":"http://127.0.0.1:9/x","events":["*"]})", f.token_a)
+              .status == 201);
+  auto c = f.db.connect();
+  add_inbox(c, "biz-a", 1);  // a delivery: NOTIFY
+  CHECK(wa::store::wait_for_notify(listener, 5000ms));
+  add_inbox(c, "biz-b", 2);  // no endpoint, no delivery: no NOTIFY
+  CHECK_FALSE(wa::store::wait_for_notify(listener, 300ms));
+
+  c.exec("age", "UPDATE wa_events SET created_at = now() - interval '8 days'");
+  const wa::store::WriteFence a("biz-a", 0);
+  // biz-a's event still has a pending delivery: kept. Once dead, it goes (with its delivery).
+  CHECK(wa::store::prune_events(c, a, 7LL * 24 * 3600 * 1000) == 0);
+  c.exec("dead", "UPDATE wa_webhook_deliveries SET state = 'dead'");
+  CHECK(wa::store::prune_events(c, a, 7LL * 24 * 3600 * 1000) == 1);
+  CHECK(c.exec("n", "SELECT count(*) FROM wa_webhook_deliveries").i64(0, 0) == 0);
+  CHECK(c.exec("n", "SELECT count(*) FROM wa_events WHERE business_id = 'biz-b'").i64(0, 0) == 1);  // not its leader
+  CHECK_THROWS_AS(wa::store::prune_events(c, wa::store::WriteFence("biz-b", 3), 0), wa::store::EpochMoved);
 }

@@ -4,6 +4,8 @@
 //    "scans" the PNG (zbarimg) and links; the CLI sees the account paired and exits 0.
 //  - Pair code: `accounts pair --phone` gets the code from the leader; the phone types it; paired.
 // Needs WACONN_TEST_DATABASE_URL, the wasim binary next to waconnector, and zbarimg.
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <memory>
 #include <regex>
@@ -35,6 +37,8 @@ struct Wasim {
     return n;
   }
   Wasim() {
+    // wasim keeps its pending queue log in the state dir: it must exist (private, as in the demo).
+    ::mkdir(state.c_str(), 0700);
     proc = std::make_unique<wa::test::Child>(std::vector<std::string>{
         wa::test::bin_dir() + "/wasim", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--state", state});
     const std::regex ws("\"ws_url\":\"([^\"]+)\"");

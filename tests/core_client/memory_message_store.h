@@ -54,7 +54,8 @@ class MemoryMessageStore final : public client::MessageStore {
   bool inbox_put(const client::InboxEntry& e) override {
     if (d_->fenced) throw client::StoreFenced("inbox: fenced");
     for (const auto& x : d_->inbox)
-      if (x.ciphertext_hash == e.ciphertext_hash || (x.chat == e.chat && x.sender == e.sender && x.id == e.id))
+      if (x.ciphertext_hash == e.ciphertext_hash ||
+          (x.chat == e.chat && x.sender == e.sender && x.id == e.id))
         return false;
     d_->inbox.push_back(e);
     return true;

@@ -37,7 +37,10 @@ Node message_stanza(const std::string& id, const std::string& from, const std::s
   Node enc{"enc", {{"v", std::string("2")}, {"type", type}}, ct};
   if (count) enc.attrs.push_back({"count", std::to_string(*count)});
   return Node{"message",
-              {{"from", *Jid::parse(from)}, {"id", id}, {"t", std::string("1700000001")}, {"type", std::string("text")}},
+              {{"from", *Jid::parse(from)},
+               {"id", id},
+               {"t", std::string("1700000001")},
+               {"type", std::string("text")}},
               NodeList{std::move(enc)}};
 }
 
@@ -53,8 +56,9 @@ Bytes account_identity(bool with_key) {
 
 }  // namespace
 
-TEST_CASE("receive: delivery receipt and ack copy the addressing; own copies and peer messages get their type",
-          "[client][receive]") {
+TEST_CASE(
+    "receive: delivery receipt and ack copy the addressing, own copies and peer messages get their type",
+    "[client][receive]") {
   auto n = message_stanza("M1", "15550002@s.whatsapp.net", "msg", Bytes{0x33, 1, 2});
   auto info = wa::client::parse_message_info(n);
   auto r = wa::client::delivery_receipt(n, info);
@@ -123,12 +127,13 @@ TEST_CASE("receive: retry receipt as whatsmeow sends it, keys only when given", 
   CHECK(*keys->child("device-identity")->bytes() == Bytes{1, 2, 3});
 }
 
-TEST_CASE("receive: retry numbers per message id, seeded from the resend's count, bounded", "[client][receive]") {
+TEST_CASE("receive: retry numbers per message id, seeded from the resend's count, bounded",
+          "[client][receive]") {
   wa::client::RetryCounter c(3);
   CHECK(c.next("a", std::nullopt) == 1);
   CHECK(c.next("a", std::nullopt) == 2);
-  CHECK(c.next("b", 3) == 4);   // the sender says this is its third resend
-  CHECK(c.next("b", 1) == 5);   // never backwards
+  CHECK(c.next("b", 3) == 4);  // the sender says this is its third resend
+  CHECK(c.next("b", 1) == 5);  // never backwards
   c.forget("a");
   CHECK(c.next("a", std::nullopt) == 1);
   CHECK(c.next("c", std::nullopt) == 1);
@@ -159,7 +164,8 @@ Node result_for(const Node& in) {
               {}};
 }
 
-bool is_answer(const Received& r, const std::string& tag, const std::string& id, const std::string& type = "") {
+bool is_answer(const Received& r, const std::string& tag, const std::string& id,
+               const std::string& type = "") {
   if (r.node.tag != tag || r.node.attr_text("id") != id) return false;
   return type.empty() ? !r.node.attr("type") || tag == "ack" : r.node.attr_text("type") == type;
 }
@@ -172,8 +178,10 @@ std::size_t count(const std::vector<Received>& rs, const std::string& tag, const
 
 }  // namespace
 
-TEST_CASE("scripted: receive - stored then receipted and acked; a redelivery is not decrypted; failures ask for a retry",
-          "[client][scripted][receive]") {
+TEST_CASE(
+    "scripted: receive - stored then receipted and acked, a redelivery is not decrypted, failures ask for a "
+    "retry",
+    "[client][scripted][receive]") {
   ScriptedServer s(
       [](ScriptedServer& srv, std::uint64_t c, const wa::proto::ClientPayload&) {
         srv.send(c, Node{"success", {{"t", std::string("1700000000")}}, {}});
@@ -194,10 +202,12 @@ TEST_CASE("scripted: receive - stored then receipted and acked; a redelivery is 
   keys.jid = "15550001:7@s.whatsapp.net";
   keys.account = account_identity(true);
   devices.make()->save_device(keys);
-  for (std::uint32_t id = 1; id <= 100; ++id) devices.make()->save_pre_keys({wa::client::PreKey{id, wa::crypto::KeyPair::generate(), true}});
+  for (std::uint32_t id = 1; id <= 100; ++id)
+    devices.make()->save_pre_keys({wa::client::PreKey{id, wa::crypto::KeyPair::generate(), true}});
   auto data = std::make_shared<MessageData>();
   data->signal.local = {keys.identity_key, keys.registration_id};
-  data->signal.signed_pre_key = {keys.signed_pre_key.id, keys.signed_pre_key.pair, keys.signed_pre_key.signature};
+  data->signal.signed_pre_key = {keys.signed_pre_key.id, keys.signed_pre_key.pair,
+                                 keys.signed_pre_key.signature};
   const auto pre_key = wa::crypto::KeyPair::generate();
   data->signal.pre_keys[1] = pre_key;
 
@@ -212,13 +222,23 @@ TEST_CASE("scripted: receive - stored then receipted and acked; a redelivery is 
   bundle.pre_key = wa::signal::PreKeyBundle::OneTime{1, pre_key.pub};
   const wa::signal::Address us{"15550001", 7};
   wa::signal::process_bundle(alice.proto, us, bundle);
-  const auto ct = wa::signal::encrypt(alice.proto, us, wa::signal::pad(wa::client::encode_text_message("hi ✓")));
+  const auto ct =
+      wa::signal::encrypt(alice.proto, us, wa::signal::pad(wa::client::encode_text_message("hi ✓")));
   REQUIRE(ct.type == wa::signal::CiphertextType::pkmsg);
 
   wa::client::ClientOptions o;
   o.url = s.url();
   o.trusted_root = s.root();
   o.iq_timeout = 5s;
+  std::atomic<int> stored_text{0};
+  std::atomic<int> failures{0};
+  o.on_message_stored = [&](const std::string& kind, double latency) {
+    if (kind == "text" && latency >= 0) ++stored_text;
+  };
+  o.on_decrypt_failure = [&](const std::string& reason) {
+    if (reason == "invalid_message" || reason == "bad_mac" || reason == "no_session" || reason == "other")
+      ++failures;
+  };
   EventLog log;
   wa::client::WaClient client("biz-recv", o, devices.make(), log.events(), nullptr,
                               std::make_unique<MemoryMessageStore>(data));
@@ -234,8 +254,10 @@ TEST_CASE("scripted: receive - stored then receipted and acked; a redelivery is 
     auto rs = s.received();
     CHECK(count(rs, "receipt", "M1") == 1);
     // The receipt goes out after the row is stored, and before the ack.
-    auto receipt = std::find_if(rs.begin(), rs.end(), [](const Received& r) { return is_answer(r, "receipt", "M1"); });
-    auto ack = std::find_if(rs.begin(), rs.end(), [](const Received& r) { return is_answer(r, "ack", "M1"); });
+    auto receipt =
+        std::find_if(rs.begin(), rs.end(), [](const Received& r) { return is_answer(r, "receipt", "M1"); });
+    auto ack =
+        std::find_if(rs.begin(), rs.end(), [](const Received& r) { return is_answer(r, "ack", "M1"); });
     CHECK(receipt < ack);
     CHECK_FALSE(ack->node.attr("error"));
   }
@@ -268,7 +290,8 @@ TEST_CASE("scripted: receive - stored then receipted and acked; a redelivery is 
   s.send(conn, message_stanza("M2", "15550002@s.whatsapp.net", "msg", garbage));
   REQUIRE(s.wait([](const auto& rs) { return count(rs, "receipt", "M2", "retry") == 1; }, 5s));
   auto retry1 = s.received();
-  auto r1 = std::find_if(retry1.begin(), retry1.end(), [](const Received& r) { return is_answer(r, "receipt", "M2", "retry"); });
+  auto r1 = std::find_if(retry1.begin(), retry1.end(),
+                         [](const Received& r) { return is_answer(r, "receipt", "M2", "retry"); });
   CHECK(r1->node.child("retry")->attr_text("count") == "1");
   CHECK(*r1->node.child("registration")->bytes() == wa::client::be4(keys.registration_id));
   CHECK_FALSE(r1->node.child("keys"));
@@ -277,7 +300,8 @@ TEST_CASE("scripted: receive - stored then receipted and acked; a redelivery is 
   s.send(conn, message_stanza("M2", "15550002@s.whatsapp.net", "msg", garbage, 1));
   REQUIRE(s.wait([](const auto& rs) { return count(rs, "receipt", "M2", "retry") == 2; }, 5s));
   auto retry2 = s.received();
-  auto r2 = std::find_if(retry2.rbegin(), retry2.rend(), [](const Received& r) { return is_answer(r, "receipt", "M2", "retry"); });
+  auto r2 = std::find_if(retry2.rbegin(), retry2.rend(),
+                         [](const Received& r) { return is_answer(r, "receipt", "M2", "retry"); });
   CHECK(r2->node.child("retry")->attr_text("count") == "2");
   const auto* k = r2->node.child("keys");
   REQUIRE(k);
@@ -290,5 +314,55 @@ TEST_CASE("scripted: receive - stored then receipted and acked; a redelivery is 
   CHECK_FALSE(shown.has_account_signature_key());
   CHECK(data->inbox_copy().size() == 1);
   CHECK(log.count_state(wa::core::ConnectionState::logged_in) == 1);  // none of this ended the connection
+  CHECK(stored_text.load() == 1);                                     // the redelivery is not counted again
+  CHECK(failures.load() == 2);
   client.stop(wa::core::DisconnectReason::user_initiated);
+}
+
+TEST_CASE(
+    "scripted: receive - a fenced message store sends no receipt and no ack, and ends the client as "
+    "lock_lost",
+    "[client][scripted][receive]") {
+  ScriptedServer s(
+      [](ScriptedServer& srv, std::uint64_t c, const wa::proto::ClientPayload&) {
+        srv.send(c, Node{"success", {{"t", std::string("1700000000")}}, {}});
+      },
+      [](ScriptedServer& srv, std::uint64_t c, const Node& n) {
+        if (n.tag != "iq") return;
+        if (n.attr_text("xmlns") == "encrypt" && n.attr_text("type") == "get")
+          return srv.send(c, Node{"iq",
+                                  {{"from", Jid{"", "s.whatsapp.net", 0, std::nullopt, 0}},
+                                   {"type", std::string("result")},
+                                   {"id", n.attr_text("id").value_or("")}},
+                                  NodeList{Node{"count", {{"value", std::string("100")}}, {}}}});
+        srv.send(c, result_for(n));
+      });
+  MemoryStore devices;
+  auto keys = wa::client::DeviceKeys::generate();
+  keys.jid = "15550001:7@s.whatsapp.net";
+  devices.make()->save_device(keys);
+  for (std::uint32_t id = 1; id <= 100; ++id)
+    devices.make()->save_pre_keys({wa::client::PreKey{id, wa::crypto::KeyPair::generate(), true}});
+  auto data = std::make_shared<MessageData>();
+  data->fenced = true;  // another pod leads now
+  wa::client::ClientOptions o;
+  o.url = s.url();
+  o.trusted_root = s.root();
+  o.iq_timeout = 5s;
+  EventLog log;
+  wa::client::WaClient client("biz-recv-fenced", o, devices.make(), log.events(), nullptr,
+                              std::make_unique<MemoryMessageStore>(data));
+  client.start();
+  REQUIRE(log.wait_state(wa::core::ConnectionState::logged_in, 10s));
+  REQUIRE(s.wait([](const std::vector<Received>& rs) { return !rs.empty(); }, 5s));
+  const auto conn = s.received().front().conn;
+  Bytes ct = wa::crypto::random_bytes(80);
+  ct[0] = 0x33;
+  s.send(conn, message_stanza("F1", "15550002@s.whatsapp.net", "pkmsg", ct));
+  REQUIRE(log.wait_disconnect(wa::core::DisconnectReason::lock_lost, 5s));
+  auto rs = s.received();
+  CHECK(count(rs, "ack", "F1") == 0);
+  CHECK(count(rs, "receipt", "F1") == 0);
+  CHECK(count(rs, "receipt", "F1", "retry") == 0);
+  CHECK(data->inbox_copy().empty());
 }

@@ -110,6 +110,9 @@ TEST_CASE("usync device query and answer", "[send]") {
   REQUIRE(us->child("list")->children().size() == 2);
   REQUIRE(us->child("list")->children()[0].attr_text("jid") == "15550002@s.whatsapp.net");  // device dropped
   REQUIRE_THROWS_AS(client::usync_devices_query("q", {}), std::invalid_argument);
+  REQUIRE_FALSE(us->child("query")->child("lid"));
+  const auto ql = client::usync_devices_query("q2", {J("15550002@s.whatsapp.net")}, true);
+  REQUIRE(ql.child("usync")->child("query")->child("lid"));
 
   auto device = [](const char* id, const char* extra_key = nullptr, const char* extra_val = nullptr) {
     Node d{"device", {{"id", std::string(id)}}, {}};
@@ -127,10 +130,16 @@ TEST_CASE("usync device query and answer", "[send]") {
                                                         {device("5", "key-index", "5"), device("0"),
                                                          device("9", "is_hosted", "true"), device("5")}),
                                                    Node{"user", {{"jid", std::string("15550003@s.whatsapp.net")}},
-                                                        NodeList{Node{"error", {{"code", std::string("404")}}, {}}}}}}}}}};
+                                                        NodeList{Node{"error", {{"code", std::string("404")}}, {}}}},
+                                                   Node{"user", {{"jid", std::string("15550004@s.whatsapp.net")}},
+                                                        NodeList{Node{"lid", {{"val", std::string("99004@lid")}}, {}}}}}}}}}};
   const auto users = client::parse_usync_devices(answer);
-  REQUIRE(users.size() == 1);
+  REQUIRE(users.size() == 2);
   REQUIRE(users[0].user == J("15550002@s.whatsapp.net"));
+  REQUIRE_FALSE(users[0].lid);
+  REQUIRE(users[1].user == J("15550004@s.whatsapp.net"));
+  REQUIRE(users[1].lid == J("99004@lid"));
+  REQUIRE(users[1].devices.empty());
   REQUIRE(users[0].devices == std::vector<Jid>{J("15550002@s.whatsapp.net"), J("15550002:5@s.whatsapp.net")});
 
   Node bad_id = answer;

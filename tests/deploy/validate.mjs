@@ -41,13 +41,14 @@ readOnlyRootFilesystem capabilities drop containerPort startupProbe livenessProb
 httpGet path periodSeconds timeoutSeconds failureThreshold volumeMounts mountPath volumes emptyDir
 sizeLimit maxUnavailable podMetricsEndpoints interval scrapeTimeout groups rules alert expr for
 minReadySeconds unhealthyPodEvictionPolicy
+readOnly secret secretName defaultMode
 podSelector policyTypes ingress egress from to namespaceSelector ipBlock cidr except
 `.split(/\s+/).filter(Boolean));
 
 const REQUIRED_ALERTS = [
   "WaconnectorNoLeader", "WaconnectorMultipleLeaders", "WaconnectorLeaderFlapping",
   "WaconnectorFencingRefusals", "WaconnectorFenced", "WaconnectorStreamReplaced", "WaconnectorLoggedOut",
-  "WaconnectorLockErrors", "WaconnectorAbsent",
+  "WaconnectorLockErrors", "WaconnectorAbsent", "WaconnectorDatabaseDown",
   "WaconnectorOutboxBacklog", "WaconnectorWebhookDeadLetters", "WaconnectorDecryptFailures",
 ];
 // Metrics that messaging and the API will export (docs/operations.md lists them as announced);
@@ -176,7 +177,8 @@ export function check(docs, metricNames, version) {
     walkKeys(obj, "", unknown, obj.kind);
     for (const u of unknown) errs.push(`${where}: ${u}`);
     if (obj.metadata?.namespace) errs.push(`${where}: metadata.namespace set (manifests must be namespace-agnostic)`);
-    if (kustomization && file !== "secret.example.yaml" && !(kustomization.obj.resources || []).includes(file))
+    // *.example.yaml (the database Secret, the key-encryption key) are templates, never applied.
+    if (kustomization && !file.endsWith(".example.yaml") && !(kustomization.obj.resources || []).includes(file))
       errs.push(`${where}: ${file} is not listed in kustomization.yaml`);
   }
   if (kustomization) {
@@ -211,6 +213,11 @@ export function check(docs, metricNames, version) {
     errs.push("StatefulSet: POD_NAME must come from fieldRef metadata.name");
   if (!env.DATABASE_URL?.valueFrom?.secretKeyRef) errs.push("StatefulSet: DATABASE_URL must come from a Secret");
   if (env.DATABASE_URL?.value) errs.push("StatefulSet: DATABASE_URL must not be a literal value");
+  // `run` refuses to start in Kubernetes without a key-encryption key (docs/security.md).
+  const kek = env.WACONN_KEK_FILE?.value;
+  const kekMount = kek && (main.volumeMounts || []).find((m) => kek.startsWith(m.mountPath + "/"));
+  const kekVolume = kekMount && (podSpec.volumes || []).find((v) => v.name === kekMount.name);
+  if (!kekVolume?.secret) errs.push("StatefulSet: WACONN_KEK_FILE must name a file in a mounted Secret");
   const probe = (name, p) => {
     const want = name === "readinessProbe" ? "/ready" : "/health";
     if (!p?.httpGet) return errs.push(`StatefulSet: ${name} missing (httpGet ${want})`);

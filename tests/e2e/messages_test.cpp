@@ -10,8 +10,8 @@
 #include <set>
 #include <thread>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "cluster.h"
 #include "core/binary/json.h"
@@ -19,7 +19,9 @@
 namespace wa::e2e {
 namespace {
 
-std::string phone(int n) { return fmt::format("+1555{:07d}", 2000 + n); }
+std::string phone(int n) {
+  return fmt::format("+1555{:07d}", 2000 + n);
+}
 
 // The account's user JID ("15550001@s.whatsapp.net") from its device JID ("15550001:12@…").
 std::string user_jid(const std::string& device_jid) {
@@ -34,8 +36,9 @@ struct InboxRow {
 
 // `waconnector messages list --json`, parsed.
 std::vector<InboxRow> inbox(Cluster& c) {
-  const auto cmd = fmt::format("'{}/waconnector' messages list --database-url '{}' --business-id {} --json 2>&1",
-                               hatest::bin_dir(), c.db().url(), Cluster::kAccount);
+  const auto cmd =
+      fmt::format("'{}/waconnector' messages list --database-url '{}' --business-id {} --json 2>&1",
+                  hatest::bin_dir(), c.db().url(), Cluster::kAccount);
   std::FILE* p = ::popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::string out;
@@ -63,7 +66,8 @@ std::vector<InboxRow> inbox(Cluster& c) {
 }
 
 // The phone sends `text` to `to`; returns the message id wasim reports.
-std::string phone_send(Cluster& c, const std::string& from_phone, const std::string& to, const std::string& text) {
+std::string phone_send(Cluster& c, const std::string& from_phone, const std::string& to,
+                       const std::string& text) {
   std::string body = "{\"to\":";
   binary::append_json_string(body, to);
   body += ",\"text\":";
@@ -121,8 +125,8 @@ int pair_and_upload(Cluster& c, const std::string& p, std::string& jid) {
   REQUIRE(hatest::wait_for(
       [&] {
         leader = c.logged_in_pod();
-        return leader >= 0 &&
-               c.pods()[static_cast<std::size_t>(leader)]->log().find("wa_client_prekeys_uploaded") != std::string::npos;
+        return leader >= 0 && c.pods()[static_cast<std::size_t>(leader)]->log().find(
+                                  "wa_client_prekeys_uploaded") != std::string::npos;
       },
       20s));
   return leader;
@@ -131,8 +135,9 @@ int pair_and_upload(Cluster& c, const std::string& p, std::string& jid) {
 // One-time pre-keys the account still holds: each new Signal session a contact starts uses one.
 std::int64_t pre_keys_held(Cluster& c) {
   auto conn = c.db().connect("count pre-keys");
-  return conn.exec("count pre-keys", "SELECT count(*) FROM wa_device_pre_keys WHERE business_id = $1",
-                   {std::string(Cluster::kAccount)})
+  return conn
+      .exec("count pre-keys", "SELECT count(*) FROM wa_device_pre_keys WHERE business_id = $1",
+            {std::string(Cluster::kAccount)})
       .i64(0, 0);
 }
 
@@ -143,8 +148,10 @@ void check_pkmsg_then_msg(const std::vector<std::string>& types) {
   for (std::size_t i = 0; i < types.size(); ++i) {
     INFO("enc " << i << " is " << types[i]);
     CHECK((types[i] == "pkmsg" || types[i] == "msg"));
-    if (types[i] == "msg") seen_msg = true;
-    else CHECK_FALSE(seen_msg);
+    if (types[i] == "msg")
+      seen_msg = true;
+    else
+      CHECK_FALSE(seen_msg);
   }
 }
 
@@ -193,12 +200,17 @@ TEST_CASE("messages: a virtual phone's 1:1 texts land in the inbox exactly once,
   CHECK(keys_before - pre_keys_held(c) == 1);
   CHECK(count_of(log, "\"outcome\":\"failed\"") == 0);
   CHECK(count_of(log, "wa_message_retry_receipt") == 0);
+  // The leader counted them (and no decryption failure).
+  const auto metrics = hatest::http_get(c.pods()[static_cast<std::size_t>(leader)]->http_port(), "/metrics").body;
+  CHECK(metrics.find("waconnector_messages_received_total{kind=\"text\"} 5") != std::string::npos);
+  CHECK(metrics.find("waconnector_decrypt_failures_total{reason=\"bad_mac\"} 0") != std::string::npos);
   // Never a message body in the logs.
   CHECK(log.find("hello 0") == std::string::npos);
 }
 
-TEST_CASE("messages: SIGKILL the leader while the phone keeps sending - every message once, same Signal session",
-          "[pg][e2e][messages][failover]") {
+TEST_CASE(
+    "messages: SIGKILL the leader while the phone keeps sending - every message once, same Signal session",
+    "[pg][e2e][messages][failover]") {
   Cluster c;
   std::string jid;
   const int first = pair_and_upload(c, phone(2), jid);

@@ -65,8 +65,10 @@ const wa::signal::Address kAlice{"15550002", 0};
 
 }  // namespace
 
-TEST_CASE("message store: session and inbox row commit together; a redelivery is recognised; the next leader continues",
-          "[ha][pg][messages]") {
+TEST_CASE(
+    "message store: session and inbox row commit together, a redelivery is recognised, the next leader "
+    "continues",
+    "[ha][pg][messages]") {
   TestDb db;
   db.add_account("acme");
   pair(db);
@@ -85,12 +87,13 @@ TEST_CASE("message store: session and inbox row commit together; a redelivery is
   a.messages->transaction("decrypt", [&] { CHECK_FALSE(a.messages->inbox_put(entry("M1", 3))); });
 
   // A body that fails after its writes leaves nothing behind.
-  CHECK_THROWS_AS(a.messages->transaction("decrypt",
-                                          [&] {
-                                            a.messages->signal_stores().sessions.store_session(kAlice, wa::crypto::Bytes{9, 9});
-                                            a.messages->inbox_put(entry("M2", 2));
-                                            throw std::runtime_error("hook failed");
-                                          }),
+  CHECK_THROWS_AS(a.messages->transaction(
+                      "decrypt",
+                      [&] {
+                        a.messages->signal_stores().sessions.store_session(kAlice, wa::crypto::Bytes{9, 9});
+                        a.messages->inbox_put(entry("M2", 2));
+                        throw std::runtime_error("hook failed");
+                      }),
                   std::runtime_error);
   CHECK_FALSE(a.messages->inbox_contains(wa::crypto::Bytes(32, 2)));
   CHECK(a.messages->signal_stores().sessions.load_session(kAlice) == session);
@@ -101,18 +104,21 @@ TEST_CASE("message store: session and inbox row commit together; a redelivery is
   CHECK(b.messages->inbox_contains(wa::crypto::Bytes(32, 1)));
   CHECK_THROWS_AS(a.messages->transaction("decrypt",
                                           [&] {
-                                            a.messages->signal_stores().sessions.store_session(kAlice, wa::crypto::Bytes{7});
+                                            a.messages->signal_stores().sessions.store_session(
+                                                kAlice, wa::crypto::Bytes{7});
                                             a.messages->inbox_put(entry("M3", 4));
                                           }),
                   StoreFenced);
-  CHECK_THROWS_AS(a.messages->signal_stores().sessions.store_session(kAlice, wa::crypto::Bytes{7}), StoreFenced);
+  CHECK_THROWS_AS(a.messages->signal_stores().sessions.store_session(kAlice, wa::crypto::Bytes{7}),
+                  StoreFenced);
   CHECK_THROWS_AS(a.messages->inbox_put(entry("M3", 4)), StoreFenced);
   CHECK_FALSE(b.messages->inbox_contains(wa::crypto::Bytes(32, 4)));
   CHECK(b.messages->signal_stores().sessions.load_session(kAlice) == session);
   CHECK(b.messages->signal_stores().identities.local_identity().registration_id != 0);
 }
 
-TEST_CASE("message store: refused before the database once revoked or past the lease deadline", "[ha][pg][messages]") {
+TEST_CASE("message store: refused before the database once revoked or past the lease deadline",
+          "[ha][pg][messages]") {
   TestDb db;
   db.add_account("acme");
   pair(db);
@@ -132,7 +138,8 @@ TEST_CASE("message store: refused before the database once revoked or past the l
   CHECK(a.messages->lid_for_pn("15550003") == std::nullopt);
 }
 
-TEST_CASE("message store: LID map keeps one pair per side; outbox claim and forward-only marks", "[ha][pg][messages]") {
+TEST_CASE("message store: LID map keeps one pair per side, outbox claim and forward-only marks",
+          "[ha][pg][messages]") {
   TestDb db;
   db.add_account("acme");
   pair(db);

@@ -96,6 +96,7 @@ echo "ok   migrate: $(tr "\n" " " <<<"$m1")/ then: $(tr "\n" " " <<<"$m2")"
   || { cat "$work/add.log" >&2; fail "accounts add failed"; }
 
 # 5. A replica in the image leads the account (wasim on the host, reached over 127.0.0.1).
+mkdir -p "$work/wasim"  # wasim keeps its queue there and does not create the directory
 "$wasim_bin" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --state "$work/wasim" >"$work/wasim.log" 2>&1 &
 wasim_pid=$!
 field() {  # field EVENT KEY FILE: value of "KEY" on the last EVENT line of a JSON-lines log

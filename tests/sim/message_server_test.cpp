@@ -619,10 +619,13 @@ TEST_CASE("LID addressing: usync lid, a DM to a LID, sender_pn / peer_recipient_
   // usync <lid/> names the same LID.
   Node q{"iq",
          {{"id", a.id()}, {"xmlns", std::string("usync")}, {"type", std::string("get")}, {"to", kServer}},
-         NodeList{Node{"usync",
-                       {{"sid", std::string("s1")}, {"mode", std::string("query")}},
-                       NodeList{Node{"query", {}, NodeList{Node{"lid", {}, {}}}},
-                                Node{"list", {}, NodeList{Node{"user", {{"jid", std::string("15550602@s.whatsapp.net")}}, {}}}}}}}};
+         NodeList{Node{
+             "usync",
+             {{"sid", std::string("s1")}, {"mode", std::string("query")}},
+             NodeList{Node{"query", {}, NodeList{Node{"lid", {}, {}}}},
+                      Node{"list",
+                           {},
+                           NodeList{Node{"user", {{"jid", std::string("15550602@s.whatsapp.net")}}, {}}}}}}}};
   Node ur = a.request(q);
   const Node& user = kids(*ur.child("usync")->child("list")).at(0);
   CHECK(attr(*user.child("lid"), "val") == b_lid);
@@ -632,9 +635,10 @@ TEST_CASE("LID addressing: usync lid, a DM to a LID, sender_pn / peer_recipient_
   const std::string a_lid_dev = a_lid_user.substr(0, a_lid_user.size() - 4) + ":1@lid";
   a.fetch_session(b_lid_dev);
   std::string mid = "3EB0L1";
-  a.conn->send_node(Node{"message",
-                         {{"id", mid}, {"to", *Jid::parse(b_lid)}, {"type", std::string("text")}},
-                         NodeList{Node{"participants", {}, NodeList{to_node(b_lid_dev, a.enc_for(b_lid_dev, "über LID"))}}}});
+  a.conn->send_node(Node{
+      "message",
+      {{"id", mid}, {"to", *Jid::parse(b_lid)}, {"type", std::string("text")}},
+      NodeList{Node{"participants", {}, NodeList{to_node(b_lid_dev, a.enc_for(b_lid_dev, "über LID"))}}}});
   expect_ack(a, mid);
   Node got = next(*b.conn);
   REQUIRE(got.tag == "message");
@@ -652,7 +656,8 @@ TEST_CASE("LID addressing: usync lid, a DM to a LID, sender_pn / peer_recipient_
 
   // b's phone writes to a: from the phone's LID; b (its companion) gets the DeviceSentMessage
   // copy with recipient = a's LID and peer_recipient_pn.
-  auto r = http_request(port, "POST", "/admin/phones/+15550602/messages", "{\"to\":\"" + a_lid_user + "\",\"text\":\"from b's phone\"}");
+  auto r = http_request(port, "POST", "/admin/phones/+15550602/messages",
+                        "{\"to\":\"" + a_lid_user + "\",\"text\":\"from b's phone\"}");
   INFO(r.body);
   REQUIRE(r.status == 200);
   Node pm = next_message(*a.conn);
@@ -676,18 +681,23 @@ TEST_CASE("LID addressing: usync lid, a DM to a LID, sender_pn / peer_recipient_
   CHECK(attr(dr, "from") == a_lid_user);
   CHECK(attr(dr, "type").empty());
   // A read receipt on request reaches the author too.
-  r = http_request(port, "POST", "/admin/phones/+15550601/read", "{\"ids\":[\"" + json_field(r.body, "id").value_or("") + "\"]}");
+  r = http_request(port, "POST", "/admin/phones/+15550601/read",
+                   "{\"ids\":[\"" + json_field(r.body, "id").value_or("") + "\"]}");
   INFO(r.body);
   CHECK(r.status == 200);
   Node rr = next(*b.conn);
   while (rr.tag != "receipt" || attr(rr, "type") != "read") rr = next(*b.conn);
   CHECK(attr(rr, "from") == a_lid_user);
   // w:g2 of a LID group lists LIDs with phone_number.
-  r = http_request(port, "POST", "/admin/groups", "{\"subject\":\"lid\",\"participants\":[\"+15550601\",\"+15550602\"]}");
+  r = http_request(port, "POST", "/admin/groups",
+                   "{\"subject\":\"lid\",\"participants\":[\"+15550601\",\"+15550602\"]}");
   REQUIRE(r.status == 201);
   const std::string group = json_field(r.body, "jid").value_or("");
   Node gi = a.request(Node{"iq",
-                           {{"id", a.id()}, {"xmlns", std::string("w:g2")}, {"type", std::string("get")}, {"to", *Jid::parse(group)}},
+                           {{"id", a.id()},
+                            {"xmlns", std::string("w:g2")},
+                            {"type", std::string("get")},
+                            {"to", *Jid::parse(group)}},
                            NodeList{Node{"query", {{"request", std::string("interactive")}}, {}}}});
   const Node* g = gi.child("group");
   REQUIRE(g);
@@ -695,4 +705,42 @@ TEST_CASE("LID addressing: usync lid, a DM to a LID, sender_pn / peer_recipient_
   REQUIRE(kids(*g).size() == 2);
   CHECK(attr(kids(*g)[0], "jid") == a_lid_user);
   CHECK(attr(kids(*g)[0], "phone_number") == "15550601@s.whatsapp.net");
+}
+
+TEST_CASE("a group resend after a retry receipt (to=group participant=device) reaches that device only",
+          "[sim][messages][groups]") {
+  TempDir dir;
+  WasimProcess w(dir.path(), kPn);
+  Peer a("+15550701"), b("+15550702"), c("+15550703");
+  for (Peer* p : {&a, &b, &c}) {
+    p->pair(w);
+    p->login(w);
+    p->upload_keys();
+  }
+  auto r =
+      http_request(w.admin_port(), "POST", "/admin/groups",
+                   "{\"subject\":\"resend\",\"participants\":[\"+15550701\",\"+15550702\",\"+15550703\"]}");
+  REQUIRE(r.status == 201);
+  const std::string group = json_field(r.body, "jid").value_or("");
+  a.fetch_session(b.jid);
+  a.conn->send_node(Node{"message",
+                         {{"id", std::string("3EB0RS")},
+                          {"to", *Jid::parse(group)},
+                          {"participant", *Jid::parse(b.jid)},
+                          {"type", std::string("text")}},
+                         NodeList{a.enc_for(b.jid, "resent to b")}});
+  expect_ack(a, "3EB0RS");
+  Node got = next_message(*b.conn);
+  CHECK(attr(got, "from") == group);
+  CHECK(attr(got, "participant") == a.jid);
+  CHECK(b.open(*got.child("enc"), a.jid) == "resent to b");
+  expect_silence(c);
+  // A participant outside the group is refused.
+  a.conn->send_node(Node{"message",
+                         {{"id", std::string("3EB0RX")},
+                          {"to", *Jid::parse(group)},
+                          {"participant", *Jid::parse("15550799:1@s.whatsapp.net")},
+                          {"type", std::string("text")}},
+                         NodeList{a.enc_for(b.jid, "x")}});
+  expect_ack(a, "3EB0RX", "400");
 }

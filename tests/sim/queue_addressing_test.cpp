@@ -87,9 +87,9 @@ TEST_CASE("pending queue: limits, refusals of a damaged log, import of an old qu
     CHECK(q.push({1555000112, 1}, item("d")));
     CHECK_FALSE(q.push({1555000113, 1}, item("e")));  // total
   }
-  for (const char* bad : {"z\t1:1\n", "a\t1:1\tmessage\tid\tabc\n", "a\tx:1\tmessage\tid\tab\n",
-                          "a\t1:1\tother\tid\tab\n", "d\t1:1\tmessage\n", "a\t1:70000\tmessage\tid\tab\n",
-                          "a\t1:1\tmessage\tid\tzz\n"}) {
+  for (const char* bad :
+       {"z\t1:1\n", "a\t1:1\tmessage\tid\tabc\n", "a\tx:1\tmessage\tid\tab\n", "a\t1:1\tother\tid\tab\n",
+        "d\t1:1\tmessage\n", "a\t1:70000\tmessage\tid\tab\n", "a\t1:1\tmessage\tid\tzz\n"}) {
     INFO(bad);
     CHECK_THROWS_AS(parse_queue_log(bad), QueueLogError);
   }
@@ -113,11 +113,13 @@ TEST_CASE("LID addressing: the permutation, JIDs both ways, stanzas per mode", "
     const auto lid = lid_of(user);
     CHECK(lid != user);
     CHECK(user_of_lid(lid) == std::optional<std::uint64_t>(user));
-    CHECK(device_of(lid_jid(user, 3).to_string()) == std::optional<std::pair<std::uint64_t, std::uint32_t>>({user, 3}));
+    CHECK(device_of(lid_jid(user, 3).to_string()) ==
+          std::optional<std::pair<std::uint64_t, std::uint32_t>>({user, 3}));
   }
   CHECK(lid_of(15550001) != lid_of(15550002));
   CHECK_FALSE(user_of_lid(1000000000000000ull));
-  CHECK(device_of("15550001@s.whatsapp.net") == std::optional<std::pair<std::uint64_t, std::uint32_t>>({15550001, 0}));
+  CHECK(device_of("15550001@s.whatsapp.net") ==
+        std::optional<std::pair<std::uint64_t, std::uint32_t>>({15550001, 0}));
   CHECK_FALSE(device_of("120363@g.us"));
   CHECK_FALSE(device_of("abc@s.whatsapp.net"));
   CHECK(addressing_for("auto", 2) == Addressing::pn);

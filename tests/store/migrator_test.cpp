@@ -19,7 +19,9 @@ TEST_CASE("embedded migrations are numbered, named and checksummed", "[store]") 
   const auto& ms = store::embedded_migrations();
   REQUIRE(ms.size() >= 2);
   for (std::size_t i = 0; i < ms.size(); ++i) {
-    CHECK(ms[i].version == static_cast<int>(i) + 1);
+    // Increasing, not necessarily contiguous: numbers are reserved per work item and may land out
+    // of order within a release (docs/operations.md, "Upgrades and rollback").
+    CHECK(ms[i].version > (i == 0 ? 0 : ms[i - 1].version));
     CHECK(!ms[i].name.empty());
     CHECK(ms[i].sql.find("CREATE TABLE") != std::string::npos);
     CHECK(ms[i].checksum.size() == 64);

@@ -205,7 +205,7 @@ TEST_CASE("sealing: a wrong or missing KEK is refused with an error naming the s
   CHECK(one(c, "SELECT count(*) FROM wa_devices") == "1");  // nothing replaced
 }
 
-TEST_CASE("sealing: KEK file format - hex or base64 lines, comments; errors never echo key text",
+TEST_CASE("sealing: KEK file format - hex or base64 lines, comments, errors never echo key text",
           "[sealing]") {
   const auto hex = store::KekRing::generate_line();
   const auto ring =
@@ -228,7 +228,7 @@ TEST_CASE("sealing: KEK file format - hex or base64 lines, comments; errors neve
 }
 
 TEST_CASE(
-    "sealing: rotation re-wraps online while a leader writes; afterwards the new KEK alone opens everything",
+    "sealing: rotation re-wraps online while a leader writes, afterwards the new KEK alone opens everything",
     "[sealing][pg]") {
   test::TestDatabase db;
   const auto a = store::KekRing::generate_line();

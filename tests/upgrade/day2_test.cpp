@@ -47,7 +47,7 @@ std::string leader_of(const hatest::TestDb& db, const std::string& id) {
 
 }  // namespace
 
-TEST_CASE("accounts step-down moves one account; accounts remove deletes a led account and its series",
+TEST_CASE("accounts step-down moves one account - accounts remove deletes a led account and its series",
           "[pg][process][day2]") {
   hatest::TestDb db;
   db.add_account("acme");

@@ -76,7 +76,7 @@ int terminate_sessions(const hatest::TestDb& db, const std::string& pod) {
 
 }  // namespace
 
-TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow; rollback; a contract beyond the "
+TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow - rollback - a contract beyond the "
           "window is refused at the next reconnect",
           "[pg][process][upgrade]") {
   hatest::TestDb db;
@@ -189,7 +189,10 @@ TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow;
   CHECK(terminate_sessions(db, "w-old") > 0);
   CHECK(wait_for([&] { return http_get(old_again.http_port(), "/ready").status == 503; }, 15s));
   CHECK(wait_for([&] { return old_again.log().find("outside its compatibility window") != std::string::npos; }, 15s));
-  CHECK(http_get(old_again.http_port(), "/metrics").body.find("\nwaconnector_database_up 0\n") != std::string::npos);
+  INFO("/ready: " << http_get(old_again.http_port(), "/ready").body);
+  CHECK(wait_for([&] { return http_get(old_again.http_port(), "/metrics").body.find("\nwaconnector_database_up 0\n") !=
+                              std::string::npos; },
+                 10s));
   for (auto& p : pods) CHECK(ready(*p));  // N+1 pods: their own schema is inside the window
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

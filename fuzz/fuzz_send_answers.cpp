@@ -1,0 +1,55 @@
+// libFuzzer target for what the send path reads from the server (core/client usync.h,
+// group_send.h, receipt_handle.h) behind the binary node decoder: usync device lists, w:g2 member
+// lists, message acks and receipts (retry receipts with <keys> included). Input byte 0 selects the
+// dictionary (bit 0x01: v2, else v3); the rest is a frame plaintext (flag byte + node).
+// Beyond "no crash": the documented limits hold and parsed JIDs are what the parsers promise.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+
+#include "core/binary/decoder.h"
+#include "core/client/group_send.h"
+#include "core/client/receipt_handle.h"
+#include "core/client/usync.h"
+
+namespace bin = wa::binary;
+namespace client = wa::client;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 1) return 0;
+  const bin::Dict dict = (data[0] & 0x01) != 0 ? bin::Dict::v2 : bin::Dict::v3;
+  bin::DecodeLimits limits;
+  limits.max_inflated = 1u << 20;
+  bin::Node n;
+  try {
+    n = bin::decode_frame({data + 1, size - 1}, dict, limits);
+  } catch (const bin::DecodeError&) {
+    return 0;
+  }
+  try {
+    const auto users = client::parse_usync_devices(n);
+    if (users.size() > client::kMaxUsyncUsers) std::abort();
+    for (const auto& u : users) {
+      if (u.user.is_device() || u.devices.size() > client::kMaxDevicesPerUser) std::abort();
+      for (const auto& d : u.devices)
+        if (d.user != u.user.user || d.server != u.user.server) std::abort();
+      if (u.lid && !u.lid->is_lid()) std::abort();
+    }
+  } catch (const client::UsyncError&) {
+  }
+  try {
+    const auto members = client::parse_group_participants(n);
+    if (members.empty() || members.size() > client::kMaxGroupParticipants) std::abort();
+    for (const auto& m : members)
+      if (m.is_device() || m.user.empty()) std::abort();
+  } catch (const client::GroupInfoError&) {
+  }
+  if (auto ack = client::parse_message_ack(n))
+    if (ack->id.empty() || (ack->error && ack->error->empty())) std::abort();
+  if (auto r = client::parse_receipt(n)) {
+    if (r->ids.empty() || r->ids.size() > client::kMaxReceiptIds + 1 || r->from.user.empty()) std::abort();
+    if ((r->kind == client::ReceiptKind::retry) != r->retry.has_value()) std::abort();
+    if (r->bundle && !r->retry) std::abort();
+  }
+  return 0;
+}
