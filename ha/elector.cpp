@@ -58,7 +58,7 @@ void Elector::Impl::schedule(LockSlot& slot, Clock::time_point now) {
     for (auto& [id, e] : entries)
       if (e.slot == &slot && e.holding && now >= e.next_alive_check) {
         e.next_alive_check = now + kAliveCheckEvery;
-        slot.send_alive_check(id, e.hold_pod);
+        slot.send_alive_check(id, e.hold_pod, e.hold_epoch);
         return;
       }
     if (&slot == pod_slot.get() && now >= next_poll) {
@@ -150,7 +150,8 @@ void Elector::Impl::on_outcome(LockSlot& slot, LockSlot::Outcome o) {
     case Op::alive_check: {
       auto it = entries.find(o.account);
       if (it != entries.end() && it->second.holding && !o.alive)
-        end_hold(it->second, fmt::format("pod {} no longer holds its liveness lock", it->second.hold_pod));
+        end_hold(it->second, fmt::format("pod {} no longer holds its liveness lock or recorded that it stopped",
+                                         it->second.hold_pod));
       break;
     }
     case Op::none: break;
@@ -231,10 +232,10 @@ void Elector::Impl::lease_begun(AccountLease& e, LockSlot& slot, const LockSlot:
       id, l.failover ? store::EventKind::takeover : store::EventKind::acquired, l.epoch, std::nullopt,
       l.previous_pod ? fmt::format("previous_pod={}", *l.previous_pod) : std::string("first lease"));
   e.holding =
-      l.previous_alive && l.previous_pod && *l.previous_pod != cfg.pod && stopped_epoch[id] < l.epoch - 1;
+      l.previous_alive && l.previous_pod && *l.previous_pod != cfg.pod && stopped_epoch[id] < l.previous_epoch;
   if (e.holding) {
     e.hold_pod = *l.previous_pod;
-    e.hold_epoch = l.epoch - 1;
+    e.hold_epoch = l.previous_epoch;
     e.hold_until = e.won_at + cfg.fence_after + kHoldMargin;
     e.next_alive_check = Clock::now() + kAliveCheckEvery;
     wa::log::warn("takeover_hold")

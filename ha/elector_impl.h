@@ -38,6 +38,8 @@ inline std::int64_t ms_between(Clock::time_point a, Clock::time_point b) {
 // A lock session that lived this long before it failed was healthy: its reopening starts with the
 // fast retries again (a session that fails right after opening keeps backing off).
 inline constexpr auto kStableSession = std::chrono::seconds(10);
+// A fenced account is competed for again by this pod only after this long.
+inline constexpr auto kFencedCompeteDelay = std::chrono::milliseconds(1000);
 
 inline constexpr auto kAliveCheckEvery = std::chrono::milliseconds(20);
 // How long past fence_after a new leader holds for a live previous holder: the old lease ran from

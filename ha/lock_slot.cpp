@@ -51,9 +51,9 @@ void LockSlot::send_begin_lease(const std::string& account, const std::string& p
   op_keys_ = {key};
 }
 
-void LockSlot::send_alive_check(const std::string& account, const std::string& pod) {
-  ls_.send(fmt::format("is pod {} (previous leader of {}) alive", pod, account), store::kPodAliveSql,
-           {store::kLivenessLockClass, pod});
+void LockSlot::send_alive_check(const std::string& account, const std::string& pod, std::int64_t epoch) {
+  ls_.send(fmt::format("is pod {} (previous leader of {}) still acting", pod, account),
+           store::kPreviousLeaderActiveSql, {store::kLivenessLockClass, pod, account, epoch});
   op_ = Op::alive_check;
   op_account_ = account;
 }

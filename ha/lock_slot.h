@@ -66,7 +66,9 @@ class LockSlot {
   void send_try(std::vector<std::int64_t> keys);
   void send_wait(std::int64_t key, const std::string& account);
   void send_begin_lease(const std::string& account, const std::string& pod, std::int64_t key);
-  void send_alive_check(const std::string& account, const std::string& pod);
+  // Is `pod` (the previous holder of `account`, lease `epoch`) still acting: liveness lock held and
+  // no stop of that lease recorded (store::kPreviousLeaderActiveSql).
+  void send_alive_check(const std::string& account, const std::string& pod, std::int64_t epoch);
   // Cancels a running statement server-side (a waiter that is no longer needed).
   void cancel() { ls_.cancel(); }
   // Synchronous release of `keys` (short; no row locks). Throws pg::Error.

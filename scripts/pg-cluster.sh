@@ -4,7 +4,8 @@
 #   scripts/pg-cluster.sh stop DIR    -> stop (fast) and keep the data
 #   scripts/pg-cluster.sh url DIR     -> print the URL of a running cluster
 # The server listens on a unix socket in DIR and on 127.0.0.1:PORT (a free port), so that
-# network drills can also reach it over TCP. initdb refuses to run as root, so as root the
+# network drills can also reach it over TCP (WACONN_PG_LISTEN: other addresses too, for drills
+# from a network namespace). initdb refuses to run as root, so as root the
 # cluster runs as the 'postgres' system user.
 set -euo pipefail
 
@@ -53,7 +54,7 @@ case "$cmd" in
     port=$(cat "$dir/port" 2>/dev/null || true)
     [ -n "$port" ] || port=$(free_port)
     echo "$port" > "$dir/port"
-    as_owner "'$PGBIN/pg_ctl' -D '$dir/data' -l '$dir/pg.log' -w -t 30 -o \"-c listen_addresses=127.0.0.1 -c unix_socket_directories='$dir/sock' -p $port -c fsync=off -c max_connections=300\" start" >/dev/null \
+    as_owner "'$PGBIN/pg_ctl' -D '$dir/data' -l '$dir/pg.log' -w -t 30 -o \"-c listen_addresses=${WACONN_PG_LISTEN:-127.0.0.1} -c unix_socket_directories='$dir/sock' -p $port -c fsync=off -c max_connections=300\" start" >/dev/null \
       || { tail -20 "$dir/pg.log" >&2; exit 1; }
     url_of
     ;;

@@ -247,8 +247,11 @@ namespace {
 // Column references in SET are the row's values before the update, so previous_pod gets the old
 // assigned_pod and RETURNING previous_pod hands it back. The UPDATE's row lock waits for fenced
 // writes holding the row FOR SHARE (bounded by lock_timeout).
+// `prev` is the epoch before the bump (the previous holder's, unless a bump was lost with an old
+// primary): a new leader holds for a live previous holder until it said it stopped that epoch.
 const std::string kBeginLeaseSql = std::string(
-    "UPDATE wa_accounts SET lease_epoch = ") + kNextLeaseEpochSql + ", assigned_pod = $2,"
+    "WITH prev AS (SELECT lease_epoch FROM wa_accounts WHERE business_id = $1)"
+    " UPDATE wa_accounts SET lease_epoch = ") + kNextLeaseEpochSql + ", assigned_pod = $2,"
     " previous_pod = assigned_pod,"
     " failover_count = failover_count"
     "   + CASE WHEN assigned_pod IS NOT NULL AND assigned_pod <> $2 THEN 1 ELSE 0 END,"
@@ -259,7 +262,8 @@ const std::string kBeginLeaseSql = std::string(
     " RETURNING lease_epoch, previous_pod,"
     " previous_pod IS NOT NULL AND previous_pod <> $2 AND EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
     "   AND objsubid = 2 AND granted AND classid = $4::int::oid AND objid = hashtext('pod:' || previous_pod)::oid"
-    "   AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))";
+    "   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())),"
+    " (SELECT lease_epoch FROM prev)";
 
 }  // namespace
 
@@ -275,6 +279,7 @@ std::optional<Lease> lease_from(const pg::Result& r, const std::string& pod) {
   l.previous_pod = r.opt(0, 1);
   l.failover = l.previous_pod && *l.previous_pod != pod;
   l.previous_alive = r.boolean(0, 2);
+  l.previous_epoch = r.is_null(0, 3) ? 0 : r.i64(0, 3);
   return l;
 }
 

@@ -119,6 +119,9 @@ struct Lease {
   // previous_pod is another pod that still holds its liveness lock (advisory_lock.h): it may
   // still have the account's connection open, so the new leader waits for its notice.
   bool previous_alive = false;
+  // lease_epoch before this bump: the previous holder's epoch. Not always this epoch - 1: after a
+  // primary failover the epoch jumps to the new timeline's band.
+  std::int64_t previous_epoch = 0;
 };
 Lease begin_lease(pg::Connection& conn, const std::string& business_id, const std::string& pod);
 

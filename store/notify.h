@@ -20,7 +20,7 @@ inline constexpr std::string_view kPairCodeAnswerChannel = "wa_pair_code_answer"
 // A message was queued in wa_outbox (payload: business_id; trigger of migration 0007): wakes the
 // account's leader's sender.
 inline constexpr std::string_view kOutboxChannel = "wa_outbox";
-// A webhook delivery became due (payload: business_id; wa_emit_event() of migration 0010): wakes
+// A webhook delivery became due (payload: business_id; wa_emit_event() of migration 0009): wakes
 // the account's leader's webhook sender.
 inline constexpr std::string_view kWebhookChannel = "wa_webhook";
 

@@ -1,7 +1,7 @@
 // Envelope encryption of key material at rest (issue 13; docs/security.md).
 //
 // Every private key, Signal session record and sender key is sealed with AES-256-GCM under a
-// DATA KEY before it reaches PostgreSQL. Data keys (wa_data_keys, migration 0012) are random
+// DATA KEY before it reaches PostgreSQL. Data keys (wa_data_keys, migration 0010) are random
 // 32-byte keys stored only wrapped (AES-256-GCM) by a KEY-ENCRYPTION KEY (KEK) that never
 // touches the database: it comes from a file (`--kek-file` / WACONN_KEK_FILE, a Kubernetes
 // Secret). Each sealed row records the id of its data key (`data_key_id`), and the business id
@@ -11,7 +11,7 @@
 // Rotation re-wraps the data keys under a new KEK (`rewrap_data_keys`): the data keys themselves
 // do not change, so no sealed row is rewritten and leaders keep writing while it runs.
 //
-// Plain rows written before 0012 (data_key_id NULL) are read as they are and sealed by their next
+// Plain rows written before 0010 (data_key_id NULL) are read as they are and sealed by their next
 // write, or all at once by `seal_plain_rows` (`waconnector keys seal`), which then records that the
 // store holds sealed rows only: from then on a plain row is refused (nobody can slip a key of
 // their own into the table).

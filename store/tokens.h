@@ -1,4 +1,4 @@
-// API bearer tokens (wa_api_tokens, migration 0010). A token is "wac_<id>_<secret>": <id> is 16 hex
+// API bearer tokens (wa_api_tokens, migration 0009). A token is "wac_<id>_<secret>": <id> is 16 hex
 // digits (public, the row's key), <secret> 43 base64url characters (256 random bits). Only the
 // SHA-256 of the whole token is stored; verify_token() finds the row by id and compares hashes in
 // constant time. Tokens are scoped to one business; the admin token is not stored here (it comes

@@ -1,4 +1,4 @@
-// Webhook endpoints, the event log and durable deliveries (migration 0010). Events are written by
+// Webhook endpoints, the event log and durable deliveries (migration 0009). Events are written by
 // triggers in the transaction of their cause (an inbox insert, an outbox status change, an account
 // status or lease change) together with one pending delivery per subscribed endpoint; the
 // account's leader claims due deliveries (fenced by its lease epoch), sends them and records the

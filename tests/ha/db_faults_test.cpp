@@ -216,13 +216,20 @@ TEST_CASE("read-only database: no reconnect storm, /ready says so, and after RES
       20s));
   CHECK(c.account().assigned_pod == leader);
   // The fence of the lease that was cut is in the history (written late, not lost).
-  REQUIRE(hatest::wait_for(
+  std::string kinds;
+  const bool fenced_recorded = hatest::wait_for(
       [&] {
-        for (const auto& e : hatest::events(c.db(), Cluster::kAccount))
+        kinds.clear();
+        for (const auto& e : hatest::events(c.db(), Cluster::kAccount)) {
+          kinds += fmt::format("{}:{}:{} ", e.pod, store::to_string(e.kind), e.epoch.value_or(-1));
           if (e.kind == store::EventKind::fenced) return true;
+        }
         return false;
       },
-      20s));
+      20s);
+  std::printf("db_faults read-only: ha_events=[%s]\n", kinds.c_str());
+  std::fflush(stdout);
+  CHECK(fenced_recorded);
   CHECK(overlap_ms(c.connections(jid)) == 0);
 }
 

@@ -299,7 +299,7 @@ TEST_CASE(
   auto fence = lease(c, "acme");
   const auto dev = client::DeviceKeys::generate();
   {
-    store::PgDeviceStore plain(c, fence);  // no sealer: what a binary before 0012 wrote
+    store::PgDeviceStore plain(c, fence);  // no sealer: what a binary before 0010 wrote
     plain.save_device(dev);
     plain.save_pre_keys({{1, crypto::KeyPair::generate(), false}, {2, crypto::KeyPair::generate(), false}});
     store::PgSignalStore sig(c, fence, kJid);
@@ -338,7 +338,7 @@ TEST_CASE("sealing: a value written in plain into a sealed device row is refused
   store::add_account(c, "acme", std::nullopt);
   store::PgDeviceStore s(c, lease(c, "acme"));
   s.save_device(client::DeviceKeys::generate());
-  // What a binary older than 0012 would send: 32 plain bytes, data_key_id untouched.
+  // What a binary older than 0010 would send: 32 plain bytes, data_key_id untouched.
   CHECK_THROWS_AS(c.exec("old binary write", "UPDATE wa_devices SET noise_priv = $1",
                          {pg::Param::bytes(std::vector<std::uint8_t>(32, 1))}),
                   pg::Error);
