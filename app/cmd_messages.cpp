@@ -11,10 +11,10 @@
 
 #include <fmt/format.h>
 
+#include "app/api/json_writer.h"
 #include "app/commands.h"
 #include "app/config_check.h"
 #include "app/flags.h"
-#include "common/log.h"
 #include "core/binary/jid.h"
 #include "store/accounts.h"
 #include "store/inbox.h"
@@ -60,22 +60,6 @@ pg::Connection connect(const Flags& f, std::string_view purpose) {
 void require_account(pg::Connection& conn, const std::string& business_id) {
   if (!store::get_account(conn, business_id))
     throw ConfigError(fmt::format("business {} is not registered", business_id));
-}
-
-void kv(std::string& out, std::string_view key, const std::optional<std::string>& v) {
-  if (out.size() > 1) out += ',';
-  log::append_json_string(out, key);
-  out += ':';
-  if (v)
-    log::append_json_string(out, *v);
-  else
-    out += "null";
-}
-void kv(std::string& out, std::string_view key, std::int64_t v) {
-  if (out.size() > 1) out += ',';
-  log::append_json_string(out, key);
-  out += ':';
-  out += std::to_string(v);
 }
 
 // The sender's user JID without agent or device ("from" of issue 8); the stored text if unparsable.
@@ -140,10 +124,7 @@ int messages_send(int argc, char** argv) {
   } catch (const store::InvalidMessage& e) {
     throw ConfigError(e.what());
   }
-  std::string out = "{";
-  kv(out, "id", q.message.id);
-  kv(out, "status", q.message.status);
-  std::cout << out << "}\n";
+  std::cout << api::JsonObject().str("id", q.message.id).str("status", q.message.status).done() << "\n";
   return 0;
 }
 
@@ -158,15 +139,16 @@ int messages_status(int argc, char** argv) {
   require_account(conn, b);
   const auto m = store::find_outbox(conn, b, id);
   if (!m) throw ConfigError(fmt::format("no message {} for business {}", id, b));
-  std::string out = "{";
-  kv(out, "id", m->id);
-  kv(out, "status", m->status);
-  kv(out, "to", m->recipient);
-  kv(out, "error", m->error);
-  kv(out, "attempts", m->attempts);
-  kv(out, "created_at_ms", m->created_at_ms);
-  kv(out, "updated_at_ms", m->updated_at_ms);
-  std::cout << out << "}\n";
+  std::cout << api::JsonObject()
+                   .str("id", m->id)
+                   .str("status", m->status)
+                   .str("to", m->recipient)
+                   .opt_str("error", m->error)
+                   .num("attempts", m->attempts)
+                   .num("created_at_ms", m->created_at_ms)
+                   .num("updated_at_ms", m->updated_at_ms)
+                   .done()
+            << "\n";
   return 0;
 }
 
@@ -189,15 +171,16 @@ int messages_list(int argc, char** argv) {
     if (page <= 0) break;
     const auto rows = store::list_inbox(conn, b, after, page);
     for (const auto& m : rows) {
-      std::string out = "{";
-      kv(out, "id", m.id);
-      kv(out, "chat", m.chat);
-      kv(out, "from", user_jid(m.sender));
-      kv(out, "text", m.text);
-      kv(out, "timestamp", m.server_ts);
-      kv(out, "type", m.message_type);
-      kv(out, "seq", m.seq);
-      std::cout << out << "}\n";
+      std::cout << api::JsonObject()
+                       .str("id", m.id)
+                       .str("chat", m.chat)
+                       .str("from", user_jid(m.sender))
+                       .opt_str("text", m.text)
+                       .num("timestamp", m.server_ts)
+                       .str("type", m.message_type)
+                       .num("seq", m.seq)
+                       .done()
+                << "\n";
       after = m.seq;
       ++printed;
     }

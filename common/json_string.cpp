@@ -1,9 +1,30 @@
 #include "common/json_string.h"
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
+#include <utility>
 
 namespace wa {
+
+namespace {
+
+// RFC 8259's two-character escapes (character, letter after the backslash), read one way by the
+// writer and the other way by the reader so the two cannot disagree. '/' may be escaped but
+// never needs to be, so the writer leaves it alone.
+constexpr std::pair<char, char> kShortEscapes[] = {
+    {'"', '"'}, {'\\', '\\'}, {'/', '/'}, {'\b', 'b'}, {'\f', 'f'}, {'\n', 'n'}, {'\r', 'r'}, {'\t', 't'},
+};
+
+// The writer's side as a lookup by character (it runs for every byte of every log line).
+constexpr std::array<char, 128> kEscapeLetter = [] {
+  std::array<char, 128> letters{};
+  for (const auto& [raw, letter] : kShortEscapes)
+    if (raw != '/') letters[static_cast<unsigned char>(raw)] = letter;
+  return letters;
+}();
+
+}  // namespace
 
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
@@ -48,26 +69,25 @@ void append_json_string(std::string& out, std::string_view s) {
       }
       continue;
     }
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
+    if (const char letter = kEscapeLetter[c]) {
+      out += '\\';
+      out += letter;
+    } else if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
     }
     ++i;
   }
   out += '"';
+}
+
+char json_unescape_letter(char letter) {
+  for (const auto& [raw, l] : kShortEscapes)
+    if (l == letter) return raw;
+  return '\0';
 }
 
 std::string json_error_body(std::string_view message) {

@@ -17,6 +17,10 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
 // valid JSON text.
 void append_json_string(std::string& out, std::string_view s);
 
+// The character a JSON two-character escape stands for (\" \\ \/ \b \f \n \r \t), given the
+// letter after the backslash; '\0' when the letter is not one of them (\u is not).
+char json_unescape_letter(char letter);
+
 // {"error":"<message>"}: the body of every JSON error answer (HTTP API, wasim's admin API).
 std::string json_error_body(std::string_view message);
 

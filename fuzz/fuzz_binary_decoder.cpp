@@ -11,6 +11,7 @@
 #include "core/binary/encoder.h"
 #include "core/binary/json.h"
 #include "core/binary/node_json.h"
+#include "fuzz/node_input.h"
 
 namespace bin = wa::binary;
 
@@ -26,7 +27,7 @@ void check_reencode(const bin::Node& n, bin::Dict dict) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
-  const bin::Dict dict = (data[0] & 0x01) != 0 ? bin::Dict::v2 : bin::Dict::v3;
+  const bin::Dict dict = wa::fuzz::dict_from_selector(data[0]);
   const std::span<const std::uint8_t> rest(data + 1, size - 1);
   if ((data[0] & 0x80) != 0) {
     const std::string_view text(reinterpret_cast<const char*>(rest.data()), rest.size());
@@ -43,15 +44,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     return 0;
   }
-  bin::DecodeLimits limits;
-  limits.max_inflated = 1u << 20;  // keep each run fast; the limit logic is the same
-  bin::Node n;
-  try {
-    n = bin::decode_frame(rest, dict, limits);
-  } catch (const bin::DecodeError&) {
-    return 0;
-  }
-  check_reencode(n, dict);
-  (void)bin::parse_json(bin::node_to_json(n));  // must be valid JSON within the reader's limits
+  const auto n = wa::fuzz::decode_plaintext(rest, dict);
+  if (!n) return 0;
+  check_reencode(*n, dict);
+  (void)bin::parse_json(bin::node_to_json(*n));  // must be valid JSON within the reader's limits
   return 0;
 }

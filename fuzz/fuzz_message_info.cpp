@@ -8,22 +8,16 @@
 #include <cstdlib>
 
 #include "core/binary/decoder.h"
+#include "fuzz/node_input.h"
 #include "core/client/message_info.h"
 
 namespace bin = wa::binary;
 namespace client = wa::client;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size < 1) return 0;
-  const bin::Dict dict = (data[0] & 0x01) != 0 ? bin::Dict::v2 : bin::Dict::v3;
-  bin::DecodeLimits limits;
-  limits.max_inflated = 1u << 20;
-  bin::Node n;
-  try {
-    n = bin::decode_frame({data + 1, size - 1}, dict, limits);
-  } catch (const bin::DecodeError&) {
-    return 0;
-  }
+  const auto decoded = wa::fuzz::decode_node_input(data, size);
+  if (!decoded) return 0;
+  const bin::Node& n = *decoded;
   // Our own JIDs, so the own-device branch is reachable from the seeds.
   client::OwnJids own{bin::Jid::parse("15550009999:4@s.whatsapp.net"),
                       bin::Jid::parse("900000000000009:4@lid")};

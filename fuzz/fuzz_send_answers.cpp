@@ -11,21 +11,15 @@
 #include "core/client/group_send.h"
 #include "core/client/receipt_handle.h"
 #include "core/client/usync.h"
+#include "fuzz/node_input.h"
 
 namespace bin = wa::binary;
 namespace client = wa::client;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size < 1) return 0;
-  const bin::Dict dict = (data[0] & 0x01) != 0 ? bin::Dict::v2 : bin::Dict::v3;
-  bin::DecodeLimits limits;
-  limits.max_inflated = 1u << 20;
-  bin::Node n;
-  try {
-    n = bin::decode_frame({data + 1, size - 1}, dict, limits);
-  } catch (const bin::DecodeError&) {
-    return 0;
-  }
+  const auto decoded = wa::fuzz::decode_node_input(data, size);
+  if (!decoded) return 0;
+  const bin::Node& n = *decoded;
   try {
     const auto users = client::parse_usync_devices(n);
     if (users.size() > client::kMaxUsyncUsers) std::abort();

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "core/binary/decoder.h"
+#include "fuzz/node_input.h"
 #include "sim/device_registry.h"
 #include "sim/group_registry.h"
 #include "sim/message_router.h"
@@ -52,16 +53,9 @@ World& world() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size < 1) return 0;
-  const bin::Dict dict = (data[0] & 0x01) != 0 ? bin::Dict::v2 : bin::Dict::v3;
-  bin::DecodeLimits limits;
-  limits.max_inflated = 1u << 20;
-  bin::Node n;
-  try {
-    n = bin::decode_frame({data + 1, size - 1}, dict, limits);
-  } catch (const bin::DecodeError&) {
-    return 0;
-  }
+  const auto decoded = wa::fuzz::decode_node_input(data, size);
+  if (!decoded) return 0;
+  const bin::Node& n = *decoded;
   World& w = world();
   const sim::PreKeyServer::DeviceKey dev{15550002, 1};
   w.keys.forget(dev);

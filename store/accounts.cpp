@@ -10,6 +10,7 @@
 #include "store/advisory_lock.h"
 #include "store/fenced_write.h"
 #include "store/migrator.h"
+#include "store/row.h"
 
 namespace wa::store {
 
@@ -34,32 +35,12 @@ constexpr const char* kSelectColumns =
     " (extract(epoch FROM created_at) * 1000)::bigint,"
     " (extract(epoch FROM updated_at) * 1000)::bigint";
 
-std::optional<std::int64_t> opt_i64(const pg::Result& r, int row, int col) {
-  if (r.is_null(row, col)) return std::nullopt;
-  return r.i64(row, col);
-}
-
 Account row_to_account(const pg::Result& r, int i) {
   Account a;
-  a.business_id = std::string(r.text(i, 0));
-  a.jid = r.opt(i, 1);
-  a.status = std::string(r.text(i, 2));
-  a.lock_key = r.i64(i, 3);
-  a.lease_epoch = r.i64(i, 4);
-  a.assigned_pod = r.opt(i, 5);
-  a.previous_pod = r.opt(i, 6);
-  a.failover_count = r.i64(i, 7);
-  a.last_failover_at_ms = opt_i64(r, i, 8);
-  a.last_connected_at_ms = opt_i64(r, i, 9);
-  a.last_activity_at_ms = opt_i64(r, i, 10);
-  a.disconnected_at_ms = opt_i64(r, i, 11);
-  a.disconnect_reason = r.opt(i, 12);
-  a.disconnect_details = r.opt(i, 13);
-  a.session_restore_count = r.i64(i, 14);
-  a.health_score = static_cast<int>(r.i64(i, 15));
-  a.qr_code = r.opt(i, 16);
-  a.created_at_ms = r.i64(i, 17);
-  a.updated_at_ms = r.i64(i, 18);
+  pg::read_row(r, i, a.business_id, a.jid, a.status, a.lock_key, a.lease_epoch, a.assigned_pod, a.previous_pod,
+               a.failover_count, a.last_failover_at_ms, a.last_connected_at_ms, a.last_activity_at_ms,
+               a.disconnected_at_ms, a.disconnect_reason, a.disconnect_details, a.session_restore_count,
+               a.health_score, a.qr_code, a.created_at_ms, a.updated_at_ms);
   return a;
 }
 
@@ -252,10 +233,7 @@ std::vector<Account> list_accounts(pg::Connection& conn, const std::vector<std::
   pg::Param filter;  // NULL = all
   if (!only.empty()) filter = pg::Param::array(only);
   auto r = conn.exec("list accounts", sql.c_str(), {filter});
-  std::vector<Account> out;
-  out.reserve(static_cast<std::size_t>(r.rows()));
-  for (int i = 0; i < r.rows(); ++i) out.push_back(row_to_account(r, i));
-  return out;
+  return pg::read_rows<Account>(r, row_to_account);
 }
 
 std::optional<Account> get_account(pg::Connection& conn, const std::string& business_id) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "store/errors.h"
+#include "store/row.h"
 
 namespace wa::store {
 
@@ -46,22 +47,15 @@ std::vector<HaEvent> list_events(pg::Connection& conn, const std::optional<std::
                      " details FROM ha_events WHERE id > $1::bigint AND ($2::text IS NULL OR business_id = $2)"
                      " ORDER BY id LIMIT $3::int",
                      {pg::Param(after_id), pg::Param(business_id), pg::Param(limit)});
-  std::vector<HaEvent> out;
-  for (int i = 0; i < r.rows(); ++i) {
+  return pg::read_rows<HaEvent>(r, [](const pg::Result& res, int i) {
     HaEvent e;
-    e.id = r.i64(i, 0);
-    e.at_ms = r.i64(i, 1);
-    e.business_id = std::string(r.text(i, 2));
-    e.pod = std::string(r.text(i, 3));
-    auto k = parse_event_kind(r.text(i, 4));
-    if (!k) throw StoreError(fmt::format("ha_events row {} has unknown kind '{}'", e.id, r.text(i, 4)));
+    std::string kind;
+    pg::read_row(res, i, e.id, e.at_ms, e.business_id, e.pod, kind, e.epoch, e.duration_ms, e.details);
+    auto k = parse_event_kind(kind);
+    if (!k) throw StoreError(fmt::format("ha_events row {} has unknown kind '{}'", e.id, kind));
     e.kind = *k;
-    if (!r.is_null(i, 5)) e.epoch = r.i64(i, 5);
-    if (!r.is_null(i, 6)) e.duration_ms = r.i64(i, 6);
-    e.details = std::string(r.text(i, 7));
-    out.push_back(std::move(e));
-  }
-  return out;
+    return e;
+  });
 }
 
 }  // namespace wa::store

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "store/row.h"
+
 namespace wa::store {
 
 void register_member(pg::Connection& conn, const std::string& pod, const std::string& version, int backend_pid) {
@@ -36,18 +38,11 @@ std::vector<Member> list_members(pg::Connection& conn, std::optional<std::chrono
                      " WHERE $1::bigint IS NULL OR heartbeat_at >= clock_timestamp() - $1::bigint * interval '1 ms'"
                      " ORDER BY pod",
                      {pg::Param(within)});
-  std::vector<Member> out;
-  for (int i = 0; i < r.rows(); ++i) {
+  return pg::read_rows<Member>(r, [](const pg::Result& res, int i) {
     Member m;
-    m.pod = std::string(r.text(i, 0));
-    m.started_at_ms = r.i64(i, 1);
-    m.heartbeat_at_ms = r.i64(i, 2);
-    m.version = std::string(r.text(i, 3));
-    m.leading = static_cast<int>(r.i64(i, 4));
-    m.backend_pid = static_cast<int>(r.i64(i, 5));
-    out.push_back(std::move(m));
-  }
-  return out;
+    pg::read_row(res, i, m.pod, m.started_at_ms, m.heartbeat_at_ms, m.version, m.leading, m.backend_pid);
+    return m;
+  });
 }
 
 }  // namespace wa::store

@@ -4,6 +4,7 @@
 
 #include "store/accounts.h"
 #include "store/errors.h"
+#include "store/row.h"
 
 namespace wa::store {
 namespace {
@@ -13,14 +14,8 @@ constexpr const char* kRequestColumns =
 
 PairCodeRequest request_from_row(const pg::Result& r, int row) {
   PairCodeRequest q;
-  q.id = r.i64(row, 0);
-  q.business_id = std::string(r.text(row, 1));
-  q.phone = std::string(r.text(row, 2));
-  q.show_push_notification = r.boolean(row, 3);
-  q.state = std::string(r.text(row, 4));
-  q.code = r.opt(row, 5);
-  q.error = r.opt(row, 6);
-  q.answered_by = r.opt(row, 7);
+  pg::read_row(r, row, q.id, q.business_id, q.phone, q.show_push_notification, q.state, q.code, q.error,
+               q.answered_by);
   return q;
 }
 
@@ -65,12 +60,7 @@ std::optional<PairingState> read_pairing_state(pg::Connection& conn, const std::
                 {business_id});
   if (r.rows() == 0) return std::nullopt;
   PairingState s;
-  s.business_id = std::string(r.text(0, 0));
-  s.status = std::string(r.text(0, 1));
-  s.jid = r.opt(0, 2);
-  s.qr = r.opt(0, 3);
-  if (!r.is_null(0, 4)) s.expires_at_ms = r.i64(0, 4);
-  s.db_now_ms = r.i64(0, 5);
+  pg::read_row(r, 0, s.business_id, s.status, s.jid, s.qr, s.expires_at_ms, s.db_now_ms);
   return s;
 }
 
@@ -102,18 +92,11 @@ std::vector<Pairing> pairing_history(pg::Connection& conn, const std::string& bu
                      " (extract(epoch FROM ended_at) * 1000)::bigint, end_reason"
                      " FROM wa_pairings WHERE business_id = $1 ORDER BY id",
                      {business_id});
-  std::vector<Pairing> out;
-  for (int i = 0; i < r.rows(); ++i) {
+  return pg::read_rows<Pairing>(r, [](const pg::Result& res, int i) {
     Pairing p;
-    p.jid = std::string(r.text(i, 0));
-    p.epoch = r.i64(i, 1);
-    p.pod = r.opt(i, 2);
-    p.paired_at_ms = r.i64(i, 3);
-    if (!r.is_null(i, 4)) p.ended_at_ms = r.i64(i, 4);
-    p.end_reason = r.opt(i, 5);
-    out.push_back(std::move(p));
-  }
-  return out;
+    pg::read_row(res, i, p.jid, p.epoch, p.pod, p.paired_at_ms, p.ended_at_ms, p.end_reason);
+    return p;
+  });
 }
 
 void end_pairing_in_transaction(pg::Connection& conn, const std::string& business_id, const char* reason) {
@@ -161,12 +144,11 @@ std::vector<PairCodeRequest> pending_pair_code_requests(pg::Connection& conn,
                   kRequestColumns)
           .c_str(),
       {pg::Param::array(business_ids), max_age_ms});
-  std::vector<PairCodeRequest> out;
-  for (int i = 0; i < r.rows(); ++i) {
-    out.push_back(request_from_row(r, i));
-    out.back().expired = r.boolean(i, 8);
-  }
-  return out;
+  return pg::read_rows<PairCodeRequest>(r, [](const pg::Result& res, int i) {
+    PairCodeRequest q = request_from_row(res, i);
+    q.expired = res.boolean(i, 8);  // the column after kRequestColumns
+    return q;
+  });
 }
 
 bool answer_pair_code_request(pg::Connection& conn, const WriteFence& fence, std::int64_t id,

@@ -152,18 +152,13 @@ class Encoder {
       string(j.user);
       return;
     }
-    if (j.device && j.server == server::kMessenger) {
-      push(tag::kFbJid);
+    // msgr and interop JIDs put a 16-bit device (interop also its integrator) between user and server.
+    const bool interop = j.server == server::kInterop;
+    if (j.device && (interop || j.server == server::kMessenger)) {
+      push(interop ? tag::kInteropJid : tag::kFbJid);
       string(j.user);
       push16(*j.device);
-      string(j.server);
-      return;
-    }
-    if (j.device && j.server == server::kInterop) {
-      push(tag::kInteropJid);
-      string(j.user);
-      push16(*j.device);
-      push16(j.integrator);
+      if (interop) push16(j.integrator);
       string(j.server);
       return;
     }

@@ -76,12 +76,20 @@ class Parser {
     return true;
   }
 
-  // After an object member or array item: true when a ',' says another follows, false at `close`.
-  bool another_item(char close, const char* what) {
+  // The members of an object or the items of an array, from the opening bracket to `close`:
+  // item() reads one; `what` names the error when neither ',' nor `close` follows it.
+  template <class Item>
+  void items(char close, const char* what, Item&& item) {
+    ++pos_;
     ws();
-    if (eat(',')) return true;
-    if (eat(close)) return false;
-    fail(what);
+    if (eat(close)) return;
+    for (;;) {
+      ws();
+      item();
+      ws();
+      if (eat(close)) return;
+      if (!eat(',')) fail(what);
+    }
   }
 
   bool literal(std::string_view word) {
@@ -98,30 +106,20 @@ class Parser {
     const char c = s_[pos_];
     if (c == '{') {
       v.type = Json::Type::object;
-      ++pos_;
-      ws();
-      if (eat('}')) return v;
-      for (;;) {
-        ws();
+      items('}', "expected ',' or '}' in an object", [&] {
         if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string key");
         std::string key = string();
         ws();
         if (!eat(':')) fail("expected ':' after an object key");
         ws();
         v.members.push_back(JsonMember{std::move(key), value(depth + 1)});
-        if (!another_item('}', "expected ',' or '}' in an object")) return v;
-      }
+      });
+      return v;
     }
     if (c == '[') {
       v.type = Json::Type::array;
-      ++pos_;
-      ws();
-      if (eat(']')) return v;
-      for (;;) {
-        ws();
-        v.items.push_back(value(depth + 1));
-        if (!another_item(']', "expected ',' or ']' in an array")) return v;
-      }
+      items(']', "expected ',' or ']' in an array", [&] { v.items.push_back(value(depth + 1)); });
+      return v;
     }
     if (c == '"') {
       v.type = Json::Type::string;
@@ -197,30 +195,22 @@ class Parser {
       }
       if (++pos_ >= s_.size()) fail("unterminated escape");
       const char e = s_[pos_++];
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          std::uint32_t cp = hex4();
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (!literal("\\u")) fail("unpaired surrogate in a \\u escape");
-            const std::uint32_t lo = hex4();
-            if (lo < 0xDC00 || lo > 0xDFFF) fail("unpaired surrogate in a \\u escape");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            fail("unpaired surrogate in a \\u escape");
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default: fail(std::string("unknown escape \\") + e);
+      if (e != 'u') {
+        const char raw = wa::json_unescape_letter(e);
+        if (raw == '\0') fail(std::string("unknown escape \\") + e);
+        out += raw;
+        continue;
       }
+      std::uint32_t cp = hex4();
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (!literal("\\u")) fail("unpaired surrogate in a \\u escape");
+        const std::uint32_t lo = hex4();
+        if (lo < 0xDC00 || lo > 0xDFFF) fail("unpaired surrogate in a \\u escape");
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+      } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+        fail("unpaired surrogate in a \\u escape");
+      }
+      append_utf8(out, cp);
     }
   }
 

@@ -22,39 +22,26 @@ Bytes encode_frame(ByteView payload) {
   return out;
 }
 
-FrameReader::FrameReader(bool expect_header, Limits limits) : expect_header_(expect_header), limits_(limits) {}
+FrameReader::FrameReader(bool expect_header, Limits limits)
+    : expect_header_(expect_header), limits_(limits), in_(limits.max_buffered) {}
 
 void FrameReader::feed(ByteView data) {
-  if (failed_) throw FrameError("reader used after an error");
-  if (pos_ > 0 && (pos_ == buf_.size() || pos_ > 65536)) {
-    buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(pos_));
-    pos_ = 0;
-  }
-  if (buffered() + data.size() > limits_.max_buffered) {
-    failed_ = true;
-    throw FrameError("more than " + std::to_string(limits_.max_buffered) + " bytes buffered");
-  }
-  buf_.insert(buf_.end(), data.begin(), data.end());
-  try {
-    if (expect_header_ && !header_ && !parse_header()) return;
-    while (parse_frame()) {
-    }
-  } catch (...) {
-    failed_ = true;
-    throw;
-  }
+  in_.feed(
+      data,
+      [this] { return expect_header_ && !header_ ? parse_header() : parse_frame(); },
+      [this](StreamBuffer::Refusal r) {
+        return r == StreamBuffer::Refusal::used_after_error
+                   ? FrameError("reader used after an error")
+                   : FrameError("more than " + std::to_string(limits_.max_buffered) + " bytes buffered");
+      });
 }
 
-std::optional<Bytes> FrameReader::next_frame() {
-  if (frames_.empty()) return std::nullopt;
-  Bytes f = std::move(frames_.front());
-  frames_.pop_front();
-  return f;
-}
+std::optional<Bytes> FrameReader::next_frame() { return take_front(frames_); }
 
 bool FrameReader::parse_header() {
-  const std::size_t avail = buf_.size() - pos_;
-  const std::uint8_t* p = buf_.data() + pos_;
+  const ByteView in = in_.unparsed();
+  const std::size_t avail = in.size();
+  const std::uint8_t* p = in.data();
   std::size_t off = 0;
   ConnectionHeader h;
   // Baileys prepends "ED" 0 1 <3-byte length> <routing info> when it holds routing info.
@@ -83,15 +70,16 @@ bool FrameReader::parse_header() {
   if (p[off] != 'W' || p[off + 1] != 'A') throw FrameError("connection header does not start with \"WA\"");
   if (p[off + 2] != kWaMagic) throw FrameError("unsupported header magic " + std::to_string(p[off + 2]));
   h.dict_version = p[off + 3];
-  pos_ += off + 4;
+  in_.consume(off + 4);
   header_ = std::move(h);
   return true;
 }
 
 bool FrameReader::parse_frame() {
-  const std::size_t avail = buf_.size() - pos_;
+  const ByteView in = in_.unparsed();
+  const std::size_t avail = in.size();
   if (avail < 3) return false;
-  const std::uint8_t* p = buf_.data() + pos_;
+  const std::uint8_t* p = in.data();
   const std::size_t n = static_cast<std::size_t>(p[0]) << 16 | static_cast<std::size_t>(p[1]) << 8 | p[2];
   if (n > limits_.max_frame_size) {
     throw FrameError("frame of " + std::to_string(n) + " bytes exceeds the limit of " +
@@ -99,7 +87,7 @@ bool FrameReader::parse_frame() {
   }
   if (avail < 3 + n) return false;
   frames_.emplace_back(p + 3, p + 3 + n);
-  pos_ += 3 + n;
+  in_.consume(3 + n);
   return true;
 }
 

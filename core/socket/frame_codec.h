@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/crypto/bytes.h"
+#include "core/socket/stream_buffer.h"
 
 namespace wa::socket {
 
@@ -59,7 +60,7 @@ class FrameReader {
   std::optional<Bytes> next_frame();
   // Set once the header has been read (server side).
   const std::optional<ConnectionHeader>& header() const { return header_; }
-  std::size_t buffered() const { return buf_.size() - pos_; }
+  std::size_t buffered() const { return in_.size(); }
 
  private:
   bool parse_header();
@@ -67,9 +68,7 @@ class FrameReader {
 
   bool expect_header_;
   Limits limits_;
-  Bytes buf_;
-  std::size_t pos_ = 0;
-  bool failed_ = false;
+  StreamBuffer in_;
   std::optional<ConnectionHeader> header_;
   std::deque<Bytes> frames_;
 };

@@ -38,18 +38,22 @@ void NoiseState::mix_key(ByteView ikm) {
   n_ = 0;
 }
 
+// The nonce for the next message; the counter never wraps (a reused nonce breaks AES-GCM).
+static std::array<std::uint8_t, 12> take_nonce(std::uint32_t& n) {
+  if (n == std::numeric_limits<std::uint32_t>::max()) throw crypto::CryptoError("noise: nonce exhausted");
+  return noise_nonce(n++);
+}
+
+// Both directions bind the ciphertext into the handshake hash, as Noise's EncryptAndHash /
+// DecryptAndHash do.
 Bytes NoiseState::encrypt(ByteView plaintext) {
-  if (n_ == std::numeric_limits<std::uint32_t>::max()) throw crypto::CryptoError("noise: nonce exhausted");
-  Bytes ct = crypto::aes256_gcm_seal(k_, noise_nonce(n_), h_, plaintext);
-  ++n_;
+  Bytes ct = crypto::aes256_gcm_seal(k_, take_nonce(n_), h_, plaintext);
   mix_hash(ct);
   return ct;
 }
 
 Bytes NoiseState::decrypt(ByteView ciphertext) {
-  if (n_ == std::numeric_limits<std::uint32_t>::max()) throw crypto::CryptoError("noise: nonce exhausted");
-  Bytes pt = crypto::aes256_gcm_open(k_, noise_nonce(n_), h_, ciphertext);
-  ++n_;
+  Bytes pt = crypto::aes256_gcm_open(k_, take_nonce(n_), h_, ciphertext);
   mix_hash(ciphertext);
   return pt;
 }

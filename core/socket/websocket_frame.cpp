@@ -71,40 +71,25 @@ Bytes ws_close_payload(std::uint16_t code, std::string_view reason) {
   return out;
 }
 
-WsFrameParser::WsFrameParser(Peer peer, WsParserLimits limits) : peer_(peer), limits_(limits) {}
+WsFrameParser::WsFrameParser(Peer peer, WsParserLimits limits)
+    : peer_(peer), limits_(limits), in_(limits.max_buffered) {}
 
 void WsFrameParser::feed(ByteView data) {
-  if (failed_) throw WebSocketError(ws_close::protocol_error, "parser used after an error");
-  // Compact consumed bytes before growing.
-  if (pos_ > 0 && (pos_ == buf_.size() || pos_ > 65536)) {
-    buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(pos_));
-    pos_ = 0;
-  }
-  if (buffered() + data.size() > limits_.max_buffered) {
-    failed_ = true;
-    throw WebSocketError(ws_close::too_big, "more than " + std::to_string(limits_.max_buffered) + " unparsed bytes");
-  }
-  buf_.insert(buf_.end(), data.begin(), data.end());
-  try {
-    while (parse_one()) {
-    }
-  } catch (...) {
-    failed_ = true;
-    throw;
-  }
+  in_.feed(data, [this] { return parse_one(); }, [this](StreamBuffer::Refusal r) {
+    return r == StreamBuffer::Refusal::used_after_error
+               ? WebSocketError(ws_close::protocol_error, "parser used after an error")
+               : WebSocketError(ws_close::too_big,
+                                "more than " + std::to_string(limits_.max_buffered) + " unparsed bytes");
+  });
 }
 
-std::optional<WsMessage> WsFrameParser::next() {
-  if (ready_.empty()) return std::nullopt;
-  WsMessage m = std::move(ready_.front());
-  ready_.pop_front();
-  return m;
-}
+std::optional<WsMessage> WsFrameParser::next() { return take_front(ready_); }
 
 bool WsFrameParser::parse_one() {
-  const std::size_t avail = buf_.size() - pos_;
+  const ByteView in = in_.unparsed();
+  const std::size_t avail = in.size();
   if (avail < 2) return false;
-  const std::uint8_t* p = buf_.data() + pos_;
+  const std::uint8_t* p = in.data();
   const bool fin = (p[0] & 0x80) != 0;
   const std::uint8_t rsv = p[0] & 0x70;
   const std::uint8_t op = p[0] & 0x0F;
@@ -155,7 +140,7 @@ bool WsFrameParser::parse_one() {
   if (masked) {
     for (std::size_t i = 0; i < payload.size(); ++i) payload[i] ^= mask[i & 3];
   }
-  pos_ += header + static_cast<std::size_t>(len);
+  in_.consume(header + static_cast<std::size_t>(len));
 
   const auto opcode = static_cast<WsOpcode>(op);
   if (is_control(op)) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/crypto/bytes.h"
+#include "core/socket/stream_buffer.h"
 
 namespace wa::socket {
 
@@ -81,16 +82,14 @@ class WsFrameParser {
   // Next complete message, if any.
   std::optional<WsMessage> next();
   // Bytes fed but not yet consumed into a message.
-  std::size_t buffered() const { return buf_.size() - pos_; }
+  std::size_t buffered() const { return in_.size(); }
 
  private:
-  bool parse_one();  // parses one frame from buf_ if complete; returns false if more bytes needed
+  bool parse_one();  // parses one frame from in_ if complete; returns false if more bytes needed
 
   Peer peer_;
   WsParserLimits limits_;
-  Bytes buf_;
-  std::size_t pos_ = 0;
-  bool failed_ = false;
+  StreamBuffer in_;
   std::optional<WsOpcode> fragmented_;  // opcode of the data message being reassembled
   Bytes fragments_;
   std::deque<WsMessage> ready_;
