@@ -366,13 +366,19 @@ int cmd_run(int argc, char** argv) {
         outbox_opts);
   }
   // The accounts' webhook deliveries, sent by their leader (this pod, for those it leads).
-  api::WebhookSender webhooks(cfg.database_url, [&elector, &supervisor] {
-    std::vector<std::shared_ptr<const store::WriteFence>> led;
-    for (const auto& a : elector.snapshot().accounts)
-      if (ha::leads(a.role))
-        if (auto fence = supervisor.write_fence(a.business_id)) led.push_back(std::move(fence));
-    return led;
-  });
+  api::WebhookSenderOptions webhook_opts;
+  webhook_opts.on_pending = [&metrics](std::int64_t n) { metrics.webhook_pending.Set(static_cast<double>(n)); };
+  webhook_opts.on_dead_letter = [&metrics] { metrics.webhook_dead_letters.Increment(); };
+  api::WebhookSender webhooks(
+      cfg.database_url,
+      [&elector, &supervisor] {
+        std::vector<std::shared_ptr<const store::WriteFence>> led;
+        for (const auto& a : elector.snapshot().accounts)
+          if (ha::leads(a.role))
+            if (auto fence = supervisor.write_fence(a.business_id)) led.push_back(std::move(fence));
+        return led;
+      },
+      webhook_opts);
   wa::log::info("run_started")
       .kv("http_port", http->port())
       .kv("probe_port", http->probe_port())

@@ -224,4 +224,13 @@ std::int64_t prune_events(pg::Connection& conn, const WriteFence& fence, std::in
   return n != nullptr && *n != '\0' ? std::stoll(n) : 0;
 }
 
+std::int64_t count_pending_deliveries(pg::Connection& conn, const std::vector<std::string>& business_ids) {
+  if (business_ids.empty()) return 0;
+  return conn
+      .exec("count pending webhook deliveries",
+            "SELECT count(*) FROM wa_webhook_deliveries WHERE business_id = ANY($1::text[]) AND state = 'pending'",
+            {pg::Param::array(business_ids)})
+      .i64(0, 0);
+}
+
 }  // namespace wa::store

@@ -95,4 +95,7 @@ void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t
 // (only the leader prunes). Returns the number of events deleted.
 std::int64_t prune_events(pg::Connection& conn, const WriteFence& fence, std::int64_t max_age_ms);
 
+// Deliveries of these accounts not yet delivered or given up (the webhook backlog gauge).
+std::int64_t count_pending_deliveries(pg::Connection& conn, const std::vector<std::string>& business_ids);
+
 }  // namespace wa::store

@@ -144,7 +144,10 @@ void WebhookSender::run() {
           // Counted once recorded, so a reader of the counters finds the rows written.
           if (outcome == store::DeliveryOutcome::delivered) delivered_++;
           if (outcome != store::DeliveryOutcome::delivered) failed_++;
-          if (outcome == store::DeliveryOutcome::dead || outcome == store::DeliveryOutcome::gone) dead_++;
+          if (outcome == store::DeliveryOutcome::dead || outcome == store::DeliveryOutcome::gone) {
+            dead_++;
+            if (options_.on_dead_letter) options_.on_dead_letter();
+          }
           log::info("webhook_attempt")
               .kv("business_id", fence->business_id())
               .kv("delivery_id", d.id)
@@ -157,6 +160,11 @@ void WebhookSender::run() {
                                                                           : "dead")
               .kv("error", error.value_or(""));
         }
+      }
+      if (options_.on_pending) {
+        std::vector<std::string> ids;
+        for (const auto& fence : led) ids.push_back(fence->business_id());
+        options_.on_pending(store::count_pending_deliveries(conn, ids));
       }
       store::wait_for_notify(conn, options_.poll_interval, wake_read_);
     } catch (const std::exception& e) {

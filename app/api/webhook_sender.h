@@ -37,6 +37,10 @@ struct WebhookSenderOptions {
   // Events (and their finished deliveries) older than this are deleted by the leader.
   std::chrono::milliseconds event_retention{std::chrono::hours(24 * 7)};
   std::chrono::milliseconds prune_interval{std::chrono::minutes(10)};
+  // Metrics hooks (empty: none), on the sender's thread: after every round, the pending deliveries
+  // of the accounts it sent for; each delivery given up (dead letter or 410).
+  std::function<void(std::int64_t pending)> on_pending;
+  std::function<void()> on_dead_letter;
 };
 
 class WebhookSender {
