@@ -110,7 +110,9 @@ TEST_CASE("DatabaseDown fires when PostgreSQL stops, also for a pod started duri
   WARN("DatabaseDown fired for both running pods "
        << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stopped).count()
        << " ms after PostgreSQL stopped (rules' for: divided by 15)");
-  CHECK(prom.series("waconnector_leader{business_id=\"acme\"} == 1") == 0);  // fenced: nobody leads
+  // Fenced: nobody leads. The alert's for: (2 s here) can elapse before the leader's fence deadline
+  // (--fence-after, 3 s after its last renewal), so wait for the fence rather than sample once.
+  CHECK(hatest::wait_for([&] { return prom.series("waconnector_leader{business_id=\"acme\"} == 1") == 0; }, 15s));
 
   hatest::Replica late("pod-late", {"--database-url", pg.url, "--business-id", "acme", "--http",
                                     fmt::format("127.0.0.1:{}", late_port)});
