@@ -290,4 +290,15 @@ std::optional<std::string> LeasedMessageStore::pn_for_lid(const std::string& lid
   return session_->run([&] { return store::pn_for_lid(session_->conn, business_id_, lid_user); });
 }
 
+std::vector<std::string> LeasedMessageStore::sender_key_devices(const std::string& group) {
+  auto& s = *session_;
+  return s.run([&] { return s.sig().sender_key_devices(group); });
+}
+
+void LeasedMessageStore::add_sender_key_devices(const std::string& group, const std::vector<std::string>& devices) {
+  gate("store sender key recipients");
+  auto& s = *session_;
+  s.run([&] { s.sig().add_sender_key_devices(group, devices); });
+}
+
 }  // namespace wa::ha

@@ -52,6 +52,10 @@ class LeasedMessageStore final : public client::MessageStore {
   std::optional<std::string> lid_for_pn(const std::string& pn_user) override;
   std::optional<std::string> pn_for_lid(const std::string& lid_user) override;
 
+  // SenderKeyRecipients
+  std::vector<std::string> sender_key_devices(const std::string& group) override;
+  void add_sender_key_devices(const std::string& group, const std::vector<std::string>& devices) override;
+
   struct Session;
   class GatedSignal;
 

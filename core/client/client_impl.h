@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "common/backoff.h"
+#include "core/client/device_sent.h"
 #include "core/client/message_info.h"
 #include "core/client/message_store.h"
 #include "core/client/receipt_handle.h"
@@ -191,6 +192,8 @@ struct WaClient::Impl {
   std::deque<OutboxItem> outbox_queue;
   std::map<std::string, OutboxItem> awaiting_ack;
   std::map<std::string, std::string> sent_phash;  // id -> our phash, compared with the ack's
+  // id -> (group, devices that got our SKDM with it): stored as holding the key once acked.
+  std::map<std::string, std::pair<std::string, std::vector<std::string>>> skdm_pending;
   std::map<std::string, int> retries_answered;    // id -> retry receipts answered (max 5)
   bool outbox_busy = false;
   bool outbox_again = false;
@@ -210,6 +213,8 @@ struct WaClient::Impl {
   // receipt_handle.cpp's parse, acted on: statuses, retry answers.
   void on_receipt(const Node& n);
   void answer_retry(const Receipt& r);
+  void answer_group_retry(const Receipt& r, const OutboxItem& item, const binary::Jid& group, const OwnIdentity& own,
+                          const Bytes& message);
 };
 
 }  // namespace wa::client

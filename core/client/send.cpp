@@ -262,8 +262,10 @@ void WaClient::Impl::encrypt_and_send(OutboxItem item, const Jid& to, const std:
             "encrypt group message",
             [&] {
               try {
-                messages->transaction("encrypt group message",
-                                      [&] { gm = group_message(*ps, item.id, to, devices, own, message, dev->account); });
+                messages->transaction("encrypt group message", [&] {
+                  const auto have = messages->sender_key_devices(to.to_non_ad().to_string());
+                  gm = group_message(*ps, item.id, to, devices, own, message, dev->account, have);
+                });
               } catch (const signal::SignalError& e) {
                 signal_error = e.what();
               }
@@ -275,6 +277,8 @@ void WaClient::Impl::encrypt_and_send(OutboxItem item, const Jid& to, const std:
       return send_next();
     }
     send(gm.stanza);
+    // Recorded as holding our sender key once the server has the message (on_server_ack).
+    if (!gm.skdm_devices.empty()) skdm_pending[item.id] = {to.to_non_ad().to_string(), std::move(gm.skdm_devices)};
     wa::log::info("wa_message_sent")
         .kv("business_id", business_id)
         .kv("id", item.id)
@@ -345,6 +349,7 @@ void WaClient::Impl::requeue_unacked() {
   // Sent but not acked when the connection ended: send again (same id) after the next login.
   for (auto it = awaiting_ack.rbegin(); it != awaiting_ack.rend(); ++it) outbox_queue.push_front(std::move(it->second));
   awaiting_ack.clear();
+  skdm_pending.clear();  // never acked: those devices get the SKDM again with the resend
   outbox_busy = false;
   outbox_again = false;
 }
@@ -358,7 +363,13 @@ void WaClient::Impl::on_server_ack(const Node& n) {
   awaiting_ack.erase(it);
   const auto our_phash = sent_phash[ack->id];
   sent_phash.erase(ack->id);
+  auto skdm = skdm_pending.extract(ack->id);
   if (ack->error) return finish_item(item, OutboxStatus::failed, "server refused the message: error " + *ack->error);
+  if (!skdm.empty() &&
+      !store_write(
+          "store sender key recipients",
+          [&] { messages->add_sender_key_devices(skdm.mapped().first, skdm.mapped().second); }, false))
+    return;
   if (ack->phash && *ack->phash != our_phash) {
     // Our device lists are stale (whatsmeow does the same): ask again next time.
     if (auto to = parse_recipient(item.recipient)) device_cache.invalidate(*to);
@@ -405,9 +416,10 @@ void WaClient::Impl::answer_retry(const Receipt& r) {
   ++answered;
   auto to = parse_recipient(item->recipient);
   signal::ProtocolStore* ps = send_protocol();
-  if (!to || to->is_group() || !ps) return;
+  if (!to || !ps) return;
   const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
   const auto message = encode_text_message(item->text);
+  if (to->is_group()) return answer_group_retry(r, *item, *to, own, message);
   const auto plain = is_own_account(r.from, own) ? device_sent_plaintext(*to, message) : message;
   std::optional<Node> stanza;
   store_write(
@@ -431,6 +443,37 @@ void WaClient::Impl::answer_retry(const Receipt& r) {
   }
   send(*stanza);
   wa::log::info("wa_retry_answered").kv("business_id", business_id).kv("id", id).kv("count", r.retry->count);
+}
+
+void WaClient::Impl::answer_group_retry(const Receipt& r, const OutboxItem& item, const Jid& group,
+                                        const OwnIdentity& own, const Bytes& message) {
+  // The member device could not read the skmsg (it lacks our sender key, or lost it): it gets the
+  // message pairwise with our current SKDM, and is recorded as holding the key from then on.
+  std::optional<Node> stanza;
+  signal::ProtocolStore* ps = send_protocol();
+  store_write(
+      "answer group retry",
+      [&] {
+        messages->transaction("answer group retry", [&] {
+          const auto addr = signal::Address::from_jid(r.from);
+          if (r.retry->has_keys && r.bundle) signal::process_bundle(*ps, addr, *r.bundle);
+          if (!signal::has_session(*ps, addr)) return;
+          stanza = group_retry_stanza(*ps, item.id, group, r.from, own, message, std::max(1, r.retry->count),
+                                      dev->account);
+          messages->add_sender_key_devices(group.to_non_ad().to_string(), {addr.to_string()});
+        });
+      },
+      false);
+  if (!stanza) {
+    wa::log::info("wa_retry_unanswered").kv("business_id", business_id).kv("id", item.id).kv("reason", "no session");
+    return;
+  }
+  send(*stanza);
+  wa::log::info("wa_retry_answered")
+      .kv("business_id", business_id)
+      .kv("id", item.id)
+      .kv("group", true)
+      .kv("count", r.retry->count);
 }
 
 }  // namespace wa::client
