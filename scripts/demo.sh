@@ -246,6 +246,7 @@ echo "connector -> customer: queued $n_out, on the customer's phone $(phone_text
 echo "the account's inbox, as an application reads it (waconnector messages list --json), last 3:"
 "$bin" messages list --business-id demo --json | tail -3 | sed 's/^/  /'
 [ "$in_lost$in_doubled$out_lost$out_doubled" = 0000 ] || { echo "MESSAGES LOST OR DOUBLED"; exit 1; }
+[ "$(delivered_count)" = "$n_out" ] || { echo "A SENT MESSAGE NEVER REACHED delivered (its receipt was lost)"; exit 1; }
 
 say "wasim's connection list for the device (one live login at a time)"
 curl -s "$admin/devices/$jid/connections" | tr '{' '\n' | grep opened_ms | sed 's/[{}]//g; s/^/  /'

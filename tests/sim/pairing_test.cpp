@@ -292,6 +292,32 @@ TEST_CASE("QR link - pair-success verifies, pair-device-sign, 515, login, pre-ke
   CHECK(count_of(list, "\"closed_ms\":null") == 1);
 }
 
+TEST_CASE("the admin replace action: the live login gets conflict replaced, as from a login elsewhere",
+          "[sim][pairing]") {
+  TempDir dir;
+  WasimProcess w(dir.path());
+  const std::string account = add_phone(w, "+15550003");
+  Companion c;
+  const std::string jid = pair(w, c, "+15550003", account);
+  const std::string path = "/admin/devices/" + jid + "/replace";
+  CHECK(http_request(w.admin_port(), "POST", path, "{}").status == 409);  // offline: nothing to replace
+  auto live = c.login(w, jid);
+  login_success(*live);
+  auto r = http_request(w.admin_port(), "POST", path, "{}");
+  INFO(r.body);
+  CHECK(r.status == 200);
+  Node err = next_node(*live);
+  CHECK(err.tag == "stream:error");
+  CHECK_FALSE(err.attr_text("code").has_value());
+  REQUIRE(err.child("conflict"));
+  CHECK(err.child("conflict")->attr_text("type") == std::optional<std::string>("replaced"));
+  CHECK_FALSE(live->recv_node().has_value());
+  CHECK(http_request(w.admin_port(), "POST", "/admin/devices/15550003:99@s.whatsapp.net/replace", "{}").status == 409);
+  // The device itself stays linked: it logs in again.
+  auto again = c.login(w, jid);
+  login_success(*again);
+}
+
 TEST_CASE("a second login with the same noise key replaces the first", "[sim][pairing]") {
   TempDir dir;
   WasimProcess w(dir.path());
