@@ -12,7 +12,9 @@
 namespace wa::e2e {
 namespace {
 
-std::string jstr(const binary::Json* j) { return j && j->type == binary::Json::Type::string ? j->text : ""; }
+std::string jstr(const binary::Json* j) {
+  return j && j->type == binary::Json::Type::string ? j->text : "";
+}
 
 }  // namespace
 
@@ -27,7 +29,8 @@ std::string user_jid_of_phone(const std::string& phone) {
   return (phone.rfind('+', 0) == 0 ? phone.substr(1) : phone) + "@s.whatsapp.net";
 }
 
-PhoneSend phone_send(int admin_port, const std::string& from_phone, const std::string& to, const std::string& text) {
+PhoneSend phone_send(int admin_port, const std::string& from_phone, const std::string& to,
+                     const std::string& text) {
   std::string body = "{\"to\":";
   binary::append_json_string(body, to);
   body += ",\"text\":";
@@ -47,13 +50,15 @@ PhoneSend phone_send(int admin_port, const std::string& from_phone, const std::s
   return out;
 }
 
-std::optional<std::vector<PhoneMessage>> phone_messages(int admin_port, const std::string& phone, std::string* error) {
+std::optional<std::vector<PhoneMessage>> phone_messages(int admin_port, const std::string& phone,
+                                                        std::string* error) {
   try {
     auto r = test::http_request(admin_port, "GET", "/admin/phones/" + phone + "/messages");
     if (r.status != 200) throw std::runtime_error(fmt::format("HTTP {}: {}", r.status, r.body));
     auto j = binary::parse_json(r.body);
     const auto* list = j.find("messages");
-    if (list == nullptr || list->type != binary::Json::Type::array) throw std::runtime_error("no messages array");
+    if (list == nullptr || list->type != binary::Json::Type::array)
+      throw std::runtime_error("no messages array");
     std::vector<PhoneMessage> out;
     for (const auto& m : list->items) {
       PhoneMessage x;
@@ -78,8 +83,10 @@ std::optional<std::vector<PhoneMessage>> phone_messages(int admin_port, const st
 
 std::optional<std::vector<InboxRow>> inbox(const std::string& database_url, const std::string& business_id,
                                            std::string* error) {
-  const auto cmd = fmt::format("WACONN_LOG_LEVEL=error '{}/waconnector' messages list --database-url '{}' --business-id {} --json 2>&1",
-                               hatest::bin_dir(), database_url, business_id);
+  const auto cmd = fmt::format(
+      "WACONN_LOG_LEVEL=error '{}/waconnector' messages list --database-url '{}' --business-id {} --json "
+      "2>&1",
+      hatest::bin_dir(), database_url, business_id);
   std::FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) {
     if (error) *error = "popen failed";
@@ -105,7 +112,8 @@ std::optional<std::vector<InboxRow>> inbox(const std::string& database_url, cons
       rows.push_back({jstr(j.find("id")), jstr(j.find("chat")), jstr(j.find("from")), jstr(j.find("text"))});
     }
   } catch (const std::exception& e) {
-    if (error) *error = std::string("messages list printed something else than JSON lines: ") + e.what() + "\n" + out;
+    if (error)
+      *error = std::string("messages list printed something else than JSON lines: ") + e.what() + "\n" + out;
     return std::nullopt;
   }
   return rows;

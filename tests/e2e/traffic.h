@@ -21,7 +21,8 @@ struct PhoneSend {
   std::string reply;
 };
 // The phone `from_phone` sends a text to `to` (a phone, user JID or group JID).
-PhoneSend phone_send(int admin_port, const std::string& from_phone, const std::string& to, const std::string& text);
+PhoneSend phone_send(int admin_port, const std::string& from_phone, const std::string& to,
+                     const std::string& text);
 
 struct PhoneMessage {
   std::string id, chat, sender, text, error;

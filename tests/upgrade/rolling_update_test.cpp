@@ -50,7 +50,8 @@ using hatest::Replica;
 using hatest::wait_for;
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -74,7 +75,9 @@ std::string run_out(const std::string& cmd) {
   return out;
 }
 
-bool ready(Replica& r) { return http_get(r.http_port(), "/ready").status == 200; }
+bool ready(Replica& r) {
+  return http_get(r.http_port(), "/ready").status == 200;
+}
 
 // The pod whose lock session holds the account's lock ("" if none).
 std::string leader_of(const hatest::TestDb& db) {
@@ -117,7 +120,8 @@ class Traffic {
   Traffic(Cluster& c, std::string contact, std::string account_user) : c_(c) {
     inbound_ = std::thread([this, contact, account_user] {
       for (int k = 0; !stop_.load(); ++k) {
-        const auto r = e2e::phone_send(c_.wasim().admin_port(), contact, account_user, fmt::format("upgrade in {}", k));
+        const auto r =
+            e2e::phone_send(c_.wasim().admin_port(), contact, account_user, fmt::format("upgrade in {}", k));
         {
           std::lock_guard<std::mutex> g(m_);
           if (r.status == 200 && !r.id.empty())
@@ -174,7 +178,8 @@ class Traffic {
   std::thread inbound_, outbound_;
 };
 
-void append_lines_with(std::ostream& o, const std::string& title, const std::string& log, const std::string& needle) {
+void append_lines_with(std::ostream& o, const std::string& title, const std::string& log,
+                       const std::string& needle) {
   std::size_t start = 0;
   while (start < log.size()) {
     auto end = log.find('\n', start);
@@ -204,7 +209,8 @@ std::string keep_loss_evidence(Cluster& c, const std::string& jid, const std::ve
   // wasim's pending queue says whether a stanza was acked ("d" line) or is still waiting.
   for (const auto& e : std::filesystem::directory_iterator("/tmp")) {
     const auto name = e.path().filename().string();
-    if (name.rfind(fmt::format("waconn-e2e-wasim-{}-", getpid()), 0) == 0 && std::filesystem::exists(e.path() / "queue.log"))
+    if (name.rfind(fmt::format("waconn-e2e-wasim-{}-", getpid()), 0) == 0 &&
+        std::filesystem::exists(e.path() / "queue.log"))
       std::filesystem::copy_file(e.path() / "queue.log", dir + "/wasim-queue.log",
                                  std::filesystem::copy_options::overwrite_existing);
   }
@@ -213,16 +219,18 @@ std::string keep_loss_evidence(Cluster& c, const std::string& jid, const std::ve
   for (const auto& l : lost) {
     summary << fmt::format("{}: {}, sent at {} ms (phase {})\n", l.id, l.what, l.at_ms, l.phase);
     append_lines_with(summary, "wasim", wasim_log, l.id);
-    for (const auto* p : pods) append_lines_with(summary, fmt::format("{}[{}]", p->pod(), p->pid()), p->log(), l.id);
+    for (const auto* p : pods)
+      append_lines_with(summary, fmt::format("{}[{}]", p->pod(), p->pid()), p->log(), l.id);
   }
   return dir;
 }
 
 }  // namespace
 
-TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow both ways - rollback - a contract "
-          "beyond the window is refused at the next reconnect",
-          "[pg][process][upgrade][e2e]") {
+TEST_CASE(
+    "rolling update N -> N+1 with an expand migration while messages flow both ways - rollback - a contract "
+    "beyond the window is refused at the next reconnect",
+    "[pg][process][upgrade][e2e]") {
   const int n = store::latest_known_version();  // read before the extra directory is set
   const std::string bin = hatest::bin_dir() + "/waconnector";
   const std::string dir = fmt::format("/tmp/waconn-upgrade-{}", getpid());
@@ -244,7 +252,8 @@ TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow 
   REQUIRE(wait_for(
       [&] {
         const int l = c.logged_in_pod();
-        return l >= 0 && pods[static_cast<std::size_t>(l)]->log().find("wa_client_prekeys_uploaded") != std::string::npos;
+        return l >= 0 && pods[static_cast<std::size_t>(l)]->log().find("wa_client_prekeys_uploaded") !=
+                             std::string::npos;
       },
       20s));
   const std::string contact = "+15550004002";
@@ -274,7 +283,8 @@ TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow 
   // N+1's init container.
   traffic.phase(1);
   const std::string next_env = "WACONN_EXTRA_MIGRATIONS_DIR=" + quote(dir);
-  const auto migrated = run_out(fmt::format("{} {} migrate --database-url {}", next_env, quote(bin), quote(db.url())));
+  const auto migrated =
+      run_out(fmt::format("{} {} migrate --database-url {}", next_env, quote(bin), quote(db.url())));
   CHECK(migrated.find(fmt::format("applied {:04d}_upgrade_drill", n + 1)) != std::string::npos);
   {
     auto conn = db.connect("check");
@@ -298,10 +308,15 @@ TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow 
   // from the migrated store, logs in and carries the messages.
   {
     const auto t = now_ms();
-    run_out(fmt::format("{} accounts step-down --database-url {} --business-id {}", quote(bin), quote(db.url()),
-                        Cluster::kAccount));
+    run_out(fmt::format("{} accounts step-down --database-url {} --business-id {}", quote(bin),
+                        quote(db.url()), Cluster::kAccount));
     handovers.push_back({"step-down " + leader_before + " (N to N)", login_after(t)});
-    CHECK(wait_for([&] { const auto l = leader_of(db); return !l.empty() && l != leader_before; }, 10s));
+    CHECK(wait_for(
+        [&] {
+          const auto l = leader_of(db);
+          return !l.empty() && l != leader_before;
+        },
+        10s));
     CHECK(c.wait_logged_in(20s) >= 0);
   }
   std::this_thread::sleep_for(1500ms);
@@ -327,13 +342,15 @@ TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow 
   }
   unsetenv("WACONN_EXTRA_MIGRATIONS_DIR");
   const auto rollout_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t_rollout).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t_rollout)
+          .count();
   traffic.phase(5);
   const int leader_after = c.wait_logged_in(20s);
   REQUIRE(leader_after >= 0);
   INFO("leader after the rollout: " << pods[static_cast<std::size_t>(leader_after)]->pod());
   // Every pod is N+1 now, and the leader is one of them (its log shows the N+1 schema).
-  CHECK(pods[static_cast<std::size_t>(leader_after)]->log().find("extra_migration_loaded") != std::string::npos);
+  CHECK(pods[static_cast<std::size_t>(leader_after)]->log().find("extra_migration_loaded") !=
+        std::string::npos);
   std::this_thread::sleep_for(1500ms);
 
   // Rollback: N's init container succeeds and changes nothing; an N pod runs beside the N+1 ones.
@@ -367,8 +384,9 @@ TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow 
       if (!m.error.empty()) error = "the phone could not decrypt " + m.id + ": " + m.error;
     }
     auto conn = db.connect("outbox statuses");
-    auto r = conn.exec("delivered", "SELECT id FROM wa_outbox WHERE business_id = $1 AND status = 'delivered'",
-                       {std::string(Cluster::kAccount)});
+    auto r =
+        conn.exec("delivered", "SELECT id FROM wa_outbox WHERE business_id = $1 AND status = 'delivered'",
+                  {std::string(Cluster::kAccount)});
     for (int i = 0; i < r.rows(); ++i) delivered[std::string(r.text(i, 0))] = true;
     return true;
   };
@@ -389,13 +407,14 @@ TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow 
     std::string what;
   };
   std::vector<Anomaly> anomalies;
-  std::vector<int> in_sent(phases.size()), in_once(phases.size()), out_sent(phases.size()), out_once(phases.size()),
-      out_resent(phases.size()), out_delivered(phases.size());
+  std::vector<int> in_sent(phases.size()), in_once(phases.size()), out_sent(phases.size()),
+      out_once(phases.size()), out_resent(phases.size()), out_delivered(phases.size());
   for (const auto& s : in) {
     const auto p = static_cast<std::size_t>(s.phase);
     ++in_sent[p];
     if (in_count[s.id] == 1) ++in_once[p];
-    if (in_count[s.id] != 1) anomalies.push_back({s, fmt::format("inbound, {} times in the inbox", in_count[s.id])});
+    if (in_count[s.id] != 1)
+      anomalies.push_back({s, fmt::format("inbound, {} times in the inbox", in_count[s.id])});
   }
   for (const auto& s : out) {
     const auto p = static_cast<std::size_t>(s.phase);
@@ -407,23 +426,27 @@ TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow 
     // old leader sent it and stopped before the server's ack; the next one sends it again) is
     // counted, not failed: WhatsApp's apps show it once.
     if (out_count[s.id] != 1)
-      anomalies.push_back({s, fmt::format("outbound, {} times on the phone, {} copies", out_count[s.id], out_copies[s.id])});
+      anomalies.push_back(
+          {s, fmt::format("outbound, {} times on the phone, {} copies", out_count[s.id], out_copies[s.id])});
     else if (!delivered[s.id])
       anomalies.push_back({s, "outbound, on the phone once but its delivery receipt never came back"});
   }
   // Catch wraps at 80 columns: one short line per phase.
   std::string table = "  phase          in: sent once | out: queued once resent delivered\n";
   for (std::size_t p = 0; p < phases.size(); ++p)
-    table += fmt::format("  {:<14} {:>8} {:>4} | {:>11} {:>4} {:>6} {:>9}\n", phases[p], in_sent[p], in_once[p],
-                         out_sent[p], out_once[p], out_resent[p], out_delivered[p]);
-  for (const auto& h : handovers) table += fmt::format("  {}: logged in after {} ms\n", h.what, h.logged_in_ms);
+    table += fmt::format("  {:<14} {:>8} {:>4} | {:>11} {:>4} {:>6} {:>9}\n", phases[p], in_sent[p],
+                         in_once[p], out_sent[p], out_once[p], out_resent[p], out_delivered[p]);
+  for (const auto& h : handovers)
+    table += fmt::format("  {}: logged in after {} ms\n", h.what, h.logged_in_ms);
   const auto conns = c.connections(jid);
   const auto overlap = e2e::overlap_ms(conns);
-  WARN(fmt::format("rolling update N={} -> N+1={}: rollout {} ms, whole test {} ms, {} logins at wasim, overlap {} ms\n{}",
-                   n, n + 1, rollout_ms,
-                   std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t_start).count(),
-                   std::count_if(conns.begin(), conns.end(), [](const auto& x) { return x.logged_in_ms.has_value(); }),
-                   overlap, table));
+  WARN(fmt::format(
+      "rolling update N={} -> N+1={}: rollout {} ms, whole test {} ms, {} logins at wasim, overlap {} ms\n{}",
+      n, n + 1, rollout_ms,
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t_start)
+          .count(),
+      std::count_if(conns.begin(), conns.end(), [](const auto& x) { return x.logged_in_ms.has_value(); }),
+      overlap, table));
   if (!anomalies.empty()) {
     std::vector<const Replica*> all;
     for (const auto& p : retired) all.push_back(p.get());
@@ -449,18 +472,23 @@ TEST_CASE("rolling update N -> N+1 with an expand migration while messages flow 
   // A contract migration that needs N+1: the running N pod is refused at its next reconnect.
   {
     auto conn = db.connect("contract");
-    conn.exec("a contract migration", "INSERT INTO wa_schema_migrations (version, name, checksum, requires_binary)"
-                                      " VALUES ($1::int, 'drop_what_n_used', 'x', $2::int)",
+    conn.exec("a contract migration",
+              "INSERT INTO wa_schema_migrations (version, name, checksum, requires_binary)"
+              " VALUES ($1::int, 'drop_what_n_used', 'x', $2::int)",
               {n + 2, n + 1});
   }
   CHECK(ready(old_again));  // nothing re-read yet: the check runs on (re)connect
   CHECK(terminate_sessions(db, "pod-old") > 0);
   CHECK(wait_for([&] { return http_get(old_again.http_port(), "/ready").status == 503; }, 15s));
-  CHECK(wait_for([&] { return old_again.log().find("outside its compatibility window") != std::string::npos; }, 15s));
+  CHECK(wait_for(
+      [&] { return old_again.log().find("outside its compatibility window") != std::string::npos; }, 15s));
   INFO("/ready: " << http_get(old_again.http_port(), "/ready").body);
-  CHECK(wait_for([&] { return http_get(old_again.http_port(), "/metrics").body.find("\nwaconnector_database_up 0\n") !=
-                              std::string::npos; },
-                 10s));
+  CHECK(wait_for(
+      [&] {
+        return http_get(old_again.http_port(), "/metrics").body.find("\nwaconnector_database_up 0\n") !=
+               std::string::npos;
+      },
+      10s));
   for (auto& p : pods) CHECK(ready(*p));  // N+1 pods: their own schema is inside the window
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
