@@ -242,10 +242,14 @@ start_traffic() {  # ROUND: the phone and the CLI each send one message every 10
   ) &
   sender_pid=$!
 }
+end_traffic() {  # ROUND: the loop ends after its current send, so every success is counted. Runs in
+  # this shell (not in a $(...) subshell, where the sender is no child to wait for).
+  [ "$messages" = 1 ] || return 0
+  touch "$work/stop-r$1"
+  wait "$sender_pid" 2>/dev/null || true
+}
 stop_traffic() {  # ROUND -> "in_lost in_doubled out_lost out_doubled in_sent out_sent" (null: not measured)
   if [ "$messages" != 1 ]; then echo "null null null null null null"; return; fi
-  touch "$work/stop-r$1"  # the loop ends after its current send, so every success is counted
-  wait "$sender_pid" 2>/dev/null || true
   local sent_in sent_out got_in got_out uniq_in uniq_out
   sent_in=$(grep -c '^in ' "$work/sent-r$1" || true)
   sent_out=$(grep -c '^out ' "$work/sent-r$1" || true)
@@ -368,6 +372,7 @@ run_round() {  # SCENARIO ROUND
   fi
   sleep 1
   overlap=$(overlap_in "$t_fault" "$(now_ms)")
+  end_traffic "$r"
   read -r in_lost in_dbl out_lost out_dbl in_sent out_sent <<<"$(stop_traffic "$r")"
   # Restore for the next round.
   case "$sc" in
