@@ -37,9 +37,7 @@ class PairCodeResponder {
 
   PairCodeResponder(std::string database_url, std::string pod, LedAccounts led, RequestCode request,
                     PairCodeResponderOptions options = {});
-  ~PairCodeResponder() = default;  // the worker stops first (declared last)
-  PairCodeResponder(const PairCodeResponder&) = delete;
-  PairCodeResponder& operator=(const PairCodeResponder&) = delete;
+  // Not copyable (the worker is not); destruction stops the worker first (declared last).
 
   // Wakes and joins the thread (a request being answered finishes first). Idempotent.
   void stop() { worker_.stop(); }

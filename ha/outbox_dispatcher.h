@@ -36,9 +36,7 @@ class OutboxDispatcher {
   using LedConnections = std::function<std::vector<std::shared_ptr<core::Connection>>()>;
 
   OutboxDispatcher(std::string database_url, LedConnections led, OutboxDispatcherOptions options = {});
-  ~OutboxDispatcher() = default;  // the worker stops first (declared last)
-  OutboxDispatcher(const OutboxDispatcher&) = delete;
-  OutboxDispatcher& operator=(const OutboxDispatcher&) = delete;
+  // Not copyable (the worker is not); destruction stops the worker first (declared last).
 
   // Wakes and joins the thread. Idempotent.
   void stop() { worker_.stop(); }
