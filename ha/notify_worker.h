@@ -18,9 +18,9 @@
 namespace wa::ha {
 
 struct NotifyWorkerOptions {
-  std::string name;              // log event prefix, e.g. "outbox_dispatcher"
-  std::string application_name;  // of the worker's session, e.g. "waconnector/outbox"
-  std::string channel;           // LISTENed on every (re)connect
+  std::string name;                          // log event prefix, e.g. "outbox_dispatcher"
+  std::string application_name;              // of the worker's session, e.g. "waconnector/outbox"
+  std::string channel;                       // LISTENed on every (re)connect
   std::chrono::milliseconds interval{1000};  // the sweep, and the reconnect delay after an error
   // Server-side limits of the session (libpq "options", e.g. "-c statement_timeout=5000"); empty: none.
   std::string session_options;
