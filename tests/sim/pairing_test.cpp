@@ -9,6 +9,7 @@
 
 #include "core/binary/jid.h"
 #include "core/client/pair_code.h"
+#include "core/client/prekey_fetch.h"
 #include "core/client/stanzas.h"
 #include "core/crypto/base64.h"
 #include "core/crypto/digest.h"
@@ -244,6 +245,24 @@ TEST_CASE("QR link - pair-success verifies, pair-device-sign, 515, login, pre-ke
   Node count = next_node(*l);
   REQUIRE(count.child("count"));
   CHECK(count.child("count")->attr_text("value") == std::optional<std::string>("0"));
+  {
+    // Before its first upload the device can already be written to: the server knows its identity
+    // and signed pre-key from the registration payload, so a fetch answers a bundle without a
+    // one-time key (a message sent right after linking must not skip the new device).
+    l->send_node(wa::client::bundle_request("b0", {*wa::binary::Jid::parse(jid)}));
+    Node fetched = next_node(*l);
+    INFO(fetched.tag << " " << fetched.attr_text("type").value_or(""));
+    REQUIRE(fetched.attr_text("type") == std::optional<std::string>("result"));
+    const Node* list = fetched.child("list");
+    REQUIRE(list);
+    const Node* user = list->child("user");
+    REQUIRE(user);
+    REQUIRE(user->child("identity"));
+    CHECK(*user->child("identity")->bytes() == Bytes(c.identity.pub.begin(), c.identity.pub.end()));
+    REQUIRE(user->child("skey"));
+    CHECK(*user->child("skey")->child("id")->bytes() == Bytes{0, 0, 1});
+    CHECK(user->child("key") == nullptr);
+  }
   // The upload as the client sends it (wasim keeps the keys since issue 8, so they must be whole).
   wa::client::DeviceKeys dk;
   dk.identity_key = c.identity;
