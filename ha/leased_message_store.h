@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/client/message_store.h"
+#include "ha/lease_gate.h"
 #include "store/fenced_write.h"
 
 namespace wa::ha {
@@ -60,12 +61,8 @@ class LeasedMessageStore final : public client::MessageStore {
   class GatedSignal;
 
  private:
-  // Throws StoreFenced when the fence is revoked or the lease is no longer fresh.
-  void gate(std::string_view purpose) const;
-
   LeasedMessageStoreOptions opt_;
-  std::string business_id_;
-  std::shared_ptr<store::WriteFence> fence_;
+  LeaseGate gate_;
   std::unique_ptr<Session> session_;
   std::unique_ptr<GatedSignal> signal_;
 };

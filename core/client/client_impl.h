@@ -209,6 +209,11 @@ struct WaClient::Impl {
   void finish_item(const OutboxItem& item, OutboxStatus status, const std::string& error);
   void requeue_unacked();
   void send_failed_store(OutboxItem item);
+  // An IQ asked for the outbox item being sent: `on_answer` gets the item back with the answer.
+  // A timeout or a lost connection puts the item back at the head of the queue (tried again on
+  // the next pump or login); an answer after a reconnect (gen) or stop is dropped.
+  void outbox_iq(const Node& query, OutboxItem item,
+                 std::function<void(OutboxItem, const Node& answer)> on_answer);
   void on_server_ack(const Node& n);
   // receipt_handle.cpp's parse, acted on: statuses, retry answers.
   void on_receipt(const Node& n);
