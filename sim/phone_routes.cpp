@@ -214,7 +214,7 @@ void Simulator::register_phone_routes() {
         WaSession* s = hub_.live(k);
         if (!s) return AdminResponse::error(409, "the device has no live connection");
         s->stream_error(-1, "replaced", "replaced by a newer login elsewhere (admin drill)");
-        return AdminResponse{200, "{\"jid\":" + quoted(device_jid(k)) + ",\"replaced\":true}"};
+        return AdminResponse{200, "{\"jid\":" + json_quoted(device_jid(k)) + ",\"replaced\":true}"};
       });
     }
     const auto* c = body.find("code");
