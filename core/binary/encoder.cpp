@@ -30,6 +30,33 @@ std::uint8_t hex_code(char c) {
   return static_cast<std::uint8_t>(10 + (c - 'A'));
 }
 
+// An upper bound of the encoded size, so the output grows once instead of doubling its way up
+// (a string is at most a 5-byte length and its bytes; a JID at most a tag, 5 fixed bytes and two
+// strings). Only a capacity hint: writing still checks, so a wrong bound costs speed, not safety.
+std::size_t size_bound(const Node& n, std::size_t depth) {
+  auto jid_bound = [](const Jid& j) { return 16 + j.user.size() + j.server.size(); };
+  std::size_t total = 3 + 5 + n.tag.size() + 3;
+  if (depth > kMaxEncodeDepth) return total;  // the encoder will refuse it anyway
+  for (const auto& a : n.attrs) {
+    total += 5 + a.key.size();
+    if (const auto* s = std::get_if<std::string>(&a.value)) {
+      total += 5 + s->size();
+    } else {
+      total += jid_bound(std::get<Jid>(a.value));
+    }
+  }
+  if (const auto* list = std::get_if<NodeList>(&n.content)) {
+    for (const auto& c : *list) total += size_bound(c, depth + 1);
+  } else if (const auto* b = std::get_if<Bytes>(&n.content)) {
+    total += 5 + b->size();
+  } else if (const auto* s = std::get_if<std::string>(&n.content)) {
+    total += 5 + s->size();
+  } else if (const auto* j = std::get_if<Jid>(&n.content)) {
+    total += jid_bound(*j);
+  }
+  return total;
+}
+
 class Encoder {
  public:
   Encoder(Dict dict, Bytes& out) : tokens_(Tokens::get(dict)), out_(out) {}
@@ -182,14 +209,15 @@ class Encoder {
 }  // namespace
 
 void encode_node_to(const Node& node, Dict dict, Bytes& out) {
+  out.reserve(out.size() + size_bound(node, 1));
   Encoder(dict, out).node(node, 1);
 }
 
 Bytes encode(const Node& node, Dict dict) {
   Bytes out;
-  out.reserve(64);
+  out.reserve(1 + size_bound(node, 1));
   out.push_back(0x00);
-  encode_node_to(node, dict, out);
+  Encoder(dict, out).node(node, 1);
   return out;
 }
 
