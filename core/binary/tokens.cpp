@@ -18,19 +18,26 @@ inline std::uint64_t mix(std::uint64_t h, std::uint64_t w) {
   return h ^ (h >> 29);
 }
 
+inline std::uint64_t load(const char* p, std::size_t n) {
+  std::uint64_t w = 0;
+  std::memcpy(&w, p, n);
+  return w;
+}
+
+// Short strings (most tokens) read as two overlapping loads instead of a byte loop.
 inline std::size_t hash(std::string_view s) {
   std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ (s.size() * 0xFF51AFD7ED558CCDULL);
   const char* p = s.data();
-  std::size_t n = s.size();
-  for (; n >= 8; n -= 8, p += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    h = mix(h, w);
-  }
-  if (n > 0) {
-    std::uint64_t w = 0;
-    for (std::size_t i = 0; i < n; ++i) w |= std::uint64_t(static_cast<unsigned char>(p[i])) << (8 * i);
-    h = mix(h, w);
+  const std::size_t n = s.size();
+  if (n >= 8) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) h = mix(h, load(p + i, 8));
+    if (i < n) h = mix(h, load(p + n - 8, 8));  // the last 8 bytes, overlapping
+  } else if (n >= 4) {
+    h = mix(h, load(p, 4) | (load(p + n - 4, 4) << 32));
+  } else if (n > 0) {
+    const auto b = [p](std::size_t i) { return std::uint64_t(static_cast<unsigned char>(p[i])); };
+    h = mix(h, b(0) | (b(n / 2) << 8) | (b(n - 1) << 16));
   }
   return static_cast<std::size_t>((h * 0x9E3779B97F4A7C15ULL) >> 52);  // top 12 bits mix every byte
 }
