@@ -17,10 +17,11 @@ struct PackClass {
       ok[c] = 3;
       nibble[c] = hex[c] = static_cast<std::uint8_t>(c - '0');
     }
-    ok['-'] = 1;
-    nibble['-'] = 10;
-    ok['.'] = 1;
-    nibble['.'] = 11;
+    constexpr int kDash = '-', kDot = '.';  // int: a char subscript is a warning (clang)
+    ok[kDash] = 1;
+    nibble[kDash] = 10;
+    ok[kDot] = 1;
+    nibble[kDot] = 11;
     for (int c = 'A'; c <= 'F'; ++c) {
       ok[c] = 2;
       hex[c] = static_cast<std::uint8_t>(10 + c - 'A');
