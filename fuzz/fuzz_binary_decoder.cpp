@@ -2,7 +2,8 @@
 // Input byte 0 selects the mode: bit 0x80 = the rest is node JSON text, else the rest is a
 // frame plaintext (flag byte + node) decoded with dictionary v2 (bit 0x01) or v3.
 // Properties checked beyond "no crash": a decoded node re-encodes, and encoding is stable after
-// one round (encode(decode(encode(n))) == encode(n)); its printed JSON parses back.
+// one round (encode(decode(encode(n))) == encode(n)); its printed JSON parses back; the view
+// decoder (DecodedFrame) accepts exactly what decode_frame accepts and reads the same node.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -21,6 +22,21 @@ void check_reencode(const bin::Node& n, bin::Dict dict) {
   const bin::Bytes b = bin::encode(n, dict);  // a decoded node is always encodable
   const bin::Node m = bin::decode_frame(b, dict);
   if (bin::encode(m, dict) != b) std::abort();
+}
+
+// Both forms of the view decoder, with the limits decode_plaintext uses.
+void check_views(std::span<const std::uint8_t> plaintext, bin::Dict dict, const bin::Node* expected) {
+  bin::DecodeLimits limits;
+  limits.max_inflated = 1u << 20;
+  for (int form = 0; form < 2; ++form) {
+    try {
+      const bin::DecodedFrame f = form == 0 ? bin::decode_frame_view(plaintext, dict, limits)
+                                            : bin::decode_frame_view(bin::Bytes(plaintext.begin(), plaintext.end()), dict, limits);
+      if (expected == nullptr || !(f.to_node() == *expected)) std::abort();
+    } catch (const bin::DecodeError&) {
+      if (expected != nullptr) std::abort();
+    }
+  }
 }
 
 }  // namespace
@@ -45,6 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const auto n = wa::fuzz::decode_plaintext(rest, dict);
+  check_views(rest, dict, n ? &*n : nullptr);
   if (!n) return 0;
   check_reencode(*n, dict);
   (void)bin::parse_json(bin::node_to_json(*n));  // must be valid JSON within the reader's limits

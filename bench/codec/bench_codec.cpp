@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -34,15 +35,21 @@ using wa::binary::Dict;
 using wa::binary::Node;
 using Clock = std::chrono::steady_clock;
 
+// Per-node times of one clock, median round.
+struct Times {
+  double encode_ns = 0;
+  double decode_ns = 0;  // to an owning Node (the API most callers use)
+  double view_ns = 0;    // to a DecodedFrame (views into the frame's bytes); ours only
+};
+
 struct Result {
   std::string who;
   std::size_t nodes = 0;
   std::size_t bytes = 0;
-  double encode_ns = 0;  // per node, median round
-  double decode_ns = 0;
-  double ns() const { return encode_ns + decode_ns; }
-  // Encoded bytes through encode and decode per second of both.
-  double mb_per_s() const { return nodes == 0 || ns() == 0 ? 0 : (double(bytes) / double(nodes)) / ns() * 1e3; }
+  Times wall;
+  // CPU time of the measuring process: robust when other work shares the cores. Node's includes
+  // its GC and compiler helper threads (CPU that decoding really costs there).
+  Times cpu;
 };
 
 double median(std::vector<double> v) {
@@ -50,34 +57,58 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-double ns_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+double cpu_now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) * 1e9 + double(ts.tv_nsec);
 }
 
+// Wall and CPU time of one timed phase, per node.
+class Stopwatch {
+ public:
+  explicit Stopwatch(std::size_t nodes) : nodes_(double(nodes)) {}
+  void start() {
+    wall0_ = Clock::now();
+    cpu0_ = cpu_now_ns();
+  }
+  void stop(std::vector<double>& wall, std::vector<double>& cpu) const {
+    wall.push_back(std::chrono::duration<double, std::nano>(Clock::now() - wall0_).count() / nodes_);
+    cpu.push_back((cpu_now_ns() - cpu0_) / nodes_);
+  }
+
+ private:
+  double nodes_;
+  Clock::time_point wall0_;
+  double cpu0_ = 0;
+};
+
 Result bench_ours(const std::vector<Node>& corpus, int rounds, std::size_t& mismatches) {
-  Result res{"waconnector (C++)", corpus.size(), 0, 0, 0};
+  Result res{"waconnector (C++)", corpus.size(), 0, {}, {}};
   std::vector<Bytes> encoded(corpus.size());
-  std::vector<double> enc_ns, dec_ns;
+  std::vector<double> enc_w, enc_c, dec_w, dec_c, view_w, view_c, sink_w, sink_c;
   std::size_t sink = 0;  // keeps the decode from being optimised away
+  Stopwatch sw(corpus.size());
   for (int round = 0; round <= rounds; ++round) {  // round 0 warms caches and the allocator
-    auto t0 = Clock::now();
+    const bool keep = round > 0;
+    sw.start();
     for (std::size_t i = 0; i < corpus.size(); ++i) encoded[i] = wa::binary::encode(corpus[i], Dict::v3);
-    const double e = ns_since(t0);
-    t0 = Clock::now();
+    sw.stop(keep ? enc_w : sink_w, keep ? enc_c : sink_c);
+    sw.start();
     for (const auto& b : encoded) sink += wa::binary::decode_frame(b, Dict::v3).attrs.size();
-    const double d = ns_since(t0);
-    if (round > 0) {
-      enc_ns.push_back(e / double(corpus.size()));
-      dec_ns.push_back(d / double(corpus.size()));
-    }
+    sw.stop(keep ? dec_w : sink_w, keep ? dec_c : sink_c);
+    sw.start();
+    for (const auto& b : encoded) sink += wa::binary::decode_frame_view(b, Dict::v3).root().attrs().size();
+    sw.stop(keep ? view_w : sink_w, keep ? view_c : sink_c);
   }
   for (const auto& b : encoded) res.bytes += b.size();
   // Not timed: the codec must give the corpus back, or the numbers mean nothing.
   mismatches = 0;
   for (std::size_t i = 0; i < corpus.size(); ++i)
-    if (!(wa::binary::decode_frame(encoded[i], Dict::v3) == corpus[i])) ++mismatches;
-  res.encode_ns = median(enc_ns);
-  res.decode_ns = median(dec_ns);
+    if (!(wa::binary::decode_frame(encoded[i], Dict::v3) == corpus[i]) ||
+        !(wa::binary::decode_frame_view(encoded[i], Dict::v3).to_node() == corpus[i]))
+      ++mismatches;
+  res.wall = {median(enc_w), median(dec_w), median(view_w)};
+  res.cpu = {median(enc_c), median(dec_c), median(view_c)};
   if (sink == 0) std::cerr << "(empty corpus)\n";
   return res;
 }
@@ -145,15 +176,37 @@ std::optional<Result> bench_baileys(const std::vector<Node>& corpus, int rounds,
     return std::stod(v->text);
   };
   const auto* who = json.find("who");
-  Result res{who && who->type == wa::binary::Json::Type::string ? who->text : "Baileys", static_cast<std::size_t>(num("nodes")),
-             static_cast<std::size_t>(num("bytes")), num("encode_ns_per_node"), num("decode_ns_per_node")};
+  Result res{who && who->type == wa::binary::Json::Type::string ? who->text : "Baileys",
+             static_cast<std::size_t>(num("nodes")),
+             static_cast<std::size_t>(num("bytes")),
+             {num("encode_ns_per_node"), num("decode_ns_per_node"), 0},
+             {num("encode_cpu_ns_per_node"), num("decode_cpu_ns_per_node"), 0}};
   return res;
 }
 
-void print(const Result& r) {
+void print_line(const std::string& who, const Result& r, double encode_ns, double decode_ns) {
+  const double ns = encode_ns + decode_ns;
+  const double mb_per_s = r.nodes == 0 || ns == 0 ? 0 : (double(r.bytes) / double(r.nodes)) / ns * 1e3;
   fmt::print("{:<34} {:>9} nodes {:>11} bytes  encode {:>8.1f} ns/node  decode {:>8.1f} ns/node  "
              "encode+decode {:>8.1f} ns/node {:>8.1f} MB/s\n",
-             r.who, r.nodes, r.bytes, r.encode_ns, r.decode_ns, r.ns(), r.mb_per_s());
+             who, r.nodes, r.bytes, encode_ns, decode_ns, ns, mb_per_s);
+}
+
+// Ours twice (decode to Node, decode to views), then Baileys when measured, then the ratios.
+void report(const char* clock, Times Result::*times, const Result& ours, const Result* theirs) {
+  const Times& o = ours.*times;
+  fmt::print("{}:\n", clock);
+  print_line(ours.who, ours, o.encode_ns, o.decode_ns);
+  print_line(ours.who + " views", ours, o.encode_ns, o.view_ns);
+  if (theirs == nullptr) return;
+  const Times& t = (*theirs).*times;
+  print_line(theirs->who, *theirs, t.encode_ns, t.decode_ns);
+  const double t_ed = t.encode_ns + t.decode_ns;
+  fmt::print("ratio (Baileys / ours, encode+decode time per node): {:.2f}x, with views {:.2f}x\n",
+             t_ed / (o.encode_ns + o.decode_ns), t_ed / (o.encode_ns + o.view_ns));
+  fmt::print("ratio (Baileys / ours, decode time per node): {:.2f}x, with views {:.2f}x\n", t.decode_ns / o.decode_ns,
+             t.decode_ns / o.view_ns);
+  fmt::print("ratio (Baileys / ours, encode time per node): {:.2f}x\n", t.encode_ns / o.encode_ns);
 }
 
 }  // namespace
@@ -188,16 +241,18 @@ int main(int argc, char** argv) {
     const auto corpus = wa::bench::make_corpus(count, seed);
     std::size_t mismatches = 0;
     const Result ours = bench_ours(corpus, rounds, mismatches);
+    std::optional<Result> theirs;
+    if (baileys) {
+      theirs = bench_baileys(corpus, rounds, src);
+      if (!theirs) return 1;
+    }
     fmt::print("corpus: {} nodes (seed {}), dictionary v3, median of {} rounds\n", count, seed, rounds);
-    print(ours);
-    if (mismatches) fmt::print("WARNING: {} nodes did not decode back to themselves\n", mismatches);
-    if (!baileys) return mismatches ? 1 : 0;
-    const auto theirs = bench_baileys(corpus, rounds, src);
-    if (!theirs) return 1;
-    print(*theirs);
-    if (theirs->bytes != ours.bytes)
+    report("wall clock", &Result::wall, ours, theirs ? &*theirs : nullptr);
+    report("CPU time (process; Node's includes its GC and compiler threads)", &Result::cpu, ours,
+           theirs ? &*theirs : nullptr);
+    if (theirs && theirs->bytes != ours.bytes)
       fmt::print("note: encodings differ in size: ours {} bytes, Baileys {} bytes\n", ours.bytes, theirs->bytes);
-    fmt::print("ratio (Baileys / ours, encode+decode time per node): {:.2f}x\n", theirs->ns() / ours.ns());
+    if (mismatches) fmt::print("WARNING: {} nodes did not decode back to themselves\n", mismatches);
     return mismatches ? 1 : 0;
   } catch (const std::exception& e) {
     std::cerr << "bench_codec: " << e.what() << "\n";

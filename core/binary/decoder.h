@@ -1,4 +1,4 @@
-// Bytes -> Node (reference §5). Every input is untrusted: sizes are checked against the bytes
+// Bytes -> Node (reference §5), or to views of one buffer (DecodedFrame). Every input is untrusted: sizes are checked against the bytes
 // that are left before anything is allocated, and nesting depth, item count, input size and
 // inflated size are capped. Malformed input throws DecodeError naming the offset and what was
 // expected there.
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/binary/node.h"
+#include "core/binary/node_view.h"
 #include "core/binary/tokens.h"
 
 namespace wa::binary {
@@ -35,5 +36,11 @@ struct DecodeLimits {
 Node decode_node(std::span<const std::uint8_t> data, Dict dict, const DecodeLimits& limits = {});
 // A frame plaintext: flag byte, then the node (inflated first when flag & 0x02).
 Node decode_frame(std::span<const std::uint8_t> frame, Dict dict, const DecodeLimits& limits = {});
+
+// The fast path: the same checks and errors, but the result views into the frame's bytes
+// (see node_view.h) instead of copying every tag, attribute and payload. The Bytes&& form takes
+// the plaintext over without a copy.
+DecodedFrame decode_frame_view(std::span<const std::uint8_t> frame, Dict dict, const DecodeLimits& limits = {});
+DecodedFrame decode_frame_view(Bytes&& frame, Dict dict, const DecodeLimits& limits = {});
 
 }  // namespace wa::binary

@@ -5,29 +5,67 @@
 namespace wa::binary {
 namespace {
 
-bool is_nibble(std::string_view s) {
-  if (s.size() > tag::kPackedMax) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || c == '-' || c == '.')) return false;
-  return true;
+// Per character: bit 0 = valid in NIBBLE_8 (0-9 - .), bit 1 = valid in HEX_8 (0-9 A-F; uppercase
+// only: lowercase hex stays raw, as Baileys 6 writes it, binary-vectors "deadbeef"); the code
+// (nibble value) of the character in each.
+struct PackClass {
+  std::uint8_t ok[256] = {};
+  std::uint8_t nibble[256] = {};
+  std::uint8_t hex[256] = {};
+  constexpr PackClass() {
+    for (int c = '0'; c <= '9'; ++c) {
+      ok[c] = 3;
+      nibble[c] = hex[c] = static_cast<std::uint8_t>(c - '0');
+    }
+    constexpr int kDash = '-', kDot = '.';  // int: a char subscript is a warning (clang)
+    ok[kDash] = 1;
+    nibble[kDash] = 10;
+    ok[kDot] = 1;
+    nibble[kDot] = 11;
+    for (int c = 'A'; c <= 'F'; ++c) {
+      ok[c] = 2;
+      hex[c] = static_cast<std::uint8_t>(10 + c - 'A');
+    }
+  }
+};
+constexpr PackClass kPack;
+
+// Which packed form fits `s`: bit 0 nibble, bit 1 hex, 0 neither.
+unsigned pack_kinds(std::string_view s) {
+  if (s.size() > tag::kPackedMax) return 0;
+  unsigned m = 3;
+  for (const char c : s) {
+    m &= kPack.ok[static_cast<unsigned char>(c)];
+    if (m == 0) break;
+  }
+  return m;
 }
 
-// Uppercase only: lowercase hex stays raw, as Baileys 6 writes it (binary-vectors "deadbeef").
-bool is_hex(std::string_view s) {
-  if (s.size() > tag::kPackedMax) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'))) return false;
-  return true;
-}
-
-std::uint8_t nibble_code(char c) {
-  if (c >= '0' && c <= '9') return static_cast<std::uint8_t>(c - '0');
-  return c == '-' ? 10 : 11;
-}
-
-std::uint8_t hex_code(char c) {
-  if (c >= '0' && c <= '9') return static_cast<std::uint8_t>(c - '0');
-  return static_cast<std::uint8_t>(10 + (c - 'A'));
+// An upper bound of the encoded size, so the output grows once instead of doubling its way up
+// (a string is at most a 5-byte length and its bytes; a JID at most a tag, 5 fixed bytes and two
+// strings). Only a capacity hint: writing still checks, so a wrong bound costs speed, not safety.
+std::size_t size_bound(const Node& n, std::size_t depth) {
+  auto jid_bound = [](const Jid& j) { return 16 + j.user.size() + j.server.size(); };
+  std::size_t total = 3 + 5 + n.tag.size() + 3;
+  if (depth > kMaxEncodeDepth) return total;  // the encoder will refuse it anyway
+  for (const auto& a : n.attrs) {
+    total += 5 + a.key.size();
+    if (const auto* s = std::get_if<std::string>(&a.value)) {
+      total += 5 + s->size();
+    } else {
+      total += jid_bound(std::get<Jid>(a.value));
+    }
+  }
+  if (const auto* list = std::get_if<NodeList>(&n.content)) {
+    for (const auto& c : *list) total += size_bound(c, depth + 1);
+  } else if (const auto* b = std::get_if<Bytes>(&n.content)) {
+    total += 5 + b->size();
+  } else if (const auto* s = std::get_if<std::string>(&n.content)) {
+    total += 5 + s->size();
+  } else if (const auto* j = std::get_if<Jid>(&n.content)) {
+    total += jid_bound(*j);
+  }
+  return total;
 }
 
 class Encoder {
@@ -93,13 +131,17 @@ class Encoder {
   }
 
   void packed(std::string_view s, std::uint8_t type) {
-    push(type);
-    std::uint8_t len = static_cast<std::uint8_t>((s.size() + 1) / 2);
-    if (s.size() % 2 != 0) len |= 0x80;
-    push(len);
-    auto code = [type](char c) { return type == tag::kNibble8 ? nibble_code(c) : hex_code(c); };
-    for (std::size_t i = 0; i + 1 < s.size(); i += 2) push(static_cast<std::uint8_t>(code(s[i]) << 4 | code(s[i + 1])));
-    if (s.size() % 2 != 0) push(static_cast<std::uint8_t>(code(s.back()) << 4 | 0x0F));
+    const std::uint8_t* code = type == tag::kNibble8 ? kPack.nibble : kPack.hex;
+    auto c = [code](char ch) { return code[static_cast<unsigned char>(ch)]; };
+    const std::size_t n = (s.size() + 1) / 2;
+    const std::size_t at = out_.size();
+    out_.resize(at + 2 + n);
+    std::uint8_t* o = out_.data() + at;
+    o[0] = type;
+    o[1] = static_cast<std::uint8_t>(n | (s.size() % 2 != 0 ? 0x80 : 0));
+    o += 2;
+    for (std::size_t i = 0; i + 1 < s.size(); i += 2) *o++ = static_cast<std::uint8_t>(c(s[i]) << 4 | c(s[i + 1]));
+    if (s.size() % 2 != 0) *o = static_cast<std::uint8_t>(c(s.back()) << 4 | 0x0F);
   }
 
   void string(std::string_view s) {
@@ -110,9 +152,9 @@ class Encoder {
     if (auto t = tokens_.find(s)) {
       if (t->dict >= 0) push(static_cast<std::uint8_t>(tag::kDictionary0 + t->dict));
       push(t->index);
-    } else if (is_nibble(s)) {
+    } else if (const unsigned kinds = pack_kinds(s); kinds & 1) {
       packed(s, tag::kNibble8);
-    } else if (is_hex(s)) {
+    } else if (kinds & 2) {
       packed(s, tag::kHex8);
     } else {
       byte_length(s.size());
@@ -182,14 +224,15 @@ class Encoder {
 }  // namespace
 
 void encode_node_to(const Node& node, Dict dict, Bytes& out) {
+  out.reserve(out.size() + size_bound(node, 1));
   Encoder(dict, out).node(node, 1);
 }
 
 Bytes encode(const Node& node, Dict dict) {
   Bytes out;
-  out.reserve(64);
+  out.reserve(1 + size_bound(node, 1));
   out.push_back(0x00);
-  encode_node_to(node, dict, out);
+  Encoder(dict, out).node(node, 1);
   return out;
 }
 
