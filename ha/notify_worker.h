@@ -22,8 +22,12 @@ struct NotifyWorkerOptions {
   std::string application_name;              // of the worker's session, e.g. "waconnector/outbox"
   std::string channel;                       // LISTENed on every (re)connect
   std::chrono::milliseconds interval{1000};  // the sweep, and the reconnect delay after an error
-  // Server-side limits of the session (libpq "options", e.g. "-c statement_timeout=5000"); empty: none.
-  std::string session_options;
+  // Server-side limits of the session (libpq "options"). The default bounds every statement, lock
+  // wait and open transaction: a worker's fenced write holds the account row FOR SHARE, and a pod
+  // stopped (SIGSTOP, a VM pause) inside one must not keep the next leader's begin_lease waiting
+  // past the server release (a drill round saw no takeover for 60 s without this).
+  std::string session_options =
+      "-c statement_timeout=5000 -c lock_timeout=2000 -c idle_in_transaction_session_timeout=5000";
   // Also run a round as soon as the session listens (work queued while it was not listening is
   // served at once instead of at the first sweep).
   bool round_on_connect = false;
