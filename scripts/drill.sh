@@ -160,6 +160,8 @@ start_pod() {  # NAME
     db_url="host=$host_ip port=$pg_port user=postgres dbname=postgres"
     wa="ws://$host_ip:$ws_port/ws/chat" http="$ns_ip:0" pre=(ip netns exec "$ns")
   fi
+  # The previous life's log is kept (for --keep), this one starts empty (its port is read from it).
+  if [ -s "$work/$name.log" ]; then cat "$work/$name.log" >>"$work/$name.earlier.log"; fi
   : >"$work/$name.log"
   "${pre[@]}" "$bin/waconnector" run --pod "$name" --http "$http" --database-url "$db_url" --business-id acme \
     --wa-url "$wa" --wa-root-key "$root_key" --ha-profile "$profile" >>"$work/$name.log" 2>&1 &
