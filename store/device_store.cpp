@@ -94,6 +94,7 @@ void PgDeviceStore::write(const char* purpose, F&& body) {
 }
 
 std::optional<DeviceKeys> PgDeviceStore::load_device() {
+  pg::TenantScope tenant(conn_, business_id());
   auto r = conn_.exec(
       fmt::format("load device keys of business {}", business_id()),
       "SELECT noise_priv, identity_priv, signed_pre_key_id, signed_pre_key_priv, signed_pre_key_sig,"
@@ -125,6 +126,7 @@ std::optional<DeviceKeys> PgDeviceStore::load_device() {
 }
 
 void PgDeviceStore::save_device(const DeviceKeys& d) {
+  pg::TenantScope tenant(conn_, business_id());
   write("save device keys", [&] {
     if (!d.jid.empty()) {
       // A jid the stored device does not have yet comes from pair-success: it is stored with
@@ -142,6 +144,7 @@ void PgDeviceStore::save_device(const DeviceKeys& d) {
 }
 
 std::uint32_t PgDeviceStore::next_pre_key_id() {
+  pg::TenantScope tenant(conn_, business_id());
   auto r = conn_.exec(fmt::format("next pre-key id of business {}", business_id()),
                       "SELECT coalesce(max(key_id), 0) + 1 FROM wa_device_pre_keys WHERE business_id = $1",
                       {business_id()});
@@ -149,6 +152,7 @@ std::uint32_t PgDeviceStore::next_pre_key_id() {
 }
 
 void PgDeviceStore::save_pre_keys(const std::vector<PreKey>& keys) {
+  pg::TenantScope tenant(conn_, business_id());
   if (keys.empty()) return;
   std::vector<std::int64_t> ids;
   std::vector<crypto::Bytes> privs;
@@ -178,6 +182,7 @@ void PgDeviceStore::save_pre_keys(const std::vector<PreKey>& keys) {
 }
 
 std::vector<PreKey> PgDeviceStore::unuploaded_pre_keys(std::size_t limit) {
+  pg::TenantScope tenant(conn_, business_id());
   auto r = conn_.exec(
       fmt::format("load pre-keys not yet uploaded of business {}", business_id()),
       "SELECT key_id, priv, data_key_id FROM wa_device_pre_keys WHERE business_id = $1 AND NOT uploaded"
@@ -197,6 +202,7 @@ std::vector<PreKey> PgDeviceStore::unuploaded_pre_keys(std::size_t limit) {
 }
 
 std::size_t PgDeviceStore::uploaded_pre_key_count() {
+  pg::TenantScope tenant(conn_, business_id());
   auto r = conn_.exec(fmt::format("count uploaded pre-keys of business {}", business_id()),
                       "SELECT count(*) FROM wa_device_pre_keys WHERE business_id = $1 AND uploaded",
                       {business_id()});
@@ -204,6 +210,7 @@ std::size_t PgDeviceStore::uploaded_pre_key_count() {
 }
 
 void PgDeviceStore::mark_pre_keys_uploaded(std::uint32_t up_to_id) {
+  pg::TenantScope tenant(conn_, business_id());
   write("mark pre-keys uploaded", [&] {
     fence_->write(conn_, "mark pre-keys uploaded", [&](pg::Connection& tx) {
       tx.exec(
@@ -215,6 +222,7 @@ void PgDeviceStore::mark_pre_keys_uploaded(std::uint32_t up_to_id) {
 }
 
 void PgDeviceStore::set_qr(const std::string& qr, std::chrono::system_clock::time_point expires_at) {
+  pg::TenantScope tenant(conn_, business_id());
   write("store QR code", [&] {
     fence_->write(conn_, "store QR code", [&](pg::Connection& tx) {
       tx.exec("store QR code",
@@ -226,6 +234,7 @@ void PgDeviceStore::set_qr(const std::string& qr, std::chrono::system_clock::tim
 }
 
 void PgDeviceStore::clear_qr() {
+  pg::TenantScope tenant(conn_, business_id());
   write("clear QR code", [&] {
     fence_->write(conn_, "clear QR code", [&](pg::Connection& tx) {
       tx.exec("clear QR code",
@@ -237,18 +246,21 @@ void PgDeviceStore::clear_qr() {
 }
 
 std::optional<std::string> PgDeviceStore::account_jid() {
+  pg::TenantScope tenant(conn_, business_id());
   auto r = conn_.exec(fmt::format("read the jid of business {}", business_id()),
                       "SELECT jid FROM wa_accounts WHERE business_id = $1", {business_id()});
   return r.rows() == 0 ? std::nullopt : r.opt(0, 0);
 }
 
 std::int64_t PgDeviceStore::paired_lock_key(const std::string& jid) {
+  pg::TenantScope tenant(conn_, business_id());
   if (auto err = validate_jid(jid); !err.empty())
     throw StoreError(fmt::format("paired jid of business {}: {}", business_id(), err));
   return compute_lock_key(conn_, business_id(), jid);
 }
 
 std::int64_t PgDeviceStore::commit_pairing(const std::string& jid, std::optional<std::int64_t> expected_key) {
+  pg::TenantScope tenant(conn_, business_id());
   if (auto err = validate_jid(jid); !err.empty())
     throw StoreError(fmt::format("paired jid of business {}: {}", business_id(), err));
   std::int64_t key = 0;
@@ -280,6 +292,7 @@ void PgDeviceStore::set_paired(const std::string& jid) {
 }
 
 void PgDeviceStore::report_connected(bool resumed) {
+  pg::TenantScope tenant(conn_, business_id());
   write("report connected", [&] {
     set_connected(conn_, business_id(), fence_->epoch(), resumed, fence_->refused_counter());
     set_health_score(conn_, business_id(), fence_->epoch(), 100, fence_->refused_counter());
@@ -287,6 +300,7 @@ void PgDeviceStore::report_connected(bool resumed) {
 }
 
 void PgDeviceStore::report_disconnected(core::DisconnectReason reason, const std::string& details) {
+  pg::TenantScope tenant(conn_, business_id());
   const std::string d = details.size() > kMaxDetails ? details.substr(0, kMaxDetails) : details;
   write("report disconnect", [&] {
     if (reason == core::DisconnectReason::logged_out) {
@@ -313,6 +327,7 @@ void PgDeviceStore::report_disconnected(core::DisconnectReason reason, const std
 }
 
 void PgDeviceStore::report_activity() {
+  pg::TenantScope tenant(conn_, business_id());
   write("report activity",
         [&] { touch_activity(conn_, business_id(), fence_->epoch(), fence_->refused_counter()); });
 }

@@ -36,6 +36,7 @@ std::vector<std::uint8_t> ciphertext_hash(const std::uint8_t* data, std::size_t 
 
 std::optional<std::int64_t> insert_inbox(pg::Connection& tx, const std::string& business_id,
                                          const InboxMessage& raw) {
+  pg::TenantScope tenant(tx, business_id);
   // The fields come from the wire: text PostgreSQL would refuse must not make the decryption's
   // transaction fail (the message would be redelivered and refused forever).
   InboxMessage m = raw;
@@ -70,6 +71,7 @@ std::optional<std::int64_t> insert_inbox(pg::Connection& tx, const std::string& 
 
 std::optional<InboxMessage> find_inbox_by_hash(pg::Connection& conn, const std::string& business_id,
                                                const std::vector<std::uint8_t>& hash) {
+  pg::TenantScope tenant(conn, business_id);
   auto r = conn.exec(
       fmt::format("look up inbox message by ciphertext for business {}", business_id),
       (std::string("SELECT ") + kColumns + " FROM wa_inbox WHERE business_id = $1 AND ciphertext_hash = $2")
@@ -81,6 +83,7 @@ std::optional<InboxMessage> find_inbox_by_hash(pg::Connection& conn, const std::
 
 std::vector<InboxMessage> list_inbox(pg::Connection& conn, const std::string& business_id, std::int64_t after,
                                      int limit) {
+  pg::TenantScope tenant(conn, business_id);
   if (limit <= 0) return {};
   auto r = conn.exec(fmt::format("list inbox of business {}", business_id),
                      (std::string("SELECT ") + kColumns +

@@ -96,6 +96,7 @@ std::string new_message_id() {
 }
 
 Enqueued enqueue(pg::Connection& conn, const EnqueueRequest& req) {
+  pg::TenantScope tenant(conn, req.business_id);
   if (auto e = validate_recipient(req.recipient); !e.empty()) throw InvalidMessage(e);
   if (auto e = validate_text(req.text); !e.empty()) throw InvalidMessage(e);
   if (req.id)
@@ -145,6 +146,7 @@ Enqueued enqueue(pg::Connection& conn, const EnqueueRequest& req) {
 
 std::optional<OutboxMessage> find_outbox(pg::Connection& conn, const std::string& business_id,
                                          const std::string& id) {
+  pg::TenantScope tenant(conn, business_id);
   auto r = conn.exec(fmt::format("look up outbox message of business {}", business_id),
                      select_sql("WHERE business_id = $1 AND id = $2").c_str(), {business_id, id});
   if (r.rows() == 0) return std::nullopt;
@@ -152,6 +154,7 @@ std::optional<OutboxMessage> find_outbox(pg::Connection& conn, const std::string
 }
 
 std::vector<OutboxMessage> claim_outbox(pg::Connection& conn, const WriteFence& fence, int limit) {
+  pg::TenantScope tenant(conn, fence.business_id());
   std::vector<OutboxMessage> out;
   if (limit <= 0) return out;
   const auto purpose = fmt::format("claim outbox of business {}", fence.business_id());
@@ -178,6 +181,7 @@ std::vector<OutboxMessage> claim_outbox(pg::Connection& conn, const WriteFence& 
 }
 
 void release_outbox(pg::Connection& conn, const WriteFence& fence, const std::string& id) {
+  pg::TenantScope tenant(conn, fence.business_id());
   const auto purpose = fmt::format("release outbox message of business {}", fence.business_id());
   pg::Transaction tx(conn, purpose);
   fence_check(conn, fence, purpose);
@@ -190,6 +194,7 @@ void release_outbox(pg::Connection& conn, const WriteFence& fence, const std::st
 
 bool advance_outbox(pg::Connection& conn, const WriteFence& fence, const std::string& id,
                     std::string_view status, const std::optional<std::string>& error) {
+  pg::TenantScope tenant(conn, fence.business_id());
   static constexpr std::array<std::string_view, 4> kOrder = {"queued", "sent", "delivered", "read"};
   const bool failed = status == "failed";
   if (!failed && std::find(kOrder.begin() + 1, kOrder.end(), status) == kOrder.end())
@@ -213,6 +218,7 @@ bool advance_outbox(pg::Connection& conn, const WriteFence& fence, const std::st
 }
 
 std::int64_t count_unacked_outbox(pg::Connection& conn, const std::vector<std::string>& business_ids) {
+  pg::TenantScope tenant(conn, business_ids);
   if (business_ids.empty()) return 0;
   return conn
       .exec("count unacked outbox rows",
