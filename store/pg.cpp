@@ -1,5 +1,9 @@
 #include "store/pg.h"
 
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
 #include <fmt/format.h>
 
 #include "common/log.h"
@@ -105,6 +109,20 @@ void log_notice(void*, const PGresult* r) {
       .kv("message", field(PG_DIAG_MESSAGE_PRIMARY));
 }
 
+// WACONN_DATABASE_PASSWORD_FILE: the database password alone, in a file (libpq's PGPASSFILE
+// refuses a file its user does not own, which a mounted Kubernetes Secret never is).
+std::string password_from_file(std::string_view purpose) {
+  const char* path = std::getenv("WACONN_DATABASE_PASSWORD_FILE");
+  if (path == nullptr || *path == '\0') return {};
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error(fmt::format("{}: cannot read WACONN_DATABASE_PASSWORD_FILE {}", purpose, path), "28P01")
+        .set_connection_lost(true);
+  std::string pw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+  return pw;
+}
+
 }  // namespace
 
 Connection Connection::open(const std::string& url, std::string_view purpose,
@@ -114,6 +132,13 @@ Connection Connection::open(const std::string& url, std::string_view purpose,
   for (const auto& [k, v] : extra) {
     keys.push_back(k.c_str());
     vals.push_back(v.c_str());
+  }
+  // Read for every connection, so a rotated password (a Secret updated in the mounted file)
+  // applies to the next connection without a restart. Later keys win over the URL's password.
+  const std::string password = password_from_file(purpose);
+  if (!password.empty()) {
+    keys.push_back("password");
+    vals.push_back(password.c_str());
   }
   keys.push_back(nullptr);
   vals.push_back(nullptr);

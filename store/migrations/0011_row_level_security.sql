@@ -63,6 +63,7 @@ END
 $$;
 
 CREATE POLICY wa_registry ON wa_accounts FOR SELECT TO waconnector_registry USING (true);
+CREATE POLICY wa_registry ON wa_api_tokens FOR SELECT TO waconnector_registry USING (true);
 
 -- Cross-account work, narrowly. The elector (and `accounts list`) must know which accounts exist
 -- before it can name them: this returns the ids and nothing else. SECURITY DEFINER with a fixed
@@ -87,6 +88,15 @@ $$;
 REVOKE EXECUTE ON FUNCTION wa_account_with_lock_key(BIGINT, TEXT), wa_account_with_jid(TEXT, TEXT) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wa_account_with_lock_key(BIGINT, TEXT), wa_account_with_jid(TEXT, TEXT)
     TO waconnector_app;
+
+-- A request presents an API token before anyone knows its business: the token's id (its public
+-- part) leads to the business, and nothing else of the row.
+CREATE FUNCTION wa_api_token_business(p_id TEXT) RETURNS TEXT
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT business_id FROM public.wa_api_tokens WHERE id = p_id
+$$;
+REVOKE EXECUTE ON FUNCTION wa_api_token_business(TEXT) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wa_api_token_business(TEXT) TO waconnector_app;
 
 -- The lock session sends its statements asynchronously, one at a time, so it cannot put a
 -- set_config before them in the same transaction. These two run as the caller (RLS applies) and

@@ -23,6 +23,8 @@
 #include "store/pairing.h"
 #include "store/pg.h"
 #include "store/row_security.h"
+#include "store/tokens.h"
+#include "store/webhooks.h"
 #include "tests/security/app_role.h"
 #include "tests/store/test_db.h"
 
@@ -268,6 +270,18 @@ TEST_CASE("the store works for a waconnector_app role - each call sees only its 
   const auto pending = store::pending_pair_code_requests(app, {"biz-a", "biz-b"}, 60000);
   CHECK(pending.size() == 2);
   CHECK(store::answer_pair_code_request(app, *fence, req_id, "pod-0", "ABCDEFGH"));
+
+  // API tokens (found by id before the business is known) and webhooks.
+  const auto tok = store::create_token(app, "biz-a", "ci");
+  CHECK(store::verify_token(app, tok.secret_token) == std::optional<std::string>("biz-a"));
+  CHECK(store::list_tokens(app, "biz-a").size() == 1);
+  CHECK(store::list_tokens(app).size() == 2);  // biz-b's fixture token too
+  CHECK(store::revoke_token(app, tok.token.id));
+  CHECK(!store::verify_token(app, tok.secret_token));
+  const auto hook = store::create_webhook(app, "biz-a", "https://example.invalid/a", {"*"}, "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2Vj");
+  CHECK(store::list_webhooks(app, "biz-a").size() == 1);
+  CHECK(store::get_webhook(app, "biz-a", hook.id));
+  CHECK(!store::get_webhook(app, "biz-a", "wh_bbbbbbbbbbbbbbbb"));  // biz-b's
 
   // Nothing of biz-a's work landed in biz-b, and biz-b's rows are intact.
   CHECK(count(owner, "SELECT count(*) FROM wa_outbox WHERE business_id = 'biz-b'") == 1);

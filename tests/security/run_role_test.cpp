@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -144,4 +145,19 @@ TEST_CASE("waconnector run as a superuser refuses to start without --allow-rls-b
   CHECK(text.find(R"("enforced":false)") != std::string::npos);
   CHECK(text.find(R"("bypass_allowed":true)") != std::string::npos);
   CHECK(run.wait_exit(std::chrono::milliseconds(500)) == -1);  // still running
+}
+
+TEST_CASE("the manifests never let pods bypass row-level security", "[security]") {
+  const char* src = std::getenv("WACONN_SOURCE_DIR");
+  const std::string root = src != nullptr && *src != '\0' ? src : WACONN_DEFAULT_SOURCE_DIR;
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root + "/deploy")) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    const auto text = slurp(e.path().string());
+    INFO(e.path().string());
+    CHECK(text.find("ALLOW_RLS_BYPASS") == std::string::npos);
+    CHECK(text.find("allow-rls-bypass") == std::string::npos);
+  }
+  CHECK(files > 5);
 }
