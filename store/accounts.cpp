@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/mask.h"
 #include "store/advisory_lock.h"
+#include "store/enum_names.h"
 #include "store/fenced_write.h"
 #include "store/migrator.h"
 #include "store/row.h"
@@ -88,21 +89,14 @@ void fenced_update(pg::Connection& conn, const std::string& business_id, std::in
 
 }  // namespace
 
-const char* to_string(LockKeyMode m) {
-  switch (m) {
-    case LockKeyMode::hashtext:
-      return "hashtext";
-    case LockKeyMode::hashtextextended:
-      return "hashtextextended";
-  }
-  return "hashtext";
-}
+namespace {
+constexpr EnumNames<LockKeyMode, 2> kLockKeyModes{
+    {{LockKeyMode::hashtext, "hashtext"}, {LockKeyMode::hashtextextended, "hashtextextended"}}};
+}  // namespace
 
-std::optional<LockKeyMode> parse_lock_key_mode(std::string_view s) {
-  if (s == "hashtext") return LockKeyMode::hashtext;
-  if (s == "hashtextextended") return LockKeyMode::hashtextextended;
-  return std::nullopt;
-}
+const char* to_string(LockKeyMode m) { return enum_name(kLockKeyModes, m); }
+
+std::optional<LockKeyMode> parse_lock_key_mode(std::string_view s) { return enum_parse(kLockKeyModes, s); }
 
 LockKeyMode stored_lock_key_mode(pg::Connection& conn) {
   auto r = conn.exec("read the lock-keys mode", "SELECT value FROM wa_settings WHERE key = 'lock_keys'");

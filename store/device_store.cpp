@@ -143,12 +143,14 @@ void PgDeviceStore::save_device(const DeviceKeys& d) {
   });
 }
 
-std::uint32_t PgDeviceStore::next_pre_key_id() {
+std::int64_t PgDeviceStore::pre_key_number(const char* what, const char* sql) {
   pg::TenantScope tenant(conn_, business_id());
-  auto r = conn_.exec(fmt::format("next pre-key id of business {}", business_id()),
-                      "SELECT coalesce(max(key_id), 0) + 1 FROM wa_device_pre_keys WHERE business_id = $1",
-                      {business_id()});
-  return static_cast<std::uint32_t>(r.i64(0, 0));
+  return conn_.exec(fmt::format("{} of business {}", what, business_id()), sql, {business_id()}).i64(0, 0);
+}
+
+std::uint32_t PgDeviceStore::next_pre_key_id() {
+  return static_cast<std::uint32_t>(pre_key_number(
+      "next pre-key id", "SELECT coalesce(max(key_id), 0) + 1 FROM wa_device_pre_keys WHERE business_id = $1"));
 }
 
 void PgDeviceStore::save_pre_keys(const std::vector<PreKey>& keys) {
@@ -202,11 +204,8 @@ std::vector<PreKey> PgDeviceStore::unuploaded_pre_keys(std::size_t limit) {
 }
 
 std::size_t PgDeviceStore::uploaded_pre_key_count() {
-  pg::TenantScope tenant(conn_, business_id());
-  auto r = conn_.exec(fmt::format("count uploaded pre-keys of business {}", business_id()),
-                      "SELECT count(*) FROM wa_device_pre_keys WHERE business_id = $1 AND uploaded",
-                      {business_id()});
-  return static_cast<std::size_t>(r.i64(0, 0));
+  return static_cast<std::size_t>(pre_key_number(
+      "count uploaded pre-keys", "SELECT count(*) FROM wa_device_pre_keys WHERE business_id = $1 AND uploaded"));
 }
 
 void PgDeviceStore::mark_pre_keys_uploaded(std::uint32_t up_to_id) {

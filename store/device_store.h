@@ -67,6 +67,8 @@ class PgDeviceStore final : public client::DeviceStore {
  private:
   template <class F>
   void write(const char* purpose, F&& body);
+  // One number about this account's pre-keys: `sql` has $1 = business_id and returns one value.
+  std::int64_t pre_key_number(const char* what, const char* sql);
 
   pg::Connection& conn_;
   std::shared_ptr<const WriteFence> fence_;

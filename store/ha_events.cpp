@@ -1,35 +1,25 @@
 #include "store/ha_events.h"
 
-#include "store/accounts.h"
-
 #include <fmt/format.h>
 
+#include "store/accounts.h"
+#include "store/enum_names.h"
 #include "store/errors.h"
 #include "store/row.h"
 
 namespace wa::store {
 
-const char* to_string(EventKind k) {
-  switch (k) {
-    case EventKind::acquired:
-      return "acquired";
-    case EventKind::resigned:
-      return "resigned";
-    case EventKind::fenced:
-      return "fenced";
-    case EventKind::lost:
-      return "lost";
-    case EventKind::takeover:
-      return "takeover";
-  }
-  return "acquired";
-}
+namespace {
+constexpr EnumNames<EventKind, 5> kEventKinds{{{EventKind::acquired, "acquired"},
+                                               {EventKind::resigned, "resigned"},
+                                               {EventKind::fenced, "fenced"},
+                                               {EventKind::lost, "lost"},
+                                               {EventKind::takeover, "takeover"}}};
+}  // namespace
 
-std::optional<EventKind> parse_event_kind(std::string_view s) {
-  for (auto k : {EventKind::acquired, EventKind::resigned, EventKind::fenced, EventKind::lost, EventKind::takeover})
-    if (s == to_string(k)) return k;
-  return std::nullopt;
-}
+const char* to_string(EventKind k) { return enum_name(kEventKinds, k); }
+
+std::optional<EventKind> parse_event_kind(std::string_view s) { return enum_parse(kEventKinds, s); }
 
 std::int64_t record_event(pg::Connection& conn, const std::string& business_id, const std::string& pod,
                           EventKind kind, std::optional<std::int64_t> epoch, std::optional<std::int64_t> duration_ms,

@@ -1,5 +1,6 @@
 #include "store/inbox.h"
 
+#include "store/row.h"
 #include "store/utf8.h"
 
 #include <fmt/format.h>
@@ -15,14 +16,7 @@ constexpr const char* kColumns = "seq, id, chat, sender, message_type, text, ser
 
 InboxMessage row(const pg::Result& r, int i) {
   InboxMessage m;
-  m.seq = r.i64(i, 0);
-  m.id = std::string(r.text(i, 1));
-  m.chat = std::string(r.text(i, 2));
-  m.sender = std::string(r.text(i, 3));
-  m.message_type = std::string(r.text(i, 4));
-  m.text = r.opt(i, 5);
-  m.server_ts = r.i64(i, 6);
-  m.ciphertext_hash = r.bytes(i, 7);
+  pg::read_row(r, i, m.seq, m.id, m.chat, m.sender, m.message_type, m.text, m.server_ts, m.ciphertext_hash);
   return m;
 }
 
@@ -90,10 +84,7 @@ std::vector<InboxMessage> list_inbox(pg::Connection& conn, const std::string& bu
                       " FROM wa_inbox WHERE business_id = $1 AND seq > $2::bigint ORDER BY seq LIMIT $3::int")
                          .c_str(),
                      {business_id, after, limit});
-  std::vector<InboxMessage> out;
-  out.reserve(static_cast<std::size_t>(r.rows()));
-  for (int i = 0; i < r.rows(); ++i) out.push_back(row(r, i));
-  return out;
+  return pg::read_rows<InboxMessage>(r, row);
 }
 
 }  // namespace wa::store

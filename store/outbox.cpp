@@ -1,5 +1,6 @@
 #include "store/outbox.h"
 
+#include "store/row.h"
 #include "store/utf8.h"
 
 #include <fmt/format.h>
@@ -23,17 +24,8 @@ std::string select_sql(const char* rest) {
 
 OutboxMessage row(const pg::Result& r, int i) {
   OutboxMessage m;
-  m.business_id = std::string(r.text(i, 0));
-  m.id = std::string(r.text(i, 1));
-  m.recipient = std::string(r.text(i, 2));
-  m.text = std::string(r.text(i, 3));
-  m.status = std::string(r.text(i, 4));
-  m.error = r.opt(i, 5);
-  m.attempts = r.i64(i, 6);
-  if (!r.is_null(i, 7)) m.claimed_epoch = r.i64(i, 7);
-  m.idempotency_key = r.opt(i, 8);
-  m.created_at_ms = r.i64(i, 9);
-  m.updated_at_ms = r.i64(i, 10);
+  pg::read_row(r, i, m.business_id, m.id, m.recipient, m.text, m.status, m.error, m.attempts, m.claimed_epoch,
+               m.idempotency_key, m.created_at_ms, m.updated_at_ms);
   return m;
 }
 
