@@ -224,7 +224,7 @@ Result Connection::exec_in_tenant(std::string_view purpose, const char* sql, con
   Result setting, statement;
   bool synced = false;
   // Results: set_config's, NULL, the statement's, NULL, then the Sync's.
-  for (int step = 0; sent && !synced && PQstatus(c) == CONNECTION_OK; ++step) {
+  while (sent && !synced && PQstatus(c) == CONNECTION_OK) {
     PGresult* r = PQgetResult(c);
     if (r == nullptr) continue;
     if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
