@@ -3,16 +3,15 @@
 namespace wa::store {
 
 RlsStatus rls_status(pg::Connection& conn) {
-  auto r = conn.exec(
-      "check row-level security for this role",
-      "SELECT current_user::text, r.rolsuper, r.rolbypassrls,"
-      " coalesce((SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c"
-      "   WHERE c.oid = to_regclass('wa_accounts')), false),"
-      " coalesce((SELECT c.relrowsecurity AND c.relforcerowsecurity FROM pg_class c"
-      "   WHERE c.oid = to_regclass('wa_accounts')), false),"
-      " EXISTS (SELECT 1 FROM pg_roles a WHERE a.rolname = 'waconnector_app'"
-      "   AND pg_has_role(current_user, a.oid, 'MEMBER'))"
-      " FROM pg_roles r WHERE r.rolname = current_user");
+  auto r = conn.exec("check row-level security for this role",
+                     "SELECT current_user::text, r.rolsuper, r.rolbypassrls,"
+                     " coalesce((SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c"
+                     "   WHERE c.oid = to_regclass('wa_accounts')), false),"
+                     " coalesce((SELECT c.relrowsecurity AND c.relforcerowsecurity FROM pg_class c"
+                     "   WHERE c.oid = to_regclass('wa_accounts')), false),"
+                     " EXISTS (SELECT 1 FROM pg_roles a WHERE a.rolname = 'waconnector_app'"
+                     "   AND pg_has_role(current_user, a.oid, 'MEMBER'))"
+                     " FROM pg_roles r WHERE r.rolname = current_user");
   RlsStatus s;
   s.role = std::string(r.text(0, 0));
   s.app_member = r.boolean(0, 5);

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "store/accounts.h"
 #include "store/errors.h"
@@ -34,10 +34,11 @@ namespace {
 
 // Every table of the schema that has a business_id column, from the catalog.
 std::vector<std::string> business_tables(pg::Connection& c) {
-  auto r = c.exec("list business tables",
-                  "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                  " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'business_id' AND NOT a.attisdropped"
-                  " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY 1");
+  auto r =
+      c.exec("list business tables",
+             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+             " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'business_id' AND NOT a.attisdropped"
+             " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY 1");
   std::vector<std::string> out;
   for (int i = 0; i < r.rows(); ++i) out.emplace_back(r.text(i, 0));
   return out;
@@ -50,12 +51,15 @@ const std::vector<const char*> kFixture = {
     "INSERT INTO wa_accounts (business_id, lock_key) VALUES ($1, wa_lock_key(NULL, $1))",
     "INSERT INTO wa_devices (business_id, noise_priv, identity_priv, signed_pre_key_id, signed_pre_key_priv,"
     " signed_pre_key_sig, registration_id, adv_secret, jid) VALUES ($1, decode(repeat('11', 32), 'hex'),"
-    " decode(repeat('22', 32), 'hex'), 1, decode(repeat('33', 32), 'hex'), decode(repeat('44', 64), 'hex'), 7,"
+    " decode(repeat('22', 32), 'hex'), 1, decode(repeat('33', 32), 'hex'), decode(repeat('44', 64), 'hex'), "
+    "7,"
     " decode(repeat('55', 32), 'hex'), '1555' || length($1) || '@s.whatsapp.net')",
-    "INSERT INTO wa_device_pre_keys (business_id, key_id, priv) VALUES ($1, 1, decode(repeat('66', 32), 'hex'))",
+    "INSERT INTO wa_device_pre_keys (business_id, key_id, priv) VALUES ($1, 1, decode(repeat('66', 32), "
+    "'hex'))",
     "INSERT INTO wa_pair_code_requests (business_id, phone) VALUES ($1, '15551234567')",
     "INSERT INTO wa_pairings (business_id, jid, epoch) VALUES ($1, 'x@s.whatsapp.net', 1)",
-    "INSERT INTO wa_signal_sessions (business_id, our_jid, their_id, session) VALUES ($1, 'me', 'them:0', '\\x01')",
+    "INSERT INTO wa_signal_sessions (business_id, our_jid, their_id, session) VALUES ($1, 'me', 'them:0', "
+    "'\\x01')",
     "INSERT INTO wa_signal_identities (business_id, our_jid, their_id, identity)"
     " VALUES ($1, 'me', 'them:0', decode(repeat('77', 32), 'hex'))",
     "INSERT INTO wa_signal_sender_keys (business_id, our_jid, chat_id, sender_id, sender_key)"
@@ -63,7 +67,8 @@ const std::vector<const char*> kFixture = {
     "INSERT INTO wa_webhooks (id, business_id, url, events, secret)"
     " VALUES ('wh_' || $2, $1, 'https://example.invalid/hook', '{*}', 'whsec_' || $2)",
     "INSERT INTO wa_inbox_cursors (business_id, last_seq) VALUES ($1, 1)",
-    "INSERT INTO wa_inbox (business_id, seq, id, chat, sender, message_type, text, server_ts, ciphertext_hash)"
+    "INSERT INTO wa_inbox (business_id, seq, id, chat, sender, message_type, text, server_ts, "
+    "ciphertext_hash)"
     " VALUES ($1, 1, 'M1', 'c@s.whatsapp.net', 'c@s.whatsapp.net', 'text', 'secret of ' || $1, 1,"
     " sha256(convert_to($1, 'UTF8')))",
     "INSERT INTO wa_outbox (business_id, id, recipient, text) VALUES ($1, 'O1', 'c@s.whatsapp.net', 'hi')",
@@ -119,20 +124,22 @@ std::string copy_row_as(pg::Connection& owner, const std::string& table, const s
 
 }  // namespace
 
-TEST_CASE("every business_id table has row-level security enabled, forced, with the tenant policy", "[pg][security]") {
+TEST_CASE("every business_id table has row-level security enabled, forced, with the tenant policy",
+          "[pg][security]") {
   test::TestDatabase db;
   auto c = db.connect();
   const auto tables = business_tables(c);
   REQUIRE(tables.size() >= 15);
   for (const auto& t : tables) {
     INFO("table " << t);
-    auto r = c.exec("rls flags",
-                    "SELECT relrowsecurity, relforcerowsecurity,"
-                    " (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'wa_tenant'),"
-                    " has_table_privilege('waconnector_app', c.oid, 'SELECT'),"
-                    " has_table_privilege('waconnector_app', c.oid, 'TRUNCATE')"
-                    " FROM pg_class c WHERE c.oid = $1::regclass",
-                    {t});
+    auto r =
+        c.exec("rls flags",
+               "SELECT relrowsecurity, relforcerowsecurity,"
+               " (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'wa_tenant'),"
+               " has_table_privilege('waconnector_app', c.oid, 'SELECT'),"
+               " has_table_privilege('waconnector_app', c.oid, 'TRUNCATE')"
+               " FROM pg_class c WHERE c.oid = $1::regclass",
+               {t});
     CHECK(r.boolean(0, 0));
     CHECK(r.boolean(0, 1));
     CHECK(r.i64(0, 2) == 1);
@@ -141,8 +148,9 @@ TEST_CASE("every business_id table has row-level security enabled, forced, with 
   }
 }
 
-TEST_CASE("a waconnector_app role with one business's setting reads and writes none of another's rows in any table",
-          "[pg][security]") {
+TEST_CASE(
+    "a waconnector_app role with one business's setting reads and writes none of another's rows in any table",
+    "[pg][security]") {
   test::TestDatabase db;
   auto owner = db.connect();
   write_fixture(owner, "biz-a", "aaaaaaaaaaaaaaaa");
@@ -166,8 +174,9 @@ TEST_CASE("a waconnector_app role with one business's setting reads and writes n
     CHECK(count(app, fmt::format("SELECT count(*) FROM {}", t)) == a_rows);
     CHECK(count(app, fmt::format("SELECT count(*) FROM {} WHERE business_id = 'biz-b'", t)) == 0);
     // Writes aimed at the other business touch nothing (or are not granted at all).
-    for (const auto& verb : {fmt::format("UPDATE {} SET business_id = business_id WHERE business_id = 'biz-b'", t),
-                             fmt::format("DELETE FROM {} WHERE business_id = 'biz-b'", t)}) {
+    for (const auto& verb :
+         {fmt::format("UPDATE {} SET business_id = business_id WHERE business_id = 'biz-b'", t),
+          fmt::format("DELETE FROM {} WHERE business_id = 'biz-b'", t)}) {
       INFO(verb);
       std::int64_t rows = -1;
       const auto state = try_exec(app, verb, &rows);
@@ -223,7 +232,8 @@ TEST_CASE("the store works for a waconnector_app role - each call sees only its 
   REQUIRE(store::get_account(app, "biz-b"));
   // The collision check names the other business through its narrow function.
   owner.exec("pair biz-b", "UPDATE wa_accounts SET jid = '15554@s.whatsapp.net' WHERE business_id = 'biz-b'");
-  CHECK_THROWS_AS(store::add_account(app, "biz-c", std::string("15554@s.whatsapp.net")), store::AlreadyExists);
+  CHECK_THROWS_AS(store::add_account(app, "biz-c", std::string("15554@s.whatsapp.net")),
+                  store::AlreadyExists);
 
   // The lease and the account-row writes of a leader.
   const auto lease = store::begin_lease(app, "biz-a", "pod-0");
@@ -278,7 +288,8 @@ TEST_CASE("the store works for a waconnector_app role - each call sees only its 
   CHECK(store::list_tokens(app).size() == 2);  // biz-b's fixture token too
   CHECK(store::revoke_token(app, tok.token.id));
   CHECK(!store::verify_token(app, tok.secret_token));
-  const auto hook = store::create_webhook(app, "biz-a", "https://example.invalid/a", {"*"}, "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2Vj");
+  const auto hook = store::create_webhook(app, "biz-a", "https://example.invalid/a", {"*"},
+                                          "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2Vj");
   CHECK(store::list_webhooks(app, "biz-a").size() == 1);
   CHECK(store::get_webhook(app, "biz-a", hook.id));
   CHECK(!store::get_webhook(app, "biz-a", "wh_bbbbbbbbbbbbbbbb"));  // biz-b's

@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "store/accounts.h"
 #include "tests/security/app_role.h"
@@ -56,8 +56,8 @@ struct Run {
   pid_t pid = -1;
   std::string log = fmt::format("/tmp/waconn-sec-{}-{}.log", ::getpid(), std::rand());
   Run(const std::string& url, const std::string& business_id, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{bin(), "run", "--database-url", url, "--pod", "sec-0", "--http", "127.0.0.1:0",
-                                  "--business-id", business_id, "--wa-url", "none"};
+    std::vector<std::string> args{bin(),    "run",         "--database-url", url,         "--pod",    "sec-0",
+                                  "--http", "127.0.0.1:0", "--business-id",  business_id, "--wa-url", "none"};
     for (auto& e : extra) args.push_back(std::move(e));
     pid = ::fork();
     REQUIRE(pid >= 0);
@@ -97,7 +97,8 @@ struct Run {
 
 }  // namespace
 
-TEST_CASE("waconnector run under a waconnector_app role reports RLS in force and leads", "[pg][process][security]") {
+TEST_CASE("waconnector run under a waconnector_app role reports RLS in force and leads",
+          "[pg][process][security]") {
   test::TestDatabase db;
   {
     auto c = db.connect();
@@ -120,10 +121,12 @@ TEST_CASE("waconnector run under a waconnector_app role reports RLS in force and
   CHECK(text.find(fmt::format(R"("role":"{}")", role.name())) != std::string::npos);
   CHECK(text.find("policy") == std::string::npos);  // no "violates row-level security policy" anywhere
   auto c = db.connect();
-  CHECK(c.exec("other", "SELECT assigned_pod IS NULL FROM wa_accounts WHERE business_id = 'sec-b'").boolean(0, 0));
+  CHECK(c.exec("other", "SELECT assigned_pod IS NULL FROM wa_accounts WHERE business_id = 'sec-b'")
+            .boolean(0, 0));
 }
 
-TEST_CASE("waconnector run as a superuser refuses to start without --allow-rls-bypass", "[pg][process][security]") {
+TEST_CASE("waconnector run as a superuser refuses to start without --allow-rls-bypass",
+          "[pg][process][security]") {
   test::TestDatabase db;
   {
     auto c = db.connect();
@@ -138,8 +141,9 @@ TEST_CASE("waconnector run as a superuser refuses to start without --allow-rls-b
     CHECK(text.find("superuser") != std::string::npos);
   }
   Run run(db.url(), "sec-a", {"--allow-rls-bypass"});
-  REQUIRE(wait_for([&] { return slurp(run.log).find(R"("event":"row_level_security")") != std::string::npos; },
-                   std::chrono::seconds(20)));
+  REQUIRE(
+      wait_for([&] { return slurp(run.log).find(R"("event":"row_level_security")") != std::string::npos; },
+               std::chrono::seconds(20)));
   const auto text = slurp(run.log);
   INFO(text);
   CHECK(text.find(R"("enforced":false)") != std::string::npos);
