@@ -220,28 +220,24 @@ void PgDeviceStore::mark_pre_keys_uploaded(std::uint32_t up_to_id) {
   });
 }
 
-void PgDeviceStore::set_qr(const std::string& qr, std::chrono::system_clock::time_point expires_at) {
+void PgDeviceStore::fenced_exec(const char* purpose, const char* sql, std::vector<pg::Param> params) {
+  params.insert(params.begin(), pg::Param(business_id()));
   pg::TenantScope tenant(conn_, business_id());
-  write("store QR code", [&] {
-    fence_->write(conn_, "store QR code", [&](pg::Connection& tx) {
-      tx.exec("store QR code",
-              "UPDATE wa_accounts SET qr_code = $2, qr_expires_at = to_timestamp($3::bigint / 1000.0),"
-              " status = 'qr_scanning', updated_at = now() WHERE business_id = $1",
-              {business_id(), qr, unix_ms(expires_at)});
-    });
+  write(purpose, [&] {
+    fence_->write(conn_, purpose, [&](pg::Connection& tx) { tx.exec(purpose, sql, params); });
   });
 }
 
+void PgDeviceStore::set_qr(const std::string& qr, std::chrono::system_clock::time_point expires_at) {
+  fenced_exec("store QR code",
+              "UPDATE wa_accounts SET qr_code = $2, qr_expires_at = to_timestamp($3::bigint / 1000.0),"
+              " status = 'qr_scanning', updated_at = now() WHERE business_id = $1",
+              {qr, unix_ms(expires_at)});
+}
+
 void PgDeviceStore::clear_qr() {
-  pg::TenantScope tenant(conn_, business_id());
-  write("clear QR code", [&] {
-    fence_->write(conn_, "clear QR code", [&](pg::Connection& tx) {
-      tx.exec("clear QR code",
-              "UPDATE wa_accounts SET qr_code = NULL, qr_expires_at = NULL, updated_at = now() WHERE "
-              "business_id = $1",
-              {business_id()});
-    });
-  });
+  fenced_exec("clear QR code",
+              "UPDATE wa_accounts SET qr_code = NULL, qr_expires_at = NULL, updated_at = now() WHERE business_id = $1");
 }
 
 std::optional<std::string> PgDeviceStore::account_jid() {

@@ -210,13 +210,9 @@ bool advance_outbox(pg::Connection& conn, const WriteFence& fence, const std::st
 }
 
 std::int64_t count_unacked_outbox(pg::Connection& conn, const std::vector<std::string>& business_ids) {
-  pg::TenantScope tenant(conn, business_ids);
-  if (business_ids.empty()) return 0;
-  return conn
-      .exec("count unacked outbox rows",
-            "SELECT count(*) FROM wa_outbox WHERE business_id = ANY($1::text[]) AND status = 'queued'",
-            {pg::Param::array(business_ids)})
-      .i64(0, 0);
+  return pg::count_in_businesses(
+      conn, "count unacked outbox rows",
+      "SELECT count(*) FROM wa_outbox WHERE business_id = ANY($1::text[]) AND status = 'queued'", business_ids);
 }
 
 }  // namespace wa::store

@@ -317,6 +317,13 @@ void Transaction::commit() {
   done_ = true;
 }
 
+std::int64_t count_in_businesses(Connection& c, std::string_view purpose, const char* sql,
+                                 const std::vector<std::string>& business_ids) {
+  if (business_ids.empty()) return 0;
+  TenantScope tenant(c, business_ids);
+  return c.exec(purpose, sql, {Param::array(business_ids)}).i64(0, 0);
+}
+
 std::string validate_conninfo(const std::string& url) {
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);

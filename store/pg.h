@@ -204,6 +204,11 @@ class Transaction {
   bool done_ = false;
 };
 
+// count(*)-style query over several businesses under their TenantScope: `sql` takes them as
+// $1 (text[]) and returns one bigint. 0 without any business.
+std::int64_t count_in_businesses(Connection& c, std::string_view purpose, const char* sql,
+                                 const std::vector<std::string>& business_ids);
+
 // Quote-free check that a database URL/conninfo parses; returns an error message or empty.
 std::string validate_conninfo(const std::string& url);
 

@@ -234,13 +234,10 @@ std::int64_t prune_events(pg::Connection& conn, const WriteFence& fence, std::in
 }
 
 std::int64_t count_pending_deliveries(pg::Connection& conn, const std::vector<std::string>& business_ids) {
-  pg::TenantScope tenant(conn, business_ids);  // row-level security (0011)
-  if (business_ids.empty()) return 0;
-  return conn
-      .exec("count pending webhook deliveries",
-            "SELECT count(*) FROM wa_webhook_deliveries WHERE business_id = ANY($1::text[]) AND state = 'pending'",
-            {pg::Param::array(business_ids)})
-      .i64(0, 0);
+  return pg::count_in_businesses(
+      conn, "count pending webhook deliveries",
+      "SELECT count(*) FROM wa_webhook_deliveries WHERE business_id = ANY($1::text[]) AND state = 'pending'",
+      business_ids);
 }
 
 }  // namespace wa::store
