@@ -8,8 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "app/cli_database.h"
 #include "app/commands.h"
-#include "app/config_check.h"
 #include "app/flags.h"
 #include "app/qr_pair_cli.h"
 #include "common/log.h"
@@ -17,7 +17,6 @@
 #include "common/utc_time.h"
 #include "store/accounts.h"
 #include "store/advisory_lock.h"
-#include "store/migrator.h"
 #include "store/notify.h"
 #include "store/pg.h"
 
@@ -38,41 +37,6 @@ constexpr const char* kAccountsUsage =
     "  remove   delete an account with its credentials, keys and messages (--business-id ID --yes)\n"
     "\n"
     "Run 'waconnector accounts SUBCOMMAND --help' for its flags.\n";
-
-FlagSpec database_url_flag() {
-  return {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo", "", false, true};
-}
-
-FlagSpec lock_keys_flag(bool required) {
-  return {
-      "lock-keys",
-      "LOCK_KEYS",
-      required
-          ? "the new advisory lock key mode: hashtext (32-bit) or hashtextextended (64-bit)"
-          : "advisory lock key mode: hashtext (32-bit) or hashtextextended (64-bit). Unset: the cluster's "
-            "stored mode (hashtext for a new cluster); set: must equal the stored mode",
-      "",
-      false,
-      required};
-}
-
-// nullopt when the flag (and its env) is unset.
-std::optional<store::LockKeyMode> parse_mode(const Flags& f) {
-  const auto v = f.get("lock-keys");
-  if (!v) return std::nullopt;
-  const auto m = store::parse_lock_key_mode(*v);
-  if (!m) throw ConfigError(fmt::format("--lock-keys: '{}' is not hashtext or hashtextextended", *v));
-  return m;
-}
-
-// Connects and checks the schema; a database that is down or unmigrated is a runtime failure (1).
-pg::Connection connect(const Flags& f, std::string_view purpose) {
-  const auto url = f.str("database-url");
-  if (auto e = check_database_url(url); !e.empty()) throw ConfigError("--database-url: " + e);
-  auto conn = pg::Connection::open(url, purpose, {{"application_name", "waconnector/accounts"}});
-  store::require_schema(conn);
-  return conn;
-}
 
 std::string ms_to_text(const std::optional<std::int64_t>& ms) {
   if (!ms) return "-";
@@ -140,18 +104,16 @@ std::string to_json(const store::Account& a) {
 int accounts_add(int argc, char** argv) {
   Flags f("waconnector accounts add", "Register an account. Its lock key is computed by the database.",
           {database_url_flag(),
-           {"business-id", "WACONN_BUSINESS_ID", "the account's business id (1-64 of A-Z a-z 0-9 _ . -)", "",
-            false, true},
+           business_id_flag("the account's business id (1-64 of A-Z a-z 0-9 _ . -)"),
            {"jid", "WACONN_JID", "the account's WhatsApp jid when already paired (user[:device]@server)", ""},
            lock_keys_flag(false)});
   if (!f.parse(argc, argv)) return 0;
-  const auto business_id = f.str("business-id");
-  if (auto e = store::validate_business_id(business_id); !e.empty()) throw ConfigError("--business-id: " + e);
+  const auto business_id = checked_business_id(f);
   const auto jid = f.get("jid");
   if (jid)
     if (auto e = store::validate_jid(*jid); !e.empty()) throw ConfigError("--jid: " + e);
-  const auto mode = parse_mode(f);
-  auto conn = connect(f, "accounts add");
+  const auto mode = lock_key_mode(f);
+  auto conn = open_database(f, "accounts add", "accounts");
   const auto effective = mode ? *mode : store::stored_lock_key_mode(conn);
   store::require_lock_key_mode(conn, effective);
   const auto a = store::add_account(conn, business_id, jid);
@@ -167,7 +129,7 @@ int accounts_list(int argc, char** argv) {
            {"json", "WACONN_JSON", "print one JSON array (unmasked jids) instead of a table", "", true}});
   if (!f.parse(argc, argv)) return 0;
   const bool json = f.boolean("json");
-  auto conn = connect(f, "accounts list");
+  auto conn = open_database(f, "accounts list", "accounts");
   const auto accounts = store::list_accounts(conn);
   if (json) {
     std::string out = "[";
@@ -199,8 +161,8 @@ int accounts_rekey(int argc, char** argv) {
            {"force", "WACONN_REKEY_FORCE", "rekey even though account locks are held (pods seem to run)", "",
             true}});
   if (!f.parse(argc, argv)) return 0;
-  const auto mode = *parse_mode(f);  // required: parse() refused a missing one
-  auto conn = connect(f, "accounts rekey");
+  const auto mode = *lock_key_mode(f);  // required: parse() refused a missing one
+  auto conn = open_database(f, "accounts rekey", "accounts");
   const int n = store::rekey_accounts(conn, mode, f.boolean("force"));
   std::cout << fmt::format("rekeyed {} account(s); lock keys: {}\n", n, store::to_string(mode));
   return 0;
@@ -255,13 +217,12 @@ int accounts_step_down(int argc, char** argv) {
           "move an account off a pod before maintenance. Exits 1 when nobody leads the account or the leader "
           "did not step down within --wait.",
           {database_url_flag(),
-           {"business-id", "WACONN_BUSINESS_ID", "the account", "", false, true},
+           business_id_flag("the account"),
            {"wait", "WACONN_WAIT", "how long to wait for the hand-over", "15s"}});
   if (!f.parse(argc, argv)) return 0;
-  const auto business_id = f.str("business-id");
-  if (auto e = store::validate_business_id(business_id); !e.empty()) throw ConfigError("--business-id: " + e);
+  const auto business_id = checked_business_id(f);
   const auto wait = wait_flag(f);
-  auto conn = connect(f, "accounts step-down");
+  auto conn = open_database(f, "accounts step-down", "accounts");
   const auto a = find_account(conn, business_id);
   const auto holder = lock_holder(conn, a.lock_key);
   if (!holder || !a.assigned_pod)
@@ -303,18 +264,17 @@ int accounts_remove(int argc, char** argv) {
           "longer, so that no pod leads it again before every pod re-read the registry. Unlink the device on "
           "the phone too. Irreversible: pass --yes.",
           {database_url_flag(),
-           {"business-id", "WACONN_BUSINESS_ID", "the account", "", false, true},
+           business_id_flag("the account"),
            {"yes", "WACONN_YES", "confirm the deletion", "", true},
            {"wait", "WACONN_WAIT", "how long to wait for the leader to step down", "15s"}});
   if (!f.parse(argc, argv)) return 0;
-  const auto business_id = f.str("business-id");
-  if (auto e = store::validate_business_id(business_id); !e.empty()) throw ConfigError("--business-id: " + e);
+  const auto business_id = checked_business_id(f);
   const auto wait = wait_flag(f);
   if (!f.boolean("yes"))
     throw ConfigError(fmt::format("accounts remove deletes business {} with its credentials and keys for good; "
                                   "pass --yes to confirm",
                                   business_id));
-  auto conn = connect(f, "accounts remove");
+  auto conn = open_database(f, "accounts remove", "accounts");
   auto a = find_account(conn, business_id);
   const auto deadline = std::chrono::steady_clock::now() + wait;
   std::int64_t asked_epoch = -1;

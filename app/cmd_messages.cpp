@@ -12,13 +12,12 @@
 #include <fmt/format.h>
 
 #include "app/api/json_writer.h"
+#include "app/cli_database.h"
 #include "app/commands.h"
-#include "app/config_check.h"
 #include "app/flags.h"
 #include "core/binary/jid.h"
 #include "store/accounts.h"
 #include "store/inbox.h"
-#include "store/migrator.h"
 #include "store/outbox.h"
 #include "store/pg.h"
 
@@ -35,27 +34,6 @@ constexpr const char* kMessagesUsage =
     "  list     print received messages, one JSON object per line (--business-id ID --json)\n"
     "\n"
     "Run 'waconnector messages SUBCOMMAND --help' for its flags.\n";
-
-FlagSpec database_url_flag() {
-  return {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo", "", false, true};
-}
-FlagSpec business_id_flag() {
-  return {"business-id", "WACONN_BUSINESS_ID", "the account's business id", "", false, true};
-}
-
-std::string business_id(const Flags& f) {
-  auto b = f.str("business-id");
-  if (auto e = store::validate_business_id(b); !e.empty()) throw ConfigError("--business-id: " + e);
-  return b;
-}
-
-pg::Connection connect(const Flags& f, std::string_view purpose) {
-  const auto url = f.str("database-url");
-  if (auto e = check_database_url(url); !e.empty()) throw ConfigError("--database-url: " + e);
-  auto conn = pg::Connection::open(url, purpose, {{"application_name", "waconnector/messages"}});
-  store::require_schema(conn);
-  return conn;
-}
 
 void require_account(pg::Connection& conn, const std::string& business_id) {
   if (!store::get_account(conn, business_id))
@@ -98,7 +76,7 @@ int messages_send(int argc, char** argv) {
            {"id", "", "message id to use (default: a new 3EB0... id); the same id is kept on resends", ""}});
   if (!f.parse(argc, argv)) return 0;
   store::EnqueueRequest req;
-  req.business_id = business_id(f);
+  req.business_id = checked_business_id(f);
   req.recipient = f.str("to");
   auto text = f.get("text");
   if (const auto file = f.get("text-file")) {
@@ -113,7 +91,7 @@ int messages_send(int argc, char** argv) {
   if (auto e = store::validate_text(req.text); !e.empty()) throw ConfigError("--text: " + e);
   if (req.id)
     if (auto e = store::validate_message_id(*req.id); !e.empty()) throw ConfigError("--id: " + e);
-  auto conn = connect(f, "messages send");
+  auto conn = open_database(f, "messages send", "messages");
   store::Enqueued q;
   try {
     q = store::enqueue(conn, req);
@@ -132,10 +110,10 @@ int messages_status(int argc, char** argv) {
   Flags f("waconnector messages status", "Show the status of a queued message.",
           {database_url_flag(), business_id_flag(), {"id", "", "the message id", "", false, true}});
   if (!f.parse(argc, argv)) return 0;
-  const auto b = business_id(f);
+  const auto b = checked_business_id(f);
   const auto id = f.str("id");
   if (auto e = store::validate_message_id(id); !e.empty()) throw ConfigError("--id: " + e);
-  auto conn = connect(f, "messages status");
+  auto conn = open_database(f, "messages status", "messages");
   require_account(conn, b);
   const auto m = store::find_outbox(conn, b, id);
   if (!m) throw ConfigError(fmt::format("no message {} for business {}", id, b));
@@ -160,10 +138,10 @@ int messages_list(int argc, char** argv) {
            {"after", "", "print only messages after this sequence number (a cursor)", "0"},
            {"limit", "", "print at most this many messages (0 = all)", "0"}});
   if (!f.parse(argc, argv)) return 0;
-  const auto b = business_id(f);
+  const auto b = checked_business_id(f);
   auto after = f.integer("after", 0, INT64_MAX);
   const auto limit = f.integer("limit", 0, INT64_MAX);
-  auto conn = connect(f, "messages list");
+  auto conn = open_database(f, "messages list", "messages");
   require_account(conn, b);
   std::int64_t printed = 0;
   for (;;) {

@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "app/cli_database.h"
 #include "app/commands.h"
-#include "app/config_check.h"
 #include "app/flags.h"
 #include "store/accounts.h"
 #include "store/migrator.h"
@@ -19,20 +19,12 @@ int cmd_migrate(int argc, char** argv) {
               "Apply the pending database migrations (each in its own transaction; concurrent runs wait for "
               "each other). Refuses a schema newer than this binary.",
               {
-                  {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo", "", false, true},
-                  {"lock-keys", "LOCK_KEYS",
-                   "advisory lock key mode of the cluster: hashtext (32-bit) or hashtextextended (64-bit). Unset: "
-                   "the cluster's stored mode (hashtext for a new cluster); set: must equal the stored mode",
-                   ""},
+                  database_url_flag(),
+                  lock_keys_flag(false),
               });
   if (!flags.parse(argc, argv)) return 0;
-  const auto url = flags.str("database-url");
-  if (auto e = check_database_url(url); !e.empty()) throw ConfigError("--database-url: " + e);
-  std::optional<store::LockKeyMode> mode;
-  if (const auto v = flags.get("lock-keys")) {
-    mode = store::parse_lock_key_mode(*v);
-    if (!mode) throw ConfigError(fmt::format("--lock-keys: '{}' is not hashtext or hashtextextended", *v));
-  }
+  const auto url = checked_database_url(flags);
+  const auto mode = lock_key_mode(flags);
 
   pg::Connection conn;
   try {

@@ -332,15 +332,16 @@ int cmd_run(int argc, char** argv) {
       *http, std::make_shared<const api::Api>(
                  std::make_shared<store::ConnectionPool>(cfg.database_url, "waconnector/api", 4), std::move(admin_token)));
   // `accounts pair --phone`: the leader asks its client for the linking code.
+  // The write fences of the accounts this pod leads: the pollers below serve only those.
+  auto led_fences = [&elector, &supervisor] {
+    std::vector<std::shared_ptr<const store::WriteFence>> led;
+    for (const auto& a : elector.snapshot().accounts)
+      if (ha::leads(a.role))
+        if (auto fence = supervisor.write_fence(a.business_id)) led.push_back(std::move(fence));
+    return led;
+  };
   PairCodeResponder pair_codes(
-      cfg.database_url, cfg.pod,
-      [&elector, &supervisor] {
-        std::vector<std::shared_ptr<const store::WriteFence>> led;
-        for (const auto& a : elector.snapshot().accounts)
-          if (ha::leads(a.role))
-            if (auto fence = supervisor.write_fence(a.business_id)) led.push_back(std::move(fence));
-        return led;
-      },
+      cfg.database_url, cfg.pod, led_fences,
       [&supervisor](const std::string& business_id, const std::string& phone, bool push) {
         auto conn = supervisor.connection(business_id);
         if (conn == nullptr) throw std::runtime_error("this pod runs no WhatsApp connection for the account");
@@ -372,16 +373,7 @@ int cmd_run(int argc, char** argv) {
   api::WebhookSenderOptions webhook_opts;
   webhook_opts.on_pending = [&metrics](std::int64_t n) { metrics.webhook_pending.Set(static_cast<double>(n)); };
   webhook_opts.on_dead_letter = [&metrics] { metrics.webhook_dead_letters.Increment(); };
-  api::WebhookSender webhooks(
-      cfg.database_url,
-      [&elector, &supervisor] {
-        std::vector<std::shared_ptr<const store::WriteFence>> led;
-        for (const auto& a : elector.snapshot().accounts)
-          if (ha::leads(a.role))
-            if (auto fence = supervisor.write_fence(a.business_id)) led.push_back(std::move(fence));
-        return led;
-      },
-      webhook_opts);
+  api::WebhookSender webhooks(cfg.database_url, led_fences, webhook_opts);
   wa::log::info("run_started")
       .kv("http_port", http->port())
       .kv("probe_port", http->probe_port())

@@ -7,11 +7,11 @@
 #include <fmt/format.h>
 
 #include "app/api/json_writer.h"
+#include "app/cli_database.h"
 #include "app/commands.h"
 #include "app/flags.h"
 #include "common/utc_time.h"
 #include "store/accounts.h"
-#include "store/migrator.h"
 #include "store/pg.h"
 #include "store/tokens.h"
 
@@ -30,18 +30,6 @@ constexpr const char* kTokensUsage =
     "\n"
     "Run 'waconnector tokens SUBCOMMAND --help' for its flags.\n";
 
-FlagSpec database_url_flag() {
-  return {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo", "", false, true};
-}
-
-pg::Connection connect(const Flags& f, std::string_view purpose) {
-  const auto url = f.str("database-url");
-  if (auto e = pg::validate_conninfo(url); !e.empty()) throw ConfigError("--database-url: " + e);
-  auto conn = pg::Connection::open(url, purpose, {{"application_name", "waconnector/tokens"}});
-  store::require_schema(conn);
-  return conn;
-}
-
 std::string iso(std::int64_t ms) {
   return fmt::format("{}.{:03}Z", format_utc(ms, "%Y-%m-%dT%H:%M:%S"), static_cast<int>(ms % 1000));
 }
@@ -49,13 +37,12 @@ std::string iso(std::int64_t ms) {
 int tokens_create(int argc, char** argv) {
   Flags f("waconnector tokens create", "Create an API bearer token for one business (printed once).",
           {database_url_flag(),
-           {"business-id", "WACONN_BUSINESS_ID", "the business the token may act for", "", false, true},
+           business_id_flag("the business the token may act for"),
            {"name", "", "a label for the token (up to 100 characters)", ""}});
   if (!f.parse(argc, argv)) return 0;
-  const auto b = f.str("business-id");
-  if (auto e = store::validate_business_id(b); !e.empty()) throw ConfigError("--business-id: " + e);
+  const auto b = checked_business_id(f);
   const auto name = f.get("name").value_or("");
-  auto conn = connect(f, "tokens create");
+  auto conn = open_database(f, "tokens create", "tokens");
   store::CreatedToken t;
   try {
     t = store::create_token(conn, b, name);
@@ -69,12 +56,10 @@ int tokens_create(int argc, char** argv) {
 
 int tokens_list(int argc, char** argv) {
   Flags f("waconnector tokens list", "List API tokens (never their secrets), one JSON object per line.",
-          {database_url_flag(), {"business-id", "WACONN_BUSINESS_ID", "only this business's tokens", ""}});
+          {database_url_flag(), business_id_flag("only this business's tokens", false)});
   if (!f.parse(argc, argv)) return 0;
-  const auto b = f.get("business-id").value_or("");
-  if (!b.empty())
-    if (auto e = store::validate_business_id(b); !e.empty()) throw ConfigError("--business-id: " + e);
-  auto conn = connect(f, "tokens list");
+  const auto b = checked_business_id(f);
+  auto conn = open_database(f, "tokens list", "tokens");
   for (const auto& t : store::list_tokens(conn, b)) {
     api::JsonObject o;
     o.str("id", t.id).str("business_id", t.business_id).str("name", t.name).str("created_at", iso(t.created_at_ms));
@@ -92,7 +77,7 @@ int tokens_revoke(int argc, char** argv) {
           {database_url_flag(), {"id", "", "the token's id (16 hex digits, as tokens list shows)", "", false, true}});
   if (!f.parse(argc, argv)) return 0;
   const auto id = f.str("id");
-  auto conn = connect(f, "tokens revoke");
+  auto conn = open_database(f, "tokens revoke", "tokens");
   if (!store::revoke_token(conn, id)) throw ConfigError(fmt::format("no active token with id {}", id));
   std::cout << api::JsonObject().str("id", id).boolean("revoked", true).done() << "\n";
   return 0;

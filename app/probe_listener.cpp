@@ -25,6 +25,24 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// `host` (an IPv6 literal when `v6`, else IPv4) and `port` as a socket address; false when `host`
+// is not such a literal.
+bool ip_literal_address(const std::string& host, int port, bool v6, sockaddr_storage& out, socklen_t& len) {
+  const auto net_port = htons(static_cast<std::uint16_t>(port));
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&out);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = net_port;
+    len = sizeof *a;
+    return ::inet_pton(AF_INET6, host.c_str(), &a->sin6_addr) == 1;
+  }
+  auto* a = reinterpret_cast<sockaddr_in*>(&out);
+  a->sin_family = AF_INET;
+  a->sin_port = net_port;
+  len = sizeof *a;
+  return ::inet_pton(AF_INET, host.c_str(), &a->sin_addr) == 1;
+}
+
 // One owned file descriptor.
 class Fd {
  public:
@@ -247,23 +265,12 @@ ProbeListener::ProbeListener(const std::string& host, int port, ProbeHandler han
   if (fd.get() < 0) throw fail("socket");
   const int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  int rc = 0;
-  if (v6) {
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_port = htons(static_cast<uint16_t>(port));
-    if (::inet_pton(AF_INET6, host.c_str(), &a.sin6_addr) != 1)
-      throw std::runtime_error(fmt::format("cannot serve probes on {}: not an IPv6 address", impl_->address));
-    rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-  } else {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    if (::inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1)
-      throw std::runtime_error(fmt::format("cannot serve probes on {}: not an IPv4 address", impl_->address));
-    rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-  }
-  if (rc != 0) throw fail("bind");
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  if (!ip_literal_address(host, port, v6, addr, addr_len))
+    throw std::runtime_error(
+        fmt::format("cannot serve probes on {}: not an {} address", impl_->address, v6 ? "IPv6" : "IPv4"));
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) throw fail("bind");
   if (::listen(fd.get(), 128) != 0) throw fail("listen");
   sockaddr_storage bound{};
   socklen_t len = sizeof bound;

@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-#include "app/config_check.h"
+#include "app/cli_database.h"
 #include "app/flags.h"
 #include "app/qr_render.h"
 #include "common/log.h"
@@ -20,7 +20,6 @@
 #include "common/phone.h"
 #include "common/utc_time.h"
 #include "store/accounts.h"
-#include "store/migrator.h"
 #include "store/notify.h"
 #include "store/pairing.h"
 #include "store/pg.h"
@@ -149,16 +148,15 @@ int accounts_pair(int argc, char** argv) {
           "every rotation, until paired or --timeout. With --phone: asks the leader for a pair code and prints it "
           "(type it on the phone under Linked devices > Link with phone number instead), then waits for the "
           "pairing. Needs a running pod ('waconnector run') that serves the account.",
-          {{"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo", "", false, true},
-           {"business-id", "WACONN_BUSINESS_ID", "the account's business id", "", false, true},
+          {database_url_flag(),
+           business_id_flag(),
            {"phone", "WACONN_PAIR_PHONE", "request a pair code for this phone number (+CC..., country code first)", ""},
            {"timeout", "WACONN_PAIR_TIMEOUT", "give up when not paired after this long", "5m"},
            {"no-push", "", "with --phone: do not ask WhatsApp to show a notification on the phone", "", true},
            {"relink", "", "make a logged-out account pairable again first (drops its old jid and device keys)", "",
             true}});
   if (!f.parse(argc, argv)) return 0;
-  const auto business_id = f.str("business-id");
-  if (auto e = store::validate_business_id(business_id); !e.empty()) throw ConfigError("--business-id: " + e);
+  const auto business_id = checked_business_id(f);
   std::optional<std::string> digits;
   if (const auto phone = f.get("phone")) {
     std::string err;
@@ -168,11 +166,7 @@ int accounts_pair(int argc, char** argv) {
   const auto timeout = f.duration("timeout");
   if (timeout.count() <= 0) throw ConfigError("--timeout must be positive");
   const auto deadline = Clock::now() + timeout;
-  const auto url = f.str("database-url");
-  if (auto e = check_database_url(url); !e.empty()) throw ConfigError("--database-url: " + e);
-
-  auto conn = pg::Connection::open(url, "accounts pair", {{"application_name", "waconnector/accounts-pair"}});
-  store::require_schema(conn);
+  auto conn = open_database(f, "accounts pair", "accounts-pair");
 
   auto s = store::read_pairing_state(conn, business_id);
   if (!s) {

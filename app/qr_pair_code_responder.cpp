@@ -1,17 +1,8 @@
 #include "app/qr_pair_code_responder.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <exception>
 #include <map>
 #include <string_view>
-#include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "common/log.h"
 #include "common/mask.h"
@@ -34,103 +25,61 @@ bool valid_linking_code(const std::string& code) {
 
 }  // namespace
 
-PairCodeResponder::WakeFd::WakeFd() : fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-  if (fd < 0) throw std::runtime_error(fmt::format("pair-code responder: eventfd: {}", std::strerror(errno)));
-}
-
-PairCodeResponder::WakeFd::~WakeFd() {
-  if (fd >= 0) ::close(fd);
-}
-
 PairCodeResponder::PairCodeResponder(std::string database_url, std::string pod, LedAccounts led, RequestCode request,
                                      PairCodeResponderOptions options)
-    : url_(std::move(database_url)),
-      pod_(std::move(pod)),
+    : pod_(std::move(pod)),
       led_(std::move(led)),
       request_(std::move(request)),
-      options_(options) {
-  thread_ = std::thread([this] { run(); });
-}
+      options_(options),
+      // Bounded like every other session: the client call runs outside any transaction, so a
+      // transaction left open (a paused process) or a row lock wait ends on the server's side.
+      worker_(std::move(database_url),
+              {"pair_code_responder", "waconnector/pair-code", std::string(store::kPairCodeRequestChannel),
+               options_.poll_interval,
+               "-c statement_timeout=5000 -c lock_timeout=2000 -c idle_in_transaction_session_timeout=5000", true},
+              [this](pg::Connection& conn, bool) { answer_pending(conn); }) {}
 
-PairCodeResponder::~PairCodeResponder() { stop(); }
-
-void PairCodeResponder::stop() {
-  stopping_.store(true);
-  const std::uint64_t one = 1;
-  [[maybe_unused]] const auto n = ::write(wake_.fd, &one, sizeof one);
-  if (thread_.joinable()) thread_.join();
-}
-
-void PairCodeResponder::run() {
-  pg::Connection conn;
-  bool logged_down = false;
-  while (!stopping_.load()) {
+void PairCodeResponder::answer_pending(pg::Connection& conn) {
+  std::map<std::string, std::shared_ptr<const store::WriteFence>> led;
+  for (auto& f : led_())
+    if (f && !f->revoked()) led.emplace(f->business_id(), std::move(f));
+  std::vector<std::string> ids;
+  for (const auto& [id, f] : led) ids.push_back(id);
+  for (const auto& q : store::pending_pair_code_requests(conn, ids, options_.max_request_age.count())) {
+    if (worker_.stopping()) break;
+    const auto& fence = *led.at(q.business_id);
+    if (fence.revoked()) continue;
+    std::string code;
+    std::string error;
+    if (q.expired) {
+      error = "expired before a leader answered";
+    } else {
+      try {
+        code = request_(q.business_id, q.phone, q.show_push_notification);
+      } catch (const std::exception& e) {
+        error = e.what();
+        if (error.empty()) error = "pair code request failed";
+      }
+      // The code is stored without the display dash; anything else is not a linking code.
+      std::erase(code, '-');
+      if (error.empty() && !valid_linking_code(code)) error = "the client returned a malformed pair code";
+    }
     try {
-      if (!conn.ok()) {
-        // Bounded like every other session: the client call runs outside any transaction, so a
-        // transaction left open (a paused process) or a row lock wait ends on the server's side.
-        conn = pg::Connection::open(url_, "pair-code responder",
-                                    {{"application_name", "waconnector/pair-code"},
-                                     {"connect_timeout", "5"},
-                                     {"keepalives", "1"},
-                                     {"keepalives_idle", "1"},
-                                     {"keepalives_interval", "1"},
-                                     {"keepalives_count", "3"},
-                                     {"options", "-c statement_timeout=5000 -c lock_timeout=2000"
-                                                 " -c idle_in_transaction_session_timeout=5000"}});
-        store::listen(conn, store::kPairCodeRequestChannel);
-        if (logged_down) log::info("pair_code_responder_reconnected");
-        logged_down = false;
-      }
-      std::map<std::string, std::shared_ptr<const store::WriteFence>> led;
-      for (auto& f : led_())
-        if (f && !f->revoked()) led.emplace(f->business_id(), std::move(f));
-      std::vector<std::string> ids;
-      for (const auto& [id, f] : led) ids.push_back(id);
-      for (const auto& q : store::pending_pair_code_requests(conn, ids, options_.max_request_age.count())) {
-        if (stopping_.load()) break;
-        const auto& fence = *led.at(q.business_id);
-        if (fence.revoked()) continue;
-        std::string code;
-        std::string error;
-        if (q.expired) {
-          error = "expired before a leader answered";
-        } else {
-          try {
-            code = request_(q.business_id, q.phone, q.show_push_notification);
-          } catch (const std::exception& e) {
-            error = e.what();
-            if (error.empty()) error = "pair code request failed";
-          }
-          // The code is stored without the display dash; anything else is not a linking code.
-          std::erase(code, '-');
-          if (error.empty() && !valid_linking_code(code)) error = "the client returned a malformed pair code";
+      if (error.empty()) {
+        if (store::answer_pair_code_request(conn, fence, q.id, pod_, code)) {
+          answered_.fetch_add(1);
+          log::info("pair_code_answered").kv("business_id", q.business_id).kv("request", q.id)
+              .kv("phone", mask_phone("+" + q.phone));
         }
-        try {
-          if (error.empty()) {
-            if (store::answer_pair_code_request(conn, fence, q.id, pod_, code)) {
-              answered_.fetch_add(1);
-              log::info("pair_code_answered").kv("business_id", q.business_id).kv("request", q.id)
-                  .kv("phone", mask_phone("+" + q.phone));
-            }
-          } else {
-            if (store::fail_pair_code_request(conn, fence, q.id, pod_, error)) failed_.fetch_add(1);
-            log::warn("pair_code_failed").kv("business_id", q.business_id).kv("request", q.id).kv("error", error);
-          }
-        } catch (const store::EpochMoved& e) {
-          // Another pod leads the account now: its responder serves the request.
-          refused_.fetch_add(1);
-          log::warn("pair_code_answer_refused").kv("business_id", q.business_id).kv("request", q.id)
-              .kv("error", e.what());
-        }
+      } else {
+        if (store::fail_pair_code_request(conn, fence, q.id, pod_, error)) failed_.fetch_add(1);
+        log::warn("pair_code_failed").kv("business_id", q.business_id).kv("request", q.id).kv("error", error);
       }
-      store::wait_for_notify(conn, options_.poll_interval, wake_.fd);
-    } catch (const std::exception& e) {
-      if (!logged_down) log::warn("pair_code_responder_db_error").kv("error", e.what());
-      logged_down = true;
-      conn.close();
-      pollfd p{wake_.fd, POLLIN, 0};
-      ::poll(&p, 1, static_cast<int>(options_.poll_interval.count()));
+    } catch (const store::EpochMoved& e) {
+      // Another pod leads the account now: its responder serves the request.
+      refused_.fetch_add(1);
+      log::warn("pair_code_answer_refused").kv("business_id", q.business_id).kv("request", q.id)
+          .kv("error", e.what());
     }
   }
 }

@@ -14,9 +14,9 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "ha/notify_worker.h"
 #include "store/fenced_write.h"
 
 namespace wa::app {
@@ -37,12 +37,10 @@ class PairCodeResponder {
 
   PairCodeResponder(std::string database_url, std::string pod, LedAccounts led, RequestCode request,
                     PairCodeResponderOptions options = {});
-  ~PairCodeResponder();  // stop()
-  PairCodeResponder(const PairCodeResponder&) = delete;
-  PairCodeResponder& operator=(const PairCodeResponder&) = delete;
+  // Not copyable (the worker is not); destruction stops the worker first (declared last).
 
   // Wakes and joins the thread (a request being answered finishes first). Idempotent.
-  void stop();
+  void stop() { worker_.stop(); }
 
   // Requests answered / failed by this pod so far (for tests and logs).
   std::int64_t answered() const { return answered_.load(); }
@@ -51,26 +49,17 @@ class PairCodeResponder {
   std::int64_t refused() const { return refused_.load(); }
 
  private:
-  void run();
+  // Serves the pending requests of the accounts this pod leads (one round of the worker).
+  void answer_pending(pg::Connection& conn);
 
-  std::string url_;
   std::string pod_;
   LedAccounts led_;
   RequestCode request_;
   PairCodeResponderOptions options_;
-  // An eventfd that stop() writes so the wait returns at once; closed on destruction.
-  struct WakeFd {
-    int fd = -1;
-    WakeFd();
-    ~WakeFd();
-    WakeFd(const WakeFd&) = delete;
-    WakeFd& operator=(const WakeFd&) = delete;
-  } wake_;
-  std::atomic<bool> stopping_{false};
   std::atomic<std::int64_t> answered_{0};
   std::atomic<std::int64_t> failed_{0};
   std::atomic<std::int64_t> refused_{0};
-  std::thread thread_;
+  ha::NotifyWorker worker_;  // last: its thread uses the members above
 };
 
 }  // namespace wa::app

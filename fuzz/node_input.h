@@ -34,4 +34,11 @@ inline std::optional<binary::Node> decode_node_input(const std::uint8_t* data, s
   return decode_plaintext({data + 1, size - 1}, dict_from_selector(data[0]));
 }
 
+// The body of a node target's LLVMFuzzerTestOneInput: `check` gets every node the decoder accepts
+// and aborts when one of the target's invariants breaks; inputs the decoder refuses end here.
+inline int check_node_input(const std::uint8_t* data, std::size_t size, void (*check)(const binary::Node&)) {
+  if (auto node = decode_node_input(data, size)) check(*node);
+  return 0;  // libFuzzer reserves other values
+}
+
 }  // namespace wa::fuzz

@@ -47,23 +47,15 @@ struct LeasedDeviceStore::Session {
 
 LeasedDeviceStore::LeasedDeviceStore(LeasedDeviceStoreOptions options, std::string business_id,
                                      std::shared_ptr<store::WriteFence> fence)
-    : opt_(std::move(options)), business_id_(std::move(business_id)), fence_(std::move(fence)) {
-  if (!fence_) {
-    fence_ = std::make_shared<store::WriteFence>(business_id_, -1);
-    fence_->revoke();
-  }
-  session_ = std::make_shared<Session>(opt_.database_url, opt_.pod, fence_);
-}
+    : opt_(std::move(options)),
+      gate_(std::move(business_id), std::move(fence), opt_.lease_fresh),
+      session_(std::make_shared<Session>(opt_.database_url, opt_.pod, gate_.fence())) {}
 
 LeasedDeviceStore::~LeasedDeviceStore() = default;
 
 template <class F>
 auto LeasedDeviceStore::write(const char* purpose, F&& f) {
-  if (fence_->revoked())
-    throw StoreFenced(
-        fmt::format("{} for business {}: this pod no longer leads (fence revoked)", purpose, business_id_));
-  if (opt_.lease_fresh && !opt_.lease_fresh())
-    throw StoreFenced(fmt::format("{} for business {}: lease deadline passed", purpose, business_id_));
+  gate_.check(purpose);
   std::lock_guard lk(session_->mu);
   return session_->run(std::forward<F>(f));
 }
@@ -76,12 +68,14 @@ auto LeasedDeviceStore::read(F&& f) {
 
 std::optional<client::DeviceKeys> LeasedDeviceStore::load_device() {
   auto d = read([](store::PgDeviceStore& s) { return s.load_device(); });
-  if (!d || !d->paired() || fence_->revoked()) return d;
+  if (!d || !d->paired() || gate_.fence()->revoked()) return d;
   // Reconciliation at the lease: a device paired while the account row kept no jid (a pairing
   // that an older version committed in two steps, fenced in between) gets its jid and lock key
   // now, through the same lock move as a pairing.
   if (read([](store::PgDeviceStore& s) { return s.account_jid(); }) == d->jid) return d;
-  wa::log::warn("pairing_reconcile").kv("business_id", business_id_).kv("epoch", fence_->epoch());
+  wa::log::warn("pairing_reconcile")
+      .kv("business_id", gate_.business_id())
+      .kv("epoch", gate_.fence()->epoch());
   try {
     set_paired(d->jid);
   } catch (const StoreFenced&) {
@@ -89,7 +83,7 @@ std::optional<client::DeviceKeys> LeasedDeviceStore::load_device() {
   } catch (const std::exception& e) {
     // E.g. the jid is registered for another account: an operator must decide; the device
     // itself still works, as before.
-    wa::log::error("pairing_reconcile_failed").kv("business_id", business_id_).kv("error", e.what());
+    wa::log::error("pairing_reconcile_failed").kv("business_id", gate_.business_id()).kv("error", e.what());
   }
   return d;
 }
@@ -136,20 +130,21 @@ void LeasedDeviceStore::set_paired(const std::string& jid) {
   // The commit runs on the elector's thread and may outlive this call (we stop waiting once
   // fenced), so it owns what it touches.
   auto session = session_;
-  auto fence = fence_;
-  auto id = business_id_;
+  auto fence = gate_.fence();
+  auto id = gate_.business_id();
   auto commit = [session, fence, id, jid, new_key] {
     if (fence->revoked())
       throw StoreFenced(fmt::format("store the pairing of business {}: fence revoked", id));
     std::lock_guard lk(session->mu);
     session->run([&](store::PgDeviceStore& s) { s.commit_pairing(jid, new_key); });
   };
-  const bool moved = opt_.move_lock(business_id_, new_key, commit, [fence] { return fence->revoked(); });
+  const bool moved =
+      opt_.move_lock(gate_.business_id(), new_key, commit, [fence] { return fence->revoked(); });
   if (!moved)
     throw StoreFenced(
         fmt::format("pairing of business {}: the lock could not be moved to the paired jid's key "
                     "(no longer leading, or the key is held elsewhere)",
-                    business_id_));
+                    gate_.business_id()));
 }
 
 void LeasedDeviceStore::report_connected(bool resumed) {

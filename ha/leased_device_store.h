@@ -18,6 +18,7 @@
 #include <string>
 
 #include "core/client/device_store.h"
+#include "ha/lease_gate.h"
 #include "store/device_store.h"
 #include "store/fenced_write.h"
 
@@ -69,8 +70,7 @@ class LeasedDeviceStore : public client::DeviceStore {
   auto read(F&& f);
 
   LeasedDeviceStoreOptions opt_;
-  std::string business_id_;
-  std::shared_ptr<store::WriteFence> fence_;
+  LeaseGate gate_;
   std::shared_ptr<Session> session_;
 };
 

@@ -121,7 +121,7 @@ class LeasedMessageStore::GatedSignal final : public signal::SessionStore,
   }
   template <class F>
   auto write(std::string_view purpose, F&& f) {
-    o_.gate(purpose);
+    o_.gate_.check(purpose);
     return read(std::forward<F>(f));
   }
 
@@ -178,31 +178,19 @@ class LeasedMessageStore::GatedSignal final : public signal::SessionStore,
 
 LeasedMessageStore::LeasedMessageStore(LeasedMessageStoreOptions options, std::string business_id,
                                        std::shared_ptr<store::WriteFence> fence)
-    : opt_(std::move(options)), business_id_(std::move(business_id)), fence_(std::move(fence)) {
-  if (!fence_) {
-    fence_ = std::make_shared<store::WriteFence>(business_id_, -1);
-    fence_->revoke();
-  }
-  session_ = std::make_unique<Session>(opt_.database_url, opt_.pod, business_id_, fence_);
-  signal_ = std::make_unique<GatedSignal>(*this);
-}
+    : opt_(std::move(options)),
+      gate_(std::move(business_id), std::move(fence), opt_.lease_fresh),
+      session_(std::make_unique<Session>(opt_.database_url, opt_.pod, gate_.business_id(), gate_.fence())),
+      signal_(std::make_unique<GatedSignal>(*this)) {}
 
 LeasedMessageStore::~LeasedMessageStore() = default;
-
-void LeasedMessageStore::gate(std::string_view purpose) const {
-  if (fence_->revoked())
-    throw StoreFenced(
-        fmt::format("{} for business {}: this pod no longer leads (fence revoked)", purpose, business_id_));
-  if (opt_.lease_fresh && !opt_.lease_fresh())
-    throw StoreFenced(fmt::format("{} for business {}: lease deadline passed", purpose, business_id_));
-}
 
 signal::SignalStores LeasedMessageStore::signal_stores() {
   return {*signal_, *signal_, *signal_, *signal_, *signal_};
 }
 
 void LeasedMessageStore::transaction(std::string_view purpose, const std::function<void()>& body) {
-  gate(purpose);
+  gate_.check(purpose);
   auto& s = *session_;
   s.run([&] {
     auto& sig = s.sig();
@@ -220,11 +208,11 @@ void LeasedMessageStore::transaction(std::string_view purpose, const std::functi
 
 bool LeasedMessageStore::inbox_contains(const crypto::Bytes& hash) {
   return session_->run(
-      [&] { return store::find_inbox_by_hash(session_->conn, business_id_, hash).has_value(); });
+      [&] { return store::find_inbox_by_hash(session_->conn, gate_.business_id(), hash).has_value(); });
 }
 
 bool LeasedMessageStore::inbox_put(const client::InboxEntry& e) {
-  gate("store inbox message");
+  gate_.check("store inbox message");
   store::InboxMessage m;
   m.id = e.id;
   m.chat = e.chat;
@@ -235,60 +223,73 @@ bool LeasedMessageStore::inbox_put(const client::InboxEntry& e) {
   m.ciphertext_hash = e.ciphertext_hash;
   auto& s = *session_;
   return s.run([&] {
-    if (s.in_tx) return store::insert_inbox(s.conn, business_id_, m).has_value();
+    if (s.in_tx) return store::insert_inbox(s.conn, gate_.business_id(), m).has_value();
     std::optional<std::int64_t> seq;
-    fence_->write(s.conn, "store inbox message",
-                  [&](pg::Connection& tx) { seq = store::insert_inbox(tx, business_id_, m); });
+    gate_.fence()->write(s.conn, "store inbox message",
+                         [&](pg::Connection& tx) { seq = store::insert_inbox(tx, gate_.business_id(), m); });
     return seq.has_value();
   });
 }
 
 std::vector<client::OutboxItem> LeasedMessageStore::claim_outbox(std::size_t limit) {
-  gate("claim outbox");
+  gate_.check("claim outbox");
   return session_->run([&] {
     std::vector<client::OutboxItem> out;
-    for (const auto& m : store::claim_outbox(session_->conn, *fence_, static_cast<int>(limit)))
+    for (const auto& m : store::claim_outbox(session_->conn, *gate_.fence(), static_cast<int>(limit)))
       out.push_back(outbox_item(m));
     return out;
   });
 }
 
 void LeasedMessageStore::release_outbox(const std::string& id) {
-  gate("release outbox row");
-  session_->run([&] { store::release_outbox(session_->conn, *fence_, id); });
+  gate_.check("release outbox row");
+  session_->run([&] { store::release_outbox(session_->conn, *gate_.fence(), id); });
 }
 
 bool LeasedMessageStore::mark_outbox(const std::string& id, client::OutboxStatus status,
                                      const std::optional<std::string>& error) {
-  gate("advance outbox row");
-  return session_->run(
-      [&] { return store::advance_outbox(session_->conn, *fence_, id, client::to_string(status), error); });
+  gate_.check("advance outbox row");
+  return session_->run([&] {
+    return store::advance_outbox(session_->conn, *gate_.fence(), id, client::to_string(status), error);
+  });
 }
 
 std::optional<client::OutboxItem> LeasedMessageStore::find_outbox(const std::string& id) {
   return session_->run([&]() -> std::optional<client::OutboxItem> {
-    auto m = store::find_outbox(session_->conn, business_id_, id);
+    auto m = store::find_outbox(session_->conn, gate_.business_id(), id);
     if (!m) return std::nullopt;
     return outbox_item(*m);
   });
 }
 
 void LeasedMessageStore::put_lid_mapping(const std::string& lid_user, const std::string& pn_user) {
-  gate("store LID mapping");
+  gate_.check("store LID mapping");
   auto& s = *session_;
   s.run([&] {
-    if (s.in_tx) return store::put_lid_mapping(s.conn, business_id_, lid_user, pn_user);
-    fence_->write(s.conn, "store LID mapping",
-                  [&](pg::Connection& tx) { store::put_lid_mapping(tx, business_id_, lid_user, pn_user); });
+    if (s.in_tx) return store::put_lid_mapping(s.conn, gate_.business_id(), lid_user, pn_user);
+    gate_.fence()->write(s.conn, "store LID mapping", [&](pg::Connection& tx) {
+      store::put_lid_mapping(tx, gate_.business_id(), lid_user, pn_user);
+    });
   });
 }
 
 std::optional<std::string> LeasedMessageStore::lid_for_pn(const std::string& pn_user) {
-  return session_->run([&] { return store::lid_for_pn(session_->conn, business_id_, pn_user); });
+  return session_->run([&] { return store::lid_for_pn(session_->conn, gate_.business_id(), pn_user); });
 }
 
 std::optional<std::string> LeasedMessageStore::pn_for_lid(const std::string& lid_user) {
-  return session_->run([&] { return store::pn_for_lid(session_->conn, business_id_, lid_user); });
+  return session_->run([&] { return store::pn_for_lid(session_->conn, gate_.business_id(), lid_user); });
+}
+
+std::vector<std::string> LeasedMessageStore::sender_key_devices(const std::string& group) {
+  auto& s = *session_;
+  return s.run([&] { return s.sig().sender_key_devices(group); });
+}
+
+void LeasedMessageStore::add_sender_key_devices(const std::string& group, const std::vector<std::string>& devices) {
+  gate("store sender key recipients");
+  auto& s = *session_;
+  s.run([&] { s.sig().add_sender_key_devices(group, devices); });
 }
 
 }  // namespace wa::ha

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/client/message_store.h"
+#include "ha/lease_gate.h"
 #include "store/fenced_write.h"
 
 namespace wa::ha {
@@ -52,16 +53,16 @@ class LeasedMessageStore final : public client::MessageStore {
   std::optional<std::string> lid_for_pn(const std::string& pn_user) override;
   std::optional<std::string> pn_for_lid(const std::string& lid_user) override;
 
+  // SenderKeyRecipients
+  std::vector<std::string> sender_key_devices(const std::string& group) override;
+  void add_sender_key_devices(const std::string& group, const std::vector<std::string>& devices) override;
+
   struct Session;
   class GatedSignal;
 
  private:
-  // Throws StoreFenced when the fence is revoked or the lease is no longer fresh.
-  void gate(std::string_view purpose) const;
-
   LeasedMessageStoreOptions opt_;
-  std::string business_id_;
-  std::shared_ptr<store::WriteFence> fence_;
+  LeaseGate gate_;
   std::unique_ptr<Session> session_;
   std::unique_ptr<GatedSignal> signal_;
 };

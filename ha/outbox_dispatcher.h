@@ -13,10 +13,10 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/connection.h"
+#include "ha/notify_worker.h"
 #include "store/pg.h"
 
 namespace wa::ha {
@@ -36,28 +36,22 @@ class OutboxDispatcher {
   using LedConnections = std::function<std::vector<std::shared_ptr<core::Connection>>()>;
 
   OutboxDispatcher(std::string database_url, LedConnections led, OutboxDispatcherOptions options = {});
-  ~OutboxDispatcher();  // stop()
-  OutboxDispatcher(const OutboxDispatcher&) = delete;
-  OutboxDispatcher& operator=(const OutboxDispatcher&) = delete;
+  // Not copyable (the worker is not); destruction stops the worker first (declared last).
 
   // Wakes and joins the thread. Idempotent.
-  void stop();
+  void stop() { worker_.stop(); }
   // Notifications seen and wake-up rounds so far (tests).
   std::int64_t notifications() const { return notifications_.load(); }
   std::int64_t rounds() const { return rounds_.load(); }
 
  private:
-  void run();
   void wake_all();
 
-  std::string url_;
   LedConnections led_;
   OutboxDispatcherOptions options_;
-  int wake_fd_ = -1;
-  std::atomic<bool> stopping_{false};
   std::atomic<std::int64_t> notifications_{0};
   std::atomic<std::int64_t> rounds_{0};
-  std::thread thread_;
+  NotifyWorker worker_;  // last: its thread uses the members above
 };
 
 }  // namespace wa::ha

@@ -242,20 +242,31 @@ start_traffic() {  # ROUND: the phone and the CLI each send one message every 10
   ) &
   sender_pid=$!
 }
+end_traffic() {  # ROUND: the loop ends after its current send, so every success is counted. Runs in
+  # this shell (not in a $(...) subshell, where the sender is no child to wait for).
+  [ "$messages" = 1 ] || return 0
+  touch "$work/stop-r$1"
+  wait "$sender_pid" 2>/dev/null || true
+}
 stop_traffic() {  # ROUND -> "in_lost in_doubled out_lost out_doubled in_sent out_sent" (null: not measured)
   if [ "$messages" != 1 ]; then echo "null null null null null null"; return; fi
-  touch "$work/stop-r$1"  # the loop ends after its current send, so every success is counted
-  wait "$sender_pid" 2>/dev/null || true
-  sleep 5  # delivery after the last send (retries, offline queue)
   local sent_in sent_out got_in got_out uniq_in uniq_out
   sent_in=$(grep -c '^in ' "$work/sent-r$1" || true)
   sent_out=$(grep -c '^out ' "$work/sent-r$1" || true)
-  "$bin/waconnector" messages list --database-url "$url" --business-id acme --json >"$work/list-r$1" 2>/dev/null || true
-  { grep -o "\"drill-r$1-in-[0-9]*\"" "$work/list-r$1" || true; } | tr -d '"' >"$work/got-in-r$1"
-  admin GET "/admin/phones/$contact/messages" | jq -r '.messages[].text // empty' | grep "^drill-r$1-out-" \
-    >"$work/got-out-r$1" || true
-  got_in=$(wc -l <"$work/got-in-r$1"); uniq_in=$(sort -u "$work/got-in-r$1" | wc -l)
-  got_out=$(wc -l <"$work/got-out-r$1"); uniq_out=$(sort -u "$work/got-out-r$1" | wc -l)
+  # Delivery after the last send (retries, the offline queue, a backlog on a loaded machine): up to
+  # 30 s for everything to arrive, so "lost" means missing, not late.
+  local deadline=$(($(now_ms) + 30000))
+  sleep 2  # a copy that would double a message arrives in this time too
+  while :; do
+    "$bin/waconnector" messages list --database-url "$url" --business-id acme --json >"$work/list-r$1" 2>/dev/null || true
+    { grep -o "\"drill-r$1-in-[0-9]*\"" "$work/list-r$1" || true; } | tr -d '"' >"$work/got-in-r$1"
+    admin GET "/admin/phones/$contact/messages" | jq -r '.messages[].text // empty' | grep "^drill-r$1-out-" \
+      >"$work/got-out-r$1" || true
+    uniq_in=$(sort -u "$work/got-in-r$1" | wc -l); uniq_out=$(sort -u "$work/got-out-r$1" | wc -l)
+    { [ "$uniq_in" -ge "$sent_in" ] && [ "$uniq_out" -ge "$sent_out" ]; } || [ "$(now_ms)" -ge "$deadline" ] && break
+    sleep 0.5
+  done
+  got_in=$(wc -l <"$work/got-in-r$1"); got_out=$(wc -l <"$work/got-out-r$1")
   echo "$((sent_in - uniq_in)) $((got_in - uniq_in)) $((sent_out - uniq_out)) $((got_out - uniq_out)) $sent_in $sent_out"
 }
 
@@ -361,6 +372,7 @@ run_round() {  # SCENARIO ROUND
   fi
   sleep 1
   overlap=$(overlap_in "$t_fault" "$(now_ms)")
+  end_traffic "$r"
   read -r in_lost in_dbl out_lost out_dbl in_sent out_sent <<<"$(stop_traffic "$r")"
   # Restore for the next round.
   case "$sc" in

@@ -90,10 +90,39 @@ void AdminServer::route_prefix(const std::string& method, const std::string& pre
   prefix_routes_[{method, prefix}] = std::move(handler);
 }
 
+wa::binary::Json json_object_body(const AdminRequest& req, const wa::binary::JsonLimits& limits) {
+  wa::binary::Json j;
+  if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    j.type = wa::binary::Json::Type::object;
+    return j;
+  }
+  try {
+    j = wa::binary::parse_json(req.body, limits);
+  } catch (const wa::binary::JsonError& e) {
+    throw AdminError(400, std::string("body is not JSON: ") + e.what());
+  }
+  if (j.type != wa::binary::Json::Type::object) throw AdminError(400, "body must be a JSON object");
+  return j;
+}
+
+std::optional<std::string> string_field(const wa::binary::Json& object, std::string_view key) {
+  const auto* v = object.find(key);
+  if (!v || v->type != wa::binary::Json::Type::string) return std::nullopt;
+  return v->text;
+}
+
+std::string json_quoted(std::string_view s) {
+  std::string out;
+  wa::log::append_json_string(out, s);
+  return out;
+}
+
 int AdminServer::dispatch(mg_connection* conn, void* self) {
   AdminResponse resp;
   try {
     resp = static_cast<AdminServer*>(self)->handle(conn);
+  } catch (const AdminError& e) {
+    resp = AdminResponse::error(e.status, e.what());
   } catch (const std::exception& e) {
     wa::log::error("wasim_admin_handler_failed").kv("error", e.what());
     resp = AdminResponse::error(500, "internal error");

@@ -6,8 +6,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
+
+#include "core/binary/json.h"
 
 struct mg_context;
 struct mg_connection;
@@ -31,6 +36,21 @@ struct AdminResponse {
 };
 
 using AdminHandler = std::function<AdminResponse(const AdminRequest&)>;
+
+// Thrown by a handler (directly or through the helpers below) to answer `status` with
+// {"error": what()}: bad input is refused where it is found, without threading a response back.
+class AdminError : public std::runtime_error {
+ public:
+  AdminError(int status, const std::string& reason) : std::runtime_error(reason), status(status) {}
+  int status;
+};
+
+// The request body as a JSON object within `limits`; an empty body is {}. Throws AdminError 400.
+wa::binary::Json json_object_body(const AdminRequest& req, const wa::binary::JsonLimits& limits);
+// `key` of a JSON object when it is a string.
+std::optional<std::string> string_field(const wa::binary::Json& object, std::string_view key);
+// `s` as a JSON string literal, quotes included (the answers are written by hand).
+std::string json_quoted(std::string_view s);
 
 class AdminServer {
  public:

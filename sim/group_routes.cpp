@@ -13,20 +13,10 @@ namespace wa::sim {
 
 void Simulator::register_group_routes() {
   admin_->route("POST", "/admin/groups", [this](const AdminRequest& req) {
-    wa::binary::JsonLimits lim;
-    lim.max_size = 64 * 1024;
-    lim.max_depth = 4;
-    lim.max_items = GroupRegistry::kMaxMembers + 16;
-    wa::binary::Json body;
-    try {
-      body = wa::binary::parse_json(req.body, lim);
-    } catch (const wa::binary::JsonError& e) {
-      return AdminResponse::error(400, std::string("body is not JSON: ") + e.what());
-    }
-    const auto* subject = body.find("subject");
+    const auto body = json_object_body(req, {64 * 1024, 4, GroupRegistry::kMaxMembers + 16});
+    const auto subject = string_field(body, "subject");
     const auto* parts = body.find("participants");
-    if (!subject || subject->type != wa::binary::Json::Type::string || !parts ||
-        parts->type != wa::binary::Json::Type::array)
+    if (!subject || !parts || parts->type != wa::binary::Json::Type::array)
       return AdminResponse::error(400, "body needs {\"subject\": string, \"participants\": [user JIDs]}");
     std::vector<std::uint64_t> members;
     for (const auto& p : parts->items) {
@@ -45,14 +35,13 @@ void Simulator::register_group_routes() {
     }
     GroupRecord g;
     try {
-      g = groups_.create(subject->text, members);
+      g = groups_.create(*subject, members);
     } catch (const std::invalid_argument& e) {
       return AdminResponse::error(400, e.what());
     }
     wa::log::info("wasim_group_created").kv("members", g.members.size());
-    std::string out = "{\"jid\":\"" + g.jid() + "\",\"subject\":";
-    wa::log::append_json_string(out, g.subject);
-    out += ",\"participants\":[";
+    std::string out =
+        "{\"jid\":\"" + g.jid() + "\",\"subject\":" + json_quoted(g.subject) + ",\"participants\":[";
     for (std::size_t i = 0; i < g.members.size(); ++i)
       out += (i ? ",\"" : "\"") + std::to_string(g.members[i]) + "@s.whatsapp.net\"";
     return AdminResponse{201, out + "]}"};

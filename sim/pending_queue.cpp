@@ -18,18 +18,6 @@ namespace {
 
 constexpr std::uintmax_t kCompactSlack = 4u << 20;
 
-std::vector<std::string_view> split_tabs(std::string_view line) {
-  std::vector<std::string_view> out;
-  while (true) {
-    auto tab = line.find('\t');
-    out.push_back(line.substr(0, tab));
-    if (tab == std::string_view::npos) break;
-    line.remove_prefix(tab + 1);
-    if (out.size() > 6) break;  // more fields than any record has: refused by the caller
-  }
-  return out;
-}
-
 std::optional<std::uint64_t> digits(std::string_view s, std::size_t max_len) {
   if (s.empty() || s.size() > max_len ||
       !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -117,7 +105,7 @@ std::vector<QueueRecord> parse_queue_log(std::string_view text, const QueueLimit
     };
     if (line.size() > max_line) throw bad("line too long");
     if (line.empty() || line[0] == '#') continue;
-    const auto f = split_tabs(line);
+    const auto f = split_fields(line, '\t', 6);  // 6: the longest record
     QueueRecord r;
     if (f[0] == "a" && (f.size() == 5 || f.size() == 6)) {
       r.op = QueueRecord::Op::add;

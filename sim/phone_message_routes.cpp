@@ -22,21 +22,12 @@ std::size_t utf8_chars(const std::string& s) {
   return n;
 }
 
-std::string json_quoted(const std::string& s) {
-  std::string out;
-  wa::log::append_json_string(out, s);
-  return out;
-}
-
 }  // namespace
 
 AdminResponse Simulator::phone_messages(const std::string& phone_text, const AdminRequest& req) {
-  auto user = parse_phone(phone_text);
-  if (!user) return AdminResponse::error(400, "phone must be 7-15 digits, optionally with a leading '+'");
-  auto phone = phones_.find(*user);
-  if (!phone) return AdminResponse::error(404, "unknown phone (create it with POST /admin/phones)");
+  const auto phone = known_phone(phone_text);
   if (req.method == "GET") {
-    return on_io([this, p = *phone] {
+    return on_io([this, p = phone] {
       std::string out = "{\"phone\":\"+" + std::to_string(p.user) + "\",\"messages\":[";
       bool first = true;
       for (const auto& m : messenger_.inbox(p)) {
@@ -59,32 +50,22 @@ AdminResponse Simulator::phone_messages(const std::string& phone_text, const Adm
       return AdminResponse{200, out + "]}"};
     });
   }
-  wa::binary::JsonLimits lim;
-  lim.max_size = kMaxAdminBody;
-  lim.max_depth = 4;
-  lim.max_items = 64;
-  wa::binary::Json body;
-  try {
-    body = wa::binary::parse_json(req.body, lim);
-  } catch (const wa::binary::JsonError& e) {
-    return AdminResponse::error(400, std::string("body is not JSON: ") + e.what());
-  }
-  const auto* to = body.find("to");
-  const auto* text = body.find("text");
-  if (!to || to->type != wa::binary::Json::Type::string || !text ||
-      text->type != wa::binary::Json::Type::string)
-    return AdminResponse::error(400, "body needs {\"to\": JID or +number, \"text\": string}");
+  // A 65,536-character text JSON-escaped fits kMaxAdminBody.
+  const auto body = json_object_body(req, {kMaxAdminBody, 4, 64});
+  const auto to = string_field(body, "to");
+  const auto text = string_field(body, "text");
+  if (!to || !text) return AdminResponse::error(400, "body needs {\"to\": JID or +number, \"text\": string}");
   std::optional<wa::binary::Jid> jid;
-  if (auto n = parse_phone(to->text); n && to->text.find('@') == std::string::npos)
-    jid = wa::binary::Jid{std::to_string(*n), std::string(wa::binary::server::kUser), 0, std::nullopt, 0};
+  if (auto n = parse_phone(*to); n && to->find('@') == std::string::npos)
+    jid = pn_jid(*n);
   else
-    jid = wa::binary::Jid::parse(to->text);
+    jid = wa::binary::Jid::parse(*to);
   if (jid && jid->is_lid() && !jid->is_device())  // an account's LID names the same account
-    if (auto d = device_of(to->text)) jid = pn_jid(d->first);
+    if (auto d = device_of(*to)) jid = pn_jid(d->first);
   if (!jid) return AdminResponse::error(400, "to is neither a JID nor a phone number");
-  if (text->text.empty() || utf8_chars(text->text) > 65536)
+  if (text->empty() || utf8_chars(*text) > 65536)
     return AdminResponse::error(400, "text must be 1-65536 characters");
-  return on_io([this, p = *phone, j = *jid, t = text->text] {
+  return on_io([this, p = phone, j = *jid, t = *text] {
     PhoneSent sent;
     try {
       sent = messenger_.send_text(p, j, t);
@@ -107,20 +88,8 @@ AdminResponse Simulator::phone_messages(const std::string& phone_text, const Adm
 namespace wa::sim {
 
 AdminResponse Simulator::phone_read(const std::string& phone_text, const AdminRequest& req) {
-  auto user = parse_phone(phone_text);
-  if (!user) return AdminResponse::error(400, "phone must be 7-15 digits, optionally with a leading '+'");
-  auto phone = phones_.find(*user);
-  if (!phone) return AdminResponse::error(404, "unknown phone (create it with POST /admin/phones)");
-  wa::binary::JsonLimits lim;
-  lim.max_size = 256 * 1024;
-  lim.max_depth = 4;
-  lim.max_items = 1024;
-  wa::binary::Json body;
-  try {
-    body = wa::binary::parse_json(req.body, lim);
-  } catch (const wa::binary::JsonError& e) {
-    return AdminResponse::error(400, std::string("body is not JSON: ") + e.what());
-  }
+  const auto phone = known_phone(phone_text);
+  const auto body = json_object_body(req, {256 * 1024, 4, 1024});
   const auto* ids = body.find("ids");
   if (!ids || ids->type != wa::binary::Json::Type::array || ids->items.empty())
     return AdminResponse::error(400, "body needs {\"ids\": [message id, ...]} (1-1024 ids)");
@@ -130,7 +99,7 @@ AdminResponse Simulator::phone_read(const std::string& phone_text, const AdminRe
       return AdminResponse::error(400, "ids must be strings of 1-128 bytes");
     want.push_back(i.text);
   }
-  return on_io([this, p = *phone, want] {
+  return on_io([this, p = phone, want] {
     std::string out = "{\"read\":[";
     bool first = true;
     for (const auto& id : messenger_.mark_read(p, want)) {

@@ -12,21 +12,14 @@
 #include "core/signal/padding.h"
 #include "core/signal/prekey_bundle.h"
 #include "core/signal/session_cipher.h"
+#include "sim/addressing.h"
 #include "sim/phone_signal_store.h"
+#include "sim/stanzas.h"
 
 namespace wa::sim {
 namespace {
 
-using wa::binary::Jid;
-using wa::binary::Node;
-using wa::binary::NodeList;
 using wa::crypto::Bytes;
-
-Jid device_jid(std::uint64_t user, std::uint32_t device) {
-  return Jid{std::to_string(user), std::string(wa::binary::server::kUser), 0,
-             device == 0 ? std::nullopt : std::optional<std::uint16_t>(static_cast<std::uint16_t>(device)),
-             0};
-}
 
 std::string message_id() {
   auto r = wa::crypto::random_bytes(9);
@@ -104,7 +97,7 @@ PhoneSent PhoneMessenger::send_text(const PhoneRecord& rec, const Jid& to, const
   } else {
     throw std::invalid_argument("send to a user JID or a group JID");
   }
-  const auto self = wa::signal::Address::from_jid(device_jid(rec.user, 0));
+  const auto self = wa::signal::Address::from_jid(pn_jid(rec.user));
   Bytes pairwise_plain = padded;
   const Bytes own_copy = group ? Bytes{}
                                : wa::signal::pad(wa::client::encode_device_sent(
@@ -121,7 +114,7 @@ PhoneSent PhoneMessenger::send_text(const PhoneRecord& rec, const Jid& to, const
   NodeList tos;
   std::size_t n_pkmsg = 0, n_msg = 0;
   for (const auto& [u, d] : targets) {
-    const Jid jid = device_jid(u, d);
+    const Jid jid = pn_jid(u, d);
     const auto addr = wa::signal::Address::from_jid(jid);
     if (!wa::signal::has_session(p.proto, addr)) {
       auto bundle_node = keys_.take_bundle({u, d}, jid);

@@ -19,38 +19,8 @@ namespace {
 constexpr std::string_view kPhones = "/admin/phones/";
 constexpr std::string_view kDevices = "/admin/devices/";
 
-// The request body as a JSON object; an empty body is {}. Throws std::invalid_argument.
-wa::binary::Json body_object(const AdminRequest& req) {
-  if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) {
-    wa::binary::Json empty;
-    empty.type = wa::binary::Json::Type::object;
-    return empty;
-  }
-  wa::binary::JsonLimits lim;
-  lim.max_size = 64 * 1024;
-  lim.max_depth = 8;
-  lim.max_items = 256;
-  wa::binary::Json j;
-  try {
-    j = wa::binary::parse_json(req.body, lim);
-  } catch (const wa::binary::JsonError& e) {
-    throw std::invalid_argument(std::string("body is not JSON: ") + e.what());
-  }
-  if (j.type != wa::binary::Json::Type::object) throw std::invalid_argument("body must be a JSON object");
-  return j;
-}
-
-std::optional<std::string> string_field(const wa::binary::Json& j, std::string_view key) {
-  const auto* v = j.find(key);
-  if (!v || v->type != wa::binary::Json::Type::string) return std::nullopt;
-  return v->text;
-}
-
-std::string quoted(const std::string& s) {
-  std::string out;
-  wa::log::append_json_string(out, s);
-  return out;
-}
+// Link, logout and stream-error bodies are small flat objects.
+constexpr wa::binary::JsonLimits kSmallBody{64 * 1024, 8, 256};
 
 // "15550001:3@s.whatsapp.net" -> (user, device); companions only (device > 0).
 std::optional<SessionHub::DeviceKey> parse_device_jid(const std::string& text) {
@@ -89,18 +59,23 @@ AdminResponse from_outcome(const AdminOutcome& o) {
 
 }  // namespace
 
+PhoneRecord Simulator::known_phone(const std::string& text) const {
+  auto user = parse_phone(text);
+  if (!user) throw AdminError(400, "phone must be 7-15 digits, optionally with a leading '+'");
+  auto phone = phones_.find(*user);
+  if (!phone) throw AdminError(404, "unknown phone (create it with POST /admin/phones)");
+  return *phone;
+}
+
 void Simulator::register_phone_routes() {
   admin_->route("POST", "/admin/phones", [this](const AdminRequest& req) {
-    wa::binary::Json body;
-    try {
-      body = body_object(req);
-    } catch (const std::invalid_argument& e) {
-      return AdminResponse::error(400, e.what());
-    }
+    const auto body = json_object_body(req, kSmallBody);
     auto text = string_field(body, "phone");
     if (!text) return AdminResponse::error(400, "body needs {\"phone\": \"+<digits>\"}");
     auto user = parse_phone(*text);
-    if (!user) return AdminResponse::error(400, "phone must be 7-15 digits, optionally with a leading '+', not starting with 0");
+    if (!user)
+      return AdminResponse::error(
+          400, "phone must be 7-15 digits, optionally with a leading '+', not starting with 0");
     bool created = false;
     PhoneRecord p = phones_.create(*user, created);
     wa::log::info("wasim_phone").kv("phone", wa::mask_phone(std::to_string(*user))).kv("created", created);
@@ -135,7 +110,8 @@ void Simulator::register_phone_routes() {
         if (d.user != p.user) continue;
         if (!first) out += ',';
         first = false;
-        out += "{\"jid\":" + quoted(device_jid({d.user, d.device})) + ",\"added_ms\":" + std::to_string(d.added_ms) +
+        out += "{\"jid\":" + json_quoted(device_jid({d.user, d.device})) +
+               ",\"added_ms\":" + std::to_string(d.added_ms) +
                ",\"online\":" + (hub_.live({d.user, d.device}) ? "true" : "false") + "}";
       }
       return AdminResponse{200, out + "]}"};
@@ -150,16 +126,8 @@ void Simulator::register_phone_routes() {
     if (action == "messages") return phone_messages(rest.substr(0, slash), req);
     if (action == "read") return phone_read(rest.substr(0, slash), req);
     if (action != "link" && action != "link-code") return AdminResponse::error(404, "no such endpoint: " + req.path);
-    auto user = parse_phone(rest.substr(0, slash));
-    if (!user) return AdminResponse::error(400, "phone must be 7-15 digits, optionally with a leading '+'");
-    auto phone = phones_.find(*user);
-    if (!phone) return AdminResponse::error(404, "unknown phone (create it with POST /admin/phones)");
-    wa::binary::Json body;
-    try {
-      body = body_object(req);
-    } catch (const std::invalid_argument& e) {
-      return AdminResponse::error(400, e.what());
-    }
+    const auto phone = known_phone(rest.substr(0, slash));
+    const auto body = json_object_body(req, kSmallBody);
     if (action == "link") {
       auto qr_text = string_field(body, "qr");
       if (!qr_text) return AdminResponse::error(400, "body needs {\"qr\": \"...\"}");
@@ -169,7 +137,7 @@ void Simulator::register_phone_routes() {
       } catch (const std::invalid_argument& e) {
         return AdminResponse::error(400, std::string("bad QR: ") + e.what());
       }
-      return on_io([this, qr, p = *phone] {
+      return on_io([this, qr, p = phone] {
         bool any_expired = false;
         for (WaSession* s : hub_.pairing()) {
           bool expired = false;
@@ -190,7 +158,7 @@ void Simulator::register_phone_routes() {
     if (!code) return AdminResponse::error(400, "code must be 8 characters of the linking-code alphabet");
     auto done = std::make_shared<std::promise<AdminOutcome>>();
     auto fut = done->get_future();
-    auto started = on_io([this, code = *code, p = *phone, done] {
+    auto started = on_io([this, code = *code, p = phone, done] {
       WaSession* waiting = nullptr;
       for (WaSession* s : hub_.pairing())
         if (s->waits_for_code(p.user)) waiting = s;  // the newest hello wins, as a phone shows one
@@ -223,12 +191,7 @@ void Simulator::register_phone_routes() {
       return AdminResponse::error(404, "no such endpoint: " + req.path);
     auto key = parse_device_jid(rest.substr(0, slash));
     if (!key) return AdminResponse::error(400, "expected a device JID like 15550001:3@s.whatsapp.net");
-    wa::binary::Json body;
-    try {
-      body = body_object(req);
-    } catch (const std::invalid_argument& e) {
-      return AdminResponse::error(400, e.what());
-    }
+    const auto body = json_object_body(req, kSmallBody);
     if (action == "logout") {
       return on_io([this, k = *key] {
         if (!devices_.find(k.first, k.second)) return AdminResponse::error(404, "unknown device");
@@ -239,7 +202,8 @@ void Simulator::register_phone_routes() {
         // As for a device removed on the phone: 401 + device_removed, and it is forgotten.
         if (WaSession* s = hub_.live(k)) s->stream_error(401, "device_removed", "logged out: device removed");
         wa::log::info("wasim_device_logged_out").kv("jid", wa::mask_jid(device_jid(k))).kv("was_online", online);
-        return AdminResponse{200, "{\"jid\":" + quoted(device_jid(k)) + ",\"was_online\":" + (online ? "true" : "false") + "}"};
+        return AdminResponse{200, "{\"jid\":" + json_quoted(device_jid(k)) +
+                                      ",\"was_online\":" + (online ? "true" : "false") + "}"};
       });
     }
     if (action == "replace") {
@@ -263,7 +227,8 @@ void Simulator::register_phone_routes() {
       WaSession* s = hub_.live(k);
       if (!s) return AdminResponse::error(409, "the device has no live connection");
       s->stream_error(code, "", "stream error " + std::to_string(code) + " (admin drill)");
-      return AdminResponse{200, "{\"jid\":" + quoted(device_jid(k)) + ",\"code\":" + std::to_string(code) + "}"};
+      return AdminResponse{
+          200, "{\"jid\":" + json_quoted(device_jid(k)) + ",\"code\":" + std::to_string(code) + "}"};
     });
   });
 }

@@ -12,6 +12,7 @@
 #include "core/crypto/digest.h"
 #include "core/crypto/random.h"
 #include "core/crypto/xeddsa.h"
+#include "sim/tsv_file.h"
 #include "wa_adv.pb.h"
 
 namespace wa::sim {
@@ -45,15 +46,11 @@ const std::uint8_t kDevicePrefix[] = {6, 1};
 ScannedQr parse_qr(std::string_view qr) {
   if (qr.size() > kMaxQr) throw std::invalid_argument("QR string longer than 2048 characters");
   if (qr.substr(0, kQrPrefix.size()) == kQrPrefix) qr.remove_prefix(kQrPrefix.size());
-  std::vector<std::string_view> parts;
-  while (true) {
-    auto comma = qr.find(',');
-    parts.push_back(qr.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    qr.remove_prefix(comma + 1);
-  }
+  const auto parts = split_fields(qr, ',', 5);
   if (parts.size() != 4 && parts.size() != 5)
-    throw std::invalid_argument("QR must be REF,NOISE,IDENTITY,ADV[,TYPE] (" + std::to_string(parts.size()) + " parts)");
+    throw std::invalid_argument("QR must be REF,NOISE,IDENTITY,ADV[,TYPE] (" +
+                                (parts.size() > 5 ? std::string("more than 5") : std::to_string(parts.size())) +
+                                " parts)");
   ScannedQr out;
   if (parts[0].empty()) throw std::invalid_argument("QR ref is empty");
   out.ref = std::string(parts[0]);

@@ -2,13 +2,12 @@
 
 #include <sstream>
 
+#include "sim/stanzas.h"
 #include "sim/tsv_file.h"
 
 namespace wa::sim {
 namespace {
 
-using wa::binary::Node;
-using wa::binary::NodeList;
 using wa::crypto::Bytes;
 
 constexpr std::size_t kMaxDevices = 100000;

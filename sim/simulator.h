@@ -62,6 +62,8 @@ class Simulator {
   AdminResponse phone_messages(const std::string& phone_text, const AdminRequest& req);
   // POST /admin/phones/{phone}/read {"ids": [...]}: read receipts (phone_message_routes.cpp)
   AdminResponse phone_read(const std::string& phone_text, const AdminRequest& req);
+  // The phone named by `text` ("+15550001" or digits). Throws AdminError: 400 malformed, 404 unknown.
+  PhoneRecord known_phone(const std::string& text) const;
   // Runs `f` on the io thread (where sessions live) and waits for its answer; 503 if the io
   // thread does not get to it within 5 s (shutting down).
   AdminResponse on_io(std::function<AdminResponse()> f);

@@ -9,9 +9,6 @@
 
 namespace wa::sim {
 
-using wa::binary::Attr;
-using wa::binary::Node;
-using wa::binary::NodeList;
 using wa::client::server_jid;
 
 namespace {

@@ -11,6 +11,13 @@
 
 namespace wa::sim {
 
+// The node vocabulary of every sim file that builds or reads stanzas (as core/client/stanzas.h
+// gives the client its Node).
+using wa::binary::Attr;
+using wa::binary::Jid;
+using wa::binary::Node;
+using wa::binary::NodeList;
+
 // A fresh stanza id like the real server's ("<decimal>.<decimal>-<counter>" style is the
 // client's; the server uses its own opaque ids).
 std::string new_stanza_id();

@@ -9,21 +9,17 @@
 #include <fstream>
 
 namespace wa::sim {
-namespace {
 
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
+std::vector<std::string_view> split_fields(std::string_view text, char sep, std::size_t max_fields) {
+  std::vector<std::string_view> out;
   while (true) {
-    auto tab = line.find('\t', start);
-    out.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) break;
-    start = tab + 1;
+    const auto at = text.find(sep);
+    out.push_back(text.substr(0, at));
+    if (at == std::string_view::npos || out.size() > max_fields) break;
+    text.remove_prefix(at + 1);
   }
   return out;
 }
-
-}  // namespace
 
 void read_tsv(const std::filesystem::path& path, std::size_t fields,
               const std::function<void(const std::vector<std::string>& fields, const TsvError& bad)>& row) {
@@ -37,7 +33,8 @@ void read_tsv(const std::filesystem::path& path, std::size_t fields,
     const TsvError bad = [&](const std::string& why) {
       return std::runtime_error(path.string() + ":" + std::to_string(lineno) + ": " + why);
     };
-    auto f = split_tabs(line);
+    const auto pieces = split_fields(line, '\t', fields);
+    const std::vector<std::string> f(pieces.begin(), pieces.end());
     if (f.size() != fields) throw bad("expected " + std::to_string(fields) + " tab-separated fields");
     row(f, bad);
   }

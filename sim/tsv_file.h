@@ -7,9 +7,14 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wa::sim {
+
+// `text` split at every `sep`. Stops after max_fields + 1 pieces: a line with more fields than any
+// record has is refused by the caller without splitting all of it.
+std::vector<std::string_view> split_fields(std::string_view text, char sep, std::size_t max_fields);
 
 // Makes the error for a bad line: "<file>:<line>: <why>".
 using TsvError = std::function<std::runtime_error(const std::string& why)>;

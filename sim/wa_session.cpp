@@ -25,9 +25,6 @@ bool parse_proto(google::protobuf::MessageLite& msg, ByteView bytes) {
 
 ByteView view_of(const std::string& s) { return wa::crypto::view(s); }
 
-using wa::binary::Jid;
-using wa::binary::Node;
-using wa::binary::NodeList;
 using wa::client::server_jid;
 
 std::string device_jid_text(std::uint64_t user, std::uint32_t device) {

@@ -271,4 +271,24 @@ void PgSignalStore::store_sender_key(const signal::SenderKeyName& n, signal::Byt
        seal.seal(sealed_column::kSenderKey, record), seal.key_id()});
 }
 
+// --- who holds our sender key ---
+
+std::vector<std::string> PgSignalStore::sender_key_devices(const std::string& chat) {
+  auto r = conn_.exec("load sender key recipients",
+                      "SELECT device FROM wa_sender_key_recipients WHERE business_id = $1 AND our_jid = $2"
+                      " AND chat_id = $3 ORDER BY device",
+                      {fence_->business_id(), our_jid_, chat});
+  std::vector<std::string> out;
+  for (int i = 0; i < r.rows(); ++i) out.emplace_back(r.text(i, 0));
+  return out;
+}
+
+void PgSignalStore::add_sender_key_devices(const std::string& chat, const std::vector<std::string>& devices) {
+  if (devices.empty()) return;
+  exec_write("store sender key recipients",
+             "INSERT INTO wa_sender_key_recipients (business_id, our_jid, chat_id, device)"
+             " SELECT $1, $2, $3, d FROM unnest($4::text[]) d ON CONFLICT DO NOTHING",
+             {fence_->business_id(), our_jid_, chat, pg::Param::array(devices)});
+}
+
 }  // namespace wa::store

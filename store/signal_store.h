@@ -57,6 +57,9 @@ class PgSignalStore final : public signal::SessionStore,
   // SenderKeyStore
   std::optional<signal::Bytes> load_sender_key(const signal::SenderKeyName& name) override;
   void store_sender_key(const signal::SenderKeyName& name, signal::ByteView record) override;
+  // Member devices (Signal addresses) that hold our sender key for `chat` (0014).
+  std::vector<std::string> sender_key_devices(const std::string& chat);
+  void add_sender_key_devices(const std::string& chat, const std::vector<std::string>& devices);
 
  private:
   void write(std::string_view purpose, const std::function<void(pg::Connection&)>& body);

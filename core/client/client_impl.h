@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "common/backoff.h"
+#include "core/client/device_sent.h"
 #include "core/client/message_info.h"
 #include "core/client/message_store.h"
 #include "core/client/receipt_handle.h"
@@ -191,6 +192,8 @@ struct WaClient::Impl {
   std::deque<OutboxItem> outbox_queue;
   std::map<std::string, OutboxItem> awaiting_ack;
   std::map<std::string, std::string> sent_phash;  // id -> our phash, compared with the ack's
+  // id -> (group, devices that got our SKDM with it): stored as holding the key once acked.
+  std::map<std::string, std::pair<std::string, std::vector<std::string>>> skdm_pending;
   std::map<std::string, int> retries_answered;    // id -> retry receipts answered (max 5)
   bool outbox_busy = false;
   bool outbox_again = false;
@@ -206,10 +209,17 @@ struct WaClient::Impl {
   void finish_item(const OutboxItem& item, OutboxStatus status, const std::string& error);
   void requeue_unacked();
   void send_failed_store(OutboxItem item);
+  // An IQ asked for the outbox item being sent: `on_answer` gets the item back with the answer.
+  // A timeout or a lost connection puts the item back at the head of the queue (tried again on
+  // the next pump or login); an answer after a reconnect (gen) or stop is dropped.
+  void outbox_iq(const Node& query, OutboxItem item,
+                 std::function<void(OutboxItem, const Node& answer)> on_answer);
   void on_server_ack(const Node& n);
   // receipt_handle.cpp's parse, acted on: statuses, retry answers.
   void on_receipt(const Node& n);
   void answer_retry(const Receipt& r);
+  void answer_group_retry(const Receipt& r, const OutboxItem& item, const binary::Jid& group, const OwnIdentity& own,
+                          const Bytes& message);
 };
 
 }  // namespace wa::client

@@ -105,8 +105,23 @@ class LidMap {
   virtual std::optional<std::string> pn_for_lid(const std::string& lid_user) = 0;
 };
 
+// Which member devices hold our sender key for a group (Baileys' sender-key memory), so a group
+// message carries the SenderKeyDistributionMessage only to the others. A device is added once the
+// server acked a message that carried the distribution to it. Device = Signal address text.
+class SenderKeyRecipients {
+ public:
+  virtual ~SenderKeyRecipients() = default;
+  virtual std::vector<std::string> sender_key_devices(const std::string& group) = 0;
+  // Fenced; joins an open transaction.
+  virtual void add_sender_key_devices(const std::string& group, const std::vector<std::string>& devices) = 0;
+};
+
 // Everything messaging uses, from one object per account (whatsmeow's store.Device).
-class MessageStore : public SignalStateStore, public InboxSink, public OutboxAccess, public LidMap {};
+class MessageStore : public SignalStateStore,
+                     public InboxSink,
+                     public OutboxAccess,
+                     public LidMap,
+                     public SenderKeyRecipients {};
 
 // Gives the client of account `business_id` its message store (null provider: the client pairs and
 // stays online but handles no messages).

@@ -44,7 +44,9 @@ Node message_stanza(const std::string& id, const Jid& to, const std::string& typ
                     crypto::ByteView device_identity, const std::optional<std::string>& phash) {
   Node msg{"message", {{"id", id}, {"to", to.to_non_ad()}, {"type", type}}, {}};
   if (phash) msg.attrs.push_back({"phash", *phash});
-  NodeList children{Node{"participants", {}, std::move(fanout.participants)}};
+  NodeList children;
+  // Empty only for a group message whose members all hold our sender key: skmsg alone, as Baileys.
+  if (!fanout.participants.empty()) children.push_back(Node{"participants", {}, std::move(fanout.participants)});
   if (fanout.any_pkmsg && !device_identity.empty())
     children.push_back(Node{"device-identity", {}, crypto::to_bytes(device_identity)});
   msg.content = std::move(children);

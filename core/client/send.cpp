@@ -90,26 +90,16 @@ void WaClient::Impl::send_next() {
   if (!dev || !dev->paired()) return;  // cannot happen while logged in
   if (!to->is_group()) return resolve_chat(std::move(item));
   // A group: its members first (asked every time, so a member change is never missed).
-  const auto g = gen;
-  send_iq(
-      group_info_query(ids.next(), *to),
-      [this, g, item](const IqResult& r) mutable {
-        if (g != gen || stopped.load()) return;
-        if (!r.answered()) {  // timeout or connection gone: try again on the next login / pump
-          outbox_queue.push_front(std::move(item));
-          outbox_busy = false;
-          return;
-        }
-        std::vector<Jid> members;
-        try {
-          members = parse_group_participants(*r.node);
-        } catch (const GroupInfoError& e) {
-          finish_item(item, OutboxStatus::failed, std::string("group: ") + e.what());
-          return send_next();
-        }
-        resolve_devices(std::move(item), std::move(members));
-      },
-      opt.iq_timeout);
+  outbox_iq(group_info_query(ids.next(), *to), std::move(item), [this](OutboxItem item, const Node& answer) {
+    std::vector<Jid> members;
+    try {
+      members = parse_group_participants(answer);
+    } catch (const GroupInfoError& e) {
+      finish_item(item, OutboxStatus::failed, std::string("group: ") + e.what());
+      return send_next();
+    }
+    resolve_devices(std::move(item), std::move(members));
+  });
 }
 
 // The addressing the service uses today (wa-beyond-text §4; whatsmeow SendMessage): once we have a
@@ -131,19 +121,12 @@ void WaClient::Impl::resolve_chat(OutboxItem item) {
       (stopped.load() || gave_up))
     return;
   if (lid) return resolve_devices(std::move(item), {Jid{*lid, std::string(binary::server::kLid), 0, std::nullopt, 0}, own_user});
-  const auto g = gen;
-  send_iq(
-      usync_devices_query(ids.next(), {to}, true),
-      [this, g, item, to, own_user](const IqResult& r) mutable {
-        if (g != gen || stopped.load()) return;
-        if (!r.answered()) {
-          outbox_queue.push_front(std::move(item));
-          outbox_busy = false;
-          return;
-        }
+  outbox_iq(
+      usync_devices_query(ids.next(), {to}, true), std::move(item),
+      [this, to, own_user](OutboxItem item, const Node& answer) {
         std::optional<Jid> found;
         try {
-          for (auto& u : parse_usync_devices(*r.node)) {
+          for (auto& u : parse_usync_devices(answer)) {
             if (!u.lid) {
               device_cache.put(u.user, std::move(u.devices));
               continue;
@@ -158,8 +141,7 @@ void WaClient::Impl::resolve_chat(OutboxItem item) {
           return send_next();
         }
         resolve_devices(std::move(item), {found.value_or(to), own_user});
-      },
-      opt.iq_timeout);
+      });
 }
 
 void WaClient::Impl::resolve_devices(OutboxItem item, std::vector<Jid> users) {
@@ -168,28 +150,19 @@ void WaClient::Impl::resolve_devices(OutboxItem item, std::vector<Jid> users) {
     if (!device_cache.get(u)) missing.push_back(u);
   if (missing.size() > kMaxUsyncUsers) missing.resize(kMaxUsyncUsers);
   if (missing.empty()) return send_with_devices(std::move(item), users);
-  const auto g = gen;
-  send_iq(
-      usync_devices_query(ids.next(), missing),
-      [this, g, item, missing, users](const IqResult& r) mutable {
-        if (g != gen || stopped.load()) return;
-        if (!r.answered()) {
-          outbox_queue.push_front(std::move(item));
-          outbox_busy = false;
-          return;
-        }
-        try {
-          for (auto& u : parse_usync_devices(*r.node)) device_cache.put(u.user, std::move(u.devices));
-        } catch (const UsyncError& e) {
-          finish_item(item, OutboxStatus::failed, std::string("device list: ") + e.what());
-          return send_next();
-        }
-        // A user the server did not list has no devices we could write to.
-        for (const auto& u : missing)
-          if (!device_cache.get(u)) device_cache.put(u, {});
-        send_with_devices(std::move(item), users);
-      },
-      opt.iq_timeout);
+  outbox_iq(usync_devices_query(ids.next(), missing), std::move(item),
+            [this, missing, users](OutboxItem item, const Node& answer) {
+              try {
+                for (auto& u : parse_usync_devices(answer)) device_cache.put(u.user, std::move(u.devices));
+              } catch (const UsyncError& e) {
+                finish_item(item, OutboxStatus::failed, std::string("device list: ") + e.what());
+                return send_next();
+              }
+              // A user the server did not list has no devices we could write to.
+              for (const auto& u : missing)
+                if (!device_cache.get(u)) device_cache.put(u, {});
+              send_with_devices(std::move(item), users);
+            });
 }
 
 void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& users) {
@@ -216,23 +189,16 @@ void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& 
     return send_failed_store(std::move(item));
   if (need.empty()) return encrypt_and_send(std::move(item), to, devices);
   if (need.size() > kMaxBundleFetch) need.resize(kMaxBundleFetch);
-  const auto g = gen;
-  send_iq(
-      bundle_request(ids.next(), need),
-      [this, g, item, to, devices](const IqResult& r) mutable {
-        if (g != gen || stopped.load()) return;
-        if (!r.answered()) {
-          outbox_queue.push_front(std::move(item));
-          outbox_busy = false;
-          return;
-        }
+  outbox_iq(
+      bundle_request(ids.next(), need), std::move(item),
+      [this, to, devices](OutboxItem item, const Node& answer) {
         signal::ProtocolStore* ps = send_protocol();
         bool ok = store_write(
             "build sessions",
             [&] {
           try {
             messages->transaction("build sessions", [&] {
-              const auto out = apply_bundles(*ps, *r.node);
+              const auto out = apply_bundles(*ps, answer);
               for (const auto& [jid, why] : out.failed)
                 wa::log::info("wa_send_no_bundle")
                     .kv("business_id", business_id)
@@ -246,8 +212,7 @@ void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& 
             false);
         if (!ok) return send_failed_store(std::move(item));
         encrypt_and_send(std::move(item), to, devices);
-      },
-      opt.iq_timeout);
+      });
 }
 
 void WaClient::Impl::encrypt_and_send(OutboxItem item, const Jid& to, const std::vector<Jid>& devices) {
@@ -262,8 +227,10 @@ void WaClient::Impl::encrypt_and_send(OutboxItem item, const Jid& to, const std:
             "encrypt group message",
             [&] {
               try {
-                messages->transaction("encrypt group message",
-                                      [&] { gm = group_message(*ps, item.id, to, devices, own, message, dev->account); });
+                messages->transaction("encrypt group message", [&] {
+                  const auto have = messages->sender_key_devices(to.to_non_ad().to_string());
+                  gm = group_message(*ps, item.id, to, devices, own, message, dev->account, have);
+                });
               } catch (const signal::SignalError& e) {
                 signal_error = e.what();
               }
@@ -275,6 +242,8 @@ void WaClient::Impl::encrypt_and_send(OutboxItem item, const Jid& to, const std:
       return send_next();
     }
     send(gm.stanza);
+    // Recorded as holding our sender key once the server has the message (on_server_ack).
+    if (!gm.skdm_devices.empty()) skdm_pending[item.id] = {to.to_non_ad().to_string(), std::move(gm.skdm_devices)};
     wa::log::info("wa_message_sent")
         .kv("business_id", business_id)
         .kv("id", item.id)
@@ -341,10 +310,28 @@ void WaClient::Impl::send_failed_store(OutboxItem item) {
   outbox_busy = false;
 }
 
+void WaClient::Impl::outbox_iq(const Node& query, OutboxItem item,
+                               std::function<void(OutboxItem, const Node& answer)> on_answer) {
+  const auto g = gen;
+  send_iq(
+      query,
+      [this, g, item = std::move(item), on_answer = std::move(on_answer)](const IqResult& r) mutable {
+        if (g != gen || stopped.load()) return;
+        if (!r.answered()) {
+          outbox_queue.push_front(std::move(item));
+          outbox_busy = false;
+          return;
+        }
+        on_answer(std::move(item), *r.node);
+      },
+      opt.iq_timeout);
+}
+
 void WaClient::Impl::requeue_unacked() {
   // Sent but not acked when the connection ended: send again (same id) after the next login.
   for (auto it = awaiting_ack.rbegin(); it != awaiting_ack.rend(); ++it) outbox_queue.push_front(std::move(it->second));
   awaiting_ack.clear();
+  skdm_pending.clear();  // never acked: those devices get the SKDM again with the resend
   outbox_busy = false;
   outbox_again = false;
 }
@@ -358,7 +345,13 @@ void WaClient::Impl::on_server_ack(const Node& n) {
   awaiting_ack.erase(it);
   const auto our_phash = sent_phash[ack->id];
   sent_phash.erase(ack->id);
+  auto skdm = skdm_pending.extract(ack->id);
   if (ack->error) return finish_item(item, OutboxStatus::failed, "server refused the message: error " + *ack->error);
+  if (!skdm.empty() &&
+      !store_write(
+          "store sender key recipients",
+          [&] { messages->add_sender_key_devices(skdm.mapped().first, skdm.mapped().second); }, false))
+    return;
   if (ack->phash && *ack->phash != our_phash) {
     // Our device lists are stale (whatsmeow does the same): ask again next time.
     if (auto to = parse_recipient(item.recipient)) device_cache.invalidate(*to);
@@ -405,9 +398,10 @@ void WaClient::Impl::answer_retry(const Receipt& r) {
   ++answered;
   auto to = parse_recipient(item->recipient);
   signal::ProtocolStore* ps = send_protocol();
-  if (!to || to->is_group() || !ps) return;
+  if (!to || !ps) return;
   const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
   const auto message = encode_text_message(item->text);
+  if (to->is_group()) return answer_group_retry(r, *item, *to, own, message);
   const auto plain = is_own_account(r.from, own) ? device_sent_plaintext(*to, message) : message;
   std::optional<Node> stanza;
   store_write(
@@ -431,6 +425,37 @@ void WaClient::Impl::answer_retry(const Receipt& r) {
   }
   send(*stanza);
   wa::log::info("wa_retry_answered").kv("business_id", business_id).kv("id", id).kv("count", r.retry->count);
+}
+
+void WaClient::Impl::answer_group_retry(const Receipt& r, const OutboxItem& item, const Jid& group,
+                                        const OwnIdentity& own, const Bytes& message) {
+  // The member device could not read the skmsg (it lacks our sender key, or lost it): it gets the
+  // message pairwise with our current SKDM, and is recorded as holding the key from then on.
+  std::optional<Node> stanza;
+  signal::ProtocolStore* ps = send_protocol();
+  store_write(
+      "answer group retry",
+      [&] {
+        messages->transaction("answer group retry", [&] {
+          const auto addr = signal::Address::from_jid(r.from);
+          if (r.retry->has_keys && r.bundle) signal::process_bundle(*ps, addr, *r.bundle);
+          if (!signal::has_session(*ps, addr)) return;
+          stanza = group_retry_stanza(*ps, item.id, group, r.from, own, message, std::max(1, r.retry->count),
+                                      dev->account);
+          messages->add_sender_key_devices(group.to_non_ad().to_string(), {addr.to_string()});
+        });
+      },
+      false);
+  if (!stanza) {
+    wa::log::info("wa_retry_unanswered").kv("business_id", business_id).kv("id", item.id).kv("reason", "no session");
+    return;
+  }
+  send(*stanza);
+  wa::log::info("wa_retry_answered")
+      .kv("business_id", business_id)
+      .kv("id", item.id)
+      .kv("group", true)
+      .kv("count", r.retry->count);
 }
 
 }  // namespace wa::client

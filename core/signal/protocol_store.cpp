@@ -208,36 +208,38 @@ ProtocolStore::ProtocolStore(crypto::SignalContext& context, SignalStores stores
   using C = StoreCallbacks;
   if (signal_protocol_store_context_create(&store_, context_.get()) != SG_SUCCESS)
     throw crypto::CryptoError("signal_protocol_store_context_create failed");
-  signal_protocol_session_store ss{};
-  ss.load_session_func = C::load_session;
-  ss.get_sub_device_sessions_func = C::sub_device_sessions;
-  ss.store_session_func = C::store_session;
-  ss.contains_session_func = C::contains_session;
-  ss.delete_session_func = C::delete_session;
-  ss.delete_all_sessions_func = C::delete_all_sessions;
-  ss.user_data = this;
-  signal_protocol_pre_key_store ps{};
-  ps.load_pre_key = C::load_pre_key;
-  ps.store_pre_key = C::store_pre_key;
-  ps.contains_pre_key = C::contains_pre_key;
-  ps.remove_pre_key = C::remove_pre_key;
-  ps.user_data = this;
-  signal_protocol_signed_pre_key_store sps{};
-  sps.load_signed_pre_key = C::load_signed_pre_key;
-  sps.store_signed_pre_key = C::store_signed_pre_key;
-  sps.contains_signed_pre_key = C::contains_signed_pre_key;
-  sps.remove_signed_pre_key = C::remove_signed_pre_key;
-  sps.user_data = this;
-  signal_protocol_identity_key_store is{};
-  is.get_identity_key_pair = C::get_identity_key_pair;
-  is.get_local_registration_id = C::get_local_registration_id;
-  is.save_identity = C::save_identity;
-  is.is_trusted_identity = C::is_trusted_identity;
-  is.user_data = this;
-  signal_protocol_sender_key_store sks{};
-  sks.store_sender_key = C::store_sender_key;
-  sks.load_sender_key = C::load_sender_key;
-  sks.user_data = this;
+  // Designated initializers: a field misnamed or out of order does not compile. No destroy_func:
+  // the stores are ours, not libsignal's.
+  const signal_protocol_session_store ss{.load_session_func = C::load_session,
+                                         .get_sub_device_sessions_func = C::sub_device_sessions,
+                                         .store_session_func = C::store_session,
+                                         .contains_session_func = C::contains_session,
+                                         .delete_session_func = C::delete_session,
+                                         .delete_all_sessions_func = C::delete_all_sessions,
+                                         .destroy_func = nullptr,
+                                         .user_data = this};
+  const signal_protocol_pre_key_store ps{.load_pre_key = C::load_pre_key,
+                                         .store_pre_key = C::store_pre_key,
+                                         .contains_pre_key = C::contains_pre_key,
+                                         .remove_pre_key = C::remove_pre_key,
+                                         .destroy_func = nullptr,
+                                         .user_data = this};
+  const signal_protocol_signed_pre_key_store sps{.load_signed_pre_key = C::load_signed_pre_key,
+                                                 .store_signed_pre_key = C::store_signed_pre_key,
+                                                 .contains_signed_pre_key = C::contains_signed_pre_key,
+                                                 .remove_signed_pre_key = C::remove_signed_pre_key,
+                                                 .destroy_func = nullptr,
+                                                 .user_data = this};
+  const signal_protocol_identity_key_store is{.get_identity_key_pair = C::get_identity_key_pair,
+                                              .get_local_registration_id = C::get_local_registration_id,
+                                              .save_identity = C::save_identity,
+                                              .is_trusted_identity = C::is_trusted_identity,
+                                              .destroy_func = nullptr,
+                                              .user_data = this};
+  const signal_protocol_sender_key_store sks{.store_sender_key = C::store_sender_key,
+                                             .load_sender_key = C::load_sender_key,
+                                             .destroy_func = nullptr,
+                                             .user_data = this};
   if (signal_protocol_store_context_set_session_store(store_, &ss) != SG_SUCCESS ||
       signal_protocol_store_context_set_pre_key_store(store_, &ps) != SG_SUCCESS ||
       signal_protocol_store_context_set_signed_pre_key_store(store_, &sps) != SG_SUCCESS ||

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include "core/client/message_store.h"
 #include "tests/core_signal/memory_signal_store.h"
@@ -16,6 +17,7 @@ struct MessageData {
   test::MemorySignalStore signal;
   std::vector<client::InboxEntry> inbox;
   std::map<std::string, std::string> lid_to_pn;
+  std::map<std::string, std::set<std::string>> sender_key_devices;  // group -> addresses
   int transactions = 0;
   bool fenced = false;  // every write throws client::StoreFenced
 
@@ -36,6 +38,7 @@ class MemoryMessageStore final : public client::MessageStore {
     auto signal = d_->signal;
     auto inbox = d_->inbox;
     auto lids = d_->lid_to_pn;
+    auto skd = d_->sender_key_devices;
     try {
       body();
       ++d_->transactions;
@@ -43,6 +46,7 @@ class MemoryMessageStore final : public client::MessageStore {
       d_->signal = std::move(signal);
       d_->inbox = std::move(inbox);
       d_->lid_to_pn = std::move(lids);
+      d_->sender_key_devices = std::move(skd);
       throw;
     }
   }
@@ -76,6 +80,14 @@ class MemoryMessageStore final : public client::MessageStore {
     auto it = d_->lid_to_pn.find(lid);
     if (it == d_->lid_to_pn.end()) return std::nullopt;
     return it->second;
+  }
+  std::vector<std::string> sender_key_devices(const std::string& group) override {
+    const auto& s = d_->sender_key_devices[group];
+    return {s.begin(), s.end()};
+  }
+  void add_sender_key_devices(const std::string& group, const std::vector<std::string>& devices) override {
+    if (d_->fenced) throw client::StoreFenced("sender key recipients: fenced");
+    d_->sender_key_devices[group].insert(devices.begin(), devices.end());
   }
 
  private:

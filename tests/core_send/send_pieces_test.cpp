@@ -386,6 +386,78 @@ TEST_CASE("group message: SKDM pairwise to every member device, one skmsg, phash
   }
 }
 
+TEST_CASE("group message: the SKDM only to devices without our key, a retry answered pairwise with it", "[send]") {
+  const Jid me = J("15550001:7@s.whatsapp.net");
+  const Jid bob_dev = J("15550002@s.whatsapp.net");
+  const Jid carol_dev = J("15550003:2@s.whatsapp.net");
+  const Jid group = J("120363000000000002@g.us");
+  test::Party alice(signal::Address::from_jid(me));
+  test::Party bob(signal::Address::from_jid(bob_dev));
+  test::Party carol(signal::Address::from_jid(carol_dev));
+  signal::process_bundle(alice.proto, signal::Address::from_jid(bob_dev), bob.bundle(1));
+  signal::process_bundle(alice.proto, signal::Address::from_jid(carol_dev), carol.bundle(1));
+  const client::OwnIdentity own{me, std::nullopt};
+  const signal::SenderKeyName name{group.to_string(), signal::Address::from_jid(me)};
+  auto skmsg_of = [](const Node& st) {
+    for (const auto& c : st.children())
+      if (c.tag == "enc" && c.attr_text("type") == "skmsg") return *c.bytes();
+    FAIL("no skmsg");
+    return crypto::Bytes{};
+  };
+
+  // First message: bob has no key yet, so he gets the SKDM.
+  auto first = client::group_message(alice.proto, "3EB0G1", group, {bob_dev, me}, own,
+                                     client::encode_text_message("one"), {});
+  REQUIRE(first.skdm_devices == std::vector<std::string>{signal::Address::from_jid(bob_dev).to_string()});
+  const Node& enc = *first.stanza.child("participants")->children().front().child("enc");
+  const auto content = client::decode_message(signal::unpad(signal::decrypt(
+      bob.proto, signal::Address::from_jid(me), signal::CiphertextType::pkmsg, *enc.bytes())));
+  signal::process_sender_key_distribution(bob.proto, name, content.sender_key_distribution->distribution);
+  REQUIRE(client::decode_message(signal::unpad(signal::group_decrypt(bob.proto, name, skmsg_of(first.stanza)))).text ==
+          "one");
+
+  // Second message, bob holds the key, carol (a new member) does not: only carol gets an SKDM, and
+  // the phash still covers both.
+  auto second = client::group_message(alice.proto, "3EB0G2", group, {bob_dev, carol_dev, me}, own,
+                                      client::encode_text_message("two"), {},
+                                      {signal::Address::from_jid(bob_dev).to_string()});
+  REQUIRE(second.skdm_devices == std::vector<std::string>{signal::Address::from_jid(carol_dev).to_string()});
+  REQUIRE(second.stanza.child("participants")->children().size() == 1);
+  REQUIRE(second.stanza.attr_text("phash") == client::participant_hash({bob_dev, carol_dev}));
+  REQUIRE(client::decode_message(signal::unpad(signal::group_decrypt(bob.proto, name, skmsg_of(second.stanza)))).text ==
+          "two");
+
+  // Everyone holds it: no <participants> at all, just the skmsg.
+  auto third = client::group_message(
+      alice.proto, "3EB0G3", group, {bob_dev, carol_dev, me}, own, client::encode_text_message("three"), {},
+      {signal::Address::from_jid(bob_dev).to_string(), signal::Address::from_jid(carol_dev).to_string()});
+  REQUIRE(third.skdm_devices.empty());
+  REQUIRE(third.stanza.child("participants") == nullptr);
+  REQUIRE(client::decode_message(signal::unpad(signal::group_decrypt(bob.proto, name, skmsg_of(third.stanza)))).text ==
+          "three");
+
+  // Carol lost the second message's SKDM and cannot read "three": her retry is answered pairwise
+  // with the text and our current SKDM, addressed to the group with her as participant.
+  auto retry = client::group_retry_stanza(alice.proto, "3EB0G3", group, carol_dev, own,
+                                          client::encode_text_message("three"), 1, {});
+  REQUIRE(retry.attr_text("to") == group.to_string());
+  REQUIRE(retry.attr_text("participant") == carol_dev.to_string());
+  REQUIRE(retry.child("participants") == nullptr);
+  const Node& renc = *retry.child("enc");
+  REQUIRE(renc.attr_text("count") == "1");
+  const auto got = client::decode_message(signal::unpad(signal::decrypt(
+      carol.proto, signal::Address::from_jid(me),
+      renc.attr_text("type") == "pkmsg" ? signal::CiphertextType::pkmsg : signal::CiphertextType::msg, *renc.bytes())));
+  REQUIRE(got.text == "three");
+  REQUIRE(got.sender_key_distribution);
+  signal::process_sender_key_distribution(carol.proto, name, got.sender_key_distribution->distribution);
+  auto fourth = client::group_message(
+      alice.proto, "3EB0G4", group, {bob_dev, carol_dev, me}, own, client::encode_text_message("four"), {},
+      {signal::Address::from_jid(bob_dev).to_string(), signal::Address::from_jid(carol_dev).to_string()});
+  REQUIRE(client::decode_message(signal::unpad(signal::group_decrypt(carol.proto, name, skmsg_of(fourth.stanza)))).text ==
+          "four");
+}
+
 TEST_CASE("a retry receipt's <keys> become a bundle", "[send]") {
   test::Party bob(signal::Address{"15550002", 2});
   const auto b = bob.bundle(3);

@@ -253,9 +253,11 @@ std::string Cluster::pair(const std::string& phone) {
   REQUIRE(linked >= 200);
   REQUIRE(linked < 300);
   REQUIRE(wait_logged_in(30s) >= 0);
-  auto a = account();
+  // The pod reports logged_in a moment before its registry write of 'connected' commits (the
+  // row says 'authenticated' from the pairing until then).
+  AccountRow a;
+  CHECK(hatest::wait_for([&] { return (a = account()).status == "connected"; }, 10s));
   REQUIRE(a.jid.has_value());
-  CHECK(a.status == "connected");
   return *a.jid;
 }
 

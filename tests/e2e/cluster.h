@@ -70,6 +70,8 @@ class Cluster {
   std::vector<std::unique_ptr<hatest::Replica>>& pods() { return pods_; }
   // Starts another replica (same flags) named pod-N.
   hatest::Replica& add_pod();
+  // The pods' run flags (database, account, wasim), for a test that starts a pod of its own.
+  const std::vector<std::string>& args() const { return args_; }
 
   AccountRow account();
   // Index of the running pod whose /status says it leads the account with a logged-in

@@ -15,6 +15,7 @@
 
 #include "../app/http_client.h"
 #include "cluster.h"
+#include "traffic.h"
 #include "core/binary/json.h"
 #include "store/outbox.h"
 
@@ -22,38 +23,18 @@ namespace wa::e2e {
 namespace {
 
 std::string phone(int n) { return fmt::format("+1555{:07d}", 2000 + n); }
-std::string user_jid(const std::string& phone) { return phone.substr(1) + "@s.whatsapp.net"; }
-
-struct Received {
-  std::string id, chat, sender, text, error;
-  std::string enc;  // the <enc> types the phone got: "pkmsg", "msg", "msg,skmsg", ...
-  bool offline = false;
-};
-
+std::string user_jid(const std::string& phone) { return user_jid_of_phone(phone); }
 std::string jstr(const binary::Json* j) { return j && j->type == binary::Json::Type::string ? j->text : ""; }
+
+using Received = PhoneMessage;
 
 // What the virtual phone decrypted so far (wasim keeps the whole list; each call adds the new ones).
 std::vector<Received> phone_messages(Cluster& c, const std::string& phone) {
-  auto r = test::http_request(c.wasim().admin_port(), "GET", "/admin/phones/" + phone + "/messages");
-  INFO("GET /admin/phones/{phone}/messages -> " << r.status << " " << r.body);
-  REQUIRE(r.status == 200);
-  auto j = binary::parse_json(r.body);
-  const auto* list = j.find("messages");
-  REQUIRE(list != nullptr);
-  std::vector<Received> out;
-  for (const auto& m : list->items) {
-    Received x;
-    x.id = jstr(m.find("id"));
-    x.chat = jstr(m.find("chat"));
-    x.sender = jstr(m.find("sender"));
-    x.text = jstr(m.find("text"));
-    x.error = jstr(m.find("error"));
-    x.enc = jstr(m.find("enc"));
-    const auto* off = m.find("offline");
-    x.offline = off && off->type == binary::Json::Type::boolean && off->boolean;
-    out.push_back(std::move(x));
-  }
-  return out;
+  std::string error;
+  auto got = e2e::phone_messages(c.wasim().admin_port(), phone, &error);
+  INFO(error);
+  REQUIRE(got.has_value());
+  return *got;
 }
 
 std::size_t count_id(const std::vector<Received>& list, const std::string& id) {

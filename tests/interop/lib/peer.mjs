@@ -72,10 +72,11 @@ function record(m) {
 }
 
 // Opens Baileys on `auth` ({creds, keys}); resolves once the connection is 'open'.
-// `auth` defaults to fresh in-memory credentials; `authDir` uses Baileys' own multi-file store
-// instead (so a later process continues the same account and Signal sessions).
-export async function openPeer({ version, wsUrl, adminUrl, phone, authDir, stepMs = 20000, echoLog = false,
-  onMessage, onReceipt }) {
+// `auth` defaults to fresh in-memory credentials (or an earlier peer's `peer.auth`); `authDir` uses
+// Baileys' own multi-file store instead (so a later process continues the same account and Signal
+// sessions). `socketConfig` adds to or overrides makeWASocket's options.
+export async function openPeer({ version, wsUrl, adminUrl, phone, authDir, auth: givenAuth, stepMs = 20000, echoLog = false,
+  onMessage, onReceipt, socketConfig = {} }) {
   const lib = await loadBaileys(version);
   const created = await admin(adminUrl, 'POST', '/phones', { phone });
   if (created.status >= 300) throw new Error(`POST /phones ${phone}: ${created.status} ${created.text}`);
@@ -87,7 +88,8 @@ export async function openPeer({ version, wsUrl, adminUrl, phone, authDir, stepM
     auth = st.state;
     saveCreds = st.saveCreds;
   } else {
-    auth = { creds: lib.initAuthCreds(), keys: memoryKeys() };
+    // `auth` from an earlier openPeer (peer.auth) logs the same in-memory account in again.
+    auth = givenAuth || { creds: lib.initAuthCreds(), keys: memoryKeys() };
   }
   // Baileys 6 holds back every event after login until it has an app-state sync key, which a
   // real phone sends after pairing; wasim's phones do no app-state sync, so Baileys 6 is told it
@@ -114,6 +116,7 @@ export async function openPeer({ version, wsUrl, adminUrl, phone, authDir, stepM
       fireInitQueries: false,
       // Retry receipts are answered from what this peer sent.
       getMessage: async (key) => peer.sent.get(key.id),
+      ...socketConfig,  // e.g. bench/messages: no history sync wait
     });
     sock.ev.on('creds.update', async (u) => { Object.assign(auth.creds, u); await saveCreds(); });
     sock.ev.on('messages.upsert', ({ messages }) => {

@@ -17,7 +17,7 @@ export function startWasim({ timeoutMs = 10000 } = {}) {
   const wake = () => waiters.splice(0).forEach((w) => w());
   const onLine = (line) => {
     log.push(line);
-    if (log.length > 2000) log.shift();
+    if (log.length > 20000) log.shift();  // enough for a failover test's evidence
     let o;
     try { o = JSON.parse(line); } catch { return; }
     if (o.event === 'wasim_root_key') rootKey = o.root_public_key;
