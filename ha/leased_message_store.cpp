@@ -287,7 +287,7 @@ std::vector<std::string> LeasedMessageStore::sender_key_devices(const std::strin
 }
 
 void LeasedMessageStore::add_sender_key_devices(const std::string& group, const std::vector<std::string>& devices) {
-  gate("store sender key recipients");
+  gate_.check("store sender key recipients");
   auto& s = *session_;
   s.run([&] { s.sig().add_sender_key_devices(group, devices); });
 }

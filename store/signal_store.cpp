@@ -274,6 +274,7 @@ void PgSignalStore::store_sender_key(const signal::SenderKeyName& n, signal::Byt
 // --- who holds our sender key ---
 
 std::vector<std::string> PgSignalStore::sender_key_devices(const std::string& chat) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   auto r = conn_.exec("load sender key recipients",
                       "SELECT device FROM wa_sender_key_recipients WHERE business_id = $1 AND our_jid = $2"
                       " AND chat_id = $3 ORDER BY device",
