@@ -305,6 +305,7 @@ int accounts_remove(int argc, char** argv) {
                                          business_id, h ? h->application_name : std::string("a pod"),
                                          wait.count()));
   }
+  pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
   const auto r = conn.exec("delete the account", "DELETE FROM wa_accounts WHERE business_id = $1 RETURNING 1",
                            {business_id});
   if (r.rows() != 1) throw std::runtime_error(fmt::format("business {} was removed meanwhile", business_id));

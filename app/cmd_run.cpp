@@ -150,6 +150,7 @@ int cmd_run(int argc, char** argv) {
                   {"shutdown-timeout", "SHUTDOWN_TIMEOUT", "graceful shutdown deadline after SIGTERM/SIGINT", "10s"},
                   {"wa-url", "WA_URL", "WhatsApp Web chat endpoint (ws:// or wss://; wasim for tests), or 'none': lead without a connection (election drills)", kProductionUrl},
                   {"wa-root-key", "WA_ROOT_KEY", "hex of the certificate root the server's chain must lead to (default: WhatsApp's production root)", ""},
+                  {"allow-rls-bypass", "ALLOW_RLS_BYPASS", "start even when row-level security does not bind the database role (superuser, BYPASSRLS, the tables' owner): local demos only, never the manifests", "", true},
                   {"give-up-backoff", "GIVE_UP_BACKOFF", "after a replaced/failed session, wait this long (doubling, capped at 2 min) before competing again", "2s"},
               });
   if (!flags.parse(argc, argv)) return 0;
@@ -235,6 +236,7 @@ int cmd_run(int argc, char** argv) {
   wa::log::set_static_field("pod", cfg.pod);
   log_unresolvable_database_hosts(cfg.database_url);
   install_sealer(load_kek_ring(flags), cfg.database_url);
+  const std::string rls_json = check_row_level_security(cfg.database_url, flags.boolean("allow-rls-bypass"));
 
   // Signals first: every thread created after this inherits the blocked mask.
   std::mutex stop_mu;
@@ -315,6 +317,7 @@ int cmd_run(int argc, char** argv) {
     std::string extra = "\"wa_url\":";
     wa::log::append_json_string(extra, wa_opts.url);
     extra += snap.last_error.empty() ? ",\"last_error\":null" : ",\"last_error\":\"see the pod's log\"";
+    extra += ",\"row_level_security\":" + rls_json;
     return "{" + extra + "," + body.substr(1);
   };
   handlers.metrics = &metrics;

@@ -15,7 +15,10 @@
 
 #include <fmt/format.h>
 
+#include "app/flags.h"
 #include "common/log.h"
+#include "store/pg.h"
+#include "store/row_security.h"
 #include "core/socket/ws_url.h"
 
 namespace wa::app {
@@ -272,6 +275,43 @@ std::string check_pod_name(const std::string& pod) {
     return fmt::format("has the character {:#04x} at offset {} (letters, digits, '.', '_' and '-' only)",
                        static_cast<unsigned>(static_cast<unsigned char>(pod[bad])), bad);
   return {};
+}
+
+std::string check_row_level_security(const std::string& url, bool allow_bypass) {
+  store::RlsStatus st;
+  try {
+    auto conn = pg::Connection::open(url, "check row-level security",
+                                     {{"application_name", "waconnector/rls-check"}, {"connect_timeout", "5"}});
+    st = store::rls_status(conn);
+  } catch (const pg::Error& e) {
+    wa::log::warn("row_level_security").kv("enforced", "unknown").kv("error", redact_secrets(e.what()));
+    return R"({"enforced":null,"reason":"not checked: the database was unreachable at start"})";
+  }
+  std::string json = R"({"enforced":)";
+  json += st.enforced ? "true" : "false";
+  json += R"(,"role":)";
+  append_json_string(json, st.role);
+  json += R"(,"app_member":)";
+  json += st.app_member ? "true" : "false";
+  if (!st.enforced) {
+    json += R"(,"reason":)";
+    append_json_string(json, st.reason);
+    json += R"(,"bypass_allowed":)";
+    json += allow_bypass ? "true" : "false";
+  }
+  json += "}";
+  {
+    wa::log::Line line(st.enforced ? wa::log::Level::info : wa::log::Level::warn, "row_level_security");
+    line.kv("enforced", st.enforced).kv("role", st.role).kv("app_member", st.app_member);
+    if (!st.enforced) line.kv("reason", st.reason).kv("bypass_allowed", allow_bypass);
+  }
+  if (!st.enforced && !allow_bypass)
+    throw ConfigError(fmt::format(
+        "row-level security does not bind database role {}: {}. Connect as a login role that is a member of "
+        "waconnector_app and does not own the tables (docs/security.md), or pass --allow-rls-bypass "
+        "(ALLOW_RLS_BYPASS) for a local demo",
+        st.role, st.reason));
+  return json;
 }
 
 }  // namespace wa::app

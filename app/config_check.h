@@ -41,6 +41,12 @@ std::string redact_database_password(std::string text, const std::string& url);
 void register_secret(const std::string& secret);
 std::string redact_secrets(std::string text);
 
+// Row-level security (store/row_security.h) for the role `url` connects as: logs one
+// "row_level_security" line and returns the JSON object /status shows. Throws ConfigError when the
+// role bypasses it (superuser, BYPASSRLS, the tables' owner) and `allow_bypass` is false. A
+// database unreachable now is not a configuration error: logged, and reported as unchecked.
+std::string check_row_level_security(const std::string& url, bool allow_bypass);
+
 // --pod: 1-253 characters of [A-Za-z0-9._-] (a Kubernetes pod name or a hostname). It is stored
 // in every lease and event row and in application_name.
 std::string check_pod_name(const std::string& pod);

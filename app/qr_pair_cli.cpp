@@ -98,6 +98,8 @@ int follow_pairing(pg::Connection& conn, const std::string& business_id, Clock::
 std::optional<std::string> request_pair_code(pg::Connection& conn, const std::string& business_id,
                                              const std::string& digits, bool push, Clock::time_point deadline) {
   store::listen(conn, store::kPairCodeAnswerChannel);
+  // The request is read back by id: under row-level security only within its business.
+  pg::TenantScope tenant(conn, business_id);
   const auto id = store::insert_pair_code_request(conn, business_id, digits, push);
   std::cout << fmt::format("requested a pair code for {} (business {}, request {}); waiting for the leader...\n",
                            mask_phone("+" + digits), business_id, id)

@@ -80,6 +80,7 @@ struct LeasedMessageStore::Session {
   store::PgSignalStore& sig() {
     connected();
     if (!signal) {
+      pg::TenantScope tenant(conn, business_id);
       auto r = conn.exec(fmt::format("load the device JID of business {}", business_id),
                          "SELECT jid FROM wa_devices WHERE business_id = $1 AND usable AND jid IS NOT NULL",
                          {business_id});

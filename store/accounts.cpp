@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/mask.h"
 #include "store/advisory_lock.h"
+#include "store/enum_names.h"
 #include "store/fenced_write.h"
 #include "store/migrator.h"
 #include "store/row.h"
@@ -53,9 +54,8 @@ bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') 
 // Refuses a key already used by another account, naming it. Call with the registry lock held.
 void check_key_free(pg::Connection& conn, const std::string& business_id, std::int64_t key, std::string_view what) {
   auto r = conn.exec(fmt::format("look for lock key collisions of business {}", business_id),
-                     "SELECT business_id FROM wa_accounts WHERE lock_key = $1::bigint AND business_id <> $2 LIMIT 1",
-                     {key, business_id});
-  if (r.rows() == 0) return;
+                     "SELECT wa_account_with_lock_key($1::bigint, $2)", {key, business_id});
+  if (r.is_null(0, 0)) return;
   const std::string other(r.text(0, 0));
   log::error("lock_key_collision").kv("business_id", business_id).kv("other_business_id", other).kv("lock_key", key);
   throw KeyCollision(fmt::format("{} of business {} refused: its lock key {} is already the lock key of business {}; "
@@ -68,9 +68,8 @@ void check_key_free(pg::Connection& conn, const std::string& business_id, std::i
 // Refuses a jid already registered for another account.
 void check_jid_free(pg::Connection& conn, const std::string& business_id, const std::string& jid) {
   auto r = conn.exec(fmt::format("look for another account with the jid of business {}", business_id),
-                     "SELECT business_id FROM wa_accounts WHERE jid = $1 AND business_id <> $2 LIMIT 1",
-                     {jid, business_id});
-  if (r.rows() > 0)
+                     "SELECT wa_account_with_jid($1, $2)", {jid, business_id});
+  if (!r.is_null(0, 0))
     throw AlreadyExists(fmt::format("jid {} is already registered for business {}", mask_jid(jid), r.text(0, 0)));
 }
 
@@ -79,6 +78,7 @@ void check_jid_free(pg::Connection& conn, const std::string& business_id, const 
 void fenced_update(pg::Connection& conn, const std::string& business_id, std::int64_t epoch, std::string_view purpose,
                    const char* sql, std::vector<pg::Param> params, prometheus::Counter* refused) {
   params.insert(params.begin(), {pg::Param(business_id), pg::Param(epoch)});
+  pg::TenantScope tenant(conn, business_id);
   auto r = conn.exec(fmt::format("{} for business {}", purpose, business_id), sql, params);
   if (std::string_view(PQcmdTuples(r.get())) == "1") return;
   auto cur = conn.exec(fmt::format("{}: read lease epoch of business {}", purpose, business_id),
@@ -89,21 +89,14 @@ void fenced_update(pg::Connection& conn, const std::string& business_id, std::in
 
 }  // namespace
 
-const char* to_string(LockKeyMode m) {
-  switch (m) {
-    case LockKeyMode::hashtext:
-      return "hashtext";
-    case LockKeyMode::hashtextextended:
-      return "hashtextextended";
-  }
-  return "hashtext";
-}
+namespace {
+constexpr EnumNames<LockKeyMode, 2> kLockKeyModes{
+    {{LockKeyMode::hashtext, "hashtext"}, {LockKeyMode::hashtextextended, "hashtextextended"}}};
+}  // namespace
 
-std::optional<LockKeyMode> parse_lock_key_mode(std::string_view s) {
-  if (s == "hashtext") return LockKeyMode::hashtext;
-  if (s == "hashtextextended") return LockKeyMode::hashtextextended;
-  return std::nullopt;
-}
+const char* to_string(LockKeyMode m) { return enum_name(kLockKeyModes, m); }
+
+std::optional<LockKeyMode> parse_lock_key_mode(std::string_view s) { return enum_parse(kLockKeyModes, s); }
 
 LockKeyMode stored_lock_key_mode(pg::Connection& conn) {
   auto r = conn.exec("read the lock-keys mode", "SELECT value FROM wa_settings WHERE key = 'lock_keys'");
@@ -127,6 +120,7 @@ void require_lock_key_mode(pg::Connection& conn, LockKeyMode configured) {
 }
 
 int rekey_accounts(pg::Connection& conn, LockKeyMode mode, bool force) {
+  pg::TenantScope tenant(conn, account_ids(conn));
   pg::Transaction tx(conn, "rekey accounts");
   lock_registry(conn);
   if (!force) {
@@ -193,6 +187,14 @@ std::string validate_jid(std::string_view jid) {
   return {};
 }
 
+std::vector<std::string> account_ids(pg::Connection& conn) {
+  auto r = conn.exec("list the registered business ids", "SELECT wa_account_ids()");
+  std::vector<std::string> ids;
+  ids.reserve(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) ids.emplace_back(r.text(i, 0));
+  return ids;
+}
+
 std::int64_t compute_lock_key(pg::Connection& conn, const std::string& business_id,
                               const std::optional<std::string>& jid) {
   auto r = conn.exec(fmt::format("compute the lock key of business {}", business_id), "SELECT wa_lock_key($1, $2)",
@@ -204,6 +206,7 @@ Account add_account(pg::Connection& conn, const std::string& business_id, const 
   if (auto e = validate_business_id(business_id); !e.empty()) throw StoreError(e);
   if (jid)
     if (auto e = validate_jid(*jid); !e.empty()) throw StoreError(e);
+  pg::TenantScope tenant(conn, business_id);
   pg::Transaction tx(conn, fmt::format("register business {}", business_id));
   lock_registry(conn);
   auto ex = conn.exec(fmt::format("look for business {}", business_id),
@@ -232,6 +235,8 @@ std::vector<Account> list_accounts(pg::Connection& conn, const std::vector<std::
                           " ORDER BY business_id";
   pg::Param filter;  // NULL = all
   if (!only.empty()) filter = pg::Param::array(only);
+  // All: the ids come from wa_account_ids() (RLS shows no account before it is named).
+  pg::TenantScope tenant(conn, only.empty() ? account_ids(conn) : only);
   auto r = conn.exec("list accounts", sql.c_str(), {filter});
   return pg::read_rows<Account>(r, row_to_account);
 }
@@ -244,32 +249,20 @@ std::optional<Account> get_account(pg::Connection& conn, const std::string& busi
 
 namespace {
 
-// Column references in SET are the row's values before the update, so previous_pod gets the old
-// assigned_pod and RETURNING previous_pod hands it back. The UPDATE's row lock waits for fenced
-// writes holding the row FOR SHARE (bounded by lock_timeout).
-// `prev` is the epoch before the bump (the previous holder's, unless a bump was lost with an old
-// primary): a new leader holds for a live previous holder until it said it stopped that epoch.
-const std::string kBeginLeaseSql = std::string(
-    "WITH prev AS (SELECT lease_epoch FROM wa_accounts WHERE business_id = $1)"
-    " UPDATE wa_accounts SET lease_epoch = ") + kNextLeaseEpochSql + ", assigned_pod = $2,"
-    " previous_pod = assigned_pod,"
-    " failover_count = failover_count"
-    "   + CASE WHEN assigned_pod IS NOT NULL AND assigned_pod <> $2 THEN 1 ELSE 0 END,"
-    " last_failover_at = CASE WHEN assigned_pod IS NOT NULL AND assigned_pod <> $2"
-    "   THEN now() ELSE last_failover_at END,"
-    " updated_at = now()"
-    " WHERE business_id = $1 AND ($3::bigint IS NULL OR (lock_key = $3::bigint AND status <> 'logged_out'))"
-    " RETURNING lease_epoch, previous_pod,"
-    " previous_pod IS NOT NULL AND previous_pod <> $2 AND EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
-    "   AND objsubid = 2 AND granted AND classid = $4::int::oid AND objid = hashtext('pod:' || previous_pod)::oid"
-    "   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())),"
-    " (SELECT lease_epoch FROM prev)";
+// wa_begin_lease (migration 0011) is the statement described above, scoped to the one business it
+// bumps: the lock session sends it alone, so it cannot be preceded by a set_config. Column
+// references in its SET are the row's values before the update (previous_pod gets the old
+// assigned_pod). Its row lock waits for fenced writes holding the row FOR SHARE (bounded by
+// lock_timeout). `previous_epoch` is the epoch before the bump (the previous holder's, unless a bump
+// was lost with an old primary): a new leader holds for a live previous holder until it said it
+// stopped that epoch.
+constexpr const char* kBeginLeaseSql = "SELECT * FROM wa_begin_lease($1, $2, $3::bigint, $4::int)";
 
 }  // namespace
 
 LeaseStatement begin_lease_statement(const std::string& business_id, const std::string& pod,
                                      std::optional<std::int64_t> lock_key) {
-  return {kBeginLeaseSql.c_str(), {pg::Param(business_id), pg::Param(pod), pg::Param(lock_key), pg::Param(kLivenessLockClass)}};
+  return {kBeginLeaseSql, {pg::Param(business_id), pg::Param(pod), pg::Param(lock_key), pg::Param(kLivenessLockClass)}};
 }
 
 std::optional<Lease> lease_from(const pg::Result& r, const std::string& pod) {
@@ -285,6 +278,7 @@ std::optional<Lease> lease_from(const pg::Result& r, const std::string& pod) {
 
 Lease begin_lease(pg::Connection& conn, const std::string& business_id, const std::string& pod) {
   const auto st = begin_lease_statement(business_id, pod, std::nullopt);
+  pg::TenantScope tenant(conn, business_id);
   auto r = conn.exec(fmt::format("begin lease of business {}", business_id), st.sql, st.params);
   auto l = lease_from(r, pod);
   if (!l) throw NotFound(fmt::format("begin lease: business {} is not registered", business_id));
@@ -349,6 +343,7 @@ std::int64_t set_jid_in_transaction(pg::Connection& conn, const std::string& bus
                                     const std::optional<std::string>& jid, prometheus::Counter* refused) {
   if (jid)
     if (auto e = validate_jid(*jid); !e.empty()) throw StoreError(e);
+  pg::TenantScope tenant(conn, business_id);
   lock_registry(conn);
   auto cur = conn.exec(fmt::format("set jid: lock the account row of business {}", business_id),
                        "SELECT lease_epoch FROM wa_accounts WHERE business_id = $1 FOR NO KEY UPDATE", {business_id});
@@ -367,6 +362,7 @@ std::int64_t set_jid_in_transaction(pg::Connection& conn, const std::string& bus
 
 std::int64_t set_jid(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
                      const std::optional<std::string>& jid, prometheus::Counter* refused) {
+  pg::TenantScope tenant(conn, business_id);
   pg::Transaction tx(conn, fmt::format("set jid of business {}", business_id));
   const auto key = set_jid_in_transaction(conn, business_id, epoch, jid, refused);
   tx.commit();

@@ -89,6 +89,9 @@ struct Account {
 Account add_account(pg::Connection& conn, const std::string& business_id, const std::optional<std::string>& jid);
 
 // All accounts ordered by business_id, or only those listed (unknown ids are skipped).
+// Every registered business id, through the SECURITY DEFINER function wa_account_ids() (0011):
+// under row-level security no account is visible before it is named.
+std::vector<std::string> account_ids(pg::Connection& conn);
 std::vector<Account> list_accounts(pg::Connection& conn, const std::vector<std::string>& only_business_ids = {});
 std::optional<Account> get_account(pg::Connection& conn, const std::string& business_id);
 

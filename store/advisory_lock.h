@@ -83,11 +83,7 @@ inline constexpr const char* kPodAliveSql =
 // have gone out before the new leader listened, but its queued 'fenced' event reaches the new
 // primary once its store session is back.
 inline constexpr const char* kPreviousLeaderActiveSql =
-    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted"
-    " AND classid = $1::int::oid AND objid = hashtext('pod:' || $2)::oid"
-    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
-    " AND NOT EXISTS (SELECT 1 FROM ha_events WHERE business_id = $3 AND pod = $2"
-    " AND kind IN ('fenced', 'resigned', 'lost') AND epoch >= $4::bigint)";
+    "SELECT wa_previous_leader_active($1::int, $2, $3, $4::bigint)";
 
 bool try_liveness_lock(pg::Connection& conn, const std::string& pod);
 bool pod_alive(pg::Connection& conn, const std::string& pod);

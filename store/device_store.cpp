@@ -94,6 +94,7 @@ void PgDeviceStore::write(const char* purpose, F&& body) {
 }
 
 std::optional<DeviceKeys> PgDeviceStore::load_device() {
+  pg::TenantScope tenant(conn_, business_id());
   auto r = conn_.exec(
       fmt::format("load device keys of business {}", business_id()),
       "SELECT noise_priv, identity_priv, signed_pre_key_id, signed_pre_key_priv, signed_pre_key_sig,"
@@ -125,6 +126,7 @@ std::optional<DeviceKeys> PgDeviceStore::load_device() {
 }
 
 void PgDeviceStore::save_device(const DeviceKeys& d) {
+  pg::TenantScope tenant(conn_, business_id());
   write("save device keys", [&] {
     if (!d.jid.empty()) {
       // A jid the stored device does not have yet comes from pair-success: it is stored with
@@ -141,14 +143,18 @@ void PgDeviceStore::save_device(const DeviceKeys& d) {
   });
 }
 
+std::int64_t PgDeviceStore::pre_key_number(const char* what, const char* sql) {
+  pg::TenantScope tenant(conn_, business_id());
+  return conn_.exec(fmt::format("{} of business {}", what, business_id()), sql, {business_id()}).i64(0, 0);
+}
+
 std::uint32_t PgDeviceStore::next_pre_key_id() {
-  auto r = conn_.exec(fmt::format("next pre-key id of business {}", business_id()),
-                      "SELECT coalesce(max(key_id), 0) + 1 FROM wa_device_pre_keys WHERE business_id = $1",
-                      {business_id()});
-  return static_cast<std::uint32_t>(r.i64(0, 0));
+  return static_cast<std::uint32_t>(pre_key_number(
+      "next pre-key id", "SELECT coalesce(max(key_id), 0) + 1 FROM wa_device_pre_keys WHERE business_id = $1"));
 }
 
 void PgDeviceStore::save_pre_keys(const std::vector<PreKey>& keys) {
+  pg::TenantScope tenant(conn_, business_id());
   if (keys.empty()) return;
   std::vector<std::int64_t> ids;
   std::vector<crypto::Bytes> privs;
@@ -178,6 +184,7 @@ void PgDeviceStore::save_pre_keys(const std::vector<PreKey>& keys) {
 }
 
 std::vector<PreKey> PgDeviceStore::unuploaded_pre_keys(std::size_t limit) {
+  pg::TenantScope tenant(conn_, business_id());
   auto r = conn_.exec(
       fmt::format("load pre-keys not yet uploaded of business {}", business_id()),
       "SELECT key_id, priv, data_key_id FROM wa_device_pre_keys WHERE business_id = $1 AND NOT uploaded"
@@ -197,13 +204,12 @@ std::vector<PreKey> PgDeviceStore::unuploaded_pre_keys(std::size_t limit) {
 }
 
 std::size_t PgDeviceStore::uploaded_pre_key_count() {
-  auto r = conn_.exec(fmt::format("count uploaded pre-keys of business {}", business_id()),
-                      "SELECT count(*) FROM wa_device_pre_keys WHERE business_id = $1 AND uploaded",
-                      {business_id()});
-  return static_cast<std::size_t>(r.i64(0, 0));
+  return static_cast<std::size_t>(pre_key_number(
+      "count uploaded pre-keys", "SELECT count(*) FROM wa_device_pre_keys WHERE business_id = $1 AND uploaded"));
 }
 
 void PgDeviceStore::mark_pre_keys_uploaded(std::uint32_t up_to_id) {
+  pg::TenantScope tenant(conn_, business_id());
   write("mark pre-keys uploaded", [&] {
     fence_->write(conn_, "mark pre-keys uploaded", [&](pg::Connection& tx) {
       tx.exec(
@@ -214,41 +220,42 @@ void PgDeviceStore::mark_pre_keys_uploaded(std::uint32_t up_to_id) {
   });
 }
 
+void PgDeviceStore::fenced_exec(const char* purpose, const char* sql, std::vector<pg::Param> params) {
+  params.insert(params.begin(), pg::Param(business_id()));
+  pg::TenantScope tenant(conn_, business_id());
+  write(purpose, [&] {
+    fence_->write(conn_, purpose, [&](pg::Connection& tx) { tx.exec(purpose, sql, params); });
+  });
+}
+
 void PgDeviceStore::set_qr(const std::string& qr, std::chrono::system_clock::time_point expires_at) {
-  write("store QR code", [&] {
-    fence_->write(conn_, "store QR code", [&](pg::Connection& tx) {
-      tx.exec("store QR code",
+  fenced_exec("store QR code",
               "UPDATE wa_accounts SET qr_code = $2, qr_expires_at = to_timestamp($3::bigint / 1000.0),"
               " status = 'qr_scanning', updated_at = now() WHERE business_id = $1",
-              {business_id(), qr, unix_ms(expires_at)});
-    });
-  });
+              {qr, unix_ms(expires_at)});
 }
 
 void PgDeviceStore::clear_qr() {
-  write("clear QR code", [&] {
-    fence_->write(conn_, "clear QR code", [&](pg::Connection& tx) {
-      tx.exec("clear QR code",
-              "UPDATE wa_accounts SET qr_code = NULL, qr_expires_at = NULL, updated_at = now() WHERE "
-              "business_id = $1",
-              {business_id()});
-    });
-  });
+  fenced_exec("clear QR code",
+              "UPDATE wa_accounts SET qr_code = NULL, qr_expires_at = NULL, updated_at = now() WHERE business_id = $1");
 }
 
 std::optional<std::string> PgDeviceStore::account_jid() {
+  pg::TenantScope tenant(conn_, business_id());
   auto r = conn_.exec(fmt::format("read the jid of business {}", business_id()),
                       "SELECT jid FROM wa_accounts WHERE business_id = $1", {business_id()});
   return r.rows() == 0 ? std::nullopt : r.opt(0, 0);
 }
 
 std::int64_t PgDeviceStore::paired_lock_key(const std::string& jid) {
+  pg::TenantScope tenant(conn_, business_id());
   if (auto err = validate_jid(jid); !err.empty())
     throw StoreError(fmt::format("paired jid of business {}: {}", business_id(), err));
   return compute_lock_key(conn_, business_id(), jid);
 }
 
 std::int64_t PgDeviceStore::commit_pairing(const std::string& jid, std::optional<std::int64_t> expected_key) {
+  pg::TenantScope tenant(conn_, business_id());
   if (auto err = validate_jid(jid); !err.empty())
     throw StoreError(fmt::format("paired jid of business {}: {}", business_id(), err));
   std::int64_t key = 0;
@@ -280,6 +287,7 @@ void PgDeviceStore::set_paired(const std::string& jid) {
 }
 
 void PgDeviceStore::report_connected(bool resumed) {
+  pg::TenantScope tenant(conn_, business_id());
   write("report connected", [&] {
     set_connected(conn_, business_id(), fence_->epoch(), resumed, fence_->refused_counter());
     set_health_score(conn_, business_id(), fence_->epoch(), 100, fence_->refused_counter());
@@ -287,6 +295,7 @@ void PgDeviceStore::report_connected(bool resumed) {
 }
 
 void PgDeviceStore::report_disconnected(core::DisconnectReason reason, const std::string& details) {
+  pg::TenantScope tenant(conn_, business_id());
   const std::string d = details.size() > kMaxDetails ? details.substr(0, kMaxDetails) : details;
   write("report disconnect", [&] {
     if (reason == core::DisconnectReason::logged_out) {
@@ -313,6 +322,7 @@ void PgDeviceStore::report_disconnected(core::DisconnectReason reason, const std
 }
 
 void PgDeviceStore::report_activity() {
+  pg::TenantScope tenant(conn_, business_id());
   write("report activity",
         [&] { touch_activity(conn_, business_id(), fence_->epoch(), fence_->refused_counter()); });
 }

@@ -67,6 +67,10 @@ class PgDeviceStore final : public client::DeviceStore {
  private:
   template <class F>
   void write(const char* purpose, F&& body);
+  // One fenced UPDATE/DELETE of this account's rows: `sql` has $1 = business_id, then `params`.
+  void fenced_exec(const char* purpose, const char* sql, std::vector<pg::Param> params = {});
+  // One number about this account's pre-keys: `sql` has $1 = business_id and returns one value.
+  std::int64_t pre_key_number(const char* what, const char* sql);
 
   pg::Connection& conn_;
   std::shared_ptr<const WriteFence> fence_;

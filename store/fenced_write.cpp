@@ -27,6 +27,7 @@ void refuse_write(const std::string& business_id, std::int64_t held, std::option
 
 void check_epoch(pg::Connection& conn, const std::string& business_id, std::int64_t epoch, std::string_view purpose,
                  prometheus::Counter* refused) {
+  pg::TenantScope tenant(conn, business_id);
   // FOR SHARE: concurrent fenced writes don't block each other, but begin_lease's UPDATE of this
   // row waits until they are done, so no old-epoch write commits after a new lease began.
   auto r = conn.exec(fmt::format("{}: check lease epoch of business {}", purpose, business_id),
@@ -43,6 +44,7 @@ void fenced_write(pg::Connection& conn, const std::string& business_id, std::int
     throw StoreError(fmt::format("{} for business {}: fenced_write needs a connection outside any transaction "
                                  "(use check_epoch inside your own)",
                                  purpose, business_id));
+  pg::TenantScope tenant(conn, business_id);
   pg::Transaction tx(conn, fmt::format("{} for business {}", purpose, business_id));
   check_epoch(conn, business_id, epoch, purpose, refused);
   body(conn);

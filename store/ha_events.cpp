@@ -2,36 +2,29 @@
 
 #include <fmt/format.h>
 
+#include "store/accounts.h"
+#include "store/enum_names.h"
 #include "store/errors.h"
 #include "store/row.h"
 
 namespace wa::store {
 
-const char* to_string(EventKind k) {
-  switch (k) {
-    case EventKind::acquired:
-      return "acquired";
-    case EventKind::resigned:
-      return "resigned";
-    case EventKind::fenced:
-      return "fenced";
-    case EventKind::lost:
-      return "lost";
-    case EventKind::takeover:
-      return "takeover";
-  }
-  return "acquired";
-}
+namespace {
+constexpr EnumNames<EventKind, 5> kEventKinds{{{EventKind::acquired, "acquired"},
+                                               {EventKind::resigned, "resigned"},
+                                               {EventKind::fenced, "fenced"},
+                                               {EventKind::lost, "lost"},
+                                               {EventKind::takeover, "takeover"}}};
+}  // namespace
 
-std::optional<EventKind> parse_event_kind(std::string_view s) {
-  for (auto k : {EventKind::acquired, EventKind::resigned, EventKind::fenced, EventKind::lost, EventKind::takeover})
-    if (s == to_string(k)) return k;
-  return std::nullopt;
-}
+const char* to_string(EventKind k) { return enum_name(kEventKinds, k); }
+
+std::optional<EventKind> parse_event_kind(std::string_view s) { return enum_parse(kEventKinds, s); }
 
 std::int64_t record_event(pg::Connection& conn, const std::string& business_id, const std::string& pod,
                           EventKind kind, std::optional<std::int64_t> epoch, std::optional<std::int64_t> duration_ms,
                           std::string_view details) {
+  pg::TenantScope tenant(conn, business_id);
   auto r = conn.exec(fmt::format("record ha event '{}' of business {}", to_string(kind), business_id),
                      "INSERT INTO ha_events (business_id, pod, kind, epoch, duration_ms, details)"
                      " VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6) RETURNING id",
@@ -42,6 +35,9 @@ std::int64_t record_event(pg::Connection& conn, const std::string& business_id, 
 
 std::vector<HaEvent> list_events(pg::Connection& conn, const std::optional<std::string>& business_id,
                                  std::int64_t after_id, int limit) {
+  // All: the registered accounts' events (under row-level security, those of a removed account
+  // are no longer listed).
+  pg::TenantScope tenant(conn, business_id ? std::vector<std::string>{*business_id} : account_ids(conn));
   auto r = conn.exec("list ha events",
                      "SELECT id, (extract(epoch FROM at) * 1000)::bigint, business_id, pod, kind, epoch, duration_ms,"
                      " details FROM ha_events WHERE id > $1::bigint AND ($2::text IS NULL OR business_id = $2)"

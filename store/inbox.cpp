@@ -1,5 +1,6 @@
 #include "store/inbox.h"
 
+#include "store/row.h"
 #include "store/utf8.h"
 
 #include <fmt/format.h>
@@ -15,14 +16,7 @@ constexpr const char* kColumns = "seq, id, chat, sender, message_type, text, ser
 
 InboxMessage row(const pg::Result& r, int i) {
   InboxMessage m;
-  m.seq = r.i64(i, 0);
-  m.id = std::string(r.text(i, 1));
-  m.chat = std::string(r.text(i, 2));
-  m.sender = std::string(r.text(i, 3));
-  m.message_type = std::string(r.text(i, 4));
-  m.text = r.opt(i, 5);
-  m.server_ts = r.i64(i, 6);
-  m.ciphertext_hash = r.bytes(i, 7);
+  pg::read_row(r, i, m.seq, m.id, m.chat, m.sender, m.message_type, m.text, m.server_ts, m.ciphertext_hash);
   return m;
 }
 
@@ -36,6 +30,7 @@ std::vector<std::uint8_t> ciphertext_hash(const std::uint8_t* data, std::size_t 
 
 std::optional<std::int64_t> insert_inbox(pg::Connection& tx, const std::string& business_id,
                                          const InboxMessage& raw) {
+  pg::TenantScope tenant(tx, business_id);
   // The fields come from the wire: text PostgreSQL would refuse must not make the decryption's
   // transaction fail (the message would be redelivered and refused forever).
   InboxMessage m = raw;
@@ -70,6 +65,7 @@ std::optional<std::int64_t> insert_inbox(pg::Connection& tx, const std::string& 
 
 std::optional<InboxMessage> find_inbox_by_hash(pg::Connection& conn, const std::string& business_id,
                                                const std::vector<std::uint8_t>& hash) {
+  pg::TenantScope tenant(conn, business_id);
   auto r = conn.exec(
       fmt::format("look up inbox message by ciphertext for business {}", business_id),
       (std::string("SELECT ") + kColumns + " FROM wa_inbox WHERE business_id = $1 AND ciphertext_hash = $2")
@@ -81,16 +77,14 @@ std::optional<InboxMessage> find_inbox_by_hash(pg::Connection& conn, const std::
 
 std::vector<InboxMessage> list_inbox(pg::Connection& conn, const std::string& business_id, std::int64_t after,
                                      int limit) {
+  pg::TenantScope tenant(conn, business_id);
   if (limit <= 0) return {};
   auto r = conn.exec(fmt::format("list inbox of business {}", business_id),
                      (std::string("SELECT ") + kColumns +
                       " FROM wa_inbox WHERE business_id = $1 AND seq > $2::bigint ORDER BY seq LIMIT $3::int")
                          .c_str(),
                      {business_id, after, limit});
-  std::vector<InboxMessage> out;
-  out.reserve(static_cast<std::size_t>(r.rows()));
-  for (int i = 0; i < r.rows(); ++i) out.push_back(row(r, i));
-  return out;
+  return pg::read_rows<InboxMessage>(r, row);
 }
 
 }  // namespace wa::store

@@ -50,6 +50,7 @@ void migrate_signal_state(pg::Connection& tx, const std::string& business_id, co
 
 void put_lid_mapping(pg::Connection& tx, const std::string& business_id, const std::string& lid_user,
                      const std::string& pn_user) {
+  pg::TenantScope tenant(tx, business_id);
   check_user(lid_user, "LID");
   check_user(pn_user, "phone number");
   const auto purpose = fmt::format("store LID mapping for business {}", business_id);
@@ -65,6 +66,7 @@ void put_lid_mapping(pg::Connection& tx, const std::string& business_id, const s
 
 std::optional<std::string> lid_for_pn(pg::Connection& conn, const std::string& business_id,
                                       const std::string& pn_user) {
+  pg::TenantScope tenant(conn, business_id);
   auto r = conn.exec(fmt::format("look up LID for business {}", business_id),
                      "SELECT lid FROM wa_lid_map WHERE business_id = $1 AND pn = $2", {business_id, pn_user});
   if (r.rows() == 0) return std::nullopt;
@@ -73,6 +75,7 @@ std::optional<std::string> lid_for_pn(pg::Connection& conn, const std::string& b
 
 std::optional<std::string> pn_for_lid(pg::Connection& conn, const std::string& business_id,
                                       const std::string& lid_user) {
+  pg::TenantScope tenant(conn, business_id);
   auto r =
       conn.exec(fmt::format("look up phone number for business {}", business_id),
                 "SELECT pn FROM wa_lid_map WHERE business_id = $1 AND lid = $2", {business_id, lid_user});

@@ -1,5 +1,6 @@
 #include "store/outbox.h"
 
+#include "store/row.h"
 #include "store/utf8.h"
 
 #include <fmt/format.h>
@@ -23,17 +24,8 @@ std::string select_sql(const char* rest) {
 
 OutboxMessage row(const pg::Result& r, int i) {
   OutboxMessage m;
-  m.business_id = std::string(r.text(i, 0));
-  m.id = std::string(r.text(i, 1));
-  m.recipient = std::string(r.text(i, 2));
-  m.text = std::string(r.text(i, 3));
-  m.status = std::string(r.text(i, 4));
-  m.error = r.opt(i, 5);
-  m.attempts = r.i64(i, 6);
-  if (!r.is_null(i, 7)) m.claimed_epoch = r.i64(i, 7);
-  m.idempotency_key = r.opt(i, 8);
-  m.created_at_ms = r.i64(i, 9);
-  m.updated_at_ms = r.i64(i, 10);
+  pg::read_row(r, i, m.business_id, m.id, m.recipient, m.text, m.status, m.error, m.attempts, m.claimed_epoch,
+               m.idempotency_key, m.created_at_ms, m.updated_at_ms);
   return m;
 }
 
@@ -96,6 +88,7 @@ std::string new_message_id() {
 }
 
 Enqueued enqueue(pg::Connection& conn, const EnqueueRequest& req) {
+  pg::TenantScope tenant(conn, req.business_id);
   if (auto e = validate_recipient(req.recipient); !e.empty()) throw InvalidMessage(e);
   if (auto e = validate_text(req.text); !e.empty()) throw InvalidMessage(e);
   if (req.id)
@@ -145,6 +138,7 @@ Enqueued enqueue(pg::Connection& conn, const EnqueueRequest& req) {
 
 std::optional<OutboxMessage> find_outbox(pg::Connection& conn, const std::string& business_id,
                                          const std::string& id) {
+  pg::TenantScope tenant(conn, business_id);
   auto r = conn.exec(fmt::format("look up outbox message of business {}", business_id),
                      select_sql("WHERE business_id = $1 AND id = $2").c_str(), {business_id, id});
   if (r.rows() == 0) return std::nullopt;
@@ -152,6 +146,7 @@ std::optional<OutboxMessage> find_outbox(pg::Connection& conn, const std::string
 }
 
 std::vector<OutboxMessage> claim_outbox(pg::Connection& conn, const WriteFence& fence, int limit) {
+  pg::TenantScope tenant(conn, fence.business_id());
   std::vector<OutboxMessage> out;
   if (limit <= 0) return out;
   const auto purpose = fmt::format("claim outbox of business {}", fence.business_id());
@@ -178,6 +173,7 @@ std::vector<OutboxMessage> claim_outbox(pg::Connection& conn, const WriteFence& 
 }
 
 void release_outbox(pg::Connection& conn, const WriteFence& fence, const std::string& id) {
+  pg::TenantScope tenant(conn, fence.business_id());
   const auto purpose = fmt::format("release outbox message of business {}", fence.business_id());
   pg::Transaction tx(conn, purpose);
   fence_check(conn, fence, purpose);
@@ -190,6 +186,7 @@ void release_outbox(pg::Connection& conn, const WriteFence& fence, const std::st
 
 bool advance_outbox(pg::Connection& conn, const WriteFence& fence, const std::string& id,
                     std::string_view status, const std::optional<std::string>& error) {
+  pg::TenantScope tenant(conn, fence.business_id());
   static constexpr std::array<std::string_view, 4> kOrder = {"queued", "sent", "delivered", "read"};
   const bool failed = status == "failed";
   if (!failed && std::find(kOrder.begin() + 1, kOrder.end(), status) == kOrder.end())
@@ -213,12 +210,9 @@ bool advance_outbox(pg::Connection& conn, const WriteFence& fence, const std::st
 }
 
 std::int64_t count_unacked_outbox(pg::Connection& conn, const std::vector<std::string>& business_ids) {
-  if (business_ids.empty()) return 0;
-  return conn
-      .exec("count unacked outbox rows",
-            "SELECT count(*) FROM wa_outbox WHERE business_id = ANY($1::text[]) AND status = 'queued'",
-            {pg::Param::array(business_ids)})
-      .i64(0, 0);
+  return pg::count_in_businesses(
+      conn, "count unacked outbox rows",
+      "SELECT count(*) FROM wa_outbox WHERE business_id = ANY($1::text[]) AND status = 'queued'", business_ids);
 }
 
 }  // namespace wa::store

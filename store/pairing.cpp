@@ -46,6 +46,7 @@ bool settle_fenced(pg::Connection& conn, const WriteFence& fence, std::int64_t i
 }  // namespace
 
 std::optional<PairingState> read_pairing_state(pg::Connection& conn, const std::string& business_id) {
+  pg::TenantScope tenant(conn, business_id);
   // clock_timestamp(): the expiry is judged at read time, also inside a long transaction.
   auto r =
       conn.exec(fmt::format("read pairing state of business {}", business_id),
@@ -65,6 +66,7 @@ std::optional<PairingState> read_pairing_state(pg::Connection& conn, const std::
 }
 
 bool reset_logged_out_for_pairing(pg::Connection& conn, const std::string& business_id) {
+  pg::TenantScope tenant(conn, business_id);
   pg::Transaction tx(conn, fmt::format("relink business {}", business_id));
   auto cur = conn.exec(fmt::format("relink: read the account of business {}", business_id),
                        "SELECT status, lease_epoch FROM wa_accounts WHERE business_id = $1", {business_id});
@@ -87,6 +89,7 @@ bool reset_logged_out_for_pairing(pg::Connection& conn, const std::string& busin
 }
 
 std::vector<Pairing> pairing_history(pg::Connection& conn, const std::string& business_id) {
+  pg::TenantScope tenant(conn, business_id);
   auto r = conn.exec(fmt::format("read the pairing history of business {}", business_id),
                      "SELECT jid, epoch, pod, (extract(epoch FROM paired_at) * 1000)::bigint,"
                      " (extract(epoch FROM ended_at) * 1000)::bigint, end_reason"
@@ -100,6 +103,7 @@ std::vector<Pairing> pairing_history(pg::Connection& conn, const std::string& bu
 }
 
 void end_pairing_in_transaction(pg::Connection& conn, const std::string& business_id, const char* reason) {
+  pg::TenantScope tenant(conn, business_id);
   conn.exec(fmt::format("end the current pairing of business {}", business_id),
             "UPDATE wa_pairings SET ended_at = clock_timestamp(), end_reason = $2"
             " WHERE business_id = $1 AND ended_at IS NULL",
@@ -108,6 +112,7 @@ void end_pairing_in_transaction(pg::Connection& conn, const std::string& busines
 
 void record_pairing_in_transaction(pg::Connection& conn, const std::string& business_id,
                                    const std::string& jid, std::int64_t epoch) {
+  pg::TenantScope tenant(conn, business_id);
   end_pairing_in_transaction(conn, business_id, "paired_again");
   conn.exec(fmt::format("record the pairing of business {}", business_id),
             "INSERT INTO wa_pairings (business_id, jid, epoch, pod)"
@@ -117,6 +122,7 @@ void record_pairing_in_transaction(pg::Connection& conn, const std::string& busi
 
 std::int64_t insert_pair_code_request(pg::Connection& conn, const std::string& business_id,
                                       const std::string& phone_digits, bool show_push_notification) {
+  pg::TenantScope tenant(conn, business_id);
   auto r = conn.exec(fmt::format("insert pair-code request for business {}", business_id),
                      "INSERT INTO wa_pair_code_requests (business_id, phone, show_push_notification)"
                      " VALUES ($1, $2, $3) RETURNING id",
@@ -135,6 +141,7 @@ std::optional<PairCodeRequest> get_pair_code_request(pg::Connection& conn, std::
 std::vector<PairCodeRequest> pending_pair_code_requests(pg::Connection& conn,
                                                         const std::vector<std::string>& business_ids,
                                                         std::int64_t max_age_ms) {
+  pg::TenantScope tenant(conn, business_ids);
   if (business_ids.empty()) return {};
   auto r = conn.exec(
       "list pending pair-code requests",

@@ -1,5 +1,9 @@
 #include "store/pg.h"
 
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
 #include <fmt/format.h>
 
 #include "common/log.h"
@@ -105,6 +109,20 @@ void log_notice(void*, const PGresult* r) {
       .kv("message", field(PG_DIAG_MESSAGE_PRIMARY));
 }
 
+// WACONN_DATABASE_PASSWORD_FILE: the database password alone, in a file (libpq's PGPASSFILE
+// refuses a file its user does not own, which a mounted Kubernetes Secret never is).
+std::string password_from_file(std::string_view purpose) {
+  const char* path = std::getenv("WACONN_DATABASE_PASSWORD_FILE");
+  if (path == nullptr || *path == '\0') return {};
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error(fmt::format("{}: cannot read WACONN_DATABASE_PASSWORD_FILE {}", purpose, path), "28P01")
+        .set_connection_lost(true);
+  std::string pw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+  return pw;
+}
+
 }  // namespace
 
 Connection Connection::open(const std::string& url, std::string_view purpose,
@@ -114,6 +132,13 @@ Connection Connection::open(const std::string& url, std::string_view purpose,
   for (const auto& [k, v] : extra) {
     keys.push_back(k.c_str());
     vals.push_back(v.c_str());
+  }
+  // Read for every connection, so a rotated password (a Secret updated in the mounted file)
+  // applies to the next connection without a restart. Later keys win over the URL's password.
+  const std::string password = password_from_file(purpose);
+  if (!password.empty()) {
+    keys.push_back("password");
+    vals.push_back(password.c_str());
   }
   keys.push_back(nullptr);
   vals.push_back(nullptr);
@@ -149,22 +174,121 @@ void Connection::fail(std::string_view purpose, const PGresult* r) {
   throw e;
 }
 
-Result Connection::exec(std::string_view purpose, const char* sql, const std::vector<Param>& params) {
-  if (!c_) throw Error(fmt::format("{}: no database connection", purpose), "08003").set_connection_lost(true);
+namespace {
+
+constexpr const char* kSetTenantSql = "SELECT set_config('waconnector.business_id', $1, true)";
+
+// libpq's parameter arrays for one statement.
+struct Params {
   std::vector<const char*> values;
   std::vector<int> lengths;
   std::vector<int> formats;
-  values.reserve(params.size());
-  for (const auto& p : params) {
-    values.push_back(p.value ? p.value->data() : nullptr);
-    lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
-    formats.push_back(p.binary ? 1 : 0);
+  explicit Params(const std::vector<Param>& params) {
+    values.reserve(params.size());
+    for (const auto& p : params) {
+      values.push_back(p.value ? p.value->data() : nullptr);
+      lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
+      formats.push_back(p.binary ? 1 : 0);
+    }
   }
-  Result r(PQexecParams(c_.get(), sql, static_cast<int>(params.size()), nullptr, values.data(),
-                        lengths.data(), formats.data(), 0));
-  const auto st = r.get() ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail(purpose, r.get());
+  int size() const { return static_cast<int>(values.size()); }
+};
+
+bool succeeded(const PGresult* r) {
+  const auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+}  // namespace
+
+Result Connection::exec(std::string_view purpose, const char* sql, const std::vector<Param>& params) {
+  if (!c_) throw Error(fmt::format("{}: no database connection", purpose), "08003").set_connection_lost(true);
+  if (tenant_ && PQtransactionStatus(c_.get()) == PQTRANS_IDLE) return exec_in_tenant(purpose, sql, params);
+  const Params p(params);
+  Result r(PQexecParams(c_.get(), sql, p.size(), nullptr, p.values.data(), p.lengths.data(), p.formats.data(), 0));
+  if (!succeeded(r.get())) fail(purpose, r.get());
   return r;
+}
+
+// One round trip: set_config and the statement in a pipeline, which runs them in one implicit
+// transaction that the Sync commits (or rolls back when either failed).
+Result Connection::exec_in_tenant(std::string_view purpose, const char* sql, const std::vector<Param>& params) {
+  PGconn* c = c_.get();
+  if (PQenterPipelineMode(c) != 1) fail(purpose, nullptr);
+  const Params p(params);
+  const char* tenant = tenant_->c_str();
+  const bool sent = PQsendQueryParams(c, kSetTenantSql, 1, nullptr, &tenant, nullptr, nullptr, 0) == 1 &&
+                    PQsendQueryParams(c, sql, p.size(), nullptr, p.values.data(), p.lengths.data(),
+                                      p.formats.data(), 0) == 1 &&
+                    PQpipelineSync(c) == 1;
+  Result setting, statement;
+  bool synced = false;
+  // Results: set_config's, NULL, the statement's, NULL, then the Sync's.
+  while (sent && !synced && PQstatus(c) == CONNECTION_OK) {
+    PGresult* r = PQgetResult(c);
+    if (r == nullptr) continue;
+    if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      synced = true;
+    } else if (setting.get() == nullptr) {
+      setting = Result(r);
+    } else if (statement.get() == nullptr) {
+      statement = Result(r);
+    } else {
+      PQclear(r);
+    }
+  }
+  if (synced) PQexitPipelineMode(c);
+  if (!synced) {
+    // The connection broke mid-pipeline: no state worth keeping.
+    Error e(fmt::format("{}: connection lost in a pipelined statement", purpose), "08006");
+    e.set_connection_lost(true);
+    c_.reset();
+    throw e;
+  }
+  if (!succeeded(setting.get())) fail(purpose, setting.get());
+  if (!succeeded(statement.get())) fail(purpose, statement.get());
+  return statement;
+}
+
+void Connection::set_tenant(std::optional<std::string> ids) {
+  if (ids == tenant_) return;
+  tenant_ = std::move(ids);
+  // Set right away inside an open transaction, still transaction-local. A scope ending inside a
+  // transaction leaves the setting as it was: the rest of that transaction (one business's work,
+  // which an inner store function scoped for it) keeps it until COMMIT.
+  if (tenant_ && c_ && PQtransactionStatus(c_.get()) == PQTRANS_INTRANS)
+    exec("set the business of this transaction", kSetTenantSql, {Param(*tenant_)});
+}
+
+namespace {
+
+std::string join_ids(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) {
+    if (!out.empty()) out += ',';
+    out += id;
+  }
+  return out;
+}
+
+}  // namespace
+
+TenantScope::TenantScope(Connection& c, std::string_view business_id) : c_(c), previous_(c.tenant()) {
+  c_.set_tenant(std::string(business_id));
+}
+
+TenantScope::TenantScope(Connection& c, const std::vector<std::string>& business_ids)
+    : c_(c), previous_(c.tenant()) {
+  c_.set_tenant(join_ids(business_ids));
+}
+
+TenantScope::~TenantScope() {
+  try {
+    c_.set_tenant(std::move(previous_));
+  } catch (...) {
+    // The connection failed: its transaction (and the setting) end with it.
+  }
 }
 
 void Connection::exec_simple(std::string_view purpose, const char* sql) {
@@ -176,6 +300,7 @@ void Connection::exec_simple(std::string_view purpose, const char* sql) {
 
 Transaction::Transaction(Connection& c, std::string_view purpose) : c_(c), purpose_(purpose) {
   c_.exec_simple(purpose_, "BEGIN");
+  if (c_.tenant_) c_.exec(purpose_, kSetTenantSql, {Param(*c_.tenant_)});
 }
 
 Transaction::~Transaction() {
@@ -190,6 +315,13 @@ Transaction::~Transaction() {
 void Transaction::commit() {
   c_.exec_simple(purpose_, "COMMIT");
   done_ = true;
+}
+
+std::int64_t count_in_businesses(Connection& c, std::string_view purpose, const char* sql,
+                                 const std::vector<std::string>& business_ids) {
+  if (business_ids.empty()) return 0;
+  TenantScope tenant(c, business_ids);
+  return c.exec(purpose, sql, {Param::array(business_ids)}).i64(0, 0);
 }
 
 std::string validate_conninfo(const std::string& url) {

@@ -122,10 +122,12 @@ class Connection {
                          const std::vector<std::pair<std::string, std::string>>& extra = {});
 
   Connection() = default;
-  Connection(Connection&& o) noexcept : c_(std::move(o.c_)), retired_(std::exchange(o.retired_, false)) {}
+  Connection(Connection&& o) noexcept
+      : c_(std::move(o.c_)), retired_(std::exchange(o.retired_, false)), tenant_(std::move(o.tenant_)) {}
   Connection& operator=(Connection&& o) noexcept {
     c_ = std::move(o.c_);
     retired_ = std::exchange(o.retired_, false);
+    tenant_ = std::move(o.tenant_);
     return *this;
   }
 
@@ -152,11 +154,39 @@ class Connection {
     retired_ = false;
   }
 
+  // Row-level security (migration 0011): the business ids whose rows the following statements may
+  // see and write, as the comma-separated value of the setting waconnector.business_id (nullopt:
+  // none). It is set per transaction with set_config(..., true), never for the session, so it holds
+  // through a transaction-pooling proxy: a Transaction sets it after BEGIN, a statement outside a
+  // transaction runs as one pipelined implicit transaction (set_config, the statement, Sync), and a
+  // change inside an open transaction is applied at once. Use TenantScope rather than this.
+  void set_tenant(std::optional<std::string> ids);
+  const std::optional<std::string>& tenant() const { return tenant_; }
+
  private:
+  friend class Transaction;
   explicit Connection(PGconn* c) : c_(c) {}
   [[noreturn]] void fail(std::string_view purpose, const PGresult* r);
+  Result exec_in_tenant(std::string_view purpose, const char* sql, const std::vector<Param>& params);
   std::unique_ptr<PGconn, ConnDeleter> c_;
   bool retired_ = false;
+  std::optional<std::string> tenant_;
+};
+
+// The statements run while it lives see the rows of these businesses only (when the role is under
+// row-level security); the previous scope comes back at its end. Store functions open one for the
+// business they were asked about, so a query that forgot its WHERE still sees no other business.
+class TenantScope {
+ public:
+  TenantScope(Connection& c, std::string_view business_id);
+  TenantScope(Connection& c, const std::vector<std::string>& business_ids);
+  TenantScope(const TenantScope&) = delete;
+  TenantScope& operator=(const TenantScope&) = delete;
+  ~TenantScope();
+
+ private:
+  Connection& c_;
+  std::optional<std::string> previous_;
 };
 
 // BEGIN on construction, ROLLBACK on destruction unless commit() ran.
@@ -173,6 +203,11 @@ class Transaction {
   std::string purpose_;
   bool done_ = false;
 };
+
+// count(*)-style query over several businesses under their TenantScope: `sql` takes them as
+// $1 (text[]) and returns one bigint. 0 without any business.
+std::int64_t count_in_businesses(Connection& c, std::string_view purpose, const char* sql,
+                                 const std::vector<std::string>& business_ids);
 
 // Quote-free check that a database URL/conninfo parses; returns an error message or empty.
 std::string validate_conninfo(const std::string& url);

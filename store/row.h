@@ -20,6 +20,7 @@ inline void read_column(const Result& r, int row, int col, std::int64_t& v) { v 
 // int fields hold counts and pids the SQL keeps in int columns.
 inline void read_column(const Result& r, int row, int col, int& v) { v = static_cast<int>(r.i64(row, col)); }
 inline void read_column(const Result& r, int row, int col, bool& v) { v = r.boolean(row, col); }
+inline void read_column(const Result& r, int row, int col, std::vector<std::uint8_t>& v) { v = r.bytes(row, col); }
 inline void read_column(const Result& r, int row, int col, std::optional<std::int64_t>& v) {
   v = r.is_null(row, col) ? std::nullopt : std::optional<std::int64_t>(r.i64(row, col));
 }

@@ -17,6 +17,7 @@
 #include "core/crypto/crypto_error.h"
 #include "core/crypto/digest.h"
 #include "core/crypto/random.h"
+#include "store/accounts.h"
 
 namespace wa::store {
 namespace {
@@ -474,6 +475,7 @@ std::size_t seal_table(pg::Connection& c, Sealer& sealer, const PlainTable& t) {
 }  // namespace
 
 SealCounts seal_plain_rows(pg::Connection& c, Sealer& sealer) {
+  pg::TenantScope tenant(c, account_ids(c));  // every account's rows
   SealCounts n;
   n.devices = seal_table(
       c, sealer, {"wa_devices", {}, {"noise_priv", "identity_priv", "signed_pre_key_priv", "adv_secret"}});
@@ -492,6 +494,7 @@ SealCounts seal_plain_rows(pg::Connection& c, Sealer& sealer) {
 }
 
 std::map<std::optional<std::int32_t>, std::int64_t> sealed_row_counts(pg::Connection& c) {
+  pg::TenantScope tenant(c, account_ids(c));
   auto r = c.exec("count rows per data key",
                   "SELECT data_key_id, count(*) FROM ("
                   " SELECT data_key_id FROM wa_devices UNION ALL SELECT data_key_id FROM wa_device_pre_keys"

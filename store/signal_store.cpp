@@ -47,6 +47,7 @@ PgSignalStore::PgSignalStore(pg::Connection& conn, std::shared_ptr<const WriteFe
 }
 
 void PgSignalStore::write(std::string_view purpose, const std::function<void(pg::Connection&)>& body) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   if (in_transaction_) {
     // The enclosing transaction checked the epoch and holds the account row FOR SHARE until it ends.
     body(conn_);
@@ -61,6 +62,7 @@ void PgSignalStore::write(std::string_view purpose, const std::function<void(pg:
 
 pg::Result PgSignalStore::exec_write(std::string_view purpose, const char* sql,
                                      const std::vector<pg::Param>& params) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   pg::Result r;
   write(purpose, [&](pg::Connection& c) { r = c.exec(purpose, sql, params); });
   return r;
@@ -68,12 +70,14 @@ pg::Result PgSignalStore::exec_write(std::string_view purpose, const char* sql,
 
 std::optional<signal::Bytes> PgSignalStore::first_bytes(std::string_view purpose, const char* sql,
                                                         const std::vector<pg::Param>& params) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   auto r = conn_.exec(purpose, sql, params);
   if (r.rows() == 0) return std::nullopt;
   return r.bytes(0, 0);
 }
 
 void PgSignalStore::transaction(std::string_view purpose, const std::function<void(pg::Connection&)>& body) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   if (in_transaction_) throw std::logic_error("PgSignalStore::transaction is not reentrant");
   struct Flag {
     bool& f;
@@ -94,6 +98,7 @@ void PgSignalStore::transaction(std::string_view purpose, const std::function<vo
 // --- sessions ---
 
 std::optional<signal::Bytes> PgSignalStore::load_session(const signal::Address& a) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   auto r = conn_.exec("load signal session",
                       "SELECT session, data_key_id FROM wa_signal_sessions WHERE business_id = $1 AND "
                       "our_jid = $2 AND their_id = $3",
@@ -102,6 +107,7 @@ std::optional<signal::Bytes> PgSignalStore::load_session(const signal::Address& 
 }
 
 void PgSignalStore::store_session(const signal::Address& a, signal::ByteView record) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   const RowSealer seal(conn_, fence_->business_id());
   exec_write("store signal session",
              "INSERT INTO wa_signal_sessions (business_id, our_jid, their_id, session, data_key_id)"
@@ -112,6 +118,7 @@ void PgSignalStore::store_session(const signal::Address& a, signal::ByteView rec
 }
 
 bool PgSignalStore::contains_session(const signal::Address& a) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   auto r =
       conn_.exec("look up signal session",
                  "SELECT 1 FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2 AND their_id = $3",
@@ -120,6 +127,7 @@ bool PgSignalStore::contains_session(const signal::Address& a) {
 }
 
 bool PgSignalStore::delete_session(const signal::Address& a) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   return exec_write("delete signal session",
                     "DELETE FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2 AND their_id = $3"
                     " RETURNING 1",
@@ -129,6 +137,7 @@ bool PgSignalStore::delete_session(const signal::Address& a) {
 
 // Prefix match without LIKE: names contain '_' ("…_1" for LIDs), a LIKE wildcard.
 std::size_t PgSignalStore::delete_all_sessions(const std::string& name) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   return static_cast<std::size_t>(
       exec_write("delete signal sessions of a user",
                  "DELETE FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2"
@@ -138,6 +147,7 @@ std::size_t PgSignalStore::delete_all_sessions(const std::string& name) {
 }
 
 std::vector<std::uint32_t> PgSignalStore::sub_device_sessions(const std::string& name) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   auto prefix = address_prefix(name);
   auto r = conn_.exec("list signal sessions of a user",
                       "SELECT their_id FROM wa_signal_sessions WHERE business_id = $1 AND our_jid = $2"
@@ -157,6 +167,7 @@ std::vector<std::uint32_t> PgSignalStore::sub_device_sessions(const std::string&
 // --- identities ---
 
 const PgSignalStore::DeviceRow& PgSignalStore::device() {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   if (device_) return *device_;
   auto r = conn_.exec("load device identity",
                       "SELECT identity_priv, registration_id, signed_pre_key_id, signed_pre_key_priv,"
@@ -179,10 +190,12 @@ const PgSignalStore::DeviceRow& PgSignalStore::device() {
 }
 
 signal::LocalIdentity PgSignalStore::local_identity() {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   return device().local;
 }
 
 std::optional<signal::Key32> PgSignalStore::load_identity(const signal::Address& a) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   auto cell = first_bytes("load contact identity",
                           "SELECT identity FROM wa_signal_identities WHERE business_id = $1 AND our_jid = $2"
                           " AND their_id = $3",
@@ -192,6 +205,7 @@ std::optional<signal::Key32> PgSignalStore::load_identity(const signal::Address&
 }
 
 void PgSignalStore::save_identity(const signal::Address& a, const signal::Key32& key) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   exec_write(
       "save contact identity",
       "INSERT INTO wa_signal_identities (business_id, our_jid, their_id, identity) VALUES ($1, $2, $3, $4)"
@@ -200,6 +214,7 @@ void PgSignalStore::save_identity(const signal::Address& a, const signal::Key32&
 }
 
 void PgSignalStore::delete_identity(const signal::Address& a) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   exec_write("delete contact identity",
              "DELETE FROM wa_signal_identities WHERE business_id = $1 AND our_jid = $2 AND their_id = $3",
              {fence_->business_id(), our_jid_, a.to_string()});
@@ -208,6 +223,7 @@ void PgSignalStore::delete_identity(const signal::Address& a) {
 // --- pre-keys ---
 
 std::optional<signal::KeyPair> PgSignalStore::load_pre_key(std::uint32_t id) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   auto cell = open_first(
       conn_,
       conn_.exec("load pre-key",
@@ -219,11 +235,13 @@ std::optional<signal::KeyPair> PgSignalStore::load_pre_key(std::uint32_t id) {
 }
 
 void PgSignalStore::remove_pre_key(std::uint32_t id) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   exec_write("remove used pre-key", "DELETE FROM wa_device_pre_keys WHERE business_id = $1 AND key_id = $2",
              {fence_->business_id(), static_cast<std::int64_t>(id)});
 }
 
 std::optional<signal::SignedPreKeyPair> PgSignalStore::load_signed_pre_key(std::uint32_t id) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   const auto& d = device();
   if (d.signed_pre_key.id != id) return std::nullopt;
   return d.signed_pre_key;
@@ -232,6 +250,7 @@ std::optional<signal::SignedPreKeyPair> PgSignalStore::load_signed_pre_key(std::
 // --- sender keys ---
 
 std::optional<signal::Bytes> PgSignalStore::load_sender_key(const signal::SenderKeyName& n) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   auto r = conn_.exec(
       "load sender key",
       "SELECT sender_key, data_key_id FROM wa_signal_sender_keys WHERE business_id = $1 AND our_jid = $2"
@@ -241,6 +260,7 @@ std::optional<signal::Bytes> PgSignalStore::load_sender_key(const signal::Sender
 }
 
 void PgSignalStore::store_sender_key(const signal::SenderKeyName& n, signal::ByteView record) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   const RowSealer seal(conn_, fence_->business_id());
   exec_write(
       "store sender key",
@@ -254,6 +274,7 @@ void PgSignalStore::store_sender_key(const signal::SenderKeyName& n, signal::Byt
 // --- who holds our sender key ---
 
 std::vector<std::string> PgSignalStore::sender_key_devices(const std::string& chat) {
+  pg::TenantScope tenant(conn_, fence_->business_id());
   auto r = conn_.exec("load sender key recipients",
                       "SELECT device FROM wa_sender_key_recipients WHERE business_id = $1 AND our_jid = $2"
                       " AND chat_id = $3 ORDER BY device",

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "store/accounts.h"
 #include "store/utf8.h"
 
 namespace wa::store {
@@ -59,6 +60,13 @@ std::string base64url(const unsigned char* p, std::size_t n) {
   return out;
 }
 
+// The business a token id belongs to ("" if none), through the narrow wa_api_token_business():
+// a request presents a token before anyone knows its business.
+std::string token_business(pg::Connection& conn, const std::string& id) {
+  auto r = conn.exec("find the business of an API token", "SELECT coalesce(wa_api_token_business($1), '')", {id});
+  return std::string(r.text(0, 0));
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> token_hash(std::string_view token) {
@@ -79,6 +87,7 @@ std::optional<std::string> token_id(std::string_view token) {
 }
 
 CreatedToken create_token(pg::Connection& conn, const std::string& business_id, const std::string& name) {
+  pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
   const auto chars = utf8_length(name);
   if (!chars) throw StoreError("token name is not valid UTF-8");
   if (*chars > kMaxTokenNameChars)
@@ -106,6 +115,7 @@ CreatedToken create_token(pg::Connection& conn, const std::string& business_id, 
 }
 
 std::vector<ApiToken> list_tokens(pg::Connection& conn, const std::string& business_id) {
+  pg::TenantScope tenant(conn, business_id.empty() ? account_ids(conn) : std::vector<std::string>{business_id});
   auto r = conn.exec("list API tokens",
                      (std::string("SELECT ") + kColumns +
                       " FROM wa_api_tokens WHERE ($1 = '' OR business_id = $1) ORDER BY created_at, id")
@@ -117,6 +127,7 @@ std::vector<ApiToken> list_tokens(pg::Connection& conn, const std::string& busin
 }
 
 bool revoke_token(pg::Connection& conn, const std::string& id) {
+  pg::TenantScope tenant(conn, token_business(conn, id));  // row-level security (0011)
   auto r = conn.exec("revoke API token",
                      "UPDATE wa_api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id",
                      {id});
@@ -126,6 +137,7 @@ bool revoke_token(pg::Connection& conn, const std::string& id) {
 std::optional<std::string> verify_token(pg::Connection& conn, std::string_view presented) {
   const auto id = token_id(presented);
   if (!id) return std::nullopt;
+  pg::TenantScope tenant(conn, token_business(conn, *id));  // row-level security (0011)
   auto r = conn.exec("verify API token",
                      "SELECT business_id, token_hash FROM wa_api_tokens WHERE id = $1 AND revoked_at IS NULL", {*id});
   if (r.rows() == 0) return std::nullopt;

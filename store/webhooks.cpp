@@ -51,6 +51,7 @@ void fence_check(pg::Connection& conn, const WriteFence& fence, std::string_view
 
 Webhook create_webhook(pg::Connection& conn, const std::string& business_id, const std::string& url,
                        const std::vector<std::string>& events, const std::string& secret) {
+  pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
   std::array<unsigned char, 8> b{};
   if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) throw std::runtime_error("no randomness for a webhook id");
   std::string id = "wh_";
@@ -75,6 +76,7 @@ Webhook create_webhook(pg::Connection& conn, const std::string& business_id, con
 }
 
 std::vector<Webhook> list_webhooks(pg::Connection& conn, const std::string& business_id) {
+  pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
   auto r = conn.exec(fmt::format("list webhooks of business {}", business_id),
                      (std::string("SELECT ") + kWebhookColumns +
                       " FROM wa_webhooks WHERE business_id = $1 ORDER BY created_at, id")
@@ -86,6 +88,7 @@ std::vector<Webhook> list_webhooks(pg::Connection& conn, const std::string& busi
 }
 
 std::optional<Webhook> get_webhook(pg::Connection& conn, const std::string& business_id, const std::string& id) {
+  pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
   auto r = conn.exec(fmt::format("read webhook of business {}", business_id),
                      (std::string("SELECT ") + kWebhookColumns + " FROM wa_webhooks WHERE business_id = $1 AND id = $2")
                          .c_str(),
@@ -95,6 +98,7 @@ std::optional<Webhook> get_webhook(pg::Connection& conn, const std::string& busi
 }
 
 bool delete_webhook(pg::Connection& conn, const std::string& business_id, const std::string& id) {
+  pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
   return conn
              .exec(fmt::format("delete webhook of business {}", business_id),
                    "DELETE FROM wa_webhooks WHERE business_id = $1 AND id = $2 RETURNING id", {business_id, id})
@@ -103,6 +107,7 @@ bool delete_webhook(pg::Connection& conn, const std::string& business_id, const 
 
 std::vector<Delivery> list_deliveries(pg::Connection& conn, const std::string& business_id,
                                       const std::string& webhook_id, int limit) {
+  pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
   auto r = conn.exec(
       fmt::format("list webhook deliveries of business {}", business_id),
       "SELECT d.id, d.webhook_id, d.event_id, e.type, d.state, d.attempts,"
@@ -132,6 +137,7 @@ std::vector<Delivery> list_deliveries(pg::Connection& conn, const std::string& b
 
 bool redeliver(pg::Connection& conn, const std::string& business_id, const std::string& webhook_id,
                std::int64_t delivery_id) {
+  pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
   auto r = conn.exec(fmt::format("redeliver webhook delivery of business {}", business_id),
                      "UPDATE wa_webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = now(),"
                      " claimed_until = NULL, updated_at = now()"
@@ -144,6 +150,7 @@ bool redeliver(pg::Connection& conn, const std::string& business_id, const std::
 
 std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence& fence, int limit,
                                           std::int64_t claim_ms) {
+  pg::TenantScope tenant(conn, fence.business_id());  // row-level security (0011)
   const auto purpose = fmt::format("claim webhook deliveries of business {}", fence.business_id());
   pg::Transaction tx(conn, purpose);
   fence_check(conn, fence, purpose);
@@ -185,6 +192,7 @@ std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence
 void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t delivery_id,
                      DeliveryOutcome outcome, std::optional<int> http_status,
                      const std::optional<std::string>& error, std::int64_t retry_in_ms) {
+  pg::TenantScope tenant(conn, fence.business_id());  // row-level security (0011)
   const auto purpose = fmt::format("record webhook delivery of business {}", fence.business_id());
   pg::Transaction tx(conn, purpose);
   fence_check(conn, fence, purpose);
@@ -210,6 +218,7 @@ void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t
 }
 
 std::int64_t prune_events(pg::Connection& conn, const WriteFence& fence, std::int64_t max_age_ms) {
+  pg::TenantScope tenant(conn, fence.business_id());  // row-level security (0011)
   const auto purpose = fmt::format("prune events of business {}", fence.business_id());
   pg::Transaction tx(conn, purpose);
   fence_check(conn, fence, purpose);
@@ -225,12 +234,10 @@ std::int64_t prune_events(pg::Connection& conn, const WriteFence& fence, std::in
 }
 
 std::int64_t count_pending_deliveries(pg::Connection& conn, const std::vector<std::string>& business_ids) {
-  if (business_ids.empty()) return 0;
-  return conn
-      .exec("count pending webhook deliveries",
-            "SELECT count(*) FROM wa_webhook_deliveries WHERE business_id = ANY($1::text[]) AND state = 'pending'",
-            {pg::Param::array(business_ids)})
-      .i64(0, 0);
+  return pg::count_in_businesses(
+      conn, "count pending webhook deliveries",
+      "SELECT count(*) FROM wa_webhook_deliveries WHERE business_id = ANY($1::text[]) AND state = 'pending'",
+      business_ids);
 }
 
 }  // namespace wa::store

@@ -429,6 +429,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         if (!id) return HttpResponse::json_error(400, "pair-code request id must be digits");
         const auto found = pool_->with([&](pg::Connection& c) -> std::variant<bool, store::PairCodeRequest> {
           if (!store::get_account(c, business)) return false;
+          pg::TenantScope tenant(c, business);  // row-level security: read by id within the business
           auto r = store::get_pair_code_request(c, *id);
           if (!r || r->business_id != business) return true;
           return std::move(*r);

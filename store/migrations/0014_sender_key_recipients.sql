@@ -11,3 +11,11 @@ CREATE TABLE wa_sender_key_recipients (
     device      TEXT NOT NULL,
     PRIMARY KEY (business_id, our_jid, chat_id, device)
 );
+
+-- Row-level security as for every business table (0011, docs/security.md).
+ALTER TABLE wa_sender_key_recipients ENABLE ROW LEVEL SECURITY;
+ALTER TABLE wa_sender_key_recipients FORCE ROW LEVEL SECURITY;
+CREATE POLICY wa_tenant ON wa_sender_key_recipients
+    USING (business_id = ANY (string_to_array(current_setting('waconnector.business_id', true), ',')))
+    WITH CHECK (business_id = ANY (string_to_array(current_setting('waconnector.business_id', true), ',')));
+GRANT SELECT, INSERT, UPDATE, DELETE ON wa_sender_key_recipients TO waconnector_app;
