@@ -325,9 +325,14 @@ int cmd_run(int argc, char** argv) {
     throw ConfigError(fmt::format("--http: {}", e.what()));
   }
   // Every pod serves the API (and the account's pairing QR) from the database, leader or not.
+  // SSE streams hold a civetweb worker each: at most half of them (the REST calls keep the rest).
+  auto api_pool = std::make_shared<store::ConnectionPool>(cfg.database_url, "waconnector/api", 4);
+  api::EventStreamOptions stream_opts;
+  stream_opts.max_streams = std::max(1, http_opts.threads / 2);
   api::register_api_routes(
       *http, std::make_shared<const api::Api>(
-                 std::make_shared<store::ConnectionPool>(cfg.database_url, "waconnector/api", 4), std::move(admin_token)));
+                 api_pool, std::move(admin_token),
+                 std::make_shared<api::EventStreams>(cfg.database_url, api_pool, stream_opts)));
   // `accounts pair --phone`: the leader asks its client for the linking code.
   PairCodeResponder pair_codes(
       cfg.database_url, cfg.pod,

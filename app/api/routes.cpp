@@ -32,7 +32,12 @@ std::optional<std::string> iso(const std::optional<std::int64_t>& ms) {
   return iso(*ms);
 }
 
-HttpResponse json(int status, std::string body) { return HttpResponse{status, "application/json", std::move(body), {}}; }
+HttpResponse json(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
 
 HttpResponse method_not_allowed(const HttpRequest& req, std::string_view allow) {
   auto r = HttpResponse::json_error(405, fmt::format("method {} not allowed on {}", req.method, req.path));
@@ -181,8 +186,9 @@ bool allows(std::string_view allow, const std::string& method) {
 
 }  // namespace
 
-Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token)
+Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token, std::shared_ptr<EventStreams> events)
     : pool_(std::move(pool)),
+      events_(std::move(events)),
       auth_(std::move(admin_token),
             [pool = pool_](std::string_view token) {
               return pool->with([&](pg::Connection& c) { return store::verify_token(c, token); });
@@ -230,7 +236,8 @@ HttpResponse Api::handle(const HttpRequest& req) const {
     const std::string business(segs[1]);
     // Which shape and methods, before anything about the business is looked at.
     enum class Kind {
-      account, send, message, inbox, qr, pair_code, pair_code_get, webhooks, webhook, deliveries, redeliver
+      account, send, message, inbox, events, session, qr, pair_code, pair_code_get, webhooks, webhook, deliveries,
+      redeliver
     } kind;
     std::string_view allow;
     if (segs.size() == 2) {
@@ -241,6 +248,10 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       kind = Kind::message, allow = "GET";
     } else if (segs.size() == 3 && segs[2] == "inbox") {
       kind = Kind::inbox, allow = "GET";
+    } else if (segs.size() == 3 && segs[2] == "events") {
+      kind = Kind::events, allow = "GET";
+    } else if (segs.size() == 3 && segs[2] == "session") {
+      kind = Kind::session, allow = "DELETE";
     } else if (segs.size() == 3 && segs[2] == "qr") {
       kind = Kind::qr, allow = "GET";
     } else if (segs.size() == 3 && segs[2] == "pair-code") {
@@ -347,6 +358,11 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         const auto next = rows->empty() ? after : rows->back().seq;
         return json(200, JsonObject().raw("messages", arr).str("next", std::to_string(next)).done());
       }
+      case Kind::events:
+        if (!events_) return HttpResponse::json_error(503, "event streams are not enabled on this pod");
+        return events_->open(business, req);
+      case Kind::session:
+        return HttpResponse::json_error(501, "not yet");
       case Kind::qr:
         return handle_qr_request(req, pairing_);
       case Kind::pair_code: {
@@ -400,7 +416,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
           if (kind == Kind::webhook && is("GET")) return json(200, webhook_json(*w, false));
           if (kind == Kind::webhook) {
             store::delete_webhook(c, business, id);
-            return HttpResponse{204, "application/json", "", {}};
+            return json(204, "");
           }
           if (kind == Kind::deliveries) {
             int limit = kDefaultInboxLimit;
