@@ -1,6 +1,7 @@
 #include "app/api/routes.h"
 
 #include <charconv>
+#include <thread>
 #include <exception>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "store/connection_pool.h"
 #include "store/errors.h"
 #include "store/inbox.h"
+#include "store/logout_requests.h"
 #include "store/outbox.h"
 #include "store/pairing.h"
 #include "store/tokens.h"
@@ -197,6 +199,33 @@ Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token, s
         return pool->with([&](pg::Connection& c) { return store::read_pairing_state(c, business_id); });
       }) {}
 
+// DELETE .../session: the account's leader logs the device out (app/api/logout_responder.h); the
+// answer waits for its outcome a while (a logout takes the leader about a second), else 202.
+HttpResponse Api::log_out(const std::string& business) const {
+  const auto id = pool_->with([&](pg::Connection& c) -> std::variant<int, std::int64_t> {
+    const auto a = store::get_account(c, business);
+    if (!a) return 404;
+    if (!a->jid || a->status == "logged_out") return 409;
+    return store::request_logout(c, business);
+  });
+  if (const auto* code = std::get_if<int>(&id)) {
+    if (*code == 404) return HttpResponse::json_error(404, fmt::format("business {} is not registered", business));
+    return HttpResponse::json_error(409, "the account has no linked device to log out", "not_linked");
+  }
+  const auto request = std::get<std::int64_t>(id);
+  std::optional<store::LogoutRequest> r;
+  for (int i = 0; i < kLogoutWaitSteps; ++i) {
+    r = pool_->with([&](pg::Connection& c) { return store::get_logout_request(c, business, request); });
+    if (r && r->state != "pending") break;
+    std::this_thread::sleep_for(kLogoutWaitStep);
+  }
+  if (r && r->state == "failed")
+    return HttpResponse::json_error(502, r->error.value_or("the leader could not log out"), "logout_failed");
+  JsonObject o;
+  o.num("id", request).str("state", r ? r->state : "pending");
+  return json(r && r->state == "done" ? 200 : 202, o.done());
+}
+
 HttpResponse Api::handle(const HttpRequest& req) const {
   auto who = auth_.authenticate(req);
   if (auto* r = std::get_if<HttpResponse>(&who)) return std::move(*r);
@@ -362,7 +391,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         if (!events_) return HttpResponse::json_error(503, "event streams are not enabled on this pod");
         return events_->open(business, req);
       case Kind::session:
-        return HttpResponse::json_error(501, "not yet");
+        return log_out(business);
       case Kind::qr:
         return handle_qr_request(req, pairing_);
       case Kind::pair_code: {

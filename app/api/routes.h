@@ -21,6 +21,7 @@
 // database failures answer 503 without libpq's text (it names hosts and ports).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -37,6 +38,9 @@ namespace wa::app::api {
 
 inline constexpr int kDefaultInboxLimit = 100;
 inline constexpr int kMaxInboxLimit = 500;
+// How long DELETE .../session waits for the leader's answer before it answers 202.
+inline constexpr int kLogoutWaitSteps = 200;
+inline constexpr std::chrono::milliseconds kLogoutWaitStep{100};
 
 class Api {
  public:
@@ -46,6 +50,8 @@ class Api {
   HttpResponse handle(const HttpRequest& req) const;
 
  private:
+  HttpResponse log_out(const std::string& business) const;
+
   std::shared_ptr<store::ConnectionPool> pool_;
   std::shared_ptr<EventStreams> events_;
   Authenticator auth_;

@@ -35,3 +35,28 @@ ALTER TABLE wa_outbox
 ALTER TABLE wa_webhooks
     ADD COLUMN previous_secret            TEXT,
     ADD COLUMN previous_secret_expires_at TIMESTAMPTZ;
+
+-- Log-out requests (DELETE /v1/accounts/{id}/session): any pod inserts one; the account's leader
+-- sends the logout to WhatsApp, waits for the account to be marked logged_out and resets it for
+-- pairing (the old device's keys deleted, a QR next), then records the outcome here.
+CREATE TABLE wa_logout_requests (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    business_id TEXT NOT NULL REFERENCES wa_accounts (business_id) ON DELETE CASCADE,
+    state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
+    error       TEXT,
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    finished_at TIMESTAMPTZ
+);
+
+CREATE INDEX wa_logout_requests_pending ON wa_logout_requests (business_id, id) WHERE state = 'pending';
+
+-- Wakes the leaders' logout responders (channel name: store/notify.h kLogoutChannel).
+CREATE FUNCTION wa_logout_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('wa_logout', NEW.business_id);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER wa_logout_notify AFTER INSERT ON wa_logout_requests
+    FOR EACH ROW EXECUTE FUNCTION wa_logout_notify();
