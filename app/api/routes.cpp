@@ -111,7 +111,7 @@ std::string account_json(const store::Account& a) {
 
 std::string message_json(const store::OutboxMessage& m) {
   JsonObject o;
-  o.str("id", m.id).str("to", m.recipient).str("status", m.status);
+  o.str("id", m.id).str("to", m.recipient).str("status", m.status).opt_str("reply_to", m.reply_to);
   if (m.error) o.str("error", *m.error);
   return o.str("created_at", iso(m.created_at_ms)).str("updated_at", iso(m.updated_at_ms)).done();
 }
@@ -155,6 +155,7 @@ std::string webhook_json(const store::Webhook& w, bool with_secret) {
   return o.str("created_at", iso(w.created_at_ms))
       .opt_str("disabled_at", iso(w.disabled_at_ms))
       .opt_str("disabled_reason", w.disabled_reason)
+      .opt_str("previous_secret_expires_at", iso(w.previous_secret_expires_at_ms))
       .done();
 }
 
@@ -266,7 +267,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
     // Which shape and methods, before anything about the business is looked at.
     enum class Kind {
       account, send, message, inbox, events, session, qr, pair_code, pair_code_get, webhooks, webhook, deliveries,
-      redeliver
+      redeliver, rotate_secret
     } kind;
     std::string_view allow;
     if (segs.size() == 2) {
@@ -291,6 +292,8 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       kind = Kind::webhooks, allow = "GET, POST";
     } else if (segs.size() == 4 && segs[2] == "webhooks") {
       kind = Kind::webhook, allow = "GET, DELETE";
+    } else if (segs.size() == 5 && segs[2] == "webhooks" && segs[4] == "rotate-secret") {
+      kind = Kind::rotate_secret, allow = "POST";
     } else if (segs.size() == 5 && segs[2] == "webhooks" && segs[4] == "deliveries") {
       kind = Kind::deliveries, allow = "GET";
     } else if (segs.size() == 7 && segs[2] == "webhooks" && segs[4] == "deliveries" && segs[6] == "redeliver") {
@@ -323,14 +326,12 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         auto body = parse_send_message(req.body);
         if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
         const auto& b = std::get<SendMessageBody>(body);
-        if (b.reply_to)
-          return HttpResponse::json_error(400, "reply_to is not supported yet: the outbox sends plain text only",
-                                          "unsupported_field");
         store::EnqueueRequest q;
         q.business_id = business;
         q.recipient = b.to;
         q.text = b.text;
         q.idempotency_key = key;
+        q.reply_to = b.reply_to;
         store::Enqueued done;
         try {
           done = pool_->with([&](pg::Connection& c) { return store::enqueue(c, q); });
@@ -343,7 +344,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         }
         if (!done.created && !done.same_request)
           return HttpResponse::json_error(
-              422, "this Idempotency-Key was used for a different request (another recipient or text)",
+              422, "this Idempotency-Key was used for a different request (another recipient, text or reply_to)",
               "idempotency_key_reused");
         auto r = json(202, JsonObject().str("id", done.message.id).str("status", done.message.status).done());
         r.headers = fmt::format("Location: /v1/accounts/{}/messages/{}\r\n", business, done.message.id);
@@ -436,8 +437,15 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       }
       case Kind::webhook:
       case Kind::deliveries:
-      case Kind::redeliver: {
+      case Kind::redeliver:
+      case Kind::rotate_secret: {
         const std::string id(segs[3]);
+        std::optional<RotateSecretBody> rotation;
+        if (kind == Kind::rotate_secret) {
+          auto body = parse_rotate_secret(req.body);
+          if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
+          rotation = std::get<RotateSecretBody>(body);
+        }
         const auto found = pool_->with([&](pg::Connection& c) -> std::variant<bool, HttpResponse> {
           if (!store::get_account(c, business)) return false;
           auto w = store::get_webhook(c, business, id);
@@ -446,6 +454,13 @@ HttpResponse Api::handle(const HttpRequest& req) const {
           if (kind == Kind::webhook) {
             store::delete_webhook(c, business, id);
             return json(204, "");
+          }
+          if (rotation) {
+            const auto rotated = store::rotate_webhook_secret(c, business, id,
+                                                              rotation->secret.value_or(generate_webhook_secret()),
+                                                              rotation->overlap_seconds * 1000);
+            if (!rotated) return true;
+            return json(200, webhook_json(*rotated, true));
           }
           if (kind == Kind::deliveries) {
             int limit = kDefaultInboxLimit;

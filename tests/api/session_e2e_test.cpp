@@ -62,3 +62,38 @@ TEST_CASE("api e2e: DELETE session logs the device out through the leader and pa
 }
 
 }  // namespace wa::e2e
+
+namespace wa::e2e {
+
+TEST_CASE("api e2e: a reply posted on a standby reaches the phone with its quote", "[pg][e2e][api]") {
+  Cluster c({}, 2);
+  c.pair("+15550003101");
+  const std::string bob = "+15550003102";
+  REQUIRE(c.admin_post("/admin/phones", "{\"phone\":\"" + bob + "\"}") < 300);
+  const auto auth = token(c);
+  const int port = standby_port(c);
+  const std::string path = std::string("/v1/accounts/") + Cluster::kAccount + "/messages";
+  const std::string to = bob.substr(1) + "@s.whatsapp.net";
+  const auto first = test::http_request(port, "POST", path, R"({"to":")" + to + R"(","text":"first"})",
+                                        auth + "Content-Type: application/json\r\n");
+  REQUIRE(first.status == 202);
+  const auto first_id = binary::parse_json(first.body).find("id")->text;
+  const auto second = test::http_request(
+      port, "POST", path, R"({"to":")" + to + R"(","text":"second","reply_to":")" + first_id + "\"}",
+      auth + "Content-Type: application/json\r\n");
+  INFO(second.body);
+  REQUIRE(second.status == 202);
+  const auto second_id = binary::parse_json(second.body).find("id")->text;
+  std::string quoted;
+  REQUIRE(hatest::wait_for(
+      [&] {
+        auto r = test::http_request(c.wasim().admin_port(), "GET", "/admin/phones/" + bob + "/messages");
+        for (const auto& m : binary::parse_json(r.body).find("messages")->items)
+          if (m.find("id")->text == second_id && m.find("reply_to")) quoted = m.find("reply_to")->text;
+        return !quoted.empty();
+      },
+      30s));
+  CHECK(quoted == first_id);
+}
+
+}  // namespace wa::e2e
