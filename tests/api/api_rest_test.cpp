@@ -126,7 +126,7 @@ TEST_CASE("api: bad input gets a clear 400, 413 or 405", "[api][pg]") {
   CHECK(error_code(f.call("POST", p, R"({"to":"1@s.whatsapp.net","text":"x","x":1})", f.token_a).body) ==
         "unknown_field");
   CHECK(error_code(f.call("POST", p, R"({"to":"1@s.whatsapp.net","text":"x","reply_to":"AB"})", f.token_a).body) ==
-        "unsupported_field");
+        "invalid_field");
   CHECK(f.call("POST", p, kSend, f.token_a, "Idempotency-Key: has space\r\n").status == 400);
   r = f.call("POST", p, R"({"to":"1@s.whatsapp.net","text":")" + std::string(400 * 1024, 'a') + "\"}", f.token_a);
   CHECK(r.status == 413);

@@ -88,8 +88,11 @@ TEST_CASE("api e2e: a reply posted on a standby reaches the phone with its quote
   REQUIRE(hatest::wait_for(
       [&] {
         auto r = test::http_request(c.wasim().admin_port(), "GET", "/admin/phones/" + bob + "/messages");
-        for (const auto& m : binary::parse_json(r.body).find("messages")->items)
-          if (m.find("id")->text == second_id && m.find("reply_to")) quoted = m.find("reply_to")->text;
+        const auto j = binary::parse_json(r.body);
+        const auto* list = j.find("messages");
+        if (list == nullptr) return false;
+        for (const auto& m : list->items)
+          if (m.find("id") && m.find("id")->text == second_id && m.find("reply_to")) quoted = m.find("reply_to")->text;
         return !quoted.empty();
       },
       30s));
