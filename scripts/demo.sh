@@ -33,7 +33,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   bash "$root/scripts/pg-cluster.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  # WACONN_DEMO_KEEP=1 keeps the logs (pods, wasim and its state) for a look afterwards.
+  if [ "${WACONN_DEMO_KEEP:-0}" = 1 ]; then echo "logs kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT INT TERM
 
@@ -70,7 +71,7 @@ start_replica() {
   local pod=$1 port
   port=$(free_port)
   "$bin" run --pod "$pod" --http "127.0.0.1:$port" --business-id demo \
-    --wa-url "ws://127.0.0.1:$ws_port/ws/chat" --wa-root-key "$root_key" >"$work/$pod.log" 2>&1 &
+    --wa-url "ws://127.0.0.1:$ws_port/ws/chat" --wa-root-key "$root_key" >>"$work/$pod.log" 2>&1 &
   pid_of[$pod]=$!
   port_of[$pod]=$port
   pids+=("$!")
@@ -220,9 +221,11 @@ say "what each side received"
 # (The customer's messages arrive from its LID, as the real service addresses 1:1 chats today.)
 inbox_texts() { "$bin" messages list --business-id demo --json | jq -r '.text'; }
 phone_texts() { curl -s "$admin/phones/$customer/messages" | jq -r '.messages[] | select(.text != null) | .text'; }
-count_of() {  # $1 = prefix (in|out), $2 = how many, stdin = texts; prints "lost doubled"
+count_of() {  # $1 = prefix (in|out), $2 = how many, stdin = texts; prints "lost doubled which"
   awk -v p="$1" -v n="$2" '{ if (match($0, "^" p "-[0-9]+ ")) { k = substr($0, length(p) + 2); sub(/ .*/, "", k); c[k]++ } }
-    END { lost = 0; dbl = 0; for (i = 1; i <= n; i++) { if (!(i in c)) lost++; else if (c[i] > 1) dbl++ } print lost, dbl }'
+    END { lost = 0; dbl = 0; which = "";
+          for (i = 1; i <= n; i++) { if (!(i in c)) { lost++; which = which " " p "-" i " lost" } else if (c[i] > 1) { dbl++; which = which " " p "-" i " x" c[i] } }
+          print lost, dbl, which }'
 }
 delivered_count() {
   local n=0 id
@@ -236,13 +239,14 @@ for _ in $(seq 1 300); do
     && [ "$(delivered_count)" -ge "$n_out" ] && break
   sleep 0.1
 done
-read -r in_lost in_doubled < <(inbox_texts | count_of in "$n_in")
-read -r out_lost out_doubled < <(phone_texts | count_of out "$n_out")
-echo "customer -> connector: sent $n_in, in the account's inbox $(inbox_texts | grep -c '^in-'): lost $in_lost, doubled $in_doubled"
-echo "connector -> customer: queued $n_out, on the customer's phone $(phone_texts | grep -c '^out-'): lost $out_lost, doubled $out_doubled; delivered (receipt back) $(delivered_count)/$n_out"
+read -r in_lost in_doubled in_which < <(inbox_texts | count_of in "$n_in")
+read -r out_lost out_doubled out_which < <(phone_texts | count_of out "$n_out")
+echo "customer -> connector: sent $n_in, in the account's inbox $(inbox_texts | grep -c '^in-'): lost $in_lost, doubled $in_doubled${in_which:+ (${in_which})}"
+echo "connector -> customer: queued $n_out, on the customer's phone $(phone_texts | grep -c '^out-'): lost $out_lost, doubled $out_doubled${out_which:+ (${out_which})}; delivered (receipt back) $(delivered_count)/$n_out"
 echo "the account's inbox, as an application reads it (waconnector messages list --json), last 3:"
 "$bin" messages list --business-id demo --json | tail -3 | sed 's/^/  /'
 [ "$in_lost$in_doubled$out_lost$out_doubled" = 0000 ] || { echo "MESSAGES LOST OR DOUBLED"; exit 1; }
+[ "$(delivered_count)" = "$n_out" ] || { echo "A SENT MESSAGE NEVER REACHED delivered (its receipt was lost)"; exit 1; }
 
 say "wasim's connection list for the device (one live login at a time)"
 curl -s "$admin/devices/$jid/connections" | tr '{' '\n' | grep opened_ms | sed 's/[{}]//g; s/^/  /'

@@ -51,6 +51,17 @@ std::optional<DeviceKey> key_of(const std::string& text) {
   return device_of(text);
 }
 
+// The sender a routed stanza (PN form) or an ack of it names (the participant in groups; an ack's
+// `to` is the stanza's `from`, in whichever addressing the client got it); for receipts the type
+// too. Empty when it names none: then an ack settles every entry of that class and id.
+std::string origin_of(const Node& n, const std::string& cls, const char* from_attr) {
+  const auto participant = text_attr(n, "participant");
+  const auto sender = key_of(participant.empty() ? text_attr(n, from_attr) : participant);
+  if (!sender) return {};
+  const std::string type = text_attr(n, "type");
+  return queue_origin(*sender, cls == "receipt" ? &type : nullptr);
+}
+
 Node ack_for(const Node& in, const std::string& cls, const std::string& from, const char* error = nullptr) {
   Node ack{"ack", {{"class", cls}, {"id", text_attr(in, "id")}, {"from", from}}, {}};
   if (cls != "message")
@@ -438,11 +449,14 @@ bool MessageRouter::relay_receipt(DeviceKey from, const Node& r) {
 void MessageRouter::on_ack(DeviceKey from, const Node& ack) {
   const auto cls = text_attr(ack, "class");
   const auto id = text_attr(ack, "id");
-  if (cls == "message" || cls == "receipt") (void)queue_.drop(from, cls, id);
+  // Only the stanza acked: the contact's delivery receipt and the own phone's receipt share an id,
+  // and a client killed between the two must get the second one again.
+  if (cls == "message" || cls == "receipt") (void)queue_.drop(from, cls, id, origin_of(ack, cls, "to"));
 }
 
 bool MessageRouter::post(DeviceKey to, const std::string& cls, const std::string& id, const Node& stanza) {
-  if (!queue_.push(to, PendingQueue::Item{cls, id, wa::binary::encode(stanza, wa::binary::Dict::v3)})) {
+  if (!queue_.push(to, PendingQueue::Item{cls, id, wa::binary::encode(stanza, wa::binary::Dict::v3),
+                                          origin_of(stanza, cls, "from")})) {
     wa::log::warn("wasim_queue_full").kv("device", wa::mask_jid(device_jid(to).to_string())).kv("id", id);
     return false;
   }

@@ -53,6 +53,8 @@ class MessageRouter {
   bool handle(WaSession& session, DeviceKey from, const wa::binary::Node& n);
   // Right after <success>: the pending stanzas, then <ib><offline count=N/></ib>.
   void on_login(WaSession& session, DeviceKey d);
+  // A companion was linked with these registration keys (PreKeyServer::register_device).
+  void device_linked(DeviceKey d, DeviceKeys keys) { keys_.register_device(d, std::move(keys)); }
   // The device was logged out: its keys, pending stanzas and sessions go.
   void forget(DeviceKey d);
 

@@ -25,7 +25,7 @@ std::vector<std::string_view> split_tabs(std::string_view line) {
     out.push_back(line.substr(0, tab));
     if (tab == std::string_view::npos) break;
     line.remove_prefix(tab + 1);
-    if (out.size() > 5) break;  // more fields than any record has: refused by the caller
+    if (out.size() > 6) break;  // more fields than any record has: refused by the caller
   }
   return out;
 }
@@ -66,8 +66,20 @@ std::string device_text(const std::pair<std::uint64_t, std::uint32_t>& d) {
 std::string add_line(const PendingQueue::DeviceKey& d, const PendingQueue::Item& it) {
   std::string line = "a\t" + device_text(d) + "\t" + it.cls + "\t" + it.id + "\t";
   line += wa::crypto::to_hex(it.stanza);
+  if (!it.origin.empty()) line += "\t" + it.origin;
   line += '\n';
   return line;
+}
+
+// "<user>:<device>" optionally followed by "/<type>" (a receipt type: letters, '-' or '_').
+bool valid_origin(std::string_view o) {
+  const auto slash = o.find('/');
+  if (!parse_device(o.substr(0, slash))) return false;
+  if (slash == std::string_view::npos) return true;
+  const auto type = o.substr(slash + 1);
+  return type.size() <= 32 && std::all_of(type.begin(), type.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
+         });
 }
 
 std::string read_file(const std::filesystem::path& p) {
@@ -79,6 +91,16 @@ std::string read_file(const std::filesystem::path& p) {
 }
 
 }  // namespace
+
+std::string queue_origin(std::pair<std::uint64_t, std::uint32_t> sender, const std::string* receipt_type) {
+  std::string o = device_text(sender);
+  if (receipt_type) o += "/" + *receipt_type;
+  return o;
+}
+
+bool origin_matches(std::string_view origin, std::string_view acked) {
+  return origin.empty() || acked.empty() || origin == acked;
+}
 
 std::vector<QueueRecord> parse_queue_log(std::string_view text, const QueueLimits& lim) {
   std::vector<QueueRecord> out;
@@ -97,9 +119,9 @@ std::vector<QueueRecord> parse_queue_log(std::string_view text, const QueueLimit
     if (line.empty() || line[0] == '#') continue;
     const auto f = split_tabs(line);
     QueueRecord r;
-    if (f[0] == "a" && f.size() == 5) {
+    if (f[0] == "a" && (f.size() == 5 || f.size() == 6)) {
       r.op = QueueRecord::Op::add;
-    } else if (f[0] == "d" && f.size() == 4) {
+    } else if (f[0] == "d" && (f.size() == 4 || f.size() == 5)) {
       r.op = QueueRecord::Op::drop;
     } else if (f[0] == "c" && f.size() == 2) {
       r.op = QueueRecord::Op::clear;
@@ -114,6 +136,11 @@ std::vector<QueueRecord> parse_queue_log(std::string_view text, const QueueLimit
       if (!valid_id(f[3], lim)) throw bad("bad id");
       r.cls = std::string(f[2]);
       r.id = std::string(f[3]);
+      const std::size_t origin_field = r.op == QueueRecord::Op::add ? 5 : 4;
+      if (f.size() > origin_field) {
+        if (!valid_origin(f[origin_field])) throw bad("bad origin");
+        r.origin = std::string(f[origin_field]);
+      }
     }
     if (r.op == QueueRecord::Op::add) {
       const auto hex = f[4];
@@ -172,10 +199,10 @@ PendingQueue::~PendingQueue() {
 void PendingQueue::apply(QueueRecord&& r) {
   switch (r.op) {
     case QueueRecord::Op::add:
-      if (!push(r.device, Item{std::move(r.cls), std::move(r.id), std::move(r.stanza)}))
+      if (!push(r.device, Item{std::move(r.cls), std::move(r.id), std::move(r.stanza), std::move(r.origin)}))
         throw QueueLogError("more queued than the limits allow");
       return;
-    case QueueRecord::Op::drop: drop(r.device, r.cls, r.id); return;
+    case QueueRecord::Op::drop: drop(r.device, r.cls, r.id, r.origin); return;
     case QueueRecord::Op::clear: clear(r.device); return;
   }
 }
@@ -194,13 +221,13 @@ bool PendingQueue::push(DeviceKey d, Item item) {
   return true;
 }
 
-bool PendingQueue::drop(DeviceKey d, const std::string& cls, const std::string& id) {
+bool PendingQueue::drop(DeviceKey d, const std::string& cls, const std::string& id, const std::string& origin) {
   auto it = q_.find(d);
   if (it == q_.end()) return false;
   auto& q = it->second;
   bool changed = false;
   for (auto i = q.begin(); i != q.end();) {
-    if (i->cls == cls && i->id == id) {
+    if (i->cls == cls && i->id == id && origin_matches(i->origin, origin)) {
       live_bytes_ -= std::min<std::uintmax_t>(live_bytes_, add_line(d, *i).size());
       --total_;
       i = q.erase(i);
@@ -210,7 +237,7 @@ bool PendingQueue::drop(DeviceKey d, const std::string& cls, const std::string& 
     }
   }
   if (q.empty()) q_.erase(it);
-  if (changed) append("d\t" + device_text(d) + "\t" + cls + "\t" + id + "\n");
+  if (changed) append("d\t" + device_text(d) + "\t" + cls + "\t" + id + (origin.empty() ? "" : "\t" + origin) + "\n");
   return changed;
 }
 

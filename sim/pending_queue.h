@@ -1,8 +1,9 @@
 // What the message router holds for each device until that device acks it, kept in an
 // append-only log (<state>/queue.log, 0600) so a message costs one appended line, not a rewrite:
-//   a <user>:<device> <class> <id> <stanza hex>   queued
-//   d <user>:<device> <class> <id>                acked (every pending entry with that class and id)
-//   c <user>:<device>                             all dropped (device logged out, or taken)
+//   a <user>:<device> <class> <id> <stanza hex> [<origin>]   queued
+//   d <user>:<device> <class> <id> [<origin>]                acked (the entries with that class,
+//                                                            id and origin; no origin: all of them)
+//   c <user>:<device>                                        all dropped (device logged out, or taken)
 // (tab-separated, one record per line). The file is bounded: once it holds more than twice the
 // live entries' bytes plus 4 MiB it is rewritten with only the live entries (atomically), and at
 // start-up after replaying it. A torn last line (a crash mid-append) is ignored. Appends are not
@@ -31,6 +32,14 @@ struct QueueLimits {
   std::size_t max_id_bytes = 128;
 };
 
+// Which stanza of a class and id an entry is: one device gets receipts with the same id from
+// several devices (the contact's delivery receipt and its own phone's), and an ack settles one of
+// them. "<user>:<device>" of the sender (the participant in groups), for receipts followed by
+// "/<type>" ("" for a delivery receipt, which has no type). Empty: unknown (a log from before).
+std::string queue_origin(std::pair<std::uint64_t, std::uint32_t> sender, const std::string* receipt_type);
+// Whether an ack naming `acked` settles an entry of `origin` (either empty: yes).
+bool origin_matches(std::string_view origin, std::string_view acked);
+
 struct QueueRecord {
   enum class Op { add, drop, clear };
   Op op = Op::add;
@@ -38,6 +47,7 @@ struct QueueRecord {
   std::string cls;           // "message" or "receipt" (add, drop)
   std::string id;            // (add, drop)
   wa::crypto::Bytes stanza;  // encoded node (add)
+  std::string origin;        // queue_origin() (add, drop; may be empty)
 };
 
 class QueueLogError : public std::runtime_error {
@@ -56,6 +66,7 @@ class PendingQueue {
     std::string cls;
     std::string id;
     wa::crypto::Bytes stanza;
+    std::string origin;  // queue_origin(); empty when unknown
   };
 
   // Loads <state_dir>/queue.log (and imports an old queue.tsv); throws std::runtime_error naming
@@ -67,8 +78,9 @@ class PendingQueue {
 
   // False (nothing stored) when the device's queue or the total is full.
   bool push(DeviceKey d, Item item);
-  // Drops every entry of `d` with this class and id; true if there was one.
-  bool drop(DeviceKey d, const std::string& cls, const std::string& id);
+  // Drops the entries of `d` with this class and id whose origin matches `origin` (empty: every
+  // one); true if there was one.
+  bool drop(DeviceKey d, const std::string& cls, const std::string& id, const std::string& origin = {});
   // Removes and returns everything pending for `d`.
   std::deque<Item> take(DeviceKey d);
   void clear(DeviceKey d);

@@ -219,7 +219,8 @@ void Simulator::register_phone_routes() {
     const std::string rest = req.path.substr(kDevices.size());
     const auto slash = rest.rfind('/');
     const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
-    if (action != "logout" && action != "stream-error") return AdminResponse::error(404, "no such endpoint: " + req.path);
+    if (action != "logout" && action != "stream-error" && action != "replace")
+      return AdminResponse::error(404, "no such endpoint: " + req.path);
     auto key = parse_device_jid(rest.substr(0, slash));
     if (!key) return AdminResponse::error(400, "expected a device JID like 15550001:3@s.whatsapp.net");
     wa::binary::Json body;
@@ -239,6 +240,17 @@ void Simulator::register_phone_routes() {
         if (WaSession* s = hub_.live(k)) s->stream_error(401, "device_removed", "logged out: device removed");
         wa::log::info("wasim_device_logged_out").kv("jid", wa::mask_jid(device_jid(k))).kv("was_online", online);
         return AdminResponse{200, "{\"jid\":" + quoted(device_jid(k)) + ",\"was_online\":" + (online ? "true" : "false") + "}"};
+      });
+    }
+    if (action == "replace") {
+      // What the live connection sees when the device logs in elsewhere with the same keys (a
+      // copied store): <stream:error><conflict type="replaced"/>, then the close. The newer login
+      // itself is not simulated (tests/e2e makes a real one); the drills need only its effect.
+      return on_io([this, k = *key] {
+        WaSession* s = hub_.live(k);
+        if (!s) return AdminResponse::error(409, "the device has no live connection");
+        s->stream_error(-1, "replaced", "replaced by a newer login elsewhere (admin drill)");
+        return AdminResponse{200, "{\"jid\":" + quoted(device_jid(k)) + ",\"replaced\":true}"};
       });
     }
     const auto* c = body.find("code");

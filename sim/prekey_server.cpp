@@ -123,6 +123,18 @@ void PreKeyServer::upload(DeviceKey d, const Node& iq) {
   save_locked();
 }
 
+void PreKeyServer::register_device(DeviceKey d, DeviceKeys k) {
+  if (k.signature.size() != 64) throw UploadError("the registration's signed pre-key signature must be 64 bytes");
+  std::lock_guard lock(mu_);
+  auto it = keys_.find(d);
+  if (it == keys_.end() && keys_.size() >= kMaxDevices) throw UploadError("the server holds too many devices");
+  // Same identity: the device's own uploads since are newer than its registration; keep them.
+  if (it != keys_.end() && it->second.identity == k.identity) return;
+  k.one_time.clear();
+  keys_[d] = std::move(k);
+  save_locked();
+}
+
 std::size_t PreKeyServer::count(DeviceKey d) const {
   std::lock_guard lock(mu_);
   auto it = keys_.find(d);

@@ -46,6 +46,12 @@ class PreKeyServer {
   // added to those already held; registration, identity and signed pre-key replace the old ones.
   // Throws UploadError (nothing stored) on any other shape.
   void upload(DeviceKey d, const wa::binary::Node& iq);
+  // The keys a device registered with (the pairing ClientPayload's devicePairingData: registration
+  // id, identity, signed pre-key and its signature), stored when it is linked. As on the real
+  // service, a sender can then fetch a bundle (without a one-time key) before the device's first
+  // upload, so a message sent right after linking reaches the new device. A different identity
+  // replaces the slot (a re-linked device id); the same one keeps what the device uploaded since.
+  void register_device(DeviceKey d, DeviceKeys k);
   std::size_t count(DeviceKey d) const;
   bool has(DeviceKey d) const;
   std::optional<DeviceKeys> find(DeviceKey d) const;

@@ -8,6 +8,7 @@
 #include "core/client/stanzas.h"
 #include "core/crypto/crypto_error.h"
 #include "core/crypto/random.h"
+#include "core/crypto/xeddsa.h"
 #include "core/socket/noise_handshake.h"
 #include "sim/stanzas.h"
 #include "wa_client_payload.pb.h"
@@ -187,9 +188,20 @@ void WaSession::on_payload(const Bytes& payload_bytes) {
   if (!payload.has_username() && payload.has_device_pairing_data()) {
     ctx_.log->set_payload_kind(link_.id(), "registration");
     const auto& pd = payload.device_pairing_data();
-    if (pd.e_ident().size() != 32 || pd.e_skey_val().size() != 32 || pd.e_skey_sig().size() != 64)
+    if (pd.e_regid().size() != 4 || pd.e_skey_id().size() != 3 || pd.e_ident().size() != 32 ||
+        pd.e_skey_val().size() != 32 || pd.e_skey_sig().size() != 64)
       return reject("payload", "devicePairingData keys have the wrong sizes");
-    reg_identity_ = wa::crypto::key32_from(view_of(pd.e_ident()), "identity key");
+    DeviceKeys k;
+    for (unsigned char c : pd.e_regid()) k.registration_id = (k.registration_id << 8) | c;
+    k.identity = wa::crypto::key32_from(view_of(pd.e_ident()), "identity key");
+    for (unsigned char c : pd.e_skey_id()) k.signed_pre_key_id = (k.signed_pre_key_id << 8) | c;
+    k.signed_pre_key = wa::crypto::key32_from(view_of(pd.e_skey_val()), "signed pre-key");
+    k.signature.assign(pd.e_skey_sig().begin(), pd.e_skey_sig().end());
+    Bytes signed_msg{0x05};
+    signed_msg.insert(signed_msg.end(), k.signed_pre_key.begin(), k.signed_pre_key.end());
+    if (!wa::crypto::xeddsa_verify(k.identity, signed_msg, k.signature))
+      return reject("payload", "devicePairingData's signed pre-key signature does not verify");
+    reg_keys_ = std::move(k);
     if (ctx_.hub) ctx_.hub->add_pairing(this);
     send_pair_device();
     return;
@@ -246,7 +258,7 @@ AdminOutcome WaSession::link_qr(const ScannedQr& qr, const PhoneRecord& phone) {
   if (expired) return admin_error(410, "the ref has expired");
   if (!wa::crypto::equal_ct(qr.noise_pub, client_static_))
     return admin_error(422, "the QR's noise key is not the key of the connection that got this ref");
-  if (!reg_identity_ || !wa::crypto::equal_ct(qr.identity_pub, *reg_identity_))
+  if (!reg_keys_ || !wa::crypto::equal_ct(qr.identity_pub, reg_keys_->identity))
     return admin_error(422, "the QR's identity key is not the one the connection registered");
   send_pair_success(phone, qr.adv_secret);
   AdminOutcome o;
@@ -260,7 +272,7 @@ void WaSession::send_pair_success(const PhoneRecord& phone, const wa::crypto::Ke
   const auto device = ctx_.phones->allocate_device(phone.user);
   if (!device) throw std::runtime_error("phone vanished while linking");
   const auto key_index = *device;  // one key index per linked companion
-  auto signed_id = make_signed_identity(phone.account, adv_secret, *reg_identity_,
+  auto signed_id = make_signed_identity(phone.account, adv_secret, reg_keys_->identity,
                                         static_cast<std::uint32_t>(phone.user & 0xFFFFFFFFu), key_index);
   linking_ = Linking{new_stanza_id(), phone, *device, signed_id.details};
   jid_ = device_jid_text(phone.user, *device);
@@ -298,7 +310,7 @@ void WaSession::on_pair_sign(const Node& iq) {
   if (!di || !di->bytes()) {
     why = "pair-device-sign without device-identity bytes";
   } else {
-    why = check_device_sign(*di->bytes(), linking_->details, *reg_identity_, linking_->phone.account.pub);
+    why = check_device_sign(*di->bytes(), linking_->details, reg_keys_->identity, linking_->phone.account.pub);
     if (!why && di->attr_text("key-index").value_or("") != std::to_string(linking_->device))
       why = "key-index is not the one in the device identity";
   }
@@ -311,9 +323,12 @@ void WaSession::on_pair_sign(const Node& iq) {
   rec.user = linking_->phone.user;
   rec.device = linking_->device;
   rec.noise_pub_hex = wa::crypto::to_hex(client_static_);
-  rec.identity_pub_hex = wa::crypto::to_hex(*reg_identity_);
+  rec.identity_pub_hex = wa::crypto::to_hex(reg_keys_->identity);
   rec.added_ms = now_unix_ms();
   ctx_.devices->put(rec);
+  // The device's identity and signed pre-key are known from its registration: it can be written
+  // to from now on, before its first pre-key upload (as on the real service).
+  if (ctx_.router) ctx_.router->device_linked({rec.user, rec.device}, *reg_keys_);
   wa::log::info("wasim_device_linked").kv("conn", link_.id()).kv("jid", wa::mask_jid(jid_));
   linking_.reset();
   // As the real service: the pairing connection ends with 515 and the client logs in anew.
@@ -383,11 +398,11 @@ void WaSession::on_link_code_iq(const Node& iq, const Node& reg) {
       why = "companion_finish lacks the key bundle, identity or ref";
     } else if (std::string(ref->begin(), ref->end()) != code_->ref) {
       why = "companion_finish names another ref";
-    } else if (!wa::crypto::equal_ct(*identity, *reg_identity_)) {
+    } else if (!wa::crypto::equal_ct(*identity, reg_keys_->identity)) {
       why = "companion_finish identity is not the registered one";
     } else {
       try {
-        adv = primary_finish(*code_->primary_ephemeral, code_->companion_ephemeral, phone.account, *reg_identity_, *bundle);
+        adv = primary_finish(*code_->primary_ephemeral, code_->companion_ephemeral, phone.account, reg_keys_->identity, *bundle);
       } catch (const std::invalid_argument& e) {
         why = e.what();
       }
@@ -500,7 +515,7 @@ void WaSession::on_node_frame(const Bytes& frame) {
     return;
   }
   if (node.tag == "iq" && linking_ && node.attr_text("id") == linking_->iq_id) return on_pair_sign(node);
-  if (node.tag == "iq" && reg_identity_) {
+  if (node.tag == "iq" && reg_keys_) {
     if (const Node* reg = node.child("link_code_companion_reg"); reg && node.attr_text("type") == std::optional<std::string>("set"))
       return on_link_code_iq(node, *reg);
   }

@@ -123,7 +123,7 @@ class WaSession : public WsSession {
   std::vector<std::string> pair_refs_;
   std::vector<std::chrono::steady_clock::time_point> ref_expiry_;
   // Registration: the companion's Signal identity from devicePairingData.
-  std::optional<wa::crypto::Key32> reg_identity_;
+  std::optional<DeviceKeys> reg_keys_;  // from the registration payload (devicePairingData)
   // Pair code: the companion_hello, then the primary's side once the code was typed.
   struct CodeState {
     std::uint64_t user = 0;

@@ -98,7 +98,10 @@ class LidMap {
  public:
   virtual ~LidMap() = default;
   // Records the pair (learned from sender_pn / sender_lid / participant_pn / usync). A pair that
-  // replaces an older one for either side removes the older one. Fenced; joins an open transaction.
+  // replaces an older one for either side removes the older one. A new pair also moves the
+  // contact's Signal state (sessions, identities, sender keys) from its phone-number address to
+  // its LID address, as whatsmeow's MigratePNToLID: call it before decrypting or encrypting with
+  // the LID. Fenced; joins an open transaction.
   virtual void put_lid_mapping(const std::string& lid_user, const std::string& pn_user) = 0;
   virtual std::optional<std::string> lid_for_pn(const std::string& pn_user) = 0;
   virtual std::optional<std::string> pn_for_lid(const std::string& lid_user) = 0;

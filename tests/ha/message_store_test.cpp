@@ -175,3 +175,31 @@ TEST_CASE("message store: LID map keeps one pair per side, outbox claim and forw
   CHECK(found->status == wa::client::OutboxStatus::delivered);
   CHECK(a.messages->find_outbox("nope") == std::nullopt);
 }
+
+TEST_CASE("message store: a new LID mapping moves the number's Signal sessions and identities to the LID",
+          "[ha][pg][messages]") {
+  TestDb db;
+  db.add_account("acme");
+  pair(db);
+  auto a = lead(db, "pod-a");
+  auto st = a.messages->signal_stores();
+  const wa::signal::Address pn0{"15550002", 0}, pn3{"15550002", 3}, other{"15550003", 0};
+  const wa::signal::Address lid0{"209876543210987_1", 0}, lid3{"209876543210987_1", 3};
+  const wa::crypto::Key32 key{7};
+  st.sessions.store_session(pn0, wa::crypto::Bytes{1});
+  st.sessions.store_session(pn3, wa::crypto::Bytes{3});
+  st.sessions.store_session(lid3, wa::crypto::Bytes{33});  // already under the LID: it wins
+  st.sessions.store_session(other, wa::crypto::Bytes{9});
+  st.identities.save_identity(pn0, key);
+  a.messages->put_lid_mapping("209876543210987", "15550002");
+  CHECK(st.sessions.load_session(lid0) == wa::crypto::Bytes{1});
+  CHECK(st.sessions.load_session(lid3) == wa::crypto::Bytes{33});
+  CHECK(st.sessions.load_session(pn0) == std::nullopt);
+  CHECK(st.sessions.load_session(pn3) == std::nullopt);
+  CHECK(st.sessions.load_session(other) == wa::crypto::Bytes{9});  // another contact: untouched
+  CHECK(st.identities.load_identity(lid0) == key);
+  CHECK(st.identities.load_identity(pn0) == std::nullopt);
+  // Another leader reads the moved state (it is committed, sealed as before).
+  auto b = lead(db, "pod-b");
+  CHECK(b.messages->signal_stores().sessions.load_session(lid0) == wa::crypto::Bytes{1});
+}

@@ -79,6 +79,39 @@ TEST_CASE("pre-key uploads: exact shape, limits, bundles consume one key each, r
   CHECK_THROWS_WITH(wa::sim::PreKeyServer(dir.path()), Catch::Contains("prekeys.tsv:2"));
 }
 
+TEST_CASE("registration keys: a linked device has a bundle before its first upload, the upload wins",
+          "[sim][state][messages]") {
+  TempDir dir;
+  const auto id = KeyPair::generate();
+  const wa::sim::PreKeyServer::DeviceKey d{15550001, 3};
+  const auto jid = *wa::binary::Jid::parse("15550001:3@s.whatsapp.net");
+  wa::sim::DeviceKeys reg;
+  reg.registration_id = 77;
+  reg.identity = id.pub;
+  reg.signed_pre_key_id = 1;
+  reg.signed_pre_key = KeyPair::generate().pub;
+  reg.signature = Bytes(64, 5);
+  wa::sim::PreKeyServer keys(dir.path());
+  keys.register_device(d, reg);
+  auto b = keys.take_bundle(d, jid);
+  REQUIRE(b);
+  CHECK(b->child("key") == nullptr);  // no one-time key yet: X3DH without one
+  CHECK(*b->child("registration")->bytes() == Bytes{0, 0, 0, 77});
+  keys.upload(d, upload(1, 2, id));
+  CHECK(keys.count(d) == 2);
+  keys.register_device(d, reg);  // the same identity again (a replayed link): the upload stays
+  CHECK(keys.count(d) == 2);
+  CHECK(keys.find(d)->registration_id == 0x01020304);
+  reg.identity = KeyPair::generate().pub;  // re-linked with a new identity: the old keys go
+  keys.register_device(d, reg);
+  CHECK(keys.count(d) == 0);
+  CHECK(keys.find(d)->identity == reg.identity);
+  reg.signature = Bytes(63, 0);
+  CHECK_THROWS_AS(keys.register_device(d, reg), wa::sim::UploadError);
+  wa::sim::PreKeyServer again(dir.path());  // persisted without one-time keys
+  CHECK(again.find(d)->identity == keys.find(d)->identity);
+}
+
 TEST_CASE("groups: create rules, ids, persistence", "[sim][state][groups]") {
   TempDir dir;
   std::string id;

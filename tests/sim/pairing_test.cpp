@@ -9,6 +9,7 @@
 
 #include "core/binary/jid.h"
 #include "core/client/pair_code.h"
+#include "core/client/prekey_fetch.h"
 #include "core/client/stanzas.h"
 #include "core/crypto/base64.h"
 #include "core/crypto/digest.h"
@@ -244,6 +245,24 @@ TEST_CASE("QR link - pair-success verifies, pair-device-sign, 515, login, pre-ke
   Node count = next_node(*l);
   REQUIRE(count.child("count"));
   CHECK(count.child("count")->attr_text("value") == std::optional<std::string>("0"));
+  {
+    // Before its first upload the device can already be written to: the server knows its identity
+    // and signed pre-key from the registration payload, so a fetch answers a bundle without a
+    // one-time key (a message sent right after linking must not skip the new device).
+    l->send_node(wa::client::bundle_request("b0", {*wa::binary::Jid::parse(jid)}));
+    Node fetched = next_node(*l);
+    INFO(fetched.tag << " " << fetched.attr_text("type").value_or(""));
+    REQUIRE(fetched.attr_text("type") == std::optional<std::string>("result"));
+    const Node* list = fetched.child("list");
+    REQUIRE(list);
+    const Node* user = list->child("user");
+    REQUIRE(user);
+    REQUIRE(user->child("identity"));
+    CHECK(*user->child("identity")->bytes() == Bytes(c.identity.pub.begin(), c.identity.pub.end()));
+    REQUIRE(user->child("skey"));
+    CHECK(*user->child("skey")->child("id")->bytes() == Bytes{0, 0, 1});
+    CHECK(user->child("key") == nullptr);
+  }
   // The upload as the client sends it (wasim keeps the keys since issue 8, so they must be whole).
   wa::client::DeviceKeys dk;
   dk.identity_key = c.identity;
@@ -271,6 +290,32 @@ TEST_CASE("QR link - pair-success verifies, pair-device-sign, 515, login, pre-ke
   CHECK(count_of(list, "\"logged_in_ms\":null") == 1);  // the pairing connection
   CHECK(count_of(list, "\"logged_in_ms\":1") == 1);     // the login (ms since 2001...)
   CHECK(count_of(list, "\"closed_ms\":null") == 1);
+}
+
+TEST_CASE("the admin replace action: the live login gets conflict replaced, as from a login elsewhere",
+          "[sim][pairing]") {
+  TempDir dir;
+  WasimProcess w(dir.path());
+  const std::string account = add_phone(w, "+15550003");
+  Companion c;
+  const std::string jid = pair(w, c, "+15550003", account);
+  const std::string path = "/admin/devices/" + jid + "/replace";
+  CHECK(http_request(w.admin_port(), "POST", path, "{}").status == 409);  // offline: nothing to replace
+  auto live = c.login(w, jid);
+  login_success(*live);
+  auto r = http_request(w.admin_port(), "POST", path, "{}");
+  INFO(r.body);
+  CHECK(r.status == 200);
+  Node err = next_node(*live);
+  CHECK(err.tag == "stream:error");
+  CHECK_FALSE(err.attr_text("code").has_value());
+  REQUIRE(err.child("conflict"));
+  CHECK(err.child("conflict")->attr_text("type") == std::optional<std::string>("replaced"));
+  CHECK_FALSE(live->recv_node().has_value());
+  CHECK(http_request(w.admin_port(), "POST", "/admin/devices/15550003:99@s.whatsapp.net/replace", "{}").status == 409);
+  // The device itself stays linked: it logs in again.
+  auto again = c.login(w, jid);
+  login_success(*again);
 }
 
 TEST_CASE("a second login with the same noise key replaces the first", "[sim][pairing]") {

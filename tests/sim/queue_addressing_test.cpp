@@ -26,7 +26,7 @@ std::string slurp(const std::filesystem::path& p) {
 }
 
 PendingQueue::Item item(const std::string& id, std::size_t n = 4) {
-  return PendingQueue::Item{"message", id, wa::crypto::Bytes(n, 0xAB)};
+  return PendingQueue::Item{"message", id, wa::crypto::Bytes(n, 0xAB), {}};
 }
 
 }  // namespace
@@ -75,6 +75,43 @@ TEST_CASE("pending queue: appends, replays, ignores a torn tail, compacts", "[si
     CHECK(q.file_bytes() < 6u * 1024 * 1024);
     CHECK(std::filesystem::file_size(file) == q.file_bytes());
   }
+}
+
+TEST_CASE("pending queue: an ack settles only the stanza of its origin, also after a replay", "[sim][queue]") {
+  TempDir dir;
+  const PendingQueue::DeviceKey me{15550001, 1};
+  const std::string delivery = "";
+  const std::string read = "read";
+  // The contact's delivery receipt and the own phone's receipt share the message id.
+  const auto contact = queue_origin({15550009, 0}, &delivery);
+  const auto own_phone = queue_origin({15550001, 0}, &delivery);
+  CHECK(contact == "15550009:0/");
+  CHECK(queue_origin({15550009, 0}, &read) == "15550009:0/read");
+  CHECK(queue_origin({15550009, 2}, nullptr) == "15550009:2");
+  {
+    PendingQueue q(dir.path());
+    REQUIRE(q.push(me, PendingQueue::Item{"receipt", "3EB0A", wa::crypto::Bytes(2, 1), own_phone}));
+    REQUIRE(q.push(me, PendingQueue::Item{"receipt", "3EB0A", wa::crypto::Bytes(2, 2), contact}));
+    REQUIRE(q.push(me, PendingQueue::Item{"receipt", "3EB0A", wa::crypto::Bytes(2, 3),
+                                          queue_origin({15550009, 0}, &read)}));
+    CHECK(q.drop(me, "receipt", "3EB0A", own_phone));
+    REQUIRE(q.size(me) == 2);
+    CHECK(q.items(me)->front().origin == contact);
+  }
+  {
+    PendingQueue q(dir.path());  // the origin-scoped drop replays the same way
+    REQUIRE(q.size(me) == 2);
+    CHECK(q.drop(me, "receipt", "3EB0A", contact));
+    REQUIRE(q.size(me) == 1);
+    CHECK(q.items(me)->front().origin == "15550009:0/read");
+    CHECK(q.drop(me, "receipt", "3EB0A"));  // no origin (an ack without `to`): all of them
+    CHECK(q.size(me) == 0);
+  }
+  // Logs from before origins (5-field adds, 4-field drops) still load; damaged origins do not.
+  CHECK(parse_queue_log("a\t1:1\treceipt\tid\tab\t2:0/read\nd\t1:1\treceipt\tid\t2:0/read\n").size() == 2);
+  CHECK_THROWS_AS(parse_queue_log("a\t1:1\treceipt\tid\tab\tx:0\n"), QueueLogError);
+  CHECK_THROWS_AS(parse_queue_log("d\t1:1\treceipt\tid\t2:0/a b\n"), QueueLogError);
+  CHECK_THROWS_AS(parse_queue_log("d\t1:1\treceipt\tid\t2:0\textra\n"), QueueLogError);
 }
 
 TEST_CASE("pending queue: limits, refusals of a damaged log, import of an old queue.tsv", "[sim][queue]") {
