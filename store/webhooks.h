@@ -32,7 +32,7 @@ struct Webhook {
   std::optional<std::int64_t> disabled_at_ms;
   std::optional<std::string> disabled_reason;
   // During a secret rotation: until when the previous secret still signs (next to `secret`).
-  std::optional<std::int64_t> previous_secret_expires_at_ms;
+  std::optional<std::int64_t> previous_secret_expires_at_ms = std::nullopt;
 };
 
 // Registers an endpoint. Throws NotFound (unknown business), StoreError (the business has
@@ -83,7 +83,7 @@ struct DueDelivery {
   std::int64_t event_created_at_ms = 0;
   std::string event_data;  // JSON text
   std::int64_t attempts = 0;  // including this one
-  std::optional<std::string> previous_secret;  // during a rotation window: signs too
+  std::optional<std::string> previous_secret = std::nullopt;  // during a rotation window: signs too
 };
 
 // Claims up to `limit` due deliveries of the fence's account for `claim_ms` (another claimer

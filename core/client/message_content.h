@@ -53,7 +53,7 @@ struct MessageContent {
   // Valid UTF-8, but it may contain U+0000, which a PostgreSQL TEXT column refuses: the inbox
   // must store it as bytes or escape it.
   std::optional<std::string> text;
-  std::optional<Quote> quote;  // a reply: extendedTextMessage.contextInfo (quoted text when it is text)
+  std::optional<Quote> quote = std::nullopt;  // a reply: extendedTextMessage.contextInfo (quoted text when it is text)
   std::optional<SenderKeyDistribution> sender_key_distribution;
   std::optional<ProtocolContent> protocol;
   // Set when the message came wrapped in a DeviceSentMessage (a copy from our own device); the
