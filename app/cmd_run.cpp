@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "app/api/auth.h"
+#include "app/api/logout_responder.h"
 #include "app/api/request_json.h"
 #include "app/api/routes.h"
 #include "app/api/webhook_sender.h"
@@ -328,24 +329,38 @@ int cmd_run(int argc, char** argv) {
     throw ConfigError(fmt::format("--http: {}", e.what()));
   }
   // Every pod serves the API (and the account's pairing QR) from the database, leader or not.
+  // SSE streams hold a civetweb worker each: at most half of them (the REST calls keep the rest).
+  auto api_pool = std::make_shared<store::ConnectionPool>(cfg.database_url, "waconnector/api", 4);
+  api::EventStreamOptions stream_opts;
+  stream_opts.max_streams = std::max(1, http_opts.threads / 2);
   api::register_api_routes(
       *http, std::make_shared<const api::Api>(
-                 std::make_shared<store::ConnectionPool>(cfg.database_url, "waconnector/api", 4), std::move(admin_token)));
-  // `accounts pair --phone`: the leader asks its client for the linking code.
-  // The write fences of the accounts this pod leads: the pollers below serve only those.
-  auto led_fences = [&elector, &supervisor] {
+                 api_pool, std::move(admin_token),
+                 std::make_shared<api::EventStreams>(cfg.database_url, api_pool, stream_opts)));
+  // The write fences of the accounts this pod leads now (the leader-side responders' work list).
+  const auto led_fences = [&elector, &supervisor] {
     std::vector<std::shared_ptr<const store::WriteFence>> led;
     for (const auto& a : elector.snapshot().accounts)
       if (ha::leads(a.role))
         if (auto fence = supervisor.write_fence(a.business_id)) led.push_back(std::move(fence));
     return led;
   };
+  // `accounts pair --phone`: the leader asks its client for the linking code.
   PairCodeResponder pair_codes(
       cfg.database_url, cfg.pod, led_fences,
       [&supervisor](const std::string& business_id, const std::string& phone, bool push) {
         auto conn = supervisor.connection(business_id);
         if (conn == nullptr) throw std::runtime_error("this pod runs no WhatsApp connection for the account");
         return conn->request_pair_code(phone, push, std::chrono::seconds(30));
+      });
+  // DELETE /v1/accounts/{id}/session: the leader logs the account's device out.
+  api::LogoutResponder logouts(
+      cfg.database_url,
+      led_fences,
+      [&supervisor](const std::string& business_id, std::chrono::milliseconds timeout) {
+        auto conn = supervisor.connection(business_id);
+        if (conn == nullptr) throw std::runtime_error("this pod runs no WhatsApp connection for the account");
+        conn->logout(timeout);
       });
   // Outbox rows queued by any pod: wake the led accounts' clients to claim and send them.
   std::unique_ptr<ha::OutboxDispatcher> outbox;

@@ -48,18 +48,37 @@ struct LibraryRef {
 
 void send(mg_connection* conn, const std::string& method, const HttpResponse& r) {
   const char* reason = mg_get_response_code_text(conn, r.status);
+  // A stream has no length; X-Accel-Buffering keeps nginx-style proxies from holding events back.
+  const std::string length =
+      r.stream ? std::string("X-Accel-Buffering: no\r\n") : fmt::format("Content-Length: {}\r\n", r.body.size());
   mg_printf(conn,
             "HTTP/1.1 %d %s\r\n"
             "Content-Type: %s\r\n"
-            "Content-Length: %zu\r\n"
+            "%s"
             "Cache-Control: no-store\r\n"
             "X-Content-Type-Options: nosniff\r\n"
             "%s"
             "Connection: close\r\n\r\n",
-            r.status, reason != nullptr ? reason : "", r.content_type.c_str(), r.body.size(),
-            r.headers.c_str());
-  if (method != "HEAD" && !r.body.empty()) mg_write(conn, r.body.data(), r.body.size());
+            r.status, reason != nullptr ? reason : "", r.content_type.c_str(), length.c_str(), r.headers.c_str());
+  if (method == "HEAD") return;
+  if (!r.body.empty() && !r.stream) mg_write(conn, r.body.data(), r.body.size());
 }
+
+class ConnectionWriter final : public StreamWriter {
+ public:
+  ConnectionWriter(mg_connection* conn, const std::atomic<bool>& stopping) : conn_(conn), stopping_(stopping) {}
+  bool write(std::string_view bytes) override {
+    if (gone_ || bytes.empty()) return !gone_;
+    gone_ = mg_write(conn_, bytes.data(), bytes.size()) != static_cast<int>(bytes.size());
+    return !gone_;
+  }
+  bool stopping() const override { return stopping_.load(); }
+
+ private:
+  mg_connection* conn_;
+  const std::atomic<bool>& stopping_;
+  bool gone_ = false;
+};
 
 // Opens and closes one TCP connection to the server. civetweb's master thread sleeps in poll()
 // for up to 2 s (its SOCKET_TIMEOUT_QUANTUM) before it notices mg_stop(); an incoming connection
@@ -139,6 +158,7 @@ struct HttpServer::Impl {
   std::unique_ptr<mg_context, ContextDeleter> ctx;
   std::unique_ptr<ProbeListener> probes;
   int port = 0;
+  std::atomic<bool> stopping{false};  // streams end when set (before mg_stop joins the workers)
 
   HttpResponse builtin(const std::string& path, bool& found) const;
   HttpResponse builtin_request(const std::string& method, const std::string& path) const;
@@ -237,6 +257,7 @@ int HttpServer::Impl::on_request(mg_connection* conn) {
   if (const char* a = mg_get_header(conn, "Accept"); a != nullptr) req.accept = a;
   if (const char* a = mg_get_header(conn, "Authorization"); a != nullptr) req.authorization = a;
   if (const char* a = mg_get_header(conn, "Content-Type"); a != nullptr) req.content_type = a;
+  if (const char* a = mg_get_header(conn, "Last-Event-ID"); a != nullptr) req.last_event_id = a;
   if (const char* a = mg_get_header(conn, "Idempotency-Key"); a != nullptr) {
     req.idempotency_key = a;
     req.has_idempotency_key = true;
@@ -270,6 +291,14 @@ int HttpServer::Impl::on_request(mg_connection* conn) {
   }
   if (resp.status < 100 || resp.status > 599) resp = HttpResponse::json_error(500, "handler returned an invalid status");
   send(conn, req.method, resp);
+  if (resp.stream && req.method != "HEAD") {
+    ConnectionWriter writer(conn, self->stopping);
+    try {
+      resp.stream(writer);
+    } catch (const std::exception& e) {
+      wa::log::warn("http_stream_failed").kv("path", req.path).kv("error", e.what());
+    }
+  }
   return resp.status;
 }
 
@@ -361,6 +390,7 @@ HttpServer::HttpServer(const std::string& host, int port, HttpHandlers handlers,
 HttpServer::~HttpServer() {
   if (!impl_) return;
   impl_->probes.reset();
+  impl_->stopping = true;
   if (!impl_->ctx) return;
   std::atomic<bool> stopped{false};
   std::thread waker([&] {

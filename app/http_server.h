@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "common/metrics.h"
@@ -26,16 +27,31 @@ struct HttpRequest {
   std::string accept;        // Accept header, empty if none
   std::string authorization;    // Authorization header, empty if none
   std::string idempotency_key;  // Idempotency-Key header, empty if none
+  std::string last_event_id;    // Last-Event-ID header (an SSE client resuming), empty if none
   std::string content_type;     // Content-Type header, empty if none
   bool has_idempotency_key = false;
   std::string body;          // request body (bounded by HttpOptions::max_body_bytes)
 };
+
+// A streamed answer's sink (Server-Sent Events). write() sends bytes at once and returns false
+// when the client is gone (a write that cannot finish within the request timeout counts as gone);
+// stopping() turns true when the server shuts down, and the stream should then return promptly.
+class StreamWriter {
+ public:
+  virtual ~StreamWriter() = default;
+  virtual bool write(std::string_view bytes) = 0;
+  virtual bool stopping() const = 0;
+};
+using StreamBody = std::function<void(StreamWriter&)>;
 
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::string headers;  // extra header lines, each "Name: value\r\n" (e.g. Location, Allow)
+  // When set, the answer has no length: the headers go out, then `stream` writes until it
+  // returns (on this worker thread; `body` is ignored). Not run for HEAD.
+  StreamBody stream = nullptr;
 
   // {"error":{"code":code,"message":message}} with the given status; an empty code is the
   // status's default word (400 bad_request, 401 unauthorized, 404 not_found, ...).

@@ -110,6 +110,13 @@ class Connection {
                                         std::chrono::milliseconds /*timeout*/) {
     throw PairCodeError("this connection does not support phone-number pairing");
   }
+  // Log out (the API's DELETE .../session): asks the server to remove this companion device.
+  // The server then ends the stream (401 device_removed) and the connection gives up as
+  // logged_out, which makes its credentials unusable. Blocks up to `timeout` for the server's
+  // answer; throws std::runtime_error when it was not accepted. Not from a ConnectionEvents callback.
+  virtual void logout(std::chrono::milliseconds /*timeout*/) {
+    throw std::runtime_error("this connection cannot log out");
+  }
 };
 
 // Creates the connection for one account. `business_id` and `jid` identify it (jid empty before

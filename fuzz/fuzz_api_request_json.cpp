@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "app/api/request_json.h"
+#include "app/api/webhook_sign.h"
 #include "store/accounts.h"
 #include "store/outbox.h"
 
@@ -31,6 +32,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto hook = parse_webhook(in);
   if (const auto* h = std::get_if<WebhookBody>(&hook))
     if (h->events.empty() || h->url.empty()) std::abort();
+  const auto rot = parse_rotate_secret(in);
+  if (const auto* r = std::get_if<RotateSecretBody>(&rot))
+    if (r->overlap_seconds < 0 || r->overlap_seconds > kMaxRotationOverlapSeconds ||
+        (r->secret && !validate_webhook_secret(*r->secret).empty()))
+      std::abort();
   (void)validate_idempotency_key(in);
   return 0;
 }

@@ -37,6 +37,7 @@ client::OutboxItem outbox_item(const store::OutboxMessage& m) {
   o.error = m.error;
   o.attempts = m.attempts;
   o.created_at_ms = m.created_at_ms;
+  if (m.reply_to) o.reply_to = client::Quote{*m.reply_to, m.reply_to_sender.value_or(""), m.reply_to_text.value_or("")};
   return o;
 }
 

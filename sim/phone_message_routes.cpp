@@ -36,6 +36,7 @@ AdminResponse Simulator::phone_messages(const std::string& phone_text, const Adm
         out += "{\"id\":" + json_quoted(m.id) + ",\"chat\":" + json_quoted(m.chat) +
                ",\"sender\":" + json_quoted(m.sender) + ",\"type\":" + json_quoted(m.type) +
                ",\"text\":" + (m.text ? json_quoted(*m.text) : "null") + ",\"enc\":" + json_quoted(m.enc) +
+               (m.reply_to ? ",\"reply_to\":" + json_quoted(*m.reply_to) : std::string()) +
                ",\"offline\":" + (m.offline ? "true" : "false") + ",\"read\":" + (m.read ? "true" : "false") + ",\"copies\":" + std::to_string(m.copies) +
                ",\"error\":" + (m.error.empty() ? "null" : json_quoted(m.error)) + "}";
       }

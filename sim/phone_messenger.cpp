@@ -200,6 +200,7 @@ void PhoneMessenger::receive(const PhoneRecord& rec) {
                                                       content.sender_key_distribution->distribution);
         if (content.type != "sender_key_distribution" || r.type.empty()) r.type = content.type;
         if (content.text) r.text = content.text;
+        if (content.quote) r.reply_to = content.quote->id;
       }
     } catch (const std::exception& e) {
       r.error = e.what();

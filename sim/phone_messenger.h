@@ -36,6 +36,7 @@ struct PhoneReceived {
   std::string sender;  // the sender's device JID
   std::string type;    // "text", "sender_key_distribution", ... (core's MessageContent type)
   std::optional<std::string> text;
+  std::optional<std::string> reply_to;  // a reply: the quoted message's id
   std::string enc;    // the <enc> types in order, e.g. "pkmsg" or "msg,skmsg"
   std::string error;  // why it did not decrypt ("" = fine)
   bool offline = false;

@@ -465,6 +465,17 @@ void WaSession::stream_error(int code, const std::string& conflict_type, const s
 bool WaSession::on_logged_in_iq(const Node& iq) {
   const auto xmlns = iq.attr_text("xmlns").value_or("");
   const auto type = iq.attr_text("type").value_or("");
+  if (xmlns == "md" && type == "set" && live_ && iq.attr("id") && iq.child("remove-companion-device")) {
+    // A companion logging itself out: as the admin logout (sim/phone_routes.cpp), after the answer.
+    const SessionHub::DeviceKey k = *live_;
+    send_node(iq_reply(iq, "result"));
+    if (ctx_.devices) ctx_.devices->remove(k.first, k.second);
+    if (ctx_.hub) ctx_.hub->forget(k);
+    if (ctx_.router) ctx_.router->forget(k);
+    wa::log::info("wasim_device_logged_out").kv("jid", wa::mask_jid(jid_)).kv("by", "companion");
+    stream_error(401, "device_removed", "logged out by the companion");
+    return true;
+  }
   if (xmlns != "encrypt" || !live_ || !iq.attr("id")) return false;
   if (type == "get" && iq.child("count")) {
     send_node(iq_reply(iq, "result", {Node{"count", {{"value", std::to_string(ctx_.hub->pre_keys(*live_))}}, {}}}));

@@ -23,6 +23,12 @@ inline constexpr std::string_view kOutboxChannel = "wa_outbox";
 // A webhook delivery became due (payload: business_id; wa_emit_event() of migration 0009): wakes
 // the account's leader's webhook sender.
 inline constexpr std::string_view kWebhookChannel = "wa_webhook";
+// An event was recorded (payload: business_id; trigger of migration 0012): wakes the pods' SSE
+// streams (app/api/event_stream.h).
+inline constexpr std::string_view kEventChannel = "wa_event";
+// A log-out was requested (payload: business_id; trigger of migration 0012): wakes the leaders'
+// logout responders (app/api/logout_responder.h).
+inline constexpr std::string_view kLogoutChannel = "wa_logout";
 
 // LISTEN `channel` on `conn` (the name is quoted as an identifier). Throws pg::Error.
 void listen(pg::Connection& conn, std::string_view channel);

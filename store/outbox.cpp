@@ -16,7 +16,8 @@ namespace {
 
 constexpr const char* kColumns =
     "business_id, id, recipient, text, status, error, attempts, claimed_epoch, idempotency_key,"
-    " (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM updated_at) * 1000)::bigint";
+    " (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM updated_at) * 1000)::bigint,"
+    " reply_to, reply_to_sender, reply_to_text";
 
 std::string select_sql(const char* rest) {
   return std::string("SELECT ") + kColumns + " FROM wa_outbox " + rest;
@@ -25,7 +26,7 @@ std::string select_sql(const char* rest) {
 OutboxMessage row(const pg::Result& r, int i) {
   OutboxMessage m;
   pg::read_row(r, i, m.business_id, m.id, m.recipient, m.text, m.status, m.error, m.attempts, m.claimed_epoch,
-               m.idempotency_key, m.created_at_ms, m.updated_at_ms);
+               m.idempotency_key, m.created_at_ms, m.updated_at_ms, m.reply_to, m.reply_to_sender, m.reply_to_text);
   return m;
 }
 
@@ -109,7 +110,7 @@ Enqueued enqueue(pg::Connection& conn, const EnqueueRequest& req) {
     return row(r, 0);
   };
   const auto earlier = [&](OutboxMessage prior) {
-    const bool same = prior.recipient == req.recipient && prior.text == req.text;
+    const bool same = prior.recipient == req.recipient && prior.text == req.text && prior.reply_to == req.reply_to;
     return Enqueued{std::move(prior), false, same};
   };
   if (auto prior = by_key()) {
@@ -117,12 +118,30 @@ Enqueued enqueue(pg::Connection& conn, const EnqueueRequest& req) {
     return earlier(std::move(*prior));
   }
   const auto id = req.id ? *req.id : new_message_id();
+  // A reply quotes a message of this account: one it received, or one it sent. The author is the
+  // user JID (device dropped), as WhatsApp's apps put it in contextInfo.participant.
+  std::optional<std::string> quote_sender, quote_text;
+  if (req.reply_to) {
+    auto q = conn.exec(purpose,
+                       "SELECT regexp_replace(sender, '(\\.[0-9]+)?(:[0-9]+)?@', '@'), coalesce(text, '')"
+                       " FROM wa_inbox WHERE business_id = $1 AND id = $2"
+                       " UNION ALL SELECT regexp_replace(coalesce(a.jid, ''), '(\\.[0-9]+)?(:[0-9]+)?@', '@'), o.text"
+                       " FROM wa_outbox o JOIN wa_accounts a ON a.business_id = o.business_id"
+                       " WHERE o.business_id = $1 AND o.id = $2 LIMIT 1",
+                       {req.business_id, *req.reply_to});
+    if (q.rows() == 0)
+      throw InvalidMessage(fmt::format("reply_to {} names no message of this account", *req.reply_to));
+    quote_sender = std::string(q.text(0, 0));
+    quote_text = std::string(q.text(0, 1));
+  }
   auto r = conn.exec(purpose,
-                     (std::string("INSERT INTO wa_outbox (business_id, id, recipient, text, idempotency_key)"
-                                  " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING ") +
+                     (std::string("INSERT INTO wa_outbox (business_id, id, recipient, text, idempotency_key, reply_to,"
+                                  " reply_to_sender, reply_to_text)"
+                                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING ") +
                       kColumns)
                          .c_str(),
-                     {req.business_id, id, req.recipient, req.text, pg::Param(req.idempotency_key)});
+                     {req.business_id, id, req.recipient, req.text, pg::Param(req.idempotency_key),
+                      pg::Param(req.reply_to), pg::Param(quote_sender), pg::Param(quote_text)});
   if (r.rows() == 0) {
     // A concurrent request with the same key won the race, or the id is taken.
     if (auto prior = by_key()) {

@@ -39,6 +39,8 @@ struct OutboxMessage {
   std::optional<std::string> idempotency_key;
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
+  // A reply: the quoted message's id, author and text (resolved when queued).
+  std::optional<std::string> reply_to = std::nullopt, reply_to_sender = std::nullopt, reply_to_text = std::nullopt;
 };
 
 struct EnqueueRequest {
@@ -47,6 +49,9 @@ struct EnqueueRequest {
   std::string text;
   std::optional<std::string> id;               // the caller's message id; default 3EB0 + 18 hex
   std::optional<std::string> idempotency_key;  // same key again returns the first row
+  // The id of a message of this account (received or sent) this one replies to; enqueue throws
+  // InvalidMessage when there is none.
+  std::optional<std::string> reply_to = std::nullopt;
 };
 
 // Validation, without the database: an error sentence, or empty when fine.

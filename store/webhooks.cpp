@@ -15,7 +15,7 @@ namespace {
 constexpr const char* kWebhookColumns =
     "id, business_id, url, array_to_string(events, ','), secret,"
     " (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM disabled_at) * 1000)::bigint,"
-    " disabled_reason";
+    " disabled_reason, (extract(epoch FROM previous_secret_expires_at) * 1000)::bigint";
 
 std::vector<std::string> split_commas(std::string_view s) {
   std::vector<std::string> out;
@@ -38,6 +38,7 @@ Webhook webhook_row(const pg::Result& r, int i) {
   w.created_at_ms = r.i64(i, 5);
   if (!r.is_null(i, 6)) w.disabled_at_ms = r.i64(i, 6);
   w.disabled_reason = r.opt(i, 7);
+  if (!r.is_null(i, 8)) w.previous_secret_expires_at_ms = r.i64(i, 8);
   return w;
 }
 
@@ -105,6 +106,23 @@ bool delete_webhook(pg::Connection& conn, const std::string& business_id, const 
              .rows() > 0;
 }
 
+std::optional<Webhook> rotate_webhook_secret(pg::Connection& conn, const std::string& business_id,
+                                            const std::string& id, const std::string& new_secret,
+                                            std::int64_t overlap_ms) {
+  // The old secret keeps signing only when there is an overlap; a second rotation inside the
+  // window replaces the older one (two signatures at most).
+  auto r = conn.exec(fmt::format("rotate webhook secret of business {}", business_id),
+                     (std::string("UPDATE wa_webhooks SET previous_secret = CASE WHEN $4::bigint > 0 THEN secret END,"
+                                  " previous_secret_expires_at = CASE WHEN $4::bigint > 0"
+                                  " THEN now() + ($4::bigint * interval '1 millisecond') END, secret = $3"
+                                  " WHERE business_id = $1 AND id = $2 RETURNING ") +
+                      kWebhookColumns)
+                         .c_str(),
+                     {business_id, id, new_secret, overlap_ms});
+  if (r.rows() == 0) return std::nullopt;
+  return webhook_row(r, 0);
+}
+
 std::vector<Delivery> list_deliveries(pg::Connection& conn, const std::string& business_id,
                                       const std::string& webhook_id, int limit) {
   pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
@@ -166,7 +184,8 @@ std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence
       "    claimed_until = now() + ($3::bigint * interval '1 millisecond')"
       "  FROM due WHERE d.id = due.id RETURNING d.id, d.webhook_id, d.event_id, d.attempts)"
       " SELECT c.id, c.webhook_id, w.url, w.secret, e.id, e.type, e.seq,"
-      "   (extract(epoch FROM e.created_at) * 1000)::bigint, e.data::text, c.attempts"
+      "   (extract(epoch FROM e.created_at) * 1000)::bigint, e.data::text, c.attempts,"
+      "   CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END"
       " FROM claimed c JOIN wa_webhooks w ON w.id = c.webhook_id JOIN wa_events e ON e.id = c.event_id"
       " ORDER BY e.seq, c.id",
       {fence.business_id(), limit, claim_ms});
@@ -184,6 +203,7 @@ std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence
     d.event_created_at_ms = r.i64(i, 7);
     d.event_data = std::string(r.text(i, 8));
     d.attempts = r.i64(i, 9);
+    d.previous_secret = r.opt(i, 10);
     out.push_back(std::move(d));
   }
   return out;

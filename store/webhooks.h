@@ -31,6 +31,8 @@ struct Webhook {
   std::int64_t created_at_ms = 0;
   std::optional<std::int64_t> disabled_at_ms;
   std::optional<std::string> disabled_reason;
+  // During a secret rotation: until when the previous secret still signs (next to `secret`).
+  std::optional<std::int64_t> previous_secret_expires_at_ms = std::nullopt;
 };
 
 // Registers an endpoint. Throws NotFound (unknown business), StoreError (the business has
@@ -40,6 +42,11 @@ Webhook create_webhook(pg::Connection& conn, const std::string& business_id, con
 std::vector<Webhook> list_webhooks(pg::Connection& conn, const std::string& business_id);
 std::optional<Webhook> get_webhook(pg::Connection& conn, const std::string& business_id, const std::string& id);
 bool delete_webhook(pg::Connection& conn, const std::string& business_id, const std::string& id);
+// Makes `new_secret` the signing secret; the current one keeps signing next to it for
+// `overlap_ms` (0: it stops at once). nullopt when there is no such endpoint of the business.
+std::optional<Webhook> rotate_webhook_secret(pg::Connection& conn, const std::string& business_id,
+                                            const std::string& id, const std::string& new_secret,
+                                            std::int64_t overlap_ms);
 
 struct Delivery {
   std::int64_t id = 0;
@@ -76,6 +83,7 @@ struct DueDelivery {
   std::int64_t event_created_at_ms = 0;
   std::string event_data;  // JSON text
   std::int64_t attempts = 0;  // including this one
+  std::optional<std::string> previous_secret = std::nullopt;  // during a rotation window: signs too
 };
 
 // Claims up to `limit` due deliveries of the fence's account for `claim_ms` (another claimer

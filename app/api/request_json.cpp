@@ -72,49 +72,39 @@ std::function<std::string(const Json&)> string_into(std::string& out, std::funct
   };
 }
 
+// An optional string field: null or absent leaves `out` empty.
+std::function<std::string(const Json&)> optional_string_into(std::optional<std::string>& out,
+                                                             std::function<std::string(std::string_view)> check) {
+  return [&out, check = std::move(check)](const Json& v) -> std::string {
+    if (v.type == Json::Type::null) return {};
+    if (v.type != Json::Type::string) return fmt::format("must be a string, not {}", binary::to_string(v.type));
+    if (auto e = check(v.text); !e.empty()) return e;
+    out = v.text;
+    return {};
+  };
+}
+
 }  // namespace
 
 std::variant<SendMessageBody, RequestError> parse_send_message(std::string_view body) {
   SendMessageBody out;
-  std::string reply_to;
-  bool has_reply = false;
   const std::vector<Field> fields = {
       {"to", true, string_into(out.to, [](std::string_view s) { return store::validate_recipient(s); })},
       {"text", true, string_into(out.text, [](std::string_view s) { return store::validate_text(s); })},
-      {"reply_to", false,
-       [&](const Json& v) -> std::string {
-         if (v.type == Json::Type::null) return {};
-         if (v.type != Json::Type::string) return fmt::format("must be a string, not {}", binary::to_string(v.type));
-         if (auto e = store::validate_message_id(v.text); !e.empty()) return e;
-         reply_to = v.text;
-         has_reply = true;
-         return {};
-       }},
+      {"reply_to", false, optional_string_into(out.reply_to, [](std::string_view s) { return store::validate_message_id(s); })},
   };
   if (auto e = parse_object(body, fields)) return *e;
-  if (has_reply) out.reply_to = reply_to;
   return out;
 }
 
 std::variant<RegisterAccountBody, RequestError> parse_register_account(std::string_view body) {
   RegisterAccountBody out;
-  std::string jid;
-  bool has_jid = false;
   const std::vector<Field> fields = {
       {"business_id", true,
        string_into(out.business_id, [](std::string_view s) { return store::validate_business_id(s); })},
-      {"jid", false,
-       [&](const Json& v) -> std::string {
-         if (v.type == Json::Type::null) return {};
-         if (v.type != Json::Type::string) return fmt::format("must be a string, not {}", binary::to_string(v.type));
-         if (auto e = store::validate_jid(v.text); !e.empty()) return e;
-         jid = v.text;
-         has_jid = true;
-         return {};
-       }},
+      {"jid", false, optional_string_into(out.jid, [](std::string_view s) { return store::validate_jid(s); })},
   };
   if (auto e = parse_object(body, fields)) return *e;
-  if (has_jid) out.jid = jid;
   return out;
 }
 
@@ -144,8 +134,6 @@ std::variant<PairCodeBody, RequestError> parse_pair_code(std::string_view body) 
 
 std::variant<WebhookBody, RequestError> parse_webhook(std::string_view body) {
   WebhookBody out;
-  std::string secret;
-  bool has_secret = false;
   const std::vector<Field> fields = {
       {"url", true,
        string_into(out.url,
@@ -171,18 +159,29 @@ std::variant<WebhookBody, RequestError> parse_webhook(std::string_view body) {
          }
          return {};
        }},
-      {"secret", false,
+      {"secret", false, optional_string_into(out.secret, [](std::string_view s) { return validate_webhook_secret(s); })},
+  };
+  if (auto e = parse_object(body, fields)) return *e;
+  return out;
+}
+
+std::variant<RotateSecretBody, RequestError> parse_rotate_secret(std::string_view body) {
+  RotateSecretBody out;
+  if (body.empty()) return out;  // all defaults
+  const std::vector<Field> fields = {
+      {"secret", false, optional_string_into(out.secret, [](std::string_view s) { return validate_webhook_secret(s); })},
+      {"overlap_seconds", false,
        [&](const Json& v) -> std::string {
-         if (v.type == Json::Type::null) return {};
-         if (v.type != Json::Type::string) return fmt::format("must be a string, not {}", binary::to_string(v.type));
-         if (auto e = validate_webhook_secret(v.text); !e.empty()) return e;
-         secret = v.text;
-         has_secret = true;
+         if (v.type != Json::Type::number || v.text.empty() || v.text.size() > 7 ||
+             v.text.find_first_not_of("0123456789") != std::string::npos)
+           return fmt::format("must be a whole number of seconds, 0-{}", kMaxRotationOverlapSeconds);
+         out.overlap_seconds = std::stoll(v.text);
+         if (out.overlap_seconds > kMaxRotationOverlapSeconds)
+           return fmt::format("must be at most {} (7 days)", kMaxRotationOverlapSeconds);
          return {};
        }},
   };
   if (auto e = parse_object(body, fields)) return *e;
-  if (has_secret) out.secret = secret;
   return out;
 }
 

@@ -3,6 +3,7 @@
 // fuzz target (fuzz/fuzz_api_request_json.cpp) drives it directly.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,6 +53,16 @@ struct WebhookBody {
   std::optional<std::string> secret;  // whsec_...; generated when absent
 };
 std::variant<WebhookBody, RequestError> parse_webhook(std::string_view body);
+
+// POST /v1/accounts/{business_id}/webhooks/{id}/rotate-secret (an empty body takes the defaults)
+inline constexpr std::int64_t kDefaultRotationOverlapSeconds = 24 * 3600;
+inline constexpr std::int64_t kMaxRotationOverlapSeconds = 7 * 24 * 3600;
+struct RotateSecretBody {
+  std::optional<std::string> secret;  // the new whsec_...; generated when absent
+  // How long the old secret keeps signing next to the new one (both in webhook-signature).
+  std::int64_t overlap_seconds = kDefaultRotationOverlapSeconds;
+};
+std::variant<RotateSecretBody, RequestError> parse_rotate_secret(std::string_view body);
 
 // The Idempotency-Key header: 1..255 visible ASCII characters. Empty string when fine.
 std::string validate_idempotency_key(std::string_view key);

@@ -1,6 +1,7 @@
 #include "app/api/routes.h"
 
 #include <charconv>
+#include <thread>
 #include <exception>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "store/connection_pool.h"
 #include "store/errors.h"
 #include "store/inbox.h"
+#include "store/logout_requests.h"
 #include "store/outbox.h"
 #include "store/pairing.h"
 #include "store/tokens.h"
@@ -32,7 +34,12 @@ std::optional<std::string> iso(const std::optional<std::int64_t>& ms) {
   return iso(*ms);
 }
 
-HttpResponse json(int status, std::string body) { return HttpResponse{status, "application/json", std::move(body), {}}; }
+HttpResponse json(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
 
 HttpResponse method_not_allowed(const HttpRequest& req, std::string_view allow) {
   auto r = HttpResponse::json_error(405, fmt::format("method {} not allowed on {}", req.method, req.path));
@@ -104,7 +111,7 @@ std::string account_json(const store::Account& a) {
 
 std::string message_json(const store::OutboxMessage& m) {
   JsonObject o;
-  o.str("id", m.id).str("to", m.recipient).str("status", m.status);
+  o.str("id", m.id).str("to", m.recipient).str("status", m.status).opt_str("reply_to", m.reply_to);
   if (m.error) o.str("error", *m.error);
   return o.str("created_at", iso(m.created_at_ms)).str("updated_at", iso(m.updated_at_ms)).done();
 }
@@ -148,6 +155,7 @@ std::string webhook_json(const store::Webhook& w, bool with_secret) {
   return o.str("created_at", iso(w.created_at_ms))
       .opt_str("disabled_at", iso(w.disabled_at_ms))
       .opt_str("disabled_reason", w.disabled_reason)
+      .opt_str("previous_secret_expires_at", iso(w.previous_secret_expires_at_ms))
       .done();
 }
 
@@ -181,8 +189,9 @@ bool allows(std::string_view allow, const std::string& method) {
 
 }  // namespace
 
-Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token)
+Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token, std::shared_ptr<EventStreams> events)
     : pool_(std::move(pool)),
+      events_(std::move(events)),
       auth_(std::move(admin_token),
             [pool = pool_](std::string_view token) {
               return pool->with([&](pg::Connection& c) { return store::verify_token(c, token); });
@@ -190,6 +199,33 @@ Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token)
       pairing_([pool = pool_](const std::string& business_id) {
         return pool->with([&](pg::Connection& c) { return store::read_pairing_state(c, business_id); });
       }) {}
+
+// DELETE .../session: the account's leader logs the device out (app/api/logout_responder.h); the
+// answer waits for its outcome a while (a logout takes the leader about a second), else 202.
+HttpResponse Api::log_out(const std::string& business) const {
+  const auto id = pool_->with([&](pg::Connection& c) -> std::variant<int, std::int64_t> {
+    const auto a = store::get_account(c, business);
+    if (!a) return 404;
+    if (!a->jid || a->status == "logged_out") return 409;
+    return store::request_logout(c, business);
+  });
+  if (const auto* code = std::get_if<int>(&id)) {
+    if (*code == 404) return HttpResponse::json_error(404, fmt::format("business {} is not registered", business));
+    return HttpResponse::json_error(409, "the account has no linked device to log out", "not_linked");
+  }
+  const auto request = std::get<std::int64_t>(id);
+  std::optional<store::LogoutRequest> r;
+  for (int i = 0; i < kLogoutWaitSteps; ++i) {
+    r = pool_->with([&](pg::Connection& c) { return store::get_logout_request(c, business, request); });
+    if (r && r->state != "pending") break;
+    std::this_thread::sleep_for(kLogoutWaitStep);
+  }
+  if (r && r->state == "failed")
+    return HttpResponse::json_error(502, r->error.value_or("the leader could not log out"), "logout_failed");
+  JsonObject o;
+  o.num("id", request).str("state", r ? r->state : "pending");
+  return json(r && r->state == "done" ? 200 : 202, o.done());
+}
 
 HttpResponse Api::handle(const HttpRequest& req) const {
   auto who = auth_.authenticate(req);
@@ -230,7 +266,8 @@ HttpResponse Api::handle(const HttpRequest& req) const {
     const std::string business(segs[1]);
     // Which shape and methods, before anything about the business is looked at.
     enum class Kind {
-      account, send, message, inbox, qr, pair_code, pair_code_get, webhooks, webhook, deliveries, redeliver
+      account, send, message, inbox, events, session, qr, pair_code, pair_code_get, webhooks, webhook, deliveries,
+      redeliver, rotate_secret
     } kind;
     std::string_view allow;
     if (segs.size() == 2) {
@@ -241,6 +278,10 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       kind = Kind::message, allow = "GET";
     } else if (segs.size() == 3 && segs[2] == "inbox") {
       kind = Kind::inbox, allow = "GET";
+    } else if (segs.size() == 3 && segs[2] == "events") {
+      kind = Kind::events, allow = "GET";
+    } else if (segs.size() == 3 && segs[2] == "session") {
+      kind = Kind::session, allow = "DELETE";
     } else if (segs.size() == 3 && segs[2] == "qr") {
       kind = Kind::qr, allow = "GET";
     } else if (segs.size() == 3 && segs[2] == "pair-code") {
@@ -251,6 +292,8 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       kind = Kind::webhooks, allow = "GET, POST";
     } else if (segs.size() == 4 && segs[2] == "webhooks") {
       kind = Kind::webhook, allow = "GET, DELETE";
+    } else if (segs.size() == 5 && segs[2] == "webhooks" && segs[4] == "rotate-secret") {
+      kind = Kind::rotate_secret, allow = "POST";
     } else if (segs.size() == 5 && segs[2] == "webhooks" && segs[4] == "deliveries") {
       kind = Kind::deliveries, allow = "GET";
     } else if (segs.size() == 7 && segs[2] == "webhooks" && segs[4] == "deliveries" && segs[6] == "redeliver") {
@@ -283,14 +326,12 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         auto body = parse_send_message(req.body);
         if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
         const auto& b = std::get<SendMessageBody>(body);
-        if (b.reply_to)
-          return HttpResponse::json_error(400, "reply_to is not supported yet: the outbox sends plain text only",
-                                          "unsupported_field");
         store::EnqueueRequest q;
         q.business_id = business;
         q.recipient = b.to;
         q.text = b.text;
         q.idempotency_key = key;
+        q.reply_to = b.reply_to;
         store::Enqueued done;
         try {
           done = pool_->with([&](pg::Connection& c) { return store::enqueue(c, q); });
@@ -303,7 +344,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         }
         if (!done.created && !done.same_request)
           return HttpResponse::json_error(
-              422, "this Idempotency-Key was used for a different request (another recipient or text)",
+              422, "this Idempotency-Key was used for a different request (another recipient, text or reply_to)",
               "idempotency_key_reused");
         auto r = json(202, JsonObject().str("id", done.message.id).str("status", done.message.status).done());
         r.headers = fmt::format("Location: /v1/accounts/{}/messages/{}\r\n", business, done.message.id);
@@ -347,6 +388,11 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         const auto next = rows->empty() ? after : rows->back().seq;
         return json(200, JsonObject().raw("messages", arr).str("next", std::to_string(next)).done());
       }
+      case Kind::events:
+        if (!events_) return HttpResponse::json_error(503, "event streams are not enabled on this pod");
+        return events_->open(business, req);
+      case Kind::session:
+        return log_out(business);
       case Kind::qr:
         return handle_qr_request(req, pairing_);
       case Kind::pair_code: {
@@ -391,8 +437,15 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       }
       case Kind::webhook:
       case Kind::deliveries:
-      case Kind::redeliver: {
+      case Kind::redeliver:
+      case Kind::rotate_secret: {
         const std::string id(segs[3]);
+        std::optional<RotateSecretBody> rotation;
+        if (kind == Kind::rotate_secret) {
+          auto body = parse_rotate_secret(req.body);
+          if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
+          rotation = std::get<RotateSecretBody>(body);
+        }
         const auto found = pool_->with([&](pg::Connection& c) -> std::variant<bool, HttpResponse> {
           if (!store::get_account(c, business)) return false;
           auto w = store::get_webhook(c, business, id);
@@ -400,7 +453,14 @@ HttpResponse Api::handle(const HttpRequest& req) const {
           if (kind == Kind::webhook && is("GET")) return json(200, webhook_json(*w, false));
           if (kind == Kind::webhook) {
             store::delete_webhook(c, business, id);
-            return HttpResponse{204, "application/json", "", {}};
+            return json(204, "");
+          }
+          if (rotation) {
+            const auto rotated = store::rotate_webhook_secret(c, business, id,
+                                                              rotation->secret.value_or(generate_webhook_secret()),
+                                                              rotation->overlap_seconds * 1000);
+            if (!rotated) return true;
+            return json(200, webhook_json(*rotated, true));
           }
           if (kind == Kind::deliveries) {
             int limit = kDefaultInboxLimit;

@@ -7,6 +7,8 @@
 //   POST /v1/accounts/{business_id}/messages           queue {"to","text"}; Idempotency-Key header
 //   GET  /v1/accounts/{business_id}/messages/{id}      an outgoing message's status
 //   GET  /v1/accounts/{business_id}/inbox?after=&limit= received messages after a cursor
+//   GET  /v1/accounts/{business_id}/events             Server-Sent Events (app/api/event_stream.h)
+//   DELETE /v1/accounts/{business_id}/session          log out: the leader unlinks the device
 //   GET  /v1/accounts/{business_id}/qr                 the pairing QR (app/qr_endpoint.h)
 //   POST /v1/accounts/{business_id}/pair-code          ask the leader for a pair code {"phone"}
 //   GET  /v1/accounts/{business_id}/pair-code/{id}     that request's state and code
@@ -19,10 +21,12 @@
 // database failures answer 503 without libpq's text (it names hosts and ports).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include "app/api/auth.h"
+#include "app/api/event_stream.h"
 #include "app/http_server.h"
 #include "app/qr_endpoint.h"
 
@@ -34,14 +38,22 @@ namespace wa::app::api {
 
 inline constexpr int kDefaultInboxLimit = 100;
 inline constexpr int kMaxInboxLimit = 500;
+// How long DELETE .../session waits for the leader's answer before it answers 202.
+inline constexpr int kLogoutWaitSteps = 200;
+inline constexpr std::chrono::milliseconds kLogoutWaitStep{100};
 
 class Api {
  public:
-  Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token);
+  // `events` serves GET .../events; without it that endpoint answers 503.
+  Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token,
+      std::shared_ptr<EventStreams> events = nullptr);
   HttpResponse handle(const HttpRequest& req) const;
 
  private:
+  HttpResponse log_out(const std::string& business) const;
+
   std::shared_ptr<store::ConnectionPool> pool_;
+  std::shared_ptr<EventStreams> events_;
   Authenticator auth_;
   PairingStateReader pairing_;
 };

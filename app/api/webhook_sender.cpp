@@ -30,6 +30,13 @@ std::int64_t jittered(std::chrono::milliseconds d, double jitter) {
   return static_cast<std::int64_t>(static_cast<double>(d.count()) * f);
 }
 
+// Standard Webhooks: during a rotation both signatures, space-separated (new secret first).
+std::string signature_header(const store::DueDelivery& d, std::int64_t now, const std::string& body) {
+  std::string h = sign_webhook(d.secret, d.event_id, now, body);
+  if (d.previous_secret) h += " " + sign_webhook(*d.previous_secret, d.event_id, now, body);
+  return h;
+}
+
 }  // namespace
 
 std::string WebhookSender::envelope(const std::string& business_id, const std::string& event_id,
@@ -116,7 +123,7 @@ void WebhookSender::run() {
             error = why;
           } else {
             std::string headers = fmt::format("webhook-id: {}\r\nwebhook-timestamp: {}\r\nwebhook-signature: {}\r\n",
-                                              d.event_id, now, sign_webhook(d.secret, d.event_id, now, body));
+                                              d.event_id, now, signature_header(d, now, body));
             const auto r = post_webhook(*url, headers, body, options_.request_timeout);
             status = r.status;
             if (!r.status) error = r.error;

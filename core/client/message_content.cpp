@@ -51,6 +51,15 @@ void fill(MessageContent& out, const proto::Message& m, const MessageLimits& lim
   } else if (m.has_extended_text_message() && m.extended_text_message().has_text()) {
     out.text = checked_text(m.extended_text_message().text(), limits, "extended text");
   }
+  if (m.has_extended_text_message() && m.extended_text_message().has_context_info()) {
+    const auto& ctx = m.extended_text_message().context_info();
+    if (ctx.has_stanza_id()) {
+      const auto& q = ctx.quoted_message();
+      out.quote = Quote{checked_text(ctx.stanza_id(), limits, "quoted id"),
+                        checked_text(ctx.participant(), limits, "quoted participant"),
+                        q.has_conversation() ? checked_text(q.conversation(), limits, "quoted text") : std::string()};
+    }
+  }
   if (out.text || m.has_extended_text_message()) kinds.push_back("text");
   if (m.has_sender_key_distribution_message()) {
     const auto& s = m.sender_key_distribution_message();
@@ -118,9 +127,18 @@ MessageContent decode_message(crypto::ByteView plaintext, const MessageLimits& l
   return out;
 }
 
-crypto::Bytes encode_text_message(const std::string& text) {
+crypto::Bytes encode_text_message(const std::string& text, const std::optional<Quote>& quote) {
   proto::Message m;
-  m.set_conversation(text);
+  if (!quote) {
+    m.set_conversation(text);
+    return serialize(m);
+  }
+  auto* ext = m.mutable_extended_text_message();
+  ext->set_text(text);
+  auto* ctx = ext->mutable_context_info();
+  ctx->set_stanza_id(quote->id);
+  ctx->set_participant(quote->sender);
+  ctx->mutable_quoted_message()->set_conversation(quote->text);
   return serialize(m);
 }
 

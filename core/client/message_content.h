@@ -39,6 +39,13 @@ struct ProtocolContent {
   std::string key_participant;
 };
 
+// The message a reply quotes: its id, author (user JID) and text.
+struct Quote {
+  std::string id;
+  std::string sender;
+  std::string text;
+};
+
 struct MessageContent {
   // "text", "protocol", "sender_key_distribution" (nothing else inside), "empty", or the raw type:
   // the known name or "field_<n>" of each other top-level field, joined by ','.
@@ -46,6 +53,7 @@ struct MessageContent {
   // Valid UTF-8, but it may contain U+0000, which a PostgreSQL TEXT column refuses: the inbox
   // must store it as bytes or escape it.
   std::optional<std::string> text;
+  std::optional<Quote> quote = std::nullopt;  // a reply: extendedTextMessage.contextInfo (quoted text when it is text)
   std::optional<SenderKeyDistribution> sender_key_distribution;
   std::optional<ProtocolContent> protocol;
   // Set when the message came wrapped in a DeviceSentMessage (a copy from our own device); the
@@ -62,7 +70,9 @@ struct MessageContent {
 MessageContent decode_message(crypto::ByteView plaintext, const MessageLimits& limits = {});
 
 // Message{conversation = text}, serialized (what we send for a text).
-crypto::Bytes encode_text_message(const std::string& text);
+// A reply (`quote` set) is an extendedTextMessage whose contextInfo names the quoted message
+// (stanzaId, participant, quotedMessage), as WhatsApp's apps send it.
+crypto::Bytes encode_text_message(const std::string& text, const std::optional<Quote>& quote = std::nullopt);
 // Message{senderKeyDistributionMessage{groupId, axolotl…}} (sent pairwise before an skmsg).
 crypto::Bytes encode_sender_key_distribution(const std::string& group_id, crypto::ByteView distribution);
 // Message{deviceSentMessage{destinationJid, message}, messageContextInfo copied} for our own other

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/client/message_content.h"
 #include "core/crypto/bytes.h"
 #include "core/signal/signal_stores.h"
 
@@ -72,6 +73,7 @@ struct OutboxItem {
   std::optional<std::string> error;  // set for failed
   std::int64_t attempts = 0;         // claims so far (1 on the first send)
   std::int64_t created_at_ms = 0;    // when it was queued (unix ms; 0 = unknown), for send latency
+  std::optional<Quote> reply_to = std::nullopt;  // a reply: sent as the quoted message context
 };
 
 // The sender's view of the durable outbox (rows are queued by any pod: CLI, API).

@@ -217,7 +217,7 @@ void WaClient::Impl::send_with_devices(OutboxItem item, const std::vector<Jid>& 
 
 void WaClient::Impl::encrypt_and_send(OutboxItem item, const Jid& to, const std::vector<Jid>& devices) {
   const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
-  const auto message = encode_text_message(item.text);
+  const auto message = encode_text_message(item.text, item.reply_to);
   const auto dsm = device_sent_plaintext(to, message);
   signal::ProtocolStore* ps = send_protocol();
   if (to.is_group()) {
@@ -400,7 +400,7 @@ void WaClient::Impl::answer_retry(const Receipt& r) {
   signal::ProtocolStore* ps = send_protocol();
   if (!to || !ps) return;
   const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
-  const auto message = encode_text_message(item->text);
+  const auto message = encode_text_message(item->text, item->reply_to);
   if (to->is_group()) return answer_group_retry(r, *item, *to, own, message);
   const auto plain = is_own_account(r.from, own) ? device_sent_plaintext(*to, message) : message;
   std::optional<Node> stanza;

@@ -32,6 +32,11 @@ Node iq(const std::string& id, const std::string& type, const std::string& xmlns
 
 Node keepalive_ping(const std::string& id) { return iq(id, "get", "w:p"); }
 
+Node remove_companion_device(const std::string& id, const std::string& device_jid) {
+  return iq(id, "set", "md",
+            {Node{"remove-companion-device", {{"jid", device_jid}, {"reason", std::string("user_initiated")}}, {}}});
+}
+
 Node pre_key_count(const std::string& id) { return iq(id, "get", "encrypt", {Node{"count", {}, {}}}); }
 
 Node pre_key_upload(const std::string& id, const DeviceKeys& d, const std::vector<PreKey>& keys) {

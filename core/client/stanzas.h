@@ -27,6 +27,8 @@ binary::Jid server_jid();  // "@s.whatsapp.net"
 
 Node iq(const std::string& id, const std::string& type, const std::string& xmlns, binary::NodeList children = {});
 Node keepalive_ping(const std::string& id);
+// Logging out: the server removes `device_jid` (our own companion device) from the account.
+Node remove_companion_device(const std::string& id, const std::string& device_jid);
 Node pre_key_count(const std::string& id);
 Node pre_key_upload(const std::string& id, const DeviceKeys& device, const std::vector<PreKey>& keys);
 Node passive_active(const std::string& id);

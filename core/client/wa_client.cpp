@@ -271,6 +271,33 @@ std::string WaClient::request_pair_code(const std::string& phone, bool show_push
   return fut.get();
 }
 
+void WaClient::logout(std::chrono::milliseconds timeout) {
+  Impl& m = *impl_;
+  if (!m.started.load() || m.stopped.load() || m.st.load() != core::ConnectionState::logged_in)
+    throw std::runtime_error("the account is not logged in on this connection");
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  asio::post(m.io, [&m, done, timeout] {
+    const std::string own = [&m] {
+      std::lock_guard lk(m.jid_mu);
+      return m.own_jid;
+    }();
+    if (own.empty()) return done->set_exception(std::make_exception_ptr(std::runtime_error("no own device JID")));
+    m.send_iq(
+        remove_companion_device(m.ids.next(), own),
+        [done](const IqResult& r) {
+          if (r.answered() && r.ok()) return done->set_value();
+          done->set_exception(std::make_exception_ptr(std::runtime_error(
+              r.answered() ? "the server refused remove-companion-device" : "no answer to remove-companion-device")));
+        },
+        timeout);
+  });
+  if (fut.wait_for(timeout + std::chrono::seconds(1)) != std::future_status::ready)
+    throw std::runtime_error("timed out waiting for the server's answer to remove-companion-device");
+  fut.get();
+  wa::log::info("wa_client_logout_sent").kv("business_id", m.business_id);
+}
+
 WaClientFactory::WaClientFactory(ClientOptions options, DeviceStoreProvider stores, MessageStoreProvider messages)
     : options_(std::move(options)), stores_(std::move(stores)), messages_(std::move(messages)) {}
 

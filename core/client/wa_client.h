@@ -87,6 +87,10 @@ class WaClient : public core::Connection {
   std::string request_pair_code(const std::string& phone, bool show_push_notification = true,
                                 std::chrono::milliseconds timeout = std::chrono::seconds(30)) override;
 
+  // Sends <remove-companion-device> for our own device (core::Connection::logout); needs a live
+  // session. The server's stream error that follows ends the client as logged_out.
+  void logout(std::chrono::milliseconds timeout) override;
+
   // Own device JID once paired (empty before); for logs and tests.
   std::string jid() const;
 

@@ -126,7 +126,7 @@ TEST_CASE("api: bad input gets a clear 400, 413 or 405", "[api][pg]") {
   CHECK(error_code(f.call("POST", p, R"({"to":"1@s.whatsapp.net","text":"x","x":1})", f.token_a).body) ==
         "unknown_field");
   CHECK(error_code(f.call("POST", p, R"({"to":"1@s.whatsapp.net","text":"x","reply_to":"AB"})", f.token_a).body) ==
-        "unsupported_field");
+        "invalid_field");
   CHECK(f.call("POST", p, kSend, f.token_a, "Idempotency-Key: has space\r\n").status == 400);
   r = f.call("POST", p, R"({"to":"1@s.whatsapp.net","text":")" + std::string(400 * 1024, 'a') + "\"}", f.token_a);
   CHECK(r.status == 413);
@@ -230,4 +230,51 @@ TEST_CASE("api: accounts, QR and pair codes", "[api][pg]") {
   CHECK(field(r.body, "state") == "pending");
   CHECK(f.call("GET", "/v1/accounts/biz-b/pair-code/" + id, "", f.token_b).status == 404);
   CHECK(f.call("POST", "/v1/accounts/biz-a/pair-code", R"({"phone":"12"})", f.token_a).status == 400);
+}
+
+TEST_CASE("api: reply_to quotes a received or sent message of the account", "[api][pg]") {
+  ApiFixture f;
+  auto c = f.db.connect();
+  {
+    wa::pg::Transaction tx(c, "insert");
+    wa::store::InboxMessage m;
+    m.id = "QUOTED1";
+    m.chat = "15550000001@s.whatsapp.net";
+    m.sender = "15550000001:2@s.whatsapp.net";
+    m.text = "the question";
+    m.server_ts = 1700000000;
+    const std::string data = "ciphertext q";
+    m.ciphertext_hash = wa::store::ciphertext_hash(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
+    REQUIRE(wa::store::insert_inbox(c, "biz-a", m));
+    tx.commit();
+  }
+  const std::string reply = R"({"to":"15550000001@s.whatsapp.net","text":"the answer","reply_to":"QUOTED1"})";
+  const auto r = f.call("POST", "/v1/accounts/biz-a/messages", reply, f.token_a, "Idempotency-Key: r1\r\n");
+  REQUIRE(r.status == 202);
+  const auto id = field(r.body, "id");
+  auto row = c.exec("row", "SELECT reply_to, reply_to_sender, reply_to_text FROM wa_outbox WHERE id = $1", {id});
+  CHECK(row.text(0, 0) == "QUOTED1");
+  CHECK(row.text(0, 1) == "15550000001@s.whatsapp.net");  // the author without the device
+  CHECK(row.text(0, 2) == "the question");
+  const auto got = f.call("GET", "/v1/accounts/biz-a/messages/" + id, "", f.token_a);
+  CHECK(field(got.body, "reply_to") == "QUOTED1");
+  // The same key with another reply_to is another request.
+  const auto other = f.call("POST", "/v1/accounts/biz-a/messages",
+                            R"({"to":"15550000001@s.whatsapp.net","text":"the answer","reply_to":")" + id + "\"}",
+                            f.token_a, "Idempotency-Key: r1\r\n");
+  CHECK(other.status == 422);
+  // Our own sent message can be quoted too (author: the account's JID, once paired).
+  c.exec("jid", "UPDATE wa_accounts SET jid = '15559990000:7@s.whatsapp.net' WHERE business_id = 'biz-a'");
+  const auto own = f.call("POST", "/v1/accounts/biz-a/messages",
+                          R"({"to":"15550000001@s.whatsapp.net","text":"more","reply_to":")" + id + "\"}", f.token_a);
+  REQUIRE(own.status == 202);
+  row = c.exec("row", "SELECT reply_to_sender, reply_to_text FROM wa_outbox WHERE id = $1", {field(own.body, "id")});
+  CHECK(row.text(0, 0) == "15559990000@s.whatsapp.net");
+  CHECK(row.text(0, 1) == "the answer");
+  // Unknown, or another business's message: refused, nothing queued.
+  const auto bad = f.call("POST", "/v1/accounts/biz-a/messages",
+                          R"({"to":"15550000001@s.whatsapp.net","text":"x","reply_to":"NOPE"})", f.token_a);
+  CHECK(bad.status == 400);
+  CHECK(error_code(bad.body) == "invalid_field");
+  CHECK(c.exec("n", "SELECT count(*) FROM wa_outbox").i64(0, 0) == 2);
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "app/api/event_stream.h"
 #include "app/http_server.h"
 #include "common/metrics.h"
 #include "tests/app/http_client.h"
@@ -35,6 +36,7 @@ class ApiFixture {
   const std::string admin = "test-admin-token-0123456789abcdefghij";
   std::string token_a, token_b;
   std::unique_ptr<app::HttpServer> server;
+  std::shared_ptr<app::api::EventStreams> events;  // max 3 streams, 300 ms heartbeat
   std::vector<RecordedCall> recorded;
 };
 

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "api_support.h"
+#include "sse_client.h"
 #include "common/json_string.h"
 #include "core/binary/json.h"
 
@@ -109,7 +110,28 @@ TEST_CASE("openapi: live answers of every endpoint match the spec", "[api][opena
   const auto did = wa::binary::parse_json(log.body).find("deliveries")->items.at(0).find("id")->text;
   f.call("POST", base + "/deliveries/" + did + "/redeliver", "", f.token_a);
   f.call("POST", base + "/deliveries/999999/redeliver", "", f.token_a);
+  f.call("POST", base + "/rotate-secret", "", f.token_a);
+  f.call("POST", base + "/rotate-secret", R"({"overlap_seconds":"1"})", f.token_a);
+  f.call("POST", "/v1/accounts/biz-a/webhooks/wh_0000000000000000/rotate-secret", "", f.token_a);
   f.call("DELETE", base, "", f.token_a);
+  f.call("DELETE", "/v1/accounts/biz-a/session", "", f.token_a);  // not paired: 409
+  f.call("DELETE", "/v1/accounts/nope/session", "", f.admin);
+  f.call("GET", "/v1/accounts/biz-a/events", "", f.token_b);
+
+  // The event stream, recorded by hand (it does not end): its head and the events' data lines.
+  const auto stream = [&](const std::string& headers) {
+    wa::test::SseClient s(f.server->port(), "/v1/accounts/biz-a/events", "Authorization: Bearer " + f.token_a + "\r\n" + headers);
+    std::string body = s.body();
+    if (s.status() == 200) {
+      c.exec("event", "UPDATE wa_accounts SET status = 'disconnected' WHERE business_id = 'biz-a'");
+      const auto e = s.next(std::chrono::seconds(5));
+      CHECK(e.has_value());
+      if (e) body = "id: " + e->id + "\nevent: " + e->event + "\ndata: " + e->data + "\n\n";
+    }
+    f.recorded.push_back({"GET", "/v1/accounts/biz-a/events", s.status(), s.content_type(), body});
+  };
+  stream("");
+  stream("Last-Event-ID: evt_00000000000000000000000000000000\r\n");
 
   std::string calls = "[";
   for (const auto& r : f.recorded) {

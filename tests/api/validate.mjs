@@ -57,6 +57,22 @@ function check(call) {
   if (!resp.content) return { op: key, error: null };
   const media = resp.content[ct];
   if (!media) return { op: key, error: `${key} ${call.status}: content type '${ct}' is not documented` };
+  if (ct === "text/event-stream" && media["x-sse-data"]) {
+    // Every SSE event's data line must match the documented schema; at least one must come.
+    const v = ajv.compile(media["x-sse-data"]);
+    const lines = (call.body || "").split("\n").filter((l) => l.startsWith("data: "));
+    if (lines.length === 0) return { op: key, error: `${key} ${call.status}: no SSE data line recorded` };
+    for (const l of lines) {
+      let data;
+      try {
+        data = JSON.parse(l.slice(6));
+      } catch (e) {
+        return { op: key, error: `${key} ${call.status}: SSE data is not JSON: ${e.message}` };
+      }
+      if (!v(data)) return { op: key, error: `${key} ${call.status}: SSE data: ${ajv.errorsText(v.errors)}` };
+    }
+    return { op: key, error: null };
+  }
   if (ct !== "application/json") return { op: key, error: null };
   let body;
   try {

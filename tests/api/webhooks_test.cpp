@@ -359,3 +359,51 @@ TEST_CASE("webhooks: a new delivery wakes the sender's channel, and the leader p
   CHECK(c.exec("n", "SELECT count(*) FROM wa_events WHERE business_id = 'biz-b'").i64(0, 0) == 1);  // not its leader
   CHECK_THROWS_AS(wa::store::prune_events(c, wa::store::WriteFence("biz-b", 3), 0), wa::store::EpochMoved);
 }
+
+TEST_CASE("webhooks: during a secret rotation both signatures are sent, space-separated", "[api][webhooks][pg]") {
+  wa::test::ApiFixture f;
+  Receiver rx({200, 200, 200});
+  const std::string old_secret = generate_webhook_secret();
+  auto r = f.call("POST", "/v1/accounts/biz-a/webhooks",
+                  R"({"url":")" + rx.url() + R"(","events":["*"],"secret":")" + old_secret + "\"}", f.token_a);
+  REQUIRE(r.status == 201);
+  const auto base = "/v1/accounts/biz-a/webhooks/" + parse_json(r.body).find("id")->text;
+  // Refusals first: bad fields change nothing.
+  CHECK(f.call("POST", base + "/rotate-secret", R"({"secret":"nope"})", f.token_a).status == 400);
+  CHECK(f.call("POST", base + "/rotate-secret", R"({"overlap_seconds":-1})", f.token_a).status == 400);
+  CHECK(f.call("POST", base + "/rotate-secret", R"({"overlap_seconds":999999999})", f.token_a).status == 400);
+  CHECK(f.call("POST", "/v1/accounts/biz-a/webhooks/wh_0000000000000000/rotate-secret", "", f.token_a).status == 404);
+  CHECK(f.call("POST", base + "/rotate-secret", "", f.token_b).status == 403);
+
+  r = f.call("POST", base + "/rotate-secret", "", f.token_a);  // defaults: a new secret, 24 h overlap
+  REQUIRE(r.status == 200);
+  const auto rotated = parse_json(r.body);
+  const auto new_secret = rotated.find("secret")->text;
+  CHECK(new_secret != old_secret);
+  CHECK(validate_webhook_secret(new_secret).empty());
+  REQUIRE(rotated.find("previous_secret_expires_at") != nullptr);
+
+  auto c = f.db.connect();
+  add_inbox(c, "biz-a", 1);
+  auto fence = std::make_shared<const wa::store::WriteFence>("biz-a", 0);
+  WebhookSender sender(f.db.url(), [&] { return std::vector<std::shared_ptr<const wa::store::WriteFence>>{fence}; },
+                       fast({0ms, 200ms}));
+  REQUIRE(eventually([&] { return sender.delivered() == 1; }));
+  auto q = rx.requests().back();
+  auto ts = std::stoll(q.headers.at("webhook-timestamp"));
+  const auto id = q.headers.at("webhook-id");
+  // A receiver with either secret verifies: both signatures are in the header.
+  CHECK(q.headers.at("webhook-signature") ==
+        sign_webhook(new_secret, id, ts, q.body) + " " + sign_webhook(old_secret, id, ts, q.body));
+
+  // A rotation without overlap: only the newest secret signs.
+  const std::string newest = generate_webhook_secret();
+  r = f.call("POST", base + "/rotate-secret", R"({"secret":")" + newest + R"(","overlap_seconds":0})", f.token_a);
+  REQUIRE(r.status == 200);
+  CHECK(parse_json(r.body).find("secret")->text == newest);
+  add_inbox(c, "biz-a", 2);
+  REQUIRE(eventually([&] { return sender.delivered() == 2; }));
+  q = rx.requests().back();
+  ts = std::stoll(q.headers.at("webhook-timestamp"));
+  CHECK(q.headers.at("webhook-signature") == sign_webhook(newest, q.headers.at("webhook-id"), ts, q.body));
+}

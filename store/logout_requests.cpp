@@ -1,0 +1,52 @@
+#include "store/logout_requests.h"
+
+#include <fmt/format.h>
+
+#include "store/errors.h"
+
+namespace wa::store {
+
+std::int64_t request_logout(pg::Connection& conn, const std::string& business_id) {
+  const auto purpose = fmt::format("request logout of business {}", business_id);
+  auto r = conn.exec(purpose,
+                     "INSERT INTO wa_logout_requests (business_id)"
+                     " SELECT business_id FROM wa_accounts WHERE business_id = $1 RETURNING id",
+                     {business_id});
+  if (r.rows() == 0) throw NotFound(fmt::format("business {} is not registered", business_id));
+  return r.i64(0, 0);
+}
+
+std::optional<LogoutRequest> get_logout_request(pg::Connection& conn, const std::string& business_id,
+                                                std::int64_t id) {
+  auto r = conn.exec(fmt::format("read logout request of business {}", business_id),
+                     "SELECT id, business_id, state, error FROM wa_logout_requests WHERE business_id = $1 AND id = $2",
+                     {business_id, id});
+  if (r.rows() == 0) return std::nullopt;
+  return LogoutRequest{r.i64(0, 0), std::string(r.text(0, 1)), std::string(r.text(0, 2)), r.opt(0, 3)};
+}
+
+std::vector<LogoutRequest> pending_logouts(pg::Connection& conn, const WriteFence& fence, std::int64_t max_age_ms) {
+  const auto purpose = fmt::format("read pending logouts of business {}", fence.business_id());
+  conn.exec(purpose,
+            "UPDATE wa_logout_requests SET state = 'failed', error = 'no leader answered in time', finished_at = now()"
+            " WHERE business_id = $1 AND state = 'pending'"
+            " AND created_at < now() - ($2::bigint * interval '1 millisecond')",
+            {fence.business_id(), max_age_ms});
+  auto r = conn.exec(purpose,
+                     "SELECT id, business_id, state, error FROM wa_logout_requests"
+                     " WHERE business_id = $1 AND state = 'pending' ORDER BY id",
+                     {fence.business_id()});
+  std::vector<LogoutRequest> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({r.i64(i, 0), std::string(r.text(i, 1)), std::string(r.text(i, 2)), r.opt(i, 3)});
+  return out;
+}
+
+void finish_logout(pg::Connection& conn, std::int64_t id, bool done, const std::optional<std::string>& error) {
+  conn.exec("record logout outcome",
+            "UPDATE wa_logout_requests SET state = $2, error = $3, finished_at = now()"
+            " WHERE id = $1 AND state = 'pending'",
+            {id, std::string(done ? "done" : "failed"), pg::Param(error)});
+}
+
+}  // namespace wa::store
