@@ -12,6 +12,7 @@ constexpr const char* kSettled = "tx < pg_snapshot_xmin(pg_current_snapshot())";
 }  // namespace
 
 EventCursor events_now(pg::Connection& conn, const std::string& business_id) {
+  const pg::TenantScope scope(conn, business_id);
   auto r = conn.exec(fmt::format("start event stream of business {}", business_id),
                      (std::string("SELECT tx::text, seq FROM wa_events WHERE business_id = $1 AND ") + kSettled +
                       " ORDER BY tx DESC, seq DESC LIMIT 1")
@@ -23,6 +24,7 @@ EventCursor events_now(pg::Connection& conn, const std::string& business_id) {
 
 std::optional<EventCursor> event_cursor(pg::Connection& conn, const std::string& business_id,
                                         const std::string& event_id) {
+  const pg::TenantScope scope(conn, business_id);
   auto r = conn.exec(fmt::format("find event of business {}", business_id),
                      "SELECT tx::text, seq FROM wa_events WHERE business_id = $1 AND id = $2", {business_id, event_id});
   if (r.rows() == 0) return std::nullopt;
@@ -31,6 +33,7 @@ std::optional<EventCursor> event_cursor(pg::Connection& conn, const std::string&
 
 std::vector<StreamEvent> read_events(pg::Connection& conn, const std::string& business_id, const EventCursor& after,
                                      int limit) {
+  const pg::TenantScope scope(conn, business_id);
   auto r = conn.exec(fmt::format("read events of business {}", business_id),
                      (std::string("SELECT id, type, seq, (extract(epoch FROM created_at) * 1000)::bigint, data::text,"
                                   " tx::text FROM wa_events WHERE business_id = $1"

@@ -8,6 +8,7 @@ namespace wa::store {
 
 std::int64_t request_logout(pg::Connection& conn, const std::string& business_id) {
   const auto purpose = fmt::format("request logout of business {}", business_id);
+  const pg::TenantScope scope(conn, business_id);
   auto r = conn.exec(purpose,
                      "INSERT INTO wa_logout_requests (business_id)"
                      " SELECT business_id FROM wa_accounts WHERE business_id = $1 RETURNING id",
@@ -18,6 +19,7 @@ std::int64_t request_logout(pg::Connection& conn, const std::string& business_id
 
 std::optional<LogoutRequest> get_logout_request(pg::Connection& conn, const std::string& business_id,
                                                 std::int64_t id) {
+  const pg::TenantScope scope(conn, business_id);
   auto r = conn.exec(fmt::format("read logout request of business {}", business_id),
                      "SELECT id, business_id, state, error FROM wa_logout_requests WHERE business_id = $1 AND id = $2",
                      {business_id, id});
@@ -27,6 +29,7 @@ std::optional<LogoutRequest> get_logout_request(pg::Connection& conn, const std:
 
 std::vector<LogoutRequest> pending_logouts(pg::Connection& conn, const WriteFence& fence, std::int64_t max_age_ms) {
   const auto purpose = fmt::format("read pending logouts of business {}", fence.business_id());
+  const pg::TenantScope scope(conn, fence.business_id());
   conn.exec(purpose,
             "UPDATE wa_logout_requests SET state = 'failed', error = 'no leader answered in time', finished_at = now()"
             " WHERE business_id = $1 AND state = 'pending'"
@@ -42,11 +45,13 @@ std::vector<LogoutRequest> pending_logouts(pg::Connection& conn, const WriteFenc
   return out;
 }
 
-void finish_logout(pg::Connection& conn, std::int64_t id, bool done, const std::optional<std::string>& error) {
-  conn.exec("record logout outcome",
-            "UPDATE wa_logout_requests SET state = $2, error = $3, finished_at = now()"
-            " WHERE id = $1 AND state = 'pending'",
-            {id, std::string(done ? "done" : "failed"), pg::Param(error)});
+void finish_logout(pg::Connection& conn, const std::string& business_id, std::int64_t id, bool done,
+                   const std::optional<std::string>& error) {
+  const pg::TenantScope scope(conn, business_id);
+  conn.exec(fmt::format("record logout outcome of business {}", business_id),
+            "UPDATE wa_logout_requests SET state = $3, error = $4, finished_at = now()"
+            " WHERE business_id = $1 AND id = $2 AND state = 'pending'",
+            {business_id, id, std::string(done ? "done" : "failed"), pg::Param(error)});
 }
 
 }  // namespace wa::store

@@ -27,6 +27,7 @@ std::optional<LogoutRequest> get_logout_request(pg::Connection& conn, const std:
 std::vector<LogoutRequest> pending_logouts(pg::Connection& conn, const WriteFence& fence, std::int64_t max_age_ms);
 // Records the outcome of a pending request (not fenced: a logout ends the lease that asked, so the
 // answer is written after it; only a pending row changes).
-void finish_logout(pg::Connection& conn, std::int64_t id, bool done, const std::optional<std::string>& error);
+void finish_logout(pg::Connection& conn, const std::string& business_id, std::int64_t id, bool done,
+                   const std::optional<std::string>& error);
 
 }  // namespace wa::store

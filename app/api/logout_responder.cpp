@@ -58,7 +58,7 @@ void LogoutResponder::answer(const std::string& business_id, std::int64_t reques
   } catch (const std::exception& e) {
     failure = e.what();
   }
-  store::finish_logout(conn, request_id, !failure, failure);
+  store::finish_logout(conn, business_id, request_id, !failure, failure);
   if (failure)
     log::warn("account_logout_failed").kv("business_id", business_id).kv("request", request_id).kv("error", *failure);
   else

@@ -60,3 +60,12 @@ $$;
 
 CREATE TRIGGER wa_logout_notify AFTER INSERT ON wa_logout_requests
     FOR EACH ROW EXECUTE FUNCTION wa_logout_notify();
+
+-- Row-level security as for every business table (0011, docs/security.md).
+ALTER TABLE wa_logout_requests ENABLE ROW LEVEL SECURITY;
+ALTER TABLE wa_logout_requests FORCE ROW LEVEL SECURITY;
+CREATE POLICY wa_tenant ON wa_logout_requests
+    USING (business_id = ANY (string_to_array(current_setting('waconnector.business_id', true), ',')))
+    WITH CHECK (business_id = ANY (string_to_array(current_setting('waconnector.business_id', true), ',')));
+GRANT SELECT, INSERT, UPDATE ON wa_logout_requests TO waconnector_app;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO waconnector_app;

@@ -65,6 +65,7 @@ const std::vector<const char*> kFixture = {
     "INSERT INTO wa_signal_sender_keys (business_id, our_jid, chat_id, sender_id, sender_key)"
     " VALUES ($1, 'me', 'g@g.us', 'them:0', '\\x02')",
     "INSERT INTO wa_sender_key_recipients (business_id, our_jid, chat_id, device) VALUES ($1, 'me', 'g@g.us', 'x:1')",
+    "INSERT INTO wa_logout_requests (business_id) VALUES ($1)",
     "INSERT INTO wa_webhooks (id, business_id, url, events, secret)"
     " VALUES ('wh_' || $2, $1, 'https://example.invalid/hook', '{*}', 'whsec_' || $2)",
     "INSERT INTO wa_inbox_cursors (business_id, last_seq) VALUES ($1, 1)",
