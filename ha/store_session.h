@@ -23,4 +23,11 @@ struct StoreSessionOptions {
 // (store/migrator.h require_schema), on every reconnect.
 pg::Connection open_store_session(const StoreSessionOptions& o, std::string_view role);
 
+// A background worker's session (webhook sender, logout responder, event listener): keepalives of
+// 1 s x 3 and bounded statements, lock waits and open transactions. A worker's fenced write holds
+// the account row FOR SHARE; a pod stopped inside one (SIGSTOP, a VM pause) must not keep the next
+// leader's begin_lease waiting past the server release.
+pg::Connection open_worker_session(const std::string& database_url, std::string_view purpose,
+                                   const std::string& application_name);
+
 }  // namespace wa::ha

@@ -10,6 +10,7 @@
 
 #include "app/api/webhook_sender.h"
 #include "common/log.h"
+#include "ha/store_session.h"
 #include "store/accounts.h"
 #include "store/connection_pool.h"
 #include "store/notify.h"
@@ -43,7 +44,8 @@ EventStreams::EventStreams(std::string database_url, std::shared_ptr<store::Conn
   options_.max_streams = std::max(options_.max_streams, 0);
   options_.batch = std::clamp(options_.batch, 1, 1000);
   int p[2];
-  if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) throw std::runtime_error("event streams: cannot create a pipe");
+  if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+    throw std::runtime_error("event streams: cannot create a pipe");
   wake_read_ = p[0];
   wake_write_ = p[1];
   listener_ = std::thread([this] { listen_loop(); });
@@ -76,7 +78,7 @@ void EventStreams::listen_loop() {
   while (!stopping_) {
     try {
       if (!conn.ok()) {
-        conn = pg::Connection::open(url_, "event stream listener", {{"application_name", "waconnector/events"}});
+        conn = ha::open_worker_session(url_, "event stream listener", "waconnector/events");
         store::listen(conn, store::kEventChannel);
       }
       if (store::wait_for_notify(conn, std::chrono::seconds(5), wake_read_)) {
@@ -101,7 +103,9 @@ HttpResponse EventStreams::open(const std::string& business_id, const HttpReques
   if (active_.fetch_add(1) >= options_.max_streams) {
     active_.fetch_sub(1);
     auto r = HttpResponse::json_error(
-        503, fmt::format("this pod serves {} event streams already; try again or another pod", options_.max_streams),
+        503,
+        fmt::format("this pod serves {} event streams already; try again or another pod",
+                    options_.max_streams),
         "too_many_streams");
     r.headers = "Retry-After: 5\r\n";
     return r;
@@ -144,8 +148,8 @@ void EventStreams::serve(StreamWriter& w, const std::string& business_id, store:
       seen = gen;
       try {
         for (;;) {
-          const auto events =
-              pool_->with([&](pg::Connection& c) { return store::read_events(c, business_id, cursor, options_.batch); });
+          const auto events = pool_->with(
+              [&](pg::Connection& c) { return store::read_events(c, business_id, cursor, options_.batch); });
           std::string out;
           for (const auto& e : events) out += sse_event(business_id, e);
           if (!events.empty()) {

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "ha/store_session.h"
 #include "store/accounts.h"
 #include "store/logout_requests.h"
 #include "store/notify.h"
@@ -19,7 +20,8 @@ LogoutResponder::LogoutResponder(std::string database_url, LedAccounts led, Logo
                                  LogoutResponderOptions options)
     : url_(std::move(database_url)), led_(std::move(led)), logout_(std::move(logout)), options_(options) {
   int p[2];
-  if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) throw std::runtime_error("logout responder: cannot create a pipe");
+  if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+    throw std::runtime_error("logout responder: cannot create a pipe");
   wake_read_ = p[0];
   wake_write_ = p[1];
   thread_ = std::thread([this] { run(); });
@@ -41,7 +43,7 @@ void LogoutResponder::stop() {
 
 void LogoutResponder::answer(const std::string& business_id, std::int64_t request_id) {
   // Its own session: the wait below must not hold the listening one.
-  auto conn = pg::Connection::open(url_, "logout", {{"application_name", "waconnector/logout"}});
+  auto conn = ha::open_worker_session(url_, "logout", "waconnector/logout");
   std::optional<std::string> failure;
   try {
     logout_(business_id, options_.logout_timeout);
@@ -60,7 +62,10 @@ void LogoutResponder::answer(const std::string& business_id, std::int64_t reques
   }
   store::finish_logout(conn, business_id, request_id, !failure, failure);
   if (failure)
-    log::warn("account_logout_failed").kv("business_id", business_id).kv("request", request_id).kv("error", *failure);
+    log::warn("account_logout_failed")
+        .kv("business_id", business_id)
+        .kv("request", request_id)
+        .kv("error", *failure);
   else
     log::info("account_logout_done").kv("business_id", business_id).kv("request", request_id);
 }
@@ -70,7 +75,7 @@ void LogoutResponder::run() {
   while (!stopping_) {
     try {
       if (!conn.ok()) {
-        conn = pg::Connection::open(url_, "logout responder", {{"application_name", "waconnector/logout"}});
+        conn = ha::open_worker_session(url_, "logout responder", "waconnector/logout");
         store::listen(conn, store::kLogoutChannel);
       }
       for (const auto& fence : led_()) {

@@ -16,6 +16,7 @@
 #include "app/api/webhook_sign.h"
 #include "common/log.h"
 #include "common/utc_time.h"
+#include "ha/store_session.h"
 #include "store/notify.h"
 #include "store/pg.h"
 #include "store/webhooks.h"
@@ -57,7 +58,8 @@ std::string WebhookSender::envelope(const std::string& business_id, const std::s
 WebhookSender::WebhookSender(std::string database_url, LedAccounts led, WebhookSenderOptions options)
     : url_(std::move(database_url)), led_(std::move(led)), options_(std::move(options)) {
   int p[2];
-  if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) throw std::runtime_error("webhook sender: cannot create a pipe");
+  if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+    throw std::runtime_error("webhook sender: cannot create a pipe");
   wake_read_ = p[0];
   wake_write_ = p[1];
   thread_ = std::thread([this] { run(); });
@@ -86,7 +88,7 @@ void WebhookSender::run() {
   while (!stopping_) {
     try {
       if (!conn.ok()) {
-        conn = pg::Connection::open(url_, "webhook sender", {{"application_name", "waconnector/webhooks"}});
+        conn = ha::open_worker_session(url_, "webhook sender", "waconnector/webhooks");
         store::listen(conn, store::kWebhookChannel);
       }
       const auto led = led_();
@@ -122,8 +124,9 @@ void WebhookSender::run() {
           if (!url) {
             error = why;
           } else {
-            std::string headers = fmt::format("webhook-id: {}\r\nwebhook-timestamp: {}\r\nwebhook-signature: {}\r\n",
-                                              d.event_id, now, signature_header(d, now, body));
+            std::string headers =
+                fmt::format("webhook-id: {}\r\nwebhook-timestamp: {}\r\nwebhook-signature: {}\r\n",
+                            d.event_id, now, signature_header(d, now, body));
             const auto r = post_webhook(*url, headers, body, options_.request_timeout);
             status = r.status;
             if (!r.status) error = r.error;
