@@ -170,6 +170,7 @@ struct WaClient::Impl {
   void check_pre_keys(std::uint64_t g, std::function<void()> then);
   void upload_pre_keys(std::size_t want, std::function<void()> then);
   void on_pre_key_notification(const Node& n);
+  void on_identity_notification(const Node& n);
 
   // pair.cpp
   void on_pair_device(const Node& iq_node, const Node& pd);

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/mask.h"
 #include "core/client/client_impl.h"
 
 namespace wa::client {
@@ -66,6 +67,7 @@ void WaClient::Impl::check_pre_keys(std::uint64_t g, std::function<void()> then)
 }
 
 void WaClient::Impl::on_pre_key_notification(const Node& n) {
+  if (n.child("identity") != nullptr) return on_identity_notification(n);
   if (st.load() != ConnectionState::logged_in) return;
   const auto count = pre_key_count_of(n);
   if (count && *count < kMinPreKeyCount) upload_pre_keys(kWantedPreKeyCount, [] {});
@@ -110,6 +112,35 @@ void WaClient::Impl::upload_pre_keys(std::size_t want, std::function<void()> the
         then();
       },
       opt.iq_timeout);
+}
+
+// <notification type="encrypt" from=<contact>><identity/></notification>: the contact's identity
+// key changed (a reinstalled app, a new phone). As whatsmeow's handleEncryptNotification: its
+// sessions and stored identity keys go, and its device list is asked again, so our next message
+// starts a new session from a fresh bundle instead of being encrypted for a key nobody holds.
+void WaClient::Impl::on_identity_notification(const Node& n) {
+  const auto from = binary::Jid::parse(n.attr_text("from").value_or(""));
+  if (!from || (!from->is_user() && !from->is_lid()) || !messages || !dev || !dev->paired()) return;
+  const auto name = signal::Address::from_jid(from->to_non_ad()).name;
+  std::size_t dropped = 0;
+  store_write(
+      "forget a changed identity",
+      [&] {
+        messages->transaction("forget a changed identity", [&] {
+          auto stores = messages->signal_stores();
+          std::vector<std::uint32_t> devices = stores.sessions.sub_device_sessions(name);
+          devices.push_back(0);
+          devices.push_back(1);
+          for (const auto d : devices) stores.identities.delete_identity(signal::Address{name, d});
+          dropped = stores.sessions.delete_all_sessions(name);
+        });
+      },
+      false);
+  device_cache.invalidate(*from);
+  wa::log::warn("wa_contact_identity_changed")
+      .kv("business_id", business_id)
+      .kv("contact", mask_jid(from->to_string()))
+      .kv("sessions_dropped", static_cast<std::int64_t>(dropped));
 }
 
 }  // namespace wa::client

@@ -316,6 +316,24 @@ TEST_CASE(
   CHECK(log.count_state(wa::core::ConnectionState::logged_in) == 1);  // none of this ended the connection
   CHECK(stored_text.load() == 1);                                     // the redelivery is not counted again
   CHECK(failures.load() == 2);
+
+  // The contact reinstalled: <notification type="encrypt"><identity/></notification>. Its session
+  // and identity key are forgotten (the next message to it starts from a fresh bundle).
+  REQUIRE(data->signal.sessions.count(wa::signal::Address{"15550002", 0}) == 1);
+  s.send(conn, Node{"notification",
+                    {{"from", *Jid::parse("15550002@s.whatsapp.net")},
+                     {"id", std::string("N9")},
+                     {"type", std::string("encrypt")},
+                     {"t", std::string("1700000002")}},
+                    NodeList{Node{"identity", {}, {}}}});
+  REQUIRE(s.wait([](const auto& rs) { return count(rs, "ack", "N9") == 1; }, 5s));
+  auto session_gone = [&] {
+    std::lock_guard lk(data->mu);  // the client's transaction holds it while it writes
+    return data->signal.sessions.count(wa::signal::Address{"15550002", 0}) == 0 &&
+           data->signal.identities.count(wa::signal::Address{"15550002", 0}) == 0;
+  };
+  REQUIRE(s.wait([&](const auto&) { return session_gone(); }, 5s));
+  CHECK(log.count_state(wa::core::ConnectionState::logged_in) == 1);
   client.stop(wa::core::DisconnectReason::user_initiated);
 }
 
