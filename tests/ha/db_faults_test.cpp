@@ -135,8 +135,15 @@ TEST_CASE("database restart and a 20 s outage: logged in again about a second af
   CHECK(restart_ms < 3000);
   CHECK(outage_ms < 3000);
   CHECK(overlap_ms(c.connections(jid)) == 0);
-  const auto row = c.account();
-  CHECK(row.status == "connected");
+  // The registry row follows the login a moment later (the pod reports logged_in, then writes it).
+  std::string status;
+  hatest::wait_for(
+      [&] {
+        status = c.account().status;
+        return status == "connected";
+      },
+      10s);
+  CHECK(status == "connected");
 }
 
 TEST_CASE("read-only database: no reconnect storm, /ready says so, and after RESET the account is led again",
