@@ -217,7 +217,8 @@ struct WaClient::Impl {
                  std::function<void(OutboxItem, const Node& answer)> on_answer);
   void on_server_ack(const Node& n);
   // receipt_handle.cpp's parse, acted on: statuses, retry answers.
-  void on_receipt(const Node& n);
+  // True once the receipt is applied (stored where it changes a status): only then is it acked.
+  bool on_receipt(const Node& n);
   void answer_retry(const Receipt& r);
   void answer_group_retry(const Receipt& r, const OutboxItem& item, const binary::Jid& group, const OwnIdentity& own,
                           const Bytes& message);

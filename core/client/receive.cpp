@@ -51,8 +51,11 @@ void WaClient::Impl::dispatch(const Node& n) {
   if (n.tag == "message") return on_message(n);
   if (n.tag == "ib") return on_ib(n);
   if (n.tag == "receipt") {
-    send(ack_for(n));
-    return on_receipt(n);
+    // Applied first, acked after (as messages are): a pod that dies or is fenced in between leaves
+    // the receipt with the server, which gives it to the next leader; acked first, a delivered or
+    // read status could be lost.
+    if (on_receipt(n)) send(ack_for(n));
+    return;
   }
   if (n.tag == "ack") return on_server_ack(n);
   if (n.tag == "call") return send(ack_for(n));

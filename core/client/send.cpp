@@ -367,20 +367,24 @@ void WaClient::Impl::on_server_ack(const Node& n) {
   }
 }
 
-void WaClient::Impl::on_receipt(const Node& n) {
+bool WaClient::Impl::on_receipt(const Node& n) {
   const auto r = parse_receipt(n);
-  if (!r || !messages || !dev || !dev->paired()) return;
+  if (!r || !messages || !dev || !dev->paired()) return true;
   const OwnIdentity own{*Jid::parse(dev->jid), dev->lid.empty() ? std::nullopt : Jid::parse(dev->lid)};
-  if (r->kind == ReceiptKind::retry) return answer_retry(*r);
-  if (r->kind != ReceiptKind::delivered && r->kind != ReceiptKind::read) return;
-  if (is_own_account(r->from, own)) return;  // our own devices' receipts say nothing of the recipient
+  if (r->kind == ReceiptKind::retry) {
+    answer_retry(*r);
+    return true;
+  }
+  if (r->kind != ReceiptKind::delivered && r->kind != ReceiptKind::read) return true;
+  if (is_own_account(r->from, own)) return true;  // our own devices' receipts say nothing of the recipient
   const auto status = r->kind == ReceiptKind::read ? OutboxStatus::read : OutboxStatus::delivered;
   for (const auto& id : r->ids) {
     // A delivery receipt may beat the server ack on a fast path: it implies sent.
     if (!store_write(
             "mark outbox", [&] { messages->mark_outbox(id, status); }, false))
-      return;
+      return false;  // not stored: unacked, the server gives it to whichever pod leads next
   }
+  return true;
 }
 
 void WaClient::Impl::answer_retry(const Receipt& r) {
