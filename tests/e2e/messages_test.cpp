@@ -14,7 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include "cluster.h"
-#include "core/binary/json.h"
+#include "traffic.h"
 
 namespace wa::e2e {
 namespace {
@@ -23,64 +23,22 @@ std::string phone(int n) {
   return fmt::format("+1555{:07d}", 2000 + n);
 }
 
-// The account's user JID ("15550001@s.whatsapp.net") from its device JID ("15550001:12@…").
-std::string user_jid(const std::string& device_jid) {
-  const auto at = device_jid.find('@');
-  const auto colon = device_jid.find(':');
-  return device_jid.substr(0, std::min(colon, at)) + device_jid.substr(at);
-}
-
-struct InboxRow {
-  std::string id, chat, from, text;
-};
-
-// `waconnector messages list --json`, parsed.
+// `waconnector messages list --json`, parsed (tests/e2e/traffic.h).
 std::vector<InboxRow> inbox(Cluster& c) {
-  const auto cmd =
-      fmt::format("'{}/waconnector' messages list --database-url '{}' --business-id {} --json 2>&1",
-                  hatest::bin_dir(), c.db().url(), Cluster::kAccount);
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int rc = ::pclose(p);
-  INFO("messages list: " << out);
-  REQUIRE(rc == 0);
-  std::vector<InboxRow> rows;
-  std::size_t pos = 0;
-  while (pos < out.size()) {
-    auto nl = out.find('\n', pos);
-    if (nl == std::string::npos) nl = out.size();
-    const auto line = out.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (line.empty()) continue;
-    auto j = binary::parse_json(line);
-    auto s = [&](const char* k) {
-      const auto* v = j.find(k);
-      return v && v->type == binary::Json::Type::string ? v->text : std::string();
-    };
-    rows.push_back({s("id"), s("chat"), s("from"), s("text")});
-  }
-  return rows;
+  std::string error;
+  auto rows = e2e::inbox(c.db().url(), Cluster::kAccount, &error);
+  INFO("messages list: " << error);
+  REQUIRE(rows.has_value());
+  return *rows;
 }
 
 // The phone sends `text` to `to`; returns the message id wasim reports.
 std::string phone_send(Cluster& c, const std::string& from_phone, const std::string& to,
                        const std::string& text) {
-  std::string body = "{\"to\":";
-  binary::append_json_string(body, to);
-  body += ",\"text\":";
-  binary::append_json_string(body, text);
-  body += "}";
-  std::string reply;
-  const int st = c.admin_post("/admin/phones/" + from_phone + "/messages", body, &reply);
-  INFO("POST /admin/phones/{phone}/messages -> " << st << " " << reply);
-  REQUIRE(st == 200);
-  auto j = binary::parse_json(reply);
-  const auto* id = j.find("id");
-  REQUIRE(id != nullptr);
-  return id->text;
+  const auto r = e2e::phone_send(c.wasim().admin_port(), from_phone, to, text);
+  INFO("POST /admin/phones/{phone}/messages -> " << r.status << " " << r.reply);
+  REQUIRE(r.status == 200);
+  return r.id;
 }
 
 // The enc types the pod decrypted, in order, and the count of lines with `needle`.
@@ -162,7 +120,7 @@ TEST_CASE("messages: a virtual phone's 1:1 texts land in the inbox exactly once,
   Cluster c;
   std::string jid;
   const int leader = pair_and_upload(c, phone(1), jid);
-  const auto to = user_jid(jid);
+  const auto to = user_jid_of_device(jid);
   const auto sender = contact(c, 1);
   const auto keys_before = pre_keys_held(c);
 
@@ -214,7 +172,7 @@ TEST_CASE(
   Cluster c;
   std::string jid;
   const int first = pair_and_upload(c, phone(2), jid);
-  const auto to = user_jid(jid);
+  const auto to = user_jid_of_device(jid);
   const auto sender = contact(c, 2);
 
   std::vector<std::string> ids;
