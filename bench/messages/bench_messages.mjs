@@ -18,13 +18,13 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startWasim } from '../../tests/interop/lib/wasim.mjs';
 import { admin } from '../../tests/interop/lib/peer.mjs';
+import { sleep, until as untilMs } from '../../tests/interop/lib/wait.mjs';
 // The throwaway cluster's superuser owns the tables, so row-level security cannot bind it: the
 // pods this script starts run with the bypass allowed (docs/security.md; production pods do not).
 process.env.ALLOW_RLS_BYPASS ??= '1';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const execFileP = promisify(execFile);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const USAGE = `usage: node bench/messages/bench_messages.mjs [--messages N] [--latency M] [--bin-dir DIR] [--database-url URL] [--json]
   --messages N   inbound texts per receiver (default 2000; 200 for a quick check)
   --latency M    send -> Baileys-received samples (default 200; M = N/10 when --messages is given and --latency is not)
@@ -77,11 +77,7 @@ const cpuMs = (pid) => {
   } catch { return 0; }
 };
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(sorted.length * p) - 1))];
-async function until(fn, ms, every = 50) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) { const v = await fn(); if (v) return v; await sleep(every); }
-  return null;
-}
+const until = (fn, ms, every = 50) => untilMs(fn, ms, every);
 
 psql(baseUrl, `CREATE DATABASE ${dbName}`);
 const dbUrl = withDb(baseUrl, dbName);

@@ -11,6 +11,7 @@ import { startWasim } from './lib/wasim.mjs';
 import { Report, failOnUncaught } from './lib/report.mjs';
 import { admin, baileysLabel, openPeer } from './lib/peer.mjs';
 import { binary } from './lib/ours_cli.mjs';
+import { sleep, until as untilMs } from './lib/wait.mjs';
 // The throwaway cluster's superuser owns the tables, so row-level security cannot bind it: the
 // pods this script starts run with the bypass allowed (docs/security.md; production pods do not).
 process.env.ALLOW_RLS_BYPASS ??= '1';
@@ -19,7 +20,6 @@ failOnUncaught('connector');
 const STEP_MS = 30000;
 const BIG = 'ab€😀'.repeat(15000);  // 60,000 characters
 const ACCOUNT = 'interop';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const baseUrl = process.env.WACONN_TEST_DATABASE_URL;
 if (!baseUrl) {
@@ -36,15 +36,7 @@ const withDb = (url, name) => {
 const psql = (url, sql) => execFileSync('psql', [url, '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' }).trim();
 const cli = (args) => execFileSync(exe, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
 
-async function until(fn, ms = STEP_MS, every = 200) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v) return v;
-    await sleep(every);
-  }
-  return null;
-}
+const until = (fn, ms = STEP_MS, every = 200) => untilMs(fn, ms, every);
 
 const r = new Report('connector');
 psql(baseUrl, `CREATE DATABASE ${dbName}`);

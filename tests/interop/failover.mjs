@@ -17,6 +17,7 @@ import { startWasim } from './lib/wasim.mjs';
 import { Report, failOnUncaught } from './lib/report.mjs';
 import { admin, openPeer } from './lib/peer.mjs';
 import { binary } from './lib/ours_cli.mjs';
+import { sleep, until } from './lib/wait.mjs';
 // The throwaway cluster's superuser owns the tables, so row-level security cannot bind it: the
 // pods this script starts run with the bypass allowed (docs/security.md; production pods do not).
 process.env.ALLOW_RLS_BYPASS ??= '1';
@@ -30,7 +31,6 @@ const EVERY_MS = 100;
 const TRAFFIC_BEFORE_MS = 4000;  // traffic before the first fault and after each login (+ 0-1 s)
 const DRAIN_MS = 60000;          // after the last send: everything must have arrived by then,
 const STALL_MS = 15000;          // or nothing more arrived for this long
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const baseUrl = process.env.WACONN_TEST_DATABASE_URL;
 if (!baseUrl) {
@@ -42,16 +42,6 @@ const dbName = `waconn_failover_${randomBytes(6).toString('hex')}`;
 const withDb = (url, name) => { const u = new URL(url); u.pathname = `/${name}`; return u.toString(); };
 const psql = (url, sql) => execFileSync('psql', [url, '-At', '-X', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' }).trim();
 const cli = (args) => execFileSync(exe, args, { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
-
-async function until(fn, ms, every = 100) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v) return v;
-    await sleep(every);
-  }
-  return null;
-}
 
 const r = new Report('failover');
 psql(baseUrl, `CREATE DATABASE ${dbName}`);
