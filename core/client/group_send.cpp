@@ -79,10 +79,7 @@ Node group_retry_stanza(signal::ProtocolStore& store, const std::string& id, con
   const auto with_key = encode_sender_key_distribution(group_text, skdm);
   plain.insert(plain.end(), with_key.begin(), with_key.end());
   const auto ct = signal::encrypt(store, signal::Address::from_jid(device), signal::pad(plain));
-  Node enc{"enc",
-           {{"v", std::string("2")}, {"type", std::string(signal::to_string(ct.type))}, {"count", std::to_string(count)}},
-           ct.data};
-  NodeList children{std::move(enc)};
+  NodeList children{enc_node(ct, count)};
   if (ct.type == signal::CiphertextType::pkmsg && !device_identity.empty())
     children.push_back(Node{"device-identity", {}, crypto::to_bytes(device_identity)});
   return Node{"message",

@@ -10,15 +10,11 @@ using binary::Jid;
 using binary::Node;
 using binary::NodeList;
 
-namespace {
-
-Node enc_node(const signal::Ciphertext& ct, std::optional<int> count = std::nullopt) {
+Node enc_node(const signal::Ciphertext& ct, std::optional<int> count) {
   Node n{"enc", {{"v", std::string("2")}, {"type", std::string(signal::to_string(ct.type))}}, ct.data};
   if (count) n.attrs.push_back({"count", std::to_string(*count)});
   return n;
 }
-
-}  // namespace
 
 Fanout encrypt_fanout(signal::ProtocolStore& store, const std::vector<Jid>& devices, const OwnIdentity& own,
                       crypto::ByteView plaintext, crypto::ByteView own_plaintext) {

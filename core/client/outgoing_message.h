@@ -12,6 +12,7 @@
 #include "core/binary/node.h"
 #include "core/client/device_sent.h"
 #include "core/signal/protocol_store.h"
+#include "core/signal/session_cipher.h"
 
 namespace wa::client {
 
@@ -21,6 +22,9 @@ struct Fanout {
   bool any_pkmsg = false;
   std::vector<std::pair<binary::Jid, std::string>> skipped;  // no session (no bundle): not written to
 };
+
+// <enc v="2" type="pkmsg|msg|skmsg" [count]>ciphertext</enc>
+binary::Node enc_node(const signal::Ciphertext& ct, std::optional<int> count = std::nullopt);
 
 // Encrypts for each device of `devices` (recipient's and our own): our own other devices get
 // `own_plaintext` (the DeviceSentMessage), everyone else `plaintext`; this device is left out.
