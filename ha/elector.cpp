@@ -70,7 +70,9 @@ void Elector::Impl::schedule(LockSlot& slot, Clock::time_point now) {
       choose_keys(now, slot, keys, probes);
       if (!keys.empty() || !probes.empty()) {
         slot.send_try(std::move(keys), probes);
-        slot.next_heartbeat = now + cfg.heartbeat_interval;
+        // A try is a keepalive for a session that holds nothing; it never proves a held lock, so
+        // it must not push a leader's heartbeat out.
+        if (slot.held.empty()) slot.next_heartbeat = now + cfg.heartbeat_interval;
         return;
       }
       next_poll = now + jittered(cfg.poll_interval, cfg.poll_jitter, rng);
