@@ -53,6 +53,9 @@ struct AccountLease {
   // since when this pod has seen it without a leader (probe; {} = held or not seen free).
   std::string target;
   Clock::time_point free_since{};
+  // This pod handed the account over (compete_after is its cooldown): lifted when the target
+  // changes, e.g. the pod it went to died.
+  bool handed_over = false;
 
   const std::string& id() const { return acc.business_id; }
 

@@ -167,6 +167,7 @@ void Elector::Impl::won(AccountLease& e, LockSlot& slot) {
   if (e.role == Role::fenced) transition(e, Role::standby, "lock session re-established");
   e.slot = &slot;
   e.lease.reset();
+  e.handed_over = false;
 }
 
 // begin_lease answered. Its send time is the lease's proof: the server received it then, with

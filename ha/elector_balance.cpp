@@ -57,7 +57,12 @@ void Elector::Impl::retarget() {
   targeted = 0;
   for (auto& [id, e] : entries) {
     auto it = targets.find(id);
-    e.target = it == targets.end() ? std::string() : it->second;
+    auto target = it == targets.end() ? std::string() : it->second;
+    if (e.handed_over && target != e.target) {
+      e.handed_over = false;
+      e.compete_after = {};
+    }
+    e.target = std::move(target);
     targeted += e.target == cfg.pod ? 1 : 0;
   }
   metrics.live_pods.Set(static_cast<double>(live_pods.size()));
@@ -171,6 +176,7 @@ void Elector::Impl::hand_over(AccountLease& e, const std::string& to) {
   e.holding = false;
   e.free_since = {};
   e.compete_after = Clock::now() + kHandoverCooldown;
+  e.handed_over = true;
   transition(e, Role::standby, "handed over");
 }
 
