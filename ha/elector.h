@@ -85,8 +85,9 @@ struct ElectorConfig {
   Millis give_up_backoff_max{120000};
   // Balanced leadership (poll mode, ha/balance.h): this pod takes at once the accounts targeted
   // at it while it leads fewer than ceil(accounts / live pods) + share_slack; others it takes
-  // only after they had no leader for takeover_grace (2x that when over its share); accounts
-  // targeted at another live pod are handed over (resign + NOTIFY), one per handover_interval.
+  // only after they had no leader for takeover_grace (2x that when over its share); a pod above
+  // ceil(accounts / live pods) hands accounts targeted at another live pod over to it (resign +
+  // NOTIFY), one per handover_interval.
   bool balance = true;
   int share_slack = 1;
   Millis takeover_grace{1000};

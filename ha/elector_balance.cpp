@@ -132,6 +132,10 @@ void Elector::Impl::peer_gone(const std::string& pod) {
 
 void Elector::Impl::rebalance(Clock::time_point now) {
   if (!balancing() || now < next_handover || stopping.load()) return;
+  // Only a pod above ceil(accounts / live pods) gives accounts away: a pod at or under it keeps
+  // what it has, so a rescale moves no more than it must (and a lone account never bounces
+  // back to its preferred pod when that pod restarts).
+  if (leading_count() <= share - cfg.share_slack) return;
   for (auto& [id, e] : entries) {
     // Only settled leases move: logged in (or leading without a transport), paired, not held.
     if (e.role != Role::active || e.holding || e.target.empty() || e.target == cfg.pod) continue;

@@ -254,7 +254,7 @@ void Elector::Impl::sleep_and_collect() {
     if (e.holding) consider(std::min(e.hold_until, e.next_alive_check));
   }
   if (!watch->alive()) consider(now + std::chrono::milliseconds(100));
-  if (balancing() && leading_count() > 0) consider(next_handover);
+  if (balancing() && leading_count() > share - cfg.share_slack) consider(next_handover);
   std::vector<pollfd> fds;
   std::vector<LockSlot*> polled;
   for (auto* s : slots()) {
