@@ -82,7 +82,7 @@ void Elector::Impl::choose_keys(Clock::time_point now, LockSlot& slot, std::vect
       continue;
     }
     const auto free_for = e.free_since == Clock::time_point{} ? Clock::duration::zero() : now - e.free_since;
-    if (room > 0 && (e.target == cfg.pod || free_for >= cfg.takeover_grace)) {
+    if (!e.yield && room > 0 && (e.target == cfg.pod || free_for >= cfg.takeover_grace)) {
       // Ours, or nobody's for a while and we have room.
       tries.push_back(k);
       --room;
@@ -106,12 +106,23 @@ void Elector::Impl::observe(const LockSlot::Outcome& o, Clock::time_point now) {
       for (auto& [id, e] : entries)
         if (e.acc.lock_key == k) f(e);
   };
-  each(o.busy, [](AccountLease& e) { e.free_since = {}; });
-  each(o.won, [](AccountLease& e) { e.free_since = {}; });
+  each(o.busy, [](AccountLease& e) {
+    // Free before and held now: someone took it over, so a fenced pod stops yielding.
+    if (e.free_since != Clock::time_point{}) e.yield = false;
+    e.free_since = {};
+  });
+  each(o.won, [](AccountLease& e) {
+    e.free_since = {};
+    e.yield = false;
+  });
   each(o.free, [&](AccountLease& e) {
     if (e.free_since == Clock::time_point{}) e.free_since = now;
-    // Look again when it becomes ours to take if it is still free then.
-    next_poll = std::min(next_poll, e.free_since + cfg.takeover_grace);
+    // Look again when it may become ours to take (grace, then twice the grace), if still free.
+    for (auto at : {e.free_since + cfg.takeover_grace, e.free_since + 2 * cfg.takeover_grace})
+      if (at > now) {
+        next_poll = std::min(next_poll, at);
+        break;
+      }
   });
   if (now < burst_until) next_poll = std::min(next_poll, now + kBurstPoll);
 }
