@@ -14,7 +14,7 @@ int Elector::Impl::leading_count() const {
   return n;
 }
 
-void Elector::Impl::refresh_live() {
+void Elector::Impl::refresh_live(bool fresh) {
   if (!peers || !store.ok()) return;
   std::vector<store::Member> members;
   try {
@@ -44,7 +44,7 @@ void Elector::Impl::refresh_live() {
   std::vector<std::string> others;
   for (auto& p : live_pods)
     if (p != cfg.pod) others.push_back(p);
-  peers->sync(others, true);
+  peers->sync(others, fresh);
 }
 
 void Elector::Impl::retarget() {
