@@ -15,7 +15,8 @@ int Elector::Impl::leading_count() const {
 }
 
 void Elector::Impl::refresh_live(bool fresh) {
-  if (!peers || !store.ok()) return;
+  // Block mode reads it too, for /status and the metrics; it neither balances nor waits on peers.
+  if (!store.ok()) return;
   std::vector<store::Member> members;
   try {
     members = store::list_live_members(store);
@@ -44,7 +45,7 @@ void Elector::Impl::refresh_live(bool fresh) {
   std::vector<std::string> others;
   for (auto& p : live_pods)
     if (p != cfg.pod) others.push_back(p);
-  peers->sync(others, fresh);
+  if (peers) peers->sync(others, fresh);
 }
 
 void Elector::Impl::retarget() {

@@ -253,7 +253,7 @@ void Elector::Impl::sleep_and_collect() {
   };
   if (!store.ok()) consider(next_store_attempt);
   consider(next_relist);
-  if (peers) consider(next_live);
+  consider(next_live);
   consider(next_member);
   consider(cfg.standby_wait == StandbyWait::poll && pod_slot && pod_slot->valid() ? next_poll
                                                                                   : next_lock_attempt);
