@@ -102,10 +102,12 @@ void Elector::Impl::choose_keys(Clock::time_point now, LockSlot& slot, std::vect
 
 void Elector::Impl::observe(const LockSlot::Outcome& o, Clock::time_point now) {
   if (!balancing()) return;
+  // One pass to index the accounts by key: a poll can carry thousands of keys.
+  std::multimap<std::int64_t, AccountLease*> by_key;
+  for (auto& [id, e] : entries) by_key.emplace(e.acc.lock_key, &e);
   auto each = [&](const std::vector<std::int64_t>& keys, auto f) {
     for (auto k : keys)
-      for (auto& [id, e] : entries)
-        if (e.acc.lock_key == k) f(e);
+      for (auto [it, end] = by_key.equal_range(k); it != end; ++it) f(*it->second);
   };
   each(o.busy, [](AccountLease& e) {
     // Free before and held now: someone took it over, so a fenced pod stops yielding.
