@@ -155,7 +155,8 @@ void Elector::Impl::rebalance(Clock::time_point now) {
     if (e.role != Role::active || e.holding || e.target.empty() || e.target == cfg.pod) continue;
     // An unpaired account's QR is on someone's screen: it stays until paired.
     const bool unpaired = !e.acc.jid || e.acc.jid->empty();
-    if ((unpaired && sup.has_transport()) || e.slot == nullptr || !e.slot->valid() || e.slot->busy()) continue;
+    if ((unpaired && sup.has_transport()) || e.slot == nullptr || !e.slot->valid() || e.slot->busy())
+      continue;
     if (std::find(live_pods.begin(), live_pods.end(), e.target) == live_pods.end()) continue;
     // The target's last beat said it has room (stale by up to a member interval: its own share
     // check refuses the rest, and the account is then taken back after the grace).

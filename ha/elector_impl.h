@@ -116,7 +116,7 @@ struct Elector::Impl {
   std::map<std::string, int> pids;
 
   // ---- balanced leadership (elector_balance.cpp) ----
-  std::vector<std::string> live_pods;  // sorted; this pod included while its liveness lock is held
+  std::vector<std::string> live_pods;   // sorted; this pod included while its liveness lock is held
   std::map<std::string, int> pod_load;  // accounts_led as each pod last beat it
   int share = 0, targeted = 0, competing = 0;
   std::int64_t handovers = 0;
@@ -254,7 +254,9 @@ struct Elector::Impl {
 
   // ---- balanced leadership (elector_balance.cpp) ---------------------------------------------
 
-  bool balancing() const { return cfg.balance && cfg.standby_wait == StandbyWait::poll && !live_pods.empty(); }
+  bool balancing() const {
+    return cfg.balance && cfg.standby_wait == StandbyWait::poll && !live_pods.empty();
+  }
   // Accounts led or being begun on this pod.
   int leading_count() const;
   // Reads the live pods (registry session), recomputes targets and the share, syncs peer waiters

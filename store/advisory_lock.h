@@ -106,7 +106,8 @@ inline constexpr int kPeerWatchLockClass = 1463897175;  // "WALW"
 // session ended); false: it did not hold it when asked (gone already, or an older version).
 inline constexpr const char* kWaitPeerSql =
     "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2"
-    " AND granted AND mode = 'ExclusiveLock' AND classid = $1::int::oid AND objid = hashtext('pod:' || $2)::oid"
+    " AND granted AND mode = 'ExclusiveLock' AND classid = $1::int::oid AND objid = hashtext('pod:' || "
+    "$2)::oid"
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
     " THEN (SELECT pg_advisory_unlock_shared($1::int, hashtext('pod:' || $2))"
     "       FROM pg_advisory_lock_shared($1::int, hashtext('pod:' || $2)) AS w)"
