@@ -104,35 +104,50 @@ class Fleet {
   // is paired and connected.
   void pair_all() {
     auto c = db_.connect("pairing");
-    std::set<std::string> linked;
+    std::set<std::string> phones;
+    // The QR each account was scanned from: a QR that rotated (or a new leader's) before the scan
+    // completed is scanned again.
+    std::map<std::string, std::string> linked;
     const auto t0 = std::chrono::steady_clock::now();
-    REQUIRE(hatest::wait_for(
+    const bool paired = hatest::wait_for(
         [&] {
           auto r = c.exec(
               "QRs",
               "SELECT business_id, qr_code FROM wa_accounts WHERE jid IS NULL AND qr_code IS NOT NULL");
           for (int i = 0; i < r.rows(); ++i) {
             const std::string id(r.text(i, 0));
-            if (linked.count(id)) continue;
+            const std::string qr(r.text(i, 1));
+            if (linked[id] == qr) continue;
             const auto phone = fmt::format("+1555001{:04}", std::stoi(id.substr(6)));
-            auto p = test::http_request(wasim_.admin_port(), "POST", "/admin/phones",
-                                        fmt::format("{{\"phone\":\"{}\"}}", phone),
-                                        "Content-Type: application/json\r\n");
-            INFO("POST /admin/phones " << p.status << " " << p.body);
-            REQUIRE((p.status >= 200 && p.status < 300));
+            if (!phones.count(phone)) {
+              auto p = test::http_request(wasim_.admin_port(), "POST", "/admin/phones",
+                                          fmt::format("{{\"phone\":\"{}\"}}", phone),
+                                          "Content-Type: application/json\r\n");
+              INFO("POST /admin/phones " << p.status << " " << p.body);
+              REQUIRE((p.status >= 200 && p.status < 300));
+              phones.insert(phone);
+            }
             std::string body = "{\"qr\":";
-            binary::append_json_string(body, std::string(r.text(i, 1)));
+            binary::append_json_string(body, qr);
             body += "}";
             auto l = test::http_request(wasim_.admin_port(), "POST", "/admin/phones/" + phone + "/link", body,
                                         "Content-Type: application/json\r\n");
             // A QR that expired meanwhile is answered 4xx: the next round reads the new one.
-            if (l.status >= 200 && l.status < 300) linked.insert(id);
+            if (l.status >= 200 && l.status < 300) linked[id] = qr;
           }
           auto done = c.exec(
               "paired", "SELECT count(*) FROM wa_accounts WHERE jid IS NOT NULL AND status = 'connected'");
           return done.i64(0, 0) == kAccounts;
         },
-        120s));
+        120s);
+    if (!paired) {
+      auto st = c.exec("states", "SELECT status, jid IS NOT NULL, count(*) FROM wa_accounts GROUP BY 1, 2");
+      for (int i = 0; i < st.rows(); ++i)
+        std::cout << fmt::format("fleet: not paired in time: status {} paired {} count {}\n", st.text(i, 0),
+                                 st.text(i, 1), st.text(i, 2));
+      keep_logs("pairing");
+    }
+    REQUIRE(paired);
     std::cout << fmt::format(
         "fleet: {} accounts paired and connected in {} ms\n", kAccounts,
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
