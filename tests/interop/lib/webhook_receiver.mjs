@@ -4,7 +4,8 @@
 // "whsec_"; during a rotation one of the space-separated signatures must match) with its own
 // HMAC, not the connector's code. Node built-ins only, so the demo needs no npm install.
 //   const rx = await startReceiver({ secret, answer: (d) => 200 });
-//   rx.url; rx.deliveries; await rx.down(2000); await rx.close();
+//   rx.url; rx.deliveries; rx.summary(); await rx.down(2000); await rx.close();
+// GET {url}/summary answers rx.summary() as JSON.
 // `answer(delivery)` picks the status (a number, or {status, headers}); the default is 200.
 import http from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -35,6 +36,11 @@ export function startReceiver({ secret = null, port = 0, answer = () => 200 } = 
   const wake = () => { for (const w of [...rx.waiters]) w(); };
   const sockets = new Set();
   const handler = (req, res) => {
+    if (req.method === 'GET') {  // GET .../summary: what arrived so far (for scripts)
+      res.writeHead(req.url.endsWith('/summary') ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(rx.summary()));
+      return;
+    }
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -43,11 +49,13 @@ export function startReceiver({ secret = null, port = 0, answer = () => 200 } = 
       const timestamp = req.headers['webhook-timestamp'] || null;
       const d = {
         at: Date.now(), id, timestamp,
-        signed: verifySignature(rx.secret, id, timestamp, body, req.headers['webhook-signature']),
+        signed: null,  // true/false; null: no secret known yet (rx.secret may be a function)
         fresh: Math.abs(Date.now() / 1000 - Number(timestamp)) <= TOLERANCE_S,
         status: 200,
         event: null,
       };
+      const secret = typeof rx.secret === 'function' ? rx.secret() : rx.secret;
+      if (secret) d.signed = verifySignature(secret, id, timestamp, body, req.headers['webhook-signature']);
       try { d.event = JSON.parse(body.toString('utf8')); } catch { /* not JSON: event stays null */ }
       let a = 200;
       try { a = answer(d); } catch { a = 500; }
@@ -94,6 +102,32 @@ export function startReceiver({ secret = null, port = 0, answer = () => 200 } = 
     const m = new Map();
     for (const d of rx.deliveries) m.set(d.id, [...(m.get(d.id) || []), d]);
     return m;
+  };
+  // Counts: attempts, events, valid signatures, events that needed more than one attempt, and
+  // per message.received text the event ids it came under (one each expected).
+  rx.summary = () => {
+    const events = rx.byEvent();
+    const texts = new Map();
+    for (const d of rx.deliveries) {
+      if (d.event?.type !== 'message.received' || d.status >= 300) continue;
+      const t = d.event.data?.text;
+      texts.set(t, new Set([...(texts.get(t) || []), d.id]));
+    }
+    const types = {};
+    for (const [, ds] of events) types[ds[0].event?.type] = (types[ds[0].event?.type] || 0) + 1;
+    return {
+      attempts: rx.deliveries.length,
+      events: events.size,
+      signatures_checked: rx.deliveries.filter((d) => d.signed !== null).length,
+      signatures_valid: rx.deliveries.filter((d) => d.signed && d.fresh).length,
+      retried_events: [...events.values()].filter((ds) => ds.length > 1).length,
+      types,
+      received_texts: texts.size,
+      received_texts_twice: [...texts].filter(([, ids]) => ids.size > 1).map(([t]) => t),
+      // messages with a `delivered` status event taken (2xx)
+      delivered_statuses: new Set(rx.deliveries.filter((d) => d.status < 300 && d.event?.type === 'message.status' &&
+        d.event.data?.status === 'delivered').map((d) => d.event.data.id)).size,
+    };
   };
   return listen(port).then((p) => {
     rx.port = p;
