@@ -209,9 +209,7 @@ try {
   exitCode = 1;
 } finally {
   if (peer) await peer.end();
-  await pods.stopAll('SIGTERM');
   if (rx) await rx.close();
-  await sim.stop();
-  db.drop();
+  await pods.close();
 }
 process.exit(exitCode);

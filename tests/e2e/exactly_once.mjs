@@ -295,10 +295,8 @@ try {
     `run_s=${((Date.now() - t0) / 1000).toFixed(1)}`);
 } finally {
   if (peer) await peer.end();
-  await pods.stopAll('SIGTERM');
   if (rx) await rx.close();
-  await sim.stop();
-  db.drop();
+  await pods.close();
 }
 if (r.failed) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'waconn-drill-'));

@@ -206,9 +206,7 @@ try {
 } finally {
   traffic = false;
   if (peer) await peer.end();
-  await pods.stopAll('SIGTERM');
-  await sim.stop();
-  db.drop();
+  await pods.close();
 }
 if (r.failed) {
   // The whole story for a lost or doubled message: every pod line and wasim's log, kept on disk.

@@ -84,6 +84,13 @@ export class Pods {
     await Promise.all([...this.byName.values()].map((p) => this.stop(p, signal)));
   }
 
+  // The end of a run: every pod stopped (SIGTERM), wasim stopped, the database dropped.
+  async close() {
+    await this.stopAll('SIGTERM');
+    await this.sim.stop();
+    this.db.drop();
+  }
+
   running() { return [...this.byName.values()].filter((p) => !p.exited && p.port); }
 
   // Waits until every started pod reported its HTTP port.
