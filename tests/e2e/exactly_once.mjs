@@ -273,6 +273,10 @@ try {
   r.check('the receiver failed first attempts, and those events came again under the same id',
     failFirst.size > 0 && failedThenOk.length === failFirst.size,
     `${failedThenOk.length} of ${failFirst.size} retried to 2xx`);
+  // The down window met deliveries: the pods logged attempts that got no answer at all.
+  const refused = pods.logs.filter(({ line }) => line.includes('"event":"webhook_attempt"') &&
+    /"outcome":"retry"/.test(line) && /"error":"[^"]/.test(line)).length;
+  r.check('attempts met the receiver down and came again', refused > 0, `${refused} attempts without an answer`);
   const seqs = new Map();
   for (const [id, ds] of byEvent) seqs.set(ds[0].event?.sequence, [...(seqs.get(ds[0].event?.sequence) || []), id]);
   const seqClash = [...seqs].filter(([, ids]) => ids.length > 1);
@@ -290,7 +294,7 @@ try {
     `doubled=${inDoubled.length}; outbound keys=${posts.length} posts=${posts.length * 2} ids=${outIds.size} ` +
     `baileys=${copies.size} resent_same_id=${resent.length} delivered=${outIds.size - undelivered.length}`);
   console.log(`exactly_once: webhook attempts=${attempts} events=${byEvent.size} retried=${retried.length} ` +
-    `failed_first=${failFirst.size} receiver_down=${downs} signatures_ok=${attempts - unsigned.length}/${attempts}; ` +
+    `failed_first=${failFirst.size} receiver_down=${downs} refused_attempts=${refused} signatures_ok=${attempts - unsigned.length}/${attempts}; ` +
     `kills=${faults.map((f) => `${f.pod}:${f.logged_in_ms ?? 'none'}ms`).join(',')} logins=${logins} overlap_ms=${overlap} ` +
     `run_s=${((Date.now() - t0) / 1000).toFixed(1)}`);
 } finally {
