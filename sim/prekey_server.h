@@ -12,15 +12,13 @@
 #include <stdexcept>
 #include <utility>
 
+#include "common/error.h"
 #include "core/binary/node.h"
 #include "core/crypto/bytes.h"
 
 namespace wa::sim {
 
-class UploadError : public std::invalid_argument {
- public:
-  using std::invalid_argument::invalid_argument;
-};
+using UploadError = wa::Error<struct UploadErrorTag, std::invalid_argument>;
 
 struct DeviceKeys {
   std::uint32_t registration_id = 0;

@@ -4,19 +4,16 @@
 
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "core/binary/node.h"
 #include "core/signal/protocol_store.h"
 
 namespace wa::signal {
 
-class BundleError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using BundleError = wa::Error<struct BundleErrorTag>;
 
 struct PreKeyBundle {
   std::uint32_t registration_id = 0;
