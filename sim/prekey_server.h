@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <utility>
@@ -15,6 +14,7 @@
 #include "common/error.h"
 #include "core/binary/node.h"
 #include "core/crypto/bytes.h"
+#include "sim/tsv_table.h"
 
 namespace wa::sim {
 
@@ -59,10 +59,7 @@ class PreKeyServer {
   void forget(DeviceKey d);
 
  private:
-  void save_locked() const;
-  std::filesystem::path file_;
-  mutable std::mutex mu_;
-  std::map<DeviceKey, DeviceKeys> keys_;
+  TsvTable<DeviceKey, DeviceKeys> keys_;
 };
 
 // 3-byte big-endian key ids and 4-byte registration ids as they travel.
