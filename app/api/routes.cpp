@@ -10,9 +10,9 @@
 #include "app/api/json_writer.h"
 #include "app/api/request_json.h"
 #include "app/api/webhook_sign.h"
+#include "app/inbox_json.h"
 #include "common/log.h"
 #include "common/utc_time.h"
-#include "core/binary/jid.h"
 #include "store/accounts.h"
 #include "store/connection_pool.h"
 #include "store/errors.h"
@@ -116,22 +116,8 @@ std::string message_json(const store::OutboxMessage& m) {
   return o.str("created_at", iso(m.created_at_ms)).str("updated_at", iso(m.updated_at_ms)).done();
 }
 
-// The sender's user JID without agent or device; the stored text when it does not parse.
-std::string user_jid(const std::string& sender) {
-  const auto j = binary::Jid::parse(sender);
-  return j ? j->to_non_ad().to_string() : sender;
-}
-
 std::string inbox_json(const store::InboxMessage& m) {
-  return JsonObject()
-      .str("id", m.id)
-      .str("chat", m.chat)
-      .str("from", user_jid(m.sender))
-      .str("type", m.message_type)
-      .opt_str("text", m.text)
-      .num("timestamp", m.server_ts)
-      .str("cursor", std::to_string(m.seq))
-      .done();
+  return inbox_message_json(m).str("cursor", std::to_string(m.seq)).done();
 }
 
 std::string pair_code_json(const store::PairCodeRequest& r) {
