@@ -31,7 +31,10 @@ std::int64_t jittered(std::chrono::milliseconds d, double jitter) {
 // Standard Webhooks: during a rotation both signatures, space-separated (new secret first).
 std::string signature_header(const store::DueDelivery& d, std::int64_t now, const std::string& body) {
   std::string h = sign_webhook(d.secret, d.event_id, now, body);
-  if (d.previous_secret) h += " " + sign_webhook(*d.previous_secret, d.event_id, now, body);
+  if (d.previous_secret) {
+    h += ' ';
+    h += sign_webhook(*d.previous_secret, d.event_id, now, body);
+  }
   return h;
 }
 
