@@ -12,11 +12,15 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 }
 
 std::shared_ptr<WebSocketClient> WebSocketClient::create(asio::io_context& io, WebSocketClientOptions options) {
-  return std::make_shared<WebSocketClient>(Tag{}, io, std::move(options));
+  return create(asio::make_strand(io), std::move(options));
 }
 
-WebSocketClient::WebSocketClient(Tag, asio::io_context& io, WebSocketClientOptions options)
-    : io_(io), strand_(asio::make_strand(io)), options_(std::move(options)), resolver_(strand_), timer_(strand_) {}
+std::shared_ptr<WebSocketClient> WebSocketClient::create(Strand strand, WebSocketClientOptions options) {
+  return std::make_shared<WebSocketClient>(Tag{}, std::move(strand), std::move(options));
+}
+
+WebSocketClient::WebSocketClient(Tag, Strand strand, WebSocketClientOptions options)
+    : strand_(std::move(strand)), options_(std::move(options)), resolver_(strand_), timer_(strand_) {}
 
 WebSocketClient::~WebSocketClient() = default;
 
@@ -40,7 +44,7 @@ void WebSocketClient::with_stream(F&& f) {
 void WebSocketClient::connect(const std::string& url, ConnectHandler done) {
   asio::dispatch(strand_, [self = shared_from_this(), url, done = std::move(done)]() mutable {
     if (self->state_ != State::idle) {
-      asio::post(self->io_, [done = std::move(done)] {
+      asio::post(self->strand_.get_inner_executor(), [done = std::move(done)] {
         done(std::make_exception_ptr(std::logic_error("websocket: connect called twice")));
       });
       return;
@@ -80,7 +84,7 @@ void WebSocketClient::fail_connect(std::exception_ptr e) {
   on_close_ = nullptr;
   auto done = std::move(connect_done_);
   connect_done_ = nullptr;
-  if (done) asio::post(io_, [done = std::move(done), e] { done(e); });
+  if (done) asio::post(strand_.get_inner_executor(), [done = std::move(done), e] { done(e); });
 }
 
 void WebSocketClient::on_resolved(std::error_code ec, asio::ip::tcp::resolver::results_type results) {
