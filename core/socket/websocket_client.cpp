@@ -208,6 +208,7 @@ void WebSocketClient::start_reading() {
       if (finished_) return;
     }
   }
+  if (plain_) return read_plain();
   read_buf_.resize(kReadChunk);
   with_stream([&](auto& s) {
     s.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](std::error_code ec, std::size_t n) {
@@ -219,6 +220,29 @@ void WebSocketClient::start_reading() {
       self->read_buf_.resize(n);
       self->start_reading();
     });
+  });
+}
+
+// ws://: wait until the socket is readable, then read into the pool thread's buffer, so an idle
+// connection holds no read buffer of its own (thousands of idle accounts per pod).
+void WebSocketClient::read_plain() {
+  plain_->async_wait(asio::socket_base::wait_read, [self = shared_from_this()](std::error_code ec) {
+    if (self->finished_ || !self->plain_) return;
+    if (ec) {
+      if (self->close_sent_) return self->finish(self->close_info_);
+      return self->finish(WsCloseInfo{1006, "connection lost: " + ec.message(), true, true});
+    }
+    thread_local std::array<std::uint8_t, kReadChunk> buf;
+    std::error_code rec;
+    self->plain_->non_blocking(true, rec);
+    const std::size_t n = rec ? 0 : self->plain_->read_some(asio::buffer(buf), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) return self->read_plain();
+    if (rec) {
+      if (self->close_sent_) return self->finish(self->close_info_);
+      return self->finish(WsCloseInfo{1006, "connection lost: " + rec.message(), true, true});
+    }
+    self->read_buf_.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    self->start_reading();
   });
 }
 

@@ -6,6 +6,7 @@
 // from any thread; handlers are invoked on that strand.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -110,6 +111,7 @@ class WebSocketClient : public std::enable_shared_from_this<WebSocketClient> {
   void send_upgrade();
   void read_upgrade();
   void start_reading();
+  void read_plain();
   void handle_message(WsMessage m);
   void queue_frame(Bytes frame);
   void write_next();
