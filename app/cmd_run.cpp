@@ -98,6 +98,12 @@ PodStatus pod_status(const std::string& pod, const ha::ElectorSnapshot& s) {
   p.db_reachable = s.db_reachable;
   p.db_writable = s.db_writable;
   p.elector_running = s.running;
+  p.share.live_pods = s.share.live_pods;
+  p.share.accounts = s.share.accounts;
+  p.share.fair_share = s.share.fair_share;
+  p.share.leading = s.share.leading;
+  p.share.targeted = s.share.targeted;
+  p.share.handovers = s.share.handovers;
   for (const auto& a : s.accounts) {
     AccountStatus st;
     st.business_id = a.business_id;
@@ -158,6 +164,10 @@ int cmd_run(int argc, char** argv) {
                   {"wa-root-key", "WA_ROOT_KEY", "hex of the certificate root the server's chain must lead to (default: WhatsApp's production root)", ""},
                   {"allow-rls-bypass", "ALLOW_RLS_BYPASS", "start even when row-level security does not bind the database role (superuser, BYPASSRLS, the tables' owner): local demos only, never the manifests", "", true},
                   {"io-threads", "IO_THREADS", "threads of the one event loop every account's WhatsApp connection shares (0: one per core); they do not grow with accounts", "0"},
+                  {"share-slack", "SHARE_SLACK", "balanced leadership (poll mode): a pod leads at most ceil(accounts / live pods) + this many accounts by choice", "1"},
+                  {"takeover-grace", "TAKEOVER_GRACE", "balanced leadership: an account with no leader is taken by a pod it is not targeted at after this long (2x when over its share)", "1s"},
+                  {"handover-interval", "HANDOVER_INTERVAL", "balanced leadership: at most one graceful handover to an account's preferred pod per this interval", "250ms"},
+                  {"no-balance", "NO_BALANCE", "poll mode: every pod competes for every account (the first poller wins), no handovers", "", true},
                   {"give-up-backoff", "GIVE_UP_BACKOFF", "after a replaced/failed session, wait this long (doubling, capped at 2 min) before competing again", "2s"},
               });
   if (!flags.parse(argc, argv)) return 0;
@@ -210,6 +220,10 @@ int cmd_run(int argc, char** argv) {
   }
   const auto shutdown_timeout = flags.duration("shutdown-timeout");
   if (shutdown_timeout.count() < 100) throw ConfigError("--shutdown-timeout must be at least 100ms");
+  cfg.share_slack = static_cast<int>(flags.integer("share-slack", 0, 1000000));
+  cfg.takeover_grace = flags.duration("takeover-grace");
+  cfg.handover_interval = flags.duration("handover-interval");
+  cfg.balance = !flags.boolean("no-balance");
   cfg.version = WACONN_VERSION;
   if (auto err = ha::validate(cfg); !err.empty()) throw ConfigError(err);
   const auto [http_host, http_port] = flags.host_port("http");

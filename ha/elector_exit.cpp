@@ -213,6 +213,7 @@ void Elector::Impl::resign_all() {
       wa::log::info("resigned").kv("business_id", id).kv("epoch", e.epoch);
     }
   recorder.remove_member(std::chrono::milliseconds(1000));
+  if (peers) peers->close_all();
   for (auto* s : slots()) s->close();
   store.close();
   publish();
