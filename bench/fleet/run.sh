@@ -15,5 +15,5 @@ ulimit -n "$(ulimit -Hn)" || true
 export WACONN_TEST_DATABASE_URL=$url WACONN_BIN_DIR=$build/bin WACONN_SOURCE_DIR=$src ALLOW_RLS_BYPASS=1
 "$build/bin/fleet_bench" "[.fleet]" --success=false 2>&1 | grep -E '^fleet|FAILED|REQUIRE|with expansion|test cases' || true
 if [ "${WACONN_FLEET_BAILEYS:-1}" != 0 ] && [ -d "$src/tests/interop/node_modules" ]; then
-  node "$here/baileys_rss.mjs" --bin-dir "$build/bin" --sessions "${WACONN_FLEET_BAILEYS_SESSIONS:-100}"
+  node --expose-gc "$here/baileys_rss.mjs" --bin-dir "$build/bin" --sessions "${WACONN_FLEET_BAILEYS_SESSIONS:-100}"
 fi
