@@ -89,7 +89,10 @@ class WsServer::Connection : public WsLink, public std::enable_shared_from_this<
     sock_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](const asio::error_code& ec) {
       if (self->closed_) return;
       if (ec) return self->terminate("read error: " + ec.message());
-      thread_local std::array<char, 65536> buf;
+      // Heap, made on first use: a thread_local array would take static TLS on every thread's stack.
+      thread_local std::unique_ptr<std::array<char, 65536>> tl_buf;
+      if (!tl_buf) tl_buf = std::make_unique<std::array<char, 65536>>();
+      auto& buf = *tl_buf;
       asio::error_code rec;
       self->sock_.non_blocking(true, rec);
       const std::size_t n = rec ? 0 : self->sock_.read_some(asio::buffer(buf), rec);

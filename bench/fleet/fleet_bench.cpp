@@ -170,7 +170,7 @@ class Fleet {
       const bool is_open = closed == nullptr || closed->type == binary::Json::Type::null;
       if (is_open) ++v.open;
       if (li == nullptr || li->type != binary::Json::Type::number) continue;
-      const auto at = std::stoll(li->text);
+      const std::int64_t at = std::stoll(li->text);
       if (is_open) v.open_logins[jid->text].push_back(at);
       if (after_ms > 0 && at >= after_ms) {
         auto [it, fresh] = v.first_login_after.emplace(jid->text, at);

@@ -232,7 +232,11 @@ void WebSocketClient::read_plain() {
       if (self->close_sent_) return self->finish(self->close_info_);
       return self->finish(WsCloseInfo{1006, "connection lost: " + ec.message(), true, true});
     }
-    thread_local std::array<std::uint8_t, kReadChunk> buf;
+    // On the heap, made on a thread's first read: a thread_local array would sit in every
+    // thread's static TLS, i.e. on every thread's stack (civetweb's workers have small ones).
+    thread_local std::unique_ptr<std::array<std::uint8_t, kReadChunk>> tl_buf;
+    if (!tl_buf) tl_buf = std::make_unique<std::array<std::uint8_t, kReadChunk>>();
+    auto& buf = *tl_buf;
     std::error_code rec;
     self->plain_->non_blocking(true, rec);
     const std::size_t n = rec ? 0 : self->plain_->read_some(asio::buffer(buf), rec);
