@@ -9,7 +9,9 @@
 //   one pod      everything on one pod, then more accounts in steps up to the maximum:
 //                RSS per idle logged-in account (the slope between steps)
 // Environment: WACONN_FLEET_ACCOUNTS (1000), WACONN_FLEET_PODS (3), WACONN_FLEET_ONE_POD_MAX
-// (0: skip the one-pod phase), WACONN_FLEET_STEP (1000), WACONN_FLEET_IO_THREADS (pods' default).
+// (0: skip the one-pod phase), WACONN_FLEET_STEP (1000), WACONN_FLEET_ONE_POD_MINUTES (30: no new
+// step after that), WACONN_FLEET_BUDGET_S (per phase; default one second per account, >= 120),
+// WACONN_FLEET_IO_THREADS (pods' default).
 // Run: bench/fleet/run.sh (starts a throwaway PostgreSQL cluster).
 #include <signal.h>
 
@@ -189,11 +191,15 @@ class Fleet {
     int paired = 0;
     const bool ok = hatest::wait_for(
         [&] {
+          // A few per round, read fresh each round: a QR read long ago has expired by the time a
+          // slow (loaded) wasim gets to it, and its account then waits out a give-up backoff.
           auto r = c.exec("QRs", "SELECT business_id, qr_code FROM wa_accounts WHERE jid IS NULL AND qr_code IS NOT NULL");
-          for (int i = 0; i < r.rows(); ++i) {
+          int this_round = 0;
+          for (int i = 0; i < r.rows() && this_round < 8; ++i) {
             const std::string id(r.text(i, 0));
             const int n = std::stoi(id.substr(6));
             if (n < from || n >= to || linked.count(id)) continue;
+            ++this_round;
             const auto phone = fmt::format("+1556{:07}", n);
             auto p = test::http_request(wasim_.admin_port(), "POST", "/admin/phones",
                                         fmt::format("{{\"phone\":\"{}\"}}", phone), "Content-Type: application/json\r\n");
@@ -309,7 +315,11 @@ TEST_CASE("fleet bench", "[.fleet]") {
   const int pods = env_int("WACONN_FLEET_PODS", 3);
   const int one_pod_max = env_int("WACONN_FLEET_ONE_POD_MAX", 0);
   const int step = std::max(1, env_int("WACONN_FLEET_STEP", 1000));
-  const auto budget = std::chrono::milliseconds(std::max(120000, n * 300));
+  // Per phase; pairing runs at a few accounts a second on a shared two-core machine.
+  const auto budget = std::chrono::seconds(env_int("WACONN_FLEET_BUDGET_S", std::max(120, n)));
+  // The one-pod phase adds steps while this many minutes have not passed since it began.
+  const int one_pod_minutes = env_int("WACONN_FLEET_ONE_POD_MINUTES", 30);
+  std::cout << std::unitbuf;  // every line as it comes (a run may be cut short)
   std::cout << fmt::format("fleet: {} accounts, {} pods, one-pod maximum {}\n", n, pods, one_pod_max);
   Fleet f(n);
 
@@ -337,6 +347,12 @@ TEST_CASE("fleet bench", "[.fleet]") {
   // --- steady state
   std::this_thread::sleep_for(5s);
   f.print_pods("steady");
+  // For the RSS slope: the pods' mean RSS and mean share now, against one pod with all later.
+  double steady_rss = 0, steady_led = 0;
+  for (int i = 0; i < pods; ++i) {
+    steady_rss += static_cast<double>(proc_status_kb(f.pod(i).pid(), "VmRSS")) / pods;
+    steady_led += static_cast<double>(f.view_of(i).led.size()) / pods;
+  }
   std::cout << fmt::format("fleet: [steady] PostgreSQL transactions per second (bench database, 20 s): {:.1f}\n",
                            f.xacts_per_second(20s));
 
@@ -409,14 +425,19 @@ TEST_CASE("fleet bench", "[.fleet]") {
       f.print_pods(fmt::format("one pod, {} accounts", count));
       return rss;
     };
+    const auto phase_start = Clock::now();
     int count = n;
     long rss = settle(count);
+    std::cout << fmt::format("fleet: one pod: {:.0f} accounts (mean of {} pods) -> {} accounts on one pod: RSS {:.0f} -> {} kB, "
+                             "{:.1f} kB per idle logged-in account\n",
+                             steady_led, pods, count, steady_rss, rss,
+                             (static_cast<double>(rss) - steady_rss) / (count - steady_led));
     const long rss_first = rss;
     const int first = count;
-    while (count < one_pod_max) {
+    while (count < one_pod_max && Clock::now() - phase_start < std::chrono::minutes(one_pod_minutes)) {
       const int next = std::min(one_pod_max, count + step);
       f.add_accounts(count, next);
-      f.pair(count, next, std::chrono::milliseconds(std::max(120000, (next - count) * 300)));
+      f.pair(count, next, std::chrono::seconds(std::max(120, next - count)));
       const long r2 = settle(next);
       std::cout << fmt::format("fleet: one pod: {} -> {} accounts: RSS {} -> {} kB, {:.1f} kB per idle logged-in account\n",
                                count, next, rss, r2, static_cast<double>(r2 - rss) / (next - count));
