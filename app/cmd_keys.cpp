@@ -21,7 +21,8 @@ constexpr const char* kUsage =
     "  generate  print a new key-encryption key (one line of the --kek-file format)\n"
     "  status    list the data keys, the KEK wrapping each, and the rows sealed under each\n"
     "  rotate    re-wrap every data key under the FIRST key of --kek-file (online; any pod)\n"
-    "  seal      seal every plain row written before sealing existed; then plain rows are refused\n";
+    "  seal      seal every plain row (keys, webhook secrets) written before sealing existed; then plain\n"
+    "            rows are refused\n";
 
 FlagSpec database_url_flag() {
   return {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo", "", false, true};
@@ -106,8 +107,9 @@ int keys_seal(int argc, char** argv) {
   try {
     sealer->verify(conn);
     const auto n = store::seal_plain_rows(conn, *sealer);
-    std::cout << fmt::format("sealed {} device row(s), {} pre-key(s), {} session(s), {} sender key(s)\n",
-                             n.devices, n.pre_keys, n.sessions, n.sender_keys);
+    std::cout << fmt::format(
+        "sealed {} device row(s), {} pre-key(s), {} session(s), {} sender key(s), {} webhook secret(s)\n",
+        n.devices, n.pre_keys, n.sessions, n.sender_keys, n.webhooks);
   } catch (const store::SealingError& e) {
     throw ConfigError(e.what());
   }
