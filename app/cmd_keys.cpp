@@ -1,6 +1,7 @@
 // waconnector keys generate|status|rotate|seal: the key-encryption keys and data keys that seal
 // the key material at rest (store/sealing.h, docs/security.md).
 #include <iostream>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -10,6 +11,7 @@
 #include "app/kek_file.h"
 #include "store/pg.h"
 #include "store/sealing.h"
+#include "store/tenants.h"
 
 namespace wa::app {
 namespace {
@@ -83,6 +85,19 @@ int keys_rotate(int argc, char** argv) {
     if (f.boolean("new-data-key"))
       std::cout << fmt::format("added data key {}\n", store::add_data_key(conn, ring));
     const auto n = store::rewrap_data_keys(conn, ring);
+    // Tenant databases hold copies of the wrapped data keys (store/tenants.h): re-wrapped too,
+    // so a pod with only the new KEK opens their rows. (Each lease also copies them.)
+    store::install_tenant_password_source();
+    const auto tenant_list = store::tenant_databases(conn);
+    store::register_tenant_passwords(tenant_list);
+    std::set<std::string> synced;
+    for (const auto& t : tenant_list) {
+      if (!synced.insert(t.database_url).second) continue;
+      auto tc = pg::Connection::open(t.database_url, "keys rotate: tenant database",
+                                     {{"application_name", "waconnector/keys-rotate"}});
+      const auto copied = store::sync_data_keys(conn, tc);
+      std::cout << fmt::format("tenant database of business {}: {} data key(s) updated\n", t.business_id, copied);
+    }
     // Proof: every data key now opens with the first KEK alone.
     store::KekRing only_primary = store::KekRing::parse(crypto::to_hex(ring.primary().key), ring.origin());
     store::Sealer check(only_primary);

@@ -42,6 +42,7 @@
 #include "store/outbox.h"
 #include "store/pg.h"
 #include "store/sealing.h"
+#include "store/tenants.h"
 
 namespace wa::app {
 namespace {
@@ -273,23 +274,28 @@ int cmd_run(int argc, char** argv) {
     metrics.message_sent(kind).Increment();
     metrics.send_latency_seconds.Observe(latency);
   };
-  client::WaClientFactory factory(wa_opts, [leases, store_opts](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
+  // A database per tenant (store/tenants.h): at each lease the epoch is copied there first.
+  store::install_tenant_password_source();
+  auto tenants = std::make_shared<store::TenantLeases>(cfg.database_url, "waconnector/" + cfg.pod + "/tenants");
+  client::WaClientFactory factory(wa_opts, [leases, store_opts, tenants](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
     // The supervisor published the lease before it called the factory.
     auto lease = leases->get(business_id);
     if (!lease) throw std::logic_error("no lease published for business " + business_id);
     auto o = store_opts;
+    if (auto t = tenants->begin(business_id, lease->fence()->epoch())) o.data_database_url = t->database_url;
     o.lease_fresh = [lease] { return lease->fresh(); };
     o.move_lock = [lease](const std::string&, std::int64_t key, std::function<void()> commit, std::function<bool()> abandon) {
       return lease->move_key(key, std::move(commit), std::move(abandon));
     };
     return std::make_unique<ha::LeasedDeviceStore>(std::move(o), business_id, lease->fence());
-  }, [leases, store_opts](const std::string& business_id) -> std::unique_ptr<client::MessageStore> {
+  }, [leases, store_opts, tenants](const std::string& business_id) -> std::unique_ptr<client::MessageStore> {
     // The account's Signal state, inbox, outbox and LID map, on a session of their own, under the
-    // same lease as the device store.
+    // same lease as the device store (in its tenant database, if it has one).
     auto lease = leases->get(business_id);
     if (!lease) throw std::logic_error("no lease published for business " + business_id);
     ha::LeasedMessageStoreOptions o;
     o.database_url = store_opts.database_url;
+    if (auto t = tenants->begin(business_id, lease->fence()->epoch())) o.database_url = t->database_url;
     o.pod = store_opts.pod;
     o.lease_fresh = [lease] { return lease->fresh(); };
     return std::make_unique<ha::LeasedMessageStore>(std::move(o), business_id, lease->fence());

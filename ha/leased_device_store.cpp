@@ -14,14 +14,19 @@ namespace wa::ha {
 using client::StoreFenced;
 
 struct LeasedDeviceStore::Session {
-  Session(std::string u, std::string p, std::shared_ptr<const store::WriteFence> fence)
-      : url(std::move(u)), pod(std::move(p)), store(conn, std::move(fence)) {}
+  Session(std::string u, std::string du, std::string p, std::shared_ptr<const store::WriteFence> fence)
+      : url(std::move(u)),
+        data_url(std::move(du)),
+        pod(std::move(p)),
+        store(conn, std::move(fence), data_url.empty() ? nullptr : &data_conn) {}
 
   std::mutex mu;
   std::string url;
+  std::string data_url;
   std::string pod;
   pg::Connection conn;
-  store::PgDeviceStore store;  // uses `conn`, which connected() re-opens in place
+  pg::Connection data_conn;    // the tenant database's session (data_url set)
+  store::PgDeviceStore store;  // uses `conn` (and `data_conn`), which connected() re-opens in place
 
   // Caller holds mu.
   store::PgDeviceStore& connected() {
@@ -29,6 +34,10 @@ struct LeasedDeviceStore::Session {
       conn.close();
       // Same guards as the other ha sessions, with a shorter idle-in-transaction limit (5 s).
       conn = open_store_session({url, pod, 5000, 2000, 5000}, "device");
+    }
+    if (!data_url.empty() && !data_conn.ok()) {
+      data_conn.close();
+      data_conn = open_store_session({data_url, pod, 5000, 2000, 5000}, "tenant-device");
     }
     return store;
   }
@@ -39,7 +48,10 @@ struct LeasedDeviceStore::Session {
     try {
       return f(connected());
     } catch (const pg::Error& e) {
-      if (e.connection_lost()) conn.close();
+      if (e.connection_lost()) {
+        conn.close();
+        data_conn.close();
+      }
       throw;
     }
   }
@@ -49,7 +61,7 @@ LeasedDeviceStore::LeasedDeviceStore(LeasedDeviceStoreOptions options, std::stri
                                      std::shared_ptr<store::WriteFence> fence)
     : opt_(std::move(options)),
       gate_(std::move(business_id), std::move(fence), opt_.lease_fresh),
-      session_(std::make_shared<Session>(opt_.database_url, opt_.pod, gate_.fence())) {}
+      session_(std::make_shared<Session>(opt_.database_url, opt_.data_database_url, opt_.pod, gate_.fence())) {}
 
 LeasedDeviceStore::~LeasedDeviceStore() = default;
 

@@ -30,6 +30,8 @@ using LockMover = std::function<bool(const std::string& business_id, std::int64_
 
 struct LeasedDeviceStoreOptions {
   std::string database_url;
+  // The account's tenant database (store/tenants.h) for its device and pre-key rows; empty: none.
+  std::string data_database_url;
   std::string pod;
   // False once the account's lease deadline passed (the fence guard is about to fence); checked
   // before every write. Empty: always fresh (the fence alone gates).

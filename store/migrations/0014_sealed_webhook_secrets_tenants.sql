@@ -23,3 +23,25 @@ ALTER TABLE wa_webhooks
 -- this migration while its webhook secrets were still plain.
 ALTER TABLE wa_settings ADD CONSTRAINT wa_settings_webhook_secrets_value
     CHECK (key <> 'webhook_secrets' OR value IN ('sealed'));
+
+-- A database per tenant (optional, store/tenants.h, docs/security.md): an account listed here keeps
+-- its device, Signal, inbox and outbox rows in its own database; the election (lock keys,
+-- ha_members, ha_events) and the registry row stay in this one. The URL holds no password (refused
+-- by `accounts add`, and by this check for the URL forms); a pod reads the password at every
+-- connection from `password_file` (a mounted Secret), so nothing secret is stored here.
+CREATE TABLE wa_tenants (
+    business_id   TEXT PRIMARY KEY REFERENCES wa_accounts (business_id) ON DELETE CASCADE,
+    database_url  TEXT NOT NULL CHECK (length(database_url) <= 1024
+                                       AND database_url !~* '^postgres(ql)?://[^/@]*:[^/@]*@'
+                                       AND database_url !~* '(^|[ ?&])password='),
+    password_file TEXT CHECK (length(password_file) <= 1024),
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+ALTER TABLE wa_tenants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE wa_tenants FORCE ROW LEVEL SECURITY;
+CREATE POLICY wa_tenant ON wa_tenants
+    USING (business_id = ANY (string_to_array(current_setting('waconnector.business_id', true), ',')))
+    WITH CHECK (business_id = ANY (string_to_array(current_setting('waconnector.business_id', true), ',')));
+-- Pods only read the mapping; `accounts add` (the owner) writes it.
+GRANT SELECT ON wa_tenants TO waconnector_app;

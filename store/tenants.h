@@ -1,0 +1,137 @@
+// A database per tenant (optional, issue 13; docs/security.md "A database per tenant").
+//
+// An account listed in wa_tenants (control database, migration 0014) keeps its data plane in a
+// database of its own: the device and its pre-keys, Signal sessions, identities and sender keys,
+// the inbox, the outbox and the LID map. The election stays in the control database: the lock
+// keys and the registry row (wa_accounts: status, QR, jid), ha_members, ha_events.
+//
+// Fencing across the two databases: the tenant database holds a copy of the account's registry
+// row (the "shadow" row, created by prepare_tenant_database), and every lease copies its epoch
+// there (copy_lease_epoch) before the leader writes anything. The stores' fenced writes on a
+// tenant connection check that copy in their own transaction (fenced_write.h, unchanged: it reads
+// wa_accounts FOR SHARE on the connection it is given), and the copy's UPDATE waits for in-flight
+// writes of the older epoch, as begin_lease does in the control database. So once a new leader
+// copied its epoch, no write of an older epoch can land in the tenant database either.
+//
+// The URL stored holds no password: pods read it at every connection from `password_file` (a
+// mounted Secret), through pg::set_password_source (install_tenant_password_source).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/accounts.h"
+#include "store/connection_pool.h"
+#include "store/pg.h"
+
+namespace wa::store {
+
+struct TenantDatabase {
+  std::string business_id;
+  std::string database_url;                  // no password in it
+  std::optional<std::string> password_file;  // read at every connection
+};
+
+// --- the mapping, in the control database ---
+
+// Records (or replaces) the account's tenant database. Throws StoreError when the URL carries a
+// password (the schema refuses it too), NotFound for an unknown account.
+void set_tenant_database(pg::Connection& control, const TenantDatabase& t);
+std::optional<TenantDatabase> tenant_database(pg::Connection& control, const std::string& business_id);
+std::vector<TenantDatabase> tenant_databases(pg::Connection& control);
+
+// --- in the tenant database ---
+
+// `accounts add --database-url-for-tenant`: applies the migrations to the tenant database (as the
+// caller's role: the schema owner, like `waconnector migrate`), copies the control database's data
+// keys there (wrapped; the same ids, so a row's data_key_id means the same key in both), then
+// registers the account and records its tenant database in ONE control transaction (no pod can
+// lead the account before its database is known), creating the shadow registry row in the tenant
+// database inside it. Throws StoreError for a URL with a password, and what add_account throws.
+Account add_tenant_account(pg::Connection& control, pg::Connection& tenant, const TenantDatabase& t,
+                           const std::optional<std::string>& jid);
+
+// Copies the data keys (wrapped) from the control database into the tenant's: new ones (keys
+// rotate --new-data-key) and re-wrapped ones (keys rotate). Compare-and-swap per key. Returns how
+// many changed.
+std::size_t sync_data_keys(pg::Connection& control, pg::Connection& tenant);
+
+// Run by a new leader before its first write to the tenant database: raises the shadow row's
+// lease_epoch to `epoch` (waiting for in-flight writes of an older epoch, which hold the row FOR
+// SHARE). Throws EpochMoved when the tenant database already holds a newer epoch (this lease is
+// stale), NotFound when the shadow row is missing (run `accounts add --database-url-for-tenant`).
+void copy_lease_epoch(pg::Connection& tenant, const std::string& business_id, std::int64_t epoch);
+
+// The tenant URLs' passwords for pg::Connection::open: every URL of `tenants` is answered from its
+// password file (read at every connection). Replaces the registered set.
+void register_tenant_passwords(const std::vector<TenantDatabase>& tenants);
+void register_tenant_password(const TenantDatabase& t);
+void install_tenant_password_source();
+
+// Per-tenant connection pools of one pod: opened on demand, closed when idle, bounded. Each
+// tenant database gets its own small pool (store::ConnectionPool); at most `max_tenants` are open
+// at once (the least recently used idle one is closed to make room), and one unused for
+// `idle_timeout` is closed on the next call. Thread-safe.
+struct TenantPoolOptions {
+  std::string application_name = "waconnector/tenant";
+  std::size_t per_tenant = 2;   // connections kept idle per tenant database
+  std::size_t max_tenants = 32;
+  std::chrono::milliseconds idle_timeout{60000};
+};
+
+class TenantPools {
+ public:
+  explicit TenantPools(TenantPoolOptions options = {});
+
+  template <typename Fn>
+  auto with(const TenantDatabase& t, Fn&& fn) {
+    auto lease = acquire(t);
+    return lease.pool->with(std::forward<Fn>(fn));
+  }
+
+  std::size_t open_pools() const;
+  // Closes every pool unused for idle_timeout (also done on each acquire).
+  void close_idle();
+
+ private:
+  struct Entry {
+    std::shared_ptr<ConnectionPool> pool;
+    std::chrono::steady_clock::time_point last_used;
+  };
+  struct Lent {
+    std::shared_ptr<ConnectionPool> pool;  // kept alive while lent even if evicted meanwhile
+  };
+  Lent acquire(const TenantDatabase& t);
+  void close_idle_locked(std::chrono::steady_clock::time_point now);
+
+  TenantPoolOptions opt_;
+  mutable std::mutex mu_;
+  std::map<std::string, Entry> pools_;  // by database URL
+};
+
+// What a pod runs at each lease of an account (before the leader's first write): finds the
+// account's tenant database in the control database and, if it has one, syncs the data keys and
+// copies the lease epoch there through the per-tenant pools. Thread-safe.
+class TenantLeases {
+ public:
+  TenantLeases(std::string control_url, std::string application_name, TenantPoolOptions pools = {});
+
+  // nullopt: the account keeps everything in the control database. Throws EpochMoved when the
+  // tenant database holds a newer epoch, pg::Error / StoreError when it cannot be reached or
+  // prepared (the client does not start; the supervisor retries as for any store failure).
+  std::optional<TenantDatabase> begin(const std::string& business_id, std::int64_t epoch);
+  TenantPools& pools() { return pools_; }
+
+ private:
+  ConnectionPool control_;
+  TenantPools pools_;
+};
+
+}  // namespace wa::store
