@@ -50,17 +50,18 @@ void set_tenant_database(pg::Connection& control, const TenantDatabase& t) {
 
 std::optional<TenantDatabase> tenant_database(pg::Connection& control, const std::string& business_id) {
   pg::TenantScope tenant(control, business_id);
-  auto r = control.exec(fmt::format("read the tenant database of business {}", business_id),
-                        (std::string("SELECT ") + kColumns + " FROM wa_tenants WHERE business_id = $1").c_str(),
-                        {business_id});
+  auto r = control.exec(
+      fmt::format("read the tenant database of business {}", business_id),
+      (std::string("SELECT ") + kColumns + " FROM wa_tenants WHERE business_id = $1").c_str(), {business_id});
   if (r.rows() == 0) return std::nullopt;
   return tenant_row(r, 0);
 }
 
 std::vector<TenantDatabase> tenant_databases(pg::Connection& control) {
   pg::TenantScope tenant(control, account_ids(control));
-  auto r = control.exec("list the tenant databases",
-                        (std::string("SELECT ") + kColumns + " FROM wa_tenants ORDER BY business_id").c_str());
+  auto r =
+      control.exec("list the tenant databases",
+                   (std::string("SELECT ") + kColumns + " FROM wa_tenants ORDER BY business_id").c_str());
   return pg::read_rows<TenantDatabase>(r, tenant_row);
 }
 
@@ -72,7 +73,8 @@ Account add_tenant_account(pg::Connection& control, pg::Connection& tenant, cons
     const auto purpose = fmt::format("record the tenant database of business {}", t.business_id);
     tx.exec(purpose, "INSERT INTO wa_tenants (business_id, database_url, password_file) VALUES ($1, $2, $3)",
             {t.business_id, t.database_url, pg::Param(t.password_file)});
-    const auto key = tx.exec(purpose, "SELECT lock_key FROM wa_accounts WHERE business_id = $1", {t.business_id});
+    const auto key =
+        tx.exec(purpose, "SELECT lock_key FROM wa_accounts WHERE business_id = $1", {t.business_id});
     pg::TenantScope scope(tenant, t.business_id);
     // The shadow row: the foreign keys of the data rows point at it, and it carries the lease
     // epoch copy. The jid, status and QR stay in the control database's row.
@@ -89,13 +91,14 @@ std::size_t sync_data_keys(pg::Connection& control, pg::Connection& tenant) {
   for (int i = 0; i < keys.rows(); ++i) {
     // Insert a missing key; take a re-wrapped one. The key itself never changes (same id, same
     // key), so the copy is safe in any order and from any pod.
-    auto r = tenant.exec("copy a data key",
-                         "INSERT INTO wa_data_keys (id, kek_id, wrapped) VALUES ($1::integer, $2, $3)"
-                         " ON CONFLICT (id) DO UPDATE SET kek_id = EXCLUDED.kek_id, wrapped = EXCLUDED.wrapped,"
-                         " rewrapped_at = now()"
-                         " WHERE wa_data_keys.kek_id <> EXCLUDED.kek_id OR wa_data_keys.wrapped <> EXCLUDED.wrapped"
-                         " RETURNING 1",
-                         {keys.i64(i, 0), std::string(keys.text(i, 1)), pg::Param::bytes(keys.bytes(i, 2))});
+    auto r = tenant.exec(
+        "copy a data key",
+        "INSERT INTO wa_data_keys (id, kek_id, wrapped) VALUES ($1::integer, $2, $3)"
+        " ON CONFLICT (id) DO UPDATE SET kek_id = EXCLUDED.kek_id, wrapped = EXCLUDED.wrapped,"
+        " rewrapped_at = now()"
+        " WHERE wa_data_keys.kek_id <> EXCLUDED.kek_id OR wa_data_keys.wrapped <> EXCLUDED.wrapped"
+        " RETURNING 1",
+        {keys.i64(i, 0), std::string(keys.text(i, 1)), pg::Param::bytes(keys.bytes(i, 2))});
     changed += static_cast<std::size_t>(r.rows());
   }
   return changed;
@@ -103,21 +106,25 @@ std::size_t sync_data_keys(pg::Connection& control, pg::Connection& tenant) {
 
 void copy_lease_epoch(pg::Connection& tenant, const std::string& business_id, std::int64_t epoch) {
   pg::TenantScope scope(tenant, business_id);
-  const auto purpose = fmt::format("copy the lease epoch of business {} into its tenant database", business_id);
+  const auto purpose =
+      fmt::format("copy the lease epoch of business {} into its tenant database", business_id);
   pg::Transaction tx(tenant, purpose);
   // FOR UPDATE waits for every in-flight fenced write (FOR SHARE) of an older epoch.
   auto r = tenant.exec(purpose, "SELECT lease_epoch FROM wa_accounts WHERE business_id = $1 FOR UPDATE",
                        {business_id});
   if (r.rows() == 0)
-    throw NotFound(fmt::format("{}: the tenant database has no row for it (run `waconnector accounts add "
-                               "--database-url-for-tenant` again to prepare it)",
-                               purpose));
+    throw NotFound(
+        fmt::format("{}: the tenant database has no row for it (run `waconnector accounts add "
+                    "--database-url-for-tenant` again to prepare it)",
+                    purpose));
   const auto current = r.i64(0, 0);
   if (current > epoch)
-    throw EpochMoved(fmt::format("{}: it holds epoch {} already, newer than this lease's {}", purpose, current, epoch),
-                     business_id, epoch, current);
+    throw EpochMoved(
+        fmt::format("{}: it holds epoch {} already, newer than this lease's {}", purpose, current, epoch),
+        business_id, epoch, current);
   if (current < epoch)
-    tenant.exec(purpose, "UPDATE wa_accounts SET lease_epoch = $2::bigint, updated_at = now() WHERE business_id = $1",
+    tenant.exec(purpose,
+                "UPDATE wa_accounts SET lease_epoch = $2::bigint, updated_at = now() WHERE business_id = $1",
                 {business_id, epoch});
   tx.commit();
 }
@@ -177,9 +184,9 @@ TenantPools::Lent TenantPools::acquire(const TenantDatabase& t) {
       pools_.erase(lru);
     }
     it = pools_
-             .emplace(t.database_url,
-                      Entry{std::make_shared<ConnectionPool>(t.database_url, opt_.application_name, opt_.per_tenant),
-                            now})
+             .emplace(t.database_url, Entry{std::make_shared<ConnectionPool>(
+                                                t.database_url, opt_.application_name, opt_.per_tenant),
+                                            now})
              .first;
     log::info("tenant_pool_opened").kv("business_id", t.business_id);
   }

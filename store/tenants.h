@@ -81,7 +81,7 @@ void install_tenant_password_source();
 // `idle_timeout` is closed on the next call. Thread-safe.
 struct TenantPoolOptions {
   std::string application_name = "waconnector/tenant";
-  std::size_t per_tenant = 2;   // connections kept idle per tenant database
+  std::size_t per_tenant = 2;  // connections kept idle per tenant database
   std::size_t max_tenants = 32;
   std::chrono::milliseconds idle_timeout{60000};
 };

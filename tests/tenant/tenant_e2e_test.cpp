@@ -13,8 +13,8 @@
 #include <memory>
 #include <string>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "cluster.h"
 #include "store/errors.h"
@@ -51,7 +51,8 @@ TEST_CASE("tenant e2e: a paired account whose data lives in its own database sen
   hatest::TestDb tenant;  // migrated already; `accounts add` migrates again (nothing to do)
   Cluster c({}, 0);
   // The fixture registered the account plainly; register it again with its own database.
-  c.db().connect("reset").exec("drop the plain account", "DELETE FROM wa_accounts WHERE business_id = 'acme'");
+  c.db().connect("reset").exec("drop the plain account",
+                               "DELETE FROM wa_accounts WHERE business_id = 'acme'");
   const auto bin = hatest::bin_dir() + "/waconnector";
   const auto pw = fmt::format("/tmp/waconn-tenant-e2e-pw-{}", getpid());
   std::ofstream(pw) << "tenant-password-from-a-file\n";
@@ -85,7 +86,8 @@ TEST_CASE("tenant e2e: a paired account whose data lives in its own database sen
   std::string reply;
   REQUIRE(c.admin_post("/admin/phones", fmt::format("{{\"phone\":\"{}\"}}", phone), &reply) < 300);
   const auto to = user_jid_of_device(jid);
-  for (int i = 0; i < 3; ++i) REQUIRE(phone_send(c.wasim().admin_port(), phone, to, fmt::format("in {}", i)).status == 200);
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(phone_send(c.wasim().admin_port(), phone, to, fmt::format("in {}", i)).status == 200);
   REQUIRE(hatest::wait_for([&] { return count(tenant, "SELECT count(*) FROM wa_inbox") >= 3; }, 30s));
   std::string err;
   const auto listed = inbox(tenant.url(), Cluster::kAccount, &err);
@@ -109,7 +111,8 @@ TEST_CASE("tenant e2e: a paired account whose data lives in its own database sen
   REQUIRE(hatest::wait_for([&] { return phone_got("out 0"); }, 30s));
 
   // Where the rows are: the data plane in the tenant database only; the election in the control one.
-  for (const char* table : {"wa_devices", "wa_device_pre_keys", "wa_signal_sessions", "wa_inbox", "wa_outbox"}) {
+  for (const char* table :
+       {"wa_devices", "wa_device_pre_keys", "wa_signal_sessions", "wa_inbox", "wa_outbox"}) {
     INFO(table);
     CHECK(count(tenant, fmt::format("SELECT count(*) FROM {}", table)) > 0);
     CHECK(count(c.db(), fmt::format("SELECT count(*) FROM {}", table)) == 0);
@@ -140,9 +143,7 @@ TEST_CASE("tenant e2e: a paired account whose data lives in its own database sen
   // The old leader's epoch is refused by the tenant database, in the write's own transaction.
   auto tc = tenant.connect("stale writer");
   CHECK_THROWS_AS(store::fenced_write(tc, Cluster::kAccount, old_epoch, "stale write",
-                                      [](pg::Connection& x) {
-                                        x.exec("stale", "DELETE FROM wa_inbox");
-                                      }),
+                                      [](pg::Connection& x) { x.exec("stale", "DELETE FROM wa_inbox"); }),
                   store::EpochMoved);
   CHECK(count(tenant, "SELECT count(*) FROM wa_inbox") >= 4);
   const auto log = c.pods()[static_cast<std::size_t>(second)]->log();

@@ -37,14 +37,16 @@ struct TwoDatabases {
 
 }  // namespace
 
-TEST_CASE("tenant: accounts add migrates the tenant database and records it in the same step", "[pg][tenant]") {
+TEST_CASE("tenant: accounts add migrates the tenant database and records it in the same step",
+          "[pg][tenant]") {
   TwoDatabases d;
   const auto a = store::add_tenant_account(d.cc, d.tc, d.t, std::nullopt);
   CHECK(a.business_id == "acme");
   auto got = store::tenant_database(d.cc, "acme");
   REQUIRE(got);
   CHECK(got->database_url == d.tenant.url());
-  CHECK(count(d.tc, "SELECT count(*) FROM wa_schema_migrations") == count(d.cc, "SELECT count(*) FROM wa_schema_migrations"));
+  CHECK(count(d.tc, "SELECT count(*) FROM wa_schema_migrations") ==
+        count(d.cc, "SELECT count(*) FROM wa_schema_migrations"));
   CHECK(count(d.tc, "SELECT count(*) FROM wa_accounts WHERE business_id = 'acme' AND lease_epoch = 0") == 1);
   // A second account whose registration fails leaves no mapping behind (one transaction).
   CHECK_THROWS_AS(store::add_tenant_account(d.cc, d.tc, d.t, std::nullopt), store::AlreadyExists);
@@ -103,7 +105,8 @@ TEST_CASE("tenant: the lease epoch is copied into the tenant database and a stal
   store::copy_lease_epoch(d.tc, "acme", ec);
   CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(200));
   writer.join();
-  CHECK_THROWS_AS(store::fenced_write(slow, "acme", eb, "late write", [](pg::Connection&) {}), store::EpochMoved);
+  CHECK_THROWS_AS(store::fenced_write(slow, "acme", eb, "late write", [](pg::Connection&) {}),
+                  store::EpochMoved);
 }
 
 TEST_CASE("tenant: device rows live in the tenant database, the registry row in the control database",
@@ -137,8 +140,9 @@ TEST_CASE("tenant: device rows live in the tenant database, the registry row in 
   CHECK(count(d.tc, "SELECT count(*) FROM wa_device_pre_keys") == 1);
 }
 
-TEST_CASE("tenant: the password comes from the file at every connection, pools are bounded and close when idle",
-          "[pg][tenant]") {
+TEST_CASE(
+    "tenant: the password comes from the file at every connection, pools are bounded and close when idle",
+    "[pg][tenant]") {
   test::TestDatabase a(false), b(false);
   const auto pw = "/tmp/waconn-tenant-pw-" + std::to_string(getpid());
   std::ofstream(pw) << "not-needed-by-trust-auth\n";
