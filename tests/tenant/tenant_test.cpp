@@ -16,6 +16,7 @@
 #include "store/device_store.h"
 #include "store/errors.h"
 #include "store/fenced_write.h"
+#include "store/sealing.h"
 #include "store/tenants.h"
 #include "tests/store/test_db.h"
 
@@ -165,4 +166,40 @@ TEST_CASE(
   CHECK_THROWS_WITH(pools.with(ta, [](pg::Connection& c) { return c.exec("t", "SELECT 1").i64(0, 0); }),
                     Catch::Contains("cannot read its password file"));
   store::register_tenant_passwords({});
+}
+
+TEST_CASE("tenant: rows sealed in the tenant database open after keys rotate re-wrapped its copies",
+          "[pg][tenant]") {
+  TwoDatabases d;
+  const auto old_kek = store::KekRing::generate_line();
+  const auto new_kek = store::KekRing::generate_line();
+  auto sealer =
+      std::make_shared<store::Sealer>(store::KekRing::parse(old_kek + "\n", "test"), d.control.url());
+  store::install_sealer(sealer);
+  sealer->verify(d.cc);  // the first data key, in the control database
+  store::add_tenant_account(d.cc, d.tc, d.t, std::nullopt);
+  CHECK(count(d.tc, "SELECT count(*) FROM wa_data_keys") == 1);  // copied, still wrapped
+  const auto e = store::begin_lease(d.cc, "acme", "pod-a").epoch;
+  store::copy_lease_epoch(d.tc, "acme", e);
+  store::PgDeviceStore s(d.cc, std::make_shared<store::WriteFence>("acme", e), &d.tc);
+  const auto dev = client::DeviceKeys::generate();
+  s.save_device(dev);
+  CHECK(count(d.tc, "SELECT count(*) FROM wa_devices WHERE data_key_id = 1 AND length(noise_priv) = 61") ==
+        1);
+
+  // keys rotate: the control database's data keys re-wrapped, then the tenant's copies.
+  const auto both = store::KekRing::parse(new_kek + "\n" + old_kek + "\n", "test");
+  CHECK(store::rewrap_data_keys(d.cc, both) == 1);
+  CHECK(store::sync_data_keys(d.cc, d.tc) == 1);
+  CHECK(store::sync_data_keys(d.cc, d.tc) == 0);  // nothing left to copy
+  // A pod with only the new KEK opens the tenant's row; the old KEK alone no longer unwraps there.
+  auto fresh = std::make_shared<store::Sealer>(store::KekRing::parse(new_kek + "\n", "test"));
+  store::install_sealer(fresh);
+  CHECK(fresh->verify(d.tc) == 1);
+  store::PgDeviceStore s2(d.cc, std::make_shared<store::WriteFence>("acme", e), &d.tc);
+  REQUIRE(s2.load_device());
+  CHECK(s2.load_device()->noise_key.priv == dev.noise_key.priv);
+  store::Sealer old(store::KekRing::parse(old_kek + "\n", "test"));
+  CHECK_THROWS_AS(old.verify(d.tc), store::SealingError);
+  store::install_sealer(nullptr);
 }
