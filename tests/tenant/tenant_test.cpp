@@ -133,6 +133,16 @@ TEST_CASE("tenant: device rows live in the tenant database, the registry row in 
   CHECK(count(d.tc, "SELECT count(*) FROM wa_accounts WHERE jid IS NULL AND qr_code IS NULL") == 1);
   REQUIRE(s.load_device());
   CHECK(s.load_device()->noise_key.priv == dev.noise_key.priv);
+  s.report_connected(false);
+  CHECK(count(d.cc, "SELECT count(*) FROM wa_accounts WHERE status = 'connected'") == 1);
+
+  SECTION("logged out: the device unusable in the tenant database, the account in the control one") {
+    s.report_disconnected(core::DisconnectReason::logged_out, "test");
+    CHECK(count(d.tc, "SELECT count(*) FROM wa_devices WHERE NOT usable") == 1);
+    CHECK(count(d.cc, "SELECT count(*) FROM wa_accounts WHERE status = 'logged_out'") == 1);
+    CHECK(!s.load_device());
+    return;
+  }
 
   // A new leader whose epoch was copied: the old store's writes to the tenant are refused.
   const auto e2 = store::begin_lease(d.cc, "acme", "pod-b").epoch;
