@@ -159,16 +159,18 @@ TenantPools::TenantPools(TenantPoolOptions options) : opt_(std::move(options)) {
 
 void TenantPools::close_idle_locked(std::chrono::steady_clock::time_point now) {
   for (auto it = pools_.begin(); it != pools_.end();) {
-    if (now - it->second.last_used >= opt_.idle_timeout) {
+    // A pool a led account's store keeps is not dropped (its own idle_timeout closes its idle
+    // connections); one nobody keeps goes with its connections.
+    if (it->second.pool.use_count() == 1 && now - it->second.last_used >= opt_.idle_timeout) {
       log::info("tenant_pool_closed").kv("reason", "idle");
-      it = pools_.erase(it);  // a pool lent right now lives on in its borrower's shared_ptr
+      it = pools_.erase(it);
     } else {
       ++it;
     }
   }
 }
 
-TenantPools::Lent TenantPools::acquire(const TenantDatabase& t) {
+std::shared_ptr<ConnectionPool> TenantPools::pool(const TenantDatabase& t) {
   register_tenant_password(t);
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lk(mu_);
@@ -176,22 +178,33 @@ TenantPools::Lent TenantPools::acquire(const TenantDatabase& t) {
   auto it = pools_.find(t.database_url);
   if (it == pools_.end()) {
     if (pools_.size() >= opt_.max_tenants) {
-      // Make room: the least recently used one goes (its connections close with it).
-      auto lru = pools_.begin();
+      // Make room: the least recently used pool nobody keeps goes (its connections close with it).
+      auto lru = pools_.end();
       for (auto i = pools_.begin(); i != pools_.end(); ++i)
-        if (i->second.last_used < lru->second.last_used) lru = i;
+        if (i->second.pool.use_count() == 1 && (lru == pools_.end() || i->second.last_used < lru->second.last_used))
+          lru = i;
+      if (lru == pools_.end())
+        throw pg::Error(fmt::format("tenant database of business {}: {} tenant databases are in use by this pod "
+                                    "already (the per-pod bound)",
+                                    t.business_id, opt_.max_tenants),
+                        "53000");
       log::info("tenant_pool_closed").kv("reason", "max_tenants");
       pools_.erase(lru);
     }
-    it = pools_
-             .emplace(t.database_url, Entry{std::make_shared<ConnectionPool>(
-                                                t.database_url, opt_.application_name, opt_.per_tenant),
-                                            now})
-             .first;
+    PoolOptions p;
+    p.url = t.database_url;
+    p.application_name = opt_.application_name;
+    p.size = opt_.per_tenant;
+    p.connect_timeout_s = 3;
+    p.session_options = opt_.session_options;
+    p.acquire_timeout = opt_.acquire_timeout;
+    p.idle_timeout = opt_.idle_timeout;
+    p.on_open = opt_.on_open;
+    it = pools_.emplace(t.database_url, Entry{std::make_shared<ConnectionPool>(std::move(p)), now}).first;
     log::info("tenant_pool_opened").kv("business_id", t.business_id);
   }
   it->second.last_used = now;
-  return {it->second.pool};
+  return it->second.pool;
 }
 
 std::size_t TenantPools::open_pools() const {
@@ -199,26 +212,62 @@ std::size_t TenantPools::open_pools() const {
   return pools_.size();
 }
 
+std::size_t TenantPools::open_connections() const {
+  std::lock_guard lk(mu_);
+  std::size_t n = 0;
+  for (const auto& [url, e] : pools_) n += e.pool->open_connections();
+  return n;
+}
+
 void TenantPools::close_idle() {
   std::lock_guard lk(mu_);
   close_idle_locked(std::chrono::steady_clock::now());
 }
 
-TenantLeases::TenantLeases(std::string control_url, std::string application_name, TenantPoolOptions pools)
-    : control_(std::move(control_url), std::move(application_name), 1), pools_(std::move(pools)) {}
+namespace {
+PoolOptions control_pool_options(std::string url, std::string application_name) {
+  PoolOptions p;
+  p.url = std::move(url);
+  p.application_name = std::move(application_name);
+  p.size = 1;
+  p.idle_timeout = std::chrono::minutes(1);
+  return p;
+}
+}  // namespace
 
-std::optional<TenantDatabase> TenantLeases::begin(const std::string& business_id, std::int64_t epoch) {
-  return control_.with([&](pg::Connection& control) -> std::optional<TenantDatabase> {
+TenantLeases::TenantLeases(std::string control_url, std::string application_name, TenantPoolOptions pools)
+    : control_(std::make_shared<ConnectionPool>(control_pool_options(std::move(control_url), std::move(application_name)))),
+      pools_(std::move(pools)) {}
+
+TenantLeases::TenantLeases(std::shared_ptr<ConnectionPool> control, TenantPoolOptions pools)
+    : control_(std::move(control)), pools_(std::move(pools)) {}
+
+std::optional<TenantLease> TenantLeases::begin(const std::string& business_id, std::int64_t epoch) {
+  return control_->with([&](pg::Connection& control) -> std::optional<TenantLease> {
     auto t = tenant_database(control, business_id);
     if (!t) return std::nullopt;
-    register_tenant_password(*t);
-    pools_.with(*t, [&](pg::Connection& tenant) {
+    TenantLease l{*t, pools_.pool(*t)};
+    l.pool->with([&](pg::Connection& tenant) {
       sync_data_keys(control, tenant);
       copy_lease_epoch(tenant, business_id, epoch);
     });
     log::info("tenant_lease_copied").kv("business_id", business_id).kv("epoch", epoch);
-    return t;
+    return l;
   });
+}
+
+std::optional<TenantLease> TenantLeases::find(const std::string& business_id) {
+  auto t = control_->with([&](pg::Connection& control) { return tenant_database(control, business_id); });
+  if (!t) return std::nullopt;
+  return TenantLease{*t, pools_.pool(*t)};
+}
+
+std::vector<TenantLease> TenantLeases::all() {
+  auto ts = control_->with([&](pg::Connection& control) { return tenant_databases(control); });
+  std::vector<TenantLease> out;
+  out.reserve(ts.size());
+  for (auto& t : ts) out.push_back(TenantLease{t, pools_.pool(t)});
+  return out;
 }
 
 }  // namespace wa::store

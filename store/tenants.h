@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,28 +77,40 @@ void register_tenant_password(const TenantDatabase& t);
 void install_tenant_password_source();
 
 // Per-tenant connection pools of one pod: opened on demand, closed when idle, bounded. Each
-// tenant database gets its own small pool (store::ConnectionPool); at most `max_tenants` are open
-// at once (the least recently used idle one is closed to make room), and one unused for
-// `idle_timeout` is closed on the next call. Thread-safe.
+// tenant database gets its own small store::ConnectionPool (at most `per_tenant` connections, idle
+// ones closed after `idle_timeout`); the stores of a led account keep its pool and borrow from it
+// per call, exactly like the pod's control store pool. At most `max_tenants` pools exist at once:
+// an unreferenced one unused for `idle_timeout` is dropped on the next call, the least recently
+// used unreferenced one makes room, and when every pool is referenced by a led account a new
+// tenant database is refused (pg::Error, not a lost connection). Thread-safe.
 struct TenantPoolOptions {
   std::string application_name = "waconnector/tenant";
-  std::size_t per_tenant = 2;  // connections kept idle per tenant database
+  std::size_t per_tenant = 2;  // max connections per tenant database (idle + lent)
   std::size_t max_tenants = 32;
   std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds acquire_timeout{5000};
+  // As PoolOptions: libpq "options" and a check on every new connection (the schema window).
+  std::string session_options;
+  std::function<void(pg::Connection&)> on_open;
 };
 
 class TenantPools {
  public:
   explicit TenantPools(TenantPoolOptions options = {});
 
+  // The tenant database's pool (opened on demand; kept while the caller holds it).
+  std::shared_ptr<ConnectionPool> pool(const TenantDatabase& t);
+
   template <typename Fn>
   auto with(const TenantDatabase& t, Fn&& fn) {
-    auto lease = acquire(t);
-    return lease.pool->with(std::forward<Fn>(fn));
+    auto p = pool(t);
+    return p->with(std::forward<Fn>(fn));
   }
 
   std::size_t open_pools() const;
-  // Closes every pool unused for idle_timeout (also done on each acquire).
+  // Connections open to every tenant database (idle + lent).
+  std::size_t open_connections() const;
+  // Drops the unreferenced pools unused for idle_timeout (also done on each call).
   void close_idle();
 
  private:
@@ -105,15 +118,16 @@ class TenantPools {
     std::shared_ptr<ConnectionPool> pool;
     std::chrono::steady_clock::time_point last_used;
   };
-  struct Lent {
-    std::shared_ptr<ConnectionPool> pool;  // kept alive while lent even if evicted meanwhile
-  };
-  Lent acquire(const TenantDatabase& t);
   void close_idle_locked(std::chrono::steady_clock::time_point now);
 
   TenantPoolOptions opt_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> pools_;  // by database URL
+};
+
+// An account's tenant database and the pod's pool for it.
+struct TenantLease : TenantDatabase {
+  std::shared_ptr<ConnectionPool> pool;
 };
 
 // What a pod runs at each lease of an account (before the leader's first write): finds the
@@ -122,15 +136,22 @@ class TenantPools {
 class TenantLeases {
  public:
   TenantLeases(std::string control_url, std::string application_name, TenantPoolOptions pools = {});
+  // On the pod's control-database store pool (no connection of its own).
+  TenantLeases(std::shared_ptr<ConnectionPool> control, TenantPoolOptions pools = {});
 
   // nullopt: the account keeps everything in the control database. Throws EpochMoved when the
   // tenant database holds a newer epoch, pg::Error / StoreError when it cannot be reached or
   // prepared (the client does not start; the supervisor retries as for any store failure).
-  std::optional<TenantDatabase> begin(const std::string& business_id, std::int64_t epoch);
+  std::optional<TenantLease> begin(const std::string& business_id, std::int64_t epoch);
+  // The account's tenant database and pool without a lease (the API's reads, the outbox gauge,
+  // the webhook sender); nullopt: none.
+  std::optional<TenantLease> find(const std::string& business_id);
+  // Every registered tenant database, with its pool (opened on demand).
+  std::vector<TenantLease> all();
   TenantPools& pools() { return pools_; }
 
  private:
-  ConnectionPool control_;
+  std::shared_ptr<ConnectionPool> control_;
   TenantPools pools_;
 };
 
