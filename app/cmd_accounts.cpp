@@ -286,7 +286,8 @@ int accounts_step_down(int argc, char** argv) {
 int accounts_remove(int argc, char** argv) {
   Flags f("waconnector accounts remove",
           "Delete an account from the registry together with its device credentials, Signal keys and "
-          "sessions, pairing rows, inbox and outbox (ha_events history stays). A pod leading it is asked to "
+          "sessions, pairing rows, inbox and outbox, in its tenant database too if it has one (ha_events history "
+          "stays; the tenant database itself is not dropped). A pod leading it is asked to "
           "step down first; this command then holds the account's lock while it deletes, and a few seconds "
           "longer, so that no pod leads it again before every pod re-read the registry. Unlink the device on "
           "the phone too. Irreversible: pass --yes.",
@@ -331,6 +332,16 @@ int accounts_remove(int argc, char** argv) {
                                          "that pod, or retry)",
                                          business_id, h ? h->application_name : std::string("a pod"),
                                          wait.count()));
+  }
+  // A tenant database's rows go first: should that fail, the control row stays and the command can
+  // be run again (no pod leads the account meanwhile: it has no shadow row to copy its epoch to).
+  if (const auto t = store::tenant_database(conn, business_id)) {
+    store::register_tenant_password(*t);
+    store::install_tenant_password_source();
+    auto tdb = pg::Connection::open(t->database_url, "accounts remove: tenant database",
+                                    {{"application_name", "waconnector/accounts"}});
+    store::remove_tenant_account(tdb, business_id);
+    std::cout << fmt::format("removed business {}'s rows from its tenant database\n", business_id);
   }
   pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
   const auto r = conn.exec("delete the account", "DELETE FROM wa_accounts WHERE business_id = $1 RETURNING 1",

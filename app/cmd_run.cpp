@@ -376,9 +376,13 @@ int cmd_run(int argc, char** argv) {
   // SSE streams hold a civetweb worker each: at most half of them (the REST calls keep the rest).
   api::EventStreamOptions stream_opts;
   stream_opts.max_streams = std::max(1, http_opts.threads / 2);
+  // A tenant account's messages, events and webhooks are in its tenant database.
+  const auto data_pool = [tenants](const std::string& business_id) { return tenants->data_pool(business_id); };
+  stream_opts.data_pool = data_pool;
   api::register_api_routes(
       *http, std::make_shared<const api::Api>(store_pool, std::move(admin_token),
-                                              std::make_shared<api::EventStreams>(notify_hub, store_pool, stream_opts)));
+                                              std::make_shared<api::EventStreams>(notify_hub, store_pool, stream_opts),
+                                              data_pool));
   // The write fences of the accounts this pod leads now (the leader-side responders' work list).
   const auto led_fences = [&elector, &supervisor] {
     std::vector<std::shared_ptr<const store::WriteFence>> led;
@@ -408,11 +412,17 @@ int cmd_run(int argc, char** argv) {
   if (!no_transport) {
     ha::OutboxDispatcherOptions outbox_opts;
     // The backlog of the accounts this pod leads (waconnector_outbox_pending; the alert sums pods).
-    outbox_opts.after_round = [&elector, &metrics](pg::Connection& conn) {
+    outbox_opts.after_round = [&elector, &metrics, tenants](pg::Connection& conn) {
       std::vector<std::string> led;
       for (const auto& a : elector.snapshot().accounts)
         if (ha::leads(a.role)) led.push_back(a.business_id);
-      metrics.outbox_pending.Set(static_cast<double>(store::count_unacked_outbox(conn, led)));
+      // Tenant accounts' rows are counted in their own databases, the others here.
+      const auto in_tenants = tenants->tenant_pools(conn, led);
+      std::erase_if(led, [&](const std::string& b) { return in_tenants.count(b) > 0; });
+      auto n = store::count_unacked_outbox(conn, led);
+      for (const auto& [b, pool] : in_tenants)
+        n += pool->with([&, b = b](pg::Connection& t) { return store::count_unacked_outbox(t, {b}); });
+      metrics.outbox_pending.Set(static_cast<double>(n));
     };
     outbox = std::make_unique<ha::OutboxDispatcher>(
         notify_hub, store_pool,
@@ -429,6 +439,7 @@ int cmd_run(int argc, char** argv) {
   api::WebhookSenderOptions webhook_opts;
   webhook_opts.on_pending = [&metrics](std::int64_t n) { metrics.webhook_pending.Set(static_cast<double>(n)); };
   webhook_opts.on_dead_letter = [&metrics] { metrics.webhook_dead_letters.Increment(); };
+  webhook_opts.tenant_pools = [tenants](const std::vector<std::string>& ids) { return tenants->tenant_pools(ids); };
   api::WebhookSender webhooks(notify_hub, store_pool, led_fences, webhook_opts);
   wa::log::info("run_started")
       .kv("http_port", http->port())

@@ -129,6 +129,14 @@ void copy_lease_epoch(pg::Connection& tenant, const std::string& business_id, st
   tx.commit();
 }
 
+bool remove_tenant_account(pg::Connection& tenant, const std::string& business_id) {
+  pg::TenantScope scope(tenant, business_id);
+  return tenant
+             .exec(fmt::format("delete business {} from its tenant database", business_id),
+                   "DELETE FROM wa_accounts WHERE business_id = $1 RETURNING 1", {business_id})
+             .rows() == 1;
+}
+
 void register_tenant_password(const TenantDatabase& t) {
   std::lock_guard lk(g_passwords_mu);
   g_passwords[t.database_url] = t.password_file;
@@ -181,13 +189,15 @@ std::shared_ptr<ConnectionPool> TenantPools::pool(const TenantDatabase& t) {
       // Make room: the least recently used pool nobody keeps goes (its connections close with it).
       auto lru = pools_.end();
       for (auto i = pools_.begin(); i != pools_.end(); ++i)
-        if (i->second.pool.use_count() == 1 && (lru == pools_.end() || i->second.last_used < lru->second.last_used))
+        if (i->second.pool.use_count() == 1 &&
+            (lru == pools_.end() || i->second.last_used < lru->second.last_used))
           lru = i;
       if (lru == pools_.end())
-        throw pg::Error(fmt::format("tenant database of business {}: {} tenant databases are in use by this pod "
-                                    "already (the per-pod bound)",
-                                    t.business_id, opt_.max_tenants),
-                        "53000");
+        throw pg::Error(
+            fmt::format("tenant database of business {}: {} tenant databases are in use by this pod "
+                        "already (the per-pod bound)",
+                        t.business_id, opt_.max_tenants),
+            "53000");
       log::info("tenant_pool_closed").kv("reason", "max_tenants");
       pools_.erase(lru);
     }
@@ -236,7 +246,8 @@ PoolOptions control_pool_options(std::string url, std::string application_name) 
 }  // namespace
 
 TenantLeases::TenantLeases(std::string control_url, std::string application_name, TenantPoolOptions pools)
-    : control_(std::make_shared<ConnectionPool>(control_pool_options(std::move(control_url), std::move(application_name)))),
+    : control_(std::make_shared<ConnectionPool>(
+          control_pool_options(std::move(control_url), std::move(application_name)))),
       pools_(std::move(pools)) {}
 
 TenantLeases::TenantLeases(std::shared_ptr<ConnectionPool> control, TenantPoolOptions pools)
@@ -260,6 +271,50 @@ std::optional<TenantLease> TenantLeases::find(const std::string& business_id) {
   auto t = control_->with([&](pg::Connection& control) { return tenant_database(control, business_id); });
   if (!t) return std::nullopt;
   return TenantLease{*t, pools_.pool(*t)};
+}
+
+std::shared_ptr<ConnectionPool> TenantLeases::data_pool(const std::string& business_id) {
+  std::optional<TenantDatabase> t;
+  {
+    std::lock_guard lk(known_mu_);
+    if (auto it = known_.find(business_id); it != known_.end()) t = it->second;
+  }
+  if (!t) {
+    t = control_->with([&](pg::Connection& control) { return tenant_database(control, business_id); });
+    if (!t) return control_;
+    std::lock_guard lk(known_mu_);
+    known_[business_id] = *t;
+  }
+  return pools_.pool(*t);
+}
+
+std::map<std::string, std::shared_ptr<ConnectionPool>> TenantLeases::tenant_pools(
+    const std::vector<std::string>& business_ids) {
+  if (business_ids.empty()) return {};
+  return control_->with([&](pg::Connection& control) { return tenant_pools(control, business_ids); });
+}
+
+std::map<std::string, std::shared_ptr<ConnectionPool>> TenantLeases::tenant_pools(
+    pg::Connection& control, const std::vector<std::string>& business_ids) {
+  std::map<std::string, std::shared_ptr<ConnectionPool>> out;
+  if (business_ids.empty()) return out;
+  std::vector<TenantDatabase> rows;
+  {
+    pg::TenantScope scope(control, business_ids);
+    auto r = control.exec(
+        "list the tenant databases of the led accounts",
+        (std::string("SELECT ") + kColumns + " FROM wa_tenants WHERE business_id = ANY($1::text[])").c_str(),
+        {pg::Param::array(business_ids)});
+    rows = pg::read_rows<TenantDatabase>(r, tenant_row);
+  }
+  for (const auto& t : rows) {
+    {
+      std::lock_guard lk(known_mu_);
+      known_[t.business_id] = t;
+    }
+    out[t.business_id] = pools_.pool(t);
+  }
+  return out;
 }
 
 std::vector<TenantLease> TenantLeases::all() {

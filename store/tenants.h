@@ -70,6 +70,12 @@ std::size_t sync_data_keys(pg::Connection& control, pg::Connection& tenant);
 // stale), NotFound when the shadow row is missing (run `accounts add --database-url-for-tenant`).
 void copy_lease_epoch(pg::Connection& tenant, const std::string& business_id, std::int64_t epoch);
 
+// `accounts remove`: deletes the account's shadow row in its tenant database and with it (foreign
+// keys ON DELETE CASCADE) every data row there: device, pre-keys, Signal state, inbox, outbox, LID
+// map, events, webhooks and deliveries. Returns false when there was none. The data keys copied
+// there stay (other accounts of the same database may use them; they are wrapped by the KEK).
+bool remove_tenant_account(pg::Connection& tenant, const std::string& business_id);
+
 // The tenant URLs' passwords for pg::Connection::open: every URL of `tenants` is answered from its
 // password file (read at every connection). Replaces the registered set.
 void register_tenant_passwords(const std::vector<TenantDatabase>& tenants);
@@ -148,11 +154,25 @@ class TenantLeases {
   std::optional<TenantLease> find(const std::string& business_id);
   // Every registered tenant database, with its pool (opened on demand).
   std::vector<TenantLease> all();
+  // The pool that holds the account's data rows (inbox, outbox, events, webhooks): its tenant
+  // database's pool, or the control pool given at construction (null for the URL constructor).
+  // A tenant mapping is remembered once seen (it never changes while the account exists); "no
+  // tenant" is asked again every time, so an account registered a moment ago is never misrouted.
+  std::shared_ptr<ConnectionPool> data_pool(const std::string& business_id);
+  // The same for many accounts with one query (the leader's rounds): only the accounts that have a
+  // tenant database are in the answer.
+  std::map<std::string, std::shared_ptr<ConnectionPool>> tenant_pools(
+      const std::vector<std::string>& business_ids);
+  // The same on a control connection the caller holds already.
+  std::map<std::string, std::shared_ptr<ConnectionPool>> tenant_pools(
+      pg::Connection& control, const std::vector<std::string>& business_ids);
   TenantPools& pools() { return pools_; }
 
  private:
   std::shared_ptr<ConnectionPool> control_;
   TenantPools pools_;
+  std::mutex known_mu_;
+  std::map<std::string, TenantDatabase> known_;  // business_id -> its tenant database
 };
 
 }  // namespace wa::store
