@@ -16,10 +16,12 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include "../app/http_client.h"
 #include "cluster.h"
 #include "store/errors.h"
 #include "store/fenced_write.h"
 #include "store/outbox.h"
+#include "store/tokens.h"
 #include "traffic.h"
 
 namespace wa::e2e {
@@ -134,8 +136,27 @@ TEST_CASE("tenant e2e: a paired account whose data lives in its own database sen
   CHECK(count(tenant, "SELECT lease_epoch FROM wa_accounts") == new_epoch);
   phone_send(c.wasim().admin_port(), phone, to, "in after failover");
   REQUIRE(hatest::wait_for([&] { return count(tenant, "SELECT count(*) FROM wa_inbox") >= 4; }, 30s));
-  send("out after failover");
+  // Through the REST interface of a pod: queued in the tenant database, and the leader woken through
+  // the control database (the tenant's NOTIFY reaches no pod).
+  const auto token = [&] {
+    auto cc = c.db().connect("token");
+    return store::create_token(cc, Cluster::kAccount, "tenant-e2e").secret_token;
+  }();
+  const auto posted = test::http_request(
+      c.pods()[static_cast<std::size_t>(second)]->http_port(), "POST",
+      std::string("/v1/accounts/") + Cluster::kAccount + "/messages",
+      fmt::format(R"({{"to":"{}","text":"out after failover"}})", user_jid_of_phone(phone)),
+      "Authorization: Bearer " + token + "\r\nContent-Type: application/json\r\n");
+  INFO(posted.body);
+  REQUIRE(posted.status == 202);
   REQUIRE(hatest::wait_for([&] { return phone_got("out after failover"); }, 30s));
+  CHECK(count(tenant, "SELECT count(*) FROM wa_outbox WHERE text = 'out after failover'") == 1);
+  CHECK(count(c.db(), "SELECT count(*) FROM wa_outbox") == 0);
+  const auto inbox_answer = test::http_request(c.pods()[static_cast<std::size_t>(second)]->http_port(), "GET",
+                                               std::string("/v1/accounts/") + Cluster::kAccount + "/inbox",
+                                               {}, "Authorization: Bearer " + token + "\r\n");
+  CHECK(inbox_answer.status == 200);
+  CHECK(inbox_answer.body.find("in after failover") != std::string::npos);
   CHECK(count(c.db(), "SELECT count(*) FROM wa_pairings") == 1);  // no second pairing
   CHECK(count(tenant, "SELECT count(*) FROM wa_devices") == 1);
   CHECK(count(c.db(), "SELECT count(*) FROM wa_inbox") == 0);
@@ -149,6 +170,24 @@ TEST_CASE("tenant e2e: a paired account whose data lives in its own database sen
   const auto log = c.pods()[static_cast<std::size_t>(second)]->log();
   CHECK(log.find("tenant_lease_copied") != std::string::npos);
   CHECK(log.find("tenant-password-from-a-file") == std::string::npos);
+
+  // accounts remove: the pods stopped, the account goes from both databases.
+  for (auto& p : c.pods()) p->signal(SIGKILL);
+  out.clear();
+  const int removed =
+      run(fmt::format("'{}' accounts remove --database-url '{}' --business-id acme --yes --wait 2s", bin,
+                      c.db().url()),
+          out);
+  INFO(out);
+  CHECK(removed == 0);
+  CHECK_THAT(out, Catch::Contains("tenant database"));
+  for (const char* table : {"wa_accounts", "wa_devices", "wa_device_pre_keys", "wa_signal_sessions",
+                            "wa_inbox", "wa_outbox", "wa_events"}) {
+    INFO(table);
+    CHECK(count(tenant, fmt::format("SELECT count(*) FROM {}", table)) == 0);
+  }
+  CHECK(count(c.db(), "SELECT count(*) FROM wa_tenants") == 0);
+  CHECK(count(c.db(), "SELECT count(*) FROM wa_accounts") == 0);
   std::remove(pw.c_str());
 }
 
