@@ -380,7 +380,8 @@ std::string check_session_pinning(const std::string& url, const std::string& app
 BudgetFigures connection_budget(const ConnectionBudget& b, int pods, int max_connections, int reserved) {
   BudgetFigures f;
   f.pods = std::max(pods, 1);
-  // lock + live (liveness lock, LISTEN waconnector_leader) + notify hub + a waiter per peer.
+  // lock + live (liveness lock, LISTEN waconnector_leader) + notify hub + a `peer` waiter per
+  // other pod (poll mode; block mode adds a `wait` session per account not led, logged apart).
   f.per_pod = 3 + (f.pods - 1) + (b.pooled_store ? 0 : b.pool_size);
   f.total = f.pods * f.per_pod;
   f.max_connections = max_connections;
@@ -427,7 +428,7 @@ std::optional<BudgetFigures> check_connection_budget(const std::string& url, con
       .kv("max_connections", f.max_connections)
       .kv("reserved", f.reserved)
       .kv("backends_now", f.in_use)
-      .kv("formula", "pods x (lock 1 + live 1 + notify 1 + store pool + peer waiters (pods - 1))");
+      .kv("formula", "pods x (lock 1 + live 1 + notify 1 + store pool + peer (pods - 1))");
   if (b.block_mode) line.kv("block_mode", "plus one waiter session per account a pod does not lead");
   if (f.exceeds)
     line.kv("message",
