@@ -440,6 +440,11 @@ int cmd_run(int argc, char** argv) {
   webhook_opts.on_pending = [&metrics](std::int64_t n) { metrics.webhook_pending.Set(static_cast<double>(n)); };
   webhook_opts.on_dead_letter = [&metrics] { metrics.webhook_dead_letters.Increment(); };
   webhook_opts.tenant_pools = [tenants](const std::vector<std::string>& ids) { return tenants->tenant_pools(ids); };
+  webhook_opts.tenant_round = [](const store::WriteFence& fence, store::ConnectionPool& control, store::ConnectionPool& tenant) {
+    control.with([&](pg::Connection& c) {
+      tenant.with([&](pg::Connection& t) { store::relay_account_events(c, t, fence); });
+    });
+  };
   api::WebhookSender webhooks(notify_hub, store_pool, led_fences, webhook_opts);
   wa::log::info("run_started")
       .kv("http_port", http->port())

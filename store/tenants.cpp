@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "store/accounts.h"
 #include "store/errors.h"
+#include "store/events.h"
 #include "store/fenced_write.h"
 #include "store/migrator.h"
 #include "store/row.h"
@@ -109,6 +110,9 @@ void copy_lease_epoch(pg::Connection& tenant, const std::string& business_id, st
   const auto purpose =
       fmt::format("copy the lease epoch of business {} into its tenant database", business_id);
   pg::Transaction tx(tenant, purpose);
+  // Not an account.leader event of the tenant database's own (migration 0014): the control
+  // database's is relayed (relay_account_events).
+  tenant.exec(purpose, "SELECT set_config('waconnector.epoch_copy', 'on', true)");
   // FOR UPDATE waits for every in-flight fenced write (FOR SHARE) of an older epoch.
   auto r = tenant.exec(purpose, "SELECT lease_epoch FROM wa_accounts WHERE business_id = $1 FOR UPDATE",
                        {business_id});
@@ -127,6 +131,39 @@ void copy_lease_epoch(pg::Connection& tenant, const std::string& business_id, st
                 "UPDATE wa_accounts SET lease_epoch = $2::bigint, updated_at = now() WHERE business_id = $1",
                 {business_id, epoch});
   tx.commit();
+}
+
+std::size_t relay_account_events(pg::Connection& control, pg::Connection& tenant, const WriteFence& fence,
+                                 int limit) {
+  const auto& business_id = fence.business_id();
+  EventCursor cursor;
+  {
+    pg::TenantScope scope(tenant, business_id);
+    auto r =
+        tenant.exec(fmt::format("read the relayed-events cursor of business {}", business_id),
+                    "SELECT relayed_events_tx, relayed_events_seq FROM wa_accounts WHERE business_id = $1",
+                    {business_id});
+    if (r.rows() == 0) return 0;
+    cursor = {std::string(r.text(0, 0)), r.i64(0, 1)};
+  }
+  const auto events = read_events(control, business_id, cursor, limit);
+  if (events.empty()) return 0;
+  std::size_t added = 0;
+  pg::TenantScope scope(tenant, business_id);
+  fence.write(tenant, "relay account events", [&](pg::Connection& tx) {
+    for (const auto& e : events) {
+      if (e.type.rfind("account.", 0) != 0) continue;  // message events are the tenant's own
+      auto r = tx.exec("relay an account event",
+                       "SELECT wa_relay_event($1, $2, $3, $4::jsonb, to_timestamp($5::bigint / 1000.0))",
+                       {e.id, business_id, e.type, e.data, e.created_at_ms});
+      if (std::string_view(r.text(0, 0)) == "t") ++added;
+    }
+    tx.exec("move the relayed-events cursor",
+            "UPDATE wa_accounts SET relayed_events_tx = $2, relayed_events_seq = $3::bigint WHERE "
+            "business_id = $1",
+            {business_id, events.back().cursor.tx, events.back().cursor.seq});
+  });
+  return added;
 }
 
 bool remove_tenant_account(pg::Connection& tenant, const std::string& business_id) {

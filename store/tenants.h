@@ -30,6 +30,7 @@
 
 #include "store/accounts.h"
 #include "store/connection_pool.h"
+#include "store/fenced_write.h"
 #include "store/pg.h"
 
 namespace wa::store {
@@ -69,6 +70,15 @@ std::size_t sync_data_keys(pg::Connection& control, pg::Connection& tenant);
 // SHARE). Throws EpochMoved when the tenant database already holds a newer epoch (this lease is
 // stale), NotFound when the shadow row is missing (run `accounts add --database-url-for-tenant`).
 void copy_lease_epoch(pg::Connection& tenant, const std::string& business_id, std::int64_t epoch);
+
+// The leader's relay of a tenant account's account.* events (status, leader; written by the
+// control database's registry trigger) into its tenant database, where the account's SSE stream
+// and webhooks read events: up to `limit` events after the cursor kept in the shadow row, copied
+// with their ids (wa_relay_event: a repeat adds nothing) and their webhook deliveries, the cursor
+// moved in the same fenced transaction. Returns how many were new. Throws EpochMoved once `fence`
+// is stale. Message events are written in the tenant database itself and never copied.
+std::size_t relay_account_events(pg::Connection& control, pg::Connection& tenant, const WriteFence& fence,
+                                 int limit = 100);
 
 // `accounts remove`: deletes the account's shadow row in its tenant database and with it (foreign
 // keys ON DELETE CASCADE) every data row there: device, pre-keys, Signal state, inbox, outbox, LID

@@ -89,6 +89,15 @@ void WebhookSender::round(store::ConnectionPool& control) {
   }
   for (const auto& fence : led) {
     if (worker_.stopping()) break;
+    if (const auto t = tenant.find(fence->business_id()); t != tenant.end() && options_.tenant_round) {
+      try {
+        options_.tenant_round(*fence, control, *t->second);
+      } catch (const store::EpochMoved&) {
+        continue;
+      } catch (const std::exception& e) {
+        log::warn("tenant_round_failed").kv("business_id", fence->business_id()).kv("error", e.what());
+      }
+    }
     std::vector<store::DueDelivery> due;
     try {
       due = pool_of(fence->business_id()).with(

@@ -47,6 +47,10 @@ struct WebhookSenderOptions {
   // (store/tenants.h), with that database's pool; the others use the control pool. Empty: none.
   std::function<std::map<std::string, std::shared_ptr<store::ConnectionPool>>(const std::vector<std::string>&)>
       tenant_pools;
+  // Run each round for every led account in `tenant_pools` before its deliveries are claimed (the
+  // relay of its account events into the tenant database, store::relay_account_events).
+  std::function<void(const store::WriteFence&, store::ConnectionPool& control, store::ConnectionPool& tenant)>
+      tenant_round;
 };
 
 class WebhookSender {

@@ -45,3 +45,51 @@ CREATE POLICY wa_tenant ON wa_tenants
     WITH CHECK (business_id = ANY (string_to_array(current_setting('waconnector.business_id', true), ',')));
 -- Pods only read the mapping; `accounts add` (the owner) writes it.
 GRANT SELECT ON wa_tenants TO waconnector_app;
+
+-- A tenant database's copy of the account events written in the control database (the registry's
+-- status and leader changes): the leader relays them (store::relay_account_events) so that a tenant
+-- account's SSE stream and webhooks, which read the tenant database, carry them too. The cursor of
+-- what was relayed is kept in the shadow row; an event keeps its id (the webhook-id), so a relay
+-- repeated after a crash adds nothing.
+ALTER TABLE wa_accounts ADD COLUMN relayed_events_tx TEXT NOT NULL DEFAULT '0',
+                        ADD COLUMN relayed_events_seq BIGINT NOT NULL DEFAULT 0;
+
+CREATE FUNCTION wa_relay_event(p_id TEXT, p_business_id TEXT, p_type TEXT, p_data JSONB,
+                               p_created_at TIMESTAMPTZ) RETURNS BOOLEAN
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO wa_events (id, business_id, type, data, created_at)
+        VALUES (p_id, p_business_id, p_type, p_data, p_created_at) ON CONFLICT (id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN FALSE;
+    END IF;
+    INSERT INTO wa_webhook_deliveries (webhook_id, business_id, event_id)
+        SELECT id, p_business_id, p_id FROM wa_webhooks
+        WHERE business_id = p_business_id AND disabled_at IS NULL
+          AND (p_type = ANY (events) OR '*' = ANY (events));
+    IF FOUND THEN
+        PERFORM pg_notify('wa_webhook', p_business_id);
+    END IF;
+    RETURN TRUE;
+END
+$$;
+
+-- The epoch copy into a tenant database (store::copy_lease_epoch sets waconnector.epoch_copy) is
+-- not an account.leader event of its own: the control database's, relayed, is the one.
+CREATE OR REPLACE FUNCTION wa_account_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('waconnector.epoch_copy', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    IF NEW.status IS DISTINCT FROM OLD.status THEN
+        PERFORM wa_emit_event(NEW.business_id, 'account.status', jsonb_build_object(
+            'status', NEW.status, 'reason', NEW.disconnect_reason));
+    END IF;
+    IF NEW.lease_epoch IS DISTINCT FROM OLD.lease_epoch THEN
+        PERFORM wa_emit_event(NEW.business_id, 'account.leader', jsonb_build_object(
+            'old_pod', OLD.assigned_pod, 'new_pod', NEW.assigned_pod, 'epoch', NEW.lease_epoch,
+            'failover', NEW.failover_count > OLD.failover_count));
+    END IF;
+    RETURN NULL;
+END
+$$;

@@ -21,6 +21,7 @@
 #include "core/binary/json.h"
 #include "store/accounts.h"
 #include "store/connection_pool.h"
+#include "store/errors.h"
 #include "store/fenced_write.h"
 #include "store/inbox.h"
 #include "store/notify.h"
@@ -176,12 +177,6 @@ TEST_CASE("tenant api: messages, inbox, events, webhooks and removal of a tenant
   r = call("GET", "/v1/accounts/acme/inbox");
   CHECK(r.status == 200);
   CHECK(r.body.find("hello tenant") != std::string::npos);
-  std::optional<test::SseEvent> ev;
-  for (int i = 0; i < 5 && !(ev && ev->event == "message.received"); ++i) ev = sse.next(3s);
-  REQUIRE(ev);
-  CHECK(ev->event == "message.received");
-  CHECK(ev->data.find("hello tenant") != std::string::npos);
-
   // The leader's webhook sender delivers it from the tenant database.
   app::api::WebhookSenderOptions wo;
   wo.jitter = 0;
@@ -190,6 +185,11 @@ TEST_CASE("tenant api: messages, inbox, events, webhooks and removal of a tenant
   std::atomic<std::int64_t> pending{-1};
   wo.on_pending = [&](std::int64_t n) { pending = n; };
   wo.tenant_pools = [tenants](const std::vector<std::string>& ids) { return tenants->tenant_pools(ids); };
+  wo.tenant_round = [](const store::WriteFence& f, store::ConnectionPool& ctl, store::ConnectionPool& ten) {
+    ctl.with([&](pg::Connection& c) {
+      ten.with([&](pg::Connection& t) { store::relay_account_events(c, t, f); });
+    });
+  };
   auto fence = std::make_shared<const store::WriteFence>("acme", epoch);
   {
     app::api::WebhookSender sender(
@@ -203,6 +203,30 @@ TEST_CASE("tenant api: messages, inbox, events, webhooks and removal of a tenant
   }
   CHECK(count(tc, "SELECT count(*) FROM wa_webhook_deliveries WHERE state = 'delivered'") == 1);
   CHECK(pending.load() == 0);
+  // The lease's account.leader event, written in the control database, was relayed with its id
+  // (the epoch copy itself wrote none in the tenant database); once only.
+  CHECK(count(tc, "SELECT count(*) FROM wa_events WHERE type = 'account.leader'") == 1);
+  const auto leader_id =
+      cc.exec("test", "SELECT id FROM wa_events WHERE business_id = 'acme' AND type = 'account.leader'");
+  REQUIRE(leader_id.rows() == 1);
+  CHECK(count(tc, ("SELECT count(*) FROM wa_events WHERE id = '" + std::string(leader_id.text(0, 0)) + "'")
+                      .c_str()) == 1);
+  CHECK(store::relay_account_events(cc, tc, *fence) == 0);
+  // The SSE stream, opened before both, carries the tenant's message event and the relayed one.
+  bool got_message = false, got_leader = false;
+  for (int i = 0; i < 10 && !(got_message && got_leader); ++i) {
+    const auto ev = sse.next(3s);
+    if (!ev) break;
+    if (ev->event == "message.received") got_message = ev->data.find("hello tenant") != std::string::npos;
+    if (ev->event == "account.leader") got_leader = ev->id == leader_id.text(0, 0);
+  }
+  CHECK(got_message);
+  CHECK(got_leader);
+  // A stale leader relays nothing.
+  const auto newer = store::begin_lease(cc, "acme", "pod-1").epoch;
+  store::copy_lease_epoch(tc, "acme", newer);
+  CHECK_THROWS_AS(store::relay_account_events(cc, tc, *fence), store::EpochMoved);
+  CHECK(store::relay_account_events(cc, tc, store::WriteFence("acme", newer)) == 1);
   sse.close();
 
   // accounts remove: the tenant's rows go with the shadow row; the plain account is untouched.

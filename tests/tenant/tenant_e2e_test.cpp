@@ -171,6 +171,21 @@ TEST_CASE("tenant e2e: a paired account whose data lives in its own database sen
   CHECK(log.find("tenant_lease_copied") != std::string::npos);
   CHECK(log.find("tenant-password-from-a-file") == std::string::npos);
 
+  // The registry's account events (control database) are relayed into the tenant database by the
+  // leader, where the account's SSE stream and webhooks read them; the epoch copies add none.
+  CHECK(hatest::wait_for(
+      [&] {
+        return count(tenant, "SELECT count(*) FROM wa_events WHERE type = 'account.status'") > 0 &&
+               count(tenant,
+                     "SELECT count(*) FROM wa_events WHERE type = 'account.leader' AND data->>'new_pod' = '" +
+                         c.pods()[static_cast<std::size_t>(second)]->pod() + "'") == 1;
+      },
+      15s));
+  CHECK(count(tenant,
+              "SELECT count(*) FROM wa_events WHERE type = 'account.leader' AND data->>'new_pod' IS NULL") ==
+        0);
+  CHECK(log.find("tenant_round_failed") == std::string::npos);
+
   // accounts remove: the pods stopped, the account goes from both databases.
   for (auto& p : c.pods()) p->signal(SIGKILL);
   out.clear();
