@@ -18,6 +18,7 @@
 #include "store/errors.h"
 #include "store/inbox.h"
 #include "store/logout_requests.h"
+#include "store/notify.h"
 #include "store/outbox.h"
 #include "store/pairing.h"
 #include "store/tokens.h"
@@ -175,9 +176,11 @@ bool allows(std::string_view allow, const std::string& method) {
 
 }  // namespace
 
-Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token, std::shared_ptr<EventStreams> events)
+Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token, std::shared_ptr<EventStreams> events,
+         DataPools data_pools)
     : pool_(std::move(pool)),
       events_(std::move(events)),
+      data_pools_(std::move(data_pools)),
       auth_(std::move(admin_token),
             [pool = pool_](std::string_view token) {
               return pool->with([&](pg::Connection& c) { return store::verify_token(c, token); });
@@ -185,6 +188,10 @@ Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token, s
       pairing_([pool = pool_](const std::string& business_id) {
         return pool->with([&](pg::Connection& c) { return store::read_pairing_state(c, business_id); });
       }) {}
+
+std::shared_ptr<store::ConnectionPool> Api::data_pool(const std::string& business) const {
+  return data_pools_ ? data_pools_(business) : pool_;
+}
 
 // DELETE .../session: the account's leader logs the device out (app/api/logout_responder.h); the
 // answer waits for its outcome a while (a logout takes the leader about a second), else 202.
@@ -330,7 +337,15 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         q.reply_to = b.reply_to;
         store::Enqueued done;
         try {
-          done = pool_->with([&](pg::Connection& c) { return store::enqueue(c, q); });
+          const auto data = data_pool(business);
+          done = data->with([&](pg::Connection& c) { return store::enqueue(c, q); });
+          // A tenant database's NOTIFY reaches no pod (they LISTEN on the control database only):
+          // wake the leader's outbox dispatcher there.
+          if (data != pool_ && done.created)
+            pool_->with([&](pg::Connection& c) {
+              c.exec("wake the outbox dispatcher", "SELECT pg_notify($1, $2)",
+                     {std::string(store::kOutboxChannel), business});
+            });
         } catch (const store::NotFound&) {
           return unknown();
         } catch (const store::InvalidMessage& e) {
@@ -350,7 +365,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       case Kind::message: {
         const std::string id(segs[3]);
         if (auto e = store::validate_message_id(id); !e.empty()) return HttpResponse::json_error(400, e);
-        const auto found = pool_->with([&](pg::Connection& c) -> std::variant<bool, store::OutboxMessage> {
+        const auto found = data_pool(business)->with([&](pg::Connection& c) -> std::variant<bool, store::OutboxMessage> {
           if (!store::get_account(c, business)) return false;
           auto m = store::find_outbox(c, business, id);
           if (!m) return true;
@@ -373,7 +388,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
           if (!v || *v < 1) return HttpResponse::json_error(400, fmt::format("limit must be 1-{}", kMaxInboxLimit));
           limit = static_cast<int>(*v);
         }
-        const auto rows = pool_->with([&](pg::Connection& c) -> std::optional<std::vector<store::InboxMessage>> {
+        const auto rows = data_pool(business)->with([&](pg::Connection& c) -> std::optional<std::vector<store::InboxMessage>> {
           if (!store::get_account(c, business)) return std::nullopt;
           return store::list_inbox(c, business, after, limit);
         });
@@ -406,7 +421,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       }
       case Kind::webhooks: {
         if (is("GET")) {
-          const auto list = pool_->with([&](pg::Connection& c) -> std::optional<std::vector<store::Webhook>> {
+          const auto list = data_pool(business)->with([&](pg::Connection& c) -> std::optional<std::vector<store::Webhook>> {
             if (!store::get_account(c, business)) return std::nullopt;
             return store::list_webhooks(c, business);
           });
@@ -419,7 +434,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
         const auto& b = std::get<WebhookBody>(body);
         try {
-          const auto w = pool_->with([&](pg::Connection& c) {
+          const auto w = data_pool(business)->with([&](pg::Connection& c) {
             return store::create_webhook(c, business, b.url, b.events, b.secret.value_or(generate_webhook_secret()));
           });
           auto r = json(201, webhook_json(w, true));
@@ -442,7 +457,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
           if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
           rotation = std::get<RotateSecretBody>(body);
         }
-        const auto found = pool_->with([&](pg::Connection& c) -> std::variant<bool, HttpResponse> {
+        const auto found = data_pool(business)->with([&](pg::Connection& c) -> std::variant<bool, HttpResponse> {
           if (!store::get_account(c, business)) return false;
           auto w = store::get_webhook(c, business, id);
           if (!w) return true;
