@@ -35,13 +35,17 @@
 #include "ha/leased_message_store.h"
 #include "ha/outbox_dispatcher.h"
 #include "ha/shutdown.h"
+#include "ha/store_session.h"
 #include "ha/supervisor.h"
 #include "store/accounts.h"
 #include "store/connection_pool.h"
 #include "store/errors.h"
+#include "store/notify_hub.h"
 #include "store/outbox.h"
 #include "store/pg.h"
 #include "store/sealing.h"
+#include "store/migrator.h"
+#include "store/tenants.h"
 
 namespace wa::app {
 namespace {
@@ -118,11 +122,11 @@ PodStatus pod_status(const std::string& pod, const ha::ElectorSnapshot& s) {
 // Every data key must unwrap with --kek-file before any account starts: a wrong KEK is a
 // configuration error (exit 2), never a silent re-pair. A database that is down now defers the
 // check to each account's first read of its keys, which fails with the same message.
-void install_sealer(store::KekRing ring, const std::string& database_url) {
+void install_sealer(store::KekRing ring, const std::string& database_url, const std::string& application_name) {
   auto sealer = std::make_shared<store::Sealer>(std::move(ring), database_url);
   try {
     auto conn = pg::Connection::open(database_url, "check the key-encryption key",
-                                     {{"application_name", "waconnector/kek-check"}, {"connect_timeout", "5"}});
+                                     {{"application_name", application_name}, {"connect_timeout", "5"}});
     const auto n = sealer->verify(conn);
     wa::log::info("kek_verified").kv("data_keys", static_cast<std::int64_t>(n)).kv("kek_id", sealer->keks().primary().id);
   } catch (const store::SealingError& e) {
@@ -141,7 +145,10 @@ int cmd_run(int argc, char** argv) {
               "Compete for the advisory lock of every account, lead the ones won and run their WhatsApp Web "
               "sessions from the shared store.",
               {
-                  {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo (direct or PgBouncer in session mode)", "", false, true},
+                  {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo of the store pool (direct, or PgBouncer in transaction or session mode)", "", false, true},
+                  {"lock-database-url", "LOCK_DATABASE_URL", "PostgreSQL URL of the lock, liveness and notify sessions: advisory locks and LISTEN need a direct connection or a session-mode pool, never transaction pooling (default: --database-url)", ""},
+                  {"store-pool-size", "STORE_POOL_SIZE", "PostgreSQL connections this pod's store pool opens at most, shared by every led account, the API and the workers (docs/operations.md, connection budget)", "4"},
+                  {"expected-replicas", "EXPECTED_REPLICAS", "pods of the StatefulSet, for the connection-budget check at start (0: the live pods in ha_members)", "0"},
                   {"pod", "POD_NAME", "this pod's name (stable: the StatefulSet pod name)", hostname_or_empty()},
                   {"http", "HTTP_LISTEN", "HOST:PORT for the API (/v1/...) and /health /ready /status /metrics (loopback unless set: the manifests give the pod's address)", "127.0.0.1:8080"},
                   {"probe-http", "PROBE_HTTP_LISTEN", "HOST:PORT of the probes' own listener (/health /ready /status /metrics), which API clients cannot starve; 'off' for none (default: --http's host, its port + 1, or an ephemeral port when --http's is 0)", ""},
@@ -158,6 +165,7 @@ int cmd_run(int argc, char** argv) {
                   {"wa-url", "WA_URL", "WhatsApp Web chat endpoint (ws:// or wss://; wasim for tests), or 'none': lead without a connection (election drills)", kProductionUrl},
                   {"wa-root-key", "WA_ROOT_KEY", "hex of the certificate root the server's chain must lead to (default: WhatsApp's production root)", ""},
                   {"allow-rls-bypass", "ALLOW_RLS_BYPASS", "start even when row-level security does not bind the database role (superuser, BYPASSRLS, the tables' owner): local demos only, never the manifests", "", true},
+                  {"io-threads", "IO_THREADS", "threads of the one event loop every account's WhatsApp connection shares (0: one per core); they do not grow with accounts", "0"},
                   {"share-slack", "SHARE_SLACK", "balanced leadership (poll mode): a pod leads at most ceil(accounts / live pods) + this many accounts by choice", "1"},
                   {"takeover-grace", "TAKEOVER_GRACE", "balanced leadership: an account with no leader is taken by a pod it is not targeted at after this long (2x when over its share)", "1s"},
                   {"handover-interval", "HANDOVER_INTERVAL", "balanced leadership: at most one graceful handover to an account's preferred pod per this interval", "250ms"},
@@ -167,9 +175,16 @@ int cmd_run(int argc, char** argv) {
   if (!flags.parse(argc, argv)) return 0;
 
   ha::ElectorConfig cfg;
-  cfg.database_url = flags.str("database-url");
-  if (auto err = check_database_url(cfg.database_url); !err.empty())
-    throw ConfigError("--database-url: " + err);
+  const std::string database_url = flags.str("database-url");
+  if (auto err = check_database_url(database_url); !err.empty()) throw ConfigError("--database-url: " + err);
+  // The elector's own URL is the lock URL: its lock and liveness sessions are the ones that must be
+  // real sessions; everything else borrows from the store pool (database_url).
+  cfg.database_url = flags.get("lock-database-url").value_or("");
+  if (cfg.database_url.empty()) cfg.database_url = database_url;
+  if (auto err = check_database_url(cfg.database_url); !err.empty()) throw ConfigError("--lock-database-url: " + err);
+  for (const auto& p : database_url_passwords(cfg.database_url)) register_secret(p);
+  const auto pool_size = static_cast<std::size_t>(flags.integer("store-pool-size", 1, 1000));
+  const auto expected_replicas = static_cast<int>(flags.integer("expected-replicas", 0, 10000));
   cfg.pod = flags.get("pod").value_or("");
   if (cfg.pod.empty()) throw ConfigError("--pod (POD_NAME) is required: the hostname is unknown");
   if (auto err = check_pod_name(cfg.pod); !err.empty()) throw ConfigError("--pod: " + err);
@@ -244,14 +259,34 @@ int cmd_run(int argc, char** argv) {
       throw ConfigError(fmt::format("--wa-root-key: {} (64 hex digits expected)", e.what()));
     }
   }
+  int io_threads = -1;
+  if (const auto v = flags.str("io-threads"); !v.empty() && v.size() <= 4 && v.find_first_not_of("0123456789") == std::string::npos)
+    io_threads = std::atoi(v.c_str());
+  if (io_threads < 0 || io_threads > 1024) throw ConfigError("--io-threads: not a number from 0 to 1024");
   cfg.give_up_backoff_initial = flags.duration("give-up-backoff");
   if (cfg.give_up_backoff_initial.count() < 10) throw ConfigError("--give-up-backoff must be at least 10ms");
   if (cfg.give_up_backoff_max < cfg.give_up_backoff_initial) cfg.give_up_backoff_max = cfg.give_up_backoff_initial;
 
   wa::log::set_static_field("pod", cfg.pod);
-  log_unresolvable_database_hosts(cfg.database_url);
-  install_sealer(load_kek_ring(flags), cfg.database_url);
-  const std::string rls_json = check_row_level_security(cfg.database_url, flags.boolean("allow-rls-bypass"));
+  log_unresolvable_database_hosts(database_url);
+  if (cfg.database_url != database_url) log_unresolvable_database_hosts(cfg.database_url);
+  // A lock URL through transaction pooling would hold locks nobody holds: refused, with the reason.
+  if (auto err = check_session_pinning(cfg.database_url, ha::application_name(cfg.pod, "session-check")); !err.empty())
+    throw ConfigError((cfg.database_url == database_url ? "--database-url (also the lock URL): " : "--lock-database-url: ") + err);
+  install_sealer(load_kek_ring(flags), database_url, ha::application_name(cfg.pod, "kek-check"));
+  const std::string rls_json = check_row_level_security(database_url, flags.boolean("allow-rls-bypass"),
+                                                        ha::application_name(cfg.pod, "rls-check"));
+  check_connection_budget(cfg.database_url, ConnectionBudget{.pod = cfg.pod,
+                                                             .pool_size = static_cast<int>(pool_size),
+                                                             .expected_replicas = expected_replicas,
+                                                             .block_mode = cfg.standby_wait == ha::StandbyWait::block,
+                                                             .pooled_store = cfg.database_url != database_url});
+  // The pod's PostgreSQL sessions besides the elector's lock and liveness sessions (issue 10: they
+  // do not grow with accounts): the store pool, shared by every led account's stores, the
+  // registry reads, the recorder, the API and the workers; and one notify hub that LISTENs for
+  // all of them.
+  const auto store_pool = ha::make_store_pool(ha::StoreSessionOptions{database_url, cfg.pod, 5000, 2000, 5000, nullptr}, pool_size);
+  cfg.store_pool = store_pool;
 
   // Signals first: every thread created after this inherits the blocked mask.
   std::mutex stop_mu;
@@ -269,13 +304,17 @@ int cmd_run(int argc, char** argv) {
     }).detach();
   });
 
+  // After the signals: its thread must inherit the blocked mask.
+  store::NotifyHub notify_hub(store::NotifyHubOptions{cfg.database_url, ha::application_name(cfg.pod, "notify")});
+
   // Built in dependency order, each from what exists already: the lease table, the connection
   // factory whose stores find their account's lease there, the supervisor that publishes leases
   // and starts connections under them, and the elector that begins the leases.
   Metrics metrics;
   auto leases = std::make_shared<ha::Leases>();
   ha::LeasedDeviceStoreOptions store_opts;
-  store_opts.database_url = cfg.database_url;
+  store_opts.pool = store_pool;
+  store_opts.database_url = database_url;
   store_opts.pod = cfg.pod;
   // The client reports what it received; the metrics are this process's.
   wa_opts.on_message_stored = [&metrics](const std::string& kind, double latency) {
@@ -287,27 +326,47 @@ int cmd_run(int argc, char** argv) {
     metrics.message_sent(kind).Increment();
     metrics.send_latency_seconds.Observe(latency);
   };
-  client::WaClientFactory factory(wa_opts, [leases, store_opts](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
+  // One event loop for every account's connection (after the signal mask: its threads inherit it).
+  if (!no_transport) wa_opts.io_pool = std::make_shared<socket::IoPool>(static_cast<std::size_t>(io_threads), "wa");
+  // A database per tenant (store/tenants.h): at each lease the epoch is copied there first.
+  store::install_tenant_password_source();
+  store::TenantPoolOptions tenant_pools;
+  tenant_pools.application_name = ha::application_name(cfg.pod, "tenant");
+  tenant_pools.session_options = "-c statement_timeout=5000 -c lock_timeout=2000 -c idle_in_transaction_session_timeout=5000";
+  tenant_pools.on_open = [](pg::Connection& c) { store::require_schema(c); };
+  auto tenants = std::make_shared<store::TenantLeases>(store_pool, tenant_pools);
+  client::WaClientFactory factory(wa_opts, [leases, store_opts, tenants](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
     // The supervisor published the lease before it called the factory.
     auto lease = leases->get(business_id);
     if (!lease) throw std::logic_error("no lease published for business " + business_id);
     auto o = store_opts;
+    if (auto t = tenants->begin(business_id, lease->fence()->epoch())) o.data_pool = t->pool;
     o.lease_fresh = [lease] { return lease->fresh(); };
     o.move_lock = [lease](const std::string&, std::int64_t key, std::function<void()> commit, std::function<bool()> abandon) {
       return lease->move_key(key, std::move(commit), std::move(abandon));
     };
     return std::make_unique<ha::LeasedDeviceStore>(std::move(o), business_id, lease->fence());
-  }, [leases, store_opts](const std::string& business_id) -> std::unique_ptr<client::MessageStore> {
-    // The account's Signal state, inbox, outbox and LID map, on a session of their own, under the
-    // same lease as the device store.
+  }, [leases, store_opts, tenants](const std::string& business_id) -> std::unique_ptr<client::MessageStore> {
+    // The account's Signal state, inbox, outbox and LID map, on the store pool (its tenant
+    // database's pool, if it has one), under the same lease as the device store.
     auto lease = leases->get(business_id);
     if (!lease) throw std::logic_error("no lease published for business " + business_id);
     ha::LeasedMessageStoreOptions o;
+    o.pool = store_opts.pool;
     o.database_url = store_opts.database_url;
+    if (auto t = tenants->begin(business_id, lease->fence()->epoch())) o.pool = t->pool;
     o.pod = store_opts.pod;
     o.lease_fresh = [lease] { return lease->fresh(); };
     return std::make_unique<ha::LeasedMessageStore>(std::move(o), business_id, lease->fence());
   });
+  // Destroyed right after the supervisor (its connections): a client handler still running on the
+  // pool uses the metrics and stores declared above, so the pool's threads end before those do.
+  struct IoPoolStop {
+    std::shared_ptr<socket::IoPool> pool;
+    ~IoPoolStop() {
+      if (pool) pool->shutdown();
+    }
+  } io_pool_stop{wa_opts.io_pool};
   ha::Supervisor supervisor(no_transport ? nullptr : &factory, leases);
   ha::Elector elector(cfg, metrics, supervisor);
   // Generous: a connect to an unreachable database may block the loop for a few seconds.
@@ -344,13 +403,15 @@ int cmd_run(int argc, char** argv) {
   }
   // Every pod serves the API (and the account's pairing QR) from the database, leader or not.
   // SSE streams hold a civetweb worker each: at most half of them (the REST calls keep the rest).
-  auto api_pool = std::make_shared<store::ConnectionPool>(cfg.database_url, "waconnector/api", 4);
   api::EventStreamOptions stream_opts;
   stream_opts.max_streams = std::max(1, http_opts.threads / 2);
+  // A tenant account's messages, events and webhooks are in its tenant database.
+  const auto data_pool = [tenants](const std::string& business_id) { return tenants->data_pool(business_id); };
+  stream_opts.data_pool = data_pool;
   api::register_api_routes(
-      *http, std::make_shared<const api::Api>(
-                 api_pool, std::move(admin_token),
-                 std::make_shared<api::EventStreams>(cfg.database_url, api_pool, stream_opts)));
+      *http, std::make_shared<const api::Api>(store_pool, std::move(admin_token),
+                                              std::make_shared<api::EventStreams>(notify_hub, store_pool, stream_opts),
+                                              data_pool));
   // The write fences of the accounts this pod leads now (the leader-side responders' work list).
   const auto led_fences = [&elector, &supervisor] {
     std::vector<std::shared_ptr<const store::WriteFence>> led;
@@ -361,7 +422,7 @@ int cmd_run(int argc, char** argv) {
   };
   // `accounts pair --phone`: the leader asks its client for the linking code.
   PairCodeResponder pair_codes(
-      cfg.database_url, cfg.pod, led_fences,
+      notify_hub, store_pool, cfg.pod, led_fences,
       [&supervisor](const std::string& business_id, const std::string& phone, bool push) {
         auto conn = supervisor.connection(business_id);
         if (conn == nullptr) throw std::runtime_error("this pod runs no WhatsApp connection for the account");
@@ -369,8 +430,7 @@ int cmd_run(int argc, char** argv) {
       });
   // DELETE /v1/accounts/{id}/session: the leader logs the account's device out.
   api::LogoutResponder logouts(
-      cfg.database_url,
-      led_fences,
+      notify_hub, store_pool, led_fences,
       [&supervisor](const std::string& business_id, std::chrono::milliseconds timeout) {
         auto conn = supervisor.connection(business_id);
         if (conn == nullptr) throw std::runtime_error("this pod runs no WhatsApp connection for the account");
@@ -381,14 +441,20 @@ int cmd_run(int argc, char** argv) {
   if (!no_transport) {
     ha::OutboxDispatcherOptions outbox_opts;
     // The backlog of the accounts this pod leads (waconnector_outbox_pending; the alert sums pods).
-    outbox_opts.after_round = [&elector, &metrics](pg::Connection& conn) {
+    outbox_opts.after_round = [&elector, &metrics, tenants](pg::Connection& conn) {
       std::vector<std::string> led;
       for (const auto& a : elector.snapshot().accounts)
         if (ha::leads(a.role)) led.push_back(a.business_id);
-      metrics.outbox_pending.Set(static_cast<double>(store::count_unacked_outbox(conn, led)));
+      // Tenant accounts' rows are counted in their own databases, the others here.
+      const auto in_tenants = tenants->tenant_pools(conn, led);
+      std::erase_if(led, [&](const std::string& b) { return in_tenants.count(b) > 0; });
+      auto n = store::count_unacked_outbox(conn, led);
+      for (const auto& [b, pool] : in_tenants)
+        n += pool->with([&, b = b](pg::Connection& t) { return store::count_unacked_outbox(t, {b}); });
+      metrics.outbox_pending.Set(static_cast<double>(n));
     };
     outbox = std::make_unique<ha::OutboxDispatcher>(
-        cfg.database_url,
+        notify_hub, store_pool,
         [&elector, &supervisor] {
           std::vector<std::shared_ptr<core::Connection>> led;
           for (const auto& a : elector.snapshot().accounts)
@@ -402,12 +468,19 @@ int cmd_run(int argc, char** argv) {
   api::WebhookSenderOptions webhook_opts;
   webhook_opts.on_pending = [&metrics](std::int64_t n) { metrics.webhook_pending.Set(static_cast<double>(n)); };
   webhook_opts.on_dead_letter = [&metrics] { metrics.webhook_dead_letters.Increment(); };
-  api::WebhookSender webhooks(cfg.database_url, led_fences, webhook_opts);
+  webhook_opts.tenant_pools = [tenants](const std::vector<std::string>& ids) { return tenants->tenant_pools(ids); };
+  webhook_opts.tenant_round = [](const store::WriteFence& fence, store::ConnectionPool& control, store::ConnectionPool& tenant) {
+    control.with([&](pg::Connection& c) {
+      tenant.with([&](pg::Connection& t) { store::relay_account_events(c, t, fence); });
+    });
+  };
+  api::WebhookSender webhooks(notify_hub, store_pool, led_fences, webhook_opts);
   wa::log::info("run_started")
       .kv("http_port", http->port())
       .kv("probe_port", http->probe_port())
       .kv("wa_url", wa_opts.url)
       .kv("wa_root", wa_opts.trusted_root == crypto::Key32{} ? "production" : "custom")
+      .kv("store_pool_size", static_cast<std::int64_t>(pool_size))
       .kv("accounts", cfg.business_ids.empty() ? std::string("all") : fmt::format("{}", cfg.business_ids.size()));
 
   {

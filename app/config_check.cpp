@@ -4,9 +4,11 @@
 #include <ctype.h>
 #include <libpq-fe.h>
 #include <netdb.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -277,11 +279,11 @@ std::string check_pod_name(const std::string& pod) {
   return {};
 }
 
-std::string check_row_level_security(const std::string& url, bool allow_bypass) {
+std::string check_row_level_security(const std::string& url, bool allow_bypass, const std::string& application_name) {
   store::RlsStatus st;
   try {
     auto conn = pg::Connection::open(url, "check row-level security",
-                                     {{"application_name", "waconnector/rls-check"}, {"connect_timeout", "5"}});
+                                     {{"application_name", application_name}, {"connect_timeout", "5"}});
     st = store::rls_status(conn);
   } catch (const pg::Error& e) {
     wa::log::warn("row_level_security").kv("enforced", "unknown").kv("error", redact_secrets(e.what()));
@@ -312,6 +314,136 @@ std::string check_row_level_security(const std::string& url, bool allow_bypass) 
         "(ALLOW_RLS_BYPASS) for a local demo",
         st.role, st.reason));
   return json;
+}
+
+namespace {
+
+// Waits up to `timeout` for the answer of a query sent with PQsendQuery; nullopt when none came.
+std::optional<pg::Result> answer_within(pg::Connection& c, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (PQisBusy(c.raw())) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd p{c.socket(), POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(left.count()));
+    if (PQconsumeInput(c.raw()) == 0)
+      throw pg::Error(fmt::format("session check: {}", PQerrorMessage(c.raw())), "08006").set_connection_lost(true);
+  }
+  pg::Result r(PQgetResult(c.raw()));
+  while (PGresult* more = PQgetResult(c.raw())) PQclear(more);
+  return r;
+}
+
+}  // namespace
+
+std::string check_session_pinning(const std::string& url, const std::string& application_name) {
+  try {
+    const std::vector<std::pair<std::string, std::string>> params{{"application_name", application_name},
+                                                                  {"connect_timeout", "5"}};
+    auto a = pg::Connection::open(url, "session check", params);
+    auto b = pg::Connection::open(url, "session check", params);
+    auto first = a.exec("session check: mark the session",
+                        "SELECT pg_backend_pid(), set_config('waconnector.session_check', 'pinned', false)");
+    const auto pid = first.i64(0, 0);
+    // B holds a transaction open: a transaction-pooling proxy gives B the server session A just
+    // used (it is idle) and must run A's next statement on another one, or make it wait.
+    b.exec_simple("session check: hold a transaction", "BEGIN");
+    b.exec("session check: use the session", "SELECT 1");
+    if (PQsendQuery(a.raw(), "SELECT pg_backend_pid(), current_setting('waconnector.session_check', true)") != 1)
+      throw pg::Error(fmt::format("session check: {}", PQerrorMessage(a.raw())), "08006").set_connection_lost(true);
+    auto second = answer_within(a, std::chrono::milliseconds(2000));
+    b.exec_simple("session check: end the transaction", "ROLLBACK");
+    bool waited = false;
+    if (!second) {
+      // Blocked behind B (a proxy with one server connection) or only slow (a loaded server): the
+      // answer after B's ROLLBACK tells apart only a switched session; a slow one is not refused.
+      waited = true;
+      second = answer_within(a, std::chrono::milliseconds(10000));
+      if (!second) throw pg::Error("session check: no answer within 12 s", "");
+    }
+    if (PQresultStatus(second->get()) != PGRES_TUPLES_OK)
+      throw pg::Error(fmt::format("session check: {}", PQresultErrorMessage(second->get())), "");
+    const auto pid2 = second->i64(0, 0);
+    const auto setting = second->opt(0, 1).value_or("");
+    if (pid2 != pid || setting != "pinned")
+      return fmt::format(
+          "two statements on one connection ran on different database sessions (backend pid {} then {}, a "
+          "session setting {}): the URL reaches a transaction-pooling proxy (e.g. PgBouncer pool_mode=transaction), "
+          "where session-level advisory locks, the lock heartbeat and LISTEN do not hold. Point it at PostgreSQL "
+          "directly or at a session-mode pool",
+          pid, pid2, setting == "pinned" ? "kept" : "lost");
+    if (waited)
+      wa::log::warn("session_check_inconclusive")
+          .kv("message",
+              "a statement waited more than 2 s while another connection held a transaction: a transaction-pooling "
+              "proxy with one server connection, or a slow server; the lock heartbeat still checks its backend");
+    return {};
+  } catch (const pg::Error& e) {
+    wa::log::warn("session_check_deferred").kv("error", redact_secrets(e.what()));
+    return {};
+  }
+}
+
+BudgetFigures connection_budget(const ConnectionBudget& b, int pods, int max_connections, int reserved) {
+  BudgetFigures f;
+  f.pods = std::max(pods, 1);
+  // lock + live (liveness lock, LISTEN waconnector_leader) + notify hub + a `peer` waiter per
+  // other pod (poll mode; block mode adds a `wait` session per account not led, logged apart).
+  f.per_pod = 3 + (f.pods - 1) + (b.pooled_store ? 0 : b.pool_size);
+  f.total = f.pods * f.per_pod;
+  f.max_connections = max_connections;
+  f.reserved = reserved;
+  f.exceeds = f.total > max_connections - reserved;
+  return f;
+}
+
+std::optional<BudgetFigures> check_connection_budget(const std::string& url, const ConnectionBudget& b) {
+  int max_connections = 0, reserved = 0, live = 0, in_use = 0;
+  try {
+    auto c = pg::Connection::open(url, "check the connection budget",
+                                  {{"application_name", fmt::format("waconnector/{}/budget-check", b.pod)},
+                                   {"connect_timeout", "5"}});
+    auto r = c.exec("read max_connections",
+                    "SELECT current_setting('max_connections')::int,"
+                    " current_setting('superuser_reserved_connections')::int"
+                    " + coalesce(current_setting('reserved_connections', true), '0')::int,"
+                    " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int");
+    max_connections = static_cast<int>(r.i64(0, 0));
+    reserved = static_cast<int>(r.i64(0, 1));
+    in_use = static_cast<int>(r.i64(0, 2));
+    // Live pods: heartbeat within the last 30 s (ha_members), this one counted even before its first beat.
+    auto m = c.exec("count the live pods",
+                    "SELECT count(*) FILTER (WHERE pod <> $1)::int FROM ha_members"
+                    " WHERE heartbeat_at > clock_timestamp() - interval '30 seconds'",
+                    {b.pod});
+    live = static_cast<int>(m.i64(0, 0)) + 1;
+  } catch (const pg::Error& e) {
+    wa::log::warn("connection_budget").kv("checked", false).kv("error", redact_secrets(e.what()));
+    return std::nullopt;
+  }
+  const int pods = std::max(b.expected_replicas, live);
+  auto f = connection_budget(b, pods, max_connections, reserved);
+  f.in_use = in_use;
+  wa::log::Line line(f.exceeds ? wa::log::Level::warn : wa::log::Level::info, "connection_budget");
+  line.kv("pods", f.pods)
+      .kv("live_pods", live)
+      .kv("expected_replicas", b.expected_replicas)
+      .kv("per_pod", f.per_pod)
+      .kv("store_pool_size", b.pool_size)
+      .kv("store_pool_via_proxy", b.pooled_store)
+      .kv("total", f.total)
+      .kv("max_connections", f.max_connections)
+      .kv("reserved", f.reserved)
+      .kv("backends_now", f.in_use)
+      .kv("formula", "pods x (lock 1 + live 1 + notify 1 + store pool + peer (pods - 1))");
+  if (b.block_mode) line.kv("block_mode", "plus one waiter session per account a pod does not lead");
+  if (f.exceeds)
+    line.kv("message",
+            fmt::format("{} pods x {} sessions = {} exceeds max_connections {} - {} reserved: raise max_connections, "
+                        "lower --store-pool-size, or put the store pool behind PgBouncer (docs/operations.md, "
+                        "connection budget)",
+                        f.pods, f.per_pod, f.total, f.max_connections, f.reserved));
+  return f;
 }
 
 }  // namespace wa::app

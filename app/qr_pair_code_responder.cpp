@@ -25,27 +25,27 @@ bool valid_linking_code(const std::string& code) {
 
 }  // namespace
 
-PairCodeResponder::PairCodeResponder(std::string database_url, std::string pod, LedAccounts led, RequestCode request,
+PairCodeResponder::PairCodeResponder(store::NotifyHub& hub, std::shared_ptr<store::ConnectionPool> pool,
+                                     std::string pod, LedAccounts led, RequestCode request,
                                      PairCodeResponderOptions options)
     : pod_(std::move(pod)),
       led_(std::move(led)),
       request_(std::move(request)),
       options_(options),
-      // Bounded like every other session: the client call runs outside any transaction, so a
-      // transaction left open (a paused process) or a row lock wait ends on the server's side.
-      worker_(std::move(database_url),
-              {"pair_code_responder", "waconnector/pair-code", std::string(store::kPairCodeRequestChannel),
-               options_.poll_interval,
-               "-c statement_timeout=5000 -c lock_timeout=2000 -c idle_in_transaction_session_timeout=5000", true},
-              [this](pg::Connection& conn, bool) { answer_pending(conn); }) {}
+      worker_(hub, std::move(pool),
+              {"pair_code_responder", std::string(store::kPairCodeRequestChannel), options_.poll_interval, true},
+              [this](store::ConnectionPool& pool, bool) { answer_pending(pool); }) {}
 
-void PairCodeResponder::answer_pending(pg::Connection& conn) {
+void PairCodeResponder::answer_pending(store::ConnectionPool& pool) {
   std::map<std::string, std::shared_ptr<const store::WriteFence>> led;
   for (auto& f : led_())
     if (f && !f->revoked()) led.emplace(f->business_id(), std::move(f));
   std::vector<std::string> ids;
   for (const auto& [id, f] : led) ids.push_back(id);
-  for (const auto& q : store::pending_pair_code_requests(conn, ids, options_.max_request_age.count())) {
+  const auto pending = pool.with([&](pg::Connection& conn) {
+    return store::pending_pair_code_requests(conn, ids, options_.max_request_age.count());
+  });
+  for (const auto& q : pending) {
     if (worker_.stopping()) break;
     const auto& fence = *led.at(q.business_id);
     if (fence.revoked()) continue;
@@ -65,6 +65,9 @@ void PairCodeResponder::answer_pending(pg::Connection& conn) {
       if (error.empty() && !valid_linking_code(code)) error = "the client returned a malformed pair code";
     }
     try {
+      // The client call above ran without a pooled connection; the answer borrows one.
+      auto lent = pool.acquire();
+      auto& conn = lent.conn();
       if (error.empty()) {
         if (store::answer_pair_code_request(conn, fence, q.id, pod_, code)) {
           answered_.fetch_add(1);

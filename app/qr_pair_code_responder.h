@@ -1,11 +1,11 @@
 // The leader's half of `accounts pair --phone`: a thread in `waconnector run` that answers the
-// pair-code requests (wa_pair_code_requests) of the accounts this pod leads. It LISTENs on
-// store::kPairCodeRequestChannel (woken at once by an insert) and also polls, asks the account's
+// pair-code requests (wa_pair_code_requests) of the accounts this pod leads. Woken through the
+// pod's notify hub on store::kPairCodeRequestChannel (at once by an insert) and polling too, it asks the account's
 // connection for a linking code (core::Connection::request_pair_code) and writes the answer or the
 // failure back. Every such write is fenced by the account's WriteFence (epoch checked in the same
 // transaction): a pod whose view of what it leads is stale (a pause, a lost lock) has its answer
 // refused, and the request stays pending for the real leader. The code is never logged. A database
-// outage only delays answers: the thread reconnects.
+// outage only delays answers. No pooled connection is held while the client is asked.
 #pragma once
 
 #include <atomic>
@@ -35,8 +35,8 @@ class PairCodeResponder {
   using RequestCode =
       std::function<std::string(const std::string& business_id, const std::string& phone_digits, bool push)>;
 
-  PairCodeResponder(std::string database_url, std::string pod, LedAccounts led, RequestCode request,
-                    PairCodeResponderOptions options = {});
+  PairCodeResponder(store::NotifyHub& hub, std::shared_ptr<store::ConnectionPool> pool, std::string pod,
+                    LedAccounts led, RequestCode request, PairCodeResponderOptions options = {});
   // Not copyable (the worker is not); destruction stops the worker first (declared last).
 
   // Wakes and joins the thread (a request being answered finishes first). Idempotent.
@@ -50,7 +50,7 @@ class PairCodeResponder {
 
  private:
   // Serves the pending requests of the accounts this pod leads (one round of the worker).
-  void answer_pending(pg::Connection& conn);
+  void answer_pending(store::ConnectionPool& pool);
 
   std::string pod_;
   LedAccounts led_;

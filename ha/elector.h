@@ -55,6 +55,7 @@
 #include "ha/supervisor.h"
 #include "store/accounts.h"
 #include "store/advisory_lock.h"
+#include "store/connection_pool.h"
 
 namespace wa::ha {
 
@@ -65,6 +66,10 @@ inline constexpr std::string_view kLeaderChannel = store::kLeaderChannel;
 struct ElectorConfig {
   std::string database_url;
   std::string pod;
+  // The pod's store pool (ha/store_session.h make_store_pool) for the registry reads and the event
+  // recorder; null: private pools to database_url. database_url itself is then only for the lock
+  // and liveness sessions (--lock-database-url: never through transaction pooling).
+  std::shared_ptr<store::ConnectionPool> store_pool;
   std::vector<std::string> business_ids;        // empty: every registered account
   std::optional<store::LockKeyMode> lock_keys;  // nullopt: whatever the cluster stored
   StandbyWait standby_wait = StandbyWait::poll;

@@ -19,7 +19,7 @@ void Elector::Impl::refresh_live(bool fresh) {
   if (!store.ok()) return;
   std::vector<store::Member> members;
   try {
-    members = store::list_live_members(store);
+    members = store.with([](pg::Connection& c) { return store::list_live_members(c); });
   } catch (const std::exception& ex) {
     wa::log::warn("list_live_pods_failed").kv("error", ex.what());
     if (!store.ok()) store.close();

@@ -98,7 +98,7 @@ struct Elector::Impl {
   std::atomic<bool> stopping{false};
   std::function<void()> on_loop;
 
-  pg::Connection store;  // reads only (schema, registry); writes go through `recorder`
+  PooledReads store;  // reads only (schema, registry) on the store pool; writes go through `recorder`
   Clock::time_point next_store_attempt{}, next_lock_attempt{}, next_poll{}, next_relist{}, next_member{};
   std::map<std::string, AccountLease> entries;
   std::map<std::string, std::int64_t> stopped_epoch;         // highest lease epoch announced as stopped
@@ -136,8 +136,10 @@ struct Elector::Impl {
         db_retry(cfg.backoff_max, rng()),
         lock_retry(cfg.backoff_max, rng()),
         poll_backoff(cfg.backoff_initial, cfg.backoff_max, 0.2, rng()),
+        store(pool_or_own(StoreSessionOptions{cfg.database_url, cfg.pod, 5000, 2000, 10000, cfg.store_pool}, "registry")),
         moves(std::make_shared<LockMoves>([this] { wake.wake(); })),
-        recorder(StoreSessionOptions{cfg.database_url, cfg.pod}, cfg.version, &metrics.store_writes_refused) {
+        recorder(StoreSessionOptions{cfg.database_url, cfg.pod, 5000, 2000, 10000, cfg.store_pool}, cfg.version,
+                 &metrics.store_writes_refused) {
     lock_settings.url = cfg.database_url;
     // A begin_lease behind an old leader's open write gives up well inside the fence deadline of
     // the accounts sharing the session (their heartbeats wait behind it).

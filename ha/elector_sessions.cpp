@@ -12,9 +12,10 @@ bool Elector::Impl::candidate(const AccountLease& e) const {
 void Elector::Impl::ensure_store(Clock::time_point now) {
   if (store.ok() || now < next_store_attempt) return;
   try {
-    // open_store_session checks the schema window (store/migrator.h) on every reconnect.
-    store = open_store_session(StoreSessionOptions{cfg.database_url, cfg.pod}, "registry");
-    if (cfg.lock_keys) store::require_lock_key_mode(store, *cfg.lock_keys);
+    // The pool checks the schema window (store/migrator.h) on every connection it opens.
+    store.reopen([&](pg::Connection& c) {
+      if (cfg.lock_keys) store::require_lock_key_mode(c, *cfg.lock_keys);
+    });
     const bool was_down = db_retry.failures() > 0;
     db_retry.reset();
     // The database is back: the other sessions need not wait for their own next retry.
@@ -57,7 +58,7 @@ void Elector::Impl::relist(Clock::time_point now) {
   next_relist = now + cfg.relist_interval;
   std::vector<store::Account> list;
   try {
-    list = store::list_accounts(store, cfg.business_ids);
+    list = store.with([&](pg::Connection& c) { return store::list_accounts(c, cfg.business_ids); });
   } catch (const std::exception& ex) {
     wa::log::warn("list_accounts_failed").kv("error", ex.what());
     if (!store.ok()) store.close();

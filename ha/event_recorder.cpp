@@ -17,7 +17,11 @@ using Clock = std::chrono::steady_clock;
 }  // namespace
 
 EventRecorder::EventRecorder(StoreSessionOptions options, std::string version, prometheus::Counter* refused)
-    : opt_(std::move(options)), version_(std::move(version)), refused_(refused), thread_([this] { run(); }) {}
+    : opt_(std::move(options)),
+      pool_(pool_or_own(opt_, "store")),
+      version_(std::move(version)),
+      refused_(refused),
+      thread_([this] { run(); }) {}
 
 EventRecorder::~EventRecorder() {
   {
@@ -26,6 +30,7 @@ EventRecorder::~EventRecorder() {
   }
   cv_.notify_all();
   thread_.join();
+  release_session();
   // What could not be written by now (the database down or read-only until the end) is handed
   // to the log, one line each, so the history has no silent hole.
   for (const auto& j : jobs_)
@@ -153,11 +158,12 @@ bool EventRecorder::ensure_session() {
     retry_now_ = false;
   }
   try {
-    conn_ = open_store_session(opt_, "store");
+    // A connection of the pod's store pool for this round of writes (give_back() at its end).
+    release_session();
+    pool_->lend(conn_);
     wrote_since_open_ = false;
     return true;
   } catch (const std::exception& ex) {
-    conn_.close();
     const auto delay = retry_.next(ex.what());
     next_connect_ = Clock::now() + delay;
     wa::log::warn("store_session_unavailable")
@@ -167,11 +173,15 @@ bool EventRecorder::ensure_session() {
   }
 }
 
+void EventRecorder::release_session() {
+  if (conn_.valid()) pool_->give_back(conn_);
+}
+
 void EventRecorder::session_lost(const std::string& error) {
   // A session that wrote before it was lost retries fast; one that fails its first write (a
   // read-only database) backs off, so sessions are not opened and closed in a tight loop.
   if (wrote_since_open_) retry_.reset();
-  conn_.close();
+  release_session();  // the pool drops a broken one
   next_connect_ = Clock::now() + retry_.next(error);
 }
 
@@ -230,7 +240,9 @@ void EventRecorder::run() {
         if (DbRetry::read_only(ex.what())) writable_ = false;
       }
     }
-    while (!jobs_.empty() && !stop_) {
+    // The beat lost the connection: the jobs wait for the next round (run on no connection, each
+    // would fail as "no database connection" and push the reconnect back further).
+    while (!jobs_.empty() && !stop_ && conn_.valid()) {
       Job j = std::move(jobs_.front());
       jobs_.pop_front();
       lk.unlock();
@@ -271,6 +283,10 @@ void EventRecorder::run() {
         break;
       }
     }
+    // Between rounds the recorder holds no connection of the pool.
+    lk.unlock();
+    release_session();
+    lk.lock();
     busy_ = false;
     if (jobs_.empty()) idle_cv_.notify_all();
   }

@@ -4,8 +4,8 @@
 // slow database for as long as its statement timeout; here it only delays other bookkeeping,
 // never fencing or the lock heartbeat.
 //
-// One thread, one store session (statement_timeout, lock_timeout, idle_in_transaction timeout,
-// keepalives). Events are kept in a bounded queue while the database is unreachable and written
+// One thread; each round of writes borrows one connection of the pod's store pool (the guards of
+// ha/store_session.h: statement_timeout, lock_timeout, idle_in_transaction timeout, keepalives). Events are kept in a bounded queue while the database is unreachable and written
 // later with their original time in the details; the member beat is coalesced (latest wins).
 #pragma once
 
@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -71,9 +72,11 @@ class EventRecorder {
   void push(Job j);
   void run();
   bool ensure_session();
+  void release_session();
   void session_lost(const std::string& error);
 
   StoreSessionOptions opt_;
+  std::shared_ptr<store::ConnectionPool> pool_;
   std::string version_;
   prometheus::Counter* refused_;
   mutable std::mutex mu_;
@@ -85,7 +88,7 @@ class EventRecorder {
   bool busy_ = false;
   bool stop_ = false;
   std::int64_t dropped_ = 0;
-  pg::Connection conn_;  // the thread's
+  pg::Connection conn_;  // the thread's: lent by pool_ for one round
   std::chrono::steady_clock::time_point next_connect_{};
   DbRetry retry_{std::chrono::milliseconds(30000), std::random_device{}()};
   bool retry_now_ = false;         // under mu_

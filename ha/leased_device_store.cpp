@@ -14,34 +14,32 @@ namespace wa::ha {
 using client::StoreFenced;
 
 struct LeasedDeviceStore::Session {
-  Session(std::string u, std::string p, std::shared_ptr<const store::WriteFence> fence)
-      : url(std::move(u)), pod(std::move(p)), store(conn, std::move(fence)) {}
+  Session(std::shared_ptr<store::ConnectionPool> p, std::shared_ptr<store::ConnectionPool> dp,
+          std::shared_ptr<const store::WriteFence> fence)
+      : pool(std::move(p)), data_pool(std::move(dp)), store(conn, std::move(fence), data_pool ? &data_conn : nullptr) {}
 
   std::mutex mu;
-  std::string url;
-  std::string pod;
-  pg::Connection conn;
-  store::PgDeviceStore store;  // uses `conn`, which connected() re-opens in place
+  std::shared_ptr<store::ConnectionPool> pool;
+  std::shared_ptr<store::ConnectionPool> data_pool;  // the tenant database's (null: none)
+  pg::Connection conn;        // a pooled connection, lent for one call at a time
+  pg::Connection data_conn;   // the same from the tenant pool (data_pool set)
+  store::PgDeviceStore store;  // uses `conn` (and `data_conn`)
 
-  // Caller holds mu.
-  store::PgDeviceStore& connected() {
-    if (!conn.ok()) {
-      conn.close();
-      // Same guards as the other ha sessions, with a shorter idle-in-transaction limit (5 s).
-      conn = open_store_session({url, pod, 5000, 2000, 5000}, "device");
-    }
-    return store;
-  }
-
-  // Runs f(store) on a live connection; a lost connection is closed for the next call to re-open.
+  // Runs f(store) on connections lent by the pod's store pool (and the account's tenant pool) for
+  // this call only (so connections per pod do not grow with accounts); a lost one is dropped by
+  // its pool. Caller holds mu.
   template <class F>
   auto run(F&& f) {
-    try {
-      return f(connected());
-    } catch (const pg::Error& e) {
-      if (e.connection_lost()) conn.close();
-      throw;
-    }
+    pool->lend(conn);
+    struct GiveBack {
+      store::ConnectionPool& p;
+      pg::Connection& c;
+      ~GiveBack() { p.give_back(c); }
+    } give_back{*pool, conn};
+    if (!data_pool) return f(store);
+    data_pool->lend(data_conn);
+    GiveBack give_back_data{*data_pool, data_conn};
+    return f(store);
   }
 };
 
@@ -49,7 +47,10 @@ LeasedDeviceStore::LeasedDeviceStore(LeasedDeviceStoreOptions options, std::stri
                                      std::shared_ptr<store::WriteFence> fence)
     : opt_(std::move(options)),
       gate_(std::move(business_id), std::move(fence), opt_.lease_fresh),
-      session_(std::make_shared<Session>(opt_.database_url, opt_.pod, gate_.fence())) {}
+      session_(std::make_shared<Session>(
+          // Same guards as the other ha sessions, with a shorter idle-in-transaction limit (5 s).
+          opt_.pool ? opt_.pool : make_store_pool({opt_.database_url, opt_.pod, 5000, 2000, 5000, nullptr}, 1, "device"),
+          opt_.data_pool, gate_.fence())) {}
 
 LeasedDeviceStore::~LeasedDeviceStore() = default;
 

@@ -1,6 +1,6 @@
 // The device store of an account this pod leads, gated by the account's lease: store::PgDeviceStore
-// (all the SQL, fenced by the epoch in the database) on a session of its own, plus what only the HA
-// layer knows:
+// (all the SQL, fenced by the epoch in the database) on a connection borrowed from the pod's store
+// pool for each call, plus what only the HA layer knows:
 // - every write is refused (client::StoreFenced, which stops the client) before it starts once the
 //   lease deadline passed, so a pod resuming from a stop writes nothing before it is fenced;
 // - pairing moves the account's advisory lock from hashtext('pair:'||business_id) to the jid's key
@@ -9,7 +9,8 @@
 //   (Elector::move_lock). set_paired runs on the client's thread and waits for the elector's; it
 //   gives up as soon as the fence is revoked, so a fence that destroys the client while it waits
 //   cannot deadlock.
-// The session reconnects on the next call after a connection loss.
+// Each call borrows a connection from the pod's store pool for its duration; a lost one is
+// replaced by the pool on the next call.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,7 @@
 
 #include "core/client/device_store.h"
 #include "ha/lease_gate.h"
+#include "store/connection_pool.h"
 #include "store/device_store.h"
 #include "store/fenced_write.h"
 
@@ -29,7 +31,13 @@ using LockMover = std::function<bool(const std::string& business_id, std::int64_
                                      std::function<void()> commit, std::function<bool()> abandon)>;
 
 struct LeasedDeviceStoreOptions {
+  // The pod's store pool (ha/store_session.h make_store_pool): each call borrows one connection.
+  // Null: a private pool of one connection to database_url, named waconnector/<pod>/device.
+  std::shared_ptr<store::ConnectionPool> pool;
   std::string database_url;
+  // The account's tenant database pool (store/tenants.h TenantPools) for its device and pre-key
+  // rows, borrowed per call like `pool`; null: none.
+  std::shared_ptr<store::ConnectionPool> data_pool;
   std::string pod;
   // False once the account's lease deadline passed (the fence guard is about to fence); checked
   // before every write. Empty: always fresh (the fence alone gates).

@@ -54,32 +54,22 @@ auto fenced(F&& f) {
 }  // namespace
 
 struct LeasedMessageStore::Session {
-  Session(std::string u, std::string p, std::string id, std::shared_ptr<const store::WriteFence> f)
-      : url(std::move(u)), pod(std::move(p)), business_id(std::move(id)), fence(std::move(f)) {}
+  Session(std::shared_ptr<store::ConnectionPool> p, std::string id, std::shared_ptr<const store::WriteFence> f)
+      : pool(std::move(p)), business_id(std::move(id)), fence(std::move(f)) {}
 
   // Recursive: transaction() holds it while the body calls the other methods.
   std::recursive_mutex mu;
-  std::string url;
-  std::string pod;
+  std::shared_ptr<store::ConnectionPool> pool;
   std::string business_id;
   std::shared_ptr<const store::WriteFence> fence;
-  pg::Connection conn;
-  std::unique_ptr<store::PgSignalStore> signal;  // uses `conn`, which connected() re-opens in place
+  pg::Connection conn;  // lent by the pool while a call (or a whole transaction()) runs
+  int depth = 0;        // nested run()s: the outermost one borrows and gives back
+  std::unique_ptr<store::PgSignalStore> signal;  // uses `conn`
   bool in_tx = false;
 
-  // Caller holds mu.
-  pg::Connection& connected() {
-    if (!in_tx && !conn.ok()) {
-      conn.close();
-      conn = open_store_session({url, pod, 5000, 2000, 5000}, "messages");
-    }
-    return conn;
-  }
-
   // The Signal store of the paired device; created on first use (the device JID keys the state,
-  // and an account may pair while its client runs).
+  // and an account may pair while its client runs). Inside run().
   store::PgSignalStore& sig() {
-    connected();
     if (!signal) {
       pg::TenantScope tenant(conn, business_id);
       auto r = conn.exec(fmt::format("load the device JID of business {}", business_id),
@@ -91,18 +81,22 @@ struct LeasedMessageStore::Session {
     return *signal;
   }
 
-  // Runs f() under the lock on a live connection; a lost connection is closed (outside a
-  // transaction) for the next call to re-open.
+  // Runs f() under the lock on a connection lent by the pod's store pool: the outermost call
+  // borrows it and gives it back when it ends, so a transaction() and everything its body calls
+  // run on one connection and the account holds none between calls. A lost connection is dropped
+  // by the pool; the next call gets another.
   template <class F>
   auto run(F&& f) {
     std::lock_guard lk(mu);
-    try {
-      connected();
-      return fenced(std::forward<F>(f));
-    } catch (const pg::Error& e) {
-      if (e.connection_lost() && !in_tx) conn.close();
-      throw;
-    }
+    if (depth == 0) pool->lend(conn);
+    ++depth;
+    struct Leave {
+      Session& s;
+      ~Leave() {
+        if (--s.depth == 0) s.pool->give_back(s.conn);
+      }
+    } leave{*this};
+    return fenced(std::forward<F>(f));
   }
 };
 
@@ -181,7 +175,9 @@ LeasedMessageStore::LeasedMessageStore(LeasedMessageStoreOptions options, std::s
                                        std::shared_ptr<store::WriteFence> fence)
     : opt_(std::move(options)),
       gate_(std::move(business_id), std::move(fence), opt_.lease_fresh),
-      session_(std::make_unique<Session>(opt_.database_url, opt_.pod, gate_.business_id(), gate_.fence())),
+      session_(std::make_unique<Session>(
+          opt_.pool ? opt_.pool : make_store_pool({opt_.database_url, opt_.pod, 5000, 2000, 5000, nullptr}, 1, "messages"),
+          gate_.business_id(), gate_.fence())),
       signal_(std::make_unique<GatedSignal>(*this)) {}
 
 LeasedMessageStore::~LeasedMessageStore() = default;

@@ -1,13 +1,15 @@
 // The message store of an account this pod leads (core/client/message_store.h), gated by the
 // account's lease like ha/leased_device_store.h: store::PgSignalStore, store/inbox, store/outbox and
-// store/lid_map (all the SQL, fenced by the epoch in the database) on a session of its own, and
+// store/lid_map (all the SQL, fenced by the epoch in the database) on connections borrowed from
+// the pod's store pool, and
 // every write refused with client::StoreFenced before it starts once the fence is revoked or the
 // lease deadline passed (a pod resuming from SIGSTOP writes nothing before it is fenced).
 //
-// One session per account: a decryption's Signal writes and its inbox row share it, so
-// transaction() commits them together. The session reconnects on the next call after a
-// connection loss (never inside a transaction). Calls are serialised by a mutex, so a dispatcher
-// thread may use the outbox while the client thread decrypts; transaction() holds it throughout.
+// Each call borrows one pooled connection for its duration; transaction() holds one for the whole
+// transaction, so a decryption's Signal writes and its inbox row share it and commit together
+// (epoch-fenced in that transaction, as before). Between calls the account holds no connection.
+// Calls are serialised by a mutex, so a dispatcher thread may use the outbox while the client
+// thread decrypts; transaction() holds it throughout.
 #pragma once
 
 #include <functional>
@@ -16,11 +18,15 @@
 
 #include "core/client/message_store.h"
 #include "ha/lease_gate.h"
+#include "store/connection_pool.h"
 #include "store/fenced_write.h"
 
 namespace wa::ha {
 
 struct LeasedMessageStoreOptions {
+  // The pod's store pool (ha/store_session.h make_store_pool). Null: a private pool of one
+  // connection to database_url, named waconnector/<pod>/messages.
+  std::shared_ptr<store::ConnectionPool> pool;
   std::string database_url;
   std::string pod;
   // False once the account's lease deadline passed; checked before every write. Empty: always fresh.

@@ -1,47 +1,46 @@
-// A background thread woken by PostgreSQL NOTIFY: it LISTENs on one channel with a session of its
-// own and runs a round of work on every notification and at least every `interval` (the sweep: a
-// NOTIFY sent while the session was not listening is lost). A database error closes the session;
-// the thread reconnects `interval` later, logging the outage once (<name>_db_error, then
-// <name>_reconnected). stop() wakes the wait at once (an eventfd polled next to the socket).
-// Shared by the outbox dispatcher (ha/outbox_dispatcher.h) and the pair-code responder
-// (app/qr_pair_code_responder.h), which differ only in what a round does.
+// A background thread woken by PostgreSQL NOTIFY through the pod's notify hub (store/notify_hub.h:
+// one LISTEN session per pod for every channel) and at least every `interval` (the sweep: a
+// NOTIFY sent while the hub was not listening is lost). A round borrows connections from the
+// pod's store pool as it needs them, never holding one across a slow wait (a WhatsApp request, an
+// HTTP POST). A round that throws is a database error: logged once (<name>_db_error, then
+// <name>_reconnected after the next good round), `on_down` runs, and the next round comes
+// `interval` later. stop() wakes the wait at once.
+// Shared by the outbox dispatcher, the pair-code responder, the webhook sender, the logout
+// responder (which differ only in what a round does) and the SSE streams' listener.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
-#include "store/pg.h"
+#include "store/connection_pool.h"
+#include "store/notify_hub.h"
 
 namespace wa::ha {
 
 struct NotifyWorkerOptions {
   std::string name;                          // log event prefix, e.g. "outbox_dispatcher"
-  std::string application_name;              // of the worker's session, e.g. "waconnector/outbox"
-  std::string channel;                       // LISTENed on every (re)connect
-  std::chrono::milliseconds interval{1000};  // the sweep, and the reconnect delay after an error
-  // Server-side limits of the session (libpq "options"). The default bounds every statement, lock
-  // wait and open transaction: a worker's fenced write holds the account row FOR SHARE, and a pod
-  // stopped (SIGSTOP, a VM pause) inside one must not keep the next leader's begin_lease waiting
-  // past the server release (a drill round saw no takeover for 60 s without this).
-  std::string session_options =
-      "-c statement_timeout=5000 -c lock_timeout=2000 -c idle_in_transaction_session_timeout=5000";
-  // Also run a round as soon as the session listens (work queued while it was not listening is
-  // served at once instead of at the first sweep).
+  std::string channel;                       // subscribed on the hub
+  std::chrono::milliseconds interval{1000};  // the sweep, and the delay after an error
+  // Also run a round at once when the worker starts and whenever the hub (re)connects (work
+  // queued while nothing listened is served at once instead of at the next sweep).
   bool round_on_connect = false;
 };
 
 class NotifyWorker {
  public:
-  // One round on the worker's thread with its session; `notified` is true when a NOTIFY woke it.
-  // An exception counts as a database error. The round may check stopping() to end early.
-  using Round = std::function<void(pg::Connection& conn, bool notified)>;
+  // One round on the worker's thread; `notified` is true when a NOTIFY woke it. The round may
+  // check stopping() to end early.
+  using Round = std::function<void(store::ConnectionPool& pool, bool notified)>;
 
-  // Starts the thread. `on_down` (optional) runs after each database error, before the delay.
-  NotifyWorker(std::string database_url, NotifyWorkerOptions options, Round round,
-               std::function<void()> on_down = {});
+  // Starts the thread. `on_down` (optional) runs after each failed round, before the delay.
+  NotifyWorker(store::NotifyHub& hub, std::shared_ptr<store::ConnectionPool> pool, NotifyWorkerOptions options,
+               Round round, std::function<void()> on_down = {});
   ~NotifyWorker();  // stop()
   NotifyWorker(const NotifyWorker&) = delete;
   NotifyWorker& operator=(const NotifyWorker&) = delete;
@@ -49,17 +48,24 @@ class NotifyWorker {
   // Wakes and joins the thread (a round in progress finishes first). Idempotent.
   void stop();
   bool stopping() const { return stopping_.load(); }
+  // Runs a round now (as a NOTIFY would).
+  void wake();
+  // Waits up to `d` unless stop() comes first; false when stopping (rounds that pause between steps).
+  bool sleep_for(std::chrono::milliseconds d);
 
  private:
   void run();
-  pg::Connection open_session() const;
 
-  std::string url_;
+  std::shared_ptr<store::ConnectionPool> pool_;
   NotifyWorkerOptions options_;
   Round round_;
   std::function<void()> on_down_;
-  int wake_fd_ = -1;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool notified_ = false;   // under mu_
+  bool sweep_now_ = false;  // under mu_: the hub (re)connected
   std::atomic<bool> stopping_{false};
+  store::NotifyHub::Subscription sub_;
   std::thread thread_;
 };
 

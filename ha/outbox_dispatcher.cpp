@@ -4,18 +4,18 @@
 
 namespace wa::ha {
 
-OutboxDispatcher::OutboxDispatcher(std::string database_url, LedConnections led, OutboxDispatcherOptions options)
+OutboxDispatcher::OutboxDispatcher(store::NotifyHub& hub, std::shared_ptr<store::ConnectionPool> pool,
+                                   LedConnections led, OutboxDispatcherOptions options)
     : led_(std::move(led)),
       options_(std::move(options)),
-      worker_(std::move(database_url),
-              {"outbox_dispatcher", "waconnector/outbox", std::string(store::kOutboxChannel),
-               options_.sweep_interval, "", false},
-              [this](pg::Connection& conn, bool notified) {
+      worker_(hub, std::move(pool),
+              {"outbox_dispatcher", std::string(store::kOutboxChannel), options_.sweep_interval, false},
+              [this](store::ConnectionPool& pool, bool notified) {
                 if (notified) notifications_.fetch_add(1);
                 wake_all();
-                if (options_.after_round) options_.after_round(conn);
+                if (options_.after_round) pool.with([&](pg::Connection& c) { options_.after_round(c); });
               },
-              // The clients claim through their own sessions: wake them even while this one is down.
+              // The clients claim on their own: wake them even while the database is away.
               [this] { wake_all(); }) {}
 
 void OutboxDispatcher::wake_all() {

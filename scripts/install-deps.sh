@@ -20,6 +20,8 @@ PKGS=(
   buildah
   # PostgreSQL primary failover drills (scripts/patroni-cluster.sh, tests/patroni)
   patroni etcd-server
+  # the store pool through transaction pooling, and a lock URL refused behind it (tests/pgbouncer)
+  pgbouncer
 )
 
 missing=()

@@ -1,8 +1,5 @@
 #include "app/api/event_stream.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <exception>
 
@@ -10,7 +7,6 @@
 
 #include "app/api/webhook_sender.h"
 #include "common/log.h"
-#include "ha/store_session.h"
 #include "store/accounts.h"
 #include "store/connection_pool.h"
 #include "store/notify.h"
@@ -38,64 +34,33 @@ std::string sse_event(const std::string& business_id, const store::StreamEvent& 
 
 }  // namespace
 
-EventStreams::EventStreams(std::string database_url, std::shared_ptr<store::ConnectionPool> pool,
+EventStreams::EventStreams(store::NotifyHub& hub, std::shared_ptr<store::ConnectionPool> pool,
                            EventStreamOptions options)
-    : url_(std::move(database_url)), pool_(std::move(pool)), options_(options) {
+    : pool_(std::move(pool)), options_(options) {
   options_.max_streams = std::max(options_.max_streams, 0);
   options_.batch = std::clamp(options_.batch, 1, 1000);
-  int p[2];
-  if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
-    throw std::runtime_error("event streams: cannot create a pipe");
-  wake_read_ = p[0];
-  wake_write_ = p[1];
-  listener_ = std::thread([this] { listen_loop(); });
+  // A notification or a hub reconnect (notifications may have been missed) wakes every stream.
+  sub_ = hub.subscribe(std::string(store::kEventChannel), [this](const store::Notice&) { bump(); });
 }
 
-EventStreams::~EventStreams() {
-  stop();
-  ::close(wake_read_);
-  ::close(wake_write_);
-}
+EventStreams::~EventStreams() { stop(); }
 
-void EventStreams::stop() {
-  if (!stopping_.exchange(true)) {
-    const char b = 1;
-    [[maybe_unused]] auto n = ::write(wake_write_, &b, 1);
+void EventStreams::bump() {
+  {
     std::lock_guard lk(mu_);
     ++generation_;
   }
   cv_.notify_all();
-  if (listener_.joinable() && listener_.get_id() != std::this_thread::get_id()) listener_.join();
+}
+
+void EventStreams::stop() {
+  if (!stopping_.exchange(true)) bump();
+  sub_.reset();
 }
 
 std::uint64_t EventStreams::generation() const {
   std::lock_guard lk(mu_);
   return generation_;
-}
-
-void EventStreams::listen_loop() {
-  pg::Connection conn;
-  while (!stopping_) {
-    try {
-      if (!conn.ok()) {
-        conn = ha::open_worker_session(url_, "event stream listener", "waconnector/events");
-        store::listen(conn, store::kEventChannel);
-      }
-      if (store::wait_for_notify(conn, std::chrono::seconds(5), wake_read_)) {
-        {
-          std::lock_guard lk(mu_);
-          ++generation_;
-        }
-        cv_.notify_all();
-      }
-    } catch (const std::exception& e) {
-      // The streams keep polling meanwhile; the reason goes to the log only (libpq names hosts).
-      log::warn("event_listener_error").kv("error", e.what());
-      conn = pg::Connection();
-      std::unique_lock lk(mu_);
-      cv_.wait_for(lk, options_.poll, [&] { return stopping_.load(); });
-    }
-  }
 }
 
 HttpResponse EventStreams::open(const std::string& business_id, const HttpRequest& req) {
@@ -112,15 +77,13 @@ HttpResponse EventStreams::open(const std::string& business_id, const HttpReques
   }
   auto slot = std::make_shared<Slot>(active_);
   std::optional<store::EventCursor> cursor;
-  bool known = true;
-  pool_->with([&](pg::Connection& c) {
-    if (!store::get_account(c, business_id)) {
-      known = false;
-      return;
-    }
-    cursor = req.last_event_id.empty() ? store::events_now(c, business_id)
-                                       : store::event_cursor(c, business_id, req.last_event_id);
-  });
+  const bool known = pool_->with([&](pg::Connection& c) { return store::get_account(c, business_id).has_value(); });
+  const auto data = known && options_.data_pool ? options_.data_pool(business_id) : pool_;
+  if (known)
+    data->with([&](pg::Connection& c) {
+      cursor = req.last_event_id.empty() ? store::events_now(c, business_id)
+                                         : store::event_cursor(c, business_id, req.last_event_id);
+    });
   if (!known) return HttpResponse::json_error(404, fmt::format("business {} is not registered", business_id));
   if (!cursor)
     return HttpResponse::json_error(
@@ -128,13 +91,14 @@ HttpResponse EventStreams::open(const std::string& business_id, const HttpReques
         "unknown_event_id");
   HttpResponse r;
   r.content_type = "text/event-stream";
-  r.stream = [self = shared_from_this(), slot, business_id, c = *cursor](StreamWriter& w) {
-    self->serve(w, business_id, c);
+  r.stream = [self = shared_from_this(), slot, business_id, data, c = *cursor](StreamWriter& w) {
+    self->serve(w, *data, business_id, c);
   };
   return r;
 }
 
-void EventStreams::serve(StreamWriter& w, const std::string& business_id, store::EventCursor cursor) {
+void EventStreams::serve(StreamWriter& w, store::ConnectionPool& data, const std::string& business_id,
+                         store::EventCursor cursor) {
   log::info("event_stream_opened").kv("business_id", business_id).kv("streams", active_.load());
   // The reconnect delay EventSource clients use; also shows the client at once that it is open.
   bool open = w.write(": stream of business events\nretry: 2000\n\n");
@@ -148,7 +112,7 @@ void EventStreams::serve(StreamWriter& w, const std::string& business_id, store:
       seen = gen;
       try {
         for (;;) {
-          const auto events = pool_->with(
+          const auto events = data.with(
               [&](pg::Connection& c) { return store::read_events(c, business_id, cursor, options_.batch); });
           std::string out;
           for (const auto& e : events) out += sse_event(business_id, e);

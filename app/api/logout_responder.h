@@ -5,7 +5,8 @@
 // client gives up as logged_out (its device store marks the credentials unusable and the account
 // logged_out); then the account is reset for pairing as `accounts pair --relink` does (the old
 // device's keys deleted, status disconnected): a leader starts again and shows a new QR.
-// Woken by NOTIFY on store::kLogoutChannel, polling as well; reconnects after database errors.
+// Woken through the pod's notify hub on store::kLogoutChannel, polling as well (ha::NotifyWorker);
+// connections come from the pod's store pool, one statement at a time.
 #pragma once
 
 #include <atomic>
@@ -13,9 +14,9 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "ha/notify_worker.h"
 #include "store/fenced_write.h"
 
 namespace wa::app::api {
@@ -33,23 +34,19 @@ class LogoutResponder {
   // Sends the logout on the account's connection; throws with the reason when it cannot.
   using Logout = std::function<void(const std::string& business_id, std::chrono::milliseconds timeout)>;
 
-  LogoutResponder(std::string database_url, LedAccounts led, Logout logout, LogoutResponderOptions options = {});
-  ~LogoutResponder();  // stop()
-  LogoutResponder(const LogoutResponder&) = delete;
-  LogoutResponder& operator=(const LogoutResponder&) = delete;
-  void stop();  // wakes and joins the thread; idempotent
+  LogoutResponder(store::NotifyHub& hub, std::shared_ptr<store::ConnectionPool> pool, LedAccounts led, Logout logout,
+                  LogoutResponderOptions options = {});
+  // Not copyable (the worker is not); destruction stops the worker first (declared last).
+  void stop() { worker_.stop(); }  // wakes and joins the thread; idempotent
 
  private:
-  void run();
-  void answer(const std::string& business_id, std::int64_t request_id);
+  void round(store::ConnectionPool& pool);
+  void answer(store::ConnectionPool& pool, const std::string& business_id, std::int64_t request_id);
 
-  std::string url_;
   LedAccounts led_;
   Logout logout_;
   LogoutResponderOptions options_;
-  int wake_read_ = -1, wake_write_ = -1;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
+  ha::NotifyWorker worker_;  // last: its thread uses the members above
 };
 
 }  // namespace wa::app::api

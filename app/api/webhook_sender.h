@@ -1,25 +1,27 @@
 // The leader's webhook sender: a thread in `waconnector run` that delivers the due webhook
-// deliveries (store/webhooks.h) of the accounts this pod leads. Woken by NOTIFY on
-// store::kWebhookChannel and polling as well; every claim and every outcome is fenced by the
+// deliveries (store/webhooks.h) of the accounts this pod leads. Woken through the pod's notify hub
+// on store::kWebhookChannel and polling as well (ha::NotifyWorker); every claim and every outcome is fenced by the
 // account's WriteFence, so a pod that lost the account stops at its next write and the new
 // leader picks the deliveries up (a claim of a dead sender runs out after the request timeout).
 // Each POST carries the Standard Webhooks headers (webhook-id = the event id, the same on every
 // retry; webhook-timestamp; webhook-signature v1). Retries follow `schedule` with jitter: a 2xx
 // delivers, 410 disables the endpoint, 429/503 wait at least Retry-After, anything else retries
 // until the schedule is exhausted (dead letter, visible in the delivery log). The POSTs run on
-// this thread with their own deadline, never on a connection the leader needs.
+// this thread with their own deadline and hold no pooled connection meanwhile.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "ha/notify_worker.h"
 #include "store/fenced_write.h"
+#include "store/webhooks.h"
 
 namespace wa::app::api {
 
@@ -41,18 +43,25 @@ struct WebhookSenderOptions {
   // of the accounts it sent for; each delivery given up (dead letter or 410).
   std::function<void(std::int64_t pending)> on_pending;
   std::function<void()> on_dead_letter;
+  // The led accounts that keep their events, webhooks and deliveries in a tenant database
+  // (store/tenants.h), with that database's pool; the others use the control pool. Empty: none.
+  std::function<std::map<std::string, std::shared_ptr<store::ConnectionPool>>(const std::vector<std::string>&)>
+      tenant_pools;
+  // Run each round for every led account in `tenant_pools` before its deliveries are claimed (the
+  // relay of its account events into the tenant database, store::relay_account_events).
+  std::function<void(const store::WriteFence&, store::ConnectionPool& control, store::ConnectionPool& tenant)>
+      tenant_round;
 };
 
 class WebhookSender {
  public:
   using LedAccounts = std::function<std::vector<std::shared_ptr<const store::WriteFence>>()>;
 
-  WebhookSender(std::string database_url, LedAccounts led, WebhookSenderOptions options = {});
-  ~WebhookSender();  // stop()
-  WebhookSender(const WebhookSender&) = delete;
-  WebhookSender& operator=(const WebhookSender&) = delete;
+  WebhookSender(store::NotifyHub& hub, std::shared_ptr<store::ConnectionPool> pool, LedAccounts led,
+                WebhookSenderOptions options = {});
+  // Not copyable (the worker is not); destruction stops the worker first (declared last).
 
-  void stop();  // wakes and joins the thread; idempotent
+  void stop() { worker_.stop(); }  // wakes and joins the thread; idempotent
 
   std::int64_t delivered() const { return delivered_.load(); }
   std::int64_t failed_attempts() const { return failed_.load(); }
@@ -63,15 +72,15 @@ class WebhookSender {
                               std::int64_t seq, std::int64_t created_at_ms, const std::string& data_json);
 
  private:
-  void run();
+  void round(store::ConnectionPool& pool);
+  // POSTs one claimed delivery and records the outcome; false once the lease moved.
+  bool deliver(store::ConnectionPool& pool, const store::WriteFence& fence, const store::DueDelivery& d);
 
-  std::string url_;
   LedAccounts led_;
   WebhookSenderOptions options_;
-  int wake_read_ = -1, wake_write_ = -1;
-  std::atomic<bool> stopping_{false};
+  std::chrono::steady_clock::time_point next_prune_{};
   std::atomic<std::int64_t> delivered_{0}, failed_{0}, dead_{0};
-  std::thread thread_;
+  ha::NotifyWorker worker_;  // last: its thread uses the members above
 };
 
 }  // namespace wa::app::api

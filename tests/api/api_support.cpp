@@ -25,13 +25,14 @@ ApiFixture::ApiFixture() {
   h.status_json = [pod] { return app::render_status_json(pod); };
   h.metrics = &metrics;
   server = std::make_unique<app::HttpServer>("127.0.0.1", 0, h, o);
-  auto pool = std::make_shared<store::ConnectionPool>(db.url(), "test/api", 4);
+  pool = std::make_shared<store::ConnectionPool>(db.url(), "test/api", 4);
   app::api::EventStreamOptions so;
   so.max_streams = 3;
   so.heartbeat = std::chrono::milliseconds(300);
   so.poll = std::chrono::milliseconds(500);
   so.batch = 4;  // small, so a catch-up takes several reads
-  events = std::make_shared<app::api::EventStreams>(db.url(), pool, so);
+  hub = std::make_unique<store::NotifyHub>(store::NotifyHubOptions{db.url(), "test/notify"});
+  events = std::make_shared<app::api::EventStreams>(*hub, pool, so);
   app::api::register_api_routes(*server, std::make_shared<const app::api::Api>(pool, admin, events));
 }
 

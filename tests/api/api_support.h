@@ -9,6 +9,8 @@
 
 #include "app/api/event_stream.h"
 #include "app/http_server.h"
+#include "store/connection_pool.h"
+#include "store/notify_hub.h"
 #include "common/metrics.h"
 #include "tests/app/http_client.h"
 #include "tests/store/test_db.h"
@@ -32,6 +34,8 @@ class ApiFixture {
                   const std::string& token = {}, const std::string& extra_headers = {});
 
   TestDatabase db;
+  std::unique_ptr<store::NotifyHub> hub;  // before `events`, which subscribes to it
+  std::shared_ptr<store::ConnectionPool> pool;
   Metrics metrics;
   const std::string admin = "test-admin-token-0123456789abcdefghij";
   std::string token_a, token_b;

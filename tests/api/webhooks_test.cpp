@@ -262,7 +262,7 @@ TEST_CASE("webhooks: the sender retries with the same event id and a valid signa
   add_inbox(c, "biz-a", 1);
 
   auto fence = std::make_shared<const wa::store::WriteFence>("biz-a", 0);
-  WebhookSender sender(f.db.url(), [&] { return std::vector<std::shared_ptr<const wa::store::WriteFence>>{fence}; },
+  WebhookSender sender(*f.hub, f.pool, [&] { return std::vector<std::shared_ptr<const wa::store::WriteFence>>{fence}; },
                        fast({0ms, 200ms, 200ms}));
   REQUIRE(eventually([&] { return sender.delivered() == 1; }));
   const auto reqs = rx.requests();
@@ -310,7 +310,7 @@ TEST_CASE("webhooks: 410 disables, a hanging receiver times out, the schedule en
   // A fence of another epoch sends nothing.
   auto stale = std::make_shared<const wa::store::WriteFence>("biz-a", 7);
   {
-    WebhookSender s(f.db.url(), [&] { return std::vector<std::shared_ptr<const wa::store::WriteFence>>{stale}; },
+    WebhookSender s(*f.hub, f.pool, [&] { return std::vector<std::shared_ptr<const wa::store::WriteFence>>{stale}; },
                     fast({0ms, 50ms}));
     std::this_thread::sleep_for(400ms);
   }
@@ -319,7 +319,7 @@ TEST_CASE("webhooks: 410 disables, a hanging receiver times out, the schedule en
 
   auto fence = std::make_shared<const wa::store::WriteFence>("biz-a", 0);
   const auto t0 = std::chrono::steady_clock::now();
-  WebhookSender sender(f.db.url(), [&] { return std::vector<std::shared_ptr<const wa::store::WriteFence>>{fence}; },
+  WebhookSender sender(*f.hub, f.pool, [&] { return std::vector<std::shared_ptr<const wa::store::WriteFence>>{fence}; },
                        fast({0ms, 50ms}));
   REQUIRE(eventually([&] { return sender.dead() == 2; }));
   CHECK(std::chrono::steady_clock::now() - t0 < 5s);  // the hanging receiver cost its timeouts only
@@ -386,7 +386,7 @@ TEST_CASE("webhooks: during a secret rotation both signatures are sent, space-se
   auto c = f.db.connect();
   add_inbox(c, "biz-a", 1);
   auto fence = std::make_shared<const wa::store::WriteFence>("biz-a", 0);
-  WebhookSender sender(f.db.url(), [&] { return std::vector<std::shared_ptr<const wa::store::WriteFence>>{fence}; },
+  WebhookSender sender(*f.hub, f.pool, [&] { return std::vector<std::shared_ptr<const wa::store::WriteFence>>{fence}; },
                        fast({0ms, 200ms}));
   REQUIRE(eventually([&] { return sender.delivered() == 1; }));
   auto q = rx.requests().back();

@@ -14,7 +14,9 @@
 #include "app/qr_pair_code_responder.h"
 #include "app/qr_render.h"
 #include "store/accounts.h"
+#include "store/connection_pool.h"
 #include "store/fenced_write.h"
+#include "store/notify_hub.h"
 #include "store/pairing.h"
 #include "tests/app_qr/qr_support.h"
 #include "tests/store/test_db.h"
@@ -166,6 +168,8 @@ TEST_CASE("accounts pair gives up after --timeout and refuses bad input", "[qr][
 TEST_CASE("accounts pair --phone: the leader's responder answers with the code", "[qr][pg]") {
   wa::test::TestDatabase db;
   auto c = db.connect();
+  wa::store::NotifyHub hub({db.url(), "test/notify"});
+  auto pool = std::make_shared<wa::store::ConnectionPool>(db.url(), "test/pool", 4);
   wa::store::add_account(c, "biz-code", std::nullopt);
   wa::store::add_account(c, "biz-other", std::nullopt);
 
@@ -174,7 +178,7 @@ TEST_CASE("accounts pair --phone: the leader's responder answers with the code",
   wa::app::PairCodeResponderOptions opt;
   opt.poll_interval = std::chrono::seconds(30);  // the NOTIFY must wake it, not the poll
   wa::app::PairCodeResponder responder(
-      db.url(), "pod-a", led("biz-code"),
+      hub, pool, "pod-a", led("biz-code"),
       [&](const std::string& business_id, const std::string& phone, bool push) {
         std::lock_guard lk(mu);
         asked.push_back(business_id + " " + phone + (push ? " push" : " quiet"));
@@ -202,7 +206,7 @@ TEST_CASE("accounts pair --phone: the leader's responder answers with the code",
 
   mark_paired(c, "biz-code", "15550001234:3@s.whatsapp.net");
   CHECK(cli.wait(10000) == 0);
-  CHECK(responder.answered() == 1);
+  CHECK(wa::test::eventually([&] { return responder.answered() == 1; }, 5000));
 
   // A request for an account this pod does not lead stays unanswered: the CLI gives up.
   store_qr(c, "biz-other", qr_string('o'));
@@ -218,9 +222,11 @@ TEST_CASE("accounts pair --phone: the leader's responder answers with the code",
 TEST_CASE("accounts pair --phone reports the leader's failure", "[qr][pg]") {
   wa::test::TestDatabase db;
   auto c = db.connect();
+  wa::store::NotifyHub hub({db.url(), "test/notify"});
+  auto pool = std::make_shared<wa::store::ConnectionPool>(db.url(), "test/pool", 4);
   wa::store::add_account(c, "biz-fail", std::nullopt);
   wa::app::PairCodeResponder responder(
-      db.url(), "pod-b", led("biz-fail"),
+      hub, pool, "pod-b", led("biz-fail"),
       [](const std::string&, const std::string&, bool) -> std::string {
         throw std::runtime_error("the client is not waiting for pairing");
       });
@@ -228,7 +234,8 @@ TEST_CASE("accounts pair --phone reports the leader's failure", "[qr][pg]") {
   wa::test::Child cli(pair_cmd(db, "biz-fail", {"--phone", "+15550003333", "--timeout", "20s"}));
   CHECK(cli.wait(15000) == 1);
   CHECK(cli.err().find("could not get a pair code: the client is not waiting for pairing") != std::string::npos);
-  CHECK(responder.failed() == 1);
+  // Counted just after the commit that the CLI saw.
+  CHECK(wa::test::eventually([&] { return responder.failed() == 1; }, 5000));
 }
 
 TEST_CASE("accounts pair --relink makes a logged-out account pairable again", "[qr][pg]") {
@@ -257,9 +264,11 @@ TEST_CASE("accounts pair --relink makes a logged-out account pairable again", "[
 TEST_CASE("accounts pair --phone refuses a malformed code from the leader", "[qr][pg]") {
   wa::test::TestDatabase db;
   auto c = db.connect();
+  wa::store::NotifyHub hub({db.url(), "test/notify"});
+  auto pool = std::make_shared<wa::store::ConnectionPool>(db.url(), "test/pool", 4);
   wa::store::add_account(c, "biz-bad", std::nullopt);
   wa::app::PairCodeResponder responder(
-      db.url(), "pod-c", led("biz-bad"),
+      hub, pool, "pod-c", led("biz-bad"),
       [](const std::string&, const std::string&, bool) { return std::string("abcI0O"); });
   store_qr(c, "biz-bad", qr_string('b'));
   wa::test::Child cli(pair_cmd(db, "biz-bad", {"--phone", "+15550005555", "--timeout", "20s"}));
@@ -272,13 +281,15 @@ TEST_CASE("pair-code responder: an answer from a pod whose lease moved is refuse
           "[qr][pg]") {
   wa::test::TestDatabase db;
   auto c = db.connect();
+  wa::store::NotifyHub hub({db.url(), "test/notify"});
+  auto pool = std::make_shared<wa::store::ConnectionPool>(db.url(), "test/pool", 4);
   wa::store::add_account(c, "biz-stale", std::nullopt);
   const auto old_epoch = wa::store::begin_lease(c, "biz-stale", "pod-a").epoch;
   std::int64_t new_epoch = 0;
   wa::app::PairCodeResponderOptions opt;
   opt.poll_interval = std::chrono::seconds(30);  // one attempt: the insert's NOTIFY wakes it
   auto stale = std::make_unique<wa::app::PairCodeResponder>(
-      db.url(), "pod-a", led("biz-stale", old_epoch),
+      hub, pool, "pod-a", led("biz-stale", old_epoch),
       [&](const std::string& business_id, const std::string&, bool) {
         // While pod-a's client is busy asking, pod-b takes the account over.
         if (new_epoch == 0) {
@@ -299,7 +310,7 @@ TEST_CASE("pair-code responder: an answer from a pod whose lease moved is refuse
 
   // The new leader's responder serves the same request.
   wa::app::PairCodeResponder fresh(
-      db.url(), "pod-b", led("biz-stale", new_epoch),
+      hub, pool, "pod-b", led("biz-stale", new_epoch),
       [](const std::string&, const std::string&, bool) { return std::string("WXYZ-5678"); });
   REQUIRE(wa::test::eventually([&] { return fresh.answered() == 1; }, 10000));
   q = wa::store::get_pair_code_request(c, id);

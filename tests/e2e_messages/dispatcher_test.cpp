@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include "ha/outbox_dispatcher.h"
+#include "store/connection_pool.h"
+#include "store/notify_hub.h"
 #include "store/outbox.h"
 #include "support.h"
 
@@ -45,7 +47,8 @@ TEST_CASE("outbox dispatcher: NOTIFY wakes logged-in led connections at once", "
   auto off = std::make_shared<CountingConnection>(core::ConnectionState::connecting);
   ha::OutboxDispatcherOptions o;
   o.sweep_interval = 60s;  // only a NOTIFY can wake within the test
-  ha::OutboxDispatcher d(db.url(), [&] { return std::vector<std::shared_ptr<core::Connection>>{on, off}; }, o);
+  store::NotifyHub hub({db.url(), "test/notify"});
+  ha::OutboxDispatcher d(hub, std::make_shared<store::ConnectionPool>(db.url(), "test/pool", 2), [&] { return std::vector<std::shared_ptr<core::Connection>>{on, off}; }, o);
   // The dispatcher listens once connected; enqueue until one wake-up (a first insert may beat LISTEN).
   REQUIRE(hatest::wait_for(
       [&] {
@@ -66,7 +69,8 @@ TEST_CASE("outbox dispatcher: the sweep wakes without any NOTIFY", "[pg][send]")
   auto on = std::make_shared<CountingConnection>(core::ConnectionState::logged_in);
   ha::OutboxDispatcherOptions o;
   o.sweep_interval = 100ms;
-  ha::OutboxDispatcher d(db.url(), [&] { return std::vector<std::shared_ptr<core::Connection>>{on}; }, o);
+  store::NotifyHub hub({db.url(), "test/notify"});
+  ha::OutboxDispatcher d(hub, std::make_shared<store::ConnectionPool>(db.url(), "test/pool", 2), [&] { return std::vector<std::shared_ptr<core::Connection>>{on}; }, o);
   REQUIRE(hatest::wait_for([&] { return on->woken.load() >= 3; }, 5s));
   CHECK(d.notifications() == 0);
   CHECK(d.rounds() >= 3);
