@@ -100,6 +100,12 @@ PodStatus pod_status(const std::string& pod, const ha::ElectorSnapshot& s) {
   p.db_reachable = s.db_reachable;
   p.db_writable = s.db_writable;
   p.elector_running = s.running;
+  p.share.live_pods = s.share.live_pods;
+  p.share.accounts = s.share.accounts;
+  p.share.fair_share = s.share.fair_share;
+  p.share.leading = s.share.leading;
+  p.share.targeted = s.share.targeted;
+  p.share.handovers = s.share.handovers;
   for (const auto& a : s.accounts) {
     AccountStatus st;
     st.business_id = a.business_id;
@@ -159,6 +165,11 @@ int cmd_run(int argc, char** argv) {
                   {"wa-url", "WA_URL", "WhatsApp Web chat endpoint (ws:// or wss://; wasim for tests), or 'none': lead without a connection (election drills)", kProductionUrl},
                   {"wa-root-key", "WA_ROOT_KEY", "hex of the certificate root the server's chain must lead to (default: WhatsApp's production root)", ""},
                   {"allow-rls-bypass", "ALLOW_RLS_BYPASS", "start even when row-level security does not bind the database role (superuser, BYPASSRLS, the tables' owner): local demos only, never the manifests", "", true},
+                  {"io-threads", "IO_THREADS", "threads of the one event loop every account's WhatsApp connection shares (0: one per core); they do not grow with accounts", "0"},
+                  {"share-slack", "SHARE_SLACK", "balanced leadership (poll mode): a pod leads at most ceil(accounts / live pods) + this many accounts by choice", "1"},
+                  {"takeover-grace", "TAKEOVER_GRACE", "balanced leadership: an account with no leader is taken by a pod it is not targeted at after this long (2x when over its share)", "1s"},
+                  {"handover-interval", "HANDOVER_INTERVAL", "balanced leadership: at most one graceful handover to an account's preferred pod per this interval", "250ms"},
+                  {"no-balance", "NO_BALANCE", "poll mode: every pod competes for every account (the first poller wins), no handovers", "", true},
                   {"give-up-backoff", "GIVE_UP_BACKOFF", "after a replaced/failed session, wait this long (doubling, capped at 2 min) before competing again", "2s"},
               });
   if (!flags.parse(argc, argv)) return 0;
@@ -211,6 +222,10 @@ int cmd_run(int argc, char** argv) {
   }
   const auto shutdown_timeout = flags.duration("shutdown-timeout");
   if (shutdown_timeout.count() < 100) throw ConfigError("--shutdown-timeout must be at least 100ms");
+  cfg.share_slack = static_cast<int>(flags.integer("share-slack", 0, 1000000));
+  cfg.takeover_grace = flags.duration("takeover-grace");
+  cfg.handover_interval = flags.duration("handover-interval");
+  cfg.balance = !flags.boolean("no-balance");
   cfg.version = WACONN_VERSION;
   if (auto err = ha::validate(cfg); !err.empty()) throw ConfigError(err);
   const auto [http_host, http_port] = flags.host_port("http");
@@ -244,6 +259,10 @@ int cmd_run(int argc, char** argv) {
       throw ConfigError(fmt::format("--wa-root-key: {} (64 hex digits expected)", e.what()));
     }
   }
+  int io_threads = -1;
+  if (const auto v = flags.str("io-threads"); !v.empty() && v.size() <= 4 && v.find_first_not_of("0123456789") == std::string::npos)
+    io_threads = std::atoi(v.c_str());
+  if (io_threads < 0 || io_threads > 1024) throw ConfigError("--io-threads: not a number from 0 to 1024");
   cfg.give_up_backoff_initial = flags.duration("give-up-backoff");
   if (cfg.give_up_backoff_initial.count() < 10) throw ConfigError("--give-up-backoff must be at least 10ms");
   if (cfg.give_up_backoff_max < cfg.give_up_backoff_initial) cfg.give_up_backoff_max = cfg.give_up_backoff_initial;
@@ -307,6 +326,8 @@ int cmd_run(int argc, char** argv) {
     metrics.message_sent(kind).Increment();
     metrics.send_latency_seconds.Observe(latency);
   };
+  // One event loop for every account's connection (after the signal mask: its threads inherit it).
+  if (!no_transport) wa_opts.io_pool = std::make_shared<socket::IoPool>(static_cast<std::size_t>(io_threads), "wa");
   // A database per tenant (store/tenants.h): at each lease the epoch is copied there first.
   store::install_tenant_password_source();
   store::TenantPoolOptions tenant_pools;
@@ -338,6 +359,14 @@ int cmd_run(int argc, char** argv) {
     o.lease_fresh = [lease] { return lease->fresh(); };
     return std::make_unique<ha::LeasedMessageStore>(std::move(o), business_id, lease->fence());
   });
+  // Destroyed right after the supervisor (its connections): a client handler still running on the
+  // pool uses the metrics and stores declared above, so the pool's threads end before those do.
+  struct IoPoolStop {
+    std::shared_ptr<socket::IoPool> pool;
+    ~IoPoolStop() {
+      if (pool) pool->shutdown();
+    }
+  } io_pool_stop{wa_opts.io_pool};
   ha::Supervisor supervisor(no_transport ? nullptr : &factory, leases);
   ha::Elector elector(cfg, metrics, supervisor);
   // Generous: a connect to an unreachable database may block the loop for a few seconds.

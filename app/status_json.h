@@ -19,6 +19,16 @@ struct AccountStatus {
   std::optional<std::string> connection;  // core::to_string(ConnectionState); nullopt = none exists
 };
 
+// This pod's share of the fleet (balanced leadership); pod names only, no accounts.
+struct ShareStatus {
+  std::vector<std::string> live_pods;
+  int accounts = 0;
+  int fair_share = 0;
+  int leading = 0;
+  int targeted = 0;
+  std::int64_t handovers = 0;
+};
+
 struct PodStatus {
   std::string pod;
   std::string version;
@@ -26,9 +36,11 @@ struct PodStatus {
   bool db_writable = true;  // false: this pod's writes are refused as read-only
   bool elector_running = false;
   std::vector<AccountStatus> accounts;
+  ShareStatus share;
 };
 
-// {"pod":..., "version":..., "db_reachable":..., "elector_running":..., "accounts":[{...}]}
+// {"pod":..., "version":..., "db_reachable":..., "elector_running":..., "share":{"live_pods":[...],
+// "accounts":N, "fair_share":N, "leading":N, "targeted":N, "handovers":N}, "accounts":[{...}]}
 // with jids masked (common/mask.h).
 std::string render_status_json(const PodStatus& s);
 

@@ -89,7 +89,15 @@ Metrics::Metrics()
       webhook_pending(gauge(*registry_, "waconnector_webhook_pending",
                             "Webhook deliveries not yet acknowledged by the receiver.")),
       webhook_dead_letters(counter(*registry_, "waconnector_webhook_dead_letters_total",
-                                   "Webhook deliveries given up after the last retry.")) {
+                                   "Webhook deliveries given up after the last retry.")),
+      accounts_led(gauge(*registry_, "waconnector_accounts_led", "Accounts this pod leads.")),
+      accounts_targeted(gauge(*registry_, "waconnector_accounts_targeted",
+                              "Accounts whose preferred pod with room (rendezvous hashing) is this pod.")),
+      fair_share(gauge(*registry_, "waconnector_fair_share",
+                       "Most accounts this pod leads by choice: ceil(accounts / live pods) + slack.")),
+      live_pods(gauge(*registry_, "waconnector_live_pods", "Pods holding their liveness lock, as this pod saw them.")),
+      handovers(counter(*registry_, "waconnector_handovers_total",
+                        "Accounts this pod handed over gracefully to the pod they are targeted at.")) {
   auto& build_info = gauge_family(*registry_, "waconnector_build_info", "Build information; always 1.");
   build_info.Add({{"version", WACONN_VERSION}}).Set(1);
   // Initialise labelled series so that dashboards and alerts see zeros, not gaps.

@@ -76,6 +76,13 @@ class Metrics {
   prometheus::Gauge& webhook_pending;
   prometheus::Counter& webhook_dead_letters;
 
+  // Balanced leadership (this pod's share of the fleet; no per-account labels).
+  prometheus::Gauge& accounts_led;       // accounts this pod leads
+  prometheus::Gauge& accounts_targeted;  // accounts whose preferred pod (with room) is this pod
+  prometheus::Gauge& fair_share;         // ceil(accounts / live pods) + slack
+  prometheus::Gauge& live_pods;          // pods holding their liveness lock, as this pod saw them
+  prometheus::Counter& handovers;        // accounts handed over gracefully to their preferred pod
+
   // Drops every series labelled with this account (it was deleted from the registry), so that
   // per-account alerts such as NoLeader stop firing for it.
   void forget_account(const std::string& business_id);

@@ -49,6 +49,17 @@ struct AccountLease {
   Clock::time_point hold_until{};
   Clock::time_point next_alive_check{};
 
+  // Balanced leadership: the pod this account is targeted at (ha/balance.h; empty: none yet), and
+  // since when this pod has seen it without a leader (probe; {} = held or not seen free).
+  std::string target;
+  Clock::time_point free_since{};
+  // This pod handed the account over (compete_after is its cooldown): lifted when the target
+  // changes, e.g. the pod it went to died.
+  bool handed_over = false;
+  // This pod lost the account by a fence: healthy pods get the first chance, so until someone
+  // takes it again this pod takes it only as a leaderless account (2x the grace).
+  bool yield = false;
+
   const std::string& id() const { return acc.business_id; }
 
   // Changes the role if the state machine has the edge; returns false (role unchanged, logged as

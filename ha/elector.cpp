@@ -8,6 +8,9 @@ std::string validate(const ElectorConfig& c) {
   if (c.fence_after < 2 * c.heartbeat_interval)
     return "--fence-after must be at least twice --heartbeat-interval (one lost heartbeat must not fence)";
   if (c.poll_interval.count() < 10) return "--poll-interval must be at least 10ms";
+  if (c.share_slack < 0) return "--share-slack must not be negative";
+  if (c.takeover_grace.count() < 0) return "--takeover-grace must not be negative";
+  if (c.handover_interval.count() < 10) return "--handover-interval must be at least 10ms";
   try {
     (void)safe_session_settings(c.fence_after, c.fence_margin);
   } catch (const std::invalid_argument& e) {
@@ -33,6 +36,7 @@ void Elector::Impl::loop() {
     relist(now);
     ensure_lock_sessions(now);
     for (auto& [id, e] : entries) hold_or_start(e, now);
+    rebalance(now);
     for (auto* s : slots()) schedule(*s, now);
     member_beat(now);
     publish();
@@ -62,14 +66,13 @@ void Elector::Impl::schedule(LockSlot& slot, Clock::time_point now) {
         return;
       }
     if (&slot == pod_slot.get() && now >= next_poll) {
-      std::vector<std::int64_t> keys;
-      for (auto& [id, e] : entries)
-        if (candidate(e) && !slot.held.count(e.acc.lock_key)) keys.push_back(e.acc.lock_key);
-      std::sort(keys.begin(), keys.end());
-      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-      if (!keys.empty()) {
-        slot.send_try(std::move(keys));
-        slot.next_heartbeat = now + cfg.heartbeat_interval;
+      std::vector<std::int64_t> keys, probes;
+      choose_keys(now, slot, keys, probes);
+      if (!keys.empty() || !probes.empty()) {
+        slot.send_try(std::move(keys), probes);
+        // A try is a keepalive for a session that holds nothing; it never proves a held lock, so
+        // it must not push a leader's heartbeat out.
+        if (slot.held.empty()) slot.next_heartbeat = now + cfg.heartbeat_interval;
         return;
       }
       next_poll = now + jittered(cfg.poll_interval, cfg.poll_jitter, rng);
@@ -118,6 +121,7 @@ void Elector::Impl::on_outcome(LockSlot& slot, LockSlot::Outcome o) {
       poll_backoff.reset();
       next_poll = now + jittered(cfg.poll_interval, cfg.poll_jitter, rng);
       for (std::size_t i = 0; i < o.busy.size(); ++i) metrics.lock_attempt("busy").Increment();
+      observe(o, now);
       std::vector<std::int64_t> orphans;
       for (auto k : o.won) {
         AccountLease* winner = nullptr;
@@ -163,6 +167,7 @@ void Elector::Impl::won(AccountLease& e, LockSlot& slot) {
   if (e.role == Role::fenced) transition(e, Role::standby, "lock session re-established");
   e.slot = &slot;
   e.lease.reset();
+  e.handed_over = false;
 }
 
 // begin_lease answered. Its send time is the lease's proof: the server received it then, with
@@ -371,6 +376,11 @@ void Elector::Impl::handle_posted() {
       auto& se = stopped_epoch[p.business_id];
       se = std::max(se, p.notice.epoch);
       auto it = entries.find(p.business_id);
+      // The account's own target let it go (shutdown, gave up): nobody is about to take it, so
+      // the others need not wait the grace.
+      if (it != entries.end() && p.notice.kind == "resigned" && p.notice.pod == it->second.target &&
+          p.notice.pod != cfg.pod)
+        it->second.free_since = Clock::now() - cfg.takeover_grace;
       // After a primary failover the epoch jumps to the new timeline's band (store/accounts.h), so
       // the previous holder's epoch may be below ours - 1: its own pod saying it stopped counts.
       if (it != entries.end() && it->second.holding &&

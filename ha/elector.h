@@ -28,6 +28,9 @@
 //         jittered interval; a resigning leader's NOTIFY wakes it;
 //   block one waiter session per account blocked in pg_advisory_lock(k); the winning waiter
 //         becomes that account's lock session (crash takeover at the physical limit).
+// In poll mode a crash is noticed as fast: one session per live peer waits on that peer's
+// peer-watch lock (ha/peer_waiters.h) and a try-lock tick runs the moment it is granted.
+// Balanced leadership (poll mode): ha/balance.h and ha/elector_balance.cpp.
 #pragma once
 
 #include <atomic>
@@ -85,6 +88,15 @@ struct ElectorConfig {
   // waits this long (doubling, capped) before competing for it again.
   Millis give_up_backoff_initial{2000};
   Millis give_up_backoff_max{120000};
+  // Balanced leadership (poll mode, ha/balance.h): this pod takes at once the accounts targeted
+  // at it while it leads fewer than ceil(accounts / live pods) + share_slack; others it takes
+  // only after they had no leader for takeover_grace (2x that when over its share); a pod above
+  // ceil(accounts / live pods) hands accounts targeted at another live pod over to it (resign +
+  // NOTIFY), one per handover_interval.
+  bool balance = true;
+  int share_slack = 1;
+  Millis takeover_grace{1000};
+  Millis handover_interval{250};
   std::string version = "dev";
 };
 
@@ -100,6 +112,16 @@ struct AccountSnapshot {
   std::optional<std::string> connection;  // nullopt: no connection object
 };
 
+// This pod's share of the fleet (balanced leadership), as of the last re-list.
+struct ShareSnapshot {
+  std::vector<std::string> live_pods;  // pods holding their liveness lock, this one included
+  int accounts = 0;                    // accounts competed for (registered, not logged out)
+  int fair_share = 0;                  // ceil(accounts / live pods) + slack
+  int leading = 0;                     // accounts this pod leads
+  int targeted = 0;                    // accounts whose target (preferred pod with room) is this pod
+  std::int64_t handovers = 0;          // graceful handovers made by this pod since start
+};
+
 struct ElectorSnapshot {
   bool db_reachable = false;
   // False while this pod's writes are refused because the database is read-only (a store write or
@@ -108,6 +130,7 @@ struct ElectorSnapshot {
   bool running = false;
   std::string last_error;  // empty when fine
   std::vector<AccountSnapshot> accounts;
+  ShareSnapshot share;
 };
 
 class Elector {

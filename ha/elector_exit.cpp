@@ -49,6 +49,8 @@ void Elector::Impl::fence(AccountLease& e, std::string_view cause, bool lock_los
   // Healthy standbys get the first chance at an account this pod just lost; the session itself
   // reopens at once (ha/db_retry.h), so other accounts and a restarted database are not delayed.
   e.compete_after = Clock::now() + kFencedCompeteDelay;
+  e.yield = true;
+  e.free_since = {};
 }
 
 void Elector::Impl::fence_slot_of(AccountLease& e, std::string_view why) {
@@ -213,6 +215,7 @@ void Elector::Impl::resign_all() {
       wa::log::info("resigned").kv("business_id", id).kv("epoch", e.epoch);
     }
   recorder.remove_member(std::chrono::milliseconds(1000));
+  if (peers) peers->close_all();
   for (auto* s : slots()) s->close();
   store.close();
   publish();

@@ -22,6 +22,7 @@
 #include "ha/event_recorder.h"
 #include "ha/lock_move.h"
 #include "ha/lock_slot.h"
+#include "ha/peer_waiters.h"
 #include "ha/session_watch.h"
 #include "ha/wake_loop.h"
 #include "store/migrator.h"
@@ -45,6 +46,15 @@ inline constexpr auto kAliveCheckEvery = std::chrono::milliseconds(20);
 // How long past fence_after a new leader holds for a live previous holder: the old lease ran from
 // a send time before our win, so fence_after after the win bounds it; the rest covers clock rate.
 inline constexpr auto kHoldMargin = std::chrono::milliseconds(1000);
+// After a peer died: poll this often for a moment (its lock session may end a little after the
+// liveness session the waiter saw end).
+inline constexpr auto kBurstPoll = std::chrono::milliseconds(25);
+inline constexpr auto kBurstFor = std::chrono::milliseconds(400);
+// How often the live pods are read (ha_members rows whose liveness lock is held), besides every
+// account re-list.
+inline constexpr auto kLiveRefresh = std::chrono::milliseconds(1000);
+// A pod does not take back an account it handed over for this long (unless it has no leader).
+inline constexpr auto kHandoverCooldown = std::chrono::seconds(30);
 
 struct Elector::Impl {
   // Events from other threads (connections, fence guard, session watch), acted on by the loop.
@@ -105,6 +115,14 @@ struct Elector::Impl {
   ElectorSnapshot snap;
   std::map<std::string, int> pids;
 
+  // ---- balanced leadership (elector_balance.cpp) ----
+  std::vector<std::string> live_pods;   // sorted; this pod included while its liveness lock is held
+  std::map<std::string, int> pod_load;  // accounts_led as each pod last beat it
+  int share = 0, targeted = 0, competing = 0;
+  std::int64_t handovers = 0;
+  Clock::time_point next_handover{}, burst_until{}, next_live{};
+  std::unique_ptr<PeerWaiters> peers;  // poll mode
+
   std::shared_ptr<LockMoves> moves;
   EventRecorder recorder;
   std::unique_ptr<SessionWatch> watch;
@@ -138,6 +156,7 @@ struct Elector::Impl {
     cb.on_any_notice = [this] { post({Posted::any_notice, {}}); };
     cb.on_database_back = [this] { post({Posted::database_back, {}}); };
     watch = std::make_unique<SessionWatch>(lock_settings, cfg.pod, cfg.heartbeat_interval, std::move(cb));
+    if (cfg.standby_wait == StandbyWait::poll) peers = std::make_unique<PeerWaiters>(lock_settings, cfg.pod);
     guard = std::make_unique<FenceGuard>([this](const std::string& id) {
       // Fence first, bookkeeping later: this thread must act even if the loop is stuck.
       sup.stop(id, core::DisconnectReason::lock_lost);
@@ -152,6 +171,7 @@ struct Elector::Impl {
 
   ~Impl() {
     guard.reset();
+    peers.reset();
     // Slots unregister from the watch when they close, so they go before it.
     pod_slot.reset();
     waiters.clear();
@@ -233,6 +253,28 @@ struct Elector::Impl {
     return 0;
   }
   std::map<int, LockSlot*> watch_ids;
+
+  // ---- balanced leadership (elector_balance.cpp) ---------------------------------------------
+
+  bool balancing() const {
+    return cfg.balance && cfg.standby_wait == StandbyWait::poll && !live_pods.empty();
+  }
+  // Accounts led or being begun on this pod.
+  int leading_count() const;
+  // Reads the live pods (registry session), recomputes targets and the share, syncs peer waiters
+  // (`fresh`: also re-queue waiters that finished, PeerWaiters::sync).
+  void refresh_live(bool fresh);
+  void retarget();
+  // Splits this tick's candidate keys into those tried now and those only probed (balance.h).
+  void choose_keys(Clock::time_point now, LockSlot& slot, std::vector<std::int64_t>& tries,
+                   std::vector<std::int64_t>& probes);
+  // What a balanced poll saw: busy keys have a leader, free ones none (since when).
+  void observe(const LockSlot::Outcome& o, Clock::time_point now);
+  // A peer's waiter was granted: the pod is gone; its accounts get new targets and a tick now.
+  void peer_gone(const std::string& pod);
+  // Hands one account targeted at another live pod over to it, at most one per interval.
+  void rebalance(Clock::time_point now);
+  void hand_over(AccountLease& e, const std::string& to);
 
   // ---- leaving the leader state ----------------------------------------------------------------
 

@@ -47,7 +47,14 @@ void Elector::Impl::set_error(std::string e) {
 }
 
 void Elector::Impl::relist(Clock::time_point now) {
+  // The live set is read more often than the accounts: a pod that just started sees its peers
+  // (and queues their waiters) within a second of their first member beat.
+  if (store.ok() && now >= next_live && now < next_relist) {
+    next_live = now + kLiveRefresh;
+    refresh_live(false);
+  }
   if (!store.ok() || now < next_relist) return;
+  next_live = now + kLiveRefresh;
   next_relist = now + cfg.relist_interval;
   std::vector<store::Account> list;
   try {
@@ -100,6 +107,7 @@ void Elector::Impl::relist(Clock::time_point now) {
   }
   for (const auto& id : cfg.business_ids)
     if (!entries.count(id)) wa::log::warn("account_not_registered").kv("business_id", id);
+  refresh_live(true);
 }
 
 void Elector::Impl::ensure_lock_sessions(Clock::time_point now) {
@@ -213,6 +221,13 @@ void Elector::Impl::publish() {
   s.running = !stopping.load();
   metrics.database_up.Set(s.db_reachable && s.db_writable ? 1 : 0);
   std::map<std::string, int> p;
+  s.share.live_pods = live_pods;
+  s.share.accounts = competing;
+  s.share.fair_share = share;
+  s.share.leading = leading_count();
+  s.share.targeted = targeted;
+  s.share.handovers = handovers;
+  metrics.accounts_led.Set(s.share.leading);
   for (auto& [id, e] : entries) {
     AccountSnapshot a;
     a.business_id = id;
@@ -239,6 +254,7 @@ void Elector::Impl::sleep_and_collect() {
   };
   if (!store.ok()) consider(next_store_attempt);
   consider(next_relist);
+  consider(next_live);
   consider(next_member);
   consider(cfg.standby_wait == StandbyWait::poll && pod_slot && pod_slot->valid() ? next_poll
                                                                                   : next_lock_attempt);
@@ -247,6 +263,7 @@ void Elector::Impl::sleep_and_collect() {
     if (e.holding) consider(std::min(e.hold_until, e.next_alive_check));
   }
   if (!watch->alive()) consider(now + std::chrono::milliseconds(100));
+  if (balancing() && leading_count() > share - cfg.share_slack) consider(next_handover);
   std::vector<pollfd> fds;
   std::vector<LockSlot*> polled;
   for (auto* s : slots()) {
@@ -256,8 +273,11 @@ void Elector::Impl::sleep_and_collect() {
     fds.push_back({s->socket(), POLLIN, 0});
     polled.push_back(s);
   }
+  if (peers) peers->add_fds(fds);
   wake.wait(fds, until);
   now = Clock::now();
+  if (peers)
+    for (const auto& pod : peers->collect(fds)) peer_gone(pod);
   for (std::size_t i = 0; i < polled.size(); ++i) {
     LockSlot& s = *polled[i];
     if (!s.valid()) continue;

@@ -29,8 +29,12 @@ void LockSlot::send_heartbeat(std::string_view purpose) {
   op_ = Op::heartbeat;
 }
 
-void LockSlot::send_try(std::vector<std::int64_t> keys) {
-  ls_.send("try the advisory locks of standby accounts", store::kTryLocksSql, {store::key_array(keys)});
+void LockSlot::send_try(std::vector<std::int64_t> keys, const std::vector<std::int64_t>& probes) {
+  if (probes.empty())
+    ls_.send("try the advisory locks of standby accounts", store::kTryLocksSql, {store::key_array(keys)});
+  else
+    ls_.send("try the advisory locks of standby accounts", store::kTryAndProbeSql,
+             {store::key_array(keys), store::key_array(probes)});
   op_ = Op::try_lock;
   op_keys_ = std::move(keys);
 }
@@ -84,7 +88,12 @@ std::optional<LockSlot::Outcome> LockSlot::collect() {
       break;
     }
     case Op::try_lock:
-      for (int i = 0; i < r->rows(); ++i) (r->boolean(i, 1) ? o.won : o.busy).push_back(r->i64(i, 0));
+      for (int i = 0; i < r->rows(); ++i) {
+        if (r->cols() > 3 && !r->boolean(i, 2))
+          (r->boolean(i, 3) ? o.free : o.busy).push_back(r->i64(i, 0));
+        else
+          (r->boolean(i, 1) ? o.won : o.busy).push_back(r->i64(i, 0));
+      }
       break;
     case Op::wait_lock: o.won = op_keys_; break;
     case Op::begin_lease: o.lease = store::lease_from(*r, op_pod_); break;

@@ -27,7 +27,8 @@ class LockSlot {
     Op op = Op::none;
     Clock::time_point sent{};
     std::vector<std::int64_t> won;      // try_lock / wait_lock
-    std::vector<std::int64_t> busy;     // try_lock: held elsewhere
+    std::vector<std::int64_t> busy;     // try_lock: held elsewhere (tried or probed)
+    std::vector<std::int64_t> free;     // try_lock: probed keys nobody holds (not taken)
     std::vector<std::int64_t> missing;  // heartbeat: believed held, not in pg_locks
     bool identity_changed = false;      // heartbeat: another backend answered
     std::string account;                // begin_lease / alive_check
@@ -63,7 +64,8 @@ class LockSlot {
   void close();
 
   void send_heartbeat(std::string_view purpose = "lock heartbeat");
-  void send_try(std::vector<std::int64_t> keys);
+  // Tries `keys`; with `probes`, also reports which of those nobody holds (store::kTryAndProbeSql).
+  void send_try(std::vector<std::int64_t> keys, const std::vector<std::int64_t>& probes = {});
   void send_wait(std::int64_t key, const std::string& account);
   void send_begin_lease(const std::string& account, const std::string& pod, std::int64_t key);
   // Is `pod` (the previous holder of `account`, lease `epoch`) still acting: liveness lock held and

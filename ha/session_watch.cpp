@@ -90,6 +90,13 @@ bool SessionWatch::ensure_liveness() {
     s.purpose = fmt::format("liveness session of pod {}", pod_);
     live_ = LockSession::open(s);
     if (!store::try_liveness_lock(live_.conn(), pod_)) {
+      // A restarted pod may meet its old session still ending, or a peer's waiter holding the
+      // lock for a moment: retry quickly a few times before calling it a second process.
+      if (++taken_tries_ <= 10) {
+        live_.close();
+        next_attempt_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+        return false;
+      }
       if (!warned_taken_)
         wa::log::error("liveness_lock_taken")
             .kv("message",
@@ -100,6 +107,9 @@ bool SessionWatch::ensure_liveness() {
       return false;
     }
     warned_taken_ = false;
+    taken_tries_ = 0;
+    watch_lock_held_ = store::try_liveness_lock(live_.conn(), pod_, store::kPeerWatchLockClass);
+    watch_lock_in_flight_ = false;
     store::listen(live_.conn(), store::kLeaderChannel);
     alive_ = true;
     retry_.reset();
@@ -144,6 +154,11 @@ void SessionWatch::run() {
                      {std::string(store::kLeaderChannel), pending.front()});
           in_flight_notice_ = pending.front();
           pending.erase(pending.begin());
+        } else if (Clock::now() >= next_ping_ && !watch_lock_held_) {
+          live_.send("take the peer-watch lock", store::kTryLivenessLockSql,
+                     {store::kPeerWatchLockClass, pod_});
+          watch_lock_in_flight_ = true;
+          next_ping_ = Clock::now() + ping_every_;
         } else if (Clock::now() >= next_ping_) {
           live_.send("liveness keepalive", "SELECT 1");
           next_ping_ = Clock::now() + ping_every_;
@@ -185,7 +200,11 @@ void SessionWatch::run() {
     }
     if (!lost_live && live_.ok() && live_index < fds.size() && fds[live_index].revents) {
       try {
-        (void)live_.collect();
+        auto r = live_.collect();
+        if (r && std::exchange(watch_lock_in_flight_, false) && r->rows() > 0 && r->boolean(0, 0)) {
+          watch_lock_held_ = true;
+          wa::log::info("peer_watch_lock_taken");
+        }
         if (!live_.busy()) in_flight_notice_.clear();
         for (const auto& p : live_.take_payloads()) {
           if (cb_.on_any_notice) cb_.on_any_notice();
@@ -200,6 +219,8 @@ void SessionWatch::run() {
       if (!in_flight_notice_.empty()) pending.insert(pending.begin(), in_flight_notice_);
       in_flight_notice_.clear();
       live_.close();
+      watch_lock_held_ = false;
+      watch_lock_in_flight_ = false;
       failed_before_ = true;
       // A session that was lost is retried at once (a restarted server is back within ~150 ms).
       retry_.reset();

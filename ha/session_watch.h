@@ -8,6 +8,8 @@
 //    the leader channel there and hands every notice to `on_notice`; if that session is lost,
 //    every led account is stopped (`on_liveness_lost`): a pod without its liveness lock must not
 //    act, because a new leader reads "lock free" as "that pod is gone";
+//  * next to the liveness lock it holds the pod's peer-watch lock, which the other pods wait on
+//    (ha/peer_waiters.h) to learn of this pod's death at once;
 //  * it announces (NOTIFY) that a pod stopped acting for a lease, on the liveness session, which
 //    still works when the lock session does not.
 // Callbacks run on the watch thread; they must be quick and never block on the network.
@@ -85,6 +87,11 @@ class SessionWatch {
   std::chrono::milliseconds ping_every_;
   std::string in_flight_notice_;
   bool warned_taken_ = false;
+  // The peer-watch lock (store/advisory_lock.h) on the same session; a peer's waiter may hold it
+  // for a moment (shared) when we take it, so it is retried on later pings until held.
+  bool watch_lock_held_ = false;
+  bool watch_lock_in_flight_ = false;
+  int taken_tries_ = 0;
   std::thread thread_;
 };
 

@@ -3,6 +3,8 @@
 // Port 0 picks a free port; the "wasim_listening" log line names the ports actually bound.
 #include <asio.hpp>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -107,6 +109,12 @@ int main(int argc, char** argv) {
 
   try {
     asio::io_context io;
+    // One socket per device connection: use the whole file-descriptor allowance (thousands of
+    // devices on one wasim).
+    if (rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
     wa::sim::Simulator sim(io, cfg);
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const asio::error_code& ec, int sig) {

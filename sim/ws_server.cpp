@@ -82,13 +82,23 @@ class WsServer::Connection : public WsLink, public std::enable_shared_from_this<
     });
   }
 
+  // Waits for readability, then reads into one buffer shared by every connection (one io thread):
+  // an idle device connection holds no read buffer (wasim serves thousands). Per thread: tests run
+  // several servers in one process.
   void read() {
-    sock_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
-      if (ec) {
-        self->terminate(ec == asio::error::eof ? "peer closed" : "read error: " + ec.message());
-        return;
-      }
-      self->on_bytes(std::string_view(self->buf_.data(), n));
+    sock_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](const asio::error_code& ec) {
+      if (self->closed_) return;
+      if (ec) return self->terminate("read error: " + ec.message());
+      // Heap, made on first use: a thread_local array would take static TLS on every thread's stack.
+      thread_local std::unique_ptr<std::array<char, 65536>> tl_buf;
+      if (!tl_buf) tl_buf = std::make_unique<std::array<char, 65536>>();
+      auto& buf = *tl_buf;
+      asio::error_code rec;
+      self->sock_.non_blocking(true, rec);
+      const std::size_t n = rec ? 0 : self->sock_.read_some(asio::buffer(buf), rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) return self->read();
+      if (rec) return self->terminate(rec == asio::error::eof ? "peer closed" : "read error: " + rec.message());
+      self->on_bytes(std::string_view(buf.data(), n));
       if (!self->closed_) self->read();
     });
   }
@@ -215,7 +225,6 @@ class WsServer::Connection : public WsLink, public std::enable_shared_from_this<
   asio::steady_timer deadline_;  // the session's own stage limit (set_deadline)
   std::uint64_t id_;
   std::string peer_;
-  std::array<char, 16384> buf_{};
   UpgradeParser upgrade_;
   wa::socket::WsFrameParser ws_;
   std::unique_ptr<WsSession> session_;
@@ -229,12 +238,12 @@ class WsServer::Connection : public WsLink, public std::enable_shared_from_this<
 
 WsServer::WsServer(asio::io_context& io, const std::string& host, int port, WsServerOptions options,
                    SessionFactory factory, ConnectionLog& log)
-    : io_(io), acceptor_(io), options_(std::move(options)), factory_(std::move(factory)), log_(log) {
+    : io_(io), acceptor_(io), retry_timer_(io), options_(std::move(options)), factory_(std::move(factory)), log_(log) {
   asio::ip::tcp::endpoint ep(asio::ip::make_address(host), static_cast<unsigned short>(port));
   acceptor_.open(ep.protocol());
   acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
   acceptor_.bind(ep);
-  acceptor_.listen();
+  acceptor_.listen(asio::socket_base::max_listen_connections);
   port_ = acceptor_.local_endpoint().port();
   accept();
 }
@@ -263,6 +272,13 @@ void WsServer::accept() {
       }
     } else if (ec != asio::error::operation_aborted) {
       wa::log::warn("wasim_accept_failed").kv("error", ec.message());
+      // Out of file descriptors (or another lasting error): accepting again at once would spin
+      // the io thread that every connection shares; retry shortly.
+      retry_timer_.expires_after(std::chrono::milliseconds(100));
+      retry_timer_.async_wait([this](const asio::error_code& tec) {
+        if (!tec && !stopped_) accept();
+      });
+      return;
     }
     accept();
   });
@@ -273,6 +289,7 @@ void WsServer::stop() {
   stopped_ = true;
   asio::error_code ignored;
   acceptor_.close(ignored);
+  retry_timer_.cancel();
   // Copy: shutdown() may erase from the map.
   std::vector<std::shared_ptr<Connection>> live;
   for (auto& [_, w] : connections_)

@@ -1,6 +1,7 @@
 // wasim's WebSocket listener on standalone Asio: accepts TCP connections, performs the HTTP
 // upgrade (sim/http_upgrade.h), runs the RFC 6455 framing and hands every complete binary message
-// to a per-connection protocol session. One io_context thread runs everything here.
+// to a per-connection protocol session. One io_context thread runs everything here, thousands of
+// connections included (no thread or read buffer per connection).
 #pragma once
 
 #include <asio.hpp>
@@ -47,7 +48,9 @@ struct WsServerOptions {
   // No client message for this long closes the connection. Clients ping every 20-30 s.
   std::chrono::milliseconds idle_timeout{120000};
   std::size_t max_message_bytes = (1u << 24) + 16;  // one WA frame + header + slack
-  std::size_t max_connections = 1024;
+  // Every device connection is one socket and a few hundred bytes here; the process's file
+  // descriptor limit (main raises it to the hard limit) is the real bound.
+  std::size_t max_connections = 100000;
 };
 
 class WsServer {
@@ -65,6 +68,7 @@ class WsServer {
   void accept();
   asio::io_context& io_;
   asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer retry_timer_;  // accept again after an error (EMFILE)
   WsServerOptions options_;
   SessionFactory factory_;
   ConnectionLog& log_;

@@ -23,9 +23,9 @@ std::set<std::int64_t> held_keys(const pg::Result& r) {
   return out;
 }
 
-bool try_liveness_lock(pg::Connection& conn, const std::string& pod) {
+bool try_liveness_lock(pg::Connection& conn, const std::string& pod, int lock_class) {
   auto r = conn.exec(fmt::format("take the liveness lock of pod {}", pod), kTryLivenessLockSql,
-                     {kLivenessLockClass, pod});
+                     {lock_class, pod});
   return r.boolean(0, 0);
 }
 

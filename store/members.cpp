@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "store/advisory_lock.h"
 #include "store/row.h"
 
 namespace wa::store {
@@ -38,6 +39,23 @@ std::vector<Member> list_members(pg::Connection& conn, std::optional<std::chrono
                      " WHERE $1::bigint IS NULL OR heartbeat_at >= clock_timestamp() - $1::bigint * interval '1 ms'"
                      " ORDER BY pod",
                      {pg::Param(within)});
+  return pg::read_rows<Member>(r, [](const pg::Result& res, int i) {
+    Member m;
+    pg::read_row(res, i, m.pod, m.started_at_ms, m.heartbeat_at_ms, m.version, m.leading, m.backend_pid);
+    return m;
+  });
+}
+
+std::vector<Member> list_live_members(pg::Connection& conn) {
+  auto r = conn.exec("list live pods",
+                     "SELECT m.pod, (extract(epoch FROM m.started_at) * 1000)::bigint,"
+                     " (extract(epoch FROM m.heartbeat_at) * 1000)::bigint, m.version, m.accounts_led, m.backend_pid"
+                     " FROM ha_members m WHERE EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"
+                     " AND l.objsubid = 2 AND l.granted AND l.mode = 'ExclusiveLock' AND l.classid = $1::int::oid"
+                     " AND l.objid = hashtext('pod:' || m.pod)::oid"
+                     " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+                     " ORDER BY m.pod",
+                     {kLivenessLockClass});
   return pg::read_rows<Member>(r, [](const pg::Result& res, int i) {
     Member m;
     pg::read_row(res, i, m.pod, m.started_at_ms, m.heartbeat_at_ms, m.version, m.leading, m.backend_pid);

@@ -33,4 +33,8 @@ void remove_member(pg::Connection& conn, const std::string& pod);
 std::vector<Member> list_members(pg::Connection& conn,
                                  std::optional<std::chrono::milliseconds> alive_within = std::nullopt);
 
+// The pods that are running now: member rows whose pod holds its liveness lock (advisory_lock.h)
+// at this instant, whatever the age of their heartbeat. Ordered by pod. `leading` as beaten.
+std::vector<Member> list_live_members(pg::Connection& conn);
+
 }  // namespace wa::store

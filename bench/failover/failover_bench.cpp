@@ -10,8 +10,10 @@
 // IN, from wasim's own per-device connection list (logged_in_ms), and the total time two logins
 // of the device overlapped (must be 0).
 //
-//   failover_bench --database-url URL [--cycles 50] [--standby-wait poll|block] [--poll-interval 500ms]
+//   failover_bench --database-url URL [--cycles 50] [--standby-wait poll|block|both] [--poll-interval 500ms]
 //                  [--bin-dir DIR] [--wasim]
+// --standby-wait both (the default) runs poll mode (the default of `run`) and then block mode in
+// the same run, each with its own database, replicas and wasim, and prints them side by side.
 // Replica logs go to $WACONN_BENCH_LOG_DIR/<pod>.log when that is set (else /dev/null).
 #include <fcntl.h>
 #include <signal.h>
@@ -240,10 +242,164 @@ std::string arg(int argc, char** argv, const std::string& name, const std::strin
 
 }  // namespace
 
+struct Results {
+  std::vector<std::int64_t> kill_ms, term_ms, term_signal_ms, kill_login_ms, term_login_ms;
+  std::size_t logins = 0;
+  std::int64_t overlap_ms = 0;
+};
+
+void print(const std::string& wait, const Results& r, bool with_wasim) {
+  report(wait + " SIGKILL: kill -> new holder", r.kill_ms);
+  report(wait + " SIGTERM: resigned event -> new holder", r.term_ms);
+  report(wait + " SIGTERM: signal -> new holder", r.term_signal_ms);
+  if (with_wasim) {
+    report(wait + " SIGKILL: kill -> new leader logged in (wasim)", r.kill_login_ms);
+    report(wait + " SIGTERM: signal -> new leader logged in (wasim)", r.term_login_ms);
+    std::cout << fmt::format("{:<52} logins={} total overlap={} ms\n", wait + " wasim: the device's connection list",
+                             r.logins, r.overlap_ms);
+  }
+}
+
+// One mode: a private database, three replicas (and wasim), `cycles` SIGKILLs then SIGTERMs.
+Results bench_mode(const std::string& url, const std::string& bin, const std::string& bin_dir, const std::string& wait,
+                   const std::string& poll, int cycles, bool with_wasim) {
+  Results res;
+  auto& kill_ms = res.kill_ms;
+  auto& term_ms = res.term_ms;
+  auto& term_signal_ms = res.term_signal_ms;
+  auto& kill_login_ms = res.kill_login_ms;
+  auto& term_login_ms = res.term_login_ms;
+  // A private database so the bench never touches real accounts.
+  auto admin = wa::pg::Connection::open(url, "bench admin");
+  std::random_device rd;
+  const std::string db = fmt::format("waconn_bench_{:x}", rd());
+  admin.exec_simple("create bench database", fmt::format("CREATE DATABASE {}", db).c_str());
+  struct Drop {
+    wa::pg::Connection& admin;
+    std::string db;
+    ~Drop() {
+      try {
+        admin.exec_simple("drop bench database", fmt::format("DROP DATABASE IF EXISTS {} WITH (FORCE)", db).c_str());
+      } catch (...) {
+      }
+    }
+  } drop{admin, db};
+  auto c = wa::pg::Connection::open(url, "bench", {{"dbname", db}});
+  wa::store::migrate(c);
+  wa::store::add_account(c, "bench", std::nullopt);
+  // The replicas get the same parameters with the bench database.
+  std::string conninfo;
+  {
+    char* err = nullptr;
+    PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
+    if (!opts) throw std::runtime_error("cannot parse --database-url");
+    for (auto* o = opts; o->keyword; ++o)
+      if (o->val && std::string_view(o->keyword) != "dbname") conninfo += fmt::format("{}='{}' ", o->keyword, o->val);
+    PQconninfoFree(opts);
+    conninfo += "dbname=" + db;
+  }
+  std::vector<std::string> rargs{"--database-url", conninfo, "--business-id", "bench", "--standby-wait", wait,
+                                 "--poll-interval", poll};
+  std::unique_ptr<WasimProc> sim;
+  if (with_wasim) {
+    sim = std::make_unique<WasimProc>(bin_dir + "/wasim");
+    rargs.insert(rargs.end(), {"--wa-url", fmt::format("ws://127.0.0.1:{}/ws/chat", sim->ws_port), "--wa-root-key",
+                               sim->root_hex});
+  } else {
+    rargs.insert(rargs.end(), {"--wa-url", "none"});
+  }
+
+  std::vector<std::unique_ptr<Replica>> rs;
+  for (int i = 0; i < 3; ++i) rs.push_back(std::make_unique<Replica>(bin, fmt::format("bench-{}", i), rargs));
+  std::optional<wa::store::HaEvent> cur;
+  if (!wait_for([&] { return (cur = last_gain(c, 0)).has_value(); }, 30s)) throw std::runtime_error("no leader within 30 s");
+
+  std::cout << fmt::format("failover_bench: 3 replicas, standby-wait={}, poll-interval={}, {} cycles each\n", wait, poll,
+                           cycles);
+  std::string jid;
+  if (sim) {
+    // Pair once: the leader stores the QR; a virtual phone scans it.
+    std::string qr;
+    if (!wait_for([&] {
+          auto r = c.exec("read QR", "SELECT qr_code FROM wa_accounts WHERE business_id = 'bench'");
+          if (r.is_null(0, 0)) return false;
+          qr = std::string(r.text(0, 0));
+          return true;
+        }, 30s))
+      throw std::runtime_error("the leader published no QR within 30 s");
+    const std::string phone = "+15550009001";
+    auto p = wa::test::http_request(sim->admin_port, "POST", "/admin/phones", fmt::format("{{\"phone\":\"{}\"}}", phone),
+                                    "Content-Type: application/json\r\n");
+    if (p.status < 200 || p.status >= 300) throw std::runtime_error(fmt::format("wasim /admin/phones: {} {}", p.status, p.body));
+    std::string body = "{\"qr\":";
+    wa::binary::append_json_string(body, qr);
+    body += "}";
+    auto l = wa::test::http_request(sim->admin_port, "POST", "/admin/phones/" + phone + "/link", body,
+                                    "Content-Type: application/json\r\n");
+    if (l.status < 200 || l.status >= 300) throw std::runtime_error(fmt::format("wasim link: {} {}", l.status, l.body));
+    if (!wait_for([&] {
+          auto r = c.exec("read jid", "SELECT jid, status FROM wa_accounts WHERE business_id = 'bench'");
+          if (r.is_null(0, 0) || r.text(0, 1) != "connected") return false;
+          jid = std::string(r.text(0, 0));
+          return true;
+        }, 30s))
+      throw std::runtime_error("the account did not log in after pairing within 30 s");
+    if (!wait_for([&] { return (cur = last_gain(c, 0)).has_value(); }, 5s)) throw std::runtime_error("no leader");
+    std::cout << "failover_bench: paired through wasim; measuring death -> new leader logged in (wasim clock)\n";
+  }
+  auto live_login = [&](std::int64_t after_ms) -> std::int64_t {
+    for (const auto& x : sim->connections(jid))
+      if (x.logged_in_ms > after_ms && x.closed_ms == 0) return x.logged_in_ms;
+    return 0;
+  };
+  std::mt19937 phase_rng(rd());
+  for (int phase = 0; phase < 2; ++phase) {
+    const int sig = phase == 0 ? SIGKILL : SIGTERM;
+    for (int i = 0; i < cycles; ++i) {
+      // Every replica must be standing by (its lock session open) before the holder goes.
+      if (!wait_for([&] { return standing_by(c, wait == "block") >= 2; }, 30s))
+        throw std::runtime_error("the two standbys did not start competing within 30 s");
+      if (sim && !wait_for([&] { return live_login(0) != 0; }, 30s))
+        throw std::runtime_error("the leader is not logged in (wasim lists no live login) within 30 s");
+      // A random phase against the standbys' poll timers (not synchronisation).
+      std::this_thread::sleep_for(std::chrono::milliseconds(phase_rng() % 1000));
+      auto it = std::find_if(rs.begin(), rs.end(), [&](auto& r) { return r->pod() == cur->pod; });
+      if (it == rs.end()) throw std::runtime_error("leader is not one of ours");
+      const auto t0 = unix_ms();
+      (*it)->signal(sig);
+      std::optional<wa::store::HaEvent> next;
+      if (!wait_for([&] { return (next = last_gain(c, cur->id)).has_value(); }, 30s))
+        throw std::runtime_error("no takeover within 30 s");
+      if (sig == SIGKILL) {
+        kill_ms.push_back(next->at_ms - t0);
+      } else {
+        term_signal_ms.push_back(next->at_ms - t0);
+        if (auto r = last_of(c, cur->id, wa::store::EventKind::resigned)) term_ms.push_back(next->at_ms - r->at_ms);
+      }
+      if (sim) {
+        std::int64_t login = 0;
+        if (!wait_for([&] { return (login = live_login(t0)) != 0; }, 30s))
+          throw std::runtime_error("no new login within 30 s of the leader's death");
+        (sig == SIGKILL ? kill_login_ms : term_login_ms).push_back(login - t0);
+      }
+      const std::string pod = (*it)->pod();
+      (*it)->reap();
+      *it = std::make_unique<Replica>(bin, pod, rargs);
+      cur = next;
+    }
+  }
+  if (sim) {
+    const auto all = sim->connections(jid);
+    for (auto& x : all) res.logins += x.logged_in_ms ? 1 : 0;
+    res.overlap_ms = total_overlap(all);
+  }
+  return res;
+}
+
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--help") == 0) {
-      std::cout << "usage: failover_bench --database-url URL [--cycles 50] [--standby-wait poll|block]\n"
+      std::cout << "usage: failover_bench --database-url URL [--cycles 50] [--standby-wait poll|block|both]\n"
                    "                      [--poll-interval 500ms] [--bin-dir DIR] [--wasim]\n";
       return 0;
     }
@@ -254,7 +410,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int cycles = std::atoi(arg(argc, argv, "--cycles", "50").c_str());
-  const std::string wait = arg(argc, argv, "--standby-wait", "poll");
+  const std::string wait = arg(argc, argv, "--standby-wait", "both");
   const std::string poll = arg(argc, argv, "--poll-interval", "500ms");
   std::string self_dir = argv[0];
   self_dir = self_dir.find('/') == std::string::npos ? "." : self_dir.substr(0, self_dir.rfind('/'));
@@ -263,139 +419,13 @@ int main(int argc, char** argv) {
   bool with_wasim = false;
   for (int i = 1; i < argc; ++i) with_wasim = with_wasim || std::strcmp(argv[i], "--wasim") == 0;
 
+  std::vector<std::string> modes{wait};
+  if (wait == "both") modes = {"poll", "block"};
   try {
-    // A private database so the bench never touches real accounts.
-    auto admin = wa::pg::Connection::open(url, "bench admin");
-    std::random_device rd;
-    const std::string db = fmt::format("waconn_bench_{:x}", rd());
-    admin.exec_simple("create bench database", fmt::format("CREATE DATABASE {}", db).c_str());
-    struct Drop {
-      wa::pg::Connection& admin;
-      std::string db;
-      ~Drop() {
-        try {
-          admin.exec_simple("drop bench database", fmt::format("DROP DATABASE IF EXISTS {} WITH (FORCE)", db).c_str());
-        } catch (...) {
-        }
-      }
-    } drop{admin, db};
-    auto c = wa::pg::Connection::open(url, "bench", {{"dbname", db}});
-    wa::store::migrate(c);
-    wa::store::add_account(c, "bench", std::nullopt);
-    // The replicas get the same parameters with the bench database.
-    std::string conninfo;
-    {
-      char* err = nullptr;
-      PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
-      if (!opts) throw std::runtime_error("cannot parse --database-url");
-      for (auto* o = opts; o->keyword; ++o)
-        if (o->val && std::string_view(o->keyword) != "dbname") conninfo += fmt::format("{}='{}' ", o->keyword, o->val);
-      PQconninfoFree(opts);
-      conninfo += "dbname=" + db;
-    }
-    std::vector<std::string> rargs{"--database-url", conninfo, "--business-id", "bench", "--standby-wait", wait,
-                                   "--poll-interval", poll};
-    std::unique_ptr<WasimProc> sim;
-    if (with_wasim) {
-      sim = std::make_unique<WasimProc>(bin_dir + "/wasim");
-      rargs.insert(rargs.end(), {"--wa-url", fmt::format("ws://127.0.0.1:{}/ws/chat", sim->ws_port), "--wa-root-key",
-                                 sim->root_hex});
-    } else {
-      rargs.insert(rargs.end(), {"--wa-url", "none"});
-    }
-
-    std::vector<std::unique_ptr<Replica>> rs;
-    for (int i = 0; i < 3; ++i) rs.push_back(std::make_unique<Replica>(bin, fmt::format("bench-{}", i), rargs));
-    std::optional<wa::store::HaEvent> cur;
-    if (!wait_for([&] { return (cur = last_gain(c, 0)).has_value(); }, 30s)) throw std::runtime_error("no leader within 30 s");
-
-    std::cout << fmt::format("failover_bench: 3 replicas, standby-wait={}, poll-interval={}, {} cycles each\n", wait, poll,
-                             cycles);
-    std::string jid;
-    if (sim) {
-      // Pair once: the leader stores the QR; a virtual phone scans it.
-      std::string qr;
-      if (!wait_for([&] {
-            auto r = c.exec("read QR", "SELECT qr_code FROM wa_accounts WHERE business_id = 'bench'");
-            if (r.is_null(0, 0)) return false;
-            qr = std::string(r.text(0, 0));
-            return true;
-          }, 30s))
-        throw std::runtime_error("the leader published no QR within 30 s");
-      const std::string phone = "+15550009001";
-      auto p = wa::test::http_request(sim->admin_port, "POST", "/admin/phones", fmt::format("{{\"phone\":\"{}\"}}", phone),
-                                      "Content-Type: application/json\r\n");
-      if (p.status < 200 || p.status >= 300) throw std::runtime_error(fmt::format("wasim /admin/phones: {} {}", p.status, p.body));
-      std::string body = "{\"qr\":";
-      wa::binary::append_json_string(body, qr);
-      body += "}";
-      auto l = wa::test::http_request(sim->admin_port, "POST", "/admin/phones/" + phone + "/link", body,
-                                      "Content-Type: application/json\r\n");
-      if (l.status < 200 || l.status >= 300) throw std::runtime_error(fmt::format("wasim link: {} {}", l.status, l.body));
-      if (!wait_for([&] {
-            auto r = c.exec("read jid", "SELECT jid, status FROM wa_accounts WHERE business_id = 'bench'");
-            if (r.is_null(0, 0) || r.text(0, 1) != "connected") return false;
-            jid = std::string(r.text(0, 0));
-            return true;
-          }, 30s))
-        throw std::runtime_error("the account did not log in after pairing within 30 s");
-      if (!wait_for([&] { return (cur = last_gain(c, 0)).has_value(); }, 5s)) throw std::runtime_error("no leader");
-      std::cout << "failover_bench: paired through wasim; measuring death -> new leader logged in (wasim clock)\n";
-    }
-    auto live_login = [&](std::int64_t after_ms) -> std::int64_t {
-      for (const auto& x : sim->connections(jid))
-        if (x.logged_in_ms > after_ms && x.closed_ms == 0) return x.logged_in_ms;
-      return 0;
-    };
-    std::vector<std::int64_t> kill_ms, term_ms, term_signal_ms, kill_login_ms, term_login_ms;
-    std::mt19937 phase_rng(rd());
-    for (int phase = 0; phase < 2; ++phase) {
-      const int sig = phase == 0 ? SIGKILL : SIGTERM;
-      for (int i = 0; i < cycles; ++i) {
-        // Every replica must be standing by (its lock session open) before the holder goes.
-        if (!wait_for([&] { return standing_by(c, wait == "block") >= 2; }, 30s))
-          throw std::runtime_error("the two standbys did not start competing within 30 s");
-        if (sim && !wait_for([&] { return live_login(0) != 0; }, 30s))
-          throw std::runtime_error("the leader is not logged in (wasim lists no live login) within 30 s");
-        // A random phase against the standbys' poll timers (not synchronisation).
-        std::this_thread::sleep_for(std::chrono::milliseconds(phase_rng() % 1000));
-        auto it = std::find_if(rs.begin(), rs.end(), [&](auto& r) { return r->pod() == cur->pod; });
-        if (it == rs.end()) throw std::runtime_error("leader is not one of ours");
-        const auto t0 = unix_ms();
-        (*it)->signal(sig);
-        std::optional<wa::store::HaEvent> next;
-        if (!wait_for([&] { return (next = last_gain(c, cur->id)).has_value(); }, 30s))
-          throw std::runtime_error("no takeover within 30 s");
-        if (sig == SIGKILL) {
-          kill_ms.push_back(next->at_ms - t0);
-        } else {
-          term_signal_ms.push_back(next->at_ms - t0);
-          if (auto r = last_of(c, cur->id, wa::store::EventKind::resigned)) term_ms.push_back(next->at_ms - r->at_ms);
-        }
-        if (sim) {
-          std::int64_t login = 0;
-          if (!wait_for([&] { return (login = live_login(t0)) != 0; }, 30s))
-            throw std::runtime_error("no new login within 30 s of the leader's death");
-          (sig == SIGKILL ? kill_login_ms : term_login_ms).push_back(login - t0);
-        }
-        const std::string pod = (*it)->pod();
-        (*it)->reap();
-        *it = std::make_unique<Replica>(bin, pod, rargs);
-        cur = next;
-      }
-    }
-    report("SIGKILL: kill -> new holder", kill_ms);
-    report("SIGTERM: resigned event -> new holder", term_ms);
-    report("SIGTERM: signal -> new holder", term_signal_ms);
-    if (sim) {
-      report("SIGKILL: kill -> new leader logged in (wasim)", kill_login_ms);
-      report("SIGTERM: signal -> new leader logged in (wasim)", term_login_ms);
-      const auto all = sim->connections(jid);
-      std::size_t n = 0;
-      for (auto& x : all) n += x.logged_in_ms ? 1 : 0;
-      std::cout << fmt::format("{:<44} logins={} total overlap={} ms\n", "wasim: the device's connection list", n,
-                               total_overlap(all));
-    }
+    std::vector<std::pair<std::string, Results>> all;
+    for (const auto& m : modes) all.emplace_back(m, bench_mode(url, bin, bin_dir, m, poll, cycles, with_wasim));
+    if (all.size() > 1) std::cout << "failover_bench: both modes, same run, same machine:\n";
+    for (const auto& [m, r] : all) print(m, r, with_wasim);
   } catch (const std::exception& e) {
     std::cerr << "failover_bench: " << e.what() << "\n";
     return 1;

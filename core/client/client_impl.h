@@ -9,9 +9,11 @@
 //   pair_code_flow.cpp     phone-number pairing: companion_hello and link_code_companion_reg
 //   login.cpp              <success>: first login or resume, then what whatsmeow sends first
 //
-// Threading: everything below "io thread only" runs on the client's one thread (the io_context
-// and the sockets' strands share it). `stopped`, `st`, `send_mu`, `sock` and `own_jid` are also
-// touched by the public methods from other threads.
+// Threading: everything below "io thread only" runs on the client's strand of the shared io pool
+// (socket/io_pool.h); its sockets run on the same strand, so frames, timers and posted work are
+// serialised as on one thread. `stopped`, `st`, `send_mu`, `sock` and `own_jid` are also touched by
+// the public methods from other threads. Completions hold the Impl weakly (alive()): once the
+// WaClient is gone they do nothing, and no pool thread is ever waited for.
 #pragma once
 
 #include <asio.hpp>
@@ -47,16 +49,14 @@ using core::ConnectionState;
 using core::DisconnectReason;
 using std::chrono::milliseconds;
 
-struct WaClient::Impl {
+struct WaClient::Impl : std::enable_shared_from_this<WaClient::Impl> {
   using Timer = asio::steady_timer;
 
-  Impl(std::string id, ClientOptions o, std::unique_ptr<DeviceStore> s, core::ConnectionEvents ev,
-       std::shared_ptr<const core::Lease> l, std::unique_ptr<MessageStore> m);
+  Impl(socket::Strand strand, std::string id, ClientOptions o, std::unique_ptr<DeviceStore> s,
+       core::ConnectionEvents ev, std::shared_ptr<const core::Lease> l, std::unique_ptr<MessageStore> m);
 
-  // --- declared first: destroyed last, after everything that holds handlers on it ---
-  asio::io_context io;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::thread thread;
+  // The client's strand; the timers below and every socket of the client run on it.
+  socket::Strand io;
 
   std::string business_id;
   ClientOptions opt;
@@ -110,6 +110,29 @@ struct WaClient::Impl {
   std::unique_ptr<crypto::SignalContext> signal_ctx;
   std::unique_ptr<signal::ProtocolStore> protocol;
   RetryCounter retries;
+
+  // A completion handler for the strand: runs `f` only while the client exists (holding it for the
+  // call), and a throw ends this client (`failed`) instead of reaching the shared pool thread.
+  template <class F>
+  auto alive(F f) {
+    return [w = weak_from_this(), f = std::move(f)](auto&&... args) mutable {
+      auto self = w.lock();
+      if (!self) return;
+      std::lock_guard lk(self->run_mu);
+      if (self->gone) return;
+      try {
+        f(std::forward<decltype(args)>(args)...);
+      } catch (const std::exception& e) {
+        self->crashed(e.what());
+      }
+    };
+  }
+  void crashed(const std::string& what);
+  // Held while one of the client's handlers runs (recursive: a handler may dispatch another inline
+  // on the same strand). ~WaClient takes it to wait for a running handler and sets `gone`, so
+  // that, as when each client had its own thread to join, nothing of it runs once it is destroyed.
+  std::recursive_mutex run_mu;
+  bool gone = false;
 
   // wa_client.cpp: state, events, store writes, sending, connecting
   void set_state(ConnectionState s);

@@ -67,9 +67,9 @@ void WaClient::Impl::schedule_reconnect(bool now) {
       .kv("business_id", business_id)
       .kv("delay_ms", static_cast<std::int64_t>(delay.count()));
   reconnect_timer.expires_after(delay);
-  reconnect_timer.async_wait([this](std::error_code ec) {
+  reconnect_timer.async_wait(alive([this](std::error_code ec) {
     if (!ec) connect();
-  });
+  }));
 }
 
 void WaClient::Impl::connect_failed(std::uint64_t g, const std::string& what) {

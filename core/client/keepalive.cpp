@@ -11,12 +11,12 @@ void WaClient::Impl::schedule_keepalive() {
   std::uniform_int_distribution<std::int64_t> d(lo, hi);
   keepalive_timer.expires_after(milliseconds(d(rng)));
   const auto g = gen;
-  keepalive_timer.async_wait([this, g](std::error_code ec) {
+  keepalive_timer.async_wait(alive([this, g](std::error_code ec) {
     if (ec || g != gen || stopped.load()) return;
     send_iq(
         keepalive_ping(ids.next()), [this, g](const IqResult& r) { on_keepalive_result(g, r); },
         opt.keepalive_response_timeout);
-  });
+  }));
 }
 
 void WaClient::Impl::on_keepalive_result(std::uint64_t g, const IqResult& r) {

@@ -51,11 +51,11 @@ void WaClient::Impl::show_qr() {
       .kv("expires_in_ms", static_cast<std::int64_t>(timeout.count()));
   qr_timer.expires_after(timeout);
   const auto g = gen;
-  qr_timer.async_wait([this, g](std::error_code ec) {
+  qr_timer.async_wait(alive([this, g](std::error_code ec) {
     if (ec || g != gen) return;
     ++qr_index;
     show_qr();
-  });
+  }));
 }
 
 void WaClient::Impl::on_pair_success(const Node& iq_node, const Node& ps) {

@@ -19,14 +19,14 @@ void WaClient::Impl::send_iq(const Node& n, IqHandler handler, milliseconds time
   auto timer = std::make_unique<Timer>(io);
   timer->expires_after(timeout);
   const auto g = gen;
-  timer->async_wait([this, id, g](std::error_code ec) {
+  timer->async_wait(alive([this, id, g](std::error_code ec) {
     if (ec || g != gen) return;
     auto it = pending.find(id);
     if (it == pending.end()) return;
     auto h = std::move(it->second.handler);
     pending.erase(it);
     if (h) h(IqResult::timed_out());
-  });
+  }));
   pending[id] = Pending{std::move(handler), std::move(timer)};
   send(n);
 }

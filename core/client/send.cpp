@@ -76,7 +76,7 @@ void WaClient::Impl::send_next() {
     outbox_busy = false;
     // More rows may have been queued while this batch went out; a full batch suggests so too.
     outbox_again = false;
-    asio::post(io, [this] { pump_outbox(); });
+    asio::post(io, alive([this] { pump_outbox(); }));
     return;
   }
   outbox_busy = true;

@@ -34,9 +34,10 @@ Bytes client_payload_for(const DeviceKeys& dev) {
 
 }  // namespace
 
-WaClient::Impl::Impl(std::string id, ClientOptions o, std::unique_ptr<DeviceStore> s, core::ConnectionEvents ev,
-                     std::shared_ptr<const core::Lease> l, std::unique_ptr<MessageStore> m)
-    : business_id(std::move(id)),
+WaClient::Impl::Impl(socket::Strand strand, std::string id, ClientOptions o, std::unique_ptr<DeviceStore> s,
+                     core::ConnectionEvents ev, std::shared_ptr<const core::Lease> l, std::unique_ptr<MessageStore> m)
+    : io(std::move(strand)),
+      business_id(std::move(id)),
       opt(std::move(o)),
       store(std::move(s)),
       messages(std::move(m)),
@@ -44,12 +45,29 @@ WaClient::Impl::Impl(std::string id, ClientOptions o, std::unique_ptr<DeviceStor
       lease(std::move(l)),
       backoff(opt.backoff_initial, opt.backoff_max, opt.backoff_jitter, std::random_device{}()),
       rng(std::random_device{}()) {
+  // The WaClient holds the pool: an Impl released on a pool thread must not be the pool's last owner.
+  opt.io_pool.reset();
   bool zero = true;
   for (auto b : opt.trusted_root) zero = zero && b == 0;
   if (zero) opt.trusted_root = socket::wa_production_root_key();
 }
 
 // ------------------------------------------------------------------ state and events
+
+void WaClient::Impl::crashed(const std::string& what) {
+  // A handler threw: the client cannot be trusted to continue; report and end (its own thread
+  // used to end here; the pool thread is shared and keeps running).
+  wa::log::error("wa_client_crashed").kv("business_id", business_id).kv("error", what);
+  gave_up = true;
+  try {
+    cancel_timers();
+    drop_connection(Close::abort);
+  } catch (const std::exception& e) {
+    wa::log::error("wa_client_crash_cleanup_failed").kv("business_id", business_id).kv("error", e.what());
+  }
+  st.store(ConnectionState::failed);
+  if (!stopped.load() && events.on_disconnect) events.on_disconnect(DisconnectReason::error, "client error: " + what);
+}
 
 void WaClient::Impl::set_state(ConnectionState s) {
   if (stopped.load()) return;
@@ -86,7 +104,7 @@ bool WaClient::Impl::may_write(std::uint64_t g, const std::function<void()>& wri
   std::lock_guard lk(send_mu);
   if (stopped.load()) return false;
   if (lease_stale()) {
-    asio::post(io, [this, g] { on_lease_stale(g); });
+    asio::post(io, alive([this, g] { on_lease_stale(g); }));
     return false;
   }
   write();
@@ -158,9 +176,17 @@ void WaClient::Impl::connect() {
   // The socket is ours (and stop() can abort it) from its first byte; the send gate keeps the
   // ClientFinish, which logs the device in, back once stop() returned or the lease went stale.
   const auto g = ++gen;
-  co.websocket.send_gate = [this, g](const std::function<void()>& write) { return may_write(g, write); };
-  auto s = socket::connect_and_handshake(io, std::move(co), [this, g](std::exception_ptr e, std::shared_ptr<socket::FrameSocket> s) {
-    asio::dispatch(io, [this, g, e, s = std::move(s)] { on_connected(g, e, s); });
+  // The socket keeps these; they hold the client weakly (a gone client sends nothing).
+  co.websocket.send_gate = [w = weak_from_this(), g](const std::function<void()>& write) {
+    auto self = w.lock();
+    return self && self->may_write(g, write);
+  };
+  auto s = socket::connect_and_handshake(io, std::move(co), [this, w = weak_from_this(), g](std::exception_ptr e, std::shared_ptr<socket::FrameSocket> s) {
+    if (w.expired()) {
+      if (s) s->abort();
+      return;
+    }
+    asio::dispatch(io, alive([this, g, e, s = std::move(s)] { on_connected(g, e, s); }));
   });
   std::lock_guard lk(send_mu);
   if (stopped.load()) return s->abort();
@@ -173,12 +199,12 @@ void WaClient::Impl::on_connected(std::uint64_t g, std::exception_ptr e, std::sh
     return;
   }
   if (e) return connect_failed(g, wa::log::what(e));
-  s->set_close_handler([this, g](const socket::WsCloseInfo& info) {
-    asio::dispatch(io, [this, g, info] { on_closed(g, info); });
-  });
-  // Handlers run on the socket's strand (this client's one thread). The socket keeps this
-  // handler, so it must not keep the socket alive in turn.
-  s->set_frame_handler([this, g](Bytes frame) { on_frame(g, frame); });
+  s->set_close_handler(alive([this, g](const socket::WsCloseInfo& info) {
+    asio::dispatch(io, alive([this, g, info] { on_closed(g, info); }));
+  }));
+  // Handlers run on the socket's strand, which is this client's. The socket keeps this handler,
+  // so it must not keep the socket (or the client) alive in turn.
+  s->set_frame_handler(alive([this, g](Bytes frame) { on_frame(g, frame); }));
   // whatsmeow starts its keepalive loop right after the handshake, paired or not.
   last_keepalive_ok = Clock::now();
   schedule_keepalive();
@@ -189,36 +215,30 @@ void WaClient::Impl::on_connected(std::uint64_t g, std::exception_ptr e, std::sh
 WaClient::WaClient(std::string business_id, ClientOptions options, std::unique_ptr<DeviceStore> store,
                    core::ConnectionEvents events, std::shared_ptr<const core::Lease> lease,
                    std::unique_ptr<MessageStore> messages)
-    : impl_(std::make_shared<Impl>(std::move(business_id), std::move(options), std::move(store), std::move(events),
-                                   std::move(lease), std::move(messages))) {
+    : pool_(options.io_pool ? options.io_pool : std::make_shared<socket::IoPool>(1, "client")),
+      impl_(std::make_shared<Impl>(pool_->make_strand(), std::move(business_id), std::move(options), std::move(store),
+                                   std::move(events), std::move(lease), std::move(messages))) {
   if (!impl_->store) throw std::invalid_argument("WaClient needs a DeviceStore");
 }
 
 WaClient::~WaClient() {
   stop(DisconnectReason::user_initiated);
-  impl_->io.stop();
-  if (impl_->thread.joinable()) {
-    if (impl_->thread.get_id() == std::this_thread::get_id()) impl_->thread.detach();
-    else impl_->thread.join();
+  // Waits for a handler of this client running on a pool thread (it sees `stopped` and ends
+  // soon: no send, no store write); queued ones find `gone` (alive()). From one of its own
+  // handlers the lock is already ours.
+  {
+    std::lock_guard lk(impl_->run_mu);
+    impl_->gone = true;
   }
+  impl_.reset();
+  pool_.reset();
 }
 
 void WaClient::start() {
   Impl& m = *impl_;
   if (m.stopped.load() || m.started.exchange(true)) return;
-  m.work.emplace(asio::make_work_guard(m.io));
   m.st.store(ConnectionState::connecting);
-  asio::post(m.io, [&m] { m.connect(); });
-  m.thread = std::thread([&m] {
-    try {
-      m.io.run();
-    } catch (const std::exception& e) {
-      // A handler threw: the client cannot be trusted to continue; report and end.
-      wa::log::error("wa_client_crashed").kv("business_id", m.business_id).kv("error", e.what());
-      m.st.store(ConnectionState::failed);
-      if (!m.stopped.load() && m.events.on_disconnect) m.events.on_disconnect(DisconnectReason::error, std::string("client error: ") + e.what());
-    }
-  });
+  asio::post(m.io, m.alive([&m] { m.connect(); }));
 }
 
 void WaClient::stop(DisconnectReason why) {
@@ -234,11 +254,10 @@ void WaClient::stop(DisconnectReason why) {
   wa::log::info("wa_client_stopped").kv("business_id", m.business_id).kv("reason", core::to_string(why));
   // Timers and pending requests are cleaned up on the client's thread; nothing they run can
   // send or write any more (both check `stopped`).
-  asio::post(m.io, [&m] {
+  asio::post(m.io, m.alive([&m] {
     m.cancel_timers();
     m.drop_connection(Impl::Close::abort);
-    m.work.reset();
-  });
+  }));
 }
 
 core::ConnectionState WaClient::state() const { return impl_->st.load(); }
@@ -246,7 +265,7 @@ core::ConnectionState WaClient::state() const { return impl_->st.load(); }
 void WaClient::outbox_ready() {
   Impl& m = *impl_;
   if (!m.started.load() || m.stopped.load()) return;
-  asio::post(m.io, [&m] { m.pump_outbox(); });
+  asio::post(m.io, m.alive([&m] { m.pump_outbox(); }));
 }
 
 std::string WaClient::jid() const {
@@ -264,9 +283,10 @@ std::string WaClient::request_pair_code(const std::string& phone, bool show_push
     throw PairCodeError(e.what());
   }
   if (!m.started.load() || m.stopped.load()) throw PairCodeError("the client is not running");
+  if (socket::IoPool::on_pool_thread()) throw PairCodeError("request_pair_code must not be called on an io pool thread");
   auto done = std::make_shared<std::promise<std::string>>();
   auto fut = done->get_future();
-  asio::post(m.io, [&m, digits, show_push_notification, done] { m.start_pair_code(digits, show_push_notification, done); });
+  asio::post(m.io, m.alive([&m, digits, show_push_notification, done] { m.start_pair_code(digits, show_push_notification, done); }));
   if (fut.wait_for(timeout) != std::future_status::ready) throw PairCodeError("timed out waiting for the server's answer to companion_hello");
   return fut.get();
 }
@@ -275,9 +295,10 @@ void WaClient::logout(std::chrono::milliseconds timeout) {
   Impl& m = *impl_;
   if (!m.started.load() || m.stopped.load() || m.st.load() != core::ConnectionState::logged_in)
     throw std::runtime_error("the account is not logged in on this connection");
+  if (socket::IoPool::on_pool_thread()) throw std::logic_error("logout must not be called on an io pool thread");
   auto done = std::make_shared<std::promise<void>>();
   auto fut = done->get_future();
-  asio::post(m.io, [&m, done, timeout] {
+  asio::post(m.io, m.alive([&m, done, timeout] {
     const std::string own = [&m] {
       std::lock_guard lk(m.jid_mu);
       return m.own_jid;
@@ -291,7 +312,7 @@ void WaClient::logout(std::chrono::milliseconds timeout) {
               r.answered() ? "the server refused remove-companion-device" : "no answer to remove-companion-device")));
         },
         timeout);
-  });
+  }));
   if (fut.wait_for(timeout + std::chrono::seconds(1)) != std::future_status::ready)
     throw std::runtime_error("timed out waiting for the server's answer to remove-companion-device");
   fut.get();

@@ -3,9 +3,12 @@
 // credentials, does what a real client does after <success> (pre-keys, passive off), keeps the
 // connection alive, and maps stream errors and failures to reconnects or a final state.
 //
-// Threading: each client runs its protocol on one thread of its own (an io_context). start(),
-// stop(), state() and request_pair_code() may be called from any thread. ConnectionEvents
-// callbacks run on the client's thread and must not block for long; they may call stop().
+// Threading: each client runs its protocol on a strand of a shared io pool (ClientOptions::io_pool,
+// one per process: threads do not grow with accounts), or of a one-thread pool of its own when
+// none is given (tools, tests). start(), stop(), state() and request_pair_code() may be called
+// from any thread but a pool thread's handler (request_pair_code and logout wait for the strand).
+// ConnectionEvents callbacks run on the client's strand and must not block for long; they may
+// call stop(). Store calls run on the strand too: each holds one pool thread while it waits.
 #pragma once
 
 #include <chrono>
@@ -19,6 +22,7 @@
 #include "core/client/message_store.h"
 #include "core/connection.h"
 #include "core/crypto/bytes.h"
+#include "core/socket/io_pool.h"
 #include "core/socket/ws_url.h"
 
 namespace wa::client {
@@ -31,6 +35,8 @@ struct ClientOptions {
   // Shown to the phone ("Chrome (Linux)") and used for the QR's platform character.
   std::string platform_display = "Chrome (Linux)";
   std::string extra_ca_file;  // for wss:// test servers
+  // The process's shared io pool; null: the client runs a one-thread pool of its own.
+  std::shared_ptr<socket::IoPool> io_pool;
 
   // Timing, whatsmeow's defaults (reference §6.2, §7.3, §7.4, §7.7); tests shorten them.
   std::chrono::milliseconds handshake_timeout{20000};
@@ -67,7 +73,9 @@ class WaClient : public core::Connection {
   WaClient(std::string business_id, ClientOptions options, std::unique_ptr<DeviceStore> store,
            core::ConnectionEvents events, std::shared_ptr<const core::Lease> lease = nullptr,
            std::unique_ptr<MessageStore> messages = nullptr);
-  ~WaClient() override;  // stops (user_initiated) and joins the client's thread
+  // Stops (user_initiated). A handler of the client running on a pool thread finishes there;
+  // nothing of the client runs after it (a private pool's thread is joined).
+  ~WaClient() override;
   WaClient(const WaClient&) = delete;
   WaClient& operator=(const WaClient&) = delete;
 
@@ -97,6 +105,7 @@ class WaClient : public core::Connection {
   struct Impl;
 
  private:
+  std::shared_ptr<socket::IoPool> pool_;  // before impl_: outlives it
   std::shared_ptr<Impl> impl_;
 };
 

@@ -37,9 +37,15 @@ struct Attempt {
 
 std::shared_ptr<FrameSocket> connect_and_handshake(asio::io_context& io, ClientConnectOptions options,
                                                    ClientConnectHandler done) {
+  return connect_and_handshake(asio::make_strand(io), std::move(options), std::move(done));
+}
+
+std::shared_ptr<FrameSocket> connect_and_handshake(Strand strand, ClientConnectOptions options,
+                                                   ClientConnectHandler done) {
   auto a = std::make_shared<Attempt>();
   a->done = std::move(done);
-  a->socket = FrameSocket::create(io, options.websocket, options.dict_version);
+  const auto inner = strand.get_inner_executor();
+  a->socket = FrameSocket::create(std::move(strand), options.websocket, options.dict_version);
   a->handshake = std::make_unique<ClientHandshake>(
       ClientHandshakeConfig{options.noise_key, std::move(options.client_payload), options.trusted_root,
                             options.dict_version, std::nullopt});
@@ -49,7 +55,7 @@ std::shared_ptr<FrameSocket> connect_and_handshake(asio::io_context& io, ClientC
     a->host = parse_ws_url(options.url).host;
   } catch (...) {
     auto d = std::move(a->done);
-    asio::post(io, [d = std::move(d), e = std::current_exception()] { d(e, nullptr); });
+    asio::post(inner, [d = std::move(d), e = std::current_exception()] { d(e, nullptr); });
     return a->socket;
   }
   const auto timeout = options.handshake_timeout;

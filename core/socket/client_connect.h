@@ -33,5 +33,9 @@ struct ClientConnectOptions {
 using ClientConnectHandler = std::function<void(std::exception_ptr, std::shared_ptr<FrameSocket>)>;
 std::shared_ptr<FrameSocket> connect_and_handshake(asio::io_context& io, ClientConnectOptions options,
                                                    ClientConnectHandler done);
+// The same on a given strand: the socket's handlers (and `done`'s caller) run on it, so an owner
+// that keeps its state on the same strand needs no lock against them.
+std::shared_ptr<FrameSocket> connect_and_handshake(Strand strand, ClientConnectOptions options,
+                                                   ClientConnectHandler done);
 
 }  // namespace wa::socket

@@ -7,11 +7,16 @@ namespace wa::socket {
 
 std::shared_ptr<FrameSocket> FrameSocket::create(asio::io_context& io, WebSocketClientOptions options,
                                                  std::uint8_t dict_version) {
-  return std::make_shared<FrameSocket>(Tag{}, io, std::move(options), dict_version);
+  return create(asio::make_strand(io), std::move(options), dict_version);
 }
 
-FrameSocket::FrameSocket(Tag, asio::io_context& io, WebSocketClientOptions options, std::uint8_t dict_version)
-    : ws_(WebSocketClient::create(io, std::move(options))), dict_version_(dict_version) {}
+std::shared_ptr<FrameSocket> FrameSocket::create(Strand strand, WebSocketClientOptions options,
+                                                 std::uint8_t dict_version) {
+  return std::make_shared<FrameSocket>(Tag{}, std::move(strand), std::move(options), dict_version);
+}
+
+FrameSocket::FrameSocket(Tag, Strand strand, WebSocketClientOptions options, std::uint8_t dict_version)
+    : ws_(WebSocketClient::create(std::move(strand), std::move(options))), dict_version_(dict_version) {}
 
 void FrameSocket::connect(const std::string& url, WebSocketClient::ConnectHandler done) {
   // Weak references: the socket owns the client, so the client must not own the socket.

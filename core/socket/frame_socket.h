@@ -4,7 +4,8 @@
 // frames are decrypted. A frame that fails to decrypt is dropped with a warning and the read
 // counter still advances, as WhatsApp's own clients do.
 //
-// All state lives on the WebSocket's strand; public methods may be called from any thread.
+// All state lives on the WebSocket's strand (given, or a new one on `io`); public methods may be
+// called from any thread.
 #pragma once
 
 #include <deque>
@@ -28,7 +29,9 @@ class FrameSocket : public std::enable_shared_from_this<FrameSocket> {
   };
   static std::shared_ptr<FrameSocket> create(asio::io_context& io, WebSocketClientOptions options = {},
                                              std::uint8_t dict_version = kDictVersion);
-  FrameSocket(Tag, asio::io_context& io, WebSocketClientOptions options, std::uint8_t dict_version);
+  static std::shared_ptr<FrameSocket> create(Strand strand, WebSocketClientOptions options = {},
+                                             std::uint8_t dict_version = kDictVersion);
+  FrameSocket(Tag, Strand strand, WebSocketClientOptions options, std::uint8_t dict_version);
 
   void connect(const std::string& url, WebSocketClient::ConnectHandler done);
 
@@ -47,7 +50,7 @@ class FrameSocket : public std::enable_shared_from_this<FrameSocket> {
   void close();
   void abort();
 
-  asio::strand<asio::io_context::executor_type> executor() const { return ws_->executor(); }
+  Strand executor() const { return ws_->executor(); }
   std::uint8_t dict_version() const { return dict_version_; }
 
  private:

@@ -12,11 +12,15 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 }
 
 std::shared_ptr<WebSocketClient> WebSocketClient::create(asio::io_context& io, WebSocketClientOptions options) {
-  return std::make_shared<WebSocketClient>(Tag{}, io, std::move(options));
+  return create(asio::make_strand(io), std::move(options));
 }
 
-WebSocketClient::WebSocketClient(Tag, asio::io_context& io, WebSocketClientOptions options)
-    : io_(io), strand_(asio::make_strand(io)), options_(std::move(options)), resolver_(strand_), timer_(strand_) {}
+std::shared_ptr<WebSocketClient> WebSocketClient::create(Strand strand, WebSocketClientOptions options) {
+  return std::make_shared<WebSocketClient>(Tag{}, std::move(strand), std::move(options));
+}
+
+WebSocketClient::WebSocketClient(Tag, Strand strand, WebSocketClientOptions options)
+    : strand_(std::move(strand)), options_(std::move(options)), resolver_(strand_), timer_(strand_) {}
 
 WebSocketClient::~WebSocketClient() = default;
 
@@ -40,7 +44,7 @@ void WebSocketClient::with_stream(F&& f) {
 void WebSocketClient::connect(const std::string& url, ConnectHandler done) {
   asio::dispatch(strand_, [self = shared_from_this(), url, done = std::move(done)]() mutable {
     if (self->state_ != State::idle) {
-      asio::post(self->io_, [done = std::move(done)] {
+      asio::post(self->strand_.get_inner_executor(), [done = std::move(done)] {
         done(std::make_exception_ptr(std::logic_error("websocket: connect called twice")));
       });
       return;
@@ -80,7 +84,7 @@ void WebSocketClient::fail_connect(std::exception_ptr e) {
   on_close_ = nullptr;
   auto done = std::move(connect_done_);
   connect_done_ = nullptr;
-  if (done) asio::post(io_, [done = std::move(done), e] { done(e); });
+  if (done) asio::post(strand_.get_inner_executor(), [done = std::move(done), e] { done(e); });
 }
 
 void WebSocketClient::on_resolved(std::error_code ec, asio::ip::tcp::resolver::results_type results) {
@@ -204,6 +208,7 @@ void WebSocketClient::start_reading() {
       if (finished_) return;
     }
   }
+  if (plain_) return read_plain();
   read_buf_.resize(kReadChunk);
   with_stream([&](auto& s) {
     s.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](std::error_code ec, std::size_t n) {
@@ -215,6 +220,33 @@ void WebSocketClient::start_reading() {
       self->read_buf_.resize(n);
       self->start_reading();
     });
+  });
+}
+
+// ws://: wait until the socket is readable, then read into the pool thread's buffer, so an idle
+// connection holds no read buffer of its own (thousands of idle accounts per pod).
+void WebSocketClient::read_plain() {
+  plain_->async_wait(asio::socket_base::wait_read, [self = shared_from_this()](std::error_code ec) {
+    if (self->finished_ || !self->plain_) return;
+    if (ec) {
+      if (self->close_sent_) return self->finish(self->close_info_);
+      return self->finish(WsCloseInfo{1006, "connection lost: " + ec.message(), true, true});
+    }
+    // On the heap, made on a thread's first read: a thread_local array would sit in every
+    // thread's static TLS, i.e. on every thread's stack (civetweb's workers have small ones).
+    thread_local std::unique_ptr<std::array<std::uint8_t, kReadChunk>> tl_buf;
+    if (!tl_buf) tl_buf = std::make_unique<std::array<std::uint8_t, kReadChunk>>();
+    auto& buf = *tl_buf;
+    std::error_code rec;
+    self->plain_->non_blocking(true, rec);
+    const std::size_t n = rec ? 0 : self->plain_->read_some(asio::buffer(buf), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) return self->read_plain();
+    if (rec) {
+      if (self->close_sent_) return self->finish(self->close_info_);
+      return self->finish(WsCloseInfo{1006, "connection lost: " + rec.message(), true, true});
+    }
+    self->read_buf_.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    self->start_reading();
   });
 }
 

@@ -6,6 +6,7 @@
 // from any thread; handlers are invoked on that strand.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -23,6 +24,11 @@
 #include "core/socket/ws_url.h"
 
 namespace wa::socket {
+
+// The executor a connection's handlers run on. Many connections share one io_context (run by a
+// small thread pool); each keeps its own strand, and layers above may share it (the WhatsApp
+// client runs its protocol on its socket's strand).
+using Strand = asio::strand<asio::io_context::executor_type>;
 
 struct WebSocketClientOptions {
   std::string origin = "https://web.whatsapp.com";
@@ -61,11 +67,13 @@ class WebSocketClient : public std::enable_shared_from_this<WebSocketClient> {
   using CloseHandler = std::function<void(const WsCloseInfo&)>;
 
   static std::shared_ptr<WebSocketClient> create(asio::io_context& io, WebSocketClientOptions options = {});
+  // On a given strand (shared with its owner).
+  static std::shared_ptr<WebSocketClient> create(Strand strand, WebSocketClientOptions options = {});
   // Use create(); the tag keeps construction to shared_ptr (handlers hold shared_from_this()).
   struct Tag {
     explicit Tag() = default;
   };
-  WebSocketClient(Tag, asio::io_context& io, WebSocketClientOptions options);
+  WebSocketClient(Tag, Strand strand, WebSocketClientOptions options);
   ~WebSocketClient();
 
   // Set before connect(). Messages that arrive before a handler is set are dropped.
@@ -89,7 +97,7 @@ class WebSocketClient : public std::enable_shared_from_this<WebSocketClient> {
   bool is_open() const { return state_ == State::open; }
   const WebSocketClientOptions& options() const { return options_; }
   // The strand every handler runs on; layers above serialise their own state on it.
-  asio::strand<asio::io_context::executor_type> executor() const { return strand_; }
+  Strand executor() const { return strand_; }
 
  private:
   enum class State { idle, connecting, open, closing, closed };
@@ -103,6 +111,7 @@ class WebSocketClient : public std::enable_shared_from_this<WebSocketClient> {
   void send_upgrade();
   void read_upgrade();
   void start_reading();
+  void read_plain();
   void handle_message(WsMessage m);
   void queue_frame(Bytes frame);
   void write_next();
@@ -110,8 +119,7 @@ class WebSocketClient : public std::enable_shared_from_this<WebSocketClient> {
   void finish(WsCloseInfo info);
   void drop_socket();
 
-  asio::io_context& io_;
-  asio::strand<asio::io_context::executor_type> strand_;
+  Strand strand_;
   WebSocketClientOptions options_;
   WsUrl url_;
   std::string client_key_;

@@ -24,9 +24,23 @@ TEST_CASE("status JSON: pod, accounts, masked jid, null for missing values", "[s
   s.accounts.push_back({"q\"x", "standby", 0, 0, "", std::nullopt});
   const auto j = render_status_json(s);
   CHECK(j ==
-        R"({"pod":"waconnector-1","version":"0.1.0","db_reachable":true,"elector_running":true,"accounts":[)"
+        R"({"pod":"waconnector-1","version":"0.1.0","db_reachable":true,"elector_running":true,)"
+        R"("share":{"live_pods":[],"accounts":0,"fair_share":0,"leading":0,"targeted":0,"handovers":0},"accounts":[)"
         R"({"business_id":"42","role":"active","epoch":3,"since_unix_ms":1700000000123,"jid":"1555*****67:2@s.whatsapp.net","connection":"logged_in"},)"
         R"({"business_id":"q\"x","role":"standby","epoch":0,"since_unix_ms":0,"jid":null,"connection":null}]})");
+}
+
+TEST_CASE("status JSON: the pod's share of the fleet (pod names and counts only)", "[status]") {
+  PodStatus s = healthy();
+  s.share.live_pods = {"waconnector-0", "waconnector-1"};
+  s.share.accounts = 60;
+  s.share.fair_share = 31;
+  s.share.leading = 29;
+  s.share.targeted = 30;
+  s.share.handovers = 4;
+  CHECK(render_status_json(s).find(
+            R"("share":{"live_pods":["waconnector-0","waconnector-1"],"accounts":60,"fair_share":31,"leading":29,)"
+            R"("targeted":30,"handovers":4})") != std::string::npos);
 }
 
 TEST_CASE("ready: database and elector are required", "[status]") {
