@@ -171,6 +171,17 @@ TEST_CASE(
   std::this_thread::sleep_for(std::chrono::milliseconds(250));
   pools.close_idle();
   CHECK(pools.open_pools() == 0);
+  // A pool a led account holds is never dropped to make room: the next tenant database is refused
+  // (the per-pod bound) until it is let go.
+  {
+    auto held = pools.pool(ta);
+    CHECK_THROWS_WITH(pools.pool(tb), Catch::Contains("tenant databases are in use"));
+    CHECK(pools.open_pools() == 1);
+  }
+  CHECK(pools.with(tb, [](pg::Connection& c) { return c.exec("t", "SELECT 3").i64(0, 0); }) == 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  pools.close_idle();
+  CHECK(pools.open_pools() == 0);
   // The file is read at every new connection: gone, the next connection fails and says why.
   std::remove(pw.c_str());
   CHECK_THROWS_WITH(pools.with(ta, [](pg::Connection& c) { return c.exec("t", "SELECT 1").i64(0, 0); }),
