@@ -20,7 +20,7 @@ ApiFixture::ApiFixture() {
   app::HttpHandlers h;
   h.live = [] { return true; };
   const app::PodStatus pod{.pod = "pod-0", .version = "0.1.0", .db_reachable = true, .db_writable = true,
-                           .elector_running = true, .accounts = {}};
+                           .elector_running = true, .accounts = {}, .share = {}};
   h.ready = [pod] { return app::evaluate_ready(pod); };
   h.status_json = [pod] { return app::render_status_json(pod); };
   h.metrics = &metrics;
