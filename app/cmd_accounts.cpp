@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "app/cli_database.h"
+#include "app/config_check.h"
 #include "app/commands.h"
 #include "app/flags.h"
 #include "app/qr_pair_cli.h"
@@ -19,6 +20,7 @@
 #include "store/advisory_lock.h"
 #include "store/notify.h"
 #include "store/pg.h"
+#include "store/tenants.h"
 
 namespace wa::app {
 
@@ -106,7 +108,15 @@ int accounts_add(int argc, char** argv) {
           {database_url_flag(),
            business_id_flag("the account's business id (1-64 of A-Z a-z 0-9 _ . -)"),
            {"jid", "WACONN_JID", "the account's WhatsApp jid when already paired (user[:device]@server)", ""},
-           lock_keys_flag(false)});
+           lock_keys_flag(false),
+           {"database-url-for-tenant", "WACONN_TENANT_DATABASE_URL",
+            "keep this account's device, Signal, inbox and outbox rows in this database (migrated now; no "
+            "password in the URL: see --tenant-password-file)",
+            ""},
+           {"tenant-password-file", "WACONN_TENANT_PASSWORD_FILE",
+            "file holding the tenant database's password, read by every pod at every connection (a mounted "
+            "Secret; the path is stored, never the password)",
+            ""}});
   if (!f.parse(argc, argv)) return 0;
   const auto business_id = checked_business_id(f);
   const auto jid = f.get("jid");
@@ -116,7 +126,24 @@ int accounts_add(int argc, char** argv) {
   auto conn = open_database(f, "accounts add", "accounts");
   const auto effective = mode ? *mode : store::stored_lock_key_mode(conn);
   store::require_lock_key_mode(conn, effective);
-  const auto a = store::add_account(conn, business_id, jid);
+  std::optional<store::Account> added;
+  if (const auto tenant_url = f.get("database-url-for-tenant")) {
+    if (auto e = check_database_url(*tenant_url); !e.empty()) throw ConfigError("--database-url-for-tenant: " + e);
+    if (!database_url_passwords(*tenant_url).empty())
+      throw ConfigError(
+          "--database-url-for-tenant: the URL carries a password, which would be stored in clear; leave it out and "
+          "give --tenant-password-file instead");
+    const store::TenantDatabase t{business_id, *tenant_url, f.get("tenant-password-file")};
+    store::register_tenant_password(t);
+    store::install_tenant_password_source();
+    auto tenant = pg::Connection::open(t.database_url, "accounts add: tenant database",
+                                       {{"application_name", "waconnector/accounts"}});
+    added = store::add_tenant_account(conn, tenant, t, jid);
+    std::cout << fmt::format("business {} keeps its data in its own database (migrated)\n", business_id);
+  } else {
+    added = store::add_account(conn, business_id, jid);
+  }
+  const auto& a = *added;
   std::cout << fmt::format("added business {}{} (lock key {}, {})\n", a.business_id,
                            a.jid ? " jid " + mask_jid(*a.jid) : std::string(), a.lock_key,
                            store::to_string(effective));
@@ -259,7 +286,8 @@ int accounts_step_down(int argc, char** argv) {
 int accounts_remove(int argc, char** argv) {
   Flags f("waconnector accounts remove",
           "Delete an account from the registry together with its device credentials, Signal keys and "
-          "sessions, pairing rows, inbox and outbox (ha_events history stays). A pod leading it is asked to "
+          "sessions, pairing rows, inbox and outbox, in its tenant database too if it has one (ha_events history "
+          "stays; the tenant database itself is not dropped). A pod leading it is asked to "
           "step down first; this command then holds the account's lock while it deletes, and a few seconds "
           "longer, so that no pod leads it again before every pod re-read the registry. Unlink the device on "
           "the phone too. Irreversible: pass --yes.",
@@ -304,6 +332,16 @@ int accounts_remove(int argc, char** argv) {
                                          "that pod, or retry)",
                                          business_id, h ? h->application_name : std::string("a pod"),
                                          wait.count()));
+  }
+  // A tenant database's rows go first: should that fail, the control row stays and the command can
+  // be run again (no pod leads the account meanwhile: it has no shadow row to copy its epoch to).
+  if (const auto t = store::tenant_database(conn, business_id)) {
+    store::register_tenant_password(*t);
+    store::install_tenant_password_source();
+    auto tdb = pg::Connection::open(t->database_url, "accounts remove: tenant database",
+                                    {{"application_name", "waconnector/accounts"}});
+    store::remove_tenant_account(tdb, business_id);
+    std::cout << fmt::format("removed business {}'s rows from its tenant database\n", business_id);
   }
   pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
   const auto r = conn.exec("delete the account", "DELETE FROM wa_accounts WHERE business_id = $1 RETURNING 1",

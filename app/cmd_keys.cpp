@@ -1,6 +1,7 @@
 // waconnector keys generate|status|rotate|seal: the key-encryption keys and data keys that seal
 // the key material at rest (store/sealing.h, docs/security.md).
 #include <iostream>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -10,6 +11,7 @@
 #include "app/kek_file.h"
 #include "store/pg.h"
 #include "store/sealing.h"
+#include "store/tenants.h"
 
 namespace wa::app {
 namespace {
@@ -21,7 +23,8 @@ constexpr const char* kUsage =
     "  generate  print a new key-encryption key (one line of the --kek-file format)\n"
     "  status    list the data keys, the KEK wrapping each, and the rows sealed under each\n"
     "  rotate    re-wrap every data key under the FIRST key of --kek-file (online; any pod)\n"
-    "  seal      seal every plain row written before sealing existed; then plain rows are refused\n";
+    "  seal      seal every plain row (keys, webhook secrets) written before sealing existed; then plain\n"
+    "            rows are refused\n";
 
 FlagSpec database_url_flag() {
   return {"database-url", "DATABASE_URL", "PostgreSQL URL or conninfo", "", false, true};
@@ -82,6 +85,19 @@ int keys_rotate(int argc, char** argv) {
     if (f.boolean("new-data-key"))
       std::cout << fmt::format("added data key {}\n", store::add_data_key(conn, ring));
     const auto n = store::rewrap_data_keys(conn, ring);
+    // Tenant databases hold copies of the wrapped data keys (store/tenants.h): re-wrapped too,
+    // so a pod with only the new KEK opens their rows. (Each lease also copies them.)
+    store::install_tenant_password_source();
+    const auto tenant_list = store::tenant_databases(conn);
+    store::register_tenant_passwords(tenant_list);
+    std::set<std::string> synced;
+    for (const auto& t : tenant_list) {
+      if (!synced.insert(t.database_url).second) continue;
+      auto tc = pg::Connection::open(t.database_url, "keys rotate: tenant database",
+                                     {{"application_name", "waconnector/keys-rotate"}});
+      const auto copied = store::sync_data_keys(conn, tc);
+      std::cout << fmt::format("tenant database of business {}: {} data key(s) updated\n", t.business_id, copied);
+    }
     // Proof: every data key now opens with the first KEK alone.
     store::KekRing only_primary = store::KekRing::parse(crypto::to_hex(ring.primary().key), ring.origin());
     store::Sealer check(only_primary);
@@ -106,8 +122,9 @@ int keys_seal(int argc, char** argv) {
   try {
     sealer->verify(conn);
     const auto n = store::seal_plain_rows(conn, *sealer);
-    std::cout << fmt::format("sealed {} device row(s), {} pre-key(s), {} session(s), {} sender key(s)\n",
-                             n.devices, n.pre_keys, n.sessions, n.sender_keys);
+    std::cout << fmt::format(
+        "sealed {} device row(s), {} pre-key(s), {} session(s), {} sender key(s), {} webhook secret(s)\n",
+        n.devices, n.pre_keys, n.sessions, n.sender_keys, n.webhooks);
   } catch (const store::SealingError& e) {
     throw ConfigError(e.what());
   }

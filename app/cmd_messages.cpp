@@ -15,7 +15,7 @@
 #include "app/cli_database.h"
 #include "app/commands.h"
 #include "app/flags.h"
-#include "core/binary/jid.h"
+#include "app/inbox_json.h"
 #include "store/accounts.h"
 #include "store/inbox.h"
 #include "store/outbox.h"
@@ -38,12 +38,6 @@ constexpr const char* kMessagesUsage =
 void require_account(pg::Connection& conn, const std::string& business_id) {
   if (!store::get_account(conn, business_id))
     throw ConfigError(fmt::format("business {} is not registered", business_id));
-}
-
-// The sender's user JID without agent or device ("from" of issue 8); the stored text if unparsable.
-std::string user_jid(const std::string& sender) {
-  const auto j = binary::Jid::parse(sender);
-  return j ? j->to_non_ad().to_string() : sender;
 }
 
 // Reads at most the largest valid text (4 bytes per character) plus one byte, so an over-long
@@ -149,16 +143,7 @@ int messages_list(int argc, char** argv) {
     if (page <= 0) break;
     const auto rows = store::list_inbox(conn, b, after, page);
     for (const auto& m : rows) {
-      std::cout << api::JsonObject()
-                       .str("id", m.id)
-                       .str("chat", m.chat)
-                       .str("from", user_jid(m.sender))
-                       .opt_str("text", m.text)
-                       .num("timestamp", m.server_ts)
-                       .str("type", m.message_type)
-                       .num("seq", m.seq)
-                       .done()
-                << "\n";
+      std::cout << inbox_message_json(m).num("seq", m.seq).done() << "\n";
       after = m.seq;
       ++printed;
     }

@@ -44,6 +44,8 @@
 #include "store/outbox.h"
 #include "store/pg.h"
 #include "store/sealing.h"
+#include "store/migrator.h"
+#include "store/tenants.h"
 
 namespace wa::app {
 namespace {
@@ -326,24 +328,33 @@ int cmd_run(int argc, char** argv) {
   };
   // One event loop for every account's connection (after the signal mask: its threads inherit it).
   if (!no_transport) wa_opts.io_pool = std::make_shared<socket::IoPool>(static_cast<std::size_t>(io_threads), "wa");
-  client::WaClientFactory factory(wa_opts, [leases, store_opts](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
+  // A database per tenant (store/tenants.h): at each lease the epoch is copied there first.
+  store::install_tenant_password_source();
+  store::TenantPoolOptions tenant_pools;
+  tenant_pools.application_name = ha::application_name(cfg.pod, "tenant");
+  tenant_pools.session_options = "-c statement_timeout=5000 -c lock_timeout=2000 -c idle_in_transaction_session_timeout=5000";
+  tenant_pools.on_open = [](pg::Connection& c) { store::require_schema(c); };
+  auto tenants = std::make_shared<store::TenantLeases>(store_pool, tenant_pools);
+  client::WaClientFactory factory(wa_opts, [leases, store_opts, tenants](const std::string& business_id) -> std::unique_ptr<client::DeviceStore> {
     // The supervisor published the lease before it called the factory.
     auto lease = leases->get(business_id);
     if (!lease) throw std::logic_error("no lease published for business " + business_id);
     auto o = store_opts;
+    if (auto t = tenants->begin(business_id, lease->fence()->epoch())) o.data_pool = t->pool;
     o.lease_fresh = [lease] { return lease->fresh(); };
     o.move_lock = [lease](const std::string&, std::int64_t key, std::function<void()> commit, std::function<bool()> abandon) {
       return lease->move_key(key, std::move(commit), std::move(abandon));
     };
     return std::make_unique<ha::LeasedDeviceStore>(std::move(o), business_id, lease->fence());
-  }, [leases, store_opts](const std::string& business_id) -> std::unique_ptr<client::MessageStore> {
-    // The account's Signal state, inbox, outbox and LID map, on the store pool, under the same
-    // lease as the device store.
+  }, [leases, store_opts, tenants](const std::string& business_id) -> std::unique_ptr<client::MessageStore> {
+    // The account's Signal state, inbox, outbox and LID map, on the store pool (its tenant
+    // database's pool, if it has one), under the same lease as the device store.
     auto lease = leases->get(business_id);
     if (!lease) throw std::logic_error("no lease published for business " + business_id);
     ha::LeasedMessageStoreOptions o;
     o.pool = store_opts.pool;
     o.database_url = store_opts.database_url;
+    if (auto t = tenants->begin(business_id, lease->fence()->epoch())) o.pool = t->pool;
     o.pod = store_opts.pod;
     o.lease_fresh = [lease] { return lease->fresh(); };
     return std::make_unique<ha::LeasedMessageStore>(std::move(o), business_id, lease->fence());
@@ -394,9 +405,13 @@ int cmd_run(int argc, char** argv) {
   // SSE streams hold a civetweb worker each: at most half of them (the REST calls keep the rest).
   api::EventStreamOptions stream_opts;
   stream_opts.max_streams = std::max(1, http_opts.threads / 2);
+  // A tenant account's messages, events and webhooks are in its tenant database.
+  const auto data_pool = [tenants](const std::string& business_id) { return tenants->data_pool(business_id); };
+  stream_opts.data_pool = data_pool;
   api::register_api_routes(
       *http, std::make_shared<const api::Api>(store_pool, std::move(admin_token),
-                                              std::make_shared<api::EventStreams>(notify_hub, store_pool, stream_opts)));
+                                              std::make_shared<api::EventStreams>(notify_hub, store_pool, stream_opts),
+                                              data_pool));
   // The write fences of the accounts this pod leads now (the leader-side responders' work list).
   const auto led_fences = [&elector, &supervisor] {
     std::vector<std::shared_ptr<const store::WriteFence>> led;
@@ -426,11 +441,17 @@ int cmd_run(int argc, char** argv) {
   if (!no_transport) {
     ha::OutboxDispatcherOptions outbox_opts;
     // The backlog of the accounts this pod leads (waconnector_outbox_pending; the alert sums pods).
-    outbox_opts.after_round = [&elector, &metrics](pg::Connection& conn) {
+    outbox_opts.after_round = [&elector, &metrics, tenants](pg::Connection& conn) {
       std::vector<std::string> led;
       for (const auto& a : elector.snapshot().accounts)
         if (ha::leads(a.role)) led.push_back(a.business_id);
-      metrics.outbox_pending.Set(static_cast<double>(store::count_unacked_outbox(conn, led)));
+      // Tenant accounts' rows are counted in their own databases, the others here.
+      const auto in_tenants = tenants->tenant_pools(conn, led);
+      std::erase_if(led, [&](const std::string& b) { return in_tenants.count(b) > 0; });
+      auto n = store::count_unacked_outbox(conn, led);
+      for (const auto& [b, pool] : in_tenants)
+        n += pool->with([&, b = b](pg::Connection& t) { return store::count_unacked_outbox(t, {b}); });
+      metrics.outbox_pending.Set(static_cast<double>(n));
     };
     outbox = std::make_unique<ha::OutboxDispatcher>(
         notify_hub, store_pool,
@@ -447,6 +468,12 @@ int cmd_run(int argc, char** argv) {
   api::WebhookSenderOptions webhook_opts;
   webhook_opts.on_pending = [&metrics](std::int64_t n) { metrics.webhook_pending.Set(static_cast<double>(n)); };
   webhook_opts.on_dead_letter = [&metrics] { metrics.webhook_dead_letters.Increment(); };
+  webhook_opts.tenant_pools = [tenants](const std::vector<std::string>& ids) { return tenants->tenant_pools(ids); };
+  webhook_opts.tenant_round = [](const store::WriteFence& fence, store::ConnectionPool& control, store::ConnectionPool& tenant) {
+    control.with([&](pg::Connection& c) {
+      tenant.with([&](pg::Connection& t) { store::relay_account_events(c, t, fence); });
+    });
+  };
   api::WebhookSender webhooks(notify_hub, store_pool, led_fences, webhook_opts);
   wa::log::info("run_started")
       .kv("http_port", http->port())

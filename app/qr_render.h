@@ -4,18 +4,16 @@
 #pragma once
 
 #include <cstddef>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/error.h"
+
 namespace wa::app {
 
 // The string cannot be rendered (empty, too long, not encodable).
-class QrRenderError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using QrRenderError = wa::Error<struct QrRenderErrorTag>;
 
 // Longest string encode_qr() accepts. A real pairing string is ~170-250 bytes; this leaves room
 // and keeps the symbol (version <= 25 at level L) scannable from a screen.

@@ -21,14 +21,15 @@ std::string render_status_json(const PodStatus& s) {
   kv_str(out, "pod", s.pod);
   out += ',';
   kv_str(out, "version", s.version);
-  out += fmt::format(",\"db_reachable\":{},\"elector_running\":{},\"share\":{{\"live_pods\":[", s.db_reachable,
-                     s.elector_running);
+  out += fmt::format(",\"db_reachable\":{},\"elector_running\":{},\"share\":{{\"live_pods\":[",
+                     s.db_reachable, s.elector_running);
   for (std::size_t i = 0; i < s.share.live_pods.size(); ++i) {
     if (i) out += ',';
     wa::log::append_json_string(out, s.share.live_pods[i]);
   }
-  out += fmt::format("],\"accounts\":{},\"fair_share\":{},\"leading\":{},\"targeted\":{},\"handovers\":{}}},\"accounts\":[",
-                     s.share.accounts, s.share.fair_share, s.share.leading, s.share.targeted, s.share.handovers);
+  out += fmt::format(
+      "],\"accounts\":{},\"fair_share\":{},\"leading\":{},\"targeted\":{},\"handovers\":{}}},\"accounts\":[",
+      s.share.accounts, s.share.fair_share, s.share.leading, s.share.targeted, s.share.handovers);
   bool first = true;
   for (const auto& a : s.accounts) {
     if (!first) out += ',';

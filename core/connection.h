@@ -7,8 +7,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <stdexcept>
 #include <string>
+
+#include "common/error.h"
 
 namespace wa::core {
 
@@ -85,10 +86,7 @@ class Lease {
 
 // request_pair_code() failed: not connected for pairing, bad phone number, server error, timeout,
 // or the connection does not support phone-number pairing.
-class PairCodeError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using PairCodeError = wa::Error<struct PairCodeErrorTag>;
 
 class Connection {
  public:

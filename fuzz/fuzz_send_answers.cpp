@@ -1,6 +1,7 @@
 // libFuzzer target for what the send path reads from the server (core/client usync.h,
-// group_send.h, receipt_handle.h) behind the binary node decoder: usync device lists, w:g2 member
-// lists, message acks and receipts (retry receipts with <keys> included). Input byte 0 selects the
+// group_send.h, receipt_handle.h, core/signal prekey_bundle.h) behind the binary node decoder: usync
+// device lists, w:g2 member lists, pre-key bundle answers, message acks and receipts (retry receipts
+// with <keys> included). Input byte 0 selects the
 // dictionary (bit 0x01: v2, else v3); the rest is a frame plaintext (flag byte + node).
 // Beyond "no crash": the documented limits hold and parsed JIDs are what the parsers promise.
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include "core/client/group_send.h"
 #include "core/client/receipt_handle.h"
 #include "core/client/usync.h"
+#include "core/signal/prekey_bundle.h"
 #include "fuzz/node_input.h"
 
 namespace bin = wa::binary;
@@ -33,6 +35,13 @@ void check(const bin::Node& n) {
     for (const auto& m : members)
       if (m.is_device() || m.user.empty()) std::abort();
   } catch (const client::GroupInfoError&) {
+  }
+  try {
+    const auto bundles = wa::signal::parse_bundle_response(n);
+    if (bundles.size() > wa::signal::kMaxBundles) std::abort();
+    for (const auto& b : bundles)
+      if (b.jid.is_server() || b.bundle.has_value() == !b.error.empty()) std::abort();
+  } catch (const wa::signal::BundleError&) {
   }
   if (auto ack = client::parse_message_ack(n))
     if (ack->id.empty() || (ack->error && ack->error->empty())) std::abort();

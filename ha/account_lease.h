@@ -56,6 +56,9 @@ struct AccountLease {
   // This pod handed the account over (compete_after is its cooldown): lifted when the target
   // changes, e.g. the pod it went to died.
   bool handed_over = false;
+  // This pod lost the account by a fence: healthy pods get the first chance, so until someone
+  // takes it again this pod takes it only as a leaderless account (2x the grace).
+  bool yield = false;
 
   const std::string& id() const { return acc.business_id; }
 

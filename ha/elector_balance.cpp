@@ -14,8 +14,9 @@ int Elector::Impl::leading_count() const {
   return n;
 }
 
-void Elector::Impl::refresh_live() {
-  if (!peers || !store.ok()) return;
+void Elector::Impl::refresh_live(bool fresh) {
+  // Block mode reads it too, for /status and the metrics; it neither balances nor waits on peers.
+  if (!store.ok()) return;
   std::vector<store::Member> members;
   try {
     members = store.with([](pg::Connection& c) { return store::list_live_members(c); });
@@ -44,7 +45,7 @@ void Elector::Impl::refresh_live() {
   std::vector<std::string> others;
   for (auto& p : live_pods)
     if (p != cfg.pod) others.push_back(p);
-  peers->sync(others, true);
+  if (peers) peers->sync(others, fresh);
 }
 
 void Elector::Impl::retarget() {
@@ -82,7 +83,7 @@ void Elector::Impl::choose_keys(Clock::time_point now, LockSlot& slot, std::vect
       continue;
     }
     const auto free_for = e.free_since == Clock::time_point{} ? Clock::duration::zero() : now - e.free_since;
-    if (room > 0 && (e.target == cfg.pod || free_for >= cfg.takeover_grace)) {
+    if (!e.yield && room > 0 && (e.target == cfg.pod || free_for >= cfg.takeover_grace)) {
       // Ours, or nobody's for a while and we have room.
       tries.push_back(k);
       --room;
@@ -101,17 +102,30 @@ void Elector::Impl::choose_keys(Clock::time_point now, LockSlot& slot, std::vect
 
 void Elector::Impl::observe(const LockSlot::Outcome& o, Clock::time_point now) {
   if (!balancing()) return;
+  // One pass to index the accounts by key: a poll can carry thousands of keys.
+  std::multimap<std::int64_t, AccountLease*> by_key;
+  for (auto& [id, e] : entries) by_key.emplace(e.acc.lock_key, &e);
   auto each = [&](const std::vector<std::int64_t>& keys, auto f) {
     for (auto k : keys)
-      for (auto& [id, e] : entries)
-        if (e.acc.lock_key == k) f(e);
+      for (auto [it, end] = by_key.equal_range(k); it != end; ++it) f(*it->second);
   };
-  each(o.busy, [](AccountLease& e) { e.free_since = {}; });
-  each(o.won, [](AccountLease& e) { e.free_since = {}; });
+  each(o.busy, [](AccountLease& e) {
+    // Free before and held now: someone took it over, so a fenced pod stops yielding.
+    if (e.free_since != Clock::time_point{}) e.yield = false;
+    e.free_since = {};
+  });
+  each(o.won, [](AccountLease& e) {
+    e.free_since = {};
+    e.yield = false;
+  });
   each(o.free, [&](AccountLease& e) {
     if (e.free_since == Clock::time_point{}) e.free_since = now;
-    // Look again when it becomes ours to take if it is still free then.
-    next_poll = std::min(next_poll, e.free_since + cfg.takeover_grace);
+    // Look again when it may become ours to take (grace, then twice the grace), if still free.
+    for (auto at : {e.free_since + cfg.takeover_grace, e.free_since + 2 * cfg.takeover_grace})
+      if (at > now) {
+        next_poll = std::min(next_poll, at);
+        break;
+      }
   });
   if (now < burst_until) next_poll = std::min(next_poll, now + kBurstPoll);
 }
@@ -141,7 +155,8 @@ void Elector::Impl::rebalance(Clock::time_point now) {
     if (e.role != Role::active || e.holding || e.target.empty() || e.target == cfg.pod) continue;
     // An unpaired account's QR is on someone's screen: it stays until paired.
     const bool unpaired = !e.acc.jid || e.acc.jid->empty();
-    if ((unpaired && sup.has_transport()) || e.slot == nullptr || !e.slot->valid() || e.slot->busy()) continue;
+    if ((unpaired && sup.has_transport()) || e.slot == nullptr || !e.slot->valid() || e.slot->busy())
+      continue;
     if (std::find(live_pods.begin(), live_pods.end(), e.target) == live_pods.end()) continue;
     // The target's last beat said it has room (stale by up to a member interval: its own share
     // check refuses the rest, and the account is then taken back after the grace).

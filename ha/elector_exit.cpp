@@ -49,6 +49,8 @@ void Elector::Impl::fence(AccountLease& e, std::string_view cause, bool lock_los
   // Healthy standbys get the first chance at an account this pod just lost; the session itself
   // reopens at once (ha/db_retry.h), so other accounts and a restarted database are not delayed.
   e.compete_after = Clock::now() + kFencedCompeteDelay;
+  e.yield = true;
+  e.free_since = {};
 }
 
 void Elector::Impl::fence_slot_of(AccountLease& e, std::string_view why) {

@@ -50,6 +50,9 @@ inline constexpr auto kHoldMargin = std::chrono::milliseconds(1000);
 // liveness session the waiter saw end).
 inline constexpr auto kBurstPoll = std::chrono::milliseconds(25);
 inline constexpr auto kBurstFor = std::chrono::milliseconds(400);
+// How often the live pods are read (ha_members rows whose liveness lock is held), besides every
+// account re-list.
+inline constexpr auto kLiveRefresh = std::chrono::milliseconds(1000);
 // A pod does not take back an account it handed over for this long (unless it has no leader).
 inline constexpr auto kHandoverCooldown = std::chrono::seconds(30);
 
@@ -113,11 +116,11 @@ struct Elector::Impl {
   std::map<std::string, int> pids;
 
   // ---- balanced leadership (elector_balance.cpp) ----
-  std::vector<std::string> live_pods;  // sorted; this pod included while its liveness lock is held
+  std::vector<std::string> live_pods;   // sorted; this pod included while its liveness lock is held
   std::map<std::string, int> pod_load;  // accounts_led as each pod last beat it
   int share = 0, targeted = 0, competing = 0;
   std::int64_t handovers = 0;
-  Clock::time_point next_handover{}, burst_until{};
+  Clock::time_point next_handover{}, burst_until{}, next_live{};
   std::unique_ptr<PeerWaiters> peers;  // poll mode
 
   std::shared_ptr<LockMoves> moves;
@@ -253,11 +256,14 @@ struct Elector::Impl {
 
   // ---- balanced leadership (elector_balance.cpp) ---------------------------------------------
 
-  bool balancing() const { return cfg.balance && cfg.standby_wait == StandbyWait::poll && !live_pods.empty(); }
+  bool balancing() const {
+    return cfg.balance && cfg.standby_wait == StandbyWait::poll && !live_pods.empty();
+  }
   // Accounts led or being begun on this pod.
   int leading_count() const;
-  // Reads the live pods (registry session), recomputes targets and the share, syncs peer waiters.
-  void refresh_live();
+  // Reads the live pods (registry session), recomputes targets and the share, syncs peer waiters
+  // (`fresh`: also re-queue waiters that finished, PeerWaiters::sync).
+  void refresh_live(bool fresh);
   void retarget();
   // Splits this tick's candidate keys into those tried now and those only probed (balance.h).
   void choose_keys(Clock::time_point now, LockSlot& slot, std::vector<std::int64_t>& tries,

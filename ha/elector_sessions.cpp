@@ -47,7 +47,14 @@ void Elector::Impl::set_error(std::string e) {
 }
 
 void Elector::Impl::relist(Clock::time_point now) {
+  // The live set is read more often than the accounts: a pod that just started sees its peers
+  // (and queues their waiters) within a second of their first member beat.
+  if (store.ok() && now >= next_live && now < next_relist) {
+    next_live = now + kLiveRefresh;
+    refresh_live(false);
+  }
   if (!store.ok() || now < next_relist) return;
+  next_live = now + kLiveRefresh;
   next_relist = now + cfg.relist_interval;
   std::vector<store::Account> list;
   try {
@@ -100,7 +107,7 @@ void Elector::Impl::relist(Clock::time_point now) {
   }
   for (const auto& id : cfg.business_ids)
     if (!entries.count(id)) wa::log::warn("account_not_registered").kv("business_id", id);
-  refresh_live();
+  refresh_live(true);
 }
 
 void Elector::Impl::ensure_lock_sessions(Clock::time_point now) {
@@ -247,6 +254,7 @@ void Elector::Impl::sleep_and_collect() {
   };
   if (!store.ok()) consider(next_store_attempt);
   consider(next_relist);
+  consider(next_live);
   consider(next_member);
   consider(cfg.standby_wait == StandbyWait::poll && pod_slot && pod_slot->valid() ? next_poll
                                                                                   : next_lock_attempt);

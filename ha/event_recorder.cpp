@@ -240,7 +240,9 @@ void EventRecorder::run() {
         if (DbRetry::read_only(ex.what())) writable_ = false;
       }
     }
-    while (!jobs_.empty() && !stop_) {
+    // The beat lost the connection: the jobs wait for the next round (run on no connection, each
+    // would fail as "no database connection" and push the reconnect back further).
+    while (!jobs_.empty() && !stop_ && conn_.valid()) {
       Job j = std::move(jobs_.front());
       jobs_.pop_front();
       lk.unlock();

@@ -14,23 +14,31 @@ namespace wa::ha {
 using client::StoreFenced;
 
 struct LeasedDeviceStore::Session {
-  Session(std::shared_ptr<store::ConnectionPool> p, std::shared_ptr<const store::WriteFence> fence)
-      : pool(std::move(p)), store(conn, std::move(fence)) {}
+  Session(std::shared_ptr<store::ConnectionPool> p, std::shared_ptr<store::ConnectionPool> dp,
+          std::shared_ptr<const store::WriteFence> fence)
+      : pool(std::move(p)), data_pool(std::move(dp)), store(conn, std::move(fence), data_pool ? &data_conn : nullptr) {}
 
   std::mutex mu;
   std::shared_ptr<store::ConnectionPool> pool;
+  std::shared_ptr<store::ConnectionPool> data_pool;  // the tenant database's (null: none)
   pg::Connection conn;        // a pooled connection, lent for one call at a time
-  store::PgDeviceStore store;  // uses `conn`
+  pg::Connection data_conn;   // the same from the tenant pool (data_pool set)
+  store::PgDeviceStore store;  // uses `conn` (and `data_conn`)
 
-  // Runs f(store) on a connection lent by the pod's store pool for this call only (so connections
-  // per pod do not grow with accounts); a lost one is dropped by the pool. Caller holds mu.
+  // Runs f(store) on connections lent by the pod's store pool (and the account's tenant pool) for
+  // this call only (so connections per pod do not grow with accounts); a lost one is dropped by
+  // its pool. Caller holds mu.
   template <class F>
   auto run(F&& f) {
     pool->lend(conn);
     struct GiveBack {
-      Session& s;
-      ~GiveBack() { s.pool->give_back(s.conn); }
-    } give_back{*this};
+      store::ConnectionPool& p;
+      pg::Connection& c;
+      ~GiveBack() { p.give_back(c); }
+    } give_back{*pool, conn};
+    if (!data_pool) return f(store);
+    data_pool->lend(data_conn);
+    GiveBack give_back_data{*data_pool, data_conn};
     return f(store);
   }
 };
@@ -42,7 +50,7 @@ LeasedDeviceStore::LeasedDeviceStore(LeasedDeviceStoreOptions options, std::stri
       session_(std::make_shared<Session>(
           // Same guards as the other ha sessions, with a shorter idle-in-transaction limit (5 s).
           opt_.pool ? opt_.pool : make_store_pool({opt_.database_url, opt_.pod, 5000, 2000, 5000, nullptr}, 1, "device"),
-          gate_.fence())) {}
+          opt_.data_pool, gate_.fence())) {}
 
 LeasedDeviceStore::~LeasedDeviceStore() = default;
 

@@ -35,6 +35,9 @@ struct LeasedDeviceStoreOptions {
   // Null: a private pool of one connection to database_url, named waconnector/<pod>/device.
   std::shared_ptr<store::ConnectionPool> pool;
   std::string database_url;
+  // The account's tenant database pool (store/tenants.h TenantPools) for its device and pre-key
+  // rows, borrowed per call like `pool`; null: none.
+  std::shared_ptr<store::ConnectionPool> data_pool;
   std::string pod;
   // False once the account's lease deadline passed (the fence guard is about to fence); checked
   // before every write. Empty: always fresh (the fence alone gates).

@@ -89,8 +89,8 @@ std::optional<LockSlot::Outcome> LockSlot::collect() {
     }
     case Op::try_lock:
       for (int i = 0; i < r->rows(); ++i) {
-        if (r->cols() > 2 && !r->boolean(i, 2))
-          o.free.push_back(r->i64(i, 0));
+        if (r->cols() > 3 && !r->boolean(i, 2))
+          (r->boolean(i, 3) ? o.free : o.busy).push_back(r->i64(i, 0));
         else
           (r->boolean(i, 1) ? o.won : o.busy).push_back(r->i64(i, 0));
       }

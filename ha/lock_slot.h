@@ -27,7 +27,7 @@ class LockSlot {
     Op op = Op::none;
     Clock::time_point sent{};
     std::vector<std::int64_t> won;      // try_lock / wait_lock
-    std::vector<std::int64_t> busy;     // try_lock: held elsewhere
+    std::vector<std::int64_t> busy;     // try_lock: held elsewhere (tried or probed)
     std::vector<std::int64_t> free;     // try_lock: probed keys nobody holds (not taken)
     std::vector<std::int64_t> missing;  // heartbeat: believed held, not in pg_locks
     bool identity_changed = false;      // heartbeat: another backend answered

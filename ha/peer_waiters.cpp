@@ -69,10 +69,14 @@ std::vector<std::string> PeerWaiters::collect(const std::vector<pollfd>& fds) {
       auto r = it->second.s.collect();
       if (!r) continue;
       it->second.waiting = false;
-      // true: the peer held its lock when we queued and has let it go (its session ended).
-      if (r->rows() > 0 && r->boolean(0, 0)) gone.push_back(it->first);
-      // Either way this waiter is done: the peer is waited for again once it is live again.
       it->second.s.close();
+      // true: the peer held its lock when we queued and has let it go (its session ended). The
+      // entry goes, so the next sync() that lists the peer live again (a restart) waits at once.
+      if (r->rows() > 0 && r->boolean(0, 0)) {
+        gone.push_back(it->first);
+        waiters_.erase(it);
+      }
+      // false: it did not hold its lock; asked again on the next fresh sync() only.
     } catch (const std::exception& ex) {
       wa::log::warn("peer_waiter_lost").kv("peer", it->first).kv("error", ex.what());
       it->second.s.close();

@@ -7,7 +7,10 @@
 #   logged in again from the stored credentials (wasim's own timestamps), then does a graceful
 #   handover (SIGTERM) the same way, and stops everything. Throughout, a second virtual phone (a
 #   customer) and the connector exchange end-to-end encrypted messages: before, during and after
-#   each leader change; at the end the demo counts what each side received (lost 0, doubled 0).
+#   each leader change, the connector's side sent through the REST API of a STANDBY pod; a local
+#   webhook receiver (scripts/webhook-receiver.mjs) gets the signed event deliveries across the
+#   failovers and verifies each signature; at the end the demo counts what each side received
+#   (lost 0, doubled 0) and what the receiver got (one event id per message, every signature valid).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -137,6 +140,30 @@ done
 [ -n "$jid" ] || { echo "the account did not log in after pairing"; tail -5 "$work/$leader.log"; exit 1; }
 echo "paired and logged in: device ${jid:0:4}*** ; the account's lock moved to hashtext(jid)"
 
+say "a local webhook receiver, registered through the REST API of a standby"
+node "$root/scripts/webhook-receiver.mjs" --secret-file "$work/webhook.secret" >"$work/webhooks.log" 2>&1 &
+pids+=("$!")
+hook_url=""
+for _ in $(seq 1 500); do
+  hook_url=$(sed -n 's/.*"event":"listening","url":"\([^"]*\)".*/\1/p' "$work/webhooks.log" | head -1)
+  [ -n "$hook_url" ] && break
+  sleep 0.02
+done
+[ -n "$hook_url" ] || { echo "the webhook receiver did not start:"; cat "$work/webhooks.log"; exit 1; }
+hook=$(curl -s -X POST -H "Authorization: Bearer $api_token" -H 'Content-Type: application/json' \
+  -d "{\"url\":\"$hook_url\",\"events\":[\"*\"]}" "http://127.0.0.1:${port_of[$standby]}/v1/accounts/demo/webhooks")
+(umask 077 && jq -r .secret <<<"$hook" >"$work/webhook.secret")
+echo "$standby: POST /v1/accounts/demo/webhooks -> webhook $(jq -r .id <<<"$hook") for $hook_url, every event type;"
+echo "its secret (whsec_..., shown once) signs each delivery: webhook-signature = v1,base64(HMAC-SHA256(id.timestamp.body))"
+webhooks_shown=0
+show_webhooks() {  # the deliveries the receiver printed since the last call
+  local n
+  n=$(grep -c '"event":"delivery"' "$work/webhooks.log" || true)
+  grep '"event":"delivery"' "$work/webhooks.log" | tail -n +$((webhooks_shown + 1)) | head -n $((n - webhooks_shown)) \
+    | jq -r '"  webhook \(.type) #\(.sequence) \(.about // "" | tostring) -> \(.status), signature \(.signature) (\(.webhook_id))"'
+  webhooks_shown=$n
+}
+
 say "who leads"
 for pod in demo-0 demo-1 demo-2; do
   printf '%s /status: %s\n' "$pod" "$(curl -s "http://127.0.0.1:${port_of[$pod]}/status")"
@@ -177,20 +204,43 @@ customer_sends() {
     [ "$st" = 200 ] || { echo "customer could not send: $st $(cat "$work/post.json")"; exit 1; }
   done
 }
-# account -> customer: queued durably in wa_outbox by the CLI (any pod could do it); the leader sends.
+# A running pod that does not lead ("name port"): the application may call any pod.
+standby_pod() {
+  local pod st
+  for pod in "${!port_of[@]}"; do
+    st=$(curl -s -m 1 "http://127.0.0.1:${port_of[$pod]}/status") || continue
+    case "$st" in '' | *'"role":"leader"'* | *'"role":"active"'*) continue ;; esac
+    echo "$pod ${port_of[$pod]}"
+    return 0
+  done
+  return 1
+}
+# account -> customer: POST /v1/accounts/demo/messages on a standby pod with an Idempotency-Key;
+# the row is queued durably in wa_outbox and the leader sends it.
 connector_sends() {
-  local i
+  local i pod port reply
+  read -r pod port < <(standby_pod) || { echo "no standby pod answers"; exit 1; }
   for i in $(seq 1 "$1"); do
     n_out=$((n_out + 1))
-    out_ids+=("$("$bin" messages send --business-id demo --to "$customer_jid" --text "out-$n_out ($2)" | jq -r .id)")
+    reply=$(curl -s -X POST -H "Authorization: Bearer $api_token" -H 'Content-Type: application/json' \
+      -H "Idempotency-Key: demo-out-$n_out" -d "{\"to\":\"$customer_jid\",\"text\":\"out-$n_out ($2)\"}" \
+      "http://127.0.0.1:$port/v1/accounts/demo/messages")
+    out_ids+=("$(jq -r .id <<<"$reply")")
   done
+  sent_via=$pod
 }
 chat_round() {  # $1 = when
   customer_sends 3 "$1"
   connector_sends 3 "$1"
-  echo "$1: the customer sent 3 (in-$((n_in - 2))..in-$n_in), the connector queued 3 (out-$((n_out - 2))..out-$n_out)"
+  echo "$1: the customer sent 3 (in-$((n_in - 2))..in-$n_in), the connector POSTed 3 to standby $sent_via (out-$((n_out - 2))..out-$n_out)"
 }
 chat_round "before the kill"
+# A client retry (same Idempotency-Key, same body) gets the same message, not a second one.
+again=$(curl -s -D "$work/again.h" -X POST -H "Authorization: Bearer $api_token" -H 'Content-Type: application/json' \
+  -H "Idempotency-Key: demo-out-$n_out" -d "{\"to\":\"$customer_jid\",\"text\":\"out-$n_out (before the kill)\"}" \
+  "http://127.0.0.1:${port_of[$leader]}/v1/accounts/demo/messages")
+echo "the same POST again (same Idempotency-Key, to the leader this time): id $(jq -r .id <<<"$again") ($(tr -d '\r' <"$work/again.h" | grep -i '^idempotent-replayed' || echo 'not replayed!')); first answer was ${out_ids[-1]}"
+[ "$(jq -r .id <<<"$again")" = "${out_ids[-1]}" ] || { echo "IDEMPOTENCY-KEY RETRY GOT ANOTHER ID"; exit 1; }
 
 say "killing the leader $leader with SIGKILL"
 t0=$(date +%s%3N)
@@ -202,6 +252,8 @@ read -r ev_id new_leader new_epoch at_ms <<<"$ev"
 echo "takeover: $new_leader won the lock $((at_ms - t0)) ms after the kill and was LOGGED IN to WhatsApp (wasim) $((login_ms - t0)) ms after the kill, from the stored credentials (no re-pairing)"
 sql "SELECT assigned_pod, previous_pod, failover_count, session_restore_count, lease_epoch FROM wa_accounts WHERE business_id = 'demo'" \
   | awk -F'|' '{printf "wa_accounts: assigned_pod=%s previous_pod=%s failover_count=%s session_restore_count=%s lease_epoch=%s\n", $1, $2, $3, $4, $5}'
+echo "signed webhook deliveries that reached the local receiver so far (sent by whichever pod led):"
+show_webhooks
 
 say "restarting $leader as a standby, then a graceful handover: SIGTERM to $new_leader"
 start_replica "$leader"
@@ -215,6 +267,8 @@ read -r ev_id third third_epoch at_ms <<<"$ev"
 rc=0
 wait "${pid_of[$new_leader]}" || rc=$?
 echo "handover: $third logged in $((login_ms - t0)) ms after SIGTERM to $new_leader (it resigned, unlocked and sent NOTIFY; exit code $rc)"
+echo "webhook deliveries since:"
+show_webhooks
 
 chat_round "after the handover"
 
@@ -237,9 +291,12 @@ delivered_count() {
   done
   echo "$n"
 }
-for _ in $(seq 1 300); do
+webhook_summary() { curl -s "${hook_url%/*}/summary"; }
+# (a delivery the killed leader had claimed waits out its 10 s request timeout, then the new leader sends it)
+for _ in $(seq 1 600); do
   [ "$(inbox_texts | grep -c '^in-')" -ge "$n_in" ] && [ "$(phone_texts | grep -c '^out-')" -ge "$n_out" ] \
-    && [ "$(delivered_count)" -ge "$n_out" ] && break
+    && [ "$(delivered_count)" -ge "$n_out" ] && [ "$(webhook_summary | jq .received_texts)" -ge "$n_in" ] \
+    && [ "$(webhook_summary | jq .delivered_statuses)" -ge "$n_out" ] && break
   sleep 0.1
 done
 read -r in_lost in_doubled in_which < <(inbox_texts | count_of in "$n_in")
@@ -250,6 +307,15 @@ echo "the account's inbox, as an application reads it (waconnector messages list
 "$bin" messages list --business-id demo --json | tail -3 | sed 's/^/  /'
 [ "$in_lost$in_doubled$out_lost$out_doubled" = 0000 ] || { echo "MESSAGES LOST OR DOUBLED"; exit 1; }
 [ "$(delivered_count)" = "$n_out" ] || { echo "A SENT MESSAGE NEVER REACHED delivered (its receipt was lost)"; exit 1; }
+
+say "what the webhook receiver got (Standard Webhooks signatures checked with its own HMAC)"
+show_webhooks | tail -6
+echo "  ..."
+summary=$(webhook_summary)
+echo "webhooks: $(jq -r '"\(.attempts) deliveries of \(.events) events (\(.types | to_entries | map("\(.value) \(.key)") | join(", "))), signatures valid \(.signatures_valid)/\(.signatures_checked), message.received for \(.received_texts) texts, each under one event id: \(if (.received_texts_twice | length) == 0 then "yes" else "NO" end), delivered statuses \(.delivered_statuses)"' <<<"$summary")"
+jq -e --argjson n_in "$n_in" --argjson n_out "$n_out" \
+  '.signatures_checked > 0 and .signatures_valid == .signatures_checked and .received_texts == $n_in and (.received_texts_twice | length) == 0 and .delivered_statuses == $n_out' \
+  <<<"$summary" >/dev/null || { echo "WEBHOOKS: A MESSAGE MISSING OR UNDER TWO EVENT IDS, OR A SIGNATURE DID NOT VERIFY: $summary"; exit 1; }
 
 say "wasim's connection list for the device (one live login at a time)"
 curl -s "$admin/devices/$jid/connections" | tr '{' '\n' | grep opened_ms | sed 's/[{}]//g; s/^/  /'

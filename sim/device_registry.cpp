@@ -1,8 +1,5 @@
 #include "sim/device_registry.h"
 
-#include "sim/tsv_file.h"
-
-#include <sstream>
 #include <stdexcept>
 
 namespace wa::sim {
@@ -17,67 +14,64 @@ bool is_hex64(const std::string& s) {
   return true;
 }
 
-}  // namespace
+using DeviceId = std::pair<std::uint64_t, std::uint32_t>;
 
-DeviceRegistry::DeviceRegistry(std::filesystem::path state_dir) : file_(std::move(state_dir) / "devices.tsv") {
-  read_tsv(file_, 5, [&](const std::vector<std::string>& f, const TsvError& bad) {
-    DeviceRecord r;
-    try {
-      std::size_t pos = 0;
-      r.user = std::stoull(f[0], &pos);
-      if (pos != f[0].size()) throw bad("bad user");
-      unsigned long d = std::stoul(f[1], &pos);
-      if (pos != f[1].size() || d > 0xFFFF) throw bad("bad device id");
-      r.device = static_cast<std::uint32_t>(d);
-      r.added_ms = std::stoll(f[4], &pos);
-      if (pos != f[4].size()) throw bad("bad added_ms");
-    } catch (const std::logic_error&) {
-      throw bad("bad number");
-    }
-    if (!is_hex64(f[2]) || !is_hex64(f[3])) throw bad("keys must be 64 lowercase hex characters");
-    r.noise_pub_hex = f[2];
-    r.identity_pub_hex = f[3];
-    if (devices_.size() >= kMaxDevices) throw bad("too many devices");
-    devices_[{r.user, r.device}] = r;
-  });
+std::pair<DeviceId, DeviceRecord> read_device(const std::vector<std::string>& f, const TsvError& bad) {
+  DeviceRecord r;
+  try {
+    std::size_t pos = 0;
+    r.user = std::stoull(f[0], &pos);
+    if (pos != f[0].size()) throw bad("bad user");
+    unsigned long d = std::stoul(f[1], &pos);
+    if (pos != f[1].size() || d > 0xFFFF) throw bad("bad device id");
+    r.device = static_cast<std::uint32_t>(d);
+    r.added_ms = std::stoll(f[4], &pos);
+    if (pos != f[4].size()) throw bad("bad added_ms");
+  } catch (const std::logic_error&) {
+    throw bad("bad number");
+  }
+  if (!is_hex64(f[2]) || !is_hex64(f[3])) throw bad("keys must be 64 lowercase hex characters");
+  r.noise_pub_hex = f[2];
+  r.identity_pub_hex = f[3];
+  return {DeviceId{r.user, r.device}, r};
 }
 
+void write_device(std::ostream& os, const DeviceId&, const DeviceRecord& r) {
+  os << r.user << '\t' << r.device << '\t' << r.noise_pub_hex << '\t' << r.identity_pub_hex << '\t'
+     << r.added_ms;
+}
+
+}  // namespace
+
+DeviceRegistry::DeviceRegistry(std::filesystem::path state_dir)
+    : devices_(std::move(state_dir) / "devices.tsv", {"user\tdevice\tnoise_pub\tidentity_pub\tadded_ms", 5,
+                                                      kMaxDevices, "devices", read_device, write_device}) {}
+
 std::optional<DeviceRecord> DeviceRegistry::find(std::uint64_t user, std::uint32_t device) const {
-  std::lock_guard lock(mu_);
-  auto it = devices_.find({user, device});
-  if (it == devices_.end()) return std::nullopt;
-  return it->second;
+  return devices_.find({user, device});
 }
 
 void DeviceRegistry::put(const DeviceRecord& rec) {
   if (!is_hex64(rec.noise_pub_hex) || !is_hex64(rec.identity_pub_hex))
     throw std::invalid_argument("device keys must be 64 lowercase hex characters");
-  std::lock_guard lock(mu_);
-  devices_[{rec.user, rec.device}] = rec;
-  save_locked();
+  auto devices = devices_.lock();
+  (*devices)[{rec.user, rec.device}] = rec;
+  devices.save();
 }
 
 bool DeviceRegistry::remove(std::uint64_t user, std::uint32_t device) {
-  std::lock_guard lock(mu_);
-  if (devices_.erase({user, device}) == 0) return false;
-  save_locked();
+  auto devices = devices_.lock();
+  if (devices->erase({user, device}) == 0) return false;
+  devices.save();
   return true;
 }
 
 std::vector<DeviceRecord> DeviceRegistry::all() const {
-  std::lock_guard lock(mu_);
-  std::vector<DeviceRecord> out;
-  for (const auto& [_, r] : devices_) out.push_back(r);
-  return out;
-}
-
-void DeviceRegistry::save_locked() const {
-  std::ostringstream os;
-  os << "# user\tdevice\tnoise_pub\tidentity_pub\tadded_ms\n";
-  for (const auto& [_, r] : devices_)
-    os << r.user << '\t' << r.device << '\t' << r.noise_pub_hex << '\t' << r.identity_pub_hex << '\t' << r.added_ms
-       << '\n';
-  write_private_file(file_, os.str());
+  return devices_.read([](const auto& devices) {
+    std::vector<DeviceRecord> out;
+    for (const auto& [_, r] : devices) out.push_back(r);
+    return out;
+  });
 }
 
 }  // namespace wa::sim

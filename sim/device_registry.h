@@ -6,12 +6,12 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "sim/tsv_table.h"
 
 namespace wa::sim {
 
@@ -36,10 +36,7 @@ class DeviceRegistry {
   std::vector<DeviceRecord> all() const;
 
  private:
-  void save_locked() const;
-  std::filesystem::path file_;
-  mutable std::mutex mu_;
-  std::map<std::pair<std::uint64_t, std::uint32_t>, DeviceRecord> devices_;
+  TsvTable<std::pair<std::uint64_t, std::uint32_t>, DeviceRecord> devices_;
 };
 
 }  // namespace wa::sim

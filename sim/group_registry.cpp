@@ -2,11 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <sstream>
 #include <stdexcept>
 
 #include "core/crypto/random.h"
-#include "sim/tsv_file.h"
 
 namespace wa::sim {
 namespace {
@@ -18,38 +16,45 @@ bool all_digits(const std::string& s) {
          std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+std::pair<std::string, GroupRecord> read_group(const std::vector<std::string>& f, const TsvError& bad) {
+  GroupRecord g;
+  if (!all_digits(f[0])) throw bad("bad group id");
+  g.id = f[0];
+  g.subject = f[1];
+  if (g.subject.empty() || g.subject.size() > GroupRegistry::kMaxSubject) throw bad("bad subject");
+  try {
+    std::size_t pos = 0;
+    g.created_s = std::stoll(f[2], &pos);
+    if (pos != f[2].size()) throw bad("bad created");
+    std::size_t start = 0;
+    while (start <= f[3].size()) {
+      auto comma = f[3].find(',', start);
+      const std::string m =
+          f[3].substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!all_digits(m) || g.members.size() >= GroupRegistry::kMaxMembers) throw bad("bad member");
+      g.members.push_back(std::stoull(m));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    if (!all_digits(f[4])) throw bad("bad creator");
+    g.creator = std::stoull(f[4]);
+  } catch (const std::logic_error&) {
+    throw bad("bad number");
+  }
+  return {g.id, g};
+}
+
+void write_group(std::ostream& os, const std::string& id, const GroupRecord& g) {
+  os << id << '\t' << g.subject << '\t' << g.created_s << '\t';
+  for (std::size_t i = 0; i < g.members.size(); ++i) os << (i ? "," : "") << g.members[i];
+  os << '\t' << g.creator;
+}
+
 }  // namespace
 
-GroupRegistry::GroupRegistry(std::filesystem::path state_dir) : file_(std::move(state_dir) / "groups.tsv") {
-  read_tsv(file_, 5, [&](const std::vector<std::string>& f, const TsvError& bad) {
-    if (groups_.size() >= kMaxGroups) throw bad("too many groups");
-    GroupRecord g;
-    if (!all_digits(f[0])) throw bad("bad group id");
-    g.id = f[0];
-    g.subject = f[1];
-    if (g.subject.empty() || g.subject.size() > kMaxSubject) throw bad("bad subject");
-    try {
-      std::size_t pos = 0;
-      g.created_s = std::stoll(f[2], &pos);
-      if (pos != f[2].size()) throw bad("bad created");
-      std::size_t start = 0;
-      while (start <= f[3].size()) {
-        auto comma = f[3].find(',', start);
-        const std::string m =
-            f[3].substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!all_digits(m) || g.members.size() >= kMaxMembers) throw bad("bad member");
-        g.members.push_back(std::stoull(m));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-      if (!all_digits(f[4])) throw bad("bad creator");
-      g.creator = std::stoull(f[4]);
-    } catch (const std::logic_error&) {
-      throw bad("bad number");
-    }
-    groups_[g.id] = std::move(g);
-  });
-}
+GroupRegistry::GroupRegistry(std::filesystem::path state_dir)
+    : groups_(std::move(state_dir) / "groups.tsv", {"id\tsubject\tcreated_s\tmembers\tcreator", 5, kMaxGroups,
+                                                    "groups", read_group, write_group}) {}
 
 GroupRecord GroupRegistry::create(const std::string& subject, const std::vector<std::uint64_t>& members) {
   if (subject.empty() || subject.size() > kMaxSubject)
@@ -66,36 +71,22 @@ GroupRecord GroupRegistry::create(const std::string& subject, const std::vector<
   g.created_s =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
-  std::lock_guard lock(mu_);
-  if (groups_.size() >= kMaxGroups) throw std::invalid_argument("too many groups");
+  auto groups = groups_.lock();
+  if (groups->size() >= kMaxGroups) throw std::invalid_argument("too many groups");
   do {
     // Real group ids are 18 digits starting 120363; ours look the same.
     auto r = wa::crypto::random_bytes(8);
     std::uint64_t n = 0;
     for (auto b : r) n = (n << 8) | b;
     g.id = "120363" + std::to_string(100000000000ull + n % 900000000000ull);
-  } while (groups_.count(g.id));
-  groups_[g.id] = g;
-  save_locked();
+  } while (groups->count(g.id));
+  (*groups)[g.id] = g;
+  groups.save();
   return g;
 }
 
 std::optional<GroupRecord> GroupRegistry::find(const std::string& id) const {
-  std::lock_guard lock(mu_);
-  auto it = groups_.find(id);
-  if (it == groups_.end()) return std::nullopt;
-  return it->second;
-}
-
-void GroupRegistry::save_locked() const {
-  std::ostringstream os;
-  os << "# id\tsubject\tcreated_s\tmembers\tcreator\n";
-  for (const auto& [id, g] : groups_) {
-    os << id << '\t' << g.subject << '\t' << g.created_s << '\t';
-    for (std::size_t i = 0; i < g.members.size(); ++i) os << (i ? "," : "") << g.members[i];
-    os << '\t' << g.creator << '\n';
-  }
-  write_private_file(file_, os.str());
+  return groups_.find(id);
 }
 
 }  // namespace wa::sim

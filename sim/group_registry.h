@@ -5,11 +5,11 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "sim/tsv_table.h"
 
 namespace wa::sim {
 
@@ -34,10 +34,7 @@ class GroupRegistry {
   std::optional<GroupRecord> find(const std::string& id) const;
 
  private:
-  void save_locked() const;
-  std::filesystem::path file_;
-  mutable std::mutex mu_;
-  std::map<std::string, GroupRecord> groups_;
+  TsvTable<std::string, GroupRecord> groups_;
 };
 
 }  // namespace wa::sim

@@ -15,12 +15,12 @@
 #include <deque>
 #include <filesystem>
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/error.h"
 #include "core/crypto/bytes.h"
 
 namespace wa::sim {
@@ -50,10 +50,7 @@ struct QueueRecord {
   std::string origin;        // queue_origin() (add, drop; may be empty)
 };
 
-class QueueLogError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using QueueLogError = wa::Error<struct QueueLogErrorTag>;
 
 // Parses the log's text (untrusted bytes: a damaged or foreign file). A last line without '\n'
 // is dropped as torn. Throws QueueLogError "line N: why" for anything else malformed.

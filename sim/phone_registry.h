@@ -6,12 +6,11 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "core/crypto/x25519.h"
+#include "sim/tsv_table.h"
 
 namespace wa::sim {
 
@@ -38,10 +37,7 @@ class PhoneRegistry {
   std::optional<std::uint32_t> allocate_device(std::uint64_t user);
 
  private:
-  void save_locked() const;
-  std::filesystem::path file_;
-  mutable std::mutex mu_;
-  std::map<std::uint64_t, PhoneRecord> phones_;
+  TsvTable<std::uint64_t, PhoneRecord> phones_;
 };
 
 }  // namespace wa::sim

@@ -1,9 +1,8 @@
 #include "sim/prekey_server.h"
 
-#include <sstream>
+#include <ostream>
 
 #include "sim/stanzas.h"
-#include "sim/tsv_file.h"
 
 namespace wa::sim {
 namespace {
@@ -46,44 +45,59 @@ std::uint64_t parse_u64(const std::string& s, const TsvError& bad, std::uint64_t
   return v;
 }
 
+std::pair<PreKeyServer::DeviceKey, DeviceKeys> read_device_keys(const std::vector<std::string>& f,
+                                                                const TsvError& bad) {
+  PreKeyServer::DeviceKey d{parse_u64(f[0], bad, ~0ull),
+                            static_cast<std::uint32_t>(parse_u64(f[1], bad, 0xFFFF))};
+  DeviceKeys k;
+  try {
+    k.registration_id = static_cast<std::uint32_t>(parse_u64(f[2], bad, 0xFFFFFFFFu));
+    k.identity = wa::crypto::key32_from_hex(f[3], "identity");
+    k.signed_pre_key_id = static_cast<std::uint32_t>(parse_u64(f[4], bad, 0xFFFFFF));
+    k.signed_pre_key = wa::crypto::key32_from_hex(f[5], "signed pre-key");
+    k.signature = wa::crypto::from_hex(f[6]);
+    if (k.signature.size() != 64) throw bad("signature must be 64 bytes");
+    std::size_t start = 0;
+    while (start < f[7].size()) {
+      auto comma = f[7].find(',', start);
+      const std::string item =
+          f[7].substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      auto colon = item.find(':');
+      if (colon == std::string::npos) throw bad("one-time keys are id:hex");
+      if (k.one_time.size() >= PreKeyServer::kMaxKeysPerDevice) throw bad("too many one-time keys");
+      k.one_time[static_cast<std::uint32_t>(parse_u64(item.substr(0, colon), bad, 0xFFFFFF))] =
+          wa::crypto::key32_from_hex(item.substr(colon + 1), "pre-key");
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  } catch (const std::invalid_argument& e) {
+    throw bad(e.what());
+  }
+  return {d, std::move(k)};
+}
+
+void write_device_keys(std::ostream& os, const PreKeyServer::DeviceKey& d, const DeviceKeys& k) {
+  os << d.first << '\t' << d.second << '\t' << k.registration_id << '\t' << wa::crypto::to_hex(k.identity)
+     << '\t' << k.signed_pre_key_id << '\t' << wa::crypto::to_hex(k.signed_pre_key) << '\t'
+     << wa::crypto::to_hex(k.signature) << '\t';
+  bool first = true;
+  for (const auto& [id, key] : k.one_time) {
+    os << (first ? "" : ",") << id << ':' << wa::crypto::to_hex(key);
+    first = false;
+  }
+}
+
 }  // namespace
+
+PreKeyServer::PreKeyServer(std::filesystem::path state_dir)
+    : keys_(std::move(state_dir) / "prekeys.tsv",
+            {"user\tdevice\tregistration\tidentity\tskey_id\tskey\tsignature\tone_time(id:key,...)", 8,
+             kMaxDevices, "devices", read_device_keys, write_device_keys}) {}
 
 Bytes be_bytes(std::uint32_t v, std::size_t width) {
   Bytes out(width);
   for (std::size_t i = 0; i < width; ++i) out[width - 1 - i] = static_cast<std::uint8_t>(v >> (8 * i));
   return out;
-}
-
-PreKeyServer::PreKeyServer(std::filesystem::path state_dir) : file_(std::move(state_dir) / "prekeys.tsv") {
-  read_tsv(file_, 8, [&](const std::vector<std::string>& f, const TsvError& bad) {
-    if (keys_.size() >= kMaxDevices) throw bad("too many devices");
-    DeviceKey d{parse_u64(f[0], bad, ~0ull), static_cast<std::uint32_t>(parse_u64(f[1], bad, 0xFFFF))};
-    DeviceKeys k;
-    try {
-      k.registration_id = static_cast<std::uint32_t>(parse_u64(f[2], bad, 0xFFFFFFFFu));
-      k.identity = wa::crypto::key32_from_hex(f[3], "identity");
-      k.signed_pre_key_id = static_cast<std::uint32_t>(parse_u64(f[4], bad, 0xFFFFFF));
-      k.signed_pre_key = wa::crypto::key32_from_hex(f[5], "signed pre-key");
-      k.signature = wa::crypto::from_hex(f[6]);
-      if (k.signature.size() != 64) throw bad("signature must be 64 bytes");
-      std::size_t start = 0;
-      while (start < f[7].size()) {
-        auto comma = f[7].find(',', start);
-        const std::string item =
-            f[7].substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        auto colon = item.find(':');
-        if (colon == std::string::npos) throw bad("one-time keys are id:hex");
-        if (k.one_time.size() >= kMaxKeysPerDevice) throw bad("too many one-time keys");
-        k.one_time[static_cast<std::uint32_t>(parse_u64(item.substr(0, colon), bad, 0xFFFFFF))] =
-            wa::crypto::key32_from_hex(item.substr(colon + 1), "pre-key");
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-    } catch (const std::invalid_argument& e) {
-      throw bad(e.what());
-    }
-    keys_[d] = std::move(k);
-  });
 }
 
 void PreKeyServer::upload(DeviceKey d, const Node& iq) {
@@ -104,58 +118,56 @@ void PreKeyServer::upload(DeviceKey d, const Node& iq) {
       in.one_time[be_value(exact_bytes(&k, "id", 3))] = key_of(exact_bytes(&k, "value", 32));
     }
   }
-  std::lock_guard lock(mu_);
-  auto it = keys_.find(d);
-  if (it == keys_.end() && keys_.size() >= kMaxDevices)
+  auto keys = keys_.lock();
+  auto it = keys->find(d);
+  if (it == keys->end() && keys->size() >= kMaxDevices)
     throw UploadError("the server holds too many devices");
-  DeviceKeys& slot = keys_[d];
-  const bool same_identity = it != keys_.end() && slot.identity == in.identity;
+  DeviceKeys& slot = (*keys)[d];
+  const bool same_identity = it != keys->end() && slot.identity == in.identity;
   // A new identity (re-linked device) makes the old one-time keys worthless.
   if (same_identity) {
     for (auto& [id, key] : slot.one_time) in.one_time.emplace(id, key);
   }
   if (in.one_time.size() > kMaxKeysPerDevice) {
-    if (it == keys_.end()) keys_.erase(d);
+    if (it == keys->end()) keys->erase(d);
     throw UploadError("the device would hold more than " + std::to_string(kMaxKeysPerDevice) + " pre-keys");
   }
   slot = std::move(in);
-  save_locked();
+  keys.save();
 }
 
 void PreKeyServer::register_device(DeviceKey d, DeviceKeys k) {
   if (k.signature.size() != 64) throw UploadError("the registration's signed pre-key signature must be 64 bytes");
-  std::lock_guard lock(mu_);
-  auto it = keys_.find(d);
-  if (it == keys_.end() && keys_.size() >= kMaxDevices) throw UploadError("the server holds too many devices");
+  auto keys = keys_.lock();
+  auto it = keys->find(d);
+  if (it == keys->end() && keys->size() >= kMaxDevices)
+    throw UploadError("the server holds too many devices");
   // Same identity: the device's own uploads since are newer than its registration; keep them.
-  if (it != keys_.end() && it->second.identity == k.identity) return;
+  if (it != keys->end() && it->second.identity == k.identity) return;
   k.one_time.clear();
-  keys_[d] = std::move(k);
-  save_locked();
+  (*keys)[d] = std::move(k);
+  keys.save();
 }
 
 std::size_t PreKeyServer::count(DeviceKey d) const {
-  std::lock_guard lock(mu_);
-  auto it = keys_.find(d);
-  return it == keys_.end() ? 0 : it->second.one_time.size();
+  return keys_.read([&](const auto& keys) -> std::size_t {
+    auto it = keys.find(d);
+    return it == keys.end() ? 0 : it->second.one_time.size();
+  });
 }
 
 bool PreKeyServer::has(DeviceKey d) const {
-  std::lock_guard lock(mu_);
-  return keys_.count(d) != 0;
+  return keys_.read([&](const auto& keys) { return keys.count(d) != 0; });
 }
 
 std::optional<DeviceKeys> PreKeyServer::find(DeviceKey d) const {
-  std::lock_guard lock(mu_);
-  auto it = keys_.find(d);
-  if (it == keys_.end()) return std::nullopt;
-  return it->second;
+  return keys_.find(d);
 }
 
 std::optional<Node> PreKeyServer::take_bundle(DeviceKey d, const wa::binary::Jid& jid) {
-  std::lock_guard lock(mu_);
-  auto it = keys_.find(d);
-  if (it == keys_.end()) return std::nullopt;
+  auto keys = keys_.lock();
+  auto it = keys->find(d);
+  if (it == keys->end()) return std::nullopt;
   DeviceKeys& k = it->second;
   NodeList kids{bytes_node("registration", be_bytes(k.registration_id, 4)), bytes_node("type", Bytes{5}),
                 bytes_node("identity", Bytes(k.identity.begin(), k.identity.end())),
@@ -171,31 +183,14 @@ std::optional<Node> PreKeyServer::take_bundle(DeviceKey d, const wa::binary::Jid
                         NodeList{bytes_node("id", be_bytes(first->first, 3)),
                                  bytes_node("value", Bytes(first->second.begin(), first->second.end()))}});
     k.one_time.erase(first);  // one-time: never handed out twice
-    save_locked();
+    keys.save();
   }
   return Node{"user", {{"jid", jid}}, std::move(kids)};
 }
 
 void PreKeyServer::forget(DeviceKey d) {
-  std::lock_guard lock(mu_);
-  if (keys_.erase(d)) save_locked();
-}
-
-void PreKeyServer::save_locked() const {
-  std::ostringstream os;
-  os << "# user\tdevice\tregistration\tidentity\tskey_id\tskey\tsignature\tone_time(id:key,...)\n";
-  for (const auto& [d, k] : keys_) {
-    os << d.first << '\t' << d.second << '\t' << k.registration_id << '\t' << wa::crypto::to_hex(k.identity)
-       << '\t' << k.signed_pre_key_id << '\t' << wa::crypto::to_hex(k.signed_pre_key) << '\t'
-       << wa::crypto::to_hex(k.signature) << '\t';
-    bool first = true;
-    for (const auto& [id, key] : k.one_time) {
-      os << (first ? "" : ",") << id << ':' << wa::crypto::to_hex(key);
-      first = false;
-    }
-    os << '\n';
-  }
-  write_private_file(file_, os.str());
+  auto keys = keys_.lock();
+  if (keys->erase(d)) keys.save();
 }
 
 }  // namespace wa::sim

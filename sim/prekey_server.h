@@ -7,20 +7,18 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <utility>
 
+#include "common/error.h"
 #include "core/binary/node.h"
 #include "core/crypto/bytes.h"
+#include "sim/tsv_table.h"
 
 namespace wa::sim {
 
-class UploadError : public std::invalid_argument {
- public:
-  using std::invalid_argument::invalid_argument;
-};
+using UploadError = wa::Error<struct UploadErrorTag, std::invalid_argument>;
 
 struct DeviceKeys {
   std::uint32_t registration_id = 0;
@@ -61,10 +59,7 @@ class PreKeyServer {
   void forget(DeviceKey d);
 
  private:
-  void save_locked() const;
-  std::filesystem::path file_;
-  mutable std::mutex mu_;
-  std::map<DeviceKey, DeviceKeys> keys_;
+  TsvTable<DeviceKey, DeviceKeys> keys_;
 };
 
 // 3-byte big-endian key ids and 4-byte registration ids as they travel.

@@ -1,5 +1,6 @@
 // wasim's state files: one record per line, tab-separated fields, mode 0600, rewritten
-// atomically (device_registry, phone_registry, root_key_store).
+// atomically (the registries through tsv_table.h; root_key_store, phone_signal_store, pending_queue and
+// message_router directly).
 #pragma once
 
 #include <cstddef>

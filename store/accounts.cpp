@@ -202,7 +202,8 @@ std::int64_t compute_lock_key(pg::Connection& conn, const std::string& business_
   return r.i64(0, 0);
 }
 
-Account add_account(pg::Connection& conn, const std::string& business_id, const std::optional<std::string>& jid) {
+Account add_account(pg::Connection& conn, const std::string& business_id, const std::optional<std::string>& jid,
+                    const std::function<void(pg::Connection&)>& in_transaction) {
   if (auto e = validate_business_id(business_id); !e.empty()) throw StoreError(e);
   if (jid)
     if (auto e = validate_jid(*jid); !e.empty()) throw StoreError(e);
@@ -221,6 +222,7 @@ Account add_account(pg::Connection& conn, const std::string& business_id, const 
                       kSelectColumns)
                          .c_str(),
                      {pg::Param(business_id), pg::Param(jid), pg::Param(key)});
+  if (in_transaction) in_transaction(conn);
   tx.commit();
   log::info("account_added")
       .kv("business_id", business_id)

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,7 +87,11 @@ struct Account {
 // under the stored mode. Validates business_id and jid (ConfigError-like StoreError on bad syntax).
 // Throws AlreadyExists if business_id is registered, KeyCollision (naming the other business_id)
 // if another account already has the same lock key.
-Account add_account(pg::Connection& conn, const std::string& business_id, const std::optional<std::string>& jid);
+// `in_transaction` (if set) runs inside the registering transaction, after the row's insert and
+// before the commit (store/tenants.cpp records the tenant database with it, so no pod can lead the
+// account before its database is known).
+Account add_account(pg::Connection& conn, const std::string& business_id, const std::optional<std::string>& jid,
+                    const std::function<void(pg::Connection&)>& in_transaction = {});
 
 // All accounts ordered by business_id, or only those listed (unknown ids are skipped).
 // Every registered business id, through the SECURITY DEFINER function wa_account_ids() (0011):

@@ -24,16 +24,17 @@ namespace wa::store {
 // Takes every key it can, one round trip: rows (k bigint, won boolean). $1 = key_array().
 inline constexpr const char* kTryLocksSql =
     "SELECT k, pg_try_advisory_lock(k) FROM unnest($1::bigint[]) AS k";
-// The balanced poll (ha/balance.h): tries the keys in $1 and reports which keys of $2 no session
-// holds right now, without taking them. Rows (k bigint, won boolean, tried boolean): one per key
-// of $1, and one (won false, tried false) per FREE key of $2.
+// The balanced poll (ha/balance.h): tries the keys in $1 and probes those in $2 (is any session
+// holding it right now?) without taking them. Rows (k bigint, won boolean, tried boolean, free
+// boolean): (k, won, true, false) per key of $1, (k, false, false, nobody holds it) per key of $2.
 inline constexpr const char* kTryAndProbeSql =
-    "SELECT k, pg_try_advisory_lock(k), true FROM unnest($1::bigint[]) AS k"
+    "SELECT k, pg_try_advisory_lock(k), true, false FROM unnest($1::bigint[]) AS k"
     " UNION ALL"
-    " SELECT p.k, false, false FROM unnest($2::bigint[]) AS p(k) WHERE p.k NOT IN"
+    " SELECT p.k, false, false, p.k NOT IN"
     " (SELECT ((classid::bigint << 32) | objid::bigint)::bigint FROM pg_locks"
     "   WHERE locktype = 'advisory' AND objsubid = 1 AND granted"
-    "   AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))";
+    "   AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+    " FROM unnest($2::bigint[]) AS p(k)";
 // Blocks until the key is granted (block-mode waiters). $1 = key.
 inline constexpr const char* kWaitLockSql = "SELECT pg_advisory_lock($1::bigint)";
 // Releases the keys: rows (k, released). $1 = key_array().
@@ -105,7 +106,8 @@ inline constexpr int kPeerWatchLockClass = 1463897175;  // "WALW"
 // session ended); false: it did not hold it when asked (gone already, or an older version).
 inline constexpr const char* kWaitPeerSql =
     "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2"
-    " AND granted AND mode = 'ExclusiveLock' AND classid = $1::int::oid AND objid = hashtext('pod:' || $2)::oid"
+    " AND granted AND mode = 'ExclusiveLock' AND classid = $1::int::oid AND objid = hashtext('pod:' || "
+    "$2)::oid"
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
     " THEN (SELECT pg_advisory_unlock_shared($1::int, hashtext('pod:' || $2))"
     "       FROM pg_advisory_lock_shared($1::int, hashtext('pod:' || $2)) AS w)"

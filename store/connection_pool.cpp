@@ -1,10 +1,25 @@
 #include "store/connection_pool.h"
 
+#include <poll.h>
+
 #include <fmt/format.h>
 
 namespace wa::store {
 
 using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// An idle connection the server closed (restart, pg_terminate_backend, idle_session_timeout) has
+// its FATAL message and EOF waiting on the socket. A pooled connection LISTENs to nothing, so
+// anything readable while idle means it is going: dropped now, so the caller gets a working
+// connection instead of a first statement that fails.
+bool still_open(const pg::Connection& c) {
+  pollfd p{c.socket(), POLLIN, 0};
+  return ::poll(&p, 1, 0) == 0;
+}
+
+}  // namespace
 
 PooledConnection::~PooledConnection() {
   if (pool_) pool_->put(std::move(c_));
@@ -41,14 +56,24 @@ pg::Connection ConnectionPool::open_one() {
   return c;
 }
 
+bool ConnectionPool::current_locked(const pg::Connection& c) const {
+  const auto it = opened_in_.find(c.raw());
+  return it != opened_in_.end() && it->second == generation_;
+}
+
+void ConnectionPool::forget_locked(const pg::Connection& c) {
+  opened_in_.erase(c.raw());
+  --open_;
+}
+
 void ConnectionPool::expire_idle_locked(std::vector<pg::Connection>& doomed) {
   if (opt_.idle_timeout.count() <= 0) return;
   const auto cutoff = Clock::now() - opt_.idle_timeout;
   for (auto it = idle_.begin(); it != idle_.end();) {
     if (it->since < cutoff) {
+      forget_locked(it->conn);
       doomed.push_back(std::move(it->conn));
       it = idle_.erase(it);
-      --open_;
     } else {
       ++it;
     }
@@ -65,16 +90,20 @@ pg::Connection ConnectionPool::take() {
       // Most recently used first: the others age out under idle_timeout.
       auto c = std::move(idle_.back().conn);
       idle_.pop_back();
-      if (c.ok()) return c;
-      --open_;
+      if (c.ok() && current_locked(c) && still_open(c)) return c;
+      forget_locked(c);
       doomed.push_back(std::move(c));
     }
     if (open_ < opt_.size) {
       ++open_;
+      const auto gen = generation_;
       lk.unlock();
       doomed.clear();
       try {
-        return open_one();
+        auto c = open_one();
+        lk.lock();
+        opened_in_[c.raw()] = gen;
+        return c;
       } catch (...) {
         lk.lock();
         --open_;
@@ -92,18 +121,23 @@ pg::Connection ConnectionPool::take() {
 void ConnectionPool::put(pg::Connection c) {
   // A connection left inside a transaction (it broke between BEGIN and the ROLLBACK) or retired as
   // read-only is not lent again.
-  const bool reusable = c.ok() && PQtransactionStatus(c.raw()) == PQTRANS_IDLE;
+  bool reusable = c.ok() && PQtransactionStatus(c.raw()) == PQTRANS_IDLE;
   if (reusable) c.set_tenant(std::nullopt);
+  std::vector<pg::Connection> doomed;  // closed outside the lock
   {
     std::lock_guard lk(mu_);
+    // Retired as read-only, or broken (a server restart, a terminated backend): the others opened
+    // until now are suspect too and are not lent again.
+    if ((c.retired() || !c.ok()) && current_locked(c)) ++generation_;
+    reusable = reusable && current_locked(c);
     if (reusable) {
       idle_.push_back({std::move(c), Clock::now()});
     } else {
-      --open_;
+      forget_locked(c);
+      doomed.push_back(std::move(c));
     }
   }
   freed_.notify_one();
-  // `c` (if not reusable) closes here, outside the lock.
 }
 
 PooledConnection ConnectionPool::acquire() { return PooledConnection(*this, take()); }
@@ -130,7 +164,7 @@ void ConnectionPool::close_idle() {
   std::vector<Idle> doomed;
   {
     std::lock_guard lk(mu_);
-    open_ -= idle_.size();
+    for (const auto& i : idle_) forget_locked(i.conn);
     doomed.swap(idle_);
   }
   freed_.notify_all();

@@ -13,7 +13,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <type_traits>
@@ -101,11 +103,19 @@ class ConnectionPool {
     pg::Connection conn;
     std::chrono::steady_clock::time_point since;
   };
+  // Drops `c` from the books (caller holds mu_); closes it when `doomed` ends.
+  void forget_locked(const pg::Connection& c);
+  bool current_locked(const pg::Connection& c) const;
   PoolOptions opt_;
   mutable std::mutex mu_;
   std::condition_variable freed_;
   std::vector<Idle> idle_;
   std::size_t open_ = 0;  // idle + lent + being opened
+  // A connection retired as read-only (pg::Connection::retired) means every session opened up to
+  // then may carry default_transaction_read_only: those are dropped as they come back or idle,
+  // instead of each failing one write first.
+  std::uint64_t generation_ = 0;
+  std::map<const PGconn*, std::uint64_t> opened_in_;  // generation each open connection was opened in
 };
 
 }  // namespace wa::store

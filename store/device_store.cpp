@@ -77,8 +77,8 @@ void upsert_device(pg::Connection& tx, const std::string& business_id, const Dev
 
 }  // namespace
 
-PgDeviceStore::PgDeviceStore(pg::Connection& conn, std::shared_ptr<const WriteFence> fence)
-    : conn_(conn), fence_(std::move(fence)) {
+PgDeviceStore::PgDeviceStore(pg::Connection& conn, std::shared_ptr<const WriteFence> fence, pg::Connection* data)
+    : conn_(conn), data_(data), fence_(std::move(fence)) {
   if (!fence_) throw StoreError("device store: a write fence is required");
 }
 
@@ -94,8 +94,8 @@ void PgDeviceStore::write(const char* purpose, F&& body) {
 }
 
 std::optional<DeviceKeys> PgDeviceStore::load_device() {
-  pg::TenantScope tenant(conn_, business_id());
-  auto r = conn_.exec(
+  pg::TenantScope tenant(data(), business_id());
+  auto r = data().exec(
       fmt::format("load device keys of business {}", business_id()),
       "SELECT noise_priv, identity_priv, signed_pre_key_id, signed_pre_key_priv, signed_pre_key_sig,"
       " registration_id, adv_secret, jid, lid, account, platform, business_name, push_name, data_key_id"
@@ -104,7 +104,7 @@ std::optional<DeviceKeys> PgDeviceStore::load_device() {
   if (r.rows() == 0) return std::nullopt;
   const auto key_id = key_id_at(r, 0, 13);
   const auto open = [&](int col, const char* column) {
-    return open_column(conn_, key_id, business_id(), column, r.bytes(0, col));
+    return open_column(data(), key_id, business_id(), column, r.bytes(0, col));
   };
   DeviceKeys d;
   d.noise_key = crypto::KeyPair::from_private(key32(open(0, sealed_column::kNoisePriv), "noise key"));
@@ -126,26 +126,26 @@ std::optional<DeviceKeys> PgDeviceStore::load_device() {
 }
 
 void PgDeviceStore::save_device(const DeviceKeys& d) {
-  pg::TenantScope tenant(conn_, business_id());
+  pg::TenantScope tenant(data(), business_id());
   write("save device keys", [&] {
     if (!d.jid.empty()) {
       // A jid the stored device does not have yet comes from pair-success: it is stored with
       // the account's jid by commit_pairing(), never on its own.
-      auto cur = conn_.exec(fmt::format("read the stored device jid of business {}", business_id()),
+      auto cur = data().exec(fmt::format("read the stored device jid of business {}", business_id()),
                             "SELECT jid FROM wa_devices WHERE business_id = $1 AND usable", {business_id()});
       if (cur.rows() == 0 || cur.opt(0, 0) != d.jid) {
         paired_pending_ = d;
         return;
       }
     }
-    fence_->write(conn_, "save device keys",
+    fence_->write(data(), "save device keys",
                   [&](pg::Connection& tx) { upsert_device(tx, business_id(), d); });
   });
 }
 
 std::int64_t PgDeviceStore::pre_key_number(const char* what, const char* sql) {
-  pg::TenantScope tenant(conn_, business_id());
-  return conn_.exec(fmt::format("{} of business {}", what, business_id()), sql, {business_id()}).i64(0, 0);
+  pg::TenantScope tenant(data(), business_id());
+  return data().exec(fmt::format("{} of business {}", what, business_id()), sql, {business_id()}).i64(0, 0);
 }
 
 std::uint32_t PgDeviceStore::next_pre_key_id() {
@@ -154,7 +154,7 @@ std::uint32_t PgDeviceStore::next_pre_key_id() {
 }
 
 void PgDeviceStore::save_pre_keys(const std::vector<PreKey>& keys) {
-  pg::TenantScope tenant(conn_, business_id());
+  pg::TenantScope tenant(data(), business_id());
   if (keys.empty()) return;
   std::vector<std::int64_t> ids;
   std::vector<crypto::Bytes> privs;
@@ -167,7 +167,7 @@ void PgDeviceStore::save_pre_keys(const std::vector<PreKey>& keys) {
     uploaded.push_back(k.uploaded);
   }
   write("store pre-keys", [&] {
-    fence_->write(conn_, "store pre-keys", [&](pg::Connection& tx) {
+    fence_->write(data(), "store pre-keys", [&](pg::Connection& tx) {
       const RowSealer seal(tx, business_id());
       privs.clear();
       for (const auto& k : keys) privs.push_back(seal.seal_bytes(sealed_column::kPreKeyPriv, k.pair.priv));
@@ -184,8 +184,8 @@ void PgDeviceStore::save_pre_keys(const std::vector<PreKey>& keys) {
 }
 
 std::vector<PreKey> PgDeviceStore::unuploaded_pre_keys(std::size_t limit) {
-  pg::TenantScope tenant(conn_, business_id());
-  auto r = conn_.exec(
+  pg::TenantScope tenant(data(), business_id());
+  auto r = data().exec(
       fmt::format("load pre-keys not yet uploaded of business {}", business_id()),
       "SELECT key_id, priv, data_key_id FROM wa_device_pre_keys WHERE business_id = $1 AND NOT uploaded"
       " ORDER BY key_id LIMIT $2::bigint",
@@ -196,7 +196,7 @@ std::vector<PreKey> PgDeviceStore::unuploaded_pre_keys(std::size_t limit) {
     PreKey k;
     k.id = static_cast<std::uint32_t>(r.i64(i, 0));
     k.pair = crypto::KeyPair::from_private(key32(
-        open_column(conn_, key_id_at(r, i, 2), business_id(), sealed_column::kPreKeyPriv, r.bytes(i, 1)),
+        open_column(data(), key_id_at(r, i, 2), business_id(), sealed_column::kPreKeyPriv, r.bytes(i, 1)),
         "pre-key"));
     out.push_back(std::move(k));
   }
@@ -209,9 +209,9 @@ std::size_t PgDeviceStore::uploaded_pre_key_count() {
 }
 
 void PgDeviceStore::mark_pre_keys_uploaded(std::uint32_t up_to_id) {
-  pg::TenantScope tenant(conn_, business_id());
+  pg::TenantScope tenant(data(), business_id());
   write("mark pre-keys uploaded", [&] {
-    fence_->write(conn_, "mark pre-keys uploaded", [&](pg::Connection& tx) {
+    fence_->write(data(), "mark pre-keys uploaded", [&](pg::Connection& tx) {
       tx.exec(
           "mark pre-keys uploaded",
           "UPDATE wa_device_pre_keys SET uploaded = true WHERE business_id = $1 AND key_id <= $2::integer",
@@ -259,6 +259,17 @@ std::int64_t PgDeviceStore::commit_pairing(const std::string& jid, std::optional
   if (auto err = validate_jid(jid); !err.empty())
     throw StoreError(fmt::format("paired jid of business {}: {}", business_id(), err));
   std::int64_t key = 0;
+  const bool device_pending = paired_pending_ && paired_pending_->jid == jid;
+  if (device_pending && split()) {
+    // A tenant database: the device first, fenced there; then the registry. Fenced in between,
+    // the device holds a jid the account lacks, which the next leader reconciles (set_paired
+    // again, ha/leased_device_store.cpp) instead of pairing anew.
+    pg::TenantScope data_tenant(data(), business_id());
+    write("store the paired device", [&] {
+      fence_->write(data(), "store the paired device",
+                    [&](pg::Connection& tx) { upsert_device(tx, business_id(), *paired_pending_); });
+    });
+  }
   write("store the pairing", [&] {
     pg::Transaction tx(conn_, fmt::format("store the pairing of business {}", business_id()));
     // Fence check under the account row's lock (taken after the registry lock), so neither a
@@ -269,7 +280,7 @@ std::int64_t PgDeviceStore::commit_pairing(const std::string& jid, std::optional
           fmt::format("pairing of business {}: the jid's lock key is {}, not the {} the lock was moved "
                       "to (did the cluster's lock-key mode change?)",
                       business_id(), key, *expected_key));
-    if (paired_pending_ && paired_pending_->jid == jid) upsert_device(conn_, business_id(), *paired_pending_);
+    if (device_pending && !split()) upsert_device(conn_, business_id(), *paired_pending_);
     record_pairing_in_transaction(conn_, business_id(), jid, fence_->epoch());
     tx.commit();
   });
@@ -299,11 +310,19 @@ void PgDeviceStore::report_disconnected(core::DisconnectReason reason, const std
   const std::string d = details.size() > kMaxDetails ? details.substr(0, kMaxDetails) : details;
   write("report disconnect", [&] {
     if (reason == core::DisconnectReason::logged_out) {
-      // Credentials unusable and the account out of the competition, in one transaction.
-      fence_->write(conn_, "mark logged out", [&](pg::Connection& tx) {
+      // Credentials unusable and the account out of the competition, in one transaction (two
+      // with a tenant database: the device first, so a fence in between leaves it unusable).
+      const auto unusable = [&](pg::Connection& tx) {
         tx.exec("mark device unusable",
                 "UPDATE wa_devices SET usable = false, updated_at = now() WHERE business_id = $1",
                 {business_id()});
+      };
+      if (split()) {
+        pg::TenantScope data_tenant(data(), business_id());
+        fence_->write(data(), "mark device unusable", unusable);
+      }
+      fence_->write(conn_, "mark logged out", [&](pg::Connection& tx) {
+        if (!split()) unusable(tx);
         tx.exec("record logout",
                 "UPDATE wa_accounts SET status = 'logged_out', disconnected_at = now(), disconnect_reason = "
                 "'logged_out',"

@@ -30,7 +30,10 @@ namespace wa::store {
 
 class PgDeviceStore final : public client::DeviceStore {
  public:
-  PgDeviceStore(pg::Connection& conn, std::shared_ptr<const WriteFence> fence);
+  // `data`: the account's tenant database (store/tenants.h) for the device and pre-key rows, with
+  // `conn` the control database for the registry row (QR, jid, status); null: both on `conn`.
+  // Each write is fenced in the database it writes to (the tenant's holds a copy of the epoch).
+  PgDeviceStore(pg::Connection& conn, std::shared_ptr<const WriteFence> fence, pg::Connection* data = nullptr);
 
   const std::string& business_id() const { return fence_->business_id(); }
 
@@ -72,7 +75,11 @@ class PgDeviceStore final : public client::DeviceStore {
   // One number about this account's pre-keys: `sql` has $1 = business_id and returns one value.
   std::int64_t pre_key_number(const char* what, const char* sql);
 
+  pg::Connection& data() { return data_ != nullptr ? *data_ : conn_; }
+  bool split() const { return data_ != nullptr && data_ != &conn_; }
+
   pg::Connection& conn_;
+  pg::Connection* data_;
   std::shared_ptr<const WriteFence> fence_;
   // save_device() of a device whose jid the stored device does not have yet: written by
   // commit_pairing() together with the account's jid.

@@ -3,34 +3,23 @@
 
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
+
+#include "common/error.h"
 
 namespace wa::store {
 
 // Base of every store-level refusal; what() is a complete sentence for an operator.
-class StoreError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using StoreError = wa::Error<struct StoreErrorTag>;
 
 // The schema is missing migrations, is newer than this binary, or an applied migration changed.
-class SchemaError : public StoreError {
- public:
-  using StoreError::StoreError;
-};
+using SchemaError = wa::Error<struct SchemaErrorTag, StoreError>;
 
 // add_account for a business_id that is already registered.
-class AlreadyExists : public StoreError {
- public:
-  using StoreError::StoreError;
-};
+using AlreadyExists = wa::Error<struct AlreadyExistsTag, StoreError>;
 
 // An account that is not registered.
-class NotFound : public StoreError {
- public:
-  using StoreError::StoreError;
-};
+using NotFound = wa::Error<struct NotFoundTag, StoreError>;
 
 // The lock key of a new/changed account equals the key of another account: both would share one
 // advisory lock, so one pod would lead both and mutual exclusion per account is gone.
@@ -47,10 +36,7 @@ class KeyCollision : public StoreError {
 };
 
 // The --lock-keys of this process differs from the cluster-wide mode stored in wa_settings.
-class LockKeyModeMismatch : public StoreError {
- public:
-  using StoreError::StoreError;
-};
+using LockKeyModeMismatch = wa::Error<struct LockKeyModeMismatchTag, StoreError>;
 
 // A fenced write whose lease epoch is no longer the account's current one: another pod has taken
 // the account over (or the account is gone). The write was not applied.

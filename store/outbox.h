@@ -22,10 +22,7 @@ namespace wa::store {
 inline constexpr std::size_t kMaxTextChars = 65536;
 
 // Bad input to enqueue (malformed recipient, empty or over-long text, bad id). Nothing was queued.
-class InvalidMessage : public StoreError {
- public:
-  using StoreError::StoreError;
-};
+using InvalidMessage = wa::Error<struct InvalidMessageTag, StoreError>;
 
 struct OutboxMessage {
   std::string business_id;

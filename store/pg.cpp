@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -123,7 +124,21 @@ std::string password_from_file(std::string_view purpose) {
   return pw;
 }
 
+std::mutex g_password_source_mu;
+PasswordSource g_password_source;
+
+std::optional<std::string> password_from_source(const std::string& url) {
+  std::lock_guard lk(g_password_source_mu);
+  if (!g_password_source) return std::nullopt;
+  return g_password_source(url);
+}
+
 }  // namespace
+
+void set_password_source(PasswordSource source) {
+  std::lock_guard lk(g_password_source_mu);
+  g_password_source = std::move(source);
+}
 
 Connection Connection::open(const std::string& url, std::string_view purpose,
                             const std::vector<std::pair<std::string, std::string>>& extra) {
@@ -135,7 +150,8 @@ Connection Connection::open(const std::string& url, std::string_view purpose,
   }
   // Read for every connection, so a rotated password (a Secret updated in the mounted file)
   // applies to the next connection without a restart. Later keys win over the URL's password.
-  const std::string password = password_from_file(purpose);
+  const auto from_source = password_from_source(url);
+  const std::string password = from_source ? *from_source : password_from_file(purpose);
   if (!password.empty()) {
     keys.push_back("password");
     vals.push_back(password.c_str());

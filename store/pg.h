@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -113,6 +114,12 @@ struct Param {
  private:
   static void append_bytea_element(std::string& out, const std::uint8_t* data, std::size_t n);
 };
+
+// Where the password of a connection whose URL carries none comes from, by URL (tenant databases,
+// store/tenants.h: read from the tenant's password file at every connection). Returns nullopt for
+// a URL it does not know; then WACONN_DATABASE_PASSWORD_FILE applies as before. Set once at start.
+using PasswordSource = std::function<std::optional<std::string>(const std::string& url)>;
+void set_password_source(PasswordSource source);
 
 class Connection {
  public:

@@ -271,15 +271,18 @@ std::size_t Sealer::verify(pg::Connection& c) {
   current_key_id(c);
   auto r = c.exec("list the data keys", "SELECT id FROM wa_data_keys ORDER BY id");
   for (int i = 0; i < r.rows(); ++i) data_key(c, static_cast<std::int32_t>(r.i64(i, 0)));
-  auto s = c.exec("read the key-material mode", "SELECT value FROM wa_settings WHERE key = 'key_material'");
+  auto s = c.exec("read the key-material mode",
+                  "SELECT key FROM wa_settings WHERE key IN ('key_material', 'webhook_secrets') AND value = 'sealed'");
   std::lock_guard lk(mu_);
-  plain_allowed_ = !(s.rows() > 0 && s.text(0, 0) == "sealed");
+  plain_allowed_ = true;
+  plain_webhook_secrets_allowed_ = true;
+  for (int i = 0; i < s.rows(); ++i) (s.text(i, 0) == "key_material" ? plain_allowed_ : plain_webhook_secrets_allowed_) = false;
   return static_cast<std::size_t>(r.rows());
 }
 
-bool Sealer::plain_rows_allowed() const {
+bool Sealer::plain_rows_allowed(std::string_view column) const {
   std::lock_guard lk(mu_);
-  return plain_allowed_;
+  return column.rfind("wa_webhooks.", 0) == 0 ? plain_webhook_secrets_allowed_ : plain_allowed_;
 }
 
 crypto::Bytes Sealer::seal(pg::Connection& c, std::int32_t key_id, std::string_view business_id,
@@ -346,7 +349,7 @@ crypto::Bytes open_column(pg::Connection& c, std::optional<std::int32_t> key_id,
                           std::string_view column, crypto::ByteView stored) {
   auto sealer = installed_sealer();
   if (!key_id) {
-    if (sealer && !sealer->plain_rows_allowed())
+    if (sealer && !sealer->plain_rows_allowed(column))
       throw SealingError(
           fmt::format("{} of business {} is stored in plain although every row was sealed "
                       "(`waconnector keys seal`): refused",
@@ -472,6 +475,42 @@ std::size_t seal_table(pg::Connection& c, Sealer& sealer, const PlainTable& t) {
   return sealed;
 }
 
+// Webhook secrets (0014): plain in the TEXT columns, sealed into the BYTEA ones, the TEXT ones
+// cleared; compare-and-swap on the plain values as for the key tables.
+std::size_t seal_webhook_secrets(pg::Connection& c, Sealer& sealer) {
+  const auto key_id = sealer.current_key_id(c);
+  std::size_t sealed = 0;
+  for (;;) {
+    const auto before = sealed;
+    auto r = c.exec("list plain webhook secrets",
+                    "SELECT business_id, id, secret, previous_secret FROM wa_webhooks"
+                    " WHERE data_key_id IS NULL LIMIT 500");
+    for (int i = 0; i < r.rows(); ++i) {
+      const std::string business_id(r.text(i, 0));
+      const std::string secret(r.text(i, 2));
+      const auto previous = r.opt(i, 3);
+      pg::Param previous_sealed;
+      if (previous)
+        previous_sealed = pg::Param::bytes(
+            sealer.seal(c, key_id, business_id, sealed_column::kWebhookPreviousSecret, crypto::to_bytes(*previous)));
+      if (c.exec("seal a plain webhook secret",
+                 "UPDATE wa_webhooks SET data_key_id = $1::integer, secret_sealed = $2, previous_secret_sealed = $3,"
+                 " secret = NULL, previous_secret = NULL"
+                 " WHERE data_key_id IS NULL AND business_id = $4 AND id = $5 AND secret = $6"
+                 " AND previous_secret IS NOT DISTINCT FROM $7 RETURNING 1",
+                 {static_cast<std::int64_t>(key_id),
+                  pg::Param::bytes(
+                      sealer.seal(c, key_id, business_id, sealed_column::kWebhookSecret, crypto::to_bytes(secret))),
+                  previous_sealed, business_id, std::string(r.text(i, 1)), secret, pg::Param(previous)})
+              .rows() > 0)
+        ++sealed;
+    }
+    // A row rewritten meanwhile (a rotation) is sealed by that write, or seen again plain next round.
+    if (r.rows() < 500 || sealed == before) break;
+  }
+  return sealed;
+}
+
 }  // namespace
 
 SealCounts seal_plain_rows(pg::Connection& c, Sealer& sealer) {
@@ -483,13 +522,20 @@ SealCounts seal_plain_rows(pg::Connection& c, Sealer& sealer) {
   n.sessions = seal_table(c, sealer, {"wa_signal_sessions", {"our_jid", "their_id"}, {"session"}});
   n.sender_keys =
       seal_table(c, sealer, {"wa_signal_sender_keys", {"our_jid", "chat_id", "sender_id"}, {"sender_key"}});
+  n.webhooks = seal_webhook_secrets(c, sealer);
   // Only once nothing plain is left (a plain writer still running would show up here).
-  const auto counts = sealed_row_counts(c);
-  if (counts.find(std::nullopt) == counts.end()) {
-    c.exec("record that key material is sealed",
-           "INSERT INTO wa_settings (key, value) VALUES ('key_material', 'sealed')"
-           " ON CONFLICT (key) DO UPDATE SET value = 'sealed', updated_at = now()");
-  }
+  auto plain = c.exec("count plain rows",
+                      "SELECT (SELECT count(*) FROM wa_devices WHERE data_key_id IS NULL)"
+                      " + (SELECT count(*) FROM wa_device_pre_keys WHERE data_key_id IS NULL)"
+                      " + (SELECT count(*) FROM wa_signal_sessions WHERE data_key_id IS NULL)"
+                      " + (SELECT count(*) FROM wa_signal_sender_keys WHERE data_key_id IS NULL),"
+                      " (SELECT count(*) FROM wa_webhooks WHERE data_key_id IS NULL)");
+  for (const auto& [col, key] : {std::pair{0, "key_material"}, std::pair{1, "webhook_secrets"}})
+    if (plain.i64(0, col) == 0)
+      c.exec("record that key material is sealed",
+             "INSERT INTO wa_settings (key, value) VALUES ($1, 'sealed')"
+             " ON CONFLICT (key) DO UPDATE SET value = 'sealed', updated_at = now()",
+             {std::string(key)});
   return n;
 }
 
@@ -499,7 +545,8 @@ std::map<std::optional<std::int32_t>, std::int64_t> sealed_row_counts(pg::Connec
                   "SELECT data_key_id, count(*) FROM ("
                   " SELECT data_key_id FROM wa_devices UNION ALL SELECT data_key_id FROM wa_device_pre_keys"
                   " UNION ALL SELECT data_key_id FROM wa_signal_sessions"
-                  " UNION ALL SELECT data_key_id FROM wa_signal_sender_keys) k GROUP BY data_key_id");
+                  " UNION ALL SELECT data_key_id FROM wa_signal_sender_keys"
+                  " UNION ALL SELECT data_key_id FROM wa_webhooks) k GROUP BY data_key_id");
   std::map<std::optional<std::int32_t>, std::int64_t> out;
   for (int i = 0; i < r.rows(); ++i) out[key_id_at(r, i, 0)] = r.i64(i, 1);
   return out;

@@ -49,6 +49,8 @@ inline constexpr const char* kAdvSecret = "wa_devices.adv_secret";
 inline constexpr const char* kPreKeyPriv = "wa_device_pre_keys.priv";
 inline constexpr const char* kSession = "wa_signal_sessions.session";
 inline constexpr const char* kSenderKey = "wa_signal_sender_keys.sender_key";
+inline constexpr const char* kWebhookSecret = "wa_webhooks.secret";
+inline constexpr const char* kWebhookPreviousSecret = "wa_webhooks.previous_secret";
 }  // namespace sealed_column
 
 // The setting every KEK error names.
@@ -109,8 +111,10 @@ class Sealer {
   // are still allowed. Throws SealingError, naming the setting, for a data key it cannot unwrap:
   // `waconnector run` calls this before any account starts. Returns the number of data keys.
   std::size_t verify(pg::Connection& c);
-  // False once `seal_plain_rows` sealed everything (read by verify(); true until then).
-  bool plain_rows_allowed() const;
+  // False once `seal_plain_rows` sealed everything (read by verify(); true until then). Webhook
+  // secrets (columns "wa_webhooks.*", sealed since 0014) have their own mark: a database sealed
+  // before 0014 still holds plain ones until the next `keys seal`.
+  bool plain_rows_allowed(std::string_view column = {}) const;
 
  private:
   const crypto::Key32& data_key(pg::Connection& c, std::int32_t id);
@@ -124,6 +128,7 @@ class Sealer {
   std::map<std::int32_t, crypto::Key32> data_keys_;
   std::optional<std::int32_t> current_;
   bool plain_allowed_ = true;
+  bool plain_webhook_secrets_allowed_ = true;
 };
 
 // The process's sealer: installed once by the commands that handle key material (`run`, `keys`)
@@ -138,6 +143,8 @@ class RowSealer {
  public:
   RowSealer(pg::Connection& c, std::string_view business_id);
   pg::Param key_id() const;
+  // True when values are sealed (a sealer is installed); false: they are stored plain.
+  bool sealing() const { return key_id_.has_value(); }
   // The column value to store (sealed, or the plain bytes without a sealer).
   pg::Param seal(std::string_view column, crypto::ByteView plain) const;
   crypto::Bytes seal_bytes(std::string_view column, crypto::ByteView plain) const;
@@ -166,12 +173,12 @@ std::size_t rewrap_data_keys(pg::Connection& c, const KekRing& keks);
 std::int32_t add_data_key(pg::Connection& c, const KekRing& keks);
 
 struct SealCounts {
-  std::size_t devices = 0, pre_keys = 0, sessions = 0, sender_keys = 0;
-  std::size_t total() const { return devices + pre_keys + sessions + sender_keys; }
+  std::size_t devices = 0, pre_keys = 0, sessions = 0, sender_keys = 0, webhooks = 0;
+  std::size_t total() const { return devices + pre_keys + sessions + sender_keys + webhooks; }
 };
 // `waconnector keys seal`: seals every plain row (compare-and-swap on the plain value, so a leader
 // writing the same row meanwhile wins and nothing is lost), then records that plain rows are
-// refused from now on.
+// refused from now on. Webhook secrets too (their own mark, 'webhook_secrets').
 SealCounts seal_plain_rows(pg::Connection& c, Sealer& sealer);
 
 // Rows per data key (nullopt: plain) over every sealed table, for `waconnector keys status`.

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "store/accounts.h"
+#include "store/row.h"
 #include "store/utf8.h"
 
 namespace wa::store {
@@ -121,9 +122,7 @@ std::vector<ApiToken> list_tokens(pg::Connection& conn, const std::string& busin
                       " FROM wa_api_tokens WHERE ($1 = '' OR business_id = $1) ORDER BY created_at, id")
                          .c_str(),
                      {business_id});
-  std::vector<ApiToken> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(row(r, i));
-  return out;
+  return pg::read_rows<ApiToken>(r, row);
 }
 
 bool revoke_token(pg::Connection& conn, const std::string& id) {

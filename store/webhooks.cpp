@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "store/notify.h"
+#include "store/sealing.h"
 
 namespace wa::store {
 namespace {
@@ -15,7 +16,17 @@ namespace {
 constexpr const char* kWebhookColumns =
     "id, business_id, url, array_to_string(events, ','), secret,"
     " (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM disabled_at) * 1000)::bigint,"
-    " disabled_reason, (extract(epoch FROM previous_secret_expires_at) * 1000)::bigint";
+    " disabled_reason, (extract(epoch FROM previous_secret_expires_at) * 1000)::bigint, secret_sealed, data_key_id";
+
+// A secret from its plain TEXT column or its sealed BYTEA one (0014): the row's data_key_id says
+// which. open_column refuses a sealed one without a KEK, and a plain one once all were sealed.
+std::string open_secret(pg::Connection& conn, const pg::Result& r, int i, int plain_col, int sealed_col,
+                        int key_col, std::string_view business_id, std::string_view column) {
+  const auto key = key_id_at(r, i, key_col);
+  const auto stored = key ? r.bytes(i, sealed_col) : crypto::to_bytes(r.text(i, plain_col));
+  const auto plain = open_column(conn, key, business_id, column, stored);
+  return std::string(plain.begin(), plain.end());
+}
 
 std::vector<std::string> split_commas(std::string_view s) {
   std::vector<std::string> out;
@@ -28,13 +39,13 @@ std::vector<std::string> split_commas(std::string_view s) {
   return out;
 }
 
-Webhook webhook_row(const pg::Result& r, int i) {
+Webhook webhook_row(pg::Connection& conn, const pg::Result& r, int i) {
   Webhook w;
   w.id = std::string(r.text(i, 0));
   w.business_id = std::string(r.text(i, 1));
   w.url = std::string(r.text(i, 2));
   w.events = split_commas(r.text(i, 3));
-  w.secret = std::string(r.text(i, 4));
+  w.secret = open_secret(conn, r, i, 4, 9, 10, w.business_id, sealed_column::kWebhookSecret);
   w.created_at_ms = r.i64(i, 5);
   if (!r.is_null(i, 6)) w.disabled_at_ms = r.i64(i, 6);
   w.disabled_reason = r.opt(i, 7);
@@ -53,6 +64,9 @@ void fence_check(pg::Connection& conn, const WriteFence& fence, std::string_view
 Webhook create_webhook(pg::Connection& conn, const std::string& business_id, const std::string& url,
                        const std::vector<std::string>& events, const std::string& secret) {
   pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
+  // Before the transaction: the first data key is created outside it (store/sealing.h).
+  const RowSealer sealer(conn, business_id);
+  const bool sealed = sealer.sealing();
   std::array<unsigned char, 8> b{};
   if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) throw std::runtime_error("no randomness for a webhook id");
   std::string id = "wh_";
@@ -66,12 +80,14 @@ Webhook create_webhook(pg::Connection& conn, const std::string& business_id, con
   if (n >= static_cast<std::int64_t>(kMaxWebhooksPerBusiness))
     throw StoreError(fmt::format("business {} has {} webhooks already (the limit)", business_id, n));
   auto r = conn.exec(purpose,
-                     (std::string("INSERT INTO wa_webhooks (id, business_id, url, events, secret)"
-                                  " VALUES ($1, $2, $3, $4::text[], $5) RETURNING ") +
+                     (std::string("INSERT INTO wa_webhooks (id, business_id, url, events, secret, secret_sealed,"
+                                  " data_key_id) VALUES ($1, $2, $3, $4::text[], $5, $6, $7::integer) RETURNING ") +
                       kWebhookColumns)
                          .c_str(),
-                     {id, business_id, url, pg::Param::array(events), secret});
-  auto w = webhook_row(r, 0);
+                     {id, business_id, url, pg::Param::array(events), sealed ? pg::Param() : pg::Param(secret),
+                      sealed ? sealer.seal(sealed_column::kWebhookSecret, crypto::to_bytes(secret)) : pg::Param(),
+                      sealer.key_id()});
+  auto w = webhook_row(conn, r, 0);
   tx.commit();
   return w;
 }
@@ -84,7 +100,7 @@ std::vector<Webhook> list_webhooks(pg::Connection& conn, const std::string& busi
                          .c_str(),
                      {business_id});
   std::vector<Webhook> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(webhook_row(r, i));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(webhook_row(conn, r, i));
   return out;
 }
 
@@ -95,7 +111,7 @@ std::optional<Webhook> get_webhook(pg::Connection& conn, const std::string& busi
                          .c_str(),
                      {business_id, id});
   if (r.rows() == 0) return std::nullopt;
-  return webhook_row(r, 0);
+  return webhook_row(conn, r, 0);
 }
 
 bool delete_webhook(pg::Connection& conn, const std::string& business_id, const std::string& id) {
@@ -109,18 +125,43 @@ bool delete_webhook(pg::Connection& conn, const std::string& business_id, const 
 std::optional<Webhook> rotate_webhook_secret(pg::Connection& conn, const std::string& business_id,
                                             const std::string& id, const std::string& new_secret,
                                             std::int64_t overlap_ms) {
+  pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
+  const RowSealer sealer(conn, business_id);
+  const bool sealed = sealer.sealing();
+  const auto purpose = fmt::format("rotate webhook secret of business {}", business_id);
+  pg::Transaction tx(conn, purpose);
+  // The current secret is read (opened) and written back as the previous one: the pair is sealed
+  // under the current data key, or both stay plain without a KEK.
+  auto cur = conn.exec(purpose,
+                       "SELECT secret, secret_sealed, data_key_id FROM wa_webhooks"
+                       " WHERE business_id = $1 AND id = $2 FOR UPDATE",
+                       {business_id, id});
+  if (cur.rows() == 0) return std::nullopt;
   // The old secret keeps signing only when there is an overlap; a second rotation inside the
   // window replaces the older one (two signatures at most).
-  auto r = conn.exec(fmt::format("rotate webhook secret of business {}", business_id),
-                     (std::string("UPDATE wa_webhooks SET previous_secret = CASE WHEN $4::bigint > 0 THEN secret END,"
-                                  " previous_secret_expires_at = CASE WHEN $4::bigint > 0"
-                                  " THEN now() + ($4::bigint * interval '1 millisecond') END, secret = $3"
+  // Opened also without an overlap: a sealed row without a KEK is refused, not turned plain.
+  std::optional<std::string> previous = open_secret(conn, cur, 0, 0, 1, 2, business_id, sealed_column::kWebhookSecret);
+  if (overlap_ms <= 0) previous.reset();
+  pg::Param plain_new, plain_prev, sealed_new, sealed_prev;
+  if (sealed) {
+    sealed_new = sealer.seal(sealed_column::kWebhookSecret, crypto::to_bytes(new_secret));
+    if (previous) sealed_prev = sealer.seal(sealed_column::kWebhookPreviousSecret, crypto::to_bytes(*previous));
+  } else {
+    plain_new = new_secret;
+    plain_prev = previous;
+  }
+  auto r = conn.exec(purpose,
+                     (std::string("UPDATE wa_webhooks SET data_key_id = $3::integer, secret = $4, previous_secret = $5,"
+                                  " secret_sealed = $6, previous_secret_sealed = $7,"
+                                  " previous_secret_expires_at = CASE WHEN $8::bigint > 0"
+                                  " THEN now() + ($8::bigint * interval '1 millisecond') END"
                                   " WHERE business_id = $1 AND id = $2 RETURNING ") +
                       kWebhookColumns)
                          .c_str(),
-                     {business_id, id, new_secret, overlap_ms});
-  if (r.rows() == 0) return std::nullopt;
-  return webhook_row(r, 0);
+                     {business_id, id, sealer.key_id(), plain_new, plain_prev, sealed_new, sealed_prev, overlap_ms});
+  auto w = webhook_row(conn, r, 0);
+  tx.commit();
+  return w;
 }
 
 std::vector<Delivery> list_deliveries(pg::Connection& conn, const std::string& business_id,
@@ -185,7 +226,9 @@ std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence
       "  FROM due WHERE d.id = due.id RETURNING d.id, d.webhook_id, d.event_id, d.attempts)"
       " SELECT c.id, c.webhook_id, w.url, w.secret, e.id, e.type, e.seq,"
       "   (extract(epoch FROM e.created_at) * 1000)::bigint, e.data::text, c.attempts,"
-      "   CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END"
+      "   CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END,"
+      "   w.secret_sealed, w.data_key_id,"
+      "   CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret_sealed END"
       " FROM claimed c JOIN wa_webhooks w ON w.id = c.webhook_id JOIN wa_events e ON e.id = c.event_id"
       " ORDER BY e.seq, c.id",
       {fence.business_id(), limit, claim_ms});
@@ -196,14 +239,16 @@ std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence
     d.id = r.i64(i, 0);
     d.webhook_id = std::string(r.text(i, 1));
     d.url = std::string(r.text(i, 2));
-    d.secret = std::string(r.text(i, 3));
+    d.secret = open_secret(conn, r, i, 3, 11, 12, fence.business_id(), sealed_column::kWebhookSecret);
     d.event_id = std::string(r.text(i, 4));
     d.event_type = std::string(r.text(i, 5));
     d.event_seq = r.i64(i, 6);
     d.event_created_at_ms = r.i64(i, 7);
     d.event_data = std::string(r.text(i, 8));
     d.attempts = r.i64(i, 9);
-    d.previous_secret = r.opt(i, 10);
+    if (!r.is_null(i, 10) || !r.is_null(i, 13))
+      d.previous_secret =
+          open_secret(conn, r, i, 10, 13, 12, fence.business_id(), sealed_column::kWebhookPreviousSecret);
     out.push_back(std::move(d));
   }
   return out;

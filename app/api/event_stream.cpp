@@ -77,15 +77,13 @@ HttpResponse EventStreams::open(const std::string& business_id, const HttpReques
   }
   auto slot = std::make_shared<Slot>(active_);
   std::optional<store::EventCursor> cursor;
-  bool known = true;
-  pool_->with([&](pg::Connection& c) {
-    if (!store::get_account(c, business_id)) {
-      known = false;
-      return;
-    }
-    cursor = req.last_event_id.empty() ? store::events_now(c, business_id)
-                                       : store::event_cursor(c, business_id, req.last_event_id);
-  });
+  const bool known = pool_->with([&](pg::Connection& c) { return store::get_account(c, business_id).has_value(); });
+  const auto data = known && options_.data_pool ? options_.data_pool(business_id) : pool_;
+  if (known)
+    data->with([&](pg::Connection& c) {
+      cursor = req.last_event_id.empty() ? store::events_now(c, business_id)
+                                         : store::event_cursor(c, business_id, req.last_event_id);
+    });
   if (!known) return HttpResponse::json_error(404, fmt::format("business {} is not registered", business_id));
   if (!cursor)
     return HttpResponse::json_error(
@@ -93,13 +91,14 @@ HttpResponse EventStreams::open(const std::string& business_id, const HttpReques
         "unknown_event_id");
   HttpResponse r;
   r.content_type = "text/event-stream";
-  r.stream = [self = shared_from_this(), slot, business_id, c = *cursor](StreamWriter& w) {
-    self->serve(w, business_id, c);
+  r.stream = [self = shared_from_this(), slot, business_id, data, c = *cursor](StreamWriter& w) {
+    self->serve(w, *data, business_id, c);
   };
   return r;
 }
 
-void EventStreams::serve(StreamWriter& w, const std::string& business_id, store::EventCursor cursor) {
+void EventStreams::serve(StreamWriter& w, store::ConnectionPool& data, const std::string& business_id,
+                         store::EventCursor cursor) {
   log::info("event_stream_opened").kv("business_id", business_id).kv("streams", active_.load());
   // The reconnect delay EventSource clients use; also shows the client at once that it is open.
   bool open = w.write(": stream of business events\nretry: 2000\n\n");
@@ -113,7 +112,7 @@ void EventStreams::serve(StreamWriter& w, const std::string& business_id, store:
       seen = gen;
       try {
         for (;;) {
-          const auto events = pool_->with(
+          const auto events = data.with(
               [&](pg::Connection& c) { return store::read_events(c, business_id, cursor, options_.batch); });
           std::string out;
           for (const auto& e : events) out += sse_event(business_id, e);

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,6 +38,8 @@ struct EventStreamOptions {
   std::chrono::milliseconds heartbeat{15000};
   std::chrono::milliseconds poll{2000};
   int batch = 100;  // events read per query
+  // The pool holding an account's events (its tenant database's, store/tenants.h); empty: `pool`.
+  std::function<std::shared_ptr<store::ConnectionPool>(const std::string& business_id)> data_pool;
 };
 
 class EventStreams : public std::enable_shared_from_this<EventStreams> {
@@ -57,7 +60,9 @@ class EventStreams : public std::enable_shared_from_this<EventStreams> {
 
  private:
   void bump();
-  void serve(StreamWriter& w, const std::string& business_id, store::EventCursor cursor);
+  // Reads from `data`: the account's tenant database's pool, or pool_.
+  void serve(StreamWriter& w, store::ConnectionPool& data, const std::string& business_id,
+             store::EventCursor cursor);
   std::uint64_t generation() const;
 
   std::shared_ptr<store::ConnectionPool> pool_;

@@ -10,14 +10,15 @@
 #include "app/api/json_writer.h"
 #include "app/api/request_json.h"
 #include "app/api/webhook_sign.h"
+#include "app/inbox_json.h"
 #include "common/log.h"
 #include "common/utc_time.h"
-#include "core/binary/jid.h"
 #include "store/accounts.h"
 #include "store/connection_pool.h"
 #include "store/errors.h"
 #include "store/inbox.h"
 #include "store/logout_requests.h"
+#include "store/notify.h"
 #include "store/outbox.h"
 #include "store/pairing.h"
 #include "store/tokens.h"
@@ -116,22 +117,8 @@ std::string message_json(const store::OutboxMessage& m) {
   return o.str("created_at", iso(m.created_at_ms)).str("updated_at", iso(m.updated_at_ms)).done();
 }
 
-// The sender's user JID without agent or device; the stored text when it does not parse.
-std::string user_jid(const std::string& sender) {
-  const auto j = binary::Jid::parse(sender);
-  return j ? j->to_non_ad().to_string() : sender;
-}
-
 std::string inbox_json(const store::InboxMessage& m) {
-  return JsonObject()
-      .str("id", m.id)
-      .str("chat", m.chat)
-      .str("from", user_jid(m.sender))
-      .str("type", m.message_type)
-      .opt_str("text", m.text)
-      .num("timestamp", m.server_ts)
-      .str("cursor", std::to_string(m.seq))
-      .done();
+  return inbox_message_json(m).str("cursor", std::to_string(m.seq)).done();
 }
 
 std::string pair_code_json(const store::PairCodeRequest& r) {
@@ -189,9 +176,11 @@ bool allows(std::string_view allow, const std::string& method) {
 
 }  // namespace
 
-Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token, std::shared_ptr<EventStreams> events)
+Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token, std::shared_ptr<EventStreams> events,
+         DataPools data_pools)
     : pool_(std::move(pool)),
       events_(std::move(events)),
+      data_pools_(std::move(data_pools)),
       auth_(std::move(admin_token),
             [pool = pool_](std::string_view token) {
               return pool->with([&](pg::Connection& c) { return store::verify_token(c, token); });
@@ -199,6 +188,10 @@ Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token, s
       pairing_([pool = pool_](const std::string& business_id) {
         return pool->with([&](pg::Connection& c) { return store::read_pairing_state(c, business_id); });
       }) {}
+
+std::shared_ptr<store::ConnectionPool> Api::data_pool(const std::string& business) const {
+  return data_pools_ ? data_pools_(business) : pool_;
+}
 
 // DELETE .../session: the account's leader logs the device out (app/api/logout_responder.h); the
 // answer waits for its outcome a while (a logout takes the leader about a second), else 202.
@@ -226,6 +219,48 @@ HttpResponse Api::log_out(const std::string& business) const {
   o.num("id", request).str("state", r ? r->state : "pending");
   return json(r && r->state == "done" ? 200 : 202, o.done());
 }
+
+namespace {
+
+enum class Kind {
+  account, send, message, inbox, events, session, qr, pair_code, pair_code_get, webhooks, webhook, deliveries,
+  redeliver, rotate_secret
+};
+
+// /v1/accounts/{business_id}/...: the segment count and the fixed segments at 2, 4 and 6 (empty:
+// an id there, or no segment); the other segments are ids.
+struct Route {
+  std::size_t segments;
+  std::string_view at2, at4, at6;
+  Kind kind;
+  std::string_view allow;
+};
+constexpr Route kRoutes[] = {
+    {2, "", "", "", Kind::account, "GET"},
+    {3, "messages", "", "", Kind::send, "POST"},
+    {4, "messages", "", "", Kind::message, "GET"},
+    {3, "inbox", "", "", Kind::inbox, "GET"},
+    {3, "events", "", "", Kind::events, "GET"},
+    {3, "session", "", "", Kind::session, "DELETE"},
+    {3, "qr", "", "", Kind::qr, "GET"},
+    {3, "pair-code", "", "", Kind::pair_code, "POST"},
+    {4, "pair-code", "", "", Kind::pair_code_get, "GET"},
+    {3, "webhooks", "", "", Kind::webhooks, "GET, POST"},
+    {4, "webhooks", "", "", Kind::webhook, "GET, DELETE"},
+    {5, "webhooks", "rotate-secret", "", Kind::rotate_secret, "POST"},
+    {5, "webhooks", "deliveries", "", Kind::deliveries, "GET"},
+    {7, "webhooks", "deliveries", "redeliver", Kind::redeliver, "POST"},
+};
+
+const Route* match_route(const std::vector<std::string_view>& segs) {
+  // (a fixed segment is only named below the route's segment count: no index past the end)
+  const auto fixed = [&](std::size_t i, std::string_view want) { return want.empty() || segs[i] == want; };
+  for (const auto& r : kRoutes)
+    if (segs.size() == r.segments && fixed(2, r.at2) && fixed(4, r.at4) && fixed(6, r.at6)) return &r;
+  return nullptr;
+}
+
+}  // namespace
 
 HttpResponse Api::handle(const HttpRequest& req) const {
   auto who = auth_.authenticate(req);
@@ -265,42 +300,10 @@ HttpResponse Api::handle(const HttpRequest& req) const {
 
     const std::string business(segs[1]);
     // Which shape and methods, before anything about the business is looked at.
-    enum class Kind {
-      account, send, message, inbox, events, session, qr, pair_code, pair_code_get, webhooks, webhook, deliveries,
-      redeliver, rotate_secret
-    } kind;
-    std::string_view allow;
-    if (segs.size() == 2) {
-      kind = Kind::account, allow = "GET";
-    } else if (segs.size() == 3 && segs[2] == "messages") {
-      kind = Kind::send, allow = "POST";
-    } else if (segs.size() == 4 && segs[2] == "messages") {
-      kind = Kind::message, allow = "GET";
-    } else if (segs.size() == 3 && segs[2] == "inbox") {
-      kind = Kind::inbox, allow = "GET";
-    } else if (segs.size() == 3 && segs[2] == "events") {
-      kind = Kind::events, allow = "GET";
-    } else if (segs.size() == 3 && segs[2] == "session") {
-      kind = Kind::session, allow = "DELETE";
-    } else if (segs.size() == 3 && segs[2] == "qr") {
-      kind = Kind::qr, allow = "GET";
-    } else if (segs.size() == 3 && segs[2] == "pair-code") {
-      kind = Kind::pair_code, allow = "POST";
-    } else if (segs.size() == 4 && segs[2] == "pair-code") {
-      kind = Kind::pair_code_get, allow = "GET";
-    } else if (segs.size() == 3 && segs[2] == "webhooks") {
-      kind = Kind::webhooks, allow = "GET, POST";
-    } else if (segs.size() == 4 && segs[2] == "webhooks") {
-      kind = Kind::webhook, allow = "GET, DELETE";
-    } else if (segs.size() == 5 && segs[2] == "webhooks" && segs[4] == "rotate-secret") {
-      kind = Kind::rotate_secret, allow = "POST";
-    } else if (segs.size() == 5 && segs[2] == "webhooks" && segs[4] == "deliveries") {
-      kind = Kind::deliveries, allow = "GET";
-    } else if (segs.size() == 7 && segs[2] == "webhooks" && segs[4] == "deliveries" && segs[6] == "redeliver") {
-      kind = Kind::redeliver, allow = "POST";
-    } else {
-      return not_found();
-    }
+    const auto* route = match_route(segs);
+    if (route == nullptr) return not_found();
+    const auto kind = route->kind;
+    const auto allow = route->allow;
     if (!allows(allow, req.method)) return method_not_allowed(req, allow);
     // A business token gets the same 403 for every other id, registered, unknown or malformed.
     if (auto denied = Authenticator::authorize(principal, business)) return *denied;
@@ -334,7 +337,15 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         q.reply_to = b.reply_to;
         store::Enqueued done;
         try {
-          done = pool_->with([&](pg::Connection& c) { return store::enqueue(c, q); });
+          const auto data = data_pool(business);
+          done = data->with([&](pg::Connection& c) { return store::enqueue(c, q); });
+          // A tenant database's NOTIFY reaches no pod (they LISTEN on the control database only):
+          // wake the leader's outbox dispatcher there.
+          if (data != pool_ && done.created)
+            pool_->with([&](pg::Connection& c) {
+              c.exec("wake the outbox dispatcher", "SELECT pg_notify($1, $2)",
+                     {std::string(store::kOutboxChannel), business});
+            });
         } catch (const store::NotFound&) {
           return unknown();
         } catch (const store::InvalidMessage& e) {
@@ -354,7 +365,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       case Kind::message: {
         const std::string id(segs[3]);
         if (auto e = store::validate_message_id(id); !e.empty()) return HttpResponse::json_error(400, e);
-        const auto found = pool_->with([&](pg::Connection& c) -> std::variant<bool, store::OutboxMessage> {
+        const auto found = data_pool(business)->with([&](pg::Connection& c) -> std::variant<bool, store::OutboxMessage> {
           if (!store::get_account(c, business)) return false;
           auto m = store::find_outbox(c, business, id);
           if (!m) return true;
@@ -377,7 +388,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
           if (!v || *v < 1) return HttpResponse::json_error(400, fmt::format("limit must be 1-{}", kMaxInboxLimit));
           limit = static_cast<int>(*v);
         }
-        const auto rows = pool_->with([&](pg::Connection& c) -> std::optional<std::vector<store::InboxMessage>> {
+        const auto rows = data_pool(business)->with([&](pg::Connection& c) -> std::optional<std::vector<store::InboxMessage>> {
           if (!store::get_account(c, business)) return std::nullopt;
           return store::list_inbox(c, business, after, limit);
         });
@@ -410,7 +421,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       }
       case Kind::webhooks: {
         if (is("GET")) {
-          const auto list = pool_->with([&](pg::Connection& c) -> std::optional<std::vector<store::Webhook>> {
+          const auto list = data_pool(business)->with([&](pg::Connection& c) -> std::optional<std::vector<store::Webhook>> {
             if (!store::get_account(c, business)) return std::nullopt;
             return store::list_webhooks(c, business);
           });
@@ -423,7 +434,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
         const auto& b = std::get<WebhookBody>(body);
         try {
-          const auto w = pool_->with([&](pg::Connection& c) {
+          const auto w = data_pool(business)->with([&](pg::Connection& c) {
             return store::create_webhook(c, business, b.url, b.events, b.secret.value_or(generate_webhook_secret()));
           });
           auto r = json(201, webhook_json(w, true));
@@ -446,7 +457,7 @@ HttpResponse Api::handle(const HttpRequest& req) const {
           if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
           rotation = std::get<RotateSecretBody>(body);
         }
-        const auto found = pool_->with([&](pg::Connection& c) -> std::variant<bool, HttpResponse> {
+        const auto found = data_pool(business)->with([&](pg::Connection& c) -> std::variant<bool, HttpResponse> {
           if (!store::get_account(c, business)) return false;
           auto w = store::get_webhook(c, business, id);
           if (!w) return true;

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -45,15 +46,21 @@ inline constexpr std::chrono::milliseconds kLogoutWaitStep{100};
 class Api {
  public:
   // `events` serves GET .../events; without it that endpoint answers 503.
+  // The pool holding an account's data rows (inbox, outbox, events, webhooks): its tenant
+  // database's (store/tenants.h TenantLeases::data_pool) or the control pool.
+  using DataPools = std::function<std::shared_ptr<store::ConnectionPool>(const std::string& business_id)>;
+  // `data_pools` empty: every account's rows are in `pool`'s database.
   Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token,
-      std::shared_ptr<EventStreams> events = nullptr);
+      std::shared_ptr<EventStreams> events = nullptr, DataPools data_pools = {});
   HttpResponse handle(const HttpRequest& req) const;
 
  private:
   HttpResponse log_out(const std::string& business) const;
+  std::shared_ptr<store::ConnectionPool> data_pool(const std::string& business) const;
 
   std::shared_ptr<store::ConnectionPool> pool_;
   std::shared_ptr<EventStreams> events_;
+  DataPools data_pools_;
   Authenticator auth_;
   PairingStateReader pairing_;
 };

@@ -31,7 +31,10 @@ std::int64_t jittered(std::chrono::milliseconds d, double jitter) {
 // Standard Webhooks: during a rotation both signatures, space-separated (new secret first).
 std::string signature_header(const store::DueDelivery& d, std::int64_t now, const std::string& body) {
   std::string h = sign_webhook(d.secret, d.event_id, now, body);
-  if (d.previous_secret) h += " " + sign_webhook(*d.previous_secret, d.event_id, now, body);
+  if (d.previous_secret) {
+    h += ' ';
+    h += sign_webhook(*d.previous_secret, d.event_id, now, body);
+  }
   return h;
 }
 
@@ -59,14 +62,25 @@ WebhookSender::WebhookSender(store::NotifyHub& hub, std::shared_ptr<store::Conne
       worker_(hub, std::move(pool), {"webhook_sender", std::string(store::kWebhookChannel), options_.poll_interval, true},
               [this](store::ConnectionPool& p, bool) { round(p); }) {}
 
-void WebhookSender::round(store::ConnectionPool& pool) {
+void WebhookSender::round(store::ConnectionPool& control) {
   const auto claim_ms = options_.request_timeout.count() + 5000;
   const auto led = led_();
+  // A tenant account's events, endpoints and deliveries live in its tenant database.
+  std::map<std::string, std::shared_ptr<store::ConnectionPool>> tenant;
+  if (options_.tenant_pools) {
+    std::vector<std::string> ids;
+    for (const auto& fence : led) ids.push_back(fence->business_id());
+    tenant = options_.tenant_pools(ids);
+  }
+  const auto pool_of = [&](const std::string& b) -> store::ConnectionPool& {
+    const auto it = tenant.find(b);
+    return it == tenant.end() ? control : *it->second;
+  };
   if (std::chrono::steady_clock::now() >= next_prune_) {
     next_prune_ = std::chrono::steady_clock::now() + options_.prune_interval;
     for (const auto& fence : led) {
       try {
-        const auto n = pool.with(
+        const auto n = pool_of(fence->business_id()).with(
             [&](pg::Connection& c) { return store::prune_events(c, *fence, options_.event_retention.count()); });
         if (n > 0) log::info("events_pruned").kv("business_id", fence->business_id()).kv("events", n);
       } catch (const store::EpochMoved&) {
@@ -75,21 +89,35 @@ void WebhookSender::round(store::ConnectionPool& pool) {
   }
   for (const auto& fence : led) {
     if (worker_.stopping()) break;
+    if (const auto t = tenant.find(fence->business_id()); t != tenant.end() && options_.tenant_round) {
+      try {
+        options_.tenant_round(*fence, control, *t->second);
+      } catch (const store::EpochMoved&) {
+        continue;
+      } catch (const std::exception& e) {
+        log::warn("tenant_round_failed").kv("business_id", fence->business_id()).kv("error", e.what());
+      }
+    }
     std::vector<store::DueDelivery> due;
     try {
-      due = pool.with([&](pg::Connection& c) { return store::claim_deliveries(c, *fence, options_.batch, claim_ms); });
+      due = pool_of(fence->business_id()).with(
+          [&](pg::Connection& c) { return store::claim_deliveries(c, *fence, options_.batch, claim_ms); });
     } catch (const store::EpochMoved&) {
       continue;  // no longer ours: the new leader sends them
     }
     for (const auto& d : due) {
       if (worker_.stopping()) break;
-      if (!deliver(pool, *fence, d)) break;
+      if (!deliver(pool_of(fence->business_id()), *fence, d)) break;
     }
   }
   if (options_.on_pending) {
     std::vector<std::string> ids;
-    for (const auto& fence : led) ids.push_back(fence->business_id());
-    options_.on_pending(pool.with([&](pg::Connection& c) { return store::count_pending_deliveries(c, ids); }));
+    for (const auto& fence : led)
+      if (!tenant.count(fence->business_id())) ids.push_back(fence->business_id());
+    auto n = control.with([&](pg::Connection& c) { return store::count_pending_deliveries(c, ids); });
+    for (const auto& [b, p] : tenant)
+      n += p->with([&, b = b](pg::Connection& c) { return store::count_pending_deliveries(c, {b}); });
+    options_.on_pending(n);
   }
 }
 

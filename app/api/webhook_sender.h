@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,14 @@ struct WebhookSenderOptions {
   // of the accounts it sent for; each delivery given up (dead letter or 410).
   std::function<void(std::int64_t pending)> on_pending;
   std::function<void()> on_dead_letter;
+  // The led accounts that keep their events, webhooks and deliveries in a tenant database
+  // (store/tenants.h), with that database's pool; the others use the control pool. Empty: none.
+  std::function<std::map<std::string, std::shared_ptr<store::ConnectionPool>>(const std::vector<std::string>&)>
+      tenant_pools;
+  // Run each round for every led account in `tenant_pools` before its deliveries are claimed (the
+  // relay of its account events into the tenant database, store::relay_account_events).
+  std::function<void(const store::WriteFence&, store::ConnectionPool& control, store::ConnectionPool& tenant)>
+      tenant_round;
 };
 
 class WebhookSender {

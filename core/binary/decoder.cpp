@@ -286,18 +286,27 @@ class Parser {
     fail(pos_ - 1, std::string("expected a string for ") + what + ctx() + ", got tag " + hex_byte(t));
   }
 
+  // The server of an FB_JID or INTEROP_JID, which has exactly one valid value.
+  void fixed_server(AttrView& out, std::string_view want, const char* jid_type) {
+    const std::size_t at = pos_;
+    out.server = string(byte("a JID server"), "the server of a JID");
+    if (out.server != want)
+      fail(at, std::string(jid_type) + " server must be '" + std::string(want) + "', got '" +
+                   std::string(out.server) + "'");
+  }
+
   // Any string-like value: a plain string or a JID.
   void value(std::uint8_t t, AttrView& out, const char* what) {
     switch (t) {
       case tag::kJidPair: {
-                out.text = string(byte("a JID user"), "the user of a JID_PAIR");
+        out.text = string(byte("a JID user"), "the user of a JID_PAIR");
         const std::size_t srv_at = pos_;
         out.server = string(byte("a JID server"), "the server of a JID_PAIR");
         if (out.server.empty()) fail(srv_at, "JID_PAIR with an empty server");
         return;
       }
       case tag::kAdJid: {
-                const std::uint8_t domain = byte("the AD_JID domain");
+        const std::uint8_t domain = byte("the AD_JID domain");
         out.has_device = true;
         out.device = byte("the AD_JID device");
         out.text = string(byte("an AD_JID user"), "the user of an AD_JID");
@@ -312,27 +321,17 @@ class Parser {
         }
         return;
       }
-      case tag::kFbJid: {
-                out.text = string(byte("an FB_JID user"), "the user of an FB_JID");
+      case tag::kFbJid:
+        out.text = string(byte("an FB_JID user"), "the user of an FB_JID");
         out.has_device = true;
         out.device = static_cast<std::uint16_t>(uint_be(2, "the FB_JID device"));
-        const std::size_t srv_at = pos_;
-        out.server = string(byte("the FB_JID server"), "the server of an FB_JID");
-        if (out.server != server::kMessenger)
-          fail(srv_at, "FB_JID server must be 'msgr', got '" + std::string(out.server) + "'");
-        return;
-      }
-      case tag::kInteropJid: {
-                out.text = string(byte("an INTEROP_JID user"), "the user of an INTEROP_JID");
+        return fixed_server(out, server::kMessenger, "FB_JID");
+      case tag::kInteropJid:
+        out.text = string(byte("an INTEROP_JID user"), "the user of an INTEROP_JID");
         out.has_device = true;
         out.device = static_cast<std::uint16_t>(uint_be(2, "the INTEROP_JID device"));
         out.integrator = static_cast<std::uint16_t>(uint_be(2, "the INTEROP_JID integrator"));
-        const std::size_t srv_at = pos_;
-        out.server = string(byte("the INTEROP_JID server"), "the server of an INTEROP_JID");
-        if (out.server != server::kInterop)
-          fail(srv_at, "INTEROP_JID server must be 'interop', got '" + std::string(out.server) + "'");
-        return;
-      }
+        return fixed_server(out, server::kInterop, "INTEROP_JID");
       default: out.text = string(t, what);
     }
   }

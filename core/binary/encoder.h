@@ -4,18 +4,14 @@
 // INTEROP_JID for devices on msgr/interop, JID_PAIR otherwise.
 #pragma once
 
-#include <stdexcept>
-
+#include "common/error.h"
 #include "core/binary/node.h"
 #include "core/binary/tokens.h"
 
 namespace wa::binary {
 
 // The node cannot be represented (device out of range, list too long, nesting too deep, ...).
-class EncodeError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using EncodeError = wa::Error<struct EncodeErrorTag>;
 
 inline constexpr std::size_t kMaxEncodeDepth = 64;
 

@@ -3,20 +3,17 @@
 // capped, and every error names the offset.
 #pragma once
 
-#include "common/json_string.h"
-
 #include <cstddef>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/error.h"
+#include "common/json_string.h"
+
 namespace wa::binary {
 
-class JsonError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using JsonError = wa::Error<struct JsonErrorTag>;
 
 struct JsonMember;
 

@@ -16,20 +16,17 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "core/client/device.h"
 #include "core/connection.h"
 
 namespace wa::client {
 
 // A store write was refused because this pod's lease epoch is no longer current.
-class StoreFenced : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using StoreFenced = wa::Error<struct StoreFencedTag>;
 
 // The account's companion device: its keys, and after pairing its jid/lid/account signature.
 class DeviceKeyStore {

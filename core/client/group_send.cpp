@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "core/binary/iq_answer.h"
 #include "core/client/message_content.h"
 #include "core/client/phash.h"
 #include "core/signal/group_cipher.h"
@@ -21,16 +22,12 @@ Node group_info_query(const std::string& id, const Jid& group) {
 }
 
 std::vector<Jid> parse_group_participants(const Node& iq) {
-  if (iq.attr_text("type").value_or("") != "result") throw GroupInfoError("group info answered with an error");
-  const Node* group = iq.child("group");
-  if (!group) throw GroupInfoError("group info without <group>");
-  if (group->children().size() > kMaxGroupParticipants) throw GroupInfoError("group info lists too many participants");
   std::vector<Jid> out;
-  for (const auto& p : group->children()) {
-    if (p.tag != "participant") continue;
-    auto j = Jid::parse(p.attr_text("jid").value_or(""));
-    if (!j || j->is_server() || (!j->is_user() && !j->is_lid())) throw GroupInfoError("group info: bad participant");
-    out.push_back(j->to_non_ad());
+  for (const auto& [_, j] : binary::answer_items<GroupInfoError>(iq, {"group"}, "participant",
+                                                                 kMaxGroupParticipants, "group info")) {
+    if (!j.is_user() && !j.is_lid())
+      throw GroupInfoError("group info: a participant that is neither a user nor a lid");
+    out.push_back(j.to_non_ad());
   }
   if (out.empty()) throw GroupInfoError("group info without participants");
   return out;

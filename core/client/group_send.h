@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "core/binary/node.h"
 #include "core/client/device_sent.h"
 #include "core/client/outgoing_message.h"
@@ -17,10 +18,7 @@ namespace wa::client {
 
 inline constexpr std::size_t kMaxGroupParticipants = 4096;
 
-class GroupInfoError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using GroupInfoError = wa::Error<struct GroupInfoErrorTag>;
 
 // <iq to=<group> type="get" xmlns="w:g2"><query request="interactive"/></iq>
 binary::Node group_info_query(const std::string& id, const binary::Jid& group);

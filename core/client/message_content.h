@@ -7,18 +7,15 @@
 
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "core/crypto/bytes.h"
 
 namespace wa::client {
 
-class MessageDecodeError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using MessageDecodeError = wa::Error<struct MessageDecodeErrorTag>;
 
 struct MessageLimits {
   std::size_t max_bytes = 4u << 20;        // the whole plaintext (= the largest ciphertext we accept)

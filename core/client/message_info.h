@@ -6,18 +6,15 @@
 
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "core/binary/node.h"
 
 namespace wa::client {
 
-class MalformedMessage : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using MalformedMessage = wa::Error<struct MalformedMessageTag>;
 
 enum class AddressingMode { unspecified, pn, lid };
 const char* to_string(AddressingMode m);

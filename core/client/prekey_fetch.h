@@ -7,11 +7,12 @@
 #include <vector>
 
 #include "core/binary/node.h"
+#include "core/signal/prekey_bundle.h"
 #include "core/signal/protocol_store.h"
 
 namespace wa::client {
 
-inline constexpr std::size_t kMaxBundleFetch = 1024;  // devices per request (wasim's cap too)
+inline constexpr std::size_t kMaxBundleFetch = signal::kMaxBundles;  // devices per request
 
 // Devices of `devices` we share no Signal session with.
 std::vector<binary::Jid> devices_without_session(signal::ProtocolStore& store,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/binary/iq_answer.h"
 #include "core/client/stanzas.h"
 
 namespace wa::client {
@@ -46,19 +47,13 @@ std::optional<std::uint16_t> parse_device_id(const std::string& s) {
 }  // namespace
 
 std::vector<UsyncUser> parse_usync_devices(const Node& iq) {
-  if (iq.attr_text("type").value_or("") != "result") throw UsyncError("usync answered with an error");
-  const Node* us = iq.child("usync");
-  const Node* list = us ? us->child("list") : nullptr;
-  if (!list) throw UsyncError("usync answer without <usync><list>");
-  if (list->children().size() > kMaxUsyncUsers) throw UsyncError("usync answer lists too many users");
   std::vector<UsyncUser> out;
-  for (const auto& u : list->children()) {
-    if (u.tag != "user") continue;
-    auto jid = Jid::parse(u.attr_text("jid").value_or(""));
-    if (!jid || jid->is_server()) throw UsyncError("usync answer: <user> without a valid jid");
+  for (const auto& [user, jid] :
+       binary::answer_items<UsyncError>(iq, {"usync", "list"}, "user", kMaxUsyncUsers, "usync")) {
+    const Node& u = *user;
     if (u.child("error")) continue;
     UsyncUser entry;
-    entry.user = jid->to_non_ad();
+    entry.user = jid.to_non_ad();
     if (const Node* lid = u.child("lid")) {
       auto l = Jid::parse(lid->attr_text("val").value_or(""));
       if (l && l->is_lid()) entry.lid = l->to_non_ad();

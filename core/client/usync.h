@@ -10,14 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "core/binary/node.h"
 
 namespace wa::client {
 
-class UsyncError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using UsyncError = wa::Error<struct UsyncErrorTag>;
 
 // Caps on an answer (outside bytes): more users than we asked for at most, devices per user.
 inline constexpr std::size_t kMaxUsyncUsers = 1024;

@@ -1,16 +1,14 @@
 #pragma once
 
-#include <stdexcept>
 #include <string>
+
+#include "common/error.h"
 
 namespace wa::crypto {
 
 // A cryptographic operation failed (bad key, authentication failure, library error). The message
 // names the operation and, for OpenSSL failures, the first queued OpenSSL error.
-class CryptoError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using CryptoError = wa::Error<struct CryptoErrorTag>;
 
 // Throws CryptoError("<what>: <openssl error string>") and clears OpenSSL's error queue.
 [[noreturn]] void throw_openssl_error(const std::string& what);

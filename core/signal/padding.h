@@ -6,14 +6,12 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "common/error.h"
 #include "core/crypto/bytes.h"
 
 namespace wa::signal {
 
-class PaddingError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using PaddingError = wa::Error<struct PaddingErrorTag>;
 
 inline constexpr std::uint8_t kMaxPadding = 16;
 

@@ -5,6 +5,7 @@
 #include <session_builder.h>
 #include <session_pre_key.h>
 
+#include "core/binary/iq_answer.h"
 #include "core/signal/lsc_handles.h"
 #include "core/signal/signed_records.h"
 
@@ -63,20 +64,12 @@ PreKeyBundle parse_bundle(const binary::Node& user) {
 }
 
 std::vector<FetchedBundle> parse_bundle_response(const binary::Node& iq) {
-  if (iq.tag != "iq") throw BundleError("bundle response: not an <iq>");
-  if (iq.attr_text("type") != "result") throw BundleError("bundle response: iq type is not result");
-  const binary::Node* list = iq.child("list");
-  if (!list) throw BundleError("bundle response: missing <list>");
   std::vector<FetchedBundle> out;
-  for (const auto& user : list->children()) {
-    if (user.tag != "user") continue;
-    auto jid_text = user.attr_text("jid");
-    auto jid = jid_text ? binary::Jid::parse(*jid_text) : std::nullopt;
-    if (!jid) throw BundleError("bundle response: <user> without a valid jid");
+  for (auto& [user, jid] : binary::answer_items<BundleError>(iq, {"list"}, "user", kMaxBundles, "bundle")) {
     FetchedBundle fb;
-    fb.jid = *jid;
+    fb.jid = std::move(jid);
     try {
-      fb.bundle = parse_bundle(user);
+      fb.bundle = parse_bundle(*user);
     } catch (const BundleError& e) {
       fb.error = e.what();
     }

@@ -2,21 +2,19 @@
 // and building a session from a bundle before the first message to a device.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "core/binary/node.h"
 #include "core/signal/protocol_store.h"
 
 namespace wa::signal {
 
-class BundleError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using BundleError = wa::Error<struct BundleErrorTag>;
 
 struct PreKeyBundle {
   std::uint32_t registration_id = 0;
@@ -43,8 +41,12 @@ struct FetchedBundle {
 // <keys> (retry receipts). Exact widths, as whatsmeow checks. Throws BundleError.
 PreKeyBundle parse_bundle(const binary::Node& user);
 
+// Most <user> entries an answer may list: what we ask for at most (wasim's cap too).
+inline constexpr std::size_t kMaxBundles = 1024;
+
 // Parses the whole <iq type="result"><list><user>…</list></iq>. A device whose <user> carries an
-// <error> or is malformed gets an error entry; the iq itself being malformed throws BundleError.
+// <error> or is malformed gets an error entry; the iq itself being malformed (or listing more than
+// kMaxBundles entries) throws BundleError.
 std::vector<FetchedBundle> parse_bundle_response(const binary::Node& iq);
 
 // X3DH from the bundle: afterwards `to` has a session and the next encrypt() is a pkmsg. Throws

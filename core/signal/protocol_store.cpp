@@ -293,12 +293,10 @@ LscAddress::LscAddress(const Address& a) : name_(a.name), raw_(std::make_unique<
 LscAddress::~LscAddress() = default;
 
 LscSenderKeyName::LscSenderKeyName(const SenderKeyName& n)
-    : group_(n.group), sender_(n.sender.name), raw_(std::make_unique<signal_protocol_sender_key_name>()) {
+    : group_(n.group), sender_(n.sender), raw_(std::make_unique<signal_protocol_sender_key_name>()) {
   raw_->group_id = group_.data();
   raw_->group_id_len = group_.size();
-  raw_->sender.name = sender_.data();
-  raw_->sender.name_len = sender_.size();
-  raw_->sender.device_id = static_cast<int32_t>(n.sender.device);
+  raw_->sender = *sender_.get();
 }
 LscSenderKeyName::~LscSenderKeyName() = default;
 

@@ -103,6 +103,8 @@ class LscAddress {
   std::unique_ptr<signal_protocol_address> raw_;
 };
 
+// The same for a sender key name: the group's name, and the sender as an LscAddress (its name
+// storage; the library's struct holds a copy of the address that points into it).
 class LscSenderKeyName {
  public:
   explicit LscSenderKeyName(const SenderKeyName& n);
@@ -113,7 +115,7 @@ class LscSenderKeyName {
 
  private:
   std::string group_;
-  std::string sender_;
+  LscAddress sender_;
   std::unique_ptr<signal_protocol_sender_key_name> raw_;
 };
 

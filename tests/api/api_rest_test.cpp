@@ -150,6 +150,16 @@ TEST_CASE("api: civetweb's own refusals are JSON too", "[api][pg]") {
   CHECK(r.status >= 400);
   CHECK(r.headers["content-type"] == "application/json");
   CHECK_NOTHROW(error_code(r.body));
+  // A garbage request line, and a body with neither Content-Length nor chunked encoding.
+  for (const std::string raw : {std::string("\x01\x02 nonsense\r\n\r\n"),
+                                std::string("POST /v1/accounts/biz-a/messages HTTP/1.1\r\nHost: x\r\n"
+                                            "Transfer-Encoding: gzip\r\n\r\n{}")}) {
+    r = wa::test::http_raw(f.server->port(), raw);
+    INFO(r.status << " " << r.body);
+    CHECK(r.status == 400);  // civetweb's refusal (the API would say 401: no token)
+    CHECK(r.headers["content-type"] == "application/json");
+    CHECK_NOTHROW(error_code(r.body));
+  }
 }
 
 TEST_CASE("api: the inbox cursor pages without gaps or repeats", "[api][pg]") {

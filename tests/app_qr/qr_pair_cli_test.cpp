@@ -206,7 +206,7 @@ TEST_CASE("accounts pair --phone: the leader's responder answers with the code",
 
   mark_paired(c, "biz-code", "15550001234:3@s.whatsapp.net");
   CHECK(cli.wait(10000) == 0);
-  CHECK(responder.answered() == 1);
+  CHECK(wa::test::eventually([&] { return responder.answered() == 1; }, 5000));
 
   // A request for an account this pod does not lead stays unanswered: the CLI gives up.
   store_qr(c, "biz-other", qr_string('o'));
@@ -234,7 +234,8 @@ TEST_CASE("accounts pair --phone reports the leader's failure", "[qr][pg]") {
   wa::test::Child cli(pair_cmd(db, "biz-fail", {"--phone", "+15550003333", "--timeout", "20s"}));
   CHECK(cli.wait(15000) == 1);
   CHECK(cli.err().find("could not get a pair code: the client is not waiting for pairing") != std::string::npos);
-  CHECK(responder.failed() == 1);
+  // Counted just after the commit that the CLI saw.
+  CHECK(wa::test::eventually([&] { return responder.failed() == 1; }, 5000));
 }
 
 TEST_CASE("accounts pair --relink makes a logged-out account pairable again", "[qr][pg]") {

@@ -163,4 +163,12 @@ TEST_CASE("pre-key bundle stanzas", "[signal][bundle]") {
     Node bad{"iq", {binary::Attr{"type", std::string("error")}}, {}};
     CHECK_THROWS_AS(parse_bundle_response(bad), BundleError);
   }
+  SECTION("an answer listing more devices than we ask for at most is refused") {
+    binary::NodeList users(kMaxBundles + 1, user_node(bob, "15550002222:7@s.whatsapp.net", 2));
+    Node many{"iq", {binary::Attr{"type", std::string("result")}}, binary::NodeList{Node{"list", {}, users}}};
+    CHECK_THROWS_WITH(parse_bundle_response(many), Catch::Contains("too many"));
+    users.pop_back();
+    Node most{"iq", {binary::Attr{"type", std::string("result")}}, binary::NodeList{Node{"list", {}, users}}};
+    CHECK(parse_bundle_response(most).size() == kMaxBundles);
+  }
 }

@@ -13,8 +13,8 @@
 #include <set>
 #include <sstream>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "../app/http_client.h"
 #include "cluster.h"
@@ -27,7 +27,9 @@ namespace {
 constexpr int kAccounts = 60;
 constexpr int kPods = 3;
 
-std::string biz(int i) { return fmt::format("fleet-{:02}", i); }
+std::string biz(int i) {
+  return fmt::format("fleet-{:02}", i);
+}
 
 struct PodView {
   std::set<std::string> led;        // leader|active
@@ -80,7 +82,8 @@ class Fleet {
   Fleet() {
     auto c = db_.connect("register accounts");
     for (int i = 0; i < kAccounts; ++i) store::add_account(c, biz(i), std::nullopt);
-    args_ = {"--database-url", db_.url(), "--wa-url", wasim_.ws_url(), "--wa-root-key", wasim_.root_key_hex()};
+    args_ = {"--database-url", db_.url(),       "--wa-url",
+             wasim_.ws_url(),  "--wa-root-key", wasim_.root_key_hex()};
     for (int i = 0; i < kPods; ++i) start(i);
   }
 
@@ -105,13 +108,16 @@ class Fleet {
     const auto t0 = std::chrono::steady_clock::now();
     REQUIRE(hatest::wait_for(
         [&] {
-          auto r = c.exec("QRs", "SELECT business_id, qr_code FROM wa_accounts WHERE jid IS NULL AND qr_code IS NOT NULL");
+          auto r = c.exec(
+              "QRs",
+              "SELECT business_id, qr_code FROM wa_accounts WHERE jid IS NULL AND qr_code IS NOT NULL");
           for (int i = 0; i < r.rows(); ++i) {
             const std::string id(r.text(i, 0));
             if (linked.count(id)) continue;
             const auto phone = fmt::format("+1555001{:04}", std::stoi(id.substr(6)));
             auto p = test::http_request(wasim_.admin_port(), "POST", "/admin/phones",
-                                        fmt::format("{{\"phone\":\"{}\"}}", phone), "Content-Type: application/json\r\n");
+                                        fmt::format("{{\"phone\":\"{}\"}}", phone),
+                                        "Content-Type: application/json\r\n");
             INFO("POST /admin/phones " << p.status << " " << p.body);
             REQUIRE((p.status >= 200 && p.status < 300));
             std::string body = "{\"qr\":";
@@ -122,13 +128,14 @@ class Fleet {
             // A QR that expired meanwhile is answered 4xx: the next round reads the new one.
             if (l.status >= 200 && l.status < 300) linked.insert(id);
           }
-          auto done = c.exec("paired", "SELECT count(*) FROM wa_accounts WHERE jid IS NOT NULL AND status = 'connected'");
+          auto done = c.exec(
+              "paired", "SELECT count(*) FROM wa_accounts WHERE jid IS NOT NULL AND status = 'connected'");
           return done.i64(0, 0) == kAccounts;
         },
         120s));
-    std::cout << fmt::format("fleet: {} accounts paired and connected in {} ms\n", kAccounts,
-                             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-                                 .count());
+    std::cout << fmt::format(
+        "fleet: {} accounts paired and connected in {} ms\n", kAccounts,
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
     auto r = c.exec("jids", "SELECT business_id, jid FROM wa_accounts ORDER BY business_id");
     for (int i = 0; i < r.rows(); ++i) jids_[std::string(r.text(i, 0))] = std::string(r.text(i, 1));
   }
@@ -151,9 +158,10 @@ class Fleet {
 
   void report(const std::string& phase) {
     auto c = db_.connect("sessions");
-    auto r = c.exec("sessions per pod",
-                    "SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND application_name LIKE 'waconnector/%' GROUP BY 1 ORDER BY 1");
+    auto r =
+        c.exec("sessions per pod",
+               "SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = current_database()"
+               " AND application_name LIKE 'waconnector/%' GROUP BY 1 ORDER BY 1");
     std::map<std::string, int> per_pod;
     std::map<std::string, std::map<std::string, int>> purposes;
     int unattributed = 0;
@@ -177,14 +185,16 @@ class Fleet {
       std::string detail;
       for (auto& [what, n] : purposes[p.pod()]) detail += fmt::format(" {}={}", what, n);
       const int threads = threads_of(p.pid());
-      std::cout << fmt::format("fleet [{}] {}: leads {}, logged in {}, sessions {} ({} ), threads {}\n", phase, p.pod(),
-                               v[i].led.size(), v[i].logged_in.size(), per_pod[p.pod()], detail, threads);
+      std::cout << fmt::format("fleet [{}] {}: leads {}, logged in {}, sessions {} ({} ), threads {}\n",
+                               phase, p.pod(), v[i].led.size(), v[i].logged_in.size(), per_pod[p.pod()],
+                               detail, threads);
       if (strict()) {
         CHECK(per_pod[p.pod()] <= 10);
         CHECK(threads <= 24);
       }
     }
-    std::cout << fmt::format("fleet [{}] sessions without a pod in application_name: {}\n", phase, unattributed);
+    std::cout << fmt::format("fleet [{}] sessions without a pod in application_name: {}\n", phase,
+                             unattributed);
     if (strict()) CHECK(unattributed == 0);
   }
 
@@ -223,7 +233,8 @@ class Fleet {
       CHECK(o == 0);
       total += o;
     }
-    std::cout << fmt::format("fleet: {} logins of {} devices, total overlap {} ms\n", logins, jids_.size(), total);
+    std::cout << fmt::format("fleet: {} logins of {} devices, total overlap {} ms\n", logins, jids_.size(),
+                             total);
   }
 
  private:
@@ -236,8 +247,10 @@ class Fleet {
 
 }  // namespace
 
-TEST_CASE("fleet: 60 accounts over 3 pods are led evenly, a killed pod's accounts spread over the survivors, and its share comes back by handovers",
-          "[e2e][fleet]") {
+TEST_CASE(
+    "fleet: 60 accounts over 3 pods are led evenly, a killed pod's accounts spread over the survivors, and "
+    "its share comes back by handovers",
+    "[e2e][fleet]") {
   Fleet f;
   f.pair_all();
 
@@ -261,16 +274,18 @@ TEST_CASE("fleet: 60 accounts over 3 pods are led evenly, a killed pod's account
         return n == victims.size();
       },
       60s));
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  const auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   const auto after = f.views();
   int to1 = 0, to2 = 0;
   for (const auto& id : victims) {
     to1 += after[1].logged_in.count(id) ? 1 : 0;
     to2 += after[2].logged_in.count(id) ? 1 : 0;
   }
-  std::cout << fmt::format("fleet: SIGKILL pod-0 ({} accounts): all logged in again within {} ms (observed by /status "
-                           "polling); {} went to pod-1, {} to pod-2\n",
-                           victims.size(), took, to1, to2);
+  std::cout << fmt::format(
+      "fleet: SIGKILL pod-0 ({} accounts): all logged in again within {} ms (observed by /status "
+      "polling); {} went to pod-1, {} to pod-2\n",
+      victims.size(), took, to1, to2);
   CHECK(to1 >= static_cast<int>(victims.size()) / 4);
   CHECK(to2 >= static_cast<int>(victims.size()) / 4);
   REQUIRE(hatest::wait_for([&] { return f.balanced(2); }, 30s));
@@ -288,9 +303,11 @@ TEST_CASE("fleet: 60 accounts over 3 pods are led evenly, a killed pod's account
   const auto t1 = std::chrono::steady_clock::now();
   f.start(0);
   REQUIRE(hatest::wait_for([&] { return f.balanced(3); }, 60s));
-  const auto back = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t1).count();
+  const auto back =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t1).count();
   const auto h = handovers(f.pod(1).log()) + handovers(f.pod(2).log()) - h0;
-  std::cout << fmt::format("fleet: restarted pod-0 back at its share in {} ms, {} graceful handovers\n", back, h);
+  std::cout << fmt::format("fleet: restarted pod-0 back at its share in {} ms, {} graceful handovers\n", back,
+                           h);
   CHECK(h >= 17);
   CHECK(f.views()[0].led.size() >= 17);
   f.report("rejoined");

@@ -1,7 +1,7 @@
 // Balanced leadership's pure rules (ha/balance.h): the fair share, stable rendezvous preference,
 // even bounded-load targets, and how few accounts move when a pod joins or leaves.
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <map>
 
@@ -46,7 +46,8 @@ TEST_CASE("balance: rendezvous scores are stable and order-independent", "[ha][u
   for (const auto& id : accounts(50)) CHECK(rank_pods(id, pods) == rank_pods(id, shuffled));
 }
 
-TEST_CASE("balance: targets split 60 accounts 20/20/20 and every pod computes the same", "[ha][unit][balance]") {
+TEST_CASE("balance: targets split 60 accounts 20/20/20 and every pod computes the same",
+          "[ha][unit][balance]") {
   const std::vector<std::string> pods{"pod-0", "pod-1", "pod-2"};
   const auto t = assign_targets(accounts(60), pods);
   REQUIRE(t.size() == 60);

@@ -367,3 +367,49 @@ TEST_CASE("database unavailable: the fenced event is queued and written once the
       },
       30s));
 }
+
+TEST_CASE("poll mode: SIGKILL is seen by the peer waiters and taken over at once, not at the next poll",
+          "[ha][pg][process]") {
+  TestDb db;
+  db.add_account("acme");
+  // Standbys poll only every 30 s: a takeover within 500 ms of the kill can only come from the
+  // waiters on the dead pod's peer-watch lock (a normal poll lands there ~2 % of the time).
+  std::vector<std::unique_ptr<Replica>> rs;
+  for (int i = 0; i < 3; ++i)
+    rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i), args(db, {"--poll-interval", "30s"})));
+  std::optional<wa::store::HaEvent> first;
+  REQUIRE(wait_for([&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
+  // Every pod waits on both others: 3 x 2 peer sessions, named for what they are.
+  auto c = db.connect();
+  REQUIRE(wait_for(
+      [&] {
+        return c.exec("peer waiters",
+                      "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/peer'"
+                      " AND wait_event_type = 'Lock'")
+                   .i64(0, 0) == 6;
+      },
+      10s));
+  Replica* leader = by_pod(rs, first->pod);
+  const auto t_kill = std::chrono::system_clock::now();
+  leader->signal(SIGKILL);
+  std::optional<wa::store::HaEvent> next;
+  REQUIRE(wait_for(
+      [&] {
+        next = wa::hatest::last_gain(wa::hatest::events(db, "acme"));
+        return next && next->id != first->id;
+      },
+      40s));
+  const auto ms = next->at_ms - std::chrono::duration_cast<std::chrono::milliseconds>(t_kill.time_since_epoch()).count();
+  INFO("SIGKILL -> takeover event after " << ms << " ms");
+  CHECK(ms < 500);
+  CHECK(next->pod != first->pod);
+  CHECK(by_pod(rs, next->pod)->log().find("\"peer_gone\"") != std::string::npos);
+  // The survivors re-read the live set: the dead pod's waiters are gone, one each remain.
+  REQUIRE(wait_for(
+      [&] {
+        return c.exec("peer waiters", "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/peer'")
+                   .i64(0, 0) == 2;
+      },
+      10s));
+  CHECK(holders(db) == 1);
+}

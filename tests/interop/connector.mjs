@@ -4,71 +4,47 @@
 // group of the connector and both Baileys accounts. The receive side is read with
 // `waconnector messages list --json`, the send side queued with `waconnector messages send` and
 // read from the Baileys peer; `messages status` must reach delivered.
-import { spawn, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import readline from 'node:readline';
+import { execFileSync } from 'node:child_process';
 import { startWasim } from './lib/wasim.mjs';
 import { Report, failOnUncaught } from './lib/report.mjs';
 import { admin, baileysLabel, openPeer } from './lib/peer.mjs';
-import { binary } from './lib/ours_cli.mjs';
-import { sleep, until as untilMs } from './lib/wait.mjs';
-// The throwaway cluster's superuser owns the tables, so row-level security cannot bind it: the
-// pods this script starts run with the bypass allowed (docs/security.md; production pods do not).
-process.env.ALLOW_RLS_BYPASS ??= '1';
+import { freshDatabase, Pods } from './lib/pods.mjs';
+import { until as untilMs } from './lib/wait.mjs';
 
 failOnUncaught('connector');
 const STEP_MS = 30000;
 const BIG = 'ab€😀'.repeat(15000);  // 60,000 characters
 const ACCOUNT = 'interop';
 
-const baseUrl = process.env.WACONN_TEST_DATABASE_URL;
-if (!baseUrl) {
+if (!process.env.WACONN_TEST_DATABASE_URL) {
   console.log('connector: WACONN_TEST_DATABASE_URL is not set (start a cluster with scripts/pg-cluster.sh)');
   process.exit(1);
 }
-const exe = binary('waconnector');
-const dbName = `waconn_interop_${randomBytes(6).toString('hex')}`;
-const withDb = (url, name) => {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-};
-const psql = (url, sql) => execFileSync('psql', [url, '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' }).trim();
-const cli = (args) => execFileSync(exe, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
-
 const until = (fn, ms = STEP_MS, every = 200) => untilMs(fn, ms, every);
 
 const r = new Report('connector');
-psql(baseUrl, `CREATE DATABASE ${dbName}`);
-const dbUrl = withDb(baseUrl, dbName);
+const db = freshDatabase('waconn_interop', ACCOUNT);
+const { exe } = db;
 const sim = await startWasim();
-let pod = null;
-const podLog = [];
+const pods = new Pods(db, sim);
+const podLog = () => pods.logs.map((x) => x.line);
 const peers = [];
 try {
-  cli(['migrate', '--database-url', dbUrl]);
-  cli(['accounts', 'add', '--database-url', dbUrl, '--business-id', ACCOUNT]);
-  pod = spawn(exe, ['run', '--pod', 'pod-0', '--http', '127.0.0.1:0', '--database-url', dbUrl, '--business-id', ACCOUNT,
-    '--wa-url', sim.wsUrl, '--wa-root-key', sim.rootKey], { stdio: ['ignore', 'pipe', 'pipe'] });
-  for (const s of [pod.stdout, pod.stderr]) readline.createInterface({ input: s }).on('line', (l) => podLog.push(l));
+  pods.start('pod-0');
 
   // Pair the connector with its phone through the QR it publishes.
   const phone = '+15550005301';
-  await admin(sim.adminUrl, 'POST', '/phones', { phone });
-  const qr = await until(() => psql(dbUrl, `SELECT coalesce(qr_code, '') FROM wa_accounts WHERE business_id = '${ACCOUNT}'`));
-  if (!r.check('connector publishes a QR', Boolean(qr), podLog.slice(-10).join('\n'))) throw new Error('no QR');
-  const linked = await admin(sim.adminUrl, 'POST', `/phones/${phone}/link`, { qr });
-  r.check('wasim links the connector', linked.status === 200, linked.text);
-  const up = await until(() => podLog.some((l) => l.includes('wa_client_prekeys_uploaded')));
-  if (!r.check('connector logged in and uploaded its pre-keys', Boolean(up), podLog.slice(-10).join('\n'))) throw new Error('no login');
+  await pods.pair(phone, STEP_MS);
+  const up = await until(() => podLog().some((l) => l.includes('wa_client_prekeys_uploaded')));
+  if (!r.check('connector logged in and uploaded its pre-keys', Boolean(up), podLog().slice(-10).join('\n'))) throw new Error('no login');
   const connJid = `${phone.slice(1)}@s.whatsapp.net`;
 
-  const inbox = () => cli(['messages', 'list', '--database-url', dbUrl, '--business-id', ACCOUNT, '--json'])
+  const inbox = () => db.cli(['messages', 'list', '--business-id', ACCOUNT, '--json'])
     .split('\n').filter(Boolean).map((l) => JSON.parse(l));
   // The text goes on stdin: a 60,000-character non-ASCII text is longer than one argument may be.
-  const send = (to, text) => JSON.parse(execFileSync(exe, ['messages', 'send', '--database-url', dbUrl,
+  const send = (to, text) => JSON.parse(execFileSync(exe, ['messages', 'send', '--database-url', db.url,
     '--business-id', ACCOUNT, '--to', to, '--text-file', '-'], { input: text, encoding: 'utf8' }));
-  const status = (id) => JSON.parse(cli(['messages', 'status', '--database-url', dbUrl, '--business-id', ACCOUNT, '--id', id]));
+  const status = (id) => JSON.parse(db.cli(['messages', 'status', '--business-id', ACCOUNT, '--id', id]));
 
   for (const [version, p] of [['7', '+15550007301'], ['6', '+15550006301']]) {
     const L = baileysLabel(version);
@@ -113,14 +89,12 @@ try {
     const bad = p.received.filter((m) => m.error);
     r.check(`${baileysLabel(p.version)}: decrypted everything it received`, bad.length === 0, JSON.stringify(bad.slice(0, 3)));
   }
-  const failures = podLog.filter((l) => /"outcome":"failed"|decrypt_failed|retry_receipt/.test(l));
+  const failures = podLog().filter((l) => /"outcome":"failed"|decrypt_failed|retry_receipt/.test(l));
   r.check('connector logged no decryption failure', failures.length === 0, failures.slice(0, 3).join('\n'));
 } finally {
   for (const p of peers) await p.end();
-  if (pod) { pod.kill('SIGTERM'); await new Promise((res) => pod.once('exit', res)); }
-  await sim.stop();
-  try { psql(baseUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`); } catch { /* best effort */ }
+  await pods.close();
 }
-if (r.failed) r.note(`connector log (messages):\n${podLog.filter((l) => /wa_message|retry|wa_send|group/.test(l)).slice(-40).join('\n')}\nwasim log tail:\n${sim.log.slice(-20).join('\n')}`);
+if (r.failed) r.note(`connector log (messages):\n${podLog().filter((l) => /wa_message|retry|wa_send|group/.test(l)).slice(-40).join('\n')}\nwasim log tail:\n${sim.log.slice(-20).join('\n')}`);
 r.finish();
 process.exit(process.exitCode ?? 0);

@@ -78,7 +78,7 @@ TEST_CASE("connection budget: 30 led accounts keep each pod's sessions within th
     for (int i = 0; i < r.rows(); ++i) {
       const std::string p(r.text(i, 0));
       INFO("purpose " << p);
-      CHECK((p == "lock" || p == "live" || p == "notify" || p == "pool" || p == "wait"));
+      CHECK((p == "lock" || p == "live" || p == "notify" || p == "pool" || p == "peer"));
     }
   }
   // The start check logged the formula's figures.

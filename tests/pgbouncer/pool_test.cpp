@@ -80,14 +80,22 @@ TEST_CASE("store pool: a broken connection or one left in a transaction is not l
     auto admin = db.connect("terminate");
     admin.exec("terminate", "SELECT pg_terminate_backend($1)", {first});
   }
-  // The dead one is found when lent (ok() false after the failed statement) and replaced.
-  CHECK_THROWS_AS(pool.with([](pg::Connection& c) { c.exec("select", "SELECT 1"); }), pg::Error);
+  // Closed by the server while idle: found before it is lent (no failed first statement).
+  std::this_thread::sleep_for(100ms);
   int second = 0;
-  pool.with([&](pg::Connection& c) {
-    second = c.exec("pid", "SELECT pg_backend_pid()").i64(0, 0) > 0 ? c.backend_pid() : 0;
-  });
+  pool.with([&](pg::Connection& c) { second = static_cast<int>(c.exec("pid", "SELECT pg_backend_pid()").i64(0, 0)); });
   CHECK(second != 0);
   CHECK(second != first);
+  CHECK(pool.open_connections() == 1);
+  // Broken while lent: the statement fails, the pool drops it and opens another next time.
+  CHECK_THROWS_AS(pool.with([&](pg::Connection& c) {
+                    auto admin = db.connect("terminate");
+                    admin.exec("terminate", "SELECT pg_terminate_backend($1)", {c.backend_pid()});
+                    c.exec("select", "SELECT 1");
+                  }),
+                  pg::Error);
+  CHECK(pool.open_connections() == 0);
+  pool.with([&](pg::Connection& c) { second = static_cast<int>(c.exec("pid", "SELECT pg_backend_pid()").i64(0, 0)); });
   // Left inside a transaction (as after a failure between BEGIN and ROLLBACK): dropped.
   pool.with([](pg::Connection& c) { c.exec_simple("begin", "BEGIN"); });
   int third = 0;

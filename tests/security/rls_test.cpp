@@ -77,6 +77,7 @@ const std::vector<const char*> kFixture = {
     "INSERT INTO wa_lid_map (business_id, lid, pn) VALUES ($1, '123', '456')",
     "INSERT INTO wa_api_tokens (id, business_id, token_hash) VALUES ($2, $1, sha256(convert_to($2, 'UTF8')))",
     "INSERT INTO ha_events (business_id, pod, kind) VALUES ($1, 'p-0', 'acquired')",
+    "INSERT INTO wa_tenants (business_id, database_url) VALUES ($1, 'postgresql://tenant@db-' || $2 || '/t')",
 };
 
 void write_fixture(pg::Connection& owner, const std::string& business_id, const std::string& hex16) {

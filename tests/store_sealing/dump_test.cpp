@@ -1,7 +1,8 @@
 // After a real pairing (PostgreSQL + wasim + `waconnector run` replicas, a virtual phone scanning
 // the QR), a pg_dump of the database holds no X25519 private key whose public key is known: the
 // device's Noise and identity public keys (from the QR the phone scanned) and every 32-byte value
-// stored anywhere in the dump. Neither is the ADV secret in it.
+// stored anywhere in the dump. Neither is the ADV secret in it, nor a webhook signing secret
+// (created and rotated through the REST API, so both the current and the previous one are stored).
 #include <array>
 #include <cstdio>
 #include <memory>
@@ -11,10 +12,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "../app/http_client.h"
 #include "cluster.h"
 #include "core/crypto/base64.h"
 #include "core/crypto/bytes.h"
 #include "core/crypto/x25519.h"
+#include "store/tokens.h"
 
 namespace wa::e2e {
 namespace {
@@ -96,6 +99,28 @@ TEST_CASE("sealing e2e: after pairing, pg_dump holds no X25519 private key whose
       },
       30s));
 
+  // A webhook, created and rotated with an overlap on a pod (its sealer): two secrets stored.
+  const std::string first_key = "d2ViaG9vayBzZWNyZXQgb25lIGZvciB0aGUgZHVtcA==";   // 32 bytes
+  const std::string second_key = "c2Vjb25kIHdlYmhvb2sgc2VjcmV0IGZvciBkdW1wISE=";  // 32 bytes
+  {
+    auto tc = c.db().connect("create API token");
+    const auto auth =
+        "Authorization: Bearer " + store::create_token(tc, Cluster::kAccount, "dump").secret_token + "\r\n";
+    const auto port = c.pods()[0]->http_port();
+    const std::string base = std::string("/v1/accounts/") + Cluster::kAccount + "/webhooks";
+    auto r = test::http_request(
+        port, "POST", base,
+        R"({"url":"http://127.0.0.1:9/hook","events":["*"],"secret":"whsec_)" + first_key + R"("})", auth);
+    INFO(r.body);
+    REQUIRE(r.status == 201);
+    const auto id_at = r.body.find("\"id\":\"") + 6;
+    const auto id = r.body.substr(id_at, r.body.find('"', id_at) - id_at);
+    r = test::http_request(port, "POST", base + "/" + id + "/rotate-secret",
+                           R"({"secret":"whsec_)" + second_key + R"(","overlap_seconds":3600})", auth);
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+  }
+
   const auto dump = run_capture(pg_dump_bin() + " --data-only '" + c.db().url() + "' 2>&1");
   REQUIRE(dump.find("COPY public.wa_devices") != std::string::npos);
   const auto values = bytea_values(dump);
@@ -118,12 +143,24 @@ TEST_CASE("sealing e2e: after pairing, pg_dump holds no X25519 private key whose
   const crypto::Key32 adv_key = crypto::key32_from(*adv);
   for (const auto& v : values)
     CHECK(std::search(v.begin(), v.end(), adv_key.begin(), adv_key.end()) == v.end());
+  // No webhook secret: not as text, not its base64, not the HMAC key's bytes.
+  REQUIRE(dump.find("COPY public.wa_webhooks") != std::string::npos);
+  for (const auto& k : {first_key, second_key}) {
+    CHECK(dump.find(k) == std::string::npos);
+    CHECK(dump.find(k.substr(0, 16)) == std::string::npos);
+    const auto raw = *crypto::base64_decode(k);
+    for (const auto& v : values) CHECK(std::search(v.begin(), v.end(), raw.begin(), raw.end()) == v.end());
+  }
   // Every key row is sealed and names its data key.
   auto conn = c.db().connect();
   CHECK(conn.exec("plain rows",
                   "SELECT (SELECT count(*) FROM wa_devices WHERE data_key_id IS NULL)"
                   " + (SELECT count(*) FROM wa_device_pre_keys WHERE data_key_id IS NULL)")
             .i64(0, 0) == 0);
+  CHECK(conn.exec("sealed webhook secrets",
+                  "SELECT count(*) FROM wa_webhooks WHERE data_key_id IS NOT NULL AND secret IS NULL"
+                  " AND previous_secret_sealed IS NOT NULL")
+            .i64(0, 0) == 1);
 }
 
 }  // namespace wa::e2e

@@ -1,6 +1,8 @@
 // KEK rotation under traffic, then failover to a pod that only has the new KEK: it logs in with
 // the stored (sealed) device and continues the stored (sealed) Signal session, no re-pairing, no
-// new session. PostgreSQL + wasim + `waconnector run` replicas with an explicit --kek-file.
+// new session; the webhook secret sealed before the rotation still opens (the fresh pod rotates
+// it through the REST API, and a process with only the new KEK reads it). PostgreSQL + wasim +
+// `waconnector run` replicas with an explicit --kek-file.
 #include <signal.h>
 #include <unistd.h>
 
@@ -13,9 +15,12 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include "../app/http_client.h"
 #include "cluster.h"
 #include "core/binary/json.h"
 #include "store/sealing.h"
+#include "store/tokens.h"
+#include "store/webhooks.h"
 
 namespace wa::e2e {
 namespace {
@@ -96,6 +101,23 @@ TEST_CASE(
   REQUIRE(hatest::wait_for([&] { return count(c, "SELECT count(*) FROM wa_inbox") >= 3; }, 20s));
   REQUIRE(count(c, "SELECT count(*) FROM wa_signal_sessions WHERE data_key_id IS NOT NULL") >= 1);
   const auto pre_keys_before = count(c, "SELECT count(*) FROM wa_device_pre_keys");
+  // A webhook whose secret is sealed under the data key the rotation re-wraps.
+  const std::string hook_secret = "whsec_cm90YXRlIG1lIHdpdGggdGhlIGRhdGEga2V5IQ==";
+  std::string auth;
+  {
+    auto tc = c.db().connect("create API token");
+    auth = "Authorization: Bearer " + store::create_token(tc, Cluster::kAccount, "rotate").secret_token + "\r\n";
+  }
+  const std::string hooks = std::string("/v1/accounts/") + Cluster::kAccount + "/webhooks";
+  auto created = test::http_request(c.pods()[0]->http_port(), "POST", hooks,
+                                    R"({"url":"http://127.0.0.1:9/hook","events":["*"],"secret":")" + hook_secret +
+                                        R"("})",
+                                    auth);
+  INFO(created.body);
+  REQUIRE(created.status == 201);
+  const auto id_at = created.body.find("\"id\":\"") + 6;
+  const auto hook_id = created.body.substr(id_at, created.body.find('"', id_at) - id_at);
+  REQUIRE(count(c, "SELECT count(*) FROM wa_webhooks WHERE data_key_id IS NOT NULL AND secret IS NULL") == 1);
 
   // Rotation while the phone keeps sending: new KEK first, old after; rotate; then only the new.
   const auto bin = hatest::bin_dir() + "/waconnector";
@@ -137,6 +159,25 @@ TEST_CASE(
   CHECK(log.find("wa_message_retry_receipt") == std::string::npos);
   CHECK(log.find("SealingError") == std::string::npos);
   CHECK(c.account().jid == jid);
+  // The webhook secret sealed before the rotation: the fresh pod opens it to rotate it (the old
+  // one keeps signing next to the new one), and a process with only the new KEK reads both.
+  const std::string hook_next = "whsec_YWZ0ZXIgdGhlIEtFSyByb3RhdGlvbiwgYSBuZXcgb25l";
+  const auto rotated = test::http_request(fresh.http_port(), "POST", hooks + "/" + hook_id + "/rotate-secret",
+                                          R"({"secret":")" + hook_next + R"(","overlap_seconds":600})", auth);
+  INFO(rotated.body);
+  CHECK(rotated.status == 200);
+  {
+    auto sc = std::make_shared<store::Sealer>(store::KekRing::parse(new_kek + "\n", "test"));
+    store::install_sealer(sc);
+    auto conn = c.db().connect("read webhook");
+    const auto w = store::get_webhook(conn, Cluster::kAccount, hook_id);
+    store::install_sealer(nullptr);
+    REQUIRE(w);
+    CHECK(w->secret == hook_next);
+    CHECK(w->previous_secret_expires_at_ms.has_value());
+  }
+  CHECK(count(c, "SELECT count(*) FROM wa_webhooks WHERE data_key_id IS NOT NULL AND secret IS NULL"
+                 " AND previous_secret IS NULL AND previous_secret_sealed IS NOT NULL") == 1);
   std::remove(kek_path.c_str());
 }
 

@@ -13,6 +13,7 @@
 #include "store/device_store.h"
 #include "store/sealing.h"
 #include "store/signal_store.h"
+#include "store/webhooks.h"
 #include "tests/store/test_db.h"
 
 using namespace wa;
@@ -342,4 +343,122 @@ TEST_CASE("sealing: a value written in plain into a sealed device row is refused
   CHECK_THROWS_AS(c.exec("old binary write", "UPDATE wa_devices SET noise_priv = $1",
                          {pg::Param::bytes(std::vector<std::uint8_t>(32, 1))}),
                   pg::Error);
+}
+
+namespace {
+
+// One due delivery of `hook` (an event as the triggers write it) and the leader's claim of it.
+std::vector<store::DueDelivery> claim_one(pg::Connection& c, const std::string& business_id, const std::string& hook) {
+  c.exec("test: an event", "INSERT INTO wa_events (id, business_id, type, data) VALUES ($1, $2, 'account.status', '{}')",
+         {"ev-" + hook, business_id});
+  c.exec("test: its delivery",
+         "INSERT INTO wa_webhook_deliveries (webhook_id, business_id, event_id) VALUES ($1, $2, $3)",
+         {hook, business_id, "ev-" + hook});
+  // Leasing makes account.leader events (and deliveries) too: keep ours.
+  auto all = store::claim_deliveries(c, *lease(c, business_id), 10, 60000);
+  std::vector<store::DueDelivery> out;
+  for (auto& d : all)
+    if (d.event_id == "ev-" + hook) out.push_back(std::move(d));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sealing: webhook secrets are sealed at rest, rotation seals both, the sender gets them in clear",
+          "[sealing][pg]") {
+  test::TestDatabase db;
+  auto c = db.connect();
+  store::add_account(c, "acme", std::nullopt);
+  store::add_account(c, "other", std::nullopt);
+  const std::string secret = "whsec_c2VhbGVkIHdlYmhvb2sgc2VjcmV0IG9uZQ==";
+  const std::string next = "whsec_dGhlIHNlY29uZCBzZWNyZXQgYWZ0ZXIgcm90YXRpb24=";
+  const auto kek = store::KekRing::generate_line();
+  std::string hook;
+  {
+    Installed k(ring_of({kek}), db.url());
+    const auto w = store::create_webhook(c, "acme", "https://example.invalid/a", {"*"}, secret);
+    hook = w.id;
+    CHECK(w.secret == secret);
+    CHECK(one(c, "SELECT count(*) FROM wa_webhooks WHERE secret IS NULL AND previous_secret IS NULL"
+                 " AND data_key_id IS NOT NULL AND position(convert_to($1, 'UTF8') in secret_sealed) = 0",
+              {secret}) == "1");
+    CHECK(store::get_webhook(c, "acme", hook)->secret == secret);
+    // Rotation with an overlap: the new one and the previous one are both sealed, and the sender
+    // gets both in clear.
+    const auto r = store::rotate_webhook_secret(c, "acme", hook, next, 60000);
+    REQUIRE(r);
+    CHECK(r->secret == next);
+    CHECK(one(c, "SELECT count(*) FROM wa_webhooks WHERE secret IS NULL AND previous_secret IS NULL"
+                 " AND previous_secret_sealed IS NOT NULL"
+                 " AND position(convert_to($1, 'UTF8') in previous_secret_sealed) = 0"
+                 " AND position(convert_to($2, 'UTF8') in secret_sealed) = 0",
+              {secret, next}) == "1");
+    const auto due = claim_one(c, "acme", hook);
+    REQUIRE(due.size() == 1);
+    CHECK(due[0].secret == next);
+    CHECK(due[0].previous_secret == std::optional<std::string>(secret));
+    // Without an overlap the previous secret is gone at once.
+    CHECK(store::rotate_webhook_secret(c, "acme", hook, secret, 0));
+    CHECK(one(c, "SELECT count(*) FROM wa_webhooks WHERE previous_secret_sealed IS NULL AND previous_secret IS NULL")
+          == "1");
+    CHECK(store::get_webhook(c, "acme", hook)->secret == secret);
+    // The sealed value copied into another business's webhook does not open there.
+    const auto theirs = store::create_webhook(c, "other", "https://example.invalid/b", {"*"}, next);
+    c.exec("copy a sealed secret across businesses",
+           "UPDATE wa_webhooks SET secret_sealed = (SELECT secret_sealed FROM wa_webhooks WHERE id = $1) WHERE id = $2",
+           {hook, theirs.id});
+    CHECK_THROWS_WITH(store::get_webhook(c, "other", theirs.id),
+                      Catch::Contains("wa_webhooks.secret of business other does not authenticate"));
+  }
+  // No KEK: refused with the setting named, never an empty or sealed value used as the key.
+  CHECK_THROWS_WITH(store::get_webhook(c, "acme", hook), Catch::Contains("--kek-file (WACONN_KEK_FILE)"));
+  CHECK_THROWS_WITH(store::rotate_webhook_secret(c, "acme", hook, next, 0),
+                    Catch::Contains("--kek-file (WACONN_KEK_FILE)"));
+  // A wrong KEK: refused too.
+  Installed wrong(ring_of({store::KekRing::generate_line()}), db.url());
+  CHECK_THROWS_AS(store::get_webhook(c, "acme", hook), store::SealingError);
+  // A binary older than 0014 rotating a sealed row in plain is refused by the schema.
+  CHECK_THROWS_AS(c.exec("old binary rotation", "UPDATE wa_webhooks SET secret = 'whsec_x' WHERE id = $1", {hook}),
+                  pg::Error);
+}
+
+TEST_CASE("sealing: plain webhook secrets from before 0014 are read, sealed by keys seal, then refused in plain",
+          "[sealing][pg]") {
+  test::TestDatabase db;
+  auto c = db.connect();
+  store::add_account(c, "acme", std::nullopt);
+  const std::string secret = "whsec_cGxhaW4gc2VjcmV0IGZyb20gYmVmb3JlIDAwMTQ=";
+  const std::string previous = "whsec_dGhlIHByZXZpb3VzIHBsYWluIHNlY3JldCE=";
+  // What a binary before 0014 wrote: both secrets in plain, mid-rotation.
+  const auto w = store::create_webhook(c, "acme", "https://example.invalid/a", {"*"}, secret);
+  c.exec("test: plain previous secret",
+         "UPDATE wa_webhooks SET previous_secret = $2, previous_secret_expires_at = now() + interval '1 hour'"
+         " WHERE id = $1",
+         {w.id, previous});
+  // A database already sealed before 0014 has the key-material mark but plain webhook secrets.
+  c.exec("test: sealed before 0014", "INSERT INTO wa_settings (key, value) VALUES ('key_material', 'sealed')");
+  Installed k(ring_of({store::KekRing::generate_line()}), db.url());
+  k.sealer->verify(c);
+  CHECK(store::get_webhook(c, "acme", w.id)->secret == secret);  // still read
+
+  const auto n = store::seal_plain_rows(c, *k.sealer);
+  CHECK(n.webhooks == 1);
+  CHECK(one(c, "SELECT count(*) FROM wa_webhooks WHERE data_key_id IS NULL OR secret IS NOT NULL"
+               " OR previous_secret IS NOT NULL") == "0");
+  CHECK(one(c, "SELECT value FROM wa_settings WHERE key = 'webhook_secrets'") == "sealed");
+  CHECK(store::get_webhook(c, "acme", w.id)->secret == secret);
+  const auto due = claim_one(c, "acme", w.id);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].secret == secret);
+  CHECK(due[0].previous_secret == std::optional<std::string>(previous));
+  CHECK(store::sealed_row_counts(c).count(std::nullopt) == 0);
+  CHECK(store::seal_plain_rows(c, *k.sealer).webhooks == 0);  // idempotent
+
+  // Someone puts a plain secret of their own back: refused.
+  k.sealer->verify(c);
+  c.exec("plant a plain secret",
+         "UPDATE wa_webhooks SET data_key_id = NULL, secret = 'whsec_mine', secret_sealed = NULL,"
+         " previous_secret_sealed = NULL WHERE id = $1",
+         {w.id});
+  CHECK_THROWS_WITH(store::get_webhook(c, "acme", w.id), Catch::Contains("refused"));
 }
