@@ -150,6 +150,7 @@ int cmd_run(int argc, char** argv) {
                   {"store-pool-size", "STORE_POOL_SIZE", "PostgreSQL connections this pod's store pool opens at most, shared by every led account, the API and the workers (docs/operations.md, connection budget)", "4"},
                   {"expected-replicas", "EXPECTED_REPLICAS", "pods of the StatefulSet, for the connection-budget check at start (0: the live pods in ha_members)", "0"},
                   {"pod", "POD_NAME", "this pod's name (stable: the StatefulSet pod name)", hostname_or_empty()},
+                  {"http-threads", "HTTP_THREADS", "civetweb workers of the API port (SSE streams may hold half of them); the probes have a listener of their own. Threads per pod do not grow with accounts", "8"},
                   {"http", "HTTP_LISTEN", "HOST:PORT for the API (/v1/...) and /health /ready /status /metrics (loopback unless set: the manifests give the pod's address)", "127.0.0.1:8080"},
                   {"probe-http", "PROBE_HTTP_LISTEN", "HOST:PORT of the probes' own listener (/health /ready /status /metrics), which API clients cannot starve; 'off' for none (default: --http's host, its port + 1, or an ephemeral port when --http's is 0)", ""},
                   {"admin-token-file", "ADMIN_TOKEN_FILE", "file holding the API admin token (manages accounts; else env WACONN_ADMIN_TOKEN; none = no admin)", ""},
@@ -232,6 +233,11 @@ int cmd_run(int argc, char** argv) {
   if (auto err = check_listen_host(http_host); !err.empty()) throw ConfigError("--http: " + err);
   HttpOptions http_opts;
   http_opts.max_body_bytes = api::kMaxBodyBytes;
+  if (const auto v = flags.str("http-threads"); v.size() <= 2 && !v.empty() && v.find_first_not_of("0123456789") == std::string::npos &&
+                                                std::atoi(v.c_str()) >= 2 && std::atoi(v.c_str()) <= 64)
+    http_opts.threads = std::atoi(v.c_str());
+  else
+    throw ConfigError("--http-threads: not a number from 2 to 64");
   if (const auto probe = flags.get("probe-http").value_or(""); probe == "off") {
     http_opts.probe_port = -1;
   } else if (probe.empty()) {
