@@ -35,9 +35,10 @@
 
 #include <fmt/format.h>
 
+#include "../../tests/app/http_client.h"
+#include "bench/common/percentiles.h"
 #include "core/binary/json.h"
 #include "store/accounts.h"
-#include "../../tests/app/http_client.h"
 #include "store/ha_events.h"
 #include "store/migrator.h"
 #include "store/pg.h"
@@ -48,7 +49,8 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 std::int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -104,7 +106,8 @@ std::optional<wa::store::HaEvent> last_gain(wa::pg::Connection& c, std::int64_t 
   return out;
 }
 
-std::optional<wa::store::HaEvent> last_of(wa::pg::Connection& c, std::int64_t after_id, wa::store::EventKind k) {
+std::optional<wa::store::HaEvent> last_of(wa::pg::Connection& c, std::int64_t after_id,
+                                          wa::store::EventKind k) {
   std::optional<wa::store::HaEvent> out;
   for (auto& e : wa::store::list_events(c, std::string("bench"), after_id))
     if (e.kind == k) out = e;
@@ -126,25 +129,16 @@ bool wait_for(F cond, std::chrono::milliseconds timeout) {
 // (An open session alone is not enough: a replica's first poll right after the kill would make
 // the takeover look faster than steady state.)
 int standing_by(wa::pg::Connection& c, bool block) {
-  const char* sql = block ? "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/wait'"
-                            " AND wait_event_type = 'Lock'"
-                          : "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/lock'"
-                            " AND query LIKE '%pg_try_advisory_lock%'";
+  const char* sql =
+      block ? "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/wait'"
+              " AND wait_event_type = 'Lock'"
+            : "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/lock'"
+              " AND query LIKE '%pg_try_advisory_lock%'";
   return static_cast<int>(c.exec("count standing-by replicas", sql).i64(0, 0));
 }
 
 void report(const std::string& what, std::vector<std::int64_t> v) {
-  if (v.empty()) {
-    std::cout << fmt::format("{:<44} no samples\n", what);
-    return;
-  }
-  std::sort(v.begin(), v.end());
-  auto pct = [&](double p) {
-    const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-    return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
-  };
-  std::cout << fmt::format("{:<44} n={:<4} p50={:>5} ms  p99={:>5} ms  max={:>5} ms\n", what, v.size(), pct(50), pct(99),
-                           v.back());
+  wa::bench::report_ms("", what, 44, std::move(v));
 }
 
 // wasim as a child process; its JSON log goes to a file that is read for the ports and root key.
@@ -163,8 +157,8 @@ struct WasimProc {
     if (pid == 0) {
       const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (fd >= 0) dup2(fd, 2);
-      execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--state", dir.c_str(),
-            static_cast<char*>(nullptr));
+      execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--state",
+            dir.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     const auto end = Clock::now() + 10s;
@@ -187,7 +181,8 @@ struct WasimProc {
         }
       }
     }
-    if (ws_port == 0 || root_hex.empty()) throw std::runtime_error("wasim did not start (see " + log_path + ")");
+    if (ws_port == 0 || root_hex.empty())
+      throw std::runtime_error("wasim did not start (see " + log_path + ")");
   }
   ~WasimProc() {
     if (pid > 0) {
@@ -255,14 +250,14 @@ void print(const std::string& wait, const Results& r, bool with_wasim) {
   if (with_wasim) {
     report(wait + " SIGKILL: kill -> new leader logged in (wasim)", r.kill_login_ms);
     report(wait + " SIGTERM: signal -> new leader logged in (wasim)", r.term_login_ms);
-    std::cout << fmt::format("{:<52} logins={} total overlap={} ms\n", wait + " wasim: the device's connection list",
-                             r.logins, r.overlap_ms);
+    std::cout << fmt::format("{:<52} logins={} total overlap={} ms\n",
+                             wait + " wasim: the device's connection list", r.logins, r.overlap_ms);
   }
 }
 
 // One mode: a private database, three replicas (and wasim), `cycles` SIGKILLs then SIGTERMs.
-Results bench_mode(const std::string& url, const std::string& bin, const std::string& bin_dir, const std::string& wait,
-                   const std::string& poll, int cycles, bool with_wasim) {
+Results bench_mode(const std::string& url, const std::string& bin, const std::string& bin_dir,
+                   const std::string& wait, const std::string& poll, int cycles, bool with_wasim) {
   Results res;
   auto& kill_ms = res.kill_ms;
   auto& term_ms = res.term_ms;
@@ -279,7 +274,8 @@ Results bench_mode(const std::string& url, const std::string& bin, const std::st
     std::string db;
     ~Drop() {
       try {
-        admin.exec_simple("drop bench database", fmt::format("DROP DATABASE IF EXISTS {} WITH (FORCE)", db).c_str());
+        admin.exec_simple("drop bench database",
+                          fmt::format("DROP DATABASE IF EXISTS {} WITH (FORCE)", db).c_str());
       } catch (...) {
       }
     }
@@ -294,17 +290,18 @@ Results bench_mode(const std::string& url, const std::string& bin, const std::st
     PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
     if (!opts) throw std::runtime_error("cannot parse --database-url");
     for (auto* o = opts; o->keyword; ++o)
-      if (o->val && std::string_view(o->keyword) != "dbname") conninfo += fmt::format("{}='{}' ", o->keyword, o->val);
+      if (o->val && std::string_view(o->keyword) != "dbname")
+        conninfo += fmt::format("{}='{}' ", o->keyword, o->val);
     PQconninfoFree(opts);
     conninfo += "dbname=" + db;
   }
-  std::vector<std::string> rargs{"--database-url", conninfo, "--business-id", "bench", "--standby-wait", wait,
-                                 "--poll-interval", poll};
+  std::vector<std::string> rargs{"--database-url", conninfo, "--business-id",   "bench",
+                                 "--standby-wait", wait,     "--poll-interval", poll};
   std::unique_ptr<WasimProc> sim;
   if (with_wasim) {
     sim = std::make_unique<WasimProc>(bin_dir + "/wasim");
-    rargs.insert(rargs.end(), {"--wa-url", fmt::format("ws://127.0.0.1:{}/ws/chat", sim->ws_port), "--wa-root-key",
-                               sim->root_hex});
+    rargs.insert(rargs.end(), {"--wa-url", fmt::format("ws://127.0.0.1:{}/ws/chat", sim->ws_port),
+                               "--wa-root-key", sim->root_hex});
   } else {
     rargs.insert(rargs.end(), {"--wa-url", "none"});
   }
@@ -312,40 +309,50 @@ Results bench_mode(const std::string& url, const std::string& bin, const std::st
   std::vector<std::unique_ptr<Replica>> rs;
   for (int i = 0; i < 3; ++i) rs.push_back(std::make_unique<Replica>(bin, fmt::format("bench-{}", i), rargs));
   std::optional<wa::store::HaEvent> cur;
-  if (!wait_for([&] { return (cur = last_gain(c, 0)).has_value(); }, 30s)) throw std::runtime_error("no leader within 30 s");
+  if (!wait_for([&] { return (cur = last_gain(c, 0)).has_value(); }, 30s))
+    throw std::runtime_error("no leader within 30 s");
 
-  std::cout << fmt::format("failover_bench: 3 replicas, standby-wait={}, poll-interval={}, {} cycles each\n", wait, poll,
-                           cycles);
+  std::cout << fmt::format("failover_bench: 3 replicas, standby-wait={}, poll-interval={}, {} cycles each\n",
+                           wait, poll, cycles);
   std::string jid;
   if (sim) {
     // Pair once: the leader stores the QR; a virtual phone scans it.
     std::string qr;
-    if (!wait_for([&] {
-          auto r = c.exec("read QR", "SELECT qr_code FROM wa_accounts WHERE business_id = 'bench'");
-          if (r.is_null(0, 0)) return false;
-          qr = std::string(r.text(0, 0));
-          return true;
-        }, 30s))
+    if (!wait_for(
+            [&] {
+              auto r = c.exec("read QR", "SELECT qr_code FROM wa_accounts WHERE business_id = 'bench'");
+              if (r.is_null(0, 0)) return false;
+              qr = std::string(r.text(0, 0));
+              return true;
+            },
+            30s))
       throw std::runtime_error("the leader published no QR within 30 s");
     const std::string phone = "+15550009001";
-    auto p = wa::test::http_request(sim->admin_port, "POST", "/admin/phones", fmt::format("{{\"phone\":\"{}\"}}", phone),
+    auto p = wa::test::http_request(sim->admin_port, "POST", "/admin/phones",
+                                    fmt::format("{{\"phone\":\"{}\"}}", phone),
                                     "Content-Type: application/json\r\n");
-    if (p.status < 200 || p.status >= 300) throw std::runtime_error(fmt::format("wasim /admin/phones: {} {}", p.status, p.body));
+    if (p.status < 200 || p.status >= 300)
+      throw std::runtime_error(fmt::format("wasim /admin/phones: {} {}", p.status, p.body));
     std::string body = "{\"qr\":";
     wa::binary::append_json_string(body, qr);
     body += "}";
     auto l = wa::test::http_request(sim->admin_port, "POST", "/admin/phones/" + phone + "/link", body,
                                     "Content-Type: application/json\r\n");
-    if (l.status < 200 || l.status >= 300) throw std::runtime_error(fmt::format("wasim link: {} {}", l.status, l.body));
-    if (!wait_for([&] {
-          auto r = c.exec("read jid", "SELECT jid, status FROM wa_accounts WHERE business_id = 'bench'");
-          if (r.is_null(0, 0) || r.text(0, 1) != "connected") return false;
-          jid = std::string(r.text(0, 0));
-          return true;
-        }, 30s))
+    if (l.status < 200 || l.status >= 300)
+      throw std::runtime_error(fmt::format("wasim link: {} {}", l.status, l.body));
+    if (!wait_for(
+            [&] {
+              auto r = c.exec("read jid", "SELECT jid, status FROM wa_accounts WHERE business_id = 'bench'");
+              if (r.is_null(0, 0) || r.text(0, 1) != "connected") return false;
+              jid = std::string(r.text(0, 0));
+              return true;
+            },
+            30s))
       throw std::runtime_error("the account did not log in after pairing within 30 s");
-    if (!wait_for([&] { return (cur = last_gain(c, 0)).has_value(); }, 5s)) throw std::runtime_error("no leader");
-    std::cout << "failover_bench: paired through wasim; measuring death -> new leader logged in (wasim clock)\n";
+    if (!wait_for([&] { return (cur = last_gain(c, 0)).has_value(); }, 5s))
+      throw std::runtime_error("no leader");
+    std::cout
+        << "failover_bench: paired through wasim; measuring death -> new leader logged in (wasim clock)\n";
   }
   auto live_login = [&](std::int64_t after_ms) -> std::int64_t {
     for (const auto& x : sim->connections(jid))
@@ -374,7 +381,8 @@ Results bench_mode(const std::string& url, const std::string& bin, const std::st
         kill_ms.push_back(next->at_ms - t0);
       } else {
         term_signal_ms.push_back(next->at_ms - t0);
-        if (auto r = last_of(c, cur->id, wa::store::EventKind::resigned)) term_ms.push_back(next->at_ms - r->at_ms);
+        if (auto r = last_of(c, cur->id, wa::store::EventKind::resigned))
+          term_ms.push_back(next->at_ms - r->at_ms);
       }
       if (sim) {
         std::int64_t login = 0;
@@ -423,7 +431,8 @@ int main(int argc, char** argv) {
   if (wait == "both") modes = {"poll", "block"};
   try {
     std::vector<std::pair<std::string, Results>> all;
-    for (const auto& m : modes) all.emplace_back(m, bench_mode(url, bin, bin_dir, m, poll, cycles, with_wasim));
+    for (const auto& m : modes)
+      all.emplace_back(m, bench_mode(url, bin, bin_dir, m, poll, cycles, with_wasim));
     if (all.size() > 1) std::cout << "failover_bench: both modes, same run, same machine:\n";
     for (const auto& [m, r] : all) print(m, r, with_wasim);
   } catch (const std::exception& e) {

@@ -21,12 +21,14 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "../app/http_client.h"
+#include "bench/common/percentiles.h"
 #include "cluster.h"
 #include "core/binary/json.h"
 #include "store/accounts.h"
@@ -43,7 +45,8 @@ int env_int(const char* name, int dflt) {
 }
 
 std::int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -51,7 +54,9 @@ std::int64_t ms_since(Clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
 }
 
-std::string biz(int i) { return fmt::format("fleet-{:05}", i); }
+std::string biz(int i) {
+  return fmt::format("fleet-{:05}", i);
+}
 
 long proc_status_kb(pid_t pid, const char* key) {
   std::ifstream f(fmt::format("/proc/{}/status", pid));
@@ -62,18 +67,19 @@ long proc_status_kb(pid_t pid, const char* key) {
   return -1;
 }
 
-void report(const std::string& what, std::vector<std::int64_t> v) {
-  if (v.empty()) {
-    std::cout << fmt::format("fleet: {:<52} no samples\n", what);
-    return;
+// The parsed body, or nothing when it is empty or not JSON (a pod or wasim in the middle of a
+// restart answers that way; the caller polls again).
+std::optional<binary::Json> json_or_nothing(const std::string& body) {
+  if (body.empty()) return std::nullopt;
+  try {
+    return binary::parse_json(body);
+  } catch (const std::exception&) {
+    return std::nullopt;
   }
-  std::sort(v.begin(), v.end());
-  auto pct = [&](double p) {
-    const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-    return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
-  };
-  std::cout << fmt::format("fleet: {:<52} n={:<5} p50={:>6} ms  p99={:>6} ms  max={:>6} ms\n", what, v.size(), pct(50),
-                           pct(99), v.back());
+}
+
+void report(const std::string& what, std::vector<std::int64_t> v) {
+  wa::bench::report_ms("fleet: ", what, 52, std::move(v));
 }
 
 struct PodView {
@@ -92,7 +98,8 @@ class Fleet {
  public:
   explicit Fleet(int accounts) {
     add_accounts(0, accounts);
-    args_ = {"--database-url", db_.url(), "--wa-url", wasim_.ws_url(), "--wa-root-key", wasim_.root_key_hex()};
+    args_ = {"--database-url", db_.url(),       "--wa-url",
+             wasim_.ws_url(),  "--wa-root-key", wasim_.root_key_hex()};
     if (const int t = env_int("WACONN_FLEET_IO_THREADS", -1); t >= 0) {
       args_.push_back("--io-threads");
       args_.push_back(std::to_string(t));
@@ -129,13 +136,8 @@ class Fleet {
     if (port <= 0) return v;
     const auto body = hatest::http_get(port, "/status").body;
     if (body.empty()) return v;
-    binary::Json j;
-    try {
-      j = binary::parse_json(body);
-    } catch (const std::exception&) {
-      return v;
-    }
-    const auto* accounts = j.find("accounts");
+    const auto j = json_or_nothing(body);
+    const auto* accounts = j ? j->find("accounts") : nullptr;
     if (accounts == nullptr) return v;
     for (const auto& a : accounts->items) {
       const auto* id = a.find("business_id");
@@ -156,13 +158,8 @@ class Fleet {
     WasimView v;
     auto r = test::http_request(wasim_.admin_port(), "GET", "/admin/connections");
     if (r.status != 200) return v;
-    binary::Json j;
-    try {
-      j = binary::parse_json(r.body);
-    } catch (const std::exception&) {
-      return v;
-    }
-    const auto* list = j.find("connections");
+    const auto j = json_or_nothing(r.body);
+    const auto* list = j ? j->find("connections") : nullptr;
     if (list == nullptr) return v;
     for (const auto& c : list->items) {
       const auto* jid = c.find("jid");
@@ -194,7 +191,9 @@ class Fleet {
         [&] {
           // A few per round, read fresh each round: a QR read long ago has expired by the time a
           // slow (loaded) wasim gets to it, and its account then waits out a give-up backoff.
-          auto r = c.exec("QRs", "SELECT business_id, qr_code FROM wa_accounts WHERE jid IS NULL AND qr_code IS NOT NULL");
+          auto r = c.exec(
+              "QRs",
+              "SELECT business_id, qr_code FROM wa_accounts WHERE jid IS NULL AND qr_code IS NOT NULL");
           int this_round = 0;
           for (int i = 0; i < r.rows() && this_round < 8; ++i) {
             const std::string id(r.text(i, 0));
@@ -203,7 +202,8 @@ class Fleet {
             ++this_round;
             const auto phone = fmt::format("+1556{:07}", n);
             auto p = test::http_request(wasim_.admin_port(), "POST", "/admin/phones",
-                                        fmt::format("{{\"phone\":\"{}\"}}", phone), "Content-Type: application/json\r\n");
+                                        fmt::format("{{\"phone\":\"{}\"}}", phone),
+                                        "Content-Type: application/json\r\n");
             if (p.status < 200 || (p.status >= 300 && p.status != 409)) {
               std::cout << fmt::format("fleet: POST /admin/phones {} {}\n", p.status, p.body);
               continue;
@@ -216,13 +216,14 @@ class Fleet {
             // A QR that expired meanwhile is answered 4xx: the next round reads the new one.
             if (l.status >= 200 && l.status < 300) linked.insert(id);
           }
-          auto done = c.exec("paired", "SELECT count(*) FROM wa_accounts WHERE jid IS NOT NULL AND status = 'connected'");
+          auto done = c.exec(
+              "paired", "SELECT count(*) FROM wa_accounts WHERE jid IS NOT NULL AND status = 'connected'");
           paired = static_cast<int>(done.i64(0, 0));
           return paired >= to;
         },
         timeout);
-    std::cout << fmt::format("fleet: pairing accounts {}..{}: {} of {} paired and connected after {} ms\n", from, to - 1,
-                             paired, to, ms_since(t0));
+    std::cout << fmt::format("fleet: pairing accounts {}..{}: {} of {} paired and connected after {} ms\n",
+                             from, to - 1, paired, to, ms_since(t0));
     auto r = c.exec("jids", "SELECT business_id, jid FROM wa_accounts WHERE jid IS NOT NULL");
     for (int i = 0; i < r.rows(); ++i) {
       jids_[std::string(r.text(i, 0))] = std::string(r.text(i, 1));
@@ -239,8 +240,10 @@ class Fleet {
     for (const auto& [id, jid] : jids_) {
       auto it = w.open_logins.find(jid);
       if (it == w.open_logins.end()) continue;
-      if (it->second.size() == 1) ++once;
-      else ++twice;
+      if (it->second.size() == 1)
+        ++once;
+      else
+        ++twice;
     }
     return {once, twice};
   }
@@ -262,7 +265,9 @@ class Fleet {
     auto c = db_.connect("xact counter");
     auto read = [&] {
       c.exec("flush", "SELECT pg_stat_clear_snapshot()");
-      auto r = c.exec("xacts", "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()");
+      auto r = c.exec(
+          "xacts",
+          "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()");
       return r.i64(0, 0);
     };
     const auto a = read();
@@ -278,9 +283,10 @@ class Fleet {
       if (!p.running()) continue;
       const auto v = view_of(static_cast<int>(i));
       auto s = sessions.find(p.pod());
-      std::cout << fmt::format("fleet: [{}] {} leads {} (logged in {}), RSS {} kB, threads {}, PostgreSQL sessions {}\n",
-                               phase, p.pod(), v.led.size(), v.logged_in.size(), proc_status_kb(p.pid(), "VmRSS"),
-                               proc_status_kb(p.pid(), "Threads"), s == sessions.end() ? 0 : s->second);
+      std::cout << fmt::format(
+          "fleet: [{}] {} leads {} (logged in {}), RSS {} kB, threads {}, PostgreSQL sessions {}\n", phase,
+          p.pod(), v.led.size(), v.logged_in.size(), proc_status_kb(p.pid(), "VmRSS"),
+          proc_status_kb(p.pid(), "Threads"), s == sessions.end() ? 0 : s->second);
     }
   }
 
@@ -296,8 +302,8 @@ class Fleet {
         },
         timeout);
     if (!ok)
-      std::cout << fmt::format("fleet: {}: only {} of {} logged in ({} with two open logins) after {} ms\n", what, once,
-                               jids_.size(), twice, ms_since(t0));
+      std::cout << fmt::format("fleet: {}: only {} of {} logged in ({} with two open logins) after {} ms\n",
+                               what, once, jids_.size(), twice, ms_since(t0));
     return ok ? ms_since(t0) : -1;
   }
 
@@ -338,10 +344,12 @@ TEST_CASE("fleet bench", "[.fleet]") {
     const auto w = f.wasim_view(t0_ms);
     std::vector<std::int64_t> lat;
     for (const auto& [id, jid] : f.jids())
-      if (auto it = w.first_login_after.find(jid); it != w.first_login_after.end()) lat.push_back(it->second - t0_ms);
+      if (auto it = w.first_login_after.find(jid); it != w.first_login_after.end())
+        lat.push_back(it->second - t0_ms);
     report("cold start: pods started -> account logged in", lat);
-    std::cout << fmt::format("fleet: cold start: all {} accounts logged in {} ms after the pods were started\n",
-                             f.jids().size(), all < 0 ? -1 : ms_since(t0));
+    std::cout << fmt::format(
+        "fleet: cold start: all {} accounts logged in {} ms after the pods were started\n", f.jids().size(),
+        all < 0 ? -1 : ms_since(t0));
     REQUIRE(all >= 0);
   }
 
@@ -354,8 +362,9 @@ TEST_CASE("fleet bench", "[.fleet]") {
     steady_rss += static_cast<double>(proc_status_kb(f.pod(i).pid(), "VmRSS")) / pods;
     steady_led += static_cast<double>(f.view_of(i).led.size()) / pods;
   }
-  std::cout << fmt::format("fleet: [steady] PostgreSQL transactions per second (bench database, 20 s): {:.1f}\n",
-                           f.xacts_per_second(20s));
+  std::cout << fmt::format(
+      "fleet: [steady] PostgreSQL transactions per second (bench database, 20 s): {:.1f}\n",
+      f.xacts_per_second(20s));
 
   // --- SIGKILL one pod
   {
@@ -371,15 +380,17 @@ TEST_CASE("fleet bench", "[.fleet]") {
           const auto w = f.wasim_view(t_kill);
           back.clear();
           for (const auto& j : jids)
-            if (auto it = w.first_login_after.find(j); it != w.first_login_after.end()) back[j] = it->second - t_kill;
+            if (auto it = w.first_login_after.find(j); it != w.first_login_after.end())
+              back[j] = it->second - t_kill;
           return back.size() == jids.size();
         },
         budget);
     std::vector<std::int64_t> lat;
     for (const auto& [j, ms] : back) lat.push_back(ms);
     report(fmt::format("SIGKILL pod-0 ({} accounts): kill -> logged in elsewhere", jids.size()), lat);
-    std::cout << fmt::format("fleet: SIGKILL: {} of {} accounts logged in elsewhere, total {} ms\n", back.size(),
-                             jids.size(), lat.empty() ? -1 : *std::max_element(lat.begin(), lat.end()));
+    std::cout << fmt::format("fleet: SIGKILL: {} of {} accounts logged in elsewhere, total {} ms\n",
+                             back.size(), jids.size(),
+                             lat.empty() ? -1 : *std::max_element(lat.begin(), lat.end()));
     (void)t0;
     REQUIRE(ok);
     f.pod(0).wait_exit(5s);
@@ -409,9 +420,10 @@ TEST_CASE("fleet bench", "[.fleet]") {
         budget);
     std::string shares;
     for (auto l : led) shares += fmt::format(" {}", l);
-    std::cout << fmt::format("fleet: rejoin: pod-0 restarted -> every pod at {} +- {} and all logged in: {} ({} ms; "
-                             "led per pod:{}, logged in {})\n",
-                             fair, tolerance, ok ? "yes" : "NO (timed out)", ms_since(t0), shares, logged);
+    std::cout << fmt::format(
+        "fleet: rejoin: pod-0 restarted -> every pod at {} +- {} and all logged in: {} ({} ms; "
+        "led per pod:{}, logged in {})\n",
+        fair, tolerance, ok ? "yes" : "NO (timed out)", ms_since(t0), shares, logged);
     f.print_pods("after rejoin");
   }
 
@@ -429,10 +441,11 @@ TEST_CASE("fleet bench", "[.fleet]") {
     const auto phase_start = Clock::now();
     int count = n;
     long rss = settle(count);
-    std::cout << fmt::format("fleet: one pod: {:.0f} accounts (mean of {} pods) -> {} accounts on one pod: RSS {:.0f} -> {} kB, "
-                             "{:.1f} kB per idle logged-in account\n",
-                             steady_led, pods, count, steady_rss, rss,
-                             (static_cast<double>(rss) - steady_rss) / (count - steady_led));
+    std::cout << fmt::format(
+        "fleet: one pod: {:.0f} accounts (mean of {} pods) -> {} accounts on one pod: RSS {:.0f} -> {} kB, "
+        "{:.1f} kB per idle logged-in account\n",
+        steady_led, pods, count, steady_rss, rss,
+        (static_cast<double>(rss) - steady_rss) / (count - steady_led));
     const long rss_first = rss;
     const int first = count;
     while (count < one_pod_max && Clock::now() - phase_start < std::chrono::minutes(one_pod_minutes)) {
@@ -440,21 +453,25 @@ TEST_CASE("fleet bench", "[.fleet]") {
       f.add_accounts(count, next);
       if (!f.pair(count, next, std::chrono::seconds(std::max(120, next - count)))) {
         // Pairing throughput (wasim's one thread, the machine), not the pod, ends the steps.
-        std::cout << fmt::format("fleet: one pod: stopped adding at {} accounts: the step to {} did not pair in time\n", count,
-                                 next);
+        std::cout << fmt::format(
+            "fleet: one pod: stopped adding at {} accounts: the step to {} did not pair in time\n", count,
+            next);
         break;
       }
       const long r2 = settle(next);
-      std::cout << fmt::format("fleet: one pod: {} -> {} accounts: RSS {} -> {} kB, {:.1f} kB per idle logged-in account\n",
-                               count, next, rss, r2, static_cast<double>(r2 - rss) / (next - count));
+      std::cout << fmt::format(
+          "fleet: one pod: {} -> {} accounts: RSS {} -> {} kB, {:.1f} kB per idle logged-in account\n", count,
+          next, rss, r2, static_cast<double>(r2 - rss) / (next - count));
       count = next;
       rss = r2;
     }
     if (count > first)
-      std::cout << fmt::format("fleet: one pod: reached {} logged-in accounts; RSS per idle account {:.1f} kB ({} -> {})\n",
-                               count, static_cast<double>(rss - rss_first) / (count - first), first, count);
-    std::cout << fmt::format("fleet: [one pod] PostgreSQL transactions per second at {} accounts (20 s): {:.1f}\n", count,
-                             f.xacts_per_second(20s));
+      std::cout << fmt::format(
+          "fleet: one pod: reached {} logged-in accounts; RSS per idle account {:.1f} kB ({} -> {})\n", count,
+          static_cast<double>(rss - rss_first) / (count - first), first, count);
+    std::cout << fmt::format(
+        "fleet: [one pod] PostgreSQL transactions per second at {} accounts (20 s): {:.1f}\n", count,
+        f.xacts_per_second(20s));
   }
   f.stop_all();
 }
