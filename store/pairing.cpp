@@ -95,11 +95,8 @@ std::vector<Pairing> pairing_history(pg::Connection& conn, const std::string& bu
                      " (extract(epoch FROM ended_at) * 1000)::bigint, end_reason"
                      " FROM wa_pairings WHERE business_id = $1 ORDER BY id",
                      {business_id});
-  return pg::read_rows<Pairing>(r, [](const pg::Result& res, int i) {
-    Pairing p;
-    pg::read_row(res, i, p.jid, p.epoch, p.pod, p.paired_at_ms, p.ended_at_ms, p.end_reason);
-    return p;
-  });
+  return pg::read_rows_into<Pairing>(r, &Pairing::jid, &Pairing::epoch, &Pairing::pod, &Pairing::paired_at_ms,
+                                     &Pairing::ended_at_ms, &Pairing::end_reason);
 }
 
 void end_pairing_in_transaction(pg::Connection& conn, const std::string& business_id, const char* reason) {

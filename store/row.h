@@ -44,4 +44,15 @@ std::vector<T> read_rows(const Result& r, Make&& make) {
   return out;
 }
 
+// One T per row of r, the row's columns read in order into the given members of T:
+//   read_rows_into<Pairing>(r, &Pairing::jid, &Pairing::epoch, ...)
+template <class T, class... Members>
+std::vector<T> read_rows_into(const Result& r, Members T::*... fields) {
+  return read_rows<T>(r, [&](const Result& res, int i) {
+    T t;
+    read_row(res, i, (t.*fields)...);
+    return t;
+  });
+}
+
 }  // namespace wa::pg
