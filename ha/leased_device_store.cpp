@@ -16,14 +16,16 @@ using client::StoreFenced;
 struct LeasedDeviceStore::Session {
   Session(std::shared_ptr<store::ConnectionPool> p, std::shared_ptr<store::ConnectionPool> dp,
           std::shared_ptr<const store::WriteFence> fence)
-      : pool(std::move(p)), data_pool(std::move(dp)), store(conn, std::move(fence), data_pool ? &data_conn : nullptr) {}
+      : pool(std::move(p)),
+        data_pool(std::move(dp)),
+        store(conn, std::move(fence), data_pool ? &data_conn : nullptr) {}
 
   std::mutex mu;
   std::shared_ptr<store::ConnectionPool> pool;
   std::shared_ptr<store::ConnectionPool> data_pool;  // the tenant database's (null: none)
-  pg::Connection conn;        // a pooled connection, lent for one call at a time
-  pg::Connection data_conn;   // the same from the tenant pool (data_pool set)
-  store::PgDeviceStore store;  // uses `conn` (and `data_conn`)
+  pg::Connection conn;                               // a pooled connection, lent for one call at a time
+  pg::Connection data_conn;                          // the same from the tenant pool (data_pool set)
+  store::PgDeviceStore store;                        // uses `conn` (and `data_conn`)
 
   // Runs f(store) on connections lent by the pod's store pool (and the account's tenant pool) for
   // this call only (so connections per pod do not grow with accounts); a lost one is dropped by
@@ -49,8 +51,8 @@ LeasedDeviceStore::LeasedDeviceStore(LeasedDeviceStoreOptions options, std::stri
       gate_(std::move(business_id), std::move(fence), opt_.lease_fresh),
       session_(std::make_shared<Session>(
           // Same guards as the other ha sessions, with a shorter idle-in-transaction limit (5 s).
-          opt_.pool ? opt_.pool : make_store_pool({opt_.database_url, opt_.pod, 5000, 2000, 5000, nullptr}, 1, "device"),
-          opt_.data_pool, gate_.fence())) {}
+          pool_or_own({opt_.database_url, opt_.pod, 5000, 2000, 5000, opt_.pool}, "device"), opt_.data_pool,
+          gate_.fence())) {}
 
 LeasedDeviceStore::~LeasedDeviceStore() = default;
 

@@ -37,7 +37,8 @@ client::OutboxItem outbox_item(const store::OutboxMessage& m) {
   o.error = m.error;
   o.attempts = m.attempts;
   o.created_at_ms = m.created_at_ms;
-  if (m.reply_to) o.reply_to = client::Quote{*m.reply_to, m.reply_to_sender.value_or(""), m.reply_to_text.value_or("")};
+  if (m.reply_to)
+    o.reply_to = client::Quote{*m.reply_to, m.reply_to_sender.value_or(""), m.reply_to_text.value_or("")};
   return o;
 }
 
@@ -54,7 +55,8 @@ auto fenced(F&& f) {
 }  // namespace
 
 struct LeasedMessageStore::Session {
-  Session(std::shared_ptr<store::ConnectionPool> p, std::string id, std::shared_ptr<const store::WriteFence> f)
+  Session(std::shared_ptr<store::ConnectionPool> p, std::string id,
+          std::shared_ptr<const store::WriteFence> f)
       : pool(std::move(p)), business_id(std::move(id)), fence(std::move(f)) {}
 
   // Recursive: transaction() holds it while the body calls the other methods.
@@ -176,7 +178,7 @@ LeasedMessageStore::LeasedMessageStore(LeasedMessageStoreOptions options, std::s
     : opt_(std::move(options)),
       gate_(std::move(business_id), std::move(fence), opt_.lease_fresh),
       session_(std::make_unique<Session>(
-          opt_.pool ? opt_.pool : make_store_pool({opt_.database_url, opt_.pod, 5000, 2000, 5000, nullptr}, 1, "messages"),
+          pool_or_own({opt_.database_url, opt_.pod, 5000, 2000, 5000, opt_.pool}, "messages"),
           gate_.business_id(), gate_.fence())),
       signal_(std::make_unique<GatedSignal>(*this)) {}
 
@@ -283,7 +285,8 @@ std::vector<std::string> LeasedMessageStore::sender_key_devices(const std::strin
   return s.run([&] { return s.sig().sender_key_devices(group); });
 }
 
-void LeasedMessageStore::add_sender_key_devices(const std::string& group, const std::vector<std::string>& devices) {
+void LeasedMessageStore::add_sender_key_devices(const std::string& group,
+                                                const std::vector<std::string>& devices) {
   gate_.check("store sender key recipients");
   auto& s = *session_;
   s.run([&] { s.sig().add_sender_key_devices(group, devices); });

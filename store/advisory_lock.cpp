@@ -1,4 +1,5 @@
 #include "store/advisory_lock.h"
+#include "common/split.h"
 
 #include <charconv>
 
@@ -24,8 +25,8 @@ std::set<std::int64_t> held_keys(const pg::Result& r) {
 }
 
 bool try_liveness_lock(pg::Connection& conn, const std::string& pod, int lock_class) {
-  auto r = conn.exec(fmt::format("take the liveness lock of pod {}", pod), kTryLivenessLockSql,
-                     {lock_class, pod});
+  auto r =
+      conn.exec(fmt::format("take the liveness lock of pod {}", pod), kTryLivenessLockSql, {lock_class, pod});
   return r.boolean(0, 0);
 }
 
@@ -48,13 +49,7 @@ std::string notice_payload(const LeaderNotice& n) {
 }
 
 std::optional<LeaderNotice> parse_notice(std::string_view p) {
-  std::vector<std::string_view> parts;
-  while (!p.empty()) {
-    const auto sp = p.find(' ');
-    parts.push_back(p.substr(0, sp));
-    if (sp == std::string_view::npos) break;
-    p.remove_prefix(sp + 1);
-  }
+  const auto parts = split(p, ' ');
   if (parts.size() != 4 || parts[0].empty()) return std::nullopt;
   LeaderNotice n;
   n.business_id = std::string(parts[0]);

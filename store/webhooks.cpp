@@ -7,7 +7,9 @@
 
 #include <fmt/format.h>
 
+#include "common/split.h"
 #include "store/notify.h"
+#include "store/row.h"
 #include "store/sealing.h"
 
 namespace wa::store {
@@ -16,7 +18,8 @@ namespace {
 constexpr const char* kWebhookColumns =
     "id, business_id, url, array_to_string(events, ','), secret,"
     " (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM disabled_at) * 1000)::bigint,"
-    " disabled_reason, (extract(epoch FROM previous_secret_expires_at) * 1000)::bigint, secret_sealed, data_key_id";
+    " disabled_reason, (extract(epoch FROM previous_secret_expires_at) * 1000)::bigint, secret_sealed, "
+    "data_key_id";
 
 // A secret from its plain TEXT column or its sealed BYTEA one (0014): the row's data_key_id says
 // which. open_column refuses a sealed one without a KEK, and a plain one once all were sealed.
@@ -29,14 +32,8 @@ std::string open_secret(pg::Connection& conn, const pg::Result& r, int i, int pl
 }
 
 std::vector<std::string> split_commas(std::string_view s) {
-  std::vector<std::string> out;
-  while (!s.empty()) {
-    const auto c = s.find(',');
-    out.emplace_back(s.substr(0, c));
-    if (c == std::string_view::npos) break;
-    s.remove_prefix(c + 1);
-  }
-  return out;
+  const auto fields = split(s, ',');
+  return {fields.begin(), fields.end()};
 }
 
 Webhook webhook_row(pg::Connection& conn, const pg::Result& r, int i) {
@@ -68,25 +65,29 @@ Webhook create_webhook(pg::Connection& conn, const std::string& business_id, con
   const RowSealer sealer(conn, business_id);
   const bool sealed = sealer.sealing();
   std::array<unsigned char, 8> b{};
-  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) throw std::runtime_error("no randomness for a webhook id");
+  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1)
+    throw std::runtime_error("no randomness for a webhook id");
   std::string id = "wh_";
   for (auto c : b) id += fmt::format("{:02x}", c);
   const auto purpose = fmt::format("register webhook for business {}", business_id);
   pg::Transaction tx(conn, purpose);
   // FOR UPDATE: two registrations at once cannot both pass the count check.
-  if (conn.exec(purpose, "SELECT 1 FROM wa_accounts WHERE business_id = $1 FOR UPDATE", {business_id}).rows() == 0)
+  if (conn.exec(purpose, "SELECT 1 FROM wa_accounts WHERE business_id = $1 FOR UPDATE", {business_id})
+          .rows() == 0)
     throw NotFound(fmt::format("business {} is not registered", business_id));
-  const auto n = conn.exec(purpose, "SELECT count(*) FROM wa_webhooks WHERE business_id = $1", {business_id}).i64(0, 0);
+  const auto n =
+      conn.exec(purpose, "SELECT count(*) FROM wa_webhooks WHERE business_id = $1", {business_id}).i64(0, 0);
   if (n >= static_cast<std::int64_t>(kMaxWebhooksPerBusiness))
     throw StoreError(fmt::format("business {} has {} webhooks already (the limit)", business_id, n));
-  auto r = conn.exec(purpose,
-                     (std::string("INSERT INTO wa_webhooks (id, business_id, url, events, secret, secret_sealed,"
-                                  " data_key_id) VALUES ($1, $2, $3, $4::text[], $5, $6, $7::integer) RETURNING ") +
-                      kWebhookColumns)
-                         .c_str(),
-                     {id, business_id, url, pg::Param::array(events), sealed ? pg::Param() : pg::Param(secret),
-                      sealed ? sealer.seal(sealed_column::kWebhookSecret, crypto::to_bytes(secret)) : pg::Param(),
-                      sealer.key_id()});
+  auto r = conn.exec(
+      purpose,
+      (std::string("INSERT INTO wa_webhooks (id, business_id, url, events, secret, secret_sealed,"
+                   " data_key_id) VALUES ($1, $2, $3, $4::text[], $5, $6, $7::integer) RETURNING ") +
+       kWebhookColumns)
+          .c_str(),
+      {id, business_id, url, pg::Param::array(events), sealed ? pg::Param() : pg::Param(secret),
+       sealed ? sealer.seal(sealed_column::kWebhookSecret, crypto::to_bytes(secret)) : pg::Param(),
+       sealer.key_id()});
   auto w = webhook_row(conn, r, 0);
   tx.commit();
   return w;
@@ -104,27 +105,29 @@ std::vector<Webhook> list_webhooks(pg::Connection& conn, const std::string& busi
   return out;
 }
 
-std::optional<Webhook> get_webhook(pg::Connection& conn, const std::string& business_id, const std::string& id) {
+std::optional<Webhook> get_webhook(pg::Connection& conn, const std::string& business_id,
+                                   const std::string& id) {
   pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
-  auto r = conn.exec(fmt::format("read webhook of business {}", business_id),
-                     (std::string("SELECT ") + kWebhookColumns + " FROM wa_webhooks WHERE business_id = $1 AND id = $2")
-                         .c_str(),
-                     {business_id, id});
+  auto r = conn.exec(
+      fmt::format("read webhook of business {}", business_id),
+      (std::string("SELECT ") + kWebhookColumns + " FROM wa_webhooks WHERE business_id = $1 AND id = $2")
+          .c_str(),
+      {business_id, id});
   if (r.rows() == 0) return std::nullopt;
   return webhook_row(conn, r, 0);
 }
 
 bool delete_webhook(pg::Connection& conn, const std::string& business_id, const std::string& id) {
   pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
-  return conn
-             .exec(fmt::format("delete webhook of business {}", business_id),
-                   "DELETE FROM wa_webhooks WHERE business_id = $1 AND id = $2 RETURNING id", {business_id, id})
+  return conn.exec(fmt::format("delete webhook of business {}", business_id),
+                   "DELETE FROM wa_webhooks WHERE business_id = $1 AND id = $2 RETURNING id",
+                   {business_id, id})
              .rows() > 0;
 }
 
 std::optional<Webhook> rotate_webhook_secret(pg::Connection& conn, const std::string& business_id,
-                                            const std::string& id, const std::string& new_secret,
-                                            std::int64_t overlap_ms) {
+                                             const std::string& id, const std::string& new_secret,
+                                             std::int64_t overlap_ms) {
   pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
   const RowSealer sealer(conn, business_id);
   const bool sealed = sealer.sealing();
@@ -140,25 +143,28 @@ std::optional<Webhook> rotate_webhook_secret(pg::Connection& conn, const std::st
   // The old secret keeps signing only when there is an overlap; a second rotation inside the
   // window replaces the older one (two signatures at most).
   // Opened also without an overlap: a sealed row without a KEK is refused, not turned plain.
-  std::optional<std::string> previous = open_secret(conn, cur, 0, 0, 1, 2, business_id, sealed_column::kWebhookSecret);
+  std::optional<std::string> previous =
+      open_secret(conn, cur, 0, 0, 1, 2, business_id, sealed_column::kWebhookSecret);
   if (overlap_ms <= 0) previous.reset();
   pg::Param plain_new, plain_prev, sealed_new, sealed_prev;
   if (sealed) {
     sealed_new = sealer.seal(sealed_column::kWebhookSecret, crypto::to_bytes(new_secret));
-    if (previous) sealed_prev = sealer.seal(sealed_column::kWebhookPreviousSecret, crypto::to_bytes(*previous));
+    if (previous)
+      sealed_prev = sealer.seal(sealed_column::kWebhookPreviousSecret, crypto::to_bytes(*previous));
   } else {
     plain_new = new_secret;
     plain_prev = previous;
   }
-  auto r = conn.exec(purpose,
-                     (std::string("UPDATE wa_webhooks SET data_key_id = $3::integer, secret = $4, previous_secret = $5,"
-                                  " secret_sealed = $6, previous_secret_sealed = $7,"
-                                  " previous_secret_expires_at = CASE WHEN $8::bigint > 0"
-                                  " THEN now() + ($8::bigint * interval '1 millisecond') END"
-                                  " WHERE business_id = $1 AND id = $2 RETURNING ") +
-                      kWebhookColumns)
-                         .c_str(),
-                     {business_id, id, sealer.key_id(), plain_new, plain_prev, sealed_new, sealed_prev, overlap_ms});
+  auto r = conn.exec(
+      purpose,
+      (std::string("UPDATE wa_webhooks SET data_key_id = $3::integer, secret = $4, previous_secret = $5,"
+                   " secret_sealed = $6, previous_secret_sealed = $7,"
+                   " previous_secret_expires_at = CASE WHEN $8::bigint > 0"
+                   " THEN now() + ($8::bigint * interval '1 millisecond') END"
+                   " WHERE business_id = $1 AND id = $2 RETURNING ") +
+       kWebhookColumns)
+          .c_str(),
+      {business_id, id, sealer.key_id(), plain_new, plain_prev, sealed_new, sealed_prev, overlap_ms});
   auto w = webhook_row(conn, r, 0);
   tx.commit();
   return w;
@@ -175,33 +181,21 @@ std::vector<Delivery> list_deliveries(pg::Connection& conn, const std::string& b
       " FROM wa_webhook_deliveries d JOIN wa_events e ON e.id = d.event_id"
       " WHERE d.business_id = $1 AND d.webhook_id = $2 ORDER BY d.id DESC LIMIT $3::int",
       {business_id, webhook_id, limit});
-  std::vector<Delivery> out;
-  for (int i = 0; i < r.rows(); ++i) {
-    Delivery d;
-    d.id = r.i64(i, 0);
-    d.webhook_id = std::string(r.text(i, 1));
-    d.event_id = std::string(r.text(i, 2));
-    d.event_type = std::string(r.text(i, 3));
-    d.state = std::string(r.text(i, 4));
-    d.attempts = r.i64(i, 5);
-    d.next_attempt_at_ms = r.i64(i, 6);
-    if (!r.is_null(i, 7)) d.last_status = r.i64(i, 7);
-    d.last_error = r.opt(i, 8);
-    d.created_at_ms = r.i64(i, 9);
-    d.updated_at_ms = r.i64(i, 10);
-    out.push_back(std::move(d));
-  }
-  return out;
+  return pg::read_rows_into<Delivery>(
+      r, &Delivery::id, &Delivery::webhook_id, &Delivery::event_id, &Delivery::event_type, &Delivery::state,
+      &Delivery::attempts, &Delivery::next_attempt_at_ms, &Delivery::last_status, &Delivery::last_error,
+      &Delivery::created_at_ms, &Delivery::updated_at_ms);
 }
 
 bool redeliver(pg::Connection& conn, const std::string& business_id, const std::string& webhook_id,
                std::int64_t delivery_id) {
   pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
-  auto r = conn.exec(fmt::format("redeliver webhook delivery of business {}", business_id),
-                     "UPDATE wa_webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = now(),"
-                     " claimed_until = NULL, updated_at = now()"
-                     " WHERE business_id = $1 AND webhook_id = $2 AND id = $3::bigint RETURNING id",
-                     {business_id, webhook_id, delivery_id});
+  auto r =
+      conn.exec(fmt::format("redeliver webhook delivery of business {}", business_id),
+                "UPDATE wa_webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = now(),"
+                " claimed_until = NULL, updated_at = now()"
+                " WHERE business_id = $1 AND webhook_id = $2 AND id = $3::bigint RETURNING id",
+                {business_id, webhook_id, delivery_id});
   if (r.rows() == 0) return false;
   notify(conn, kWebhookChannel, business_id);
   return true;
@@ -268,12 +262,13 @@ void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t
   if (http_status) status = *http_status;
   std::optional<std::string> err = error;
   if (err && err->size() > 500) err->resize(500);
-  auto r = conn.exec(purpose,
-                     "UPDATE wa_webhook_deliveries SET state = $3, last_status = $4::int, last_error = $5,"
-                     " claimed_until = NULL, updated_at = now(),"
-                     " next_attempt_at = now() + ($6::bigint * interval '1 millisecond')"
-                     " WHERE business_id = $1 AND id = $2::bigint RETURNING webhook_id",
-                     {fence.business_id(), delivery_id, state, pg::Param(status), pg::Param(err), retry_in_ms});
+  auto r =
+      conn.exec(purpose,
+                "UPDATE wa_webhook_deliveries SET state = $3, last_status = $4::int, last_error = $5,"
+                " claimed_until = NULL, updated_at = now(),"
+                " next_attempt_at = now() + ($6::bigint * interval '1 millisecond')"
+                " WHERE business_id = $1 AND id = $2::bigint RETURNING webhook_id",
+                {fence.business_id(), delivery_id, state, pg::Param(status), pg::Param(err), retry_in_ms});
   if (outcome == DeliveryOutcome::gone && r.rows() > 0)
     conn.exec(purpose,
               "UPDATE wa_webhooks SET disabled_at = now(), disabled_reason = 'the receiver answered 410 Gone'"

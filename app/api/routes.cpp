@@ -1,8 +1,9 @@
 #include "app/api/routes.h"
+#include "common/split.h"
 
 #include <charconv>
-#include <thread>
 #include <exception>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -56,18 +57,13 @@ HttpResponse unavailable(const HttpRequest& req, const std::exception& e) {
   return r;
 }
 
-HttpResponse from_error(const RequestError& e) { return HttpResponse::json_error(e.status, e.message, e.code); }
+HttpResponse from_error(const RequestError& e) {
+  return HttpResponse::json_error(e.status, e.message, e.code);
+}
 
+// A trailing slash is an empty segment (no route has one, so such a path is not found).
 std::vector<std::string_view> split_path(std::string_view p) {
-  std::vector<std::string_view> out;
-  while (!p.empty()) {
-    const auto slash = p.find('/');
-    out.push_back(p.substr(0, slash));
-    if (slash == std::string_view::npos) break;
-    p.remove_prefix(slash + 1);
-    if (p.empty()) out.emplace_back();  // a trailing slash is an empty segment
-  }
-  return out;
+  return split(p, '/', TrailingField::keep);
 }
 
 // The value of `name` in a query string; nullopt when absent.
@@ -76,7 +72,8 @@ std::optional<std::string_view> query_param(std::string_view q, std::string_view
     const auto amp = q.find('&');
     const auto part = q.substr(0, amp);
     const auto eq = part.find('=');
-    if (part.substr(0, eq) == name) return eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
+    if (part.substr(0, eq) == name)
+      return eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
     if (amp == std::string_view::npos) break;
     q.remove_prefix(amp + 1);
   }
@@ -176,8 +173,8 @@ bool allows(std::string_view allow, const std::string& method) {
 
 }  // namespace
 
-Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token, std::shared_ptr<EventStreams> events,
-         DataPools data_pools)
+Api::Api(std::shared_ptr<store::ConnectionPool> pool, std::string admin_token,
+         std::shared_ptr<EventStreams> events, DataPools data_pools)
     : pool_(std::move(pool)),
       events_(std::move(events)),
       data_pools_(std::move(data_pools)),
@@ -203,7 +200,8 @@ HttpResponse Api::log_out(const std::string& business) const {
     return store::request_logout(c, business);
   });
   if (const auto* code = std::get_if<int>(&id)) {
-    if (*code == 404) return HttpResponse::json_error(404, fmt::format("business {} is not registered", business));
+    if (*code == 404)
+      return HttpResponse::json_error(404, fmt::format("business {} is not registered", business));
     return HttpResponse::json_error(409, "the account has no linked device to log out", "not_linked");
   }
   const auto request = std::get<std::int64_t>(id);
@@ -223,8 +221,20 @@ HttpResponse Api::log_out(const std::string& business) const {
 namespace {
 
 enum class Kind {
-  account, send, message, inbox, events, session, qr, pair_code, pair_code_get, webhooks, webhook, deliveries,
-  redeliver, rotate_secret
+  account,
+  send,
+  message,
+  inbox,
+  events,
+  session,
+  qr,
+  pair_code,
+  pair_code_get,
+  webhooks,
+  webhook,
+  deliveries,
+  redeliver,
+  rotate_secret
 };
 
 // /v1/accounts/{business_id}/...: the segment count and the fixed segments at 2, 4 and 6 (empty:
@@ -268,8 +278,11 @@ HttpResponse Api::handle(const HttpRequest& req) const {
   const auto& principal = std::get<Principal>(who);
 
   constexpr std::string_view kRoot = "/v1/";
-  const auto segs = split_path(std::string_view(req.path).substr(req.path.rfind(kRoot, 0) == 0 ? kRoot.size() : 0));
-  const auto not_found = [&] { return HttpResponse::json_error(404, fmt::format("no such endpoint: {}", req.path)); };
+  const auto segs =
+      split_path(std::string_view(req.path).substr(req.path.rfind(kRoot, 0) == 0 ? kRoot.size() : 0));
+  const auto not_found = [&] {
+    return HttpResponse::json_error(404, fmt::format("no such endpoint: {}", req.path));
+  };
   if (segs.empty() || segs[0] != "accounts") return not_found();
   const auto is = [&](std::string_view m) { return req.method == m || (m == "GET" && req.method == "HEAD"); };
 
@@ -287,14 +300,16 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
       const auto& b = std::get<RegisterAccountBody>(body);
       try {
-        const auto a = pool_->with([&](pg::Connection& c) { return store::add_account(c, b.business_id, b.jid); });
+        const auto a =
+            pool_->with([&](pg::Connection& c) { return store::add_account(c, b.business_id, b.jid); });
         auto r = json(201, account_json(a));
         r.headers = fmt::format("Location: /v1/accounts/{}\r\n", a.business_id);
         return r;
       } catch (const store::AlreadyExists& e) {
         return HttpResponse::json_error(409, e.what(), "already_exists");
       } catch (const store::KeyCollision& e) {
-        return HttpResponse::json_error(409, "the account's lock key collides with another account's", "key_collision");
+        return HttpResponse::json_error(409, "the account's lock key collides with another account's",
+                                        "key_collision");
       }
     }
 
@@ -355,7 +370,8 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         }
         if (!done.created && !done.same_request)
           return HttpResponse::json_error(
-              422, "this Idempotency-Key was used for a different request (another recipient, text or reply_to)",
+              422,
+              "this Idempotency-Key was used for a different request (another recipient, text or reply_to)",
               "idempotency_key_reused");
         auto r = json(202, JsonObject().str("id", done.message.id).str("status", done.message.status).done());
         r.headers = fmt::format("Location: /v1/accounts/{}/messages/{}\r\n", business, done.message.id);
@@ -365,12 +381,13 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       case Kind::message: {
         const std::string id(segs[3]);
         if (auto e = store::validate_message_id(id); !e.empty()) return HttpResponse::json_error(400, e);
-        const auto found = data_pool(business)->with([&](pg::Connection& c) -> std::variant<bool, store::OutboxMessage> {
-          if (!store::get_account(c, business)) return false;
-          auto m = store::find_outbox(c, business, id);
-          if (!m) return true;
-          return std::move(*m);
-        });
+        const auto found =
+            data_pool(business)->with([&](pg::Connection& c) -> std::variant<bool, store::OutboxMessage> {
+              if (!store::get_account(c, business)) return false;
+              auto m = store::find_outbox(c, business, id);
+              if (!m) return true;
+              return std::move(*m);
+            });
         if (auto* m = std::get_if<store::OutboxMessage>(&found)) return json(200, message_json(*m));
         if (!std::get<bool>(found)) return unknown();
         return HttpResponse::json_error(404, fmt::format("no message {} for business {}", id, business));
@@ -380,18 +397,21 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         int limit = kDefaultInboxLimit;
         if (auto a = query_param(req.query, "after")) {
           auto v = parse_nonneg(*a, INT64_MAX);
-          if (!v) return HttpResponse::json_error(400, "after must be a cursor from an earlier answer (digits)");
+          if (!v)
+            return HttpResponse::json_error(400, "after must be a cursor from an earlier answer (digits)");
           after = *v;
         }
         if (auto l = query_param(req.query, "limit")) {
           auto v = parse_nonneg(*l, kMaxInboxLimit);
-          if (!v || *v < 1) return HttpResponse::json_error(400, fmt::format("limit must be 1-{}", kMaxInboxLimit));
+          if (!v || *v < 1)
+            return HttpResponse::json_error(400, fmt::format("limit must be 1-{}", kMaxInboxLimit));
           limit = static_cast<int>(*v);
         }
-        const auto rows = data_pool(business)->with([&](pg::Connection& c) -> std::optional<std::vector<store::InboxMessage>> {
-          if (!store::get_account(c, business)) return std::nullopt;
-          return store::list_inbox(c, business, after, limit);
-        });
+        const auto rows = data_pool(business)->with(
+            [&](pg::Connection& c) -> std::optional<std::vector<store::InboxMessage>> {
+              if (!store::get_account(c, business)) return std::nullopt;
+              return store::list_inbox(c, business, after, limit);
+            });
         if (!rows) return unknown();
         std::string arr = "[";
         for (const auto& m : *rows) arr += (arr.size() > 1 ? "," : "") + inbox_json(m);
@@ -402,10 +422,8 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       case Kind::events:
         if (!events_) return HttpResponse::json_error(503, "event streams are not enabled on this pod");
         return events_->open(business, req);
-      case Kind::session:
-        return log_out(business);
-      case Kind::qr:
-        return handle_qr_request(req, pairing_);
+      case Kind::session: return log_out(business);
+      case Kind::qr: return handle_qr_request(req, pairing_);
       case Kind::pair_code: {
         auto body = parse_pair_code(req.body);
         if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
@@ -421,10 +439,11 @@ HttpResponse Api::handle(const HttpRequest& req) const {
       }
       case Kind::webhooks: {
         if (is("GET")) {
-          const auto list = data_pool(business)->with([&](pg::Connection& c) -> std::optional<std::vector<store::Webhook>> {
-            if (!store::get_account(c, business)) return std::nullopt;
-            return store::list_webhooks(c, business);
-          });
+          const auto list =
+              data_pool(business)->with([&](pg::Connection& c) -> std::optional<std::vector<store::Webhook>> {
+                if (!store::get_account(c, business)) return std::nullopt;
+                return store::list_webhooks(c, business);
+              });
           if (!list) return unknown();
           std::string arr = "[";
           for (const auto& w : *list) arr += (arr.size() > 1 ? "," : "") + webhook_json(w, false);
@@ -435,7 +454,8 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         const auto& b = std::get<WebhookBody>(body);
         try {
           const auto w = data_pool(business)->with([&](pg::Connection& c) {
-            return store::create_webhook(c, business, b.url, b.events, b.secret.value_or(generate_webhook_secret()));
+            return store::create_webhook(c, business, b.url, b.events,
+                                         b.secret.value_or(generate_webhook_secret()));
           });
           auto r = json(201, webhook_json(w, true));
           r.headers = fmt::format("Location: /v1/accounts/{}/webhooks/{}\r\n", business, w.id);
@@ -457,40 +477,42 @@ HttpResponse Api::handle(const HttpRequest& req) const {
           if (auto* e = std::get_if<RequestError>(&body)) return from_error(*e);
           rotation = std::get<RotateSecretBody>(body);
         }
-        const auto found = data_pool(business)->with([&](pg::Connection& c) -> std::variant<bool, HttpResponse> {
-          if (!store::get_account(c, business)) return false;
-          auto w = store::get_webhook(c, business, id);
-          if (!w) return true;
-          if (kind == Kind::webhook && is("GET")) return json(200, webhook_json(*w, false));
-          if (kind == Kind::webhook) {
-            store::delete_webhook(c, business, id);
-            return json(204, "");
-          }
-          if (rotation) {
-            const auto rotated = store::rotate_webhook_secret(c, business, id,
-                                                              rotation->secret.value_or(generate_webhook_secret()),
-                                                              rotation->overlap_seconds * 1000);
-            if (!rotated) return true;
-            return json(200, webhook_json(*rotated, true));
-          }
-          if (kind == Kind::deliveries) {
-            int limit = kDefaultInboxLimit;
-            if (auto l = query_param(req.query, "limit")) {
-              auto v = parse_nonneg(*l, kMaxInboxLimit);
-              if (!v || *v < 1) return HttpResponse::json_error(400, fmt::format("limit must be 1-{}", kMaxInboxLimit));
-              limit = static_cast<int>(*v);
-            }
-            std::string arr = "[";
-            for (const auto& d : store::list_deliveries(c, business, id, limit))
-              arr += (arr.size() > 1 ? "," : "") + delivery_json(d);
-            return json(200, JsonObject().raw("deliveries", arr + "]").done());
-          }
-          const auto did = parse_nonneg(segs[5], INT64_MAX);
-          if (!did) return HttpResponse::json_error(400, "delivery id must be digits");
-          if (!store::redeliver(c, business, id, *did))
-            return HttpResponse::json_error(404, fmt::format("no delivery {} of webhook {}", *did, id));
-          return json(202, JsonObject().num("id", *did).str("state", "pending").done());
-        });
+        const auto found =
+            data_pool(business)->with([&](pg::Connection& c) -> std::variant<bool, HttpResponse> {
+              if (!store::get_account(c, business)) return false;
+              auto w = store::get_webhook(c, business, id);
+              if (!w) return true;
+              if (kind == Kind::webhook && is("GET")) return json(200, webhook_json(*w, false));
+              if (kind == Kind::webhook) {
+                store::delete_webhook(c, business, id);
+                return json(204, "");
+              }
+              if (rotation) {
+                const auto rotated = store::rotate_webhook_secret(
+                    c, business, id, rotation->secret.value_or(generate_webhook_secret()),
+                    rotation->overlap_seconds * 1000);
+                if (!rotated) return true;
+                return json(200, webhook_json(*rotated, true));
+              }
+              if (kind == Kind::deliveries) {
+                int limit = kDefaultInboxLimit;
+                if (auto l = query_param(req.query, "limit")) {
+                  auto v = parse_nonneg(*l, kMaxInboxLimit);
+                  if (!v || *v < 1)
+                    return HttpResponse::json_error(400, fmt::format("limit must be 1-{}", kMaxInboxLimit));
+                  limit = static_cast<int>(*v);
+                }
+                std::string arr = "[";
+                for (const auto& d : store::list_deliveries(c, business, id, limit))
+                  arr += (arr.size() > 1 ? "," : "") + delivery_json(d);
+                return json(200, JsonObject().raw("deliveries", arr + "]").done());
+              }
+              const auto did = parse_nonneg(segs[5], INT64_MAX);
+              if (!did) return HttpResponse::json_error(400, "delivery id must be digits");
+              if (!store::redeliver(c, business, id, *did))
+                return HttpResponse::json_error(404, fmt::format("no delivery {} of webhook {}", *did, id));
+              return json(202, JsonObject().num("id", *did).str("state", "pending").done());
+            });
         if (auto* r = std::get_if<HttpResponse>(&found)) return std::move(*r);
         if (!std::get<bool>(found)) return unknown();
         return HttpResponse::json_error(404, fmt::format("no webhook {} for business {}", id, business));
@@ -507,7 +529,8 @@ HttpResponse Api::handle(const HttpRequest& req) const {
         });
         if (auto* r = std::get_if<store::PairCodeRequest>(&found)) return json(200, pair_code_json(*r));
         if (!std::get<bool>(found)) return unknown();
-        return HttpResponse::json_error(404, fmt::format("no pair-code request {} for business {}", *id, business));
+        return HttpResponse::json_error(
+            404, fmt::format("no pair-code request {} for business {}", *id, business));
       }
     }
   } catch (const pg::Error& e) {

@@ -78,6 +78,13 @@ std::optional<binary::Json> json_or_nothing(const std::string& body) {
   }
 }
 
+// The text of a string member, "" when it is missing or not a string.
+std::string_view string_field(const binary::Json& o, const char* key) {
+  const auto* f = o.find(key);
+  return f != nullptr && f->type == binary::Json::Type::string ? std::string_view(f->text)
+                                                               : std::string_view();
+}
+
 void report(const std::string& what, std::vector<std::int64_t> v) {
   wa::bench::report_ms("fleet: ", what, 52, std::move(v));
 }
@@ -140,14 +147,11 @@ class Fleet {
     const auto* accounts = j ? j->find("accounts") : nullptr;
     if (accounts == nullptr) return v;
     for (const auto& a : accounts->items) {
-      const auto* id = a.find("business_id");
-      const auto* role = a.find("role");
-      const auto* conn = a.find("connection");
-      if (id == nullptr || role == nullptr) continue;
-      if (role->text != "leader" && role->text != "active") continue;
-      v.led.insert(id->text);
-      if (conn != nullptr && conn->type == binary::Json::Type::string && conn->text == "logged_in")
-        v.logged_in.insert(id->text);
+      const auto id = string_field(a, "business_id");
+      const auto role = string_field(a, "role");
+      if (id.empty() || (role != "leader" && role != "active")) continue;
+      v.led.emplace(id);
+      if (string_field(a, "connection") == "logged_in") v.logged_in.emplace(id);
     }
     return v;
   }

@@ -141,6 +141,16 @@ struct WaClient::Impl : std::enable_shared_from_this<WaClient::Impl> {
   // connection for good (another pod may lead now; a half-saved device must not keep talking).
   // Tracking writes (`essential` false) only log other failures.
   bool store_write(const char* purpose, const std::function<void()>& write, bool essential = true);
+  // What a failed store call (other than StoreFenced) logs, and whether it ends the connection.
+  struct StoreFailure {
+    const char* log_event;
+    const char* what;  // "store write failed": the details of the end
+    bool end;
+    bool reconnect;
+  };
+  // The one guard under store_write and message_store_call: nothing after stop(); StoreFenced
+  // ends the connection as lock_lost, never to reconnect.
+  bool store_call(const char* purpose, const std::function<void()>& call, const StoreFailure& on_failure);
   bool lease_stale() const { return lease && !lease->fresh(); }
   bool may_write(std::uint64_t g, const std::function<void()>& write);
   void send(const Node& n);
@@ -218,7 +228,7 @@ struct WaClient::Impl : std::enable_shared_from_this<WaClient::Impl> {
   std::map<std::string, std::string> sent_phash;  // id -> our phash, compared with the ack's
   // id -> (group, devices that got our SKDM with it): stored as holding the key once acked.
   std::map<std::string, std::pair<std::string, std::vector<std::string>>> skdm_pending;
-  std::map<std::string, int> retries_answered;    // id -> retry receipts answered (max 5)
+  std::map<std::string, int> retries_answered;  // id -> retry receipts answered (max 5)
   bool outbox_busy = false;
   bool outbox_again = false;
   signal::ProtocolStore* send_protocol();  // protocol_store(), or null when not usable
@@ -243,8 +253,8 @@ struct WaClient::Impl : std::enable_shared_from_this<WaClient::Impl> {
   // True once the receipt is applied (stored where it changes a status): only then is it acked.
   bool on_receipt(const Node& n);
   void answer_retry(const Receipt& r);
-  void answer_group_retry(const Receipt& r, const OutboxItem& item, const binary::Jid& group, const OwnIdentity& own,
-                          const Bytes& message);
+  void answer_group_retry(const Receipt& r, const OutboxItem& item, const binary::Jid& group,
+                          const OwnIdentity& own, const Bytes& message);
 };
 
 }  // namespace wa::client

@@ -71,26 +71,7 @@ signal::ProtocolStore& WaClient::Impl::protocol_store() {
 }
 
 bool WaClient::Impl::message_store_call(const char* purpose, const std::function<void()>& call) {
-  if (stopped.load()) return false;
-  try {
-    call();
-    return true;
-  } catch (const StoreFenced& e) {
-    wa::log::warn("wa_client_store_fenced")
-        .kv("business_id", business_id)
-        .kv("purpose", purpose)
-        .kv("error", e.what());
-    end_connection(DisconnectReason::lock_lost,
-                   std::string("store write refused (") + purpose + "): " + e.what(), false);
-  } catch (const std::exception& e) {
-    wa::log::error("wa_client_message_store_failed")
-        .kv("business_id", business_id)
-        .kv("purpose", purpose)
-        .kv("error", e.what());
-    end_connection(DisconnectReason::error,
-                   std::string("message store failed (") + purpose + "): " + e.what(), true);
-  }
-  return false;
+  return store_call(purpose, call, {"wa_client_message_store_failed", "message store failed", true, true});
 }
 
 void WaClient::Impl::on_message(const Node& n) {

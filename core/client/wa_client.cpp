@@ -18,7 +18,8 @@ namespace {
 Bytes client_payload_for(const DeviceKeys& dev) {
   if (dev.paired()) {
     auto j = binary::Jid::parse(dev.jid);
-    if (!j || j->user.empty() || j->user.find_first_not_of("0123456789") != std::string::npos || j->user.size() > 19) {
+    if (!j || j->user.empty() || j->user.find_first_not_of("0123456789") != std::string::npos ||
+        j->user.size() > 19) {
       throw std::invalid_argument("stored jid is not a phone-number device JID");
     }
     return socket::login_payload(std::stoull(j->user), j->device.value_or(0));
@@ -35,7 +36,8 @@ Bytes client_payload_for(const DeviceKeys& dev) {
 }  // namespace
 
 WaClient::Impl::Impl(socket::Strand strand, std::string id, ClientOptions o, std::unique_ptr<DeviceStore> s,
-                     core::ConnectionEvents ev, std::shared_ptr<const core::Lease> l, std::unique_ptr<MessageStore> m)
+                     core::ConnectionEvents ev, std::shared_ptr<const core::Lease> l,
+                     std::unique_ptr<MessageStore> m)
     : io(std::move(strand)),
       business_id(std::move(id)),
       opt(std::move(o)),
@@ -66,7 +68,8 @@ void WaClient::Impl::crashed(const std::string& what) {
     wa::log::error("wa_client_crash_cleanup_failed").kv("business_id", business_id).kv("error", e.what());
   }
   st.store(ConnectionState::failed);
-  if (!stopped.load() && events.on_disconnect) events.on_disconnect(DisconnectReason::error, "client error: " + what);
+  if (!stopped.load() && events.on_disconnect)
+    events.on_disconnect(DisconnectReason::error, "client error: " + what);
 }
 
 void WaClient::Impl::set_state(ConnectionState s) {
@@ -82,16 +85,30 @@ void WaClient::Impl::emit_disconnect(DisconnectReason r, const std::string& deta
 }
 
 bool WaClient::Impl::store_write(const char* purpose, const std::function<void()>& write, bool essential) {
+  return store_call(purpose, write, {"wa_client_store_write_failed", "store write failed", essential, false});
+}
+
+bool WaClient::Impl::store_call(const char* purpose, const std::function<void()>& call,
+                                const StoreFailure& on_failure) {
   if (stopped.load()) return false;
   try {
-    write();
+    call();
     return true;
   } catch (const StoreFenced& e) {
-    wa::log::warn("wa_client_store_fenced").kv("business_id", business_id).kv("purpose", purpose).kv("error", e.what());
-    end_connection(DisconnectReason::lock_lost, std::string("store write refused (") + purpose + "): " + e.what(), false);
+    wa::log::warn("wa_client_store_fenced")
+        .kv("business_id", business_id)
+        .kv("purpose", purpose)
+        .kv("error", e.what());
+    end_connection(DisconnectReason::lock_lost,
+                   std::string("store write refused (") + purpose + "): " + e.what(), false);
   } catch (const std::exception& e) {
-    wa::log::error("wa_client_store_write_failed").kv("business_id", business_id).kv("purpose", purpose).kv("error", e.what());
-    if (essential) end_connection(DisconnectReason::error, std::string("store write failed (") + purpose + "): " + e.what(), false);
+    wa::log::error(on_failure.log_event)
+        .kv("business_id", business_id)
+        .kv("purpose", purpose)
+        .kv("error", e.what());
+    if (on_failure.end)
+      end_connection(DisconnectReason::error,
+                     std::string(on_failure.what) + " (" + purpose + "): " + e.what(), on_failure.reconnect);
   }
   return false;
 }
@@ -116,7 +133,10 @@ void WaClient::Impl::send(const Node& n) {
   try {
     frame = binary::encode(n, static_cast<binary::Dict>(opt.dict_version));
   } catch (const std::exception& e) {
-    wa::log::error("wa_client_encode_failed").kv("business_id", business_id).kv("stanza", n.tag).kv("error", e.what());
+    wa::log::error("wa_client_encode_failed")
+        .kv("business_id", business_id)
+        .kv("stanza", n.tag)
+        .kv("error", e.what());
     return;
   }
   std::shared_ptr<socket::FrameSocket> s;
@@ -129,7 +149,10 @@ void WaClient::Impl::send(const Node& n) {
   try {
     s->send_frame(std::move(frame));
   } catch (const std::exception& e) {
-    wa::log::error("wa_client_send_failed").kv("business_id", business_id).kv("stanza", n.tag).kv("error", e.what());
+    wa::log::error("wa_client_send_failed")
+        .kv("business_id", business_id)
+        .kv("stanza", n.tag)
+        .kv("error", e.what());
   }
 }
 
@@ -137,12 +160,16 @@ void WaClient::Impl::send(const Node& n) {
 
 void WaClient::Impl::connect() {
   if (stopped.load() || gave_up) return;
-  if (lease_stale()) return end_connection(DisconnectReason::lock_lost, "lease no longer fresh: not connecting", false);
+  if (lease_stale())
+    return end_connection(DisconnectReason::lock_lost, "lease no longer fresh: not connecting", false);
   if (!dev) {
     try {
       dev = store->load_device();
     } catch (const std::exception& e) {
-      wa::log::error("wa_client_store_read_failed").kv("business_id", business_id).kv("purpose", "load device").kv("error", e.what());
+      wa::log::error("wa_client_store_read_failed")
+          .kv("business_id", business_id)
+          .kv("purpose", "load device")
+          .kv("error", e.what());
       return schedule_reconnect(false);
     }
     if (!dev) {
@@ -169,9 +196,13 @@ void WaClient::Impl::connect() {
     co.client_payload = client_payload_for(*dev);
   } catch (const std::exception& e) {
     wa::log::error("wa_client_bad_device").kv("business_id", business_id).kv("error", e.what());
-    return end_connection(DisconnectReason::error, std::string("stored device is unusable: ") + e.what(), false);
+    return end_connection(DisconnectReason::error, std::string("stored device is unusable: ") + e.what(),
+                          false);
   }
-  wa::log::info("wa_client_connecting").kv("business_id", business_id).kv("login", dev->paired()).kv("attempt", backoff.failures());
+  wa::log::info("wa_client_connecting")
+      .kv("business_id", business_id)
+      .kv("login", dev->paired())
+      .kv("attempt", backoff.failures());
 
   // The socket is ours (and stop() can abort it) from its first byte; the send gate keeps the
   // ClientFinish, which logs the device in, back once stop() returned or the lease went stale.
@@ -181,19 +212,22 @@ void WaClient::Impl::connect() {
     auto self = w.lock();
     return self && self->may_write(g, write);
   };
-  auto s = socket::connect_and_handshake(io, std::move(co), [this, w = weak_from_this(), g](std::exception_ptr e, std::shared_ptr<socket::FrameSocket> s) {
-    if (w.expired()) {
-      if (s) s->abort();
-      return;
-    }
-    asio::dispatch(io, alive([this, g, e, s = std::move(s)] { on_connected(g, e, s); }));
-  });
+  auto s = socket::connect_and_handshake(
+      io, std::move(co),
+      [this, w = weak_from_this(), g](std::exception_ptr e, std::shared_ptr<socket::FrameSocket> s) {
+        if (w.expired()) {
+          if (s) s->abort();
+          return;
+        }
+        asio::dispatch(io, alive([this, g, e, s = std::move(s)] { on_connected(g, e, s); }));
+      });
   std::lock_guard lk(send_mu);
   if (stopped.load()) return s->abort();
   sock = std::move(s);
 }
 
-void WaClient::Impl::on_connected(std::uint64_t g, std::exception_ptr e, std::shared_ptr<socket::FrameSocket> s) {
+void WaClient::Impl::on_connected(std::uint64_t g, std::exception_ptr e,
+                                  std::shared_ptr<socket::FrameSocket> s) {
   if (g != gen || stopped.load()) {
     if (s) s->abort();
     return;
@@ -216,8 +250,9 @@ WaClient::WaClient(std::string business_id, ClientOptions options, std::unique_p
                    core::ConnectionEvents events, std::shared_ptr<const core::Lease> lease,
                    std::unique_ptr<MessageStore> messages)
     : pool_(options.io_pool ? options.io_pool : std::make_shared<socket::IoPool>(1, "client")),
-      impl_(std::make_shared<Impl>(pool_->make_strand(), std::move(business_id), std::move(options), std::move(store),
-                                   std::move(events), std::move(lease), std::move(messages))) {
+      impl_(std::make_shared<Impl>(pool_->make_strand(), std::move(business_id), std::move(options),
+                                   std::move(store), std::move(events), std::move(lease),
+                                   std::move(messages))) {
   if (!impl_->store) throw std::invalid_argument("WaClient needs a DeviceStore");
 }
 
@@ -260,7 +295,9 @@ void WaClient::stop(DisconnectReason why) {
   }));
 }
 
-core::ConnectionState WaClient::state() const { return impl_->st.load(); }
+core::ConnectionState WaClient::state() const {
+  return impl_->st.load();
+}
 
 void WaClient::outbox_ready() {
   Impl& m = *impl_;
@@ -283,11 +320,15 @@ std::string WaClient::request_pair_code(const std::string& phone, bool show_push
     throw PairCodeError(e.what());
   }
   if (!m.started.load() || m.stopped.load()) throw PairCodeError("the client is not running");
-  if (socket::IoPool::on_pool_thread()) throw PairCodeError("request_pair_code must not be called on an io pool thread");
+  if (socket::IoPool::on_pool_thread())
+    throw PairCodeError("request_pair_code must not be called on an io pool thread");
   auto done = std::make_shared<std::promise<std::string>>();
   auto fut = done->get_future();
-  asio::post(m.io, m.alive([&m, digits, show_push_notification, done] { m.start_pair_code(digits, show_push_notification, done); }));
-  if (fut.wait_for(timeout) != std::future_status::ready) throw PairCodeError("timed out waiting for the server's answer to companion_hello");
+  asio::post(m.io, m.alive([&m, digits, show_push_notification, done] {
+    m.start_pair_code(digits, show_push_notification, done);
+  }));
+  if (fut.wait_for(timeout) != std::future_status::ready)
+    throw PairCodeError("timed out waiting for the server's answer to companion_hello");
   return fut.get();
 }
 
@@ -295,7 +336,8 @@ void WaClient::logout(std::chrono::milliseconds timeout) {
   Impl& m = *impl_;
   if (!m.started.load() || m.stopped.load() || m.st.load() != core::ConnectionState::logged_in)
     throw std::runtime_error("the account is not logged in on this connection");
-  if (socket::IoPool::on_pool_thread()) throw std::logic_error("logout must not be called on an io pool thread");
+  if (socket::IoPool::on_pool_thread())
+    throw std::logic_error("logout must not be called on an io pool thread");
   auto done = std::make_shared<std::promise<void>>();
   auto fut = done->get_future();
   asio::post(m.io, m.alive([&m, done, timeout] {
@@ -303,13 +345,15 @@ void WaClient::logout(std::chrono::milliseconds timeout) {
       std::lock_guard lk(m.jid_mu);
       return m.own_jid;
     }();
-    if (own.empty()) return done->set_exception(std::make_exception_ptr(std::runtime_error("no own device JID")));
+    if (own.empty())
+      return done->set_exception(std::make_exception_ptr(std::runtime_error("no own device JID")));
     m.send_iq(
         remove_companion_device(m.ids.next(), own),
         [done](const IqResult& r) {
           if (r.answered() && r.ok()) return done->set_value();
-          done->set_exception(std::make_exception_ptr(std::runtime_error(
-              r.answered() ? "the server refused remove-companion-device" : "no answer to remove-companion-device")));
+          done->set_exception(std::make_exception_ptr(
+              std::runtime_error(r.answered() ? "the server refused remove-companion-device"
+                                              : "no answer to remove-companion-device")));
         },
         timeout);
   }));
@@ -319,16 +363,18 @@ void WaClient::logout(std::chrono::milliseconds timeout) {
   wa::log::info("wa_client_logout_sent").kv("business_id", m.business_id);
 }
 
-WaClientFactory::WaClientFactory(ClientOptions options, DeviceStoreProvider stores, MessageStoreProvider messages)
+WaClientFactory::WaClientFactory(ClientOptions options, DeviceStoreProvider stores,
+                                 MessageStoreProvider messages)
     : options_(std::move(options)), stores_(std::move(stores)), messages_(std::move(messages)) {}
 
-std::unique_ptr<core::Connection> WaClientFactory::create(const std::string& business_id, const std::string& /*jid*/,
+std::unique_ptr<core::Connection> WaClientFactory::create(const std::string& business_id,
+                                                          const std::string& /*jid*/,
                                                           core::ConnectionEvents events,
                                                           std::shared_ptr<const core::Lease> lease) {
   auto device = stores_(business_id);
   auto messages = messages_ ? messages_(business_id) : nullptr;
-  return std::make_unique<WaClient>(business_id, options_, std::move(device), std::move(events), std::move(lease),
-                                    std::move(messages));
+  return std::make_unique<WaClient>(business_id, options_, std::move(device), std::move(events),
+                                    std::move(lease), std::move(messages));
 }
 
 }  // namespace wa::client

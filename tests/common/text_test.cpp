@@ -9,6 +9,7 @@
 #include "common/hex.h"
 #include "common/json_string.h"
 #include "common/phone.h"
+#include "common/split.h"
 
 using namespace std::chrono_literals;
 
@@ -68,4 +69,17 @@ TEST_CASE("backoff: exact doubling without jitter, bounded with it", "[common][b
     CHECK(d >= 1ms);
     CHECK(d <= 2ms);
   }
+}
+
+TEST_CASE("split: fields view into the input - empty fields kept - a trailing separator only on request") {
+  using V = std::vector<std::string_view>;
+  CHECK(wa::split("", ',') == V{});
+  CHECK(wa::split("a", ',') == V{"a"});
+  CHECK(wa::split("a,,b", ',') == V{"a", "", "b"});
+  CHECK(wa::split(",a", ',') == V{"", "a"});
+  CHECK(wa::split("a,b,", ',') == V{"a", "b"});
+  CHECK(wa::split("a,b,", ',', wa::TrailingField::keep) == V{"a", "b", ""});
+  CHECK(wa::split("v1/accounts/x/", '/', wa::TrailingField::keep) == V{"v1", "accounts", "x", ""});
+  const std::string s = "p q";
+  CHECK(wa::split(s, ' ')[1].data() == s.data() + 2);
 }
