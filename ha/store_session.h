@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "store/connection_pool.h"
+#include "store/errors.h"
 #include "store/pg.h"
 
 namespace wa::ha {
@@ -65,6 +66,11 @@ class PooledReads {
       return pool_->with(std::forward<F>(f));
     } catch (const pg::Error& e) {
       if (e.connection_lost()) ok_ = false;
+      throw;
+    } catch (const store::SchemaError&) {
+      // A connection the pool opened is outside this binary's schema window (a contract
+      // migration ran): the store is unusable until reopen() passes the check again.
+      ok_ = false;
       throw;
     }
   }
