@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <thread>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "store/accounts.h"
 #include "support.h"
@@ -26,10 +26,11 @@ std::vector<std::string> args(const TestDb& db, std::vector<std::string> extra =
 
 std::int64_t holders(const TestDb& db) {
   auto c = db.connect("count lock holders");
-  auto r = c.exec("count lock holders",
-                  "SELECT count(*) FROM pg_locks l JOIN wa_accounts a ON a.lock_key = "
-                  "((l.classid::bigint << 32) | l.objid::bigint) WHERE l.locktype = 'advisory' AND l.objsubid = 1 "
-                  "AND l.granted AND a.business_id = 'acme'");
+  auto r =
+      c.exec("count lock holders",
+             "SELECT count(*) FROM pg_locks l JOIN wa_accounts a ON a.lock_key = "
+             "((l.classid::bigint << 32) | l.objid::bigint) WHERE l.locktype = 'advisory' AND l.objsubid = 1 "
+             "AND l.granted AND a.business_id = 'acme'");
   return r.i64(0, 0);
 }
 
@@ -39,15 +40,32 @@ Replica* by_pod(std::vector<std::unique_ptr<Replica>>& rs, const std::string& po
   return nullptr;
 }
 
+// Three replicas competing for "acme", standbys polling every `poll`; returns them once one leads
+// (its gain event in `first`) and `settled_sql`, a count over pg_stat_activity, reads `settled`.
+std::vector<std::unique_ptr<Replica>> start_three(TestDb& db, const char* poll, const char* settled_what,
+                                                  const char* settled_sql, std::int64_t settled,
+                                                  std::optional<wa::store::HaEvent>& first) {
+  std::vector<std::unique_ptr<Replica>> rs;
+  for (int i = 0; i < 3; ++i)
+    rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i), args(db, {"--poll-interval", poll})));
+  REQUIRE(wait_for(
+      [&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
+  auto c = db.connect();
+  REQUIRE(wait_for([&] { return c.exec(settled_what, settled_sql).i64(0, 0) == settled; }, 10s));
+  return rs;
+}
+
 }  // namespace
 
-TEST_CASE("three replicas: one leader - SIGKILL it and another leads with epoch+1 within 1 s", "[ha][pg][process]") {
+TEST_CASE("three replicas: one leader - SIGKILL it and another leads with epoch+1 within 1 s",
+          "[ha][pg][process]") {
   TestDb db;
   db.add_account("acme");
   std::vector<std::unique_ptr<Replica>> rs;
   for (int i = 0; i < 3; ++i) rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i), args(db)));
   std::optional<wa::store::HaEvent> first;
-  REQUIRE(wait_for([&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
+  REQUIRE(wait_for(
+      [&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
   // Exactly one leader, and it stays the only one across several heartbeats and standby polls.
   for (int i = 0; i < 5; ++i) {
     CHECK(holders(db) == 1);
@@ -81,31 +99,25 @@ TEST_CASE("three replicas: one leader - SIGKILL it and another leads with epoch+
   CHECK(next->pod != first->pod);
   CHECK(next->epoch == *first->epoch + 1);
   CHECK(next->kind == wa::store::EventKind::takeover);
-  const auto ms = next->at_ms - std::chrono::duration_cast<std::chrono::milliseconds>(t_kill.time_since_epoch()).count();
+  const auto ms =
+      next->at_ms - std::chrono::duration_cast<std::chrono::milliseconds>(t_kill.time_since_epoch()).count();
   INFO("SIGKILL -> takeover event after " << ms << " ms");
   CHECK(ms < 1000);
   CHECK(holders(db) == 1);
 }
 
-TEST_CASE("SIGTERM: the leader resigns - exits 0 - and a standby wins through NOTIFY in < 200 ms", "[ha][pg][process]") {
+TEST_CASE("SIGTERM: the leader resigns - exits 0 - and a standby wins through NOTIFY in < 200 ms",
+          "[ha][pg][process]") {
   TestDb db;
   db.add_account("acme");
   // Standbys poll only every 5 s: a takeover within 200 ms can only come from the NOTIFY.
-  std::vector<std::unique_ptr<Replica>> rs;
-  for (int i = 0; i < 3; ++i)
-    rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i), args(db, {"--poll-interval", "5s"})));
   std::optional<wa::store::HaEvent> first;
-  REQUIRE(wait_for([&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
   // Both standbys LISTEN and have polled once their lock session's last statement is the try-lock.
-  auto c = db.connect();
-  REQUIRE(wait_for(
-      [&] {
-        return c.exec("count polling standbys",
-                      "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/lock'"
-                      " AND query LIKE '%pg_try_advisory_lock%'")
-                   .i64(0, 0) == 2;
-      },
-      10s));
+  auto rs =
+      start_three(db, "5s", "count polling standbys",
+                  "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/lock'"
+                  " AND query LIKE '%pg_try_advisory_lock%'",
+                  2, first);
   Replica* leader = by_pod(rs, first->pod);
   leader->signal(SIGTERM);
   const auto code = leader->wait_exit(12s);
@@ -134,13 +146,16 @@ TEST_CASE("block mode replicas: SIGKILL the leader and the blocked waiter takes 
   db.add_account("acme");
   std::vector<std::unique_ptr<Replica>> rs;
   for (int i = 0; i < 3; ++i)
-    rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i), args(db, {"--standby-wait", "block", "--poll-interval", "5s"})));
+    rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i),
+                                           args(db, {"--standby-wait", "block", "--poll-interval", "5s"})));
   std::optional<wa::store::HaEvent> first;
-  REQUIRE(wait_for([&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
+  REQUIRE(wait_for(
+      [&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
   auto c = db.connect();
   REQUIRE(wait_for(
       [&] {
-        return c.exec("count waiters", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return c.exec("count waiters",
+                      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
                    .i64(0, 0) == 2;
       },
       10s));
@@ -154,7 +169,8 @@ TEST_CASE("block mode replicas: SIGKILL the leader and the blocked waiter takes 
       },
       10s));
   CHECK(next->epoch == *first->epoch + 1);
-  const auto ms = next->at_ms - std::chrono::duration_cast<std::chrono::milliseconds>(t_kill.time_since_epoch()).count();
+  const auto ms =
+      next->at_ms - std::chrono::duration_cast<std::chrono::milliseconds>(t_kill.time_since_epoch()).count();
   INFO("block mode: SIGKILL -> takeover event after " << ms << " ms");
   // Without any polling (5 s interval), only the blocked waiter can explain a fast takeover.
   CHECK(ms < 1000);
@@ -164,7 +180,8 @@ TEST_CASE("block mode replicas: SIGKILL the leader and the blocked waiter takes 
     if (r->pod() == first->pod || r->pod() == next->pod) continue;
     REQUIRE(wait_for(
         [&] {
-          return c.exec("count waiters", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+          return c.exec("count waiters",
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
                      .i64(0, 0) == 1;
         },
         10s));
@@ -173,7 +190,10 @@ TEST_CASE("block mode replicas: SIGKILL the leader and the blocked waiter takes 
     const auto code = r->wait_exit(5s);
     REQUIRE(code.has_value());
     CHECK(*code == 0);
-    INFO("blocked standby exited " << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count() << " ms after SIGTERM");
+    INFO("blocked standby exited " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - t0)
+                                          .count()
+                                   << " ms after SIGTERM");
     CHECK(std::chrono::steady_clock::now() - t0 < 3s);
     CHECK(c.exec("count waiters", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
               .i64(0, 0) == 0);
@@ -205,12 +225,14 @@ TEST_CASE("bad configuration exits 2 with one line naming the setting", "[ha][pr
   }
 }
 
-TEST_CASE("database down at start: retries - /health 200 - /ready 503 - SIGTERM exits 0", "[ha][pg][process]") {
+TEST_CASE("database down at start: retries - /health 200 - /ready 503 - SIGTERM exits 0",
+          "[ha][pg][process]") {
   TestDb db;
   db.add_account("acme");
   // Nothing listens on this port: connection refused, retried with backoff.
-  Replica down("down", {"--database-url", "host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=1",
-                        "--business-id", "acme"});
+  Replica down("down",
+               {"--database-url", "host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=1",
+                "--business-id", "acme"});
   const int port = down.http_port();
   REQUIRE(port > 0);
   REQUIRE(wait_for([&] { return down.log().find("database_unavailable") != std::string::npos; }, 10s));
@@ -225,7 +247,8 @@ TEST_CASE("database down at start: retries - /health 200 - /ready 503 - SIGTERM 
   CHECK(*code == 0);
 }
 
-TEST_CASE("a --lock-keys mode other than the cluster's stored one is refused with exit 2", "[ha][pg][process]") {
+TEST_CASE("a --lock-keys mode other than the cluster's stored one is refused with exit 2",
+          "[ha][pg][process]") {
   TestDb db;
   db.add_account("acme");
   {
@@ -250,9 +273,10 @@ TEST_CASE("shutdown deadline and second signal: a stuck resign still ends the pr
   const int deadline_case = GENERATE(0, 1);
   Replica r("stuck", args(db, {"--shutdown-timeout", deadline_case ? "1s" : "30s"}));
   REQUIRE(wait_for([&] { return wa::hatest::last_gain(wa::hatest::events(db, "acme")).has_value(); }, 20s));
-  const auto pid = c.exec("the leader's lock backend",
-                          "SELECT pid FROM pg_stat_activity WHERE application_name = 'waconnector/stuck/lock'")
-                       .i64(0, 0);
+  const auto pid =
+      c.exec("the leader's lock backend",
+             "SELECT pid FROM pg_stat_activity WHERE application_name = 'waconnector/stuck/lock'")
+          .i64(0, 0);
   // A frozen lock backend never answers the unlock: the graceful path cannot finish on its own.
   REQUIRE(kill(static_cast<pid_t>(pid), SIGSTOP) == 0);
   struct Resume {
@@ -279,8 +303,10 @@ TEST_CASE("shutdown deadline and second signal: a stuck resign still ends the pr
   }
 }
 
-TEST_CASE("SIGSTOP the leader: the database releases its lock after idle_session_timeout - on SIGCONT it fences first",
-          "[ha][pg][process]") {
+TEST_CASE(
+    "SIGSTOP the leader: the database releases its lock after idle_session_timeout - on SIGCONT it fences "
+    "first",
+    "[ha][pg][process]") {
   // A stopped process's kernel still answers TCP keepalives (and a unix socket has none), so only
   // idle_session_timeout (= fence_after + margin) frees the lock of a paused leader.
   TestDb db;
@@ -288,7 +314,8 @@ TEST_CASE("SIGSTOP the leader: the database releases its lock after idle_session
   std::vector<std::unique_ptr<Replica>> rs;
   for (int i = 0; i < 2; ++i) rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i), args(db)));
   std::optional<wa::store::HaEvent> first;
-  REQUIRE(wait_for([&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
+  REQUIRE(wait_for(
+      [&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
   Replica* leader = by_pod(rs, first->pod);
   REQUIRE(leader != nullptr);
   const auto stopped_at = std::chrono::steady_clock::now();
@@ -300,8 +327,10 @@ TEST_CASE("SIGSTOP the leader: the database releases its lock after idle_session
         return next && next->id != first->id;
       },
       30s));
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stopped_at);
-  WARN("SIGSTOP -> takeover: " << took.count() << " ms (fence_after 3 s + margin 2 s, from the last heartbeat)");
+  const auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stopped_at);
+  WARN("SIGSTOP -> takeover: " << took.count()
+                               << " ms (fence_after 3 s + margin 2 s, from the last heartbeat)");
   CHECK(next->pod != first->pod);
   // Never before the paused leader's fence deadline + margin (its last heartbeat was < 1 s before
   // the stop): 3 s + 2 s - 1 s.
@@ -313,7 +342,8 @@ TEST_CASE("SIGSTOP the leader: the database releases its lock after idle_session
   CHECK(holders(db) == 1);
 }
 
-TEST_CASE("database unavailable: the fenced event is queued and written once the database is back", "[ha][pg][process]") {
+TEST_CASE("database unavailable: the fenced event is queued and written once the database is back",
+          "[ha][pg][process]") {
   TestDb db;
   db.add_account("acme");
   std::string dbname;
@@ -326,7 +356,8 @@ TEST_CASE("database unavailable: the fenced event is queued and written once the
   // Cut the pod off: no new sessions to its database, and every existing one terminated (its
   // lock session too, so it fences while its store session cannot come back).
   auto admin = wa::pg::Connection::open(wa::hatest::base_url(), "admin");
-  admin.exec_simple("refuse connections", fmt::format("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS false", dbname).c_str());
+  admin.exec_simple("refuse connections",
+                    fmt::format("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS false", dbname).c_str());
   // The store sessions go first and the lock/liveness sessions after: terminated in the other
   // order, the pod fences at once and records the event on a store session that is still alive
   // (seen in CI). Terminate on every poll, too, so a session that slipped past the
@@ -347,14 +378,16 @@ TEST_CASE("database unavailable: the fenced event is queued and written once the
         return r.log().find("\"event\":\"ha_event_queued\"") != std::string::npos;
       },
       20s);
-  admin.exec_simple("accept connections", fmt::format("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true", dbname).c_str());
+  admin.exec_simple("accept connections",
+                    fmt::format("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true", dbname).c_str());
   INFO("replica log:\n" << r.log());
   REQUIRE(queued);
   std::optional<wa::store::HaEvent> late;
   REQUIRE(wait_for(
       [&] {
         for (const auto& e : wa::hatest::events(db, "acme"))
-          if (e.kind == wa::store::EventKind::fenced && e.details.find("recorded late") != std::string::npos) late = e;
+          if (e.kind == wa::store::EventKind::fenced && e.details.find("recorded late") != std::string::npos)
+            late = e;
         return late.has_value();
       },
       30s));
@@ -363,7 +396,8 @@ TEST_CASE("database unavailable: the fenced event is queued and written once the
   REQUIRE(wait_for(
       [&] {
         const auto ev = wa::hatest::events(db, "acme");
-        return !ev.empty() && (ev.back().kind == wa::store::EventKind::acquired || ev.back().kind == wa::store::EventKind::takeover);
+        return !ev.empty() && (ev.back().kind == wa::store::EventKind::acquired ||
+                               ev.back().kind == wa::store::EventKind::takeover);
       },
       30s));
 }
@@ -374,21 +408,13 @@ TEST_CASE("poll mode: SIGKILL is seen by the peer waiters and taken over at once
   db.add_account("acme");
   // Standbys poll only every 30 s: a takeover within 500 ms of the kill can only come from the
   // waiters on the dead pod's peer-watch lock (a normal poll lands there ~2 % of the time).
-  std::vector<std::unique_ptr<Replica>> rs;
-  for (int i = 0; i < 3; ++i)
-    rs.push_back(std::make_unique<Replica>(fmt::format("pod-{}", i), args(db, {"--poll-interval", "30s"})));
   std::optional<wa::store::HaEvent> first;
-  REQUIRE(wait_for([&] { return (first = wa::hatest::last_gain(wa::hatest::events(db, "acme"))).has_value(); }, 20s));
   // Every pod waits on both others: 3 x 2 peer sessions, named for what they are.
-  auto c = db.connect();
-  REQUIRE(wait_for(
-      [&] {
-        return c.exec("peer waiters",
-                      "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/peer'"
-                      " AND wait_event_type = 'Lock'")
-                   .i64(0, 0) == 6;
-      },
-      10s));
+  auto rs =
+      start_three(db, "30s", "peer waiters",
+                  "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/peer'"
+                  " AND wait_event_type = 'Lock'",
+                  6, first);
   Replica* leader = by_pod(rs, first->pod);
   const auto t_kill = std::chrono::system_clock::now();
   leader->signal(SIGKILL);
@@ -399,15 +425,19 @@ TEST_CASE("poll mode: SIGKILL is seen by the peer waiters and taken over at once
         return next && next->id != first->id;
       },
       40s));
-  const auto ms = next->at_ms - std::chrono::duration_cast<std::chrono::milliseconds>(t_kill.time_since_epoch()).count();
+  const auto ms =
+      next->at_ms - std::chrono::duration_cast<std::chrono::milliseconds>(t_kill.time_since_epoch()).count();
   INFO("SIGKILL -> takeover event after " << ms << " ms");
   CHECK(ms < 500);
   CHECK(next->pod != first->pod);
   CHECK(by_pod(rs, next->pod)->log().find("\"peer_gone\"") != std::string::npos);
   // The survivors re-read the live set: the dead pod's waiters are gone, one each remain.
+  auto c = db.connect();
   REQUIRE(wait_for(
       [&] {
-        return c.exec("peer waiters", "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/peer'")
+        return c.exec(
+                    "peer waiters",
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'waconnector/%/peer'")
                    .i64(0, 0) == 2;
       },
       10s));
