@@ -172,6 +172,9 @@ int cmd_run(int argc, char** argv) {
                   {"handover-interval", "HANDOVER_INTERVAL", "balanced leadership: at most one graceful handover to an account's preferred pod per this interval", "250ms"},
                   {"no-balance", "NO_BALANCE", "poll mode: every pod competes for every account (the first poller wins), no handovers", "", true},
                   {"give-up-backoff", "GIVE_UP_BACKOFF", "after a replaced/failed session, wait this long (doubling, capped at 2 min) before competing again", "2s"},
+                  {"webhook-concurrency", "WEBHOOK_CONCURRENCY", "webhook deliveries this pod POSTs at once (for every endpoint together)", "32"},
+                  {"webhook-endpoint-concurrency", "WEBHOOK_ENDPOINT_CONCURRENCY", "webhook deliveries POSTed at once to one endpoint (a slow endpoint holds only its own)", "8"},
+                  {"webhook-timeout", "WEBHOOK_TIMEOUT", "deadline of one webhook POST (connect, TLS, request, answer); a claim lasts 1.5x this, at least this + 1s", "10s"},
               });
   if (!flags.parse(argc, argv)) return 0;
 
@@ -227,6 +230,11 @@ int cmd_run(int argc, char** argv) {
   cfg.takeover_grace = flags.duration("takeover-grace");
   cfg.handover_interval = flags.duration("handover-interval");
   cfg.balance = !flags.boolean("no-balance");
+  const auto webhook_concurrency = static_cast<int>(flags.integer("webhook-concurrency", 1, 1024));
+  const auto webhook_endpoint_concurrency = static_cast<int>(flags.integer("webhook-endpoint-concurrency", 1, 1024));
+  const auto webhook_timeout = flags.duration("webhook-timeout");
+  if (webhook_timeout < std::chrono::milliseconds(100) || webhook_timeout > std::chrono::minutes(2))
+    throw ConfigError("--webhook-timeout must be from 100ms to 2m");
   cfg.version = WACONN_VERSION;
   if (auto err = ha::validate(cfg); !err.empty()) throw ConfigError(err);
   const auto [http_host, http_port] = flags.host_port("http");
@@ -472,6 +480,9 @@ int cmd_run(int argc, char** argv) {
   }
   // The accounts' webhook deliveries, sent by their leader (this pod, for those it leads).
   api::WebhookSenderOptions webhook_opts;
+  webhook_opts.concurrency = webhook_concurrency;
+  webhook_opts.endpoint_concurrency = webhook_endpoint_concurrency;
+  webhook_opts.request_timeout = webhook_timeout;
   webhook_opts.on_pending = [&metrics](std::int64_t n) { metrics.webhook_pending.Set(static_cast<double>(n)); };
   webhook_opts.on_dead_letter = [&metrics] { metrics.webhook_dead_letters.Increment(); };
   webhook_opts.tenant_pools = [tenants](const std::vector<std::string>& ids) { return tenants->tenant_pools(ids); };

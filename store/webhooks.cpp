@@ -201,60 +201,142 @@ bool redeliver(pg::Connection& conn, const std::string& business_id, const std::
   return true;
 }
 
-std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence& fence, int limit,
-                                          std::int64_t claim_ms) {
-  pg::TenantScope tenant(conn, fence.business_id());  // row-level security (0011)
-  const auto purpose = fmt::format("claim webhook deliveries of business {}", fence.business_id());
-  pg::Transaction tx(conn, purpose);
-  fence_check(conn, fence, purpose);
-  auto r = conn.exec(
-      purpose,
-      "WITH due AS ("
-      "  SELECT d.id FROM wa_webhook_deliveries d JOIN wa_webhooks w ON w.id = d.webhook_id"
-      "  WHERE d.business_id = $1 AND d.state = 'pending' AND d.next_attempt_at <= now()"
-      "    AND (d.claimed_until IS NULL OR d.claimed_until < now()) AND w.disabled_at IS NULL"
-      "  ORDER BY d.next_attempt_at, d.id LIMIT $2::int FOR UPDATE OF d SKIP LOCKED),"
-      " claimed AS ("
-      "  UPDATE wa_webhook_deliveries d SET attempts = attempts + 1, updated_at = now(),"
-      "    claimed_until = now() + ($3::bigint * interval '1 millisecond')"
-      "  FROM due WHERE d.id = due.id RETURNING d.id, d.webhook_id, d.event_id, d.attempts)"
-      " SELECT c.id, c.webhook_id, w.url, w.secret, e.id, e.type, e.seq,"
-      "   (extract(epoch FROM e.created_at) * 1000)::bigint, e.data::text, c.attempts,"
-      "   CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END,"
-      "   w.secret_sealed, w.data_key_id,"
-      "   CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret_sealed END"
-      " FROM claimed c JOIN wa_webhooks w ON w.id = c.webhook_id JOIN wa_events e ON e.id = c.event_id"
-      " ORDER BY e.seq, c.id",
-      {fence.business_id(), limit, claim_ms});
-  tx.commit();
-  std::vector<DueDelivery> out;
-  for (int i = 0; i < r.rows(); ++i) {
-    DueDelivery d;
-    d.id = r.i64(i, 0);
-    d.webhook_id = std::string(r.text(i, 1));
-    d.url = std::string(r.text(i, 2));
-    d.secret = open_secret(conn, r, i, 3, 11, 12, fence.business_id(), sealed_column::kWebhookSecret);
-    d.event_id = std::string(r.text(i, 4));
-    d.event_type = std::string(r.text(i, 5));
-    d.event_seq = r.i64(i, 6);
-    d.event_created_at_ms = r.i64(i, 7);
-    d.event_data = std::string(r.text(i, 8));
-    d.attempts = r.i64(i, 9);
-    if (!r.is_null(i, 10) || !r.is_null(i, 13))
-      d.previous_secret =
-          open_secret(conn, r, i, 10, 13, 12, fence.business_id(), sealed_column::kWebhookPreviousSecret);
-    out.push_back(std::move(d));
+namespace {
+
+// The fence part of the sender's statements: the registry rows of the accounts whose lease_epoch
+// is still the one held ($1 ids, $2 epochs), read FOR SHARE (check_epoch's lock: a new leader's
+// begin_lease UPDATE waits until the statement ended), with their position in the arrays.
+constexpr const char* kFencedAccounts =
+    "fenced AS MATERIALIZED ("
+    "  SELECT a.business_id, f.ord FROM wa_accounts a"
+    "  JOIN unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS f(business_id, epoch, ord)"
+    "    ON f.business_id = a.business_id AND f.epoch = a.lease_epoch"
+    "  FOR SHARE OF a)";
+
+struct FenceArrays {
+  std::vector<std::string> ids;
+  std::vector<std::int64_t> epochs;
+};
+
+// The unrevoked fences' ids and epochs (a revoked one is stale already: left out).
+FenceArrays fence_arrays(const std::vector<std::shared_ptr<const WriteFence>>& fences) {
+  FenceArrays out;
+  for (const auto& f : fences) {
+    if (!f || f->revoked()) continue;
+    out.ids.push_back(f->business_id());
+    out.epochs.push_back(f->epoch());
   }
   return out;
+}
+
+std::int64_t affected_rows(const pg::Result& r) {
+  const char* n = PQcmdTuples(r.get());
+  return n != nullptr && *n != '\0' ? std::stoll(n) : 0;
+}
+
+}  // namespace
+
+ClaimRound claim_due_deliveries(pg::Connection& conn, const std::vector<std::shared_ptr<const WriteFence>>& fences,
+                                const ClaimLimits& limits, std::int64_t claim_ms) {
+  ClaimRound out;
+  const auto f = fence_arrays(fences);
+  if (f.ids.empty()) return out;
+  pg::TenantScope tenant(conn, f.ids);  // row-level security (0011)
+  std::vector<std::string> busy_ids;
+  std::vector<std::int64_t> busy_n;
+  for (const auto& [w, n] : limits.in_flight) {
+    busy_ids.push_back(w);
+    busy_n.push_back(n);
+  }
+  // Each endpoint's LATERAL takes its oldest due rows (FOR UPDATE SKIP LOCKED: a window function
+  // cannot share a level with a row lock, and LIMIT cannot name the outer row), the window keeps
+  // what its free slots allow, and the pod's limit is filled round robin over the endpoints.
+  // One statement: a plain autocommit, its locks held to its end.
+  auto r = conn.exec(
+      fmt::format("claim webhook deliveries of {} accounts", f.ids.size()),
+      (std::string("WITH ") + kFencedAccounts +
+       ", busy AS (SELECT * FROM unnest($3::text[], $4::bigint[]) AS b(webhook_id, n)),"
+       " due AS ("
+       "  SELECT x.id, x.next_attempt_at, b.n,"
+       "    row_number() OVER (PARTITION BY x.webhook_id ORDER BY x.next_attempt_at, x.id) AS rn"
+       "  FROM wa_webhooks w JOIN fenced f ON f.business_id = w.business_id"
+       "  LEFT JOIN busy b ON b.webhook_id = w.id"
+       "  CROSS JOIN LATERAL ("
+       "    SELECT d.id, d.webhook_id, d.next_attempt_at FROM wa_webhook_deliveries d"
+       "    WHERE d.webhook_id = w.id AND d.state = 'pending' AND d.next_attempt_at <= now()"
+       "      AND (d.claimed_until IS NULL OR d.claimed_until < now()) AND d.id <> ALL ($5::bigint[])"
+       "    ORDER BY d.next_attempt_at, d.id LIMIT $6::int FOR UPDATE OF d SKIP LOCKED) x"
+       "  WHERE w.disabled_at IS NULL),"
+       " pick AS (SELECT id FROM due WHERE rn <= $6::int - coalesce(n, 0)"
+       "  ORDER BY rn, next_attempt_at, id LIMIT $7::int),"
+       " claimed AS ("
+       "  UPDATE wa_webhook_deliveries d SET attempts = attempts + 1, updated_at = now(),"
+       "    claimed_until = now() + ($8::bigint * interval '1 millisecond')"
+       "  FROM pick WHERE d.id = pick.id RETURNING d.id, d.business_id, d.webhook_id, d.event_id, d.attempts),"
+       " head AS (SELECT (SELECT count(*) FROM wa_webhook_deliveries"
+       "    WHERE business_id = ANY ($1::text[]) AND state = 'pending') AS pending,"
+       "   (SELECT coalesce(string_agg(ord::text, ','), '') FROM fenced) AS fenced)"
+       " SELECT h.pending, h.fenced, c.id, c.business_id, c.webhook_id, w.url, w.secret, e.id, e.type, e.seq,"
+       "   (extract(epoch FROM e.created_at) * 1000)::bigint, e.data::text, c.attempts,"
+       "   CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END,"
+       "   w.secret_sealed, w.data_key_id,"
+       "   CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret_sealed END"
+       " FROM head h LEFT JOIN (claimed c JOIN wa_webhooks w ON w.id = c.webhook_id"
+       "   JOIN wa_events e ON e.id = c.event_id) ON true"
+       " ORDER BY c.business_id, e.seq, c.id")
+          .c_str(),
+      {pg::Param::array(f.ids), pg::Param::array(f.epochs), pg::Param::array(busy_ids), pg::Param::array(busy_n),
+       pg::Param::array(limits.exclude), std::max(limits.per_endpoint, 0), std::max(limits.total, 0), claim_ms});
+  if (r.rows() == 0) return out;
+  out.pending = r.i64(0, 0);
+  for (const auto& ord : split(r.text(0, 1), ','))
+    if (!ord.empty()) out.fenced.push_back(f.ids.at(std::stoul(std::string(ord)) - 1));
+  for (int i = 0; i < r.rows(); ++i) {
+    if (r.is_null(i, 2)) continue;  // nothing claimed: the head row alone
+    DueDelivery d;
+    d.id = r.i64(i, 2);
+    d.business_id = std::string(r.text(i, 3));
+    d.webhook_id = std::string(r.text(i, 4));
+    d.url = std::string(r.text(i, 5));
+    d.secret = open_secret(conn, r, i, 6, 14, 15, d.business_id, sealed_column::kWebhookSecret);
+    d.event_id = std::string(r.text(i, 7));
+    d.event_type = std::string(r.text(i, 8));
+    d.event_seq = r.i64(i, 9);
+    d.event_created_at_ms = r.i64(i, 10);
+    d.event_data = std::string(r.text(i, 11));
+    d.attempts = r.i64(i, 12);
+    if (!r.is_null(i, 13) || !r.is_null(i, 16))
+      d.previous_secret =
+          open_secret(conn, r, i, 13, 16, 15, d.business_id, sealed_column::kWebhookPreviousSecret);
+    out.due.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence& fence, int limit,
+                                          std::int64_t claim_ms) {
+  const auto purpose = fmt::format("claim webhook deliveries of business {}", fence.business_id());
+  if (fence.revoked())
+    refuse_write(fence.business_id(), fence.epoch(), std::nullopt, purpose, fence.refused_counter());
+  ClaimLimits limits;
+  limits.total = limit;
+  limits.per_endpoint = limit;
+  auto round = claim_due_deliveries(
+      conn, {std::make_shared<const WriteFence>(fence.business_id(), fence.epoch())}, limits, claim_ms);
+  if (round.fenced.empty()) {  // stale: the same refusal (and count) as check_epoch's
+    pg::Transaction tx(conn, purpose);
+    fence_check(conn, fence, purpose);
+  }
+  return std::move(round.due);
 }
 
 void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t delivery_id,
                      DeliveryOutcome outcome, std::optional<int> http_status,
                      const std::optional<std::string>& error, std::int64_t retry_in_ms) {
-  pg::TenantScope tenant(conn, fence.business_id());  // row-level security (0011)
   const auto purpose = fmt::format("record webhook delivery of business {}", fence.business_id());
-  pg::Transaction tx(conn, purpose);
-  fence_check(conn, fence, purpose);
+  if (fence.revoked())
+    refuse_write(fence.business_id(), fence.epoch(), std::nullopt, purpose, fence.refused_counter());
+  pg::TenantScope tenant(conn, fence.business_id());  // row-level security (0011)
   const char* state = outcome == DeliveryOutcome::delivered ? "delivered"
                       : outcome == DeliveryOutcome::retry   ? "pending"
                                                             : "dead";
@@ -262,19 +344,25 @@ void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t
   if (http_status) status = *http_status;
   std::optional<std::string> err = error;
   if (err && err->size() > 500) err->resize(500);
-  auto r =
-      conn.exec(purpose,
-                "UPDATE wa_webhook_deliveries SET state = $3, last_status = $4::int, last_error = $5,"
-                " claimed_until = NULL, updated_at = now(),"
-                " next_attempt_at = now() + ($6::bigint * interval '1 millisecond')"
-                " WHERE business_id = $1 AND id = $2::bigint RETURNING webhook_id",
-                {fence.business_id(), delivery_id, state, pg::Param(status), pg::Param(err), retry_in_ms});
-  if (outcome == DeliveryOutcome::gone && r.rows() > 0)
-    conn.exec(purpose,
-              "UPDATE wa_webhooks SET disabled_at = now(), disabled_reason = 'the receiver answered 410 Gone'"
-              " WHERE id = $1 AND disabled_at IS NULL",
-              {std::string(r.text(0, 0))});
-  tx.commit();
+  // One statement (a round trip per outcome): the fence (check_epoch's FOR SHARE read), the row,
+  // and on 410 the endpoint.
+  auto r = conn.exec(
+      purpose,
+      "WITH fenced AS MATERIALIZED (SELECT lease_epoch FROM wa_accounts WHERE business_id = $1 FOR SHARE),"
+      " done AS ("
+      "  UPDATE wa_webhook_deliveries SET state = $3, last_status = $4::int, last_error = $5,"
+      "    claimed_until = NULL, updated_at = now(),"
+      "    next_attempt_at = now() + ($6::bigint * interval '1 millisecond')"
+      "  WHERE business_id = $1 AND id = $2::bigint"
+      "    AND EXISTS (SELECT 1 FROM fenced WHERE lease_epoch = $7::bigint) RETURNING webhook_id),"
+      " off AS ("
+      "  UPDATE wa_webhooks w SET disabled_at = now(), disabled_reason = 'the receiver answered 410 Gone'"
+      "  FROM done WHERE $8::boolean AND w.id = done.webhook_id AND w.disabled_at IS NULL)"
+      " SELECT (SELECT lease_epoch FROM fenced)",
+      {fence.business_id(), delivery_id, state, pg::Param(status), pg::Param(err), retry_in_ms, fence.epoch(),
+       outcome == DeliveryOutcome::gone});
+  const std::optional<std::int64_t> current = r.is_null(0, 0) ? std::nullopt : std::optional(r.i64(0, 0));
+  if (current != fence.epoch()) refuse_write(fence.business_id(), fence.epoch(), current, purpose, fence.refused_counter());
 }
 
 std::int64_t prune_events(pg::Connection& conn, const WriteFence& fence, std::int64_t max_age_ms) {
@@ -289,8 +377,23 @@ std::int64_t prune_events(pg::Connection& conn, const WriteFence& fence, std::in
                      "   AND d.state = 'pending')",
                      {fence.business_id(), max_age_ms});
   tx.commit();
-  const char* n = PQcmdTuples(r.get());
-  return n != nullptr && *n != '\0' ? std::stoll(n) : 0;
+  return affected_rows(r);
+}
+
+std::int64_t prune_events(pg::Connection& conn, const std::vector<std::shared_ptr<const WriteFence>>& fences,
+                          std::int64_t max_age_ms) {
+  const auto f = fence_arrays(fences);
+  if (f.ids.empty()) return 0;
+  pg::TenantScope tenant(conn, f.ids);  // row-level security (0011)
+  auto r = conn.exec(fmt::format("prune events of {} accounts", f.ids.size()),
+                     (std::string("WITH ") + kFencedAccounts +
+                      " DELETE FROM wa_events e USING fenced f WHERE e.business_id = f.business_id"
+                      " AND e.created_at < now() - ($3::bigint * interval '1 millisecond')"
+                      " AND NOT EXISTS (SELECT 1 FROM wa_webhook_deliveries d WHERE d.event_id = e.id"
+                      "   AND d.state = 'pending')")
+                         .c_str(),
+                     {pg::Param::array(f.ids), pg::Param::array(f.epochs), max_age_ms});
+  return affected_rows(r);
 }
 
 std::int64_t count_pending_deliveries(pg::Connection& conn, const std::vector<std::string>& business_ids) {

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,6 +76,7 @@ bool redeliver(pg::Connection& conn, const std::string& business_id, const std::
 
 struct DueDelivery {
   std::int64_t id = 0;
+  std::string business_id;
   std::string webhook_id;
   std::string url;
   std::string secret;
@@ -86,14 +89,40 @@ struct DueDelivery {
   std::optional<std::string> previous_secret = std::nullopt;  // during a rotation window: signs too
 };
 
-// Claims up to `limit` due deliveries of the fence's account for `claim_ms` (another claimer
-// skips them meanwhile) and counts an attempt. Fenced: throws EpochMoved for a stale epoch.
+// What one claim may take: the sender's free slots.
+struct ClaimLimits {
+  int total = 20;         // deliveries at most (the pod's free slots)
+  int per_endpoint = 4;   // in flight per endpoint at most, those in `in_flight` included
+  std::map<std::string, int> in_flight;  // endpoint (webhook id) -> its deliveries in flight now
+  // Deliveries in flight now: never claimed again meanwhile (a redeliver clears a claim).
+  std::vector<std::int64_t> exclude;
+};
+
+struct ClaimRound {
+  std::vector<DueDelivery> due;  // by account, then event sequence
+  std::int64_t pending = 0;      // the accounts' deliveries not yet delivered or given up
+  std::vector<std::string> fenced;  // the accounts whose fence held (the others are stale)
+};
+
+// The sender's round for every led account of one database, in ONE statement (its cost does
+// not grow with accounts or endpoints in round trips): claims due deliveries within `limits`,
+// round robin over the endpoints (each endpoint's most overdue first), for `claim_ms` (another
+// claimer skips them meanwhile), and counts an attempt. Only the accounts whose lease_epoch is
+// still the fence's are claimed from: their registry rows are read FOR SHARE in the statement, as
+// check_epoch does, so a new leader's begin_lease waits for it; a stale or revoked fence claims
+// nothing. Also answers the pending count of the fences' accounts.
+ClaimRound claim_due_deliveries(pg::Connection& conn, const std::vector<std::shared_ptr<const WriteFence>>& fences,
+                                const ClaimLimits& limits, std::int64_t claim_ms);
+
+// claim_due_deliveries for one account, up to `limit`, without a per-endpoint bound. Throws
+// EpochMoved for a stale epoch.
 std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence& fence, int limit,
                                           std::int64_t claim_ms);
 
 enum class DeliveryOutcome { delivered, retry, dead, gone };
 // Records an attempt's outcome: delivered; retry after `retry_in_ms`; dead (schedule exhausted);
-// gone (410: the delivery is dead and the endpoint disabled). Fenced.
+// gone (410: the delivery is dead and the endpoint disabled). Fenced, in one statement (throws
+// EpochMoved for a stale epoch).
 void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t delivery_id,
                      DeliveryOutcome outcome, std::optional<int> http_status,
                      const std::optional<std::string>& error, std::int64_t retry_in_ms = 0);
@@ -102,6 +131,9 @@ void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t
 // finished deliveries go with them): the event log and the delivery log keep that long. Fenced
 // (only the leader prunes). Returns the number of events deleted.
 std::int64_t prune_events(pg::Connection& conn, const WriteFence& fence, std::int64_t max_age_ms);
+// The same for every fence's account in one statement; a stale or revoked fence prunes nothing.
+std::int64_t prune_events(pg::Connection& conn, const std::vector<std::shared_ptr<const WriteFence>>& fences,
+                          std::int64_t max_age_ms);
 
 // Deliveries of these accounts not yet delivered or given up (the webhook backlog gauge).
 std::int64_t count_pending_deliveries(pg::Connection& conn, const std::vector<std::string>& business_ids);

@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <system_error>
 #include <ctime>
 #include <exception>
 
@@ -57,71 +58,232 @@ std::string WebhookSender::envelope(const std::string& business_id, const std::s
 
 WebhookSender::WebhookSender(store::NotifyHub& hub, std::shared_ptr<store::ConnectionPool> pool, LedAccounts led,
                              WebhookSenderOptions options)
-    : led_(std::move(led)),
+    : control_(pool),
+      led_(std::move(led)),
       options_(std::move(options)),
       worker_(hub, std::move(pool), {"webhook_sender", std::string(store::kWebhookChannel), options_.poll_interval, true},
               [this](store::ConnectionPool& p, bool) { round(p); }) {}
 
-void WebhookSender::round(store::ConnectionPool& control) {
-  const auto claim_ms = options_.request_timeout.count() + 5000;
-  const auto led = led_();
-  // A tenant account's events, endpoints and deliveries live in its tenant database.
-  std::map<std::string, std::shared_ptr<store::ConnectionPool>> tenant;
-  if (options_.tenant_pools) {
-    std::vector<std::string> ids;
-    for (const auto& fence : led) ids.push_back(fence->business_id());
-    tenant = options_.tenant_pools(ids);
+WebhookSender::~WebhookSender() { stop(); }
+
+void WebhookSender::stop() {
+  worker_.stop();  // no new claims from here on
+  std::list<Flight> flights;
+  {
+    std::lock_guard lk(mu_);
+    stopped_ = true;
+    flights.swap(flights_);
   }
-  const auto pool_of = [&](const std::string& b) -> store::ConnectionPool& {
-    const auto it = tenant.find(b);
-    return it == tenant.end() ? control : *it->second;
-  };
-  if (std::chrono::steady_clock::now() >= next_prune_) {
-    next_prune_ = std::chrono::steady_clock::now() + options_.prune_interval;
-    for (const auto& fence : led) {
-      try {
-        const auto n = pool_of(fence->business_id()).with(
-            [&](pg::Connection& c) { return store::prune_events(c, *fence, options_.event_retention.count()); });
-        if (n > 0) log::info("events_pruned").kv("business_id", fence->business_id()).kv("events", n);
-      } catch (const store::EpochMoved&) {
-      }
-    }
+  for (auto& f : flights)
+    if (f.thread.joinable()) f.thread.join();
+}
+
+std::chrono::milliseconds WebhookSender::claim_lease(std::chrono::milliseconds request_timeout) {
+  // The POST's deadline counts from before the claim, so the lease outlives it by the margin
+  // whatever the pod's scheduling; 10 s -> 15 s.
+  return request_timeout + std::max<std::chrono::milliseconds>(std::chrono::seconds(1), request_timeout / 2);
+}
+
+int WebhookSender::in_flight() const {
+  std::lock_guard lk(mu_);
+  return in_flight_;
+}
+
+std::vector<WebhookSender::Database> WebhookSender::databases(const Fences& led) {
+  // Ask for the tenant databases of the accounts led under a lease not seen yet (one query, only
+  // when the led set changed); forget the accounts no longer led.
+  std::vector<std::string> unknown;
+  std::map<std::string, TenantEntry> next;
+  for (const auto& f : led) {
+    const auto it = tenant_of_.find(f->business_id());
+    if (it != tenant_of_.end() && it->second.fence.lock() == f)
+      next.emplace(f->business_id(), it->second);
+    else
+      unknown.push_back(f->business_id());
   }
-  for (const auto& fence : led) {
-    if (worker_.stopping()) break;
-    if (const auto t = tenant.find(fence->business_id()); t != tenant.end() && options_.tenant_round) {
-      try {
-        options_.tenant_round(*fence, control, *t->second);
-      } catch (const store::EpochMoved&) {
-        continue;
-      } catch (const std::exception& e) {
-        log::warn("tenant_round_failed").kv("business_id", fence->business_id()).kv("error", e.what());
+  if (!unknown.empty()) {
+    const auto found = options_.tenant_pools ? options_.tenant_pools(unknown)
+                                             : std::map<std::string, std::shared_ptr<store::ConnectionPool>>{};
+    for (const auto& f : led)
+      if (!next.count(f->business_id())) {
+        const auto t = found.find(f->business_id());
+        next[f->business_id()] = TenantEntry{f, t == found.end() ? nullptr : t->second};
       }
+  }
+  tenant_of_ = std::move(next);
+  std::vector<Database> out;
+  out.push_back({control_, {}, false});
+  for (const auto& f : led) {
+    const auto& pool = tenant_of_.at(f->business_id()).pool;
+    if (!pool) {
+      out.front().fences.push_back(f);
+      continue;
     }
-    std::vector<store::DueDelivery> due;
+    auto it = std::find_if(out.begin(), out.end(), [&](const Database& d) { return d.pool == pool; });
+    if (it == out.end()) it = out.insert(out.end(), Database{pool, {}, true});
+    it->fences.push_back(f);
+  }
+  if (out.front().fences.empty()) out.erase(out.begin());
+  return out;
+}
+
+void WebhookSender::round(store::ConnectionPool&) {
+  reap_flights();
+  auto led = led_();
+  std::erase_if(led, [](const auto& f) { return !f || f->revoked(); });
+  const auto dbs = databases(led);
+  // A database that fails does not stop the others; the first error is the round's.
+  std::exception_ptr error;
+  const auto each = [&](const Database& db, const auto& fn) {
     try {
-      due = pool_of(fence->business_id()).with(
-          [&](pg::Connection& c) { return store::claim_deliveries(c, *fence, options_.batch, claim_ms); });
+      fn();
     } catch (const store::EpochMoved&) {
-      continue;  // no longer ours: the new leader sends them
+    } catch (const std::exception& e) {
+      if (!db.tenant) throw;
+      log::warn("webhook_tenant_round_failed").kv("accounts", static_cast<std::int64_t>(db.fences.size())).kv("error", e.what());
+      if (!error) error = std::current_exception();
     }
-    for (const auto& d : due) {
-      if (worker_.stopping()) break;
-      if (!deliver(pool_of(fence->business_id()), *fence, d)) break;
-    }
+  };
+  if (Clock::now() >= next_prune_) {
+    next_prune_ = Clock::now() + options_.prune_interval;
+    for (const auto& db : dbs)
+      each(db, [&] {
+        const auto n = db.pool->with(
+            [&](pg::Connection& c) { return store::prune_events(c, db.fences, options_.event_retention.count()); });
+        if (n > 0) log::info("events_pruned").kv("accounts", static_cast<std::int64_t>(db.fences.size())).kv("events", n);
+      });
   }
-  if (options_.on_pending) {
-    std::vector<std::string> ids;
-    for (const auto& fence : led)
-      if (!tenant.count(fence->business_id())) ids.push_back(fence->business_id());
-    auto n = control.with([&](pg::Connection& c) { return store::count_pending_deliveries(c, ids); });
-    for (const auto& [b, p] : tenant)
-      n += p->with([&, b = b](pg::Connection& c) { return store::count_pending_deliveries(c, {b}); });
-    options_.on_pending(n);
+  // The relay of tenant accounts' account.* events into their databases (options_.tenant_round).
+  if (options_.tenant_round)
+    for (const auto& db : dbs) {
+      if (!db.tenant) continue;
+      for (const auto& fence : db.fences) {
+        if (worker_.stopping()) return;
+        try {
+          options_.tenant_round(*fence, *control_, *db.pool);
+        } catch (const store::EpochMoved&) {
+        } catch (const std::exception& e) {
+          log::warn("tenant_round_failed").kv("business_id", fence->business_id()).kv("error", e.what());
+        }
+      }
+    }
+  std::int64_t pending = 0;
+  bool all_counted = true;
+  for (const auto& db : dbs) {
+    if (worker_.stopping()) return;
+    bool counted = false;
+    each(db, [&] {
+      pending += claim_and_start(db, Clock::now());
+      counted = true;
+    });
+    all_counted = all_counted && counted;
+  }
+  if (options_.on_pending && all_counted) options_.on_pending(pending);
+  if (error) std::rethrow_exception(error);
+}
+
+std::int64_t WebhookSender::claim_and_start(const Database& db, Clock::time_point now) {
+  store::ClaimLimits limits;
+  int before = 0;
+  {
+    std::lock_guard lk(mu_);
+    before = in_flight_;
+    limits.total = std::max(0, options_.concurrency - in_flight_);
+    // No free slot: the statement only counts the backlog (no row is claimed or locked).
+    limits.per_endpoint = limits.total > 0 ? options_.endpoint_concurrency : 0;
+    limits.in_flight = per_endpoint_;
+    limits.exclude.assign(flying_ids_.begin(), flying_ids_.end());
+    if (limits.total == 0) more_ = true;
+  }
+  const auto lease = claim_lease(options_.request_timeout);
+  // The POST's deadline counts from before the claim: it ends before the lease does.
+  const auto deadline = now + options_.request_timeout;
+  auto claimed = db.pool->with(
+      [&](pg::Connection& c) { return store::claim_due_deliveries(c, db.fences, limits, lease.count()); });
+  // Left work behind for lack of slots (the pod's, or an endpoint's): a slot that frees up wakes
+  // the next round at once instead of at the next poll.
+  std::map<std::string, int> per_endpoint;
+  for (const auto& d : claimed.due) per_endpoint[d.webhook_id]++;
+  bool capped = limits.total > 0 && static_cast<int>(claimed.due.size()) >= limits.total;
+  for (const auto& [w, n] : per_endpoint) {
+    const auto busy = limits.in_flight.find(w);
+    if (n + (busy == limits.in_flight.end() ? 0 : busy->second) >= limits.per_endpoint) capped = true;
+  }
+  if (capped) {
+    bool landed = false;
+    {
+      std::lock_guard lk(mu_);
+      landed = in_flight_ < before;  // a slot freed while the statement ran: no landing will wake us
+      if (!landed) more_ = true;
+    }
+    if (landed) worker_.wake();
+  }
+  std::map<std::string, std::shared_ptr<const store::WriteFence>> fence_of;
+  for (const auto& f : db.fences) fence_of[f->business_id()] = f;
+  for (auto& d : claimed.due) {
+    auto fence = fence_of.at(d.business_id);
+    start_flight(db.pool, std::move(fence), std::move(d), deadline);
+  }
+  return claimed.pending;
+}
+
+void WebhookSender::start_flight(const std::shared_ptr<store::ConnectionPool>& pool,
+                                 std::shared_ptr<const store::WriteFence> fence, store::DueDelivery d,
+                                 Clock::time_point deadline) {
+  std::lock_guard lk(mu_);
+  if (stopped_) return;  // the claim runs out; the next leader or round sends it
+  in_flight_++;
+  per_endpoint_[d.webhook_id]++;
+  flying_ids_.insert(d.id);
+  const auto it = flights_.emplace(flights_.end());
+  const auto landed = [this, it](const std::string& webhook_id, std::int64_t id) {
+    bool wake = false;
+    {
+      std::lock_guard g(mu_);
+      in_flight_--;
+      if (--per_endpoint_[webhook_id] <= 0) per_endpoint_.erase(webhook_id);
+      flying_ids_.erase(id);
+      it->done = true;
+      wake = more_;
+      more_ = false;
+    }
+    if (wake) worker_.wake();
+  };
+  try {
+    it->thread = std::thread([this, pool, fence = std::move(fence), d = std::move(d), deadline, landed] {
+      try {
+        deliver(*pool, *fence, d, deadline);
+      } catch (const std::exception& e) {
+        // The outcome was not recorded: the claim runs out and the delivery is retried.
+        log::warn("webhook_record_failed").kv("business_id", fence->business_id()).kv("delivery_id", d.id).kv("error", e.what());
+      }
+      landed(d.webhook_id, d.id);
+    });
+  } catch (const std::system_error& e) {
+    // No thread for it: undone here; its claim runs out and it is claimed again.
+    in_flight_--;
+    if (--per_endpoint_[d.webhook_id] <= 0) per_endpoint_.erase(d.webhook_id);
+    flying_ids_.erase(d.id);
+    flights_.erase(it);
+    log::warn("webhook_thread_failed").kv("error", e.what());
   }
 }
 
-bool WebhookSender::deliver(store::ConnectionPool& pool, const store::WriteFence& fence, const store::DueDelivery& d) {
+void WebhookSender::reap_flights() {
+  std::list<Flight> ended;
+  {
+    std::lock_guard lk(mu_);
+    for (auto it = flights_.begin(); it != flights_.end();) {
+      const auto next = std::next(it);
+      if (it->done) ended.splice(ended.end(), flights_, it);
+      it = next;
+    }
+  }
+  for (auto& f : ended) f.thread.join();  // each has only its return left
+}
+
+void WebhookSender::deliver(store::ConnectionPool& pool, const store::WriteFence& fence, const store::DueDelivery& d,
+                            Clock::time_point deadline) {
   const auto body =
       envelope(fence.business_id(), d.event_id, d.event_type, d.event_seq, d.event_created_at_ms, d.event_data);
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
@@ -131,12 +293,15 @@ bool WebhookSender::deliver(store::ConnectionPool& pool, const store::WriteFence
   std::int64_t retry_in = 0;
   std::string why;
   const auto url = parse_webhook_url(d.url, &why);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   if (!url) {
     error = why;
+  } else if (left.count() <= 0) {
+    error = "the claim ran out before the attempt";  // never POSTed past the claim's lease
   } else {
     std::string headers = fmt::format("webhook-id: {}\r\nwebhook-timestamp: {}\r\nwebhook-signature: {}\r\n",
                                       d.event_id, now, signature_header(d, now, body));
-    const auto r = post_webhook(*url, headers, body, options_.request_timeout);
+    const auto r = post_webhook(*url, headers, body, left);
     status = r.status;
     if (!r.status) error = r.error;
     if (r.status && *r.status >= 200 && *r.status < 300) {
@@ -158,7 +323,7 @@ bool WebhookSender::deliver(store::ConnectionPool& pool, const store::WriteFence
   try {
     pool.with([&](pg::Connection& c) { store::finish_delivery(c, fence, d.id, outcome, status, error, retry_in); });
   } catch (const store::EpochMoved&) {
-    return false;  // the claim runs out and the new leader retries it (same event id)
+    return;  // the claim runs out and the new leader retries it (same event id)
   }
   // Counted once recorded, so a reader of the counters finds the rows written.
   if (outcome == store::DeliveryOutcome::delivered) delivered_++;
@@ -178,7 +343,6 @@ bool WebhookSender::deliver(store::ConnectionPool& pool, const store::WriteFence
                      : outcome == store::DeliveryOutcome::gone    ? "gone"
                                                                   : "dead")
       .kv("error", error.value_or(""));
-  return true;
 }
 
 }  // namespace wa::app::api

@@ -1,22 +1,34 @@
-// The leader's webhook sender: a thread in `waconnector run` that delivers the due webhook
-// deliveries (store/webhooks.h) of the accounts this pod leads. Woken through the pod's notify hub
-// on store::kWebhookChannel and polling as well (ha::NotifyWorker); every claim and every outcome is fenced by the
-// account's WriteFence, so a pod that lost the account stops at its next write and the new
-// leader picks the deliveries up (a claim of a dead sender runs out after the request timeout).
+// The leader's webhook sender in `waconnector run`: delivers the due webhook deliveries
+// (store/webhooks.h) of the accounts this pod leads, several at once. A dispatcher thread
+// (ha::NotifyWorker: woken through the pod's notify hub on store::kWebhookChannel, when a slot
+// frees up while work was left, and polling) claims in ONE statement per database per round for
+// every led account (store::claim_due_deliveries) at most as many deliveries as it has free
+// slots: `concurrency` in flight per pod, `endpoint_concurrency` per endpoint, so a slow or dead
+// endpoint holds its own slots only. Each claimed delivery is POSTed at once on a thread of its
+// own (with the claim's deadline) and its outcome recorded there. Every claim and every outcome
+// is fenced by the account's WriteFence, so a pod that lost the account stops at its next write;
+// a claim is a lease in PostgreSQL (request timeout + a margin), longer than the POST may take,
+// so no other pod POSTs the delivery meanwhile, and a pod that died mid-delivery leaves a claim
+// that runs out: the next leader sends it again under the same webhook-id.
 // Each POST carries the Standard Webhooks headers (webhook-id = the event id, the same on every
 // retry; webhook-timestamp; webhook-signature v1). Retries follow `schedule` with jitter: a 2xx
 // delivers, 410 disables the endpoint, 429/503 wait at least Retry-After, anything else retries
-// until the schedule is exhausted (dead letter, visible in the delivery log). The POSTs run on
-// this thread with their own deadline and hold no pooled connection meanwhile.
+// until the schedule is exhausted (dead letter, visible in the delivery log). A POST holds no
+// pooled connection. Deliveries in flight together may arrive out of order: the envelope's
+// per-account `sequence` orders them.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ha/notify_worker.h"
@@ -35,7 +47,8 @@ struct WebhookSenderOptions {
   std::chrono::milliseconds request_timeout{10000};  // connect + TLS + send + answer
   std::chrono::milliseconds poll_interval{1000};     // also the reconnect delay after an error
   std::chrono::milliseconds max_retry_after{std::chrono::hours(24)};
-  int batch = 20;
+  int concurrency = 32;          // deliveries in flight per pod (threads while they last)
+  int endpoint_concurrency = 8;  // deliveries in flight per endpoint
   // Events (and their finished deliveries) older than this are deleted by the leader.
   std::chrono::milliseconds event_retention{std::chrono::hours(24 * 7)};
   std::chrono::milliseconds prune_interval{std::chrono::minutes(10)};
@@ -59,27 +72,70 @@ class WebhookSender {
 
   WebhookSender(store::NotifyHub& hub, std::shared_ptr<store::ConnectionPool> pool, LedAccounts led,
                 WebhookSenderOptions options = {});
-  // Not copyable (the worker is not); destruction stops the worker first (declared last).
+  ~WebhookSender();  // stop()
+  WebhookSender(const WebhookSender&) = delete;
+  WebhookSender& operator=(const WebhookSender&) = delete;
 
-  void stop() { worker_.stop(); }  // wakes and joins the thread; idempotent
+  // Stops claiming, then waits for the deliveries in flight (each ends by its deadline). Idempotent.
+  void stop();
+
+  // The lease of a claim: longer than the POST's deadline, so it outlives every attempt.
+  static std::chrono::milliseconds claim_lease(std::chrono::milliseconds request_timeout);
 
   std::int64_t delivered() const { return delivered_.load(); }
   std::int64_t failed_attempts() const { return failed_.load(); }
   std::int64_t dead() const { return dead_.load(); }
+  int in_flight() const;
 
   // The envelope a delivery POSTs: {"id","type","timestamp","sequence","business_id","data"}.
   static std::string envelope(const std::string& business_id, const std::string& event_id, const std::string& type,
                               std::int64_t seq, std::int64_t created_at_ms, const std::string& data_json);
 
  private:
-  void round(store::ConnectionPool& pool);
-  // POSTs one claimed delivery and records the outcome; false once the lease moved.
-  bool deliver(store::ConnectionPool& pool, const store::WriteFence& fence, const store::DueDelivery& d);
+  using Clock = std::chrono::steady_clock;
+  using Fences = std::vector<std::shared_ptr<const store::WriteFence>>;
+  struct Database {
+    std::shared_ptr<store::ConnectionPool> pool;
+    Fences fences;
+    bool tenant = false;
+  };
+  struct Flight {
+    std::thread thread;
+    bool done = false;  // under mu_
+  };
 
+  void round(store::ConnectionPool& pool);
+  // The led accounts grouped by the database that holds their deliveries.
+  std::vector<Database> databases(const Fences& led);
+  // One claim on one database within the free slots; starts a flight per claimed delivery.
+  // Returns the database's pending count.
+  std::int64_t claim_and_start(const Database& db, Clock::time_point now);
+  void start_flight(const std::shared_ptr<store::ConnectionPool>& pool,
+                    std::shared_ptr<const store::WriteFence> fence, store::DueDelivery d, Clock::time_point deadline);
+  void reap_flights();  // joins the flights that ended
+  // POSTs one claimed delivery before `deadline` and records the outcome.
+  void deliver(store::ConnectionPool& pool, const store::WriteFence& fence, const store::DueDelivery& d,
+               Clock::time_point deadline);
+
+  std::shared_ptr<store::ConnectionPool> control_;
   LedAccounts led_;
   WebhookSenderOptions options_;
   std::chrono::steady_clock::time_point next_prune_{};
   std::atomic<std::int64_t> delivered_{0}, failed_{0}, dead_{0};
+  // Which led accounts keep their deliveries in a tenant database: asked once per lease (a
+  // mapping never changes while the account exists), not every round.
+  struct TenantEntry {
+    std::weak_ptr<const store::WriteFence> fence;
+    std::shared_ptr<store::ConnectionPool> pool;  // null: the control database
+  };
+  std::map<std::string, TenantEntry> tenant_of_;  // the dispatcher's only
+  mutable std::mutex mu_;
+  int in_flight_ = 0;                       // under mu_
+  std::map<std::string, int> per_endpoint_;  // under mu_: webhook id -> in flight
+  std::set<std::int64_t> flying_ids_;        // under mu_
+  std::list<Flight> flights_;                // under mu_
+  bool more_ = false;                        // under mu_: the last round left due work for lack of slots
+  bool stopped_ = false;                     // under mu_
   ha::NotifyWorker worker_;  // last: its thread uses the members above
 };
 

@@ -12,12 +12,14 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "api_support.h"
+#include "holding_receiver.h"
 #include "app/api/request_json.h"
 #include "app/api/webhook_http.h"
 #include "app/api/webhook_sender.h"
@@ -147,12 +149,30 @@ void add_inbox(wa::pg::Connection& c, const std::string& business, int i) {
   tx.commit();
 }
 
+std::string add_hook(wa::test::ApiFixture& f, const std::string& business, const std::string& token,
+                     const std::string& url) {
+  const auto r = f.call("POST", "/v1/accounts/" + business + "/webhooks", R"({"url":")" + url + R"(","events":["*"]})",
+                        token);
+  REQUIRE(r.status == 201);
+  return parse_json(r.body).find("id")->text;
+}
+
+using Fences = std::vector<std::shared_ptr<const wa::store::WriteFence>>;
+
 WebhookSenderOptions fast(std::vector<std::chrono::milliseconds> schedule) {
   WebhookSenderOptions o;
   o.schedule = std::move(schedule);
   o.jitter = 0;
   o.poll_interval = 100ms;
   o.request_timeout = 500ms;
+  return o;
+}
+
+WebhookSenderOptions parallel(int per_pod, int per_endpoint, std::chrono::milliseconds timeout) {
+  auto o = fast({0ms, 200ms});
+  o.concurrency = per_pod;
+  o.endpoint_concurrency = per_endpoint;
+  o.request_timeout = timeout;
   return o;
 }
 
@@ -406,4 +426,86 @@ TEST_CASE("webhooks: during a secret rotation both signatures are sent, space-se
   q = rx.requests().back();
   ts = std::stoll(q.headers.at("webhook-timestamp"));
   CHECK(q.headers.at("webhook-signature") == sign_webhook(newest, q.headers.at("webhook-id"), ts, q.body));
+}
+
+TEST_CASE("webhooks: deliveries to one endpoint run in parallel, never more than its bound at once",
+          "[api][webhooks][pg]") {
+  wa::test::ApiFixture f;
+  wa::test::HoldingReceiver rx({200, true, 0});
+  add_hook(f, "biz-a", f.token_a, rx.url());
+  auto c = f.db.connect();
+  for (int i = 1; i <= 12; ++i) add_inbox(c, "biz-a", i);
+  auto fence = std::make_shared<const wa::store::WriteFence>("biz-a", 0);
+  WebhookSender sender(*f.hub, f.pool, [&] { return Fences{fence}; }, parallel(32, 3, 5s));
+  // The receiver holds every answer: the sender fills the endpoint's 3 slots and no more, through
+  // the polls and wake-ups meanwhile.
+  REQUIRE(eventually([&] { return rx.in_flight() == 3; }));
+  std::this_thread::sleep_for(500ms);
+  CHECK(rx.in_flight() == 3);
+  CHECK(sender.in_flight() == 3);
+  rx.release();
+  REQUIRE(eventually([&] { return sender.delivered() == 12; }));
+  CHECK(rx.max_in_flight() == 3);
+  // Each event once, under its own id, with its own sequence number.
+  std::set<std::string> ids, seqs;
+  for (const auto& q : rx.requests()) {
+    ids.insert(q.headers.at("webhook-id"));
+    seqs.insert(parse_json(q.body).find("sequence")->text);
+  }
+  CHECK(rx.requests().size() == 12);
+  CHECK(ids.size() == 12);
+  CHECK(seqs.size() == 12);
+  CHECK(c.exec("n", "SELECT count(*) FROM wa_webhook_deliveries WHERE state = 'delivered' AND attempts = 1").i64(0, 0) ==
+        12);
+}
+
+TEST_CASE("webhooks: the pod's bound holds across endpoints and accounts, claimed together", "[api][webhooks][pg]") {
+  wa::test::ApiFixture f;
+  wa::test::HoldingReceiver a1({200, true, 0}), a2({200, true, 0}), b({200, true, 0});
+  add_hook(f, "biz-a", f.token_a, a1.url());
+  add_hook(f, "biz-a", f.token_a, a2.url());
+  add_hook(f, "biz-b", f.token_b, b.url());
+  auto c = f.db.connect();
+  for (int i = 1; i <= 6; ++i) {
+    add_inbox(c, "biz-a", i);       // a delivery to a1 and one to a2
+    add_inbox(c, "biz-b", 100 + i);  // one to b
+  }
+  auto fa = std::make_shared<const wa::store::WriteFence>("biz-a", 0);
+  auto fb = std::make_shared<const wa::store::WriteFence>("biz-b", 0);
+  WebhookSender sender(*f.hub, f.pool, [&] { return Fences{fa, fb}; }, parallel(4, 3, 5s));
+  const auto held = [&] { return a1.in_flight() + a2.in_flight() + b.in_flight(); };
+  REQUIRE(eventually([&] { return held() == 4; }));
+  std::this_thread::sleep_for(500ms);
+  CHECK(held() == 4);
+  CHECK(a1.max_in_flight() + a2.max_in_flight() + b.max_in_flight() == 4);
+  for (auto* rx : {&a1, &a2, &b}) {
+    CHECK(rx->max_in_flight() <= 3);
+    rx->release();
+  }
+  REQUIRE(eventually([&] { return sender.delivered() == 18; }));
+  CHECK(a1.requests().size() == 6);
+  CHECK(a2.requests().size() == 6);
+  CHECK(b.requests().size() == 6);
+  CHECK(sender.in_flight() == 0);
+}
+
+TEST_CASE("webhooks: a hanging endpoint holds only its own slots, another endpoint is not delayed",
+          "[api][webhooks][pg]") {
+  wa::test::ApiFixture f;
+  wa::test::HoldingReceiver hangs({200, false, 1000});  // never answers
+  wa::test::HoldingReceiver quick({200, false, 0});
+  add_hook(f, "biz-a", f.token_a, hangs.url());
+  add_hook(f, "biz-a", f.token_a, quick.url());
+  auto c = f.db.connect();
+  for (int i = 1; i <= 10; ++i) add_inbox(c, "biz-a", i);
+  auto fence = std::make_shared<const wa::store::WriteFence>("biz-a", 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  WebhookSender sender(*f.hub, f.pool, [&] { return Fences{fence}; }, parallel(8, 2, 3s));
+  // All 10 reach the quick endpoint before the hanging one's first attempts even time out (3 s).
+  REQUIRE(eventually([&] { return sender.delivered() == 10; }, 2500ms));
+  CHECK(std::chrono::steady_clock::now() - t0 < 2500ms);
+  CHECK(quick.requests().size() == 10);
+  CHECK(hangs.in_flight() == 2);
+  CHECK(hangs.max_in_flight() == 2);
+  CHECK(sender.failed_attempts() == 0);
 }
