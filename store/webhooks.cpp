@@ -189,11 +189,12 @@ std::vector<Delivery> list_deliveries(pg::Connection& conn, const std::string& b
 
 bool redeliver(pg::Connection& conn, const std::string& business_id, const std::string& webhook_id,
                std::int64_t delivery_id) {
+  // An attempt in flight keeps its claim: no second sender until it ended or its lease ran out.
   pg::TenantScope tenant(conn, business_id);  // row-level security (0011)
   auto r =
       conn.exec(fmt::format("redeliver webhook delivery of business {}", business_id),
                 "UPDATE wa_webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = now(),"
-                " claimed_until = NULL, updated_at = now()"
+                " updated_at = now()"
                 " WHERE business_id = $1 AND webhook_id = $2 AND id = $3::bigint RETURNING id",
                 {business_id, webhook_id, delivery_id});
   if (r.rows() == 0) return false;

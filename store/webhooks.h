@@ -68,7 +68,7 @@ struct Delivery {
 std::vector<Delivery> list_deliveries(pg::Connection& conn, const std::string& business_id,
                                       const std::string& webhook_id, int limit);
 // Makes a delivery pending and due now with its attempts reset (the schedule starts again); the
-// event id stays. False when there is no such delivery of this endpoint and business.
+// event id stays, and so does the claim of an attempt in flight (it is sent again after it). False when there is no such delivery of this endpoint and business.
 bool redeliver(pg::Connection& conn, const std::string& business_id, const std::string& webhook_id,
                std::int64_t delivery_id);
 
