@@ -11,6 +11,36 @@
 
 namespace wa::test {
 
+bool read_http_request(int fd, std::chrono::seconds timeout, HttpRequest& out) {
+  timeval tv{static_cast<time_t>(timeout.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string in;
+  char buf[4096];
+  std::size_t need = std::string::npos;
+  while (need == std::string::npos || in.size() < need) {
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    in.append(buf, static_cast<std::size_t>(n));
+    const auto end = in.find("\r\n\r\n");
+    if (end != std::string::npos && need == std::string::npos) {
+      const auto cl = in.find("Content-Length: ");
+      need = end + 4 + (cl != std::string::npos && cl < end ? std::stoul(in.substr(cl + 16)) : 0);
+    }
+  }
+  out.arrived = std::chrono::steady_clock::now();
+  const auto end = in.find("\r\n\r\n");
+  if (end == std::string::npos) return false;
+  for (std::size_t pos = in.find("\r\n") + 2; pos < end;) {
+    const auto eol = in.find("\r\n", pos);
+    const auto line = in.substr(pos, eol - pos);
+    if (const auto colon = line.find(':'); colon != std::string::npos)
+      out.headers[line.substr(0, colon)] = line.substr(colon + 2);
+    pos = eol + 2;
+  }
+  out.body = in.substr(end + 4);
+  return true;
+}
+
 HoldingReceiver::HoldingReceiver(Options options) : opt_(options) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
@@ -81,36 +111,11 @@ void HoldingReceiver::accept_loop() {
 }
 
 void HoldingReceiver::serve(int c) {
-  timeval tv{5, 0};
-  ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string in;
-  char buf[4096];
-  std::size_t need = std::string::npos;
-  while (need == std::string::npos || in.size() < need) {
-    const auto n = ::recv(c, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    in.append(buf, static_cast<std::size_t>(n));
-    const auto end = in.find("\r\n\r\n");
-    if (end != std::string::npos && need == std::string::npos) {
-      const auto cl = in.find("Content-Length: ");
-      need = end + 4 + (cl != std::string::npos && cl < end ? std::stoul(in.substr(cl + 16)) : 0);
-    }
-  }
   Request r;
-  r.arrived = std::chrono::steady_clock::now();
-  const auto end = in.find("\r\n\r\n");
-  if (end == std::string::npos) {
+  if (!read_http_request(c, std::chrono::seconds(5), r)) {
     ::close(c);
     return;
   }
-  for (std::size_t pos = in.find("\r\n") + 2; pos < end;) {
-    const auto eol = in.find("\r\n", pos);
-    const auto line = in.substr(pos, eol - pos);
-    if (const auto colon = line.find(':'); colon != std::string::npos)
-      r.headers[line.substr(0, colon)] = line.substr(colon + 2);
-    pos = eol + 2;
-  }
-  r.body = in.substr(end + 4);
   std::unique_lock lk(mu_);
   requests_.push_back(std::move(r));
   const bool hang = requests_.size() <= opt_.hang_first;

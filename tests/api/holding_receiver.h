@@ -16,6 +16,16 @@
 
 namespace wa::test {
 
+struct HttpRequest {
+  std::map<std::string, std::string> headers;
+  std::string body;
+  std::chrono::steady_clock::time_point arrived;
+};
+
+// Reads one HTTP/1.x request (its head and a Content-Length body) from a connected socket, waiting
+// at most `timeout` for each read; false when no complete head arrived.
+bool read_http_request(int fd, std::chrono::seconds timeout, HttpRequest& out);
+
 class HoldingReceiver {
  public:
   struct Options {
@@ -23,11 +33,7 @@ class HoldingReceiver {
     bool hold = false;       // answer only after release()
     std::size_t hang_first = 0;  // the first N requests are never answered
   };
-  struct Request {
-    std::map<std::string, std::string> headers;
-    std::string body;
-    std::chrono::steady_clock::time_point arrived;
-  };
+  using Request = HttpRequest;
 
   explicit HoldingReceiver(Options options);
   ~HoldingReceiver();

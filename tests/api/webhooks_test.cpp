@@ -39,10 +39,7 @@ namespace {
 // repeats; 0 = never answer) and records the requests.
 class Receiver {
  public:
-  struct Request {
-    std::map<std::string, std::string> headers;
-    std::string body;
-  };
+  using Request = wa::test::HttpRequest;
   explicit Receiver(std::vector<int> script) : script_(std::move(script)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
@@ -74,32 +71,8 @@ class Receiver {
       if (::poll(&p, 1, 50) <= 0) continue;
       const int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) continue;
-      timeval tv{2, 0};
-      ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      std::string in;
-      char buf[4096];
-      std::size_t need = std::string::npos;
-      while (need == std::string::npos || in.size() < need) {
-        const auto n = ::recv(c, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        in.append(buf, static_cast<std::size_t>(n));
-        const auto end = in.find("\r\n\r\n");
-        if (end != std::string::npos && need == std::string::npos) {
-          const auto cl = in.find("Content-Length: ");
-          need = end + 4 + (cl != std::string::npos && cl < end ? std::stoul(in.substr(cl + 16)) : 0);
-        }
-      }
-      Request r;
-      const auto end = in.find("\r\n\r\n");
-      std::size_t pos = in.find("\r\n") + 2;
-      while (end != std::string::npos && pos < end) {
-        const auto eol = in.find("\r\n", pos);
-        const auto line = in.substr(pos, eol - pos);
-        const auto colon = line.find(':');
-        if (colon != std::string::npos) r.headers[line.substr(0, colon)] = line.substr(colon + 2);
-        pos = eol + 2;
-      }
-      if (end != std::string::npos) r.body = in.substr(end + 4);
+      wa::test::HttpRequest r;
+      wa::test::read_http_request(c, std::chrono::seconds(2), r);
       int status;
       {
         std::lock_guard lk(mu_);
