@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <set>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -274,8 +275,9 @@ ClaimRound claim_due_deliveries(pg::Connection& conn, const std::vector<std::sha
        "  UPDATE wa_webhook_deliveries d SET attempts = attempts + 1, updated_at = now(),"
        "    claimed_until = now() + ($8::bigint * interval '1 millisecond')"
        "  FROM pick WHERE d.id = pick.id RETURNING d.id, d.business_id, d.webhook_id, d.event_id, d.attempts),"
-       " head AS (SELECT (SELECT count(*) FROM wa_webhook_deliveries"
-       "    WHERE business_id = ANY ($1::text[]) AND state = 'pending') AS pending,"
+       // The backlog count only when asked (an initPlan runs only once referenced).
+       " head AS (SELECT CASE WHEN $9::boolean THEN (SELECT count(*) FROM wa_webhook_deliveries"
+       "    WHERE business_id = ANY ($1::text[]) AND state = 'pending') END AS pending,"
        "   (SELECT coalesce(string_agg(ord::text, ','), '') FROM fenced) AS fenced)"
        " SELECT h.pending, h.fenced, c.id, c.business_id, c.webhook_id, w.url, w.secret, e.id, e.type, e.seq,"
        "   (extract(epoch FROM e.created_at) * 1000)::bigint, e.data::text, c.attempts,"
@@ -287,9 +289,10 @@ ClaimRound claim_due_deliveries(pg::Connection& conn, const std::vector<std::sha
        " ORDER BY c.business_id, e.seq, c.id")
           .c_str(),
       {pg::Param::array(f.ids), pg::Param::array(f.epochs), pg::Param::array(busy_ids), pg::Param::array(busy_n),
-       pg::Param::array(limits.exclude), std::max(limits.per_endpoint, 0), std::max(limits.total, 0), claim_ms});
+       pg::Param::array(limits.exclude), std::max(limits.per_endpoint, 0), std::max(limits.total, 0), claim_ms,
+       limits.count_pending});
   if (r.rows() == 0) return out;
-  out.pending = r.i64(0, 0);
+  if (!r.is_null(0, 0)) out.pending = r.i64(0, 0);
   for (const auto& ord : split(r.text(0, 1), ','))
     if (!ord.empty()) out.fenced.push_back(f.ids.at(std::stoul(std::string(ord)) - 1));
   for (int i = 0; i < r.rows(); ++i) {
@@ -322,6 +325,7 @@ std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence
   ClaimLimits limits;
   limits.total = limit;
   limits.per_endpoint = limit;
+  limits.count_pending = false;
   auto round = claim_due_deliveries(
       conn, {std::make_shared<const WriteFence>(fence.business_id(), fence.epoch())}, limits, claim_ms);
   if (round.fenced.empty()) {  // stale: the same refusal (and count) as check_epoch's
@@ -331,39 +335,67 @@ std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence
   return std::move(round.due);
 }
 
+std::set<std::int64_t> finish_deliveries(pg::Connection& conn,
+                                         const std::vector<std::shared_ptr<const WriteFence>>& fences,
+                                         const std::vector<DeliveryResult>& results) {
+  std::set<std::int64_t> recorded;
+  const auto f = fence_arrays(fences);
+  if (f.ids.empty() || results.empty()) return recorded;
+  pg::TenantScope tenant(conn, f.ids);  // row-level security (0011)
+  std::vector<std::int64_t> ids, statuses, retry;
+  std::vector<std::string> business, states, errors;
+  std::vector<bool> gone;
+  for (const auto& r : results) {
+    ids.push_back(r.id);
+    business.push_back(r.business_id);
+    states.push_back(r.outcome == DeliveryOutcome::delivered ? "delivered"
+                     : r.outcome == DeliveryOutcome::retry   ? "pending"
+                                                             : "dead");
+    statuses.push_back(r.http_status.value_or(0));  // 0: no answer (NULL)
+    auto err = r.error.value_or("");
+    if (err.size() > 500) err.resize(500);
+    errors.push_back(std::move(err));  // "": none (NULL)
+    retry.push_back(r.retry_in_ms);
+    gone.push_back(r.outcome == DeliveryOutcome::gone);
+  }
+  // One statement for every outcome of the round: the fence (check_epoch's FOR SHARE read of each
+  // account), the rows of the accounts still led, and the endpoints that answered 410.
+  auto r = conn.exec(
+      fmt::format("record {} webhook attempts", results.size()),
+      (std::string("WITH ") + kFencedAccounts +
+       ", done AS ("
+       "  UPDATE wa_webhook_deliveries d SET state = o.state, last_status = NULLIF(o.status, 0)::int,"
+       "    last_error = NULLIF(o.error, ''), claimed_until = NULL, updated_at = now(),"
+       "    next_attempt_at = now() + (o.retry_in * interval '1 millisecond')"
+       "  FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[], $9::boolean[])"
+       "    AS o(id, business_id, state, status, error, retry_in, gone)"
+       "  JOIN fenced f ON f.business_id = o.business_id"
+       "  WHERE d.id = o.id AND d.business_id = o.business_id RETURNING d.id, d.webhook_id, o.gone),"
+       " off AS ("
+       "  UPDATE wa_webhooks w SET disabled_at = now(), disabled_reason = 'the receiver answered 410 Gone'"
+       "  FROM done WHERE done.gone AND w.id = done.webhook_id AND w.disabled_at IS NULL)"
+       " SELECT id FROM done")
+          .c_str(),
+      {pg::Param::array(f.ids), pg::Param::array(f.epochs), pg::Param::array(ids), pg::Param::array(business),
+       pg::Param::array(states), pg::Param::array(statuses), pg::Param::array(errors), pg::Param::array(retry),
+       pg::Param::bool_array(gone)});
+  for (int i = 0; i < r.rows(); ++i) recorded.insert(r.i64(i, 0));
+  return recorded;
+}
+
 void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t delivery_id,
                      DeliveryOutcome outcome, std::optional<int> http_status,
                      const std::optional<std::string>& error, std::int64_t retry_in_ms) {
   const auto purpose = fmt::format("record webhook delivery of business {}", fence.business_id());
   if (fence.revoked())
     refuse_write(fence.business_id(), fence.epoch(), std::nullopt, purpose, fence.refused_counter());
-  pg::TenantScope tenant(conn, fence.business_id());  // row-level security (0011)
-  const char* state = outcome == DeliveryOutcome::delivered ? "delivered"
-                      : outcome == DeliveryOutcome::retry   ? "pending"
-                                                            : "dead";
-  std::optional<std::int64_t> status;
-  if (http_status) status = *http_status;
-  std::optional<std::string> err = error;
-  if (err && err->size() > 500) err->resize(500);
-  // One statement (a round trip per outcome): the fence (check_epoch's FOR SHARE read), the row,
-  // and on 410 the endpoint.
-  auto r = conn.exec(
-      purpose,
-      "WITH fenced AS MATERIALIZED (SELECT lease_epoch FROM wa_accounts WHERE business_id = $1 FOR SHARE),"
-      " done AS ("
-      "  UPDATE wa_webhook_deliveries SET state = $3, last_status = $4::int, last_error = $5,"
-      "    claimed_until = NULL, updated_at = now(),"
-      "    next_attempt_at = now() + ($6::bigint * interval '1 millisecond')"
-      "  WHERE business_id = $1 AND id = $2::bigint"
-      "    AND EXISTS (SELECT 1 FROM fenced WHERE lease_epoch = $7::bigint) RETURNING webhook_id),"
-      " off AS ("
-      "  UPDATE wa_webhooks w SET disabled_at = now(), disabled_reason = 'the receiver answered 410 Gone'"
-      "  FROM done WHERE $8::boolean AND w.id = done.webhook_id AND w.disabled_at IS NULL)"
-      " SELECT (SELECT lease_epoch FROM fenced)",
-      {fence.business_id(), delivery_id, state, pg::Param(status), pg::Param(err), retry_in_ms, fence.epoch(),
-       outcome == DeliveryOutcome::gone});
-  const std::optional<std::int64_t> current = r.is_null(0, 0) ? std::nullopt : std::optional(r.i64(0, 0));
-  if (current != fence.epoch()) refuse_write(fence.business_id(), fence.epoch(), current, purpose, fence.refused_counter());
+  const auto recorded =
+      finish_deliveries(conn, {std::make_shared<const WriteFence>(fence.business_id(), fence.epoch())},
+                        {{delivery_id, fence.business_id(), outcome, http_status, error, retry_in_ms}});
+  if (recorded.empty()) {  // stale (or no such row): the same refusal (and count) as check_epoch's
+    pg::Transaction tx(conn, purpose);
+    fence_check(conn, fence, purpose);
+  }
 }
 
 std::int64_t prune_events(pg::Connection& conn, const WriteFence& fence, std::int64_t max_age_ms) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,11 +97,12 @@ struct ClaimLimits {
   std::map<std::string, int> in_flight;  // endpoint (webhook id) -> its deliveries in flight now
   // Deliveries in flight now: never claimed again meanwhile (a redeliver clears a claim).
   std::vector<std::int64_t> exclude;
+  bool count_pending = true;  // also count the backlog (ClaimRound::pending)
 };
 
 struct ClaimRound {
   std::vector<DueDelivery> due;  // by account, then event sequence
-  std::int64_t pending = 0;      // the accounts' deliveries not yet delivered or given up
+  std::optional<std::int64_t> pending;  // the accounts' deliveries not yet delivered or given up (if counted)
   std::vector<std::string> fenced;  // the accounts whose fence held (the others are stale)
 };
 
@@ -110,7 +112,7 @@ struct ClaimRound {
 // claimer skips them meanwhile), and counts an attempt. Only the accounts whose lease_epoch is
 // still the fence's are claimed from: their registry rows are read FOR SHARE in the statement, as
 // check_epoch does, so a new leader's begin_lease waits for it; a stale or revoked fence claims
-// nothing. Also answers the pending count of the fences' accounts.
+// nothing. Also answers the pending count of the fences' accounts when asked.
 ClaimRound claim_due_deliveries(pg::Connection& conn, const std::vector<std::shared_ptr<const WriteFence>>& fences,
                                 const ClaimLimits& limits, std::int64_t claim_ms);
 
@@ -120,9 +122,24 @@ std::vector<DueDelivery> claim_deliveries(pg::Connection& conn, const WriteFence
                                           std::int64_t claim_ms);
 
 enum class DeliveryOutcome { delivered, retry, dead, gone };
-// Records an attempt's outcome: delivered; retry after `retry_in_ms`; dead (schedule exhausted);
-// gone (410: the delivery is dead and the endpoint disabled). Fenced, in one statement (throws
-// EpochMoved for a stale epoch).
+// One attempt's outcome: delivered; retry after `retry_in_ms`; dead (schedule exhausted); gone
+// (410: the delivery is dead and the endpoint disabled).
+struct DeliveryResult {
+  std::int64_t id = 0;
+  std::string business_id;
+  DeliveryOutcome outcome = DeliveryOutcome::retry;
+  std::optional<int> http_status;
+  std::optional<std::string> error;  // cut to 500 characters
+  std::int64_t retry_in_ms = 0;
+};
+// Records the outcomes of many attempts (of several accounts) in ONE statement, fenced per
+// account as claim_due_deliveries is: an outcome of an account whose fence is stale or revoked
+// is not recorded (its claim runs out and the new leader sends it again). Returns the ids
+// recorded.
+std::set<std::int64_t> finish_deliveries(pg::Connection& conn,
+                                         const std::vector<std::shared_ptr<const WriteFence>>& fences,
+                                         const std::vector<DeliveryResult>& results);
+// finish_deliveries for one; throws EpochMoved for a stale epoch.
 void finish_delivery(pg::Connection& conn, const WriteFence& fence, std::int64_t delivery_id,
                      DeliveryOutcome outcome, std::optional<int> http_status,
                      const std::optional<std::string>& error, std::int64_t retry_in_ms = 0);

@@ -76,6 +76,11 @@ void WebhookSender::stop() {
   }
   for (auto& f : flights)
     if (f.thread.joinable()) f.thread.join();
+  try {
+    record_landed();  // the outcomes of the last attempts (else their claims run out: sent again)
+  } catch (const std::exception& e) {
+    log::warn("webhook_record_failed").kv("error", e.what());
+  }
 }
 
 std::chrono::milliseconds WebhookSender::claim_lease(std::chrono::milliseconds request_timeout) {
@@ -129,6 +134,7 @@ std::vector<WebhookSender::Database> WebhookSender::databases(const Fences& led)
 
 void WebhookSender::round(store::ConnectionPool&) {
   reap_flights();
+  record_landed();
   auto led = led_();
   std::erase_if(led, [](const auto& f) { return !f || f->revoked(); });
   const auto dbs = databases(led);
@@ -167,57 +173,39 @@ void WebhookSender::round(store::ConnectionPool&) {
         }
       }
     }
+  // The backlog gauge at most once per poll interval: a round woken by every freed slot during a
+  // burst does not count the backlog each time.
+  const bool count = options_.on_pending && Clock::now() >= next_count_;
+  if (count) next_count_ = Clock::now() + options_.poll_interval;
   std::int64_t pending = 0;
   bool all_counted = true;
   for (const auto& db : dbs) {
     if (worker_.stopping()) return;
-    bool counted = false;
-    each(db, [&] {
-      pending += claim_and_start(db, Clock::now());
-      counted = true;
-    });
-    all_counted = all_counted && counted;
+    std::optional<std::int64_t> n;
+    each(db, [&] { n = claim_and_start(db, Clock::now(), count); });
+    if (n) pending += *n;
+    all_counted = all_counted && n.has_value();
   }
-  if (options_.on_pending && all_counted) options_.on_pending(pending);
+  if (count && all_counted) options_.on_pending(pending);
   if (error) std::rethrow_exception(error);
 }
 
-std::int64_t WebhookSender::claim_and_start(const Database& db, Clock::time_point now) {
+std::optional<std::int64_t> WebhookSender::claim_and_start(const Database& db, Clock::time_point now, bool count) {
   store::ClaimLimits limits;
-  int before = 0;
+  limits.count_pending = count;
   {
     std::lock_guard lk(mu_);
-    before = in_flight_;
     limits.total = std::max(0, options_.concurrency - in_flight_);
     // No free slot: the statement only counts the backlog (no row is claimed or locked).
     limits.per_endpoint = limits.total > 0 ? options_.endpoint_concurrency : 0;
     limits.in_flight = per_endpoint_;
     limits.exclude.assign(flying_ids_.begin(), flying_ids_.end());
-    if (limits.total == 0) more_ = true;
   }
   const auto lease = claim_lease(options_.request_timeout);
   // The POST's deadline counts from before the claim: it ends before the lease does.
   const auto deadline = now + options_.request_timeout;
   auto claimed = db.pool->with(
       [&](pg::Connection& c) { return store::claim_due_deliveries(c, db.fences, limits, lease.count()); });
-  // Left work behind for lack of slots (the pod's, or an endpoint's): a slot that frees up wakes
-  // the next round at once instead of at the next poll.
-  std::map<std::string, int> per_endpoint;
-  for (const auto& d : claimed.due) per_endpoint[d.webhook_id]++;
-  bool capped = limits.total > 0 && static_cast<int>(claimed.due.size()) >= limits.total;
-  for (const auto& [w, n] : per_endpoint) {
-    const auto busy = limits.in_flight.find(w);
-    if (n + (busy == limits.in_flight.end() ? 0 : busy->second) >= limits.per_endpoint) capped = true;
-  }
-  if (capped) {
-    bool landed = false;
-    {
-      std::lock_guard lk(mu_);
-      landed = in_flight_ < before;  // a slot freed while the statement ran: no landing will wake us
-      if (!landed) more_ = true;
-    }
-    if (landed) worker_.wake();
-  }
   std::map<std::string, std::shared_ptr<const store::WriteFence>> fence_of;
   for (const auto& f : db.fences) fence_of[f->business_id()] = f;
   for (auto& d : claimed.due) {
@@ -236,28 +224,18 @@ void WebhookSender::start_flight(const std::shared_ptr<store::ConnectionPool>& p
   per_endpoint_[d.webhook_id]++;
   flying_ids_.insert(d.id);
   const auto it = flights_.emplace(flights_.end());
-  const auto landed = [this, it](const std::string& webhook_id, std::int64_t id) {
-    bool wake = false;
-    {
-      std::lock_guard g(mu_);
-      in_flight_--;
-      if (--per_endpoint_[webhook_id] <= 0) per_endpoint_.erase(webhook_id);
-      flying_ids_.erase(id);
-      it->done = true;
-      wake = more_;
-      more_ = false;
-    }
-    if (wake) worker_.wake();
-  };
   try {
-    it->thread = std::thread([this, pool, fence = std::move(fence), d = std::move(d), deadline, landed] {
-      try {
-        deliver(*pool, *fence, d, deadline);
-      } catch (const std::exception& e) {
-        // The outcome was not recorded: the claim runs out and the delivery is retried.
-        log::warn("webhook_record_failed").kv("business_id", fence->business_id()).kv("delivery_id", d.id).kv("error", e.what());
+    it->thread = std::thread([this, it, pool, fence = std::move(fence), d = std::move(d), deadline]() mutable {
+      Landed l{pool, fence, attempt(d, deadline), d.event_id, d.attempts};
+      {
+        std::lock_guard g(mu_);
+        // The slot is free once the answer is in; the id stays out of claims until recorded.
+        in_flight_--;
+        if (--per_endpoint_[d.webhook_id] <= 0) per_endpoint_.erase(d.webhook_id);
+        landed_.push_back(std::move(l));
+        it->done = true;
       }
-      landed(d.webhook_id, d.id);
+      worker_.wake();  // records it and fills the slot
     });
   } catch (const std::system_error& e) {
     // No thread for it: undone here; its claim runs out and it is claimed again.
@@ -266,6 +244,69 @@ void WebhookSender::start_flight(const std::shared_ptr<store::ConnectionPool>& p
     flying_ids_.erase(d.id);
     flights_.erase(it);
     log::warn("webhook_thread_failed").kv("error", e.what());
+  }
+}
+
+void WebhookSender::record_landed() {
+  std::vector<Landed> landed;
+  {
+    std::lock_guard lk(mu_);
+    landed.swap(landed_);
+  }
+  if (landed.empty()) return;
+  // One statement per database for all the outcomes that came in since the last round.
+  std::map<store::ConnectionPool*, std::vector<const Landed*>> by_pool;
+  for (const auto& l : landed) by_pool[l.pool.get()].push_back(&l);
+  std::vector<Landed> retry_later;
+  for (const auto& [pool, ls] : by_pool) {
+    Fences fences;
+    std::vector<store::DeliveryResult> results;
+    for (const auto* l : ls) {
+      if (std::none_of(fences.begin(), fences.end(), [&](const auto& f) { return f == l->fence; }))
+        fences.push_back(l->fence);
+      results.push_back(l->result);
+    }
+    std::set<std::int64_t> recorded;
+    try {
+      recorded = pool->with([&](pg::Connection& c) { return store::finish_deliveries(c, fences, results); });
+    } catch (const std::exception& e) {
+      // Kept for the next round: their ids stay out of claims meanwhile (a stale fence is refused
+      // then; a claim that ran out meanwhile is at most sent once more, under its event id).
+      log::warn("webhook_record_failed").kv("attempts", static_cast<std::int64_t>(ls.size())).kv("error", e.what());
+      for (const auto* l : ls) retry_later.push_back(*l);
+      continue;
+    }
+    for (const auto* l : ls) {
+      const auto& r = l->result;
+      {
+        std::lock_guard lk(mu_);
+        flying_ids_.erase(r.id);
+      }
+      // Not recorded: the account moved (the new leader sends it again once the claim ran out).
+      if (!recorded.count(r.id)) continue;
+      // Counted once recorded, so a reader of the counters finds the rows written.
+      if (r.outcome == store::DeliveryOutcome::delivered) delivered_++;
+      if (r.outcome != store::DeliveryOutcome::delivered) failed_++;
+      if (r.outcome == store::DeliveryOutcome::dead || r.outcome == store::DeliveryOutcome::gone) {
+        dead_++;
+        if (options_.on_dead_letter) options_.on_dead_letter();
+      }
+      log::info("webhook_attempt")
+          .kv("business_id", r.business_id)
+          .kv("delivery_id", r.id)
+          .kv("event_id", l->event_id)
+          .kv("attempt", l->attempt)
+          .kv("status", r.http_status ? static_cast<std::int64_t>(*r.http_status) : 0)
+          .kv("outcome", r.outcome == store::DeliveryOutcome::delivered ? "delivered"
+                         : r.outcome == store::DeliveryOutcome::retry   ? "retry"
+                         : r.outcome == store::DeliveryOutcome::gone    ? "gone"
+                                                                        : "dead")
+          .kv("error", r.error.value_or(""));
+    }
+  }
+  if (!retry_later.empty()) {
+    std::lock_guard lk(mu_);
+    for (auto& l : retry_later) landed_.push_back(std::move(l));
   }
 }
 
@@ -282,67 +323,42 @@ void WebhookSender::reap_flights() {
   for (auto& f : ended) f.thread.join();  // each has only its return left
 }
 
-void WebhookSender::deliver(store::ConnectionPool& pool, const store::WriteFence& fence, const store::DueDelivery& d,
-                            Clock::time_point deadline) {
-  const auto body =
-      envelope(fence.business_id(), d.event_id, d.event_type, d.event_seq, d.event_created_at_ms, d.event_data);
+store::DeliveryResult WebhookSender::attempt(const store::DueDelivery& d, Clock::time_point deadline) const {
+  const auto body = envelope(d.business_id, d.event_id, d.event_type, d.event_seq, d.event_created_at_ms, d.event_data);
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
-  store::DeliveryOutcome outcome = store::DeliveryOutcome::retry;
-  std::optional<int> status;
-  std::optional<std::string> error;
-  std::int64_t retry_in = 0;
+  store::DeliveryResult out;
+  out.id = d.id;
+  out.business_id = d.business_id;
   std::string why;
   const auto url = parse_webhook_url(d.url, &why);
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   if (!url) {
-    error = why;
+    out.error = why;
   } else if (left.count() <= 0) {
-    error = "the claim ran out before the attempt";  // never POSTed past the claim's lease
+    out.error = "the claim ran out before the attempt";  // never POSTed past the claim's lease
   } else {
     std::string headers = fmt::format("webhook-id: {}\r\nwebhook-timestamp: {}\r\nwebhook-signature: {}\r\n",
                                       d.event_id, now, signature_header(d, now, body));
     const auto r = post_webhook(*url, headers, body, left);
-    status = r.status;
-    if (!r.status) error = r.error;
+    out.http_status = r.status;
+    if (!r.status) out.error = r.error;
     if (r.status && *r.status >= 200 && *r.status < 300) {
-      outcome = store::DeliveryOutcome::delivered;
+      out.outcome = store::DeliveryOutcome::delivered;
     } else if (r.status && *r.status == 410) {
-      outcome = store::DeliveryOutcome::gone;
+      out.outcome = store::DeliveryOutcome::gone;
     } else if (r.status && (*r.status == 429 || *r.status == 503) && r.retry_after_s) {
-      retry_in = std::min<std::int64_t>(*r.retry_after_s * 1000, options_.max_retry_after.count());
+      out.retry_in_ms = std::min<std::int64_t>(*r.retry_after_s * 1000, options_.max_retry_after.count());
     }
   }
-  if (outcome == store::DeliveryOutcome::retry) {
+  if (out.outcome == store::DeliveryOutcome::retry) {
     const auto n = static_cast<std::size_t>(std::max<std::int64_t>(d.attempts, 1));
     if (n >= options_.schedule.size()) {
-      outcome = store::DeliveryOutcome::dead;
+      out.outcome = store::DeliveryOutcome::dead;
     } else {
-      retry_in = std::max(retry_in, jittered(options_.schedule[n], options_.jitter));
+      out.retry_in_ms = std::max(out.retry_in_ms, jittered(options_.schedule[n], options_.jitter));
     }
   }
-  try {
-    pool.with([&](pg::Connection& c) { store::finish_delivery(c, fence, d.id, outcome, status, error, retry_in); });
-  } catch (const store::EpochMoved&) {
-    return;  // the claim runs out and the new leader retries it (same event id)
-  }
-  // Counted once recorded, so a reader of the counters finds the rows written.
-  if (outcome == store::DeliveryOutcome::delivered) delivered_++;
-  if (outcome != store::DeliveryOutcome::delivered) failed_++;
-  if (outcome == store::DeliveryOutcome::dead || outcome == store::DeliveryOutcome::gone) {
-    dead_++;
-    if (options_.on_dead_letter) options_.on_dead_letter();
-  }
-  log::info("webhook_attempt")
-      .kv("business_id", fence.business_id())
-      .kv("delivery_id", d.id)
-      .kv("event_id", d.event_id)
-      .kv("attempt", d.attempts)
-      .kv("status", status ? static_cast<std::int64_t>(*status) : 0)
-      .kv("outcome", outcome == store::DeliveryOutcome::delivered ? "delivered"
-                     : outcome == store::DeliveryOutcome::retry   ? "retry"
-                     : outcome == store::DeliveryOutcome::gone    ? "gone"
-                                                                  : "dead")
-      .kv("error", error.value_or(""));
+  return out;
 }
 
 }  // namespace wa::app::api

@@ -1,12 +1,14 @@
 // The leader's webhook sender in `waconnector run`: delivers the due webhook deliveries
 // (store/webhooks.h) of the accounts this pod leads, several at once. A dispatcher thread
-// (ha::NotifyWorker: woken through the pod's notify hub on store::kWebhookChannel, when a slot
-// frees up while work was left, and polling) claims in ONE statement per database per round for
-// every led account (store::claim_due_deliveries) at most as many deliveries as it has free
-// slots: `concurrency` in flight per pod, `endpoint_concurrency` per endpoint, so a slow or dead
-// endpoint holds its own slots only. Each claimed delivery is POSTed at once on a thread of its
-// own (with the claim's deadline) and its outcome recorded there. Every claim and every outcome
-// is fenced by the account's WriteFence, so a pod that lost the account stops at its next write;
+// (ha::NotifyWorker: woken through the pod's notify hub on store::kWebhookChannel, when an attempt
+// ends, and polling) claims in ONE statement per database per round for every led account
+// (store::claim_due_deliveries) at most as many deliveries as it has free slots: `concurrency`
+// in flight per pod, `endpoint_concurrency` per endpoint, so a slow or dead endpoint holds its
+// own slots only. Each claimed delivery is POSTed at once on a thread of its own (with the
+// claim's deadline); the dispatcher records the outcomes that came in, again one statement per
+// database (so the sender holds one pooled connection at a time, as before it sent in parallel).
+// Every claim and every outcome is fenced by the account's lease epoch, so a pod that lost the
+// account stops at its next write;
 // a claim is a lease in PostgreSQL (request timeout + a margin), longer than the POST may take,
 // so no other pod POSTs the delivery meanwhile, and a pod that died mid-delivery leaves a claim
 // that runs out: the next leader sends it again under the same webhook-id.
@@ -26,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -52,8 +55,9 @@ struct WebhookSenderOptions {
   // Events (and their finished deliveries) older than this are deleted by the leader.
   std::chrono::milliseconds event_retention{std::chrono::hours(24 * 7)};
   std::chrono::milliseconds prune_interval{std::chrono::minutes(10)};
-  // Metrics hooks (empty: none), on the sender's thread: after every round, the pending deliveries
-  // of the accounts it sent for; each delivery given up (dead letter or 410).
+  // Metrics hooks (empty: none): at most once per poll_interval, from a round's claims, the pending
+  // deliveries of the accounts it sends for; each delivery given up (dead letter or 410), on the
+  // delivery's thread.
   std::function<void(std::int64_t pending)> on_pending;
   std::function<void()> on_dead_letter;
   // The led accounts that keep their events, webhooks and deliveries in a tenant database
@@ -103,24 +107,33 @@ class WebhookSender {
     std::thread thread;
     bool done = false;  // under mu_
   };
+  struct Landed {
+    std::shared_ptr<store::ConnectionPool> pool;
+    std::shared_ptr<const store::WriteFence> fence;
+    store::DeliveryResult result;
+    std::string event_id;
+    std::int64_t attempt = 0;
+  };
 
   void round(store::ConnectionPool& pool);
   // The led accounts grouped by the database that holds their deliveries.
   std::vector<Database> databases(const Fences& led);
   // One claim on one database within the free slots; starts a flight per claimed delivery.
-  // Returns the database's pending count.
-  std::int64_t claim_and_start(const Database& db, Clock::time_point now);
+  // Returns the database's pending count when `count`.
+  std::optional<std::int64_t> claim_and_start(const Database& db, Clock::time_point now, bool count);
   void start_flight(const std::shared_ptr<store::ConnectionPool>& pool,
                     std::shared_ptr<const store::WriteFence> fence, store::DueDelivery d, Clock::time_point deadline);
   void reap_flights();  // joins the flights that ended
-  // POSTs one claimed delivery before `deadline` and records the outcome.
-  void deliver(store::ConnectionPool& pool, const store::WriteFence& fence, const store::DueDelivery& d,
-               Clock::time_point deadline);
+  // POSTs one claimed delivery before `deadline`: its outcome (recorded by the dispatcher).
+  store::DeliveryResult attempt(const store::DueDelivery& d, Clock::time_point deadline) const;
+  // Records the outcomes that came in, one statement per database (the sender holds one pooled
+  // connection at a time, never one per delivery in flight).
+  void record_landed();
 
   std::shared_ptr<store::ConnectionPool> control_;
   LedAccounts led_;
   WebhookSenderOptions options_;
-  std::chrono::steady_clock::time_point next_prune_{};
+  std::chrono::steady_clock::time_point next_prune_{}, next_count_{};
   std::atomic<std::int64_t> delivered_{0}, failed_{0}, dead_{0};
   // Which led accounts keep their deliveries in a tenant database: asked once per lease (a
   // mapping never changes while the account exists), not every round.
@@ -134,7 +147,7 @@ class WebhookSender {
   std::map<std::string, int> per_endpoint_;  // under mu_: webhook id -> in flight
   std::set<std::int64_t> flying_ids_;        // under mu_
   std::list<Flight> flights_;                // under mu_
-  bool more_ = false;                        // under mu_: the last round left due work for lack of slots
+  std::vector<Landed> landed_;               // under mu_: outcomes not yet recorded
   bool stopped_ = false;                     // under mu_
   ha::NotifyWorker worker_;  // last: its thread uses the members above
 };
