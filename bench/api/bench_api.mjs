@@ -21,7 +21,8 @@ const USAGE = `usage: node bench/api/bench_api.mjs [--latency M] [--sends N] [--
   --concurrency C  POSTs in flight in the throughput phases (default 16)
   --pods P         replicas (default 3)
   --bin-dir DIR    waconnector and wasim (default: env WACONN_BIN_DIR, else build/bin)
-  --database-url   a PostgreSQL server URL (default: env WACONN_TEST_DATABASE_URL); a fresh database is made there and dropped`;
+  --database-url   a PostgreSQL server URL (default: env WACONN_TEST_DATABASE_URL); a fresh database is made there and dropped
+  --pod-log FILE   write every pod's log lines there at the end (for a run that went wrong)`;
 function usage(why) { process.stderr.write(`bench_api: ${why}\n${USAGE}\n`); process.exit(2); }
 function parseArgs(argv) {
   const o = { latency: 200, sends: 1000, concurrency: 16, pods: 3, json: false };
@@ -34,6 +35,7 @@ function parseArgs(argv) {
       if (!Number.isInteger(o[num[a]]) || o[num[a]] < 1) usage(`${a} must be a positive integer`);
     } else if (a === '--bin-dir') o.binDir = val();
     else if (a === '--database-url') o.databaseUrl = val();
+    else if (a === '--pod-log') o.podLog = val();
     else if (a === '--json') o.json = true;
     else if (a === '-h' || a === '--help') { console.log(USAGE); process.exit(0); }
     else usage(`unknown argument ${a}`);
@@ -208,6 +210,10 @@ try {
   say(`pod log tail:\n${pods.logs.slice(-15).map((x) => `${x.pod}: ${x.line}`).join('\n')}`);
   exitCode = 1;
 } finally {
+  if (opts.podLog) {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(opts.podLog, pods.logs.map((x) => `${x.pod}: ${x.line}`).join('\n') + '\n');
+  }
   if (peer) await peer.end();
   if (rx) await rx.close();
   await pods.close();
