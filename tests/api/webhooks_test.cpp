@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <libpq-fe.h>
 
 #include "api_support.h"
 #include "holding_receiver.h"
@@ -25,6 +28,8 @@
 #include "app/api/webhook_sender.h"
 #include "app/api/webhook_sign.h"
 #include "core/binary/json.h"
+#include "store/accounts.h"
+#include "store/connection_pool.h"
 #include "store/inbox.h"
 #include "store/notify.h"
 #include "store/webhooks.h"
@@ -481,4 +486,52 @@ TEST_CASE("webhooks: a hanging endpoint holds only its own slots, another endpoi
   CHECK(hangs.in_flight() == 2);
   CHECK(hangs.max_in_flight() == 2);
   CHECK(sender.failed_attempts() == 0);
+}
+
+TEST_CASE("webhooks: the sender's round is one statement per database, not one per account or endpoint",
+          "[api][webhooks][pg]") {
+  wa::test::ApiFixture f;
+  auto c = f.db.connect();
+  Fences fences;
+  for (int i = 0; i < 20; ++i) {  // 20 led accounts, an endpoint each, nothing due
+    const auto b = "biz-n" + std::to_string(i);
+    wa::store::add_account(c, b, std::nullopt);
+    wa::store::create_webhook(c, b, "http://127.0.0.1:9/x", {"*"}, generate_webhook_secret());
+    fences.push_back(std::make_shared<const wa::store::WriteFence>(b, 0));
+  }
+  // libpq's trace of the sender's only connection: every round trip it makes is a Sync (extended
+  // protocol) or a Query (simple protocol) message from the client.
+  const auto path = "/tmp/waconn-webhook-trace-" + std::to_string(::getpid()) + ".txt";
+  std::FILE* trace = std::fopen(path.c_str(), "w");
+  REQUIRE(trace != nullptr);
+  std::atomic<int> rounds{0};
+  {
+    wa::store::PoolOptions po;
+    po.url = f.db.url();
+    po.application_name = "test/sender";
+    po.size = 1;
+    po.on_open = [&](wa::pg::Connection& pc) {
+      PQtrace(pc.raw(), trace);
+      PQsetTraceFlags(pc.raw(), PQTRACE_SUPPRESS_TIMESTAMPS);
+    };
+    auto pool = std::make_shared<wa::store::ConnectionPool>(po);
+    auto o = fast({0ms});
+    o.poll_interval = 50ms;
+    o.on_pending = [&](std::int64_t) { rounds++; };  // every polled round counts the backlog once
+    WebhookSender sender(*f.hub, pool, [&] { return fences; }, o);
+    std::this_thread::sleep_for(1500ms);
+  }  // the sender, then the pool and its connection are gone
+  std::fclose(trace);
+  std::ifstream in(path);
+  int trips = 0;
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("F\t", 0) == 0 && (line.find("\tSync") != std::string::npos || line.find("\tQuery\t") != std::string::npos))
+      trips++;
+  std::remove(path.c_str());
+  INFO(trips << " round trips in " << rounds.load() << " rounds for 20 accounts");
+  CHECK(rounds.load() >= 5);
+  // One per round, plus the first round's prune and a sweep when the hub connects (a round that
+  // may come too soon after the first to count the backlog); one per account would be 20 a round.
+  CHECK(trips >= rounds.load());
+  CHECK(trips <= rounds.load() + 3);
 }
