@@ -55,9 +55,9 @@ struct WebhookSenderOptions {
   // Events (and their finished deliveries) older than this are deleted by the leader.
   std::chrono::milliseconds event_retention{std::chrono::hours(24 * 7)};
   std::chrono::milliseconds prune_interval{std::chrono::minutes(10)};
-  // Metrics hooks (empty: none): at most once per poll_interval, from a round's claims, the pending
-  // deliveries of the accounts it sends for; each delivery given up (dead letter or 410), on the
-  // delivery's thread.
+  // Metrics hooks (empty: none), on the dispatcher's thread: at most once per poll_interval, from a
+  // round's claims, the pending deliveries of the accounts it sends for; each delivery given up
+  // (dead letter or 410), once recorded.
   std::function<void(std::int64_t pending)> on_pending;
   std::function<void()> on_dead_letter;
   // The led accounts that keep their events, webhooks and deliveries in a tenant database
