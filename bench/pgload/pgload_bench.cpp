@@ -1,0 +1,220 @@
+// PostgreSQL load at steady state (issue 10: it must not grow with accounts). N idle logged-in
+// accounts on one wasim, served by P pods of `waconnector run` on the e2e fixture; for each N of
+// WACONN_PGLOAD_ACCOUNTS (ascending, default "3,30,300": the accounts of a step are added to
+// those already paired) it pairs the new accounts, waits until every account is logged in and
+// the pods are quiet, then over WACONN_PGLOAD_WINDOW_S (20) seconds prints
+//   transactions/s    pg_stat_database (xact_commit + xact_rollback) of the bench database
+//   statements/s      pg_stat_statements calls in the bench database (BEGIN/COMMIT included)
+//   top statements    by calls/s, with the mean rows each returned
+// Prints, it does not judge. Needs pg_stat_statements preloaded and created in the database of
+// WACONN_TEST_DATABASE_URL (bench/pgload/run.sh starts such a cluster).
+// Environment: WACONN_PGLOAD_ACCOUNTS, WACONN_PGLOAD_PODS (3), WACONN_PGLOAD_WINDOW_S (20),
+// WACONN_PGLOAD_SETTLE_S (10), WACONN_PGLOAD_TOP (15), WACONN_PGLOAD_IO_THREADS (pods' default).
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+
+#include "../app/http_client.h"
+#include "cluster.h"
+#include "core/binary/json.h"
+#include "store/accounts.h"
+
+namespace wa::pgload {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+int env_int(const char* name, int dflt) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::atoi(v) : dflt;
+}
+
+std::vector<int> env_steps() {
+  const char* v = std::getenv("WACONN_PGLOAD_ACCOUNTS");
+  std::stringstream in(v != nullptr && *v != '\0' ? v : "3,30,300");
+  std::vector<int> out;
+  for (std::string part; std::getline(in, part, ',');)
+    if (const int n = std::atoi(part.c_str()); n > 0) out.push_back(n);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string account_id(int i) {
+  return fmt::format("load-{:05}", i);
+}
+
+// One pod's whole counter set, read at the start and the end of the window.
+struct Counters {
+  std::int64_t xacts = 0;
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> calls_rows;  // query -> calls, rows
+};
+
+class Load {
+ public:
+  explicit Load(int pods) {
+    args_ = {"--database-url", db_.url(), "--wa-url", wasim_.ws_url(), "--wa-root-key", wasim_.root_key_hex()};
+    if (const int t = env_int("WACONN_PGLOAD_IO_THREADS", -1); t >= 0) {
+      args_.push_back("--io-threads");
+      args_.push_back(std::to_string(t));
+    }
+    for (int i = 0; i < pods; ++i)
+      pods_.push_back(std::make_unique<hatest::Replica>(fmt::format("pod-{}", i), args_));
+    auto admin = pg::Connection::open(hatest::base_url(), "pgload admin");
+    admin_ = std::move(admin);
+    auto r = admin_.exec("bench database oid", "SELECT oid FROM pg_database WHERE datname = $1",
+                         {pg::Param(database_name())});
+    dbid_ = r.i64(0, 0);
+  }
+
+  std::string database_name() {
+    auto c = db_.connect("database name");
+    return c.exec("name", "SELECT current_database()").opt(0, 0).value_or("");
+  }
+
+  // Registers accounts [count, n) and pairs each with a virtual phone of its own (a QR that
+  // rotated before its scan completed is scanned again); false when not all paired in `timeout`.
+  bool grow_to(int n, std::chrono::milliseconds timeout) {
+    auto c = db_.connect("pairing");
+    for (int i = accounts_; i < n; ++i) store::add_account(c, account_id(i), std::nullopt);
+    accounts_ = n;
+    std::map<std::string, std::string> scanned;  // business_id -> the QR scanned
+    std::int64_t paired = 0;
+    const bool ok = hatest::wait_for(
+        [&] {
+          auto r = c.exec("QRs", "SELECT business_id, qr_code FROM wa_accounts WHERE jid IS NULL AND qr_code IS NOT NULL");
+          int scans = 0;  // a few per round: a loaded wasim answers slowly and QRs expire
+          for (int i = 0; i < r.rows() && scans < 8; ++i) {
+            const auto id = std::string(r.text(i, 0));
+            const auto qr = std::string(r.text(i, 1));
+            if (scanned[id] == qr) continue;
+            ++scans;
+            const auto phone = fmt::format("+1557{:07}", std::stoi(id.substr(5)));
+            auto p = test::http_request(wasim_.admin_port(), "POST", "/admin/phones",
+                                        fmt::format("{{\"phone\":\"{}\"}}", phone), "Content-Type: application/json\r\n");
+            if (p.status != 409 && (p.status < 200 || p.status >= 300)) continue;
+            std::string body = "{\"qr\":";
+            binary::append_json_string(body, qr);
+            body += "}";
+            if (auto l = test::http_request(wasim_.admin_port(), "POST", "/admin/phones/" + phone + "/link", body,
+                                            "Content-Type: application/json\r\n");
+                l.status >= 200 && l.status < 300)
+              scanned[id] = qr;
+          }
+          paired = c.exec("paired", "SELECT count(*) FROM wa_accounts WHERE jid IS NOT NULL AND status = 'connected'")
+                       .i64(0, 0);
+          return paired >= n;
+        },
+        timeout);
+    std::cout << fmt::format("pgload: {} of {} accounts paired and connected\n", paired, n);
+    return ok;
+  }
+
+  // Logged-in accounts over all pods' /status.
+  int logged_in() {
+    int n = 0;
+    for (auto& p : pods_) {
+      const int port = p->http_port(2s);
+      if (port <= 0) continue;
+      const auto body = hatest::http_get(port, "/status").body;
+      try {
+        const auto j = binary::parse_json(body);
+        if (const auto* accounts = j.find("accounts"))
+          for (const auto& a : accounts->items)
+            if (const auto* c = a.find("connection"); c != nullptr && c->type == binary::Json::Type::string &&
+                                                      c->text == "logged_in")
+              ++n;
+      } catch (const std::exception&) {
+        // a pod between answers: counted next round
+      }
+    }
+    return n;
+  }
+
+  Counters read() {
+    Counters out;
+    admin_.exec("flush", "SELECT pg_stat_clear_snapshot()");
+    out.xacts = admin_.exec("xacts", "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datid = $1",
+                            {pg::Param(dbid_)})
+                    .i64(0, 0);
+    auto r = admin_.exec("statements",
+                         "SELECT query, sum(calls)::bigint, sum(rows)::bigint FROM pg_stat_statements WHERE dbid = $1 "
+                         "GROUP BY query",
+                         {pg::Param(dbid_)});
+    for (int i = 0; i < r.rows(); ++i) out.calls_rows[std::string(r.text(i, 0))] = {r.i64(i, 1), r.i64(i, 2)};
+    return out;
+  }
+
+  void measure(int n, std::chrono::seconds window, int top) {
+    const auto a = read();
+    std::this_thread::sleep_for(window);
+    const auto b = read();
+    const double secs = static_cast<double>(window.count());
+    struct Row {
+      double per_s;
+      double rows_per_call;
+      std::string query;
+    };
+    std::vector<Row> rows;
+    std::int64_t calls = 0;
+    for (const auto& [q, cr] : b.calls_rows) {
+      auto before = a.calls_rows.find(q);
+      const auto c0 = before == a.calls_rows.end() ? 0 : before->second.first;
+      const auto r0 = before == a.calls_rows.end() ? 0 : before->second.second;
+      const auto dc = cr.first - c0;
+      if (dc <= 0) continue;
+      calls += dc;
+      rows.push_back({static_cast<double>(dc) / secs, static_cast<double>(cr.second - r0) / static_cast<double>(dc), q});
+    }
+    std::sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.per_s > y.per_s; });
+    std::cout << fmt::format(
+        "pgload: [{} accounts, {} pods] transactions/s {:.1f}, statements/s {:.1f} ({} s window, {} logged in)\n", n,
+        pods_.size(), static_cast<double>(b.xacts - a.xacts) / secs, static_cast<double>(calls) / secs,
+        window.count(), logged_in());
+    for (int i = 0; i < top && i < static_cast<int>(rows.size()); ++i) {
+      std::string q = rows[static_cast<std::size_t>(i)].query;
+      std::replace(q.begin(), q.end(), '\n', ' ');
+      q.erase(std::unique(q.begin(), q.end(), [](char x, char y) { return x == ' ' && y == ' '; }), q.end());
+      if (q.size() > 150) q = q.substr(0, 150) + "...";
+      std::cout << fmt::format("pgload:   {:8.2f}/s  {:7.1f} rows/call  {}\n", rows[static_cast<std::size_t>(i)].per_s,
+                               rows[static_cast<std::size_t>(i)].rows_per_call, q);
+    }
+  }
+
+ private:
+  hatest::TestDb db_;
+  e2e::Wasim wasim_;
+  std::vector<std::string> args_;
+  std::vector<std::unique_ptr<hatest::Replica>> pods_;
+  pg::Connection admin_;
+  std::int64_t dbid_ = 0;
+  int accounts_ = 0;
+};
+
+TEST_CASE("pgload bench", "[.pgload]") {
+  std::cout << std::unitbuf;
+  const auto steps = env_steps();
+  const int pods = env_int("WACONN_PGLOAD_PODS", 3);
+  const auto window = std::chrono::seconds(env_int("WACONN_PGLOAD_WINDOW_S", 20));
+  const auto settle = std::chrono::seconds(env_int("WACONN_PGLOAD_SETTLE_S", 10));
+  const int top = env_int("WACONN_PGLOAD_TOP", 15);
+  Load load(pods);
+  for (const int n : steps) {
+    const auto budget = std::chrono::seconds(std::max(120, 2 * n));
+    REQUIRE(load.grow_to(n, budget));
+    const bool all = hatest::wait_for([&] { return load.logged_in() >= n; }, budget);
+    std::cout << fmt::format("pgload: {} accounts: all logged in: {}\n", n, all ? "yes" : "NO");
+    REQUIRE(all);
+    std::this_thread::sleep_for(settle);  // handovers and first sweeps over
+    load.measure(n, window, top);
+  }
+}
+
+}  // namespace
+}  // namespace wa::pgload
