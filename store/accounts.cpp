@@ -1,6 +1,7 @@
 #include "store/accounts.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include <fmt/format.h>
 #include <prometheus/counter.h>
@@ -321,6 +322,22 @@ void touch_activity(pg::Connection& conn, const std::string& business_id, std::i
   fenced_update(conn, business_id, epoch, "record activity",
                 "UPDATE wa_accounts SET last_activity_at = now() WHERE business_id = $1 AND lease_epoch = $2", {},
                 refused);
+}
+
+std::int64_t touch_activity_batch(pg::Connection& conn, const std::vector<AccountEpoch>& stamps) {
+  if (stamps.empty()) return 0;
+  std::vector<std::string> ids;
+  std::vector<std::int64_t> epochs;
+  for (const auto& s : stamps) {
+    ids.push_back(s.business_id);
+    epochs.push_back(s.epoch);
+  }
+  pg::TenantScope tenant(conn, ids);
+  auto r = conn.exec(fmt::format("record activity of {} businesses", ids.size()),
+                     "UPDATE wa_accounts a SET last_activity_at = now() FROM unnest($1::text[], $2::bigint[]) AS l(b, e)"
+                     " WHERE a.business_id = l.b AND a.lease_epoch = l.e",
+                     {pg::Param::array(ids), pg::Param::array(epochs)});
+  return std::atoll(PQcmdTuples(r.get()));
 }
 
 void set_qr_code(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,

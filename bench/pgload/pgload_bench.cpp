@@ -14,7 +14,6 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
-#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -22,6 +21,7 @@
 
 #include "../app/http_client.h"
 #include "cluster.h"
+#include "fleet_pairing.h"
 #include "core/binary/json.h"
 #include "store/accounts.h"
 
@@ -78,42 +78,19 @@ class Load {
     return c.exec("name", "SELECT current_database()").opt(0, 0).value_or("");
   }
 
-  // Registers accounts [count, n) and pairs each with a virtual phone of its own (a QR that
-  // rotated before its scan completed is scanned again); false when not all paired in `timeout`.
+  // Registers accounts [count, n) and pairs each with a virtual phone of its own; false when not
+  // all paired in `timeout`.
   bool grow_to(int n, std::chrono::milliseconds timeout) {
-    auto c = db_.connect("pairing");
-    for (int i = accounts_; i < n; ++i) store::add_account(c, account_id(i), std::nullopt);
+    {
+      auto c = db_.connect("register accounts");
+      for (int i = accounts_; i < n; ++i) store::add_account(c, account_id(i), std::nullopt);
+    }
     accounts_ = n;
-    std::map<std::string, std::string> scanned;  // business_id -> the QR scanned
-    std::int64_t paired = 0;
-    const bool ok = hatest::wait_for(
-        [&] {
-          auto r = c.exec("QRs", "SELECT business_id, qr_code FROM wa_accounts WHERE jid IS NULL AND qr_code IS NOT NULL");
-          int scans = 0;  // a few per round: a loaded wasim answers slowly and QRs expire
-          for (int i = 0; i < r.rows() && scans < 8; ++i) {
-            const auto id = std::string(r.text(i, 0));
-            const auto qr = std::string(r.text(i, 1));
-            if (scanned[id] == qr) continue;
-            ++scans;
-            const auto phone = fmt::format("+1557{:07}", std::stoi(id.substr(5)));
-            auto p = test::http_request(wasim_.admin_port(), "POST", "/admin/phones",
-                                        fmt::format("{{\"phone\":\"{}\"}}", phone), "Content-Type: application/json\r\n");
-            if (p.status != 409 && (p.status < 200 || p.status >= 300)) continue;
-            std::string body = "{\"qr\":";
-            binary::append_json_string(body, qr);
-            body += "}";
-            if (auto l = test::http_request(wasim_.admin_port(), "POST", "/admin/phones/" + phone + "/link", body,
-                                            "Content-Type: application/json\r\n");
-                l.status >= 200 && l.status < 300)
-              scanned[id] = qr;
-          }
-          paired = c.exec("paired", "SELECT count(*) FROM wa_accounts WHERE jid IS NOT NULL AND status = 'connected'")
-                       .i64(0, 0);
-          return paired >= n;
-        },
-        timeout);
+    const auto paired = e2e::pair_published(db_, wasim_, n, timeout, [](const std::string& id) {
+      return fmt::format("+1557{:07}", std::stoi(id.substr(5)));
+    });
     std::cout << fmt::format("pgload: {} of {} accounts paired and connected\n", paired, n);
-    return ok;
+    return paired >= n;
   }
 
   // Logged-in accounts over all pods' /status.
