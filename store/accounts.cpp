@@ -324,19 +324,25 @@ void touch_activity(pg::Connection& conn, const std::string& business_id, std::i
                 refused);
 }
 
+AccountEpochArrays to_arrays(const std::vector<AccountEpoch>& v) {
+  AccountEpochArrays out;
+  out.ids.reserve(v.size());
+  out.epochs.reserve(v.size());
+  for (const auto& a : v) {
+    out.ids.push_back(a.business_id);
+    out.epochs.push_back(a.epoch);
+  }
+  return out;
+}
+
 std::int64_t touch_activity_batch(pg::Connection& conn, const std::vector<AccountEpoch>& stamps) {
   if (stamps.empty()) return 0;
-  std::vector<std::string> ids;
-  std::vector<std::int64_t> epochs;
-  for (const auto& s : stamps) {
-    ids.push_back(s.business_id);
-    epochs.push_back(s.epoch);
-  }
-  pg::TenantScope tenant(conn, ids);
-  auto r = conn.exec(fmt::format("record activity of {} businesses", ids.size()),
+  const auto a = to_arrays(stamps);
+  pg::TenantScope tenant(conn, a.ids);
+  auto r = conn.exec(fmt::format("record activity of {} businesses", a.ids.size()),
                      "UPDATE wa_accounts a SET last_activity_at = now() FROM unnest($1::text[], $2::bigint[]) AS l(b, e)"
                      " WHERE a.business_id = l.b AND a.lease_epoch = l.e",
-                     {pg::Param::array(ids), pg::Param::array(epochs)});
+                     {pg::Param::array(a.ids), pg::Param::array(a.epochs)});
   return std::atoll(PQcmdTuples(r.get()));
 }
 

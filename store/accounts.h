@@ -167,6 +167,13 @@ struct AccountEpoch {
   std::string business_id;
   std::int64_t epoch = 0;
 };
+// `v` as two parallel arrays, for unnest($1::text[], $2::bigint[]) in a statement about many
+// accounts; `ids` is also what the statement's TenantScope names.
+struct AccountEpochArrays {
+  std::vector<std::string> ids;
+  std::vector<std::int64_t> epochs;
+};
+AccountEpochArrays to_arrays(const std::vector<AccountEpoch>& v);
 // last_activity_at=now() for many accounts in one statement (a pod's led accounts, ha/activity_batch.h).
 // Each row is written only if the account is still at that epoch: a stale stamp changes nothing
 // and is not an error (activity is not worth fencing a client over; the lease fences it anyway).

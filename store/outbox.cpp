@@ -237,12 +237,7 @@ std::int64_t count_unacked_outbox(pg::Connection& conn, const std::vector<std::s
 OutboxBacklog outbox_backlog(pg::Connection& conn, const std::vector<OutboxLease>& leases) {
   OutboxBacklog out;
   if (leases.empty()) return out;
-  std::vector<std::string> ids;
-  std::vector<std::int64_t> epochs;
-  for (const auto& l : leases) {
-    ids.push_back(l.business_id);
-    epochs.push_back(l.epoch);
-  }
+  const auto [ids, epochs] = to_arrays(leases);
   pg::TenantScope tenant(conn, ids);
   // The claim's own condition (claim_outbox), per account with its epoch; the partial index on
   // queued rows keeps an idle fleet's answer (no rows) cheap.

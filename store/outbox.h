@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/accounts.h"
 #include "store/errors.h"
 #include "store/fenced_write.h"
 #include "store/pg.h"
@@ -88,10 +89,7 @@ std::int64_t count_unacked_outbox(pg::Connection& conn, const std::vector<std::s
 
 // A leader's outbox sweep over every account it leads, in one statement (issue 10: the sweep
 // wakes only the accounts that have something to claim, instead of each account claiming).
-struct OutboxLease {
-  std::string business_id;
-  std::int64_t epoch = 0;  // the lease the account is led under
-};
+using OutboxLease = AccountEpoch;  // the lease epoch the account is led under
 struct OutboxBacklog {
   std::set<std::string> claimable;  // accounts with queued rows not yet claimed under their lease
   std::int64_t queued = 0;          // queued rows of all the accounts (count_unacked_outbox)

@@ -19,31 +19,35 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
-#include "../app/http_client.h"
 #include "cluster.h"
 #include "fleet_pairing.h"
-#include "core/binary/json.h"
 #include "store/accounts.h"
 
 namespace wa::pgload {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-int env_int(const char* name, int dflt) {
+// The numbers in environment variable `name` (comma-separated), or in `dflt` when it is unset.
+std::vector<int> env_numbers(const char* name, const char* dflt) {
   const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::atoi(v) : dflt;
+  std::stringstream in(v == nullptr || *v == '\0' ? dflt : v);
+  std::vector<int> out;
+  for (std::string part; std::getline(in, part, ',');)
+    out.push_back(std::atoi(part.c_str()));
+  return out;
+}
+
+int env_int(const char* name, int dflt) {
+  const auto v = env_numbers(name, std::to_string(dflt).c_str());
+  return v.empty() ? dflt : v.front();
 }
 
 std::vector<int> env_steps() {
-  const char* v = std::getenv("WACONN_PGLOAD_ACCOUNTS");
-  std::stringstream in(v != nullptr && *v != '\0' ? v : "3,30,300");
-  std::vector<int> out;
-  for (std::string part; std::getline(in, part, ',');)
-    if (const int n = std::atoi(part.c_str()); n > 0) out.push_back(n);
-  std::sort(out.begin(), out.end());
-  return out;
+  auto steps = env_numbers("WACONN_PGLOAD_ACCOUNTS", "3,30,300");
+  std::erase_if(steps, [](int n) { return n <= 0; });
+  std::sort(steps.begin(), steps.end());
+  return steps;
 }
 
 std::string account_id(int i) {
@@ -96,21 +100,7 @@ class Load {
   // Logged-in accounts over all pods' /status.
   int logged_in() {
     int n = 0;
-    for (auto& p : pods_) {
-      const int port = p->http_port(2s);
-      if (port <= 0) continue;
-      const auto body = hatest::http_get(port, "/status").body;
-      try {
-        const auto j = binary::parse_json(body);
-        if (const auto* accounts = j.find("accounts"))
-          for (const auto& a : accounts->items)
-            if (const auto* c = a.find("connection"); c != nullptr && c->type == binary::Json::Type::string &&
-                                                      c->text == "logged_in")
-              ++n;
-      } catch (const std::exception&) {
-        // a pod between answers: counted next round
-      }
-    }
+    for (auto& p : pods_) n += e2e::logged_in_count(*p);
     return n;
   }
 

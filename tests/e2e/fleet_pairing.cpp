@@ -45,4 +45,21 @@ std::int64_t pair_published(const hatest::TestDb& db, Wasim& wasim, std::int64_t
   return paired;
 }
 
+int logged_in_count(hatest::Replica& pod) {
+  const int port = pod.http_port(std::chrono::seconds(2));
+  if (port <= 0) return 0;
+  int n = 0;
+  try {
+    const auto j = binary::parse_json(hatest::http_get(port, "/status").body);
+    if (const auto* accounts = j.find("accounts"))
+      for (const auto& a : accounts->items)
+        if (const auto* c = a.find("connection");
+            c != nullptr && c->type == binary::Json::Type::string && c->text == "logged_in")
+          ++n;
+  } catch (const std::exception&) {
+    // a pod between answers (restarting, not listening yet): counted at the next call
+  }
+  return n;
+}
+
 }  // namespace wa::e2e

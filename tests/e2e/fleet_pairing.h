@@ -1,5 +1,5 @@
-// Pairing many accounts at once on wasim (the fleet test and bench/pgload): every published QR of
-// an account not paired yet is scanned by a virtual phone of the account's own.
+// Many accounts at once on wasim (test_pgload and bench/pgload): pairing every published QR of an
+// account not paired yet with a virtual phone of the account's own, and counting logins.
 #pragma once
 
 #include <chrono>
@@ -17,5 +17,8 @@ namespace wa::e2e {
 std::int64_t pair_published(const hatest::TestDb& db, Wasim& wasim, std::int64_t count,
                             std::chrono::milliseconds timeout,
                             const std::function<std::string(const std::string& business_id)>& phone_of);
+
+// Accounts the pod's /status shows with a logged-in connection (0 while it does not answer).
+int logged_in_count(hatest::Replica& pod);
 
 }  // namespace wa::e2e

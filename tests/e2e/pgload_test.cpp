@@ -8,11 +8,6 @@
 // Left out of the comparison: the transaction wrappers shared by every write (BEGIN, COMMIT, the
 // row-security set_config, the epoch check FOR SHARE), which cannot be told apart by text, and the
 // webhook sender's statements (its own poll, app/api/webhook_sender.*).
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <map>
 
@@ -20,61 +15,12 @@
 #include <catch2/catch.hpp>
 
 #include "cluster.h"
-#include "core/binary/json.h"
 #include "fleet_pairing.h"
+#include "own_postgres.h"
 #include "store/accounts.h"
 
 namespace wa::e2e {
 namespace {
-
-std::string source_dir() {
-  if (const char* d = std::getenv("WACONN_SOURCE_DIR"); d != nullptr && *d != '\0') return d;
-  return WACONN_DEFAULT_SOURCE_DIR;
-}
-
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  const int st = pclose(f);
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128, out};
-}
-
-// A cluster of this test's own with pg_stat_statements preloaded (scripts/pg-cluster.sh, then
-// restarted with the module; the port stays).
-class StatementsCluster {
- public:
-  StatementsCluster() : dir_(fmt::format("/tmp/waconn-pgload-{}", getpid())) {
-    std::filesystem::remove_all(dir_);
-    auto [rc, url] = run(script("start"));
-    REQUIRE(rc == 0);
-    {
-      auto c = pg::Connection::open(url, "preload pg_stat_statements");
-      c.exec_simple("preload", "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
-    }
-    REQUIRE(run(script("stop")).first == 0);
-    std::tie(rc, url_) = run(script("start"));
-    REQUIRE(rc == 0);
-    auto c = pg::Connection::open(url_, "create pg_stat_statements");
-    c.exec_simple("create extension", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-  }
-  ~StatementsCluster() {
-    run(script("stop"));
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  const std::string& url() const { return url_; }
-
- private:
-  std::string script(const std::string& cmd) const {
-    return fmt::format("bash '{}/scripts/pg-cluster.sh' {} '{}'", source_dir(), cmd, dir_);
-  }
-  std::string dir_;
-  std::string url_;
-};
 
 // Calls per normalised statement in database `dbid` during `window`.
 std::map<std::string, std::int64_t> calls_during(pg::Connection& admin, std::int64_t dbid,
@@ -102,26 +48,11 @@ bool compared(const std::string& q) {
          q.find("wa_events") == std::string::npos;
 }
 
-int logged_in(hatest::Replica& pod) {
-  const auto body = hatest::http_get(pod.http_port(), "/status").body;
-  int n = 0;
-  try {
-    const auto j = binary::parse_json(body);
-    if (const auto* accounts = j.find("accounts"))
-      for (const auto& a : accounts->items)
-        if (const auto* c = a.find("connection"); c != nullptr && c->type == binary::Json::Type::string &&
-                                                  c->text == "logged_in")
-          ++n;
-  } catch (const std::exception&) {
-  }
-  return n;
-}
-
 }  // namespace
 
 TEST_CASE("pgload: a pod's statements per tick do not grow from 2 to 20 idle logged-in accounts",
           "[pg][e2e][pgload]") {
-  StatementsCluster pg;
+  OwnPostgres pg("pgload", true);
   REQUIRE(setenv("WACONN_TEST_DATABASE_URL", pg.url().c_str(), 1) == 0);
   hatest::TestDb db;
   Wasim wasim;
@@ -143,7 +74,7 @@ TEST_CASE("pgload: a pod's statements per tick do not grow from 2 to 20 idle log
       for (; registered < n; ++registered) store::add_account(c, fmt::format("load-{:05}", registered), std::nullopt);
     }
     REQUIRE(pair_published(db, wasim, n, std::chrono::seconds(90), phone_of) >= n);
-    REQUIRE(hatest::wait_for([&] { return logged_in(pod) >= n; }, std::chrono::seconds(60)));
+    REQUIRE(hatest::wait_for([&] { return logged_in_count(pod) >= n; }, std::chrono::seconds(60)));
     std::this_thread::sleep_for(std::chrono::seconds(3));  // the logins' own writes are over
     calls[n] = calls_during(admin, dbid, window);
     std::int64_t total = 0;

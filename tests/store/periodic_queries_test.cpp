@@ -14,9 +14,15 @@ using namespace wa;
 
 namespace {
 
-void add(pg::Connection& c, const std::string& id, std::int64_t epoch) {
-  store::add_account(c, id, std::nullopt);
-  c.exec("epoch", "UPDATE wa_accounts SET lease_epoch = $2::bigint WHERE business_id = $1", {id, epoch});
+// Registers the accounts, each at its lease epoch; returns a connection to `db`.
+pg::Connection with_accounts(const test::TestDatabase& db, const std::vector<store::AccountEpoch>& accounts) {
+  auto c = db.connect();
+  for (const auto& a : accounts) {
+    store::add_account(c, a.business_id, std::nullopt);
+    c.exec("epoch", "UPDATE wa_accounts SET lease_epoch = $2::bigint WHERE business_id = $1",
+           {a.business_id, a.epoch});
+  }
+  return c;
 }
 
 void enqueue(pg::Connection& c, const std::string& id) {
@@ -32,8 +38,7 @@ void enqueue(pg::Connection& c, const std::string& id) {
 TEST_CASE("periodic: pending logouts of many accounts in one statement - expired ones fail, others wait",
           "[pg][store]") {
   test::TestDatabase db;
-  auto c = db.connect();
-  for (const char* id : {"a", "b", "c"}) add(c, id, 1);
+  auto c = with_accounts(db, {{"a", 1}, {"b", 1}, {"c", 1}});
   const auto fresh_a = store::request_logout(c, "a");
   const auto old_b = store::request_logout(c, "b");
   const auto fresh_b = store::request_logout(c, "b");
@@ -58,10 +63,7 @@ TEST_CASE("periodic: pending logouts of many accounts in one statement - expired
 TEST_CASE("periodic: the outbox backlog of many accounts - claimable by each account's own epoch",
           "[pg][store]") {
   test::TestDatabase db;
-  auto c = db.connect();
-  add(c, "a", 3);
-  add(c, "b", 3);
-  add(c, "idle", 3);
+  auto c = with_accounts(db, {{"a", 3}, {"b", 3}, {"idle", 3}});
   enqueue(c, "a");
   enqueue(c, "b");
   // b's row is claimed under its current lease: the client has it, nothing to wake b for.
@@ -80,9 +82,7 @@ TEST_CASE("periodic: the outbox backlog of many accounts - claimable by each acc
 TEST_CASE("periodic: activity stamps of many accounts in one statement - a stale epoch writes nothing",
           "[pg][store]") {
   test::TestDatabase db;
-  auto c = db.connect();
-  add(c, "a", 2);
-  add(c, "b", 2);
+  auto c = with_accounts(db, {{"a", 2}, {"b", 2}});
   c.exec("reset", "UPDATE wa_accounts SET last_activity_at = NULL");
   CHECK(store::touch_activity_batch(c, {{"a", 2}, {"b", 1}}) == 1);
   auto r = c.exec("stamps", "SELECT business_id, last_activity_at IS NOT NULL FROM wa_accounts ORDER BY 1");
