@@ -4,13 +4,13 @@
 
 #include <algorithm>
 #include <fstream>
-#include <sstream>
 
 #include "sim/connection_log.h"
 #include "sim/device_registry.h"
 #include "sim/root_key_store.h"
 #include "tests/sim/harness.h"
 
+using wa::simtest::file_text;
 using wa::simtest::TempDir;
 
 TEST_CASE("the device registry persists to the state dir with mode 0600", "[sim][state]") {
@@ -39,13 +39,6 @@ TEST_CASE("the device registry persists to the state dir with mode 0600", "[sim]
 }
 
 namespace {
-
-std::string file_text(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
-}
 
 std::size_t lines_of(const std::string& text) {
   return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
