@@ -14,8 +14,8 @@
 // (0: skip the one-pod phase), WACONN_FLEET_STEP (1000), WACONN_FLEET_ONE_POD_MINUTES (30: no new
 // step after that), WACONN_FLEET_BUDGET_S (per phase; default one second per account, >= 120),
 // WACONN_FLEET_IO_THREADS (pods' default), WACONN_FLEET_PAIR_THREADS (4: concurrent scans and
-// phone creations), WACONN_FLEET_KEEP_LOGS (a directory: each pod's log is copied there before
-// the pod is dropped).
+// phone creations), WACONN_FLEET_PAIR_IN_FLIGHT (50: accounts scanned and not connected yet),
+// WACONN_FLEET_KEEP_LOGS (a directory: each pod's log is copied there before the pod is dropped).
 // Run: bench/fleet/run.sh (starts a throwaway PostgreSQL cluster).
 #include <signal.h>
 
@@ -627,9 +627,13 @@ TEST_CASE("fleet bench", "[.fleet]") {
       std::cout << fmt::format(
           "fleet: one pod: reached {} logged-in accounts; RSS per idle account {:.1f} kB ({} -> {})\n", count,
           static_cast<double>(rss - rss_first) / (count - first), first, count);
+    // What the pod holds now: a step that did not finish pairing leaves more than `count`.
+    const auto held = f.view_of(0);
+    const double tps = f.xacts_per_second(20s);
     std::cout << fmt::format(
-        "fleet: [one pod] PostgreSQL transactions per second at {} accounts (20 s): {:.1f}\n", count,
-        f.xacts_per_second(20s));
+        "fleet: [one pod] PostgreSQL transactions per second with {} accounts led ({} logged in) (20 s): "
+        "{:.1f}; RSS {} kB\n",
+        held.led.size(), held.logged_in.size(), tps, proc_status_kb(f.pod(0).pid(), "VmRSS"));
   }
   f.stop_all();
 }
