@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -293,6 +294,8 @@ int cmd_run(int argc, char** argv) {
   // all of them.
   const auto store_pool = ha::make_store_pool(ha::StoreSessionOptions{database_url, cfg.pod, 5000, 2000, 5000, nullptr}, pool_size);
   cfg.store_pool = store_pool;
+  // Every led account's last-activity stamp, written with the pod's member beat in one statement.
+  cfg.activity = std::make_shared<ha::ActivityBatch>();
 
   // Signals first: every thread created after this inherits the blocked mask.
   std::mutex stop_mu;
@@ -322,6 +325,7 @@ int cmd_run(int argc, char** argv) {
   store_opts.pool = store_pool;
   store_opts.database_url = database_url;
   store_opts.pod = cfg.pod;
+  store_opts.activity = cfg.activity;
   // The client reports what it received; the metrics are this process's.
   wa_opts.on_message_stored = [&metrics](const std::string& kind, double latency) {
     metrics.message_received(kind).Increment();
@@ -446,26 +450,42 @@ int cmd_run(int argc, char** argv) {
   std::unique_ptr<ha::OutboxDispatcher> outbox;
   if (!no_transport) {
     ha::OutboxDispatcherOptions outbox_opts;
-    // The backlog of the accounts this pod leads (waconnector_outbox_pending; the alert sums pods).
-    outbox_opts.after_round = [&elector, &metrics, tenants](pg::Connection& conn) {
-      std::vector<std::string> led;
-      for (const auto& a : elector.snapshot().accounts)
-        if (ha::leads(a.role)) led.push_back(a.business_id);
-      // Tenant accounts' rows are counted in their own databases, the others here.
-      const auto in_tenants = tenants->tenant_pools(conn, led);
-      std::erase_if(led, [&](const std::string& b) { return in_tenants.count(b) > 0; });
-      auto n = store::count_unacked_outbox(conn, led);
-      for (const auto& [b, pool] : in_tenants)
-        n += pool->with([&, b = b](pg::Connection& t) { return store::count_unacked_outbox(t, {b}); });
-      metrics.outbox_pending.Set(static_cast<double>(n));
+    // The backlog of the accounts this pod leads, one query per database per round (issue 10):
+    // tenant accounts' rows are in their own databases, the others here.
+    outbox_opts.backlog = [tenants](store::ConnectionPool& control, const std::vector<store::OutboxLease>& leases) {
+      std::vector<std::string> ids;
+      for (const auto& l : leases) ids.push_back(l.business_id);
+      std::map<std::shared_ptr<store::ConnectionPool>, std::vector<store::OutboxLease>> by_tenant;
+      auto out = control.with([&](pg::Connection& conn) {
+        const auto in_tenants = tenants->tenant_pools(conn, ids);
+        std::vector<store::OutboxLease> here;
+        for (const auto& l : leases)
+          if (const auto t = in_tenants.find(l.business_id); t != in_tenants.end())
+            by_tenant[t->second].push_back(l);
+          else
+            here.push_back(l);
+        return store::outbox_backlog(conn, here);
+      });
+      for (const auto& [pool, in_pool] : by_tenant) {
+        const auto b = pool->with([&, &in_pool = in_pool](pg::Connection& t) { return store::outbox_backlog(t, in_pool); });
+        out.claimable.insert(b.claimable.begin(), b.claimable.end());
+        out.queued += b.queued;
+      }
+      return out;
     };
+    // waconnector_outbox_pending: the backlog of the accounts this pod leads (the alert sums pods).
+    outbox_opts.on_queued = [&metrics](std::int64_t n) { metrics.outbox_pending.Set(static_cast<double>(n)); };
     outbox = std::make_unique<ha::OutboxDispatcher>(
         notify_hub, store_pool,
         [&elector, &supervisor] {
-          std::vector<std::shared_ptr<core::Connection>> led;
+          std::vector<ha::LedConnection> led;
           for (const auto& a : elector.snapshot().accounts)
             if (ha::leads(a.role))
-              if (auto conn = supervisor.connection(a.business_id)) led.push_back(std::move(conn));
+              if (auto conn = supervisor.connection(a.business_id)) {
+                // The epoch the connection's claims are fenced by.
+                const auto fence = supervisor.write_fence(a.business_id);
+                led.push_back({a.business_id, fence ? fence->epoch() : a.epoch, std::move(conn)});
+              }
           return led;
         },
         outbox_opts);

@@ -48,6 +48,7 @@
 #include "common/metrics.h"
 #include "core/connection.h"
 #include "ha/account_state.h"
+#include "ha/activity_batch.h"
 #include "ha/backoff.h"
 #include "ha/fencing.h"
 #include "ha/lease.h"
@@ -98,6 +99,8 @@ struct ElectorConfig {
   Millis takeover_grace{1000};
   Millis handover_interval{250};
   std::string version = "dev";
+  // The led accounts' activity stamps (ha/activity_batch.h), written with each member beat; null: none.
+  std::shared_ptr<ActivityBatch> activity;
 };
 
 // Checks the timing relations the fencing argument needs; returns an error naming the setting.

@@ -210,6 +210,7 @@ void Elector::Impl::member_beat(Clock::time_point now) {
   int leading = 0;
   for (auto& [id, e] : entries) leading += leads(e.role) ? 1 : 0;
   recorder.member_beat(leading, pod_slot && pod_slot->valid() ? pod_slot->backend_pid() : 0);
+  if (cfg.activity) recorder.touch_activity(cfg.activity);
 }
 
 void Elector::Impl::publish() {

@@ -125,6 +125,22 @@ void EventRecorder::mark_fenced(const std::string& business_id, std::int64_t epo
   push(std::move(j));
 }
 
+void EventRecorder::touch_activity(std::shared_ptr<ActivityBatch> batch) {
+  Job j;
+  j.what = "record activity";
+  // Taken when the job runs (the latest stamps); a failed write puts them back.
+  j.run = [batch = std::move(batch)](pg::Connection& c, bool) {
+    const auto stamps = batch->take();
+    try {
+      store::touch_activity_batch(c, stamps);
+    } catch (...) {
+      batch->restore(stamps);
+      throw;
+    }
+  };
+  push(std::move(j));
+}
+
 bool EventRecorder::flush(std::chrono::milliseconds timeout) {
   std::unique_lock lk(mu_);
   return idle_cv_.wait_for(lk, timeout, [&] { return jobs_.empty() && !busy_; });

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "ha/activity_batch.h"
 #include "ha/db_retry.h"
 #include "ha/store_session.h"
 #include "store/ha_events.h"
@@ -49,6 +50,9 @@ class EventRecorder {
   // connection wrote, unless a newer lease began (the epoch fences it). Kept while the database is
   // away, like events; a refusal is expected here and not counted as a refused write.
   void mark_fenced(const std::string& business_id, std::int64_t epoch, std::string details);
+  // Writes the activity stamps noted in `batch` so far, all in one statement (ha/activity_batch.h);
+  // stamps that could not be written go back into the batch for the next call.
+  void touch_activity(std::shared_ptr<ActivityBatch> batch);
   // Waits until everything queued so far was tried, or `timeout`; true if the queue drained.
   bool flush(std::chrono::milliseconds timeout);
   // Removes the pod's member row (shutdown), bounded by `timeout`.

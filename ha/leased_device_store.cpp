@@ -159,6 +159,13 @@ void LeasedDeviceStore::report_disconnected(core::DisconnectReason reason, const
 }
 
 void LeasedDeviceStore::report_activity() {
+  if (opt_.activity) {
+    // Refused like a write once the lease is stale; the stamp itself goes out with the pod's next
+    // member beat, with every other led account's (one statement, issue 10).
+    gate_.check("report activity");
+    opt_.activity->note(gate_.business_id(), gate_.fence()->epoch());
+    return;
+  }
   write("report activity", [](store::PgDeviceStore& s) { s.report_activity(); });
 }
 

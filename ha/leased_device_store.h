@@ -19,6 +19,7 @@
 #include <string>
 
 #include "core/client/device_store.h"
+#include "ha/activity_batch.h"
 #include "ha/lease_gate.h"
 #include "store/connection_pool.h"
 #include "store/device_store.h"
@@ -44,6 +45,9 @@ struct LeasedDeviceStoreOptions {
   std::function<bool()> lease_fresh;
   // Empty: pairing stores the jid without moving a lock (tests, tools).
   LockMover move_lock;
+  // The pod's activity stamps, written for every account at once (ha/activity_batch.h); null:
+  // report_activity writes the account's stamp itself.
+  std::shared_ptr<ActivityBatch> activity;
 };
 
 class LeasedDeviceStore : public client::DeviceStore {

@@ -1,6 +1,7 @@
 #include "store/accounts.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include <fmt/format.h>
 #include <prometheus/counter.h>
@@ -321,6 +322,28 @@ void touch_activity(pg::Connection& conn, const std::string& business_id, std::i
   fenced_update(conn, business_id, epoch, "record activity",
                 "UPDATE wa_accounts SET last_activity_at = now() WHERE business_id = $1 AND lease_epoch = $2", {},
                 refused);
+}
+
+AccountEpochArrays to_arrays(const std::vector<AccountEpoch>& v) {
+  AccountEpochArrays out;
+  out.ids.reserve(v.size());
+  out.epochs.reserve(v.size());
+  for (const auto& a : v) {
+    out.ids.push_back(a.business_id);
+    out.epochs.push_back(a.epoch);
+  }
+  return out;
+}
+
+std::int64_t touch_activity_batch(pg::Connection& conn, const std::vector<AccountEpoch>& stamps) {
+  if (stamps.empty()) return 0;
+  const auto a = to_arrays(stamps);
+  pg::TenantScope tenant(conn, a.ids);
+  auto r = conn.exec(fmt::format("record activity of {} businesses", a.ids.size()),
+                     "UPDATE wa_accounts a SET last_activity_at = now() FROM unnest($1::text[], $2::bigint[]) AS l(b, e)"
+                     " WHERE a.business_id = l.b AND a.lease_epoch = l.e",
+                     {pg::Param::array(a.ids), pg::Param::array(a.epochs)});
+  return std::atoll(PQcmdTuples(r.get()));
 }
 
 void set_qr_code(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,

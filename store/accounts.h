@@ -162,6 +162,23 @@ void set_disconnected(pg::Connection& conn, const std::string& business_id, std:
 // last_activity_at=now() (cheap; call at most every few seconds).
 void touch_activity(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
                     prometheus::Counter* refused = nullptr);
+// An account and the lease epoch a write for it is made under.
+struct AccountEpoch {
+  std::string business_id;
+  std::int64_t epoch = 0;
+};
+// `v` as two parallel arrays, for unnest($1::text[], $2::bigint[]) in a statement about many
+// accounts; `ids` is also what the statement's TenantScope names.
+struct AccountEpochArrays {
+  std::vector<std::string> ids;
+  std::vector<std::int64_t> epochs;
+};
+AccountEpochArrays to_arrays(const std::vector<AccountEpoch>& v);
+// last_activity_at=now() for many accounts in one statement (a pod's led accounts, ha/activity_batch.h).
+// Each row is written only if the account is still at that epoch: a stale stamp changes nothing
+// and is not an error (activity is not worth fencing a client over; the lease fences it anyway).
+// Returns the rows written.
+std::int64_t touch_activity_batch(pg::Connection& conn, const std::vector<AccountEpoch>& stamps);
 // The current QR string for any pod to serve (nullopt clears it); status='qr_scanning' when set.
 void set_qr_code(pg::Connection& conn, const std::string& business_id, std::int64_t epoch,
                  const std::optional<std::string>& qr, prometheus::Counter* refused = nullptr);

@@ -27,19 +27,23 @@ std::optional<LogoutRequest> get_logout_request(pg::Connection& conn, const std:
   return LogoutRequest{r.i64(0, 0), std::string(r.text(0, 1)), std::string(r.text(0, 2)), r.opt(0, 3)};
 }
 
-std::vector<LogoutRequest> pending_logouts(pg::Connection& conn, const WriteFence& fence, std::int64_t max_age_ms) {
-  const auto purpose = fmt::format("read pending logouts of business {}", fence.business_id());
-  const pg::TenantScope scope(conn, fence.business_id());
-  conn.exec(purpose,
-            "UPDATE wa_logout_requests SET state = 'failed', error = 'no leader answered in time', finished_at = now()"
-            " WHERE business_id = $1 AND state = 'pending'"
-            " AND created_at < now() - ($2::bigint * interval '1 millisecond')",
-            {fence.business_id(), max_age_ms});
-  auto r = conn.exec(purpose,
-                     "SELECT id, business_id, state, error FROM wa_logout_requests"
-                     " WHERE business_id = $1 AND state = 'pending' ORDER BY id",
-                     {fence.business_id()});
+std::vector<LogoutRequest> pending_logouts(pg::Connection& conn, const std::vector<std::string>& business_ids,
+                                           std::int64_t max_age_ms) {
   std::vector<LogoutRequest> out;
+  if (business_ids.empty()) return out;
+  const pg::TenantScope scope(conn, business_ids);
+  // The expiry and the read in one statement: the SELECT sees the rows as they were before the
+  // UPDATE (one snapshot), so the requests it just failed are left out by id.
+  auto r = conn.exec(
+      fmt::format("read pending logouts of {} businesses", business_ids.size()),
+      "WITH expired AS ("
+      " UPDATE wa_logout_requests SET state = 'failed', error = 'no leader answered in time', finished_at = now()"
+      " WHERE business_id = ANY($1::text[]) AND state = 'pending'"
+      " AND created_at < now() - ($2::bigint * interval '1 millisecond') RETURNING id)"
+      " SELECT id, business_id, state, error FROM wa_logout_requests"
+      " WHERE business_id = ANY($1::text[]) AND state = 'pending' AND id NOT IN (SELECT id FROM expired)"
+      " ORDER BY business_id, id",
+      {pg::Param::array(business_ids), max_age_ms});
   for (int i = 0; i < r.rows(); ++i)
     out.push_back({r.i64(i, 0), std::string(r.text(i, 1)), std::string(r.text(i, 2)), r.opt(i, 3)});
   return out;

@@ -23,8 +23,12 @@ struct LogoutRequest {
 std::int64_t request_logout(pg::Connection& conn, const std::string& business_id);
 std::optional<LogoutRequest> get_logout_request(pg::Connection& conn, const std::string& business_id,
                                                 std::int64_t id);
-// The fence's account's pending requests younger than `max_age_ms`; older ones are failed first.
-std::vector<LogoutRequest> pending_logouts(pg::Connection& conn, const WriteFence& fence, std::int64_t max_age_ms);
+// The pending requests of `business_ids` (the accounts a pod leads) younger than `max_age_ms`,
+// ordered by account and id; older ones are failed in the same statement. One statement for all
+// the accounts (issue 10: a pod's poll does not grow with the accounts it leads); none when the
+// list is empty.
+std::vector<LogoutRequest> pending_logouts(pg::Connection& conn, const std::vector<std::string>& business_ids,
+                                           std::int64_t max_age_ms);
 // Records the outcome of a pending request (not fenced: a logout ends the lease that asked, so the
 // answer is written after it; only a pending row changes).
 void finish_logout(pg::Connection& conn, const std::string& business_id, std::int64_t id, bool done,

@@ -234,4 +234,23 @@ std::int64_t count_unacked_outbox(pg::Connection& conn, const std::vector<std::s
       "SELECT count(*) FROM wa_outbox WHERE business_id = ANY($1::text[]) AND status = 'queued'", business_ids);
 }
 
+OutboxBacklog outbox_backlog(pg::Connection& conn, const std::vector<OutboxLease>& leases) {
+  OutboxBacklog out;
+  if (leases.empty()) return out;
+  const auto [ids, epochs] = to_arrays(leases);
+  pg::TenantScope tenant(conn, ids);
+  // The claim's own condition (claim_outbox), per account with its epoch; the partial index on
+  // queued rows keeps an idle fleet's answer (no rows) cheap.
+  auto r = conn.exec(fmt::format("outbox backlog of {} businesses", ids.size()),
+                     "SELECT l.b, count(*) FILTER (WHERE o.claimed_epoch IS NULL OR o.claimed_epoch < l.e), count(*)"
+                     " FROM unnest($1::text[], $2::bigint[]) AS l(b, e)"
+                     " JOIN wa_outbox o ON o.business_id = l.b AND o.status = 'queued' GROUP BY l.b",
+                     {pg::Param::array(ids), pg::Param::array(epochs)});
+  for (int i = 0; i < r.rows(); ++i) {
+    if (r.i64(i, 1) > 0) out.claimable.emplace(r.text(i, 0));
+    out.queued += r.i64(i, 2);
+  }
+  return out;
+}
+
 }  // namespace wa::store

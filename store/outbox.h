@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "store/accounts.h"
 #include "store/errors.h"
 #include "store/fenced_write.h"
 #include "store/pg.h"
@@ -84,6 +86,15 @@ void release_outbox(pg::Connection& conn, const WriteFence& fence, const std::st
 
 // Rows of these accounts the server has not acked yet (status queued), for the outbox backlog gauge.
 std::int64_t count_unacked_outbox(pg::Connection& conn, const std::vector<std::string>& business_ids);
+
+// A leader's outbox sweep over every account it leads, in one statement (issue 10: the sweep
+// wakes only the accounts that have something to claim, instead of each account claiming).
+using OutboxLease = AccountEpoch;  // the lease epoch the account is led under
+struct OutboxBacklog {
+  std::set<std::string> claimable;  // accounts with queued rows not yet claimed under their lease
+  std::int64_t queued = 0;          // queued rows of all the accounts (count_unacked_outbox)
+};
+OutboxBacklog outbox_backlog(pg::Connection& conn, const std::vector<OutboxLease>& leases);
 
 // Moves the row forward to `status` (sent, delivered, read; or failed with `error`). Returns false
 // (nothing changed) when the row is already at or beyond it, is failed, or does not exist: a late

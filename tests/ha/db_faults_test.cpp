@@ -21,57 +21,16 @@
 #include <catch2/catch.hpp>
 
 #include "cluster.h"
+#include "own_postgres.h"
 
 namespace wa::e2e {
 namespace {
-
-std::string source_dir() {
-  if (const char* d = std::getenv("WACONN_SOURCE_DIR"); d != nullptr && *d != '\0') return d;
-  return WACONN_DEFAULT_SOURCE_DIR;
-}
 
 std::int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  const int st = pclose(f);
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128, out};
-}
-
-// scripts/pg-cluster.sh in a directory of this test (restarts keep the port).
-class OwnPostgres {
- public:
-  OwnPostgres() : dir_(fmt::format("/tmp/waconn-dbfaults-{}", getpid())) {
-    std::filesystem::remove_all(dir_);
-    auto [rc, url] = run(script("start"));
-    REQUIRE(rc == 0);
-    url_ = url;
-  }
-  ~OwnPostgres() {
-    run(script("stop"));
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  const std::string& url() const { return url_; }
-  void stop() { REQUIRE(run(script("stop")).first == 0); }
-  void start() { REQUIRE(run(script("start")).first == 0); }
-
- private:
-  std::string script(const std::string& cmd) const {
-    return fmt::format("bash '{}/scripts/pg-cluster.sh' {} '{}'", source_dir(), cmd, dir_);
-  }
-  std::string dir_;
-  std::string url_;
-};
 
 std::int64_t newest_login_ms(const std::vector<WasimConnection>& list) {
   std::int64_t t = 0;
@@ -117,7 +76,7 @@ std::int64_t outage_round(OwnPostgres& pg, Cluster& c, const std::string& jid,
 
 TEST_CASE("database restart and a 20 s outage: logged in again about a second after the database accepts",
           "[pg][e2e][dbfaults]") {
-  OwnPostgres pg;
+  OwnPostgres pg("dbfaults");
   REQUIRE(setenv("WACONN_TEST_DATABASE_URL", pg.url().c_str(), 1) == 0);
   Cluster c;
   const auto jid = c.pair("+15550009101");
@@ -148,7 +107,7 @@ TEST_CASE("database restart and a 20 s outage: logged in again about a second af
 
 TEST_CASE("read-only database: no reconnect storm, /ready says so, and after RESET the account is led again",
           "[pg][e2e][dbfaults]") {
-  OwnPostgres pg;
+  OwnPostgres pg("dbfaults");
   REQUIRE(setenv("WACONN_TEST_DATABASE_URL", pg.url().c_str(), 1) == 0);
   Cluster c;
   const auto jid = c.pair("+15550009102");

@@ -22,7 +22,7 @@ struct Lease {
 };
 
 Lease lease(const TestDb& db, const std::string& pod, std::function<bool()> fresh = {},
-            wa::ha::LockMover move_lock = {}) {
+            wa::ha::LockMover move_lock = {}, std::shared_ptr<wa::ha::ActivityBatch> activity = {}) {
   auto c = db.connect("begin lease");
   const auto l = wa::store::begin_lease(c, "acme", pod);
   Lease out;
@@ -32,6 +32,7 @@ Lease lease(const TestDb& db, const std::string& pod, std::function<bool()> fres
   o.pod = pod;
   o.lease_fresh = std::move(fresh);
   o.move_lock = std::move(move_lock);
+  o.activity = std::move(activity);
   out.store = std::make_unique<wa::ha::LeasedDeviceStore>(o, "acme", out.fence);
   return out;
 }
@@ -44,6 +45,47 @@ std::string one(const TestDb& db, const char* sql) {
 }
 
 }  // namespace
+
+TEST_CASE("device store: activity goes into the pod's batch - one fenced statement writes every stamp",
+          "[ha][pg]") {
+  TestDb db;
+  db.add_account("acme");
+  auto batch = std::make_shared<wa::ha::ActivityBatch>();
+  bool fresh = true;
+  auto a = lease(db, "pod-a", [&] { return fresh; }, {}, batch);
+  {
+    auto c = db.connect("reset");
+    c.exec("reset", "UPDATE wa_accounts SET last_activity_at = NULL");
+  }
+  a.store->report_activity();
+  a.store->report_activity();
+  // Noted, not written: no statement per account (issue 10).
+  CHECK(one(db, "SELECT last_activity_at IS NULL FROM wa_accounts") == "t");
+  auto stamps = batch->take();
+  REQUIRE(stamps.size() == 1);
+  CHECK(stamps[0].business_id == "acme");
+  CHECK(stamps[0].epoch == a.fence->epoch());
+  CHECK(batch->take().empty());
+  // A failed write puts the stamps back for the next beat.
+  batch->restore(stamps);
+  stamps = batch->take();
+  REQUIRE(stamps.size() == 1);
+  {
+    auto c = db.connect("write the batch");
+    CHECK(wa::store::touch_activity_batch(c, stamps) == 1);
+  }
+  CHECK(one(db, "SELECT last_activity_at IS NOT NULL FROM wa_accounts") == "t");
+  // A stale lease is refused like any write, before anything is noted.
+  fresh = false;
+  CHECK_THROWS_AS(a.store->report_activity(), wa::client::StoreFenced);
+  CHECK(batch->take().empty());
+  // The next lease's epoch: the old lease's stamp lands nowhere.
+  auto b = lease(db, "pod-b");
+  {
+    auto c = db.connect("stale stamp");
+    CHECK(wa::store::touch_activity_batch(c, stamps) == 0);
+  }
+}
 
 TEST_CASE("device store: keys and pre-keys written by one leader are loaded by the next", "[ha][pg]") {
   TestDb db;

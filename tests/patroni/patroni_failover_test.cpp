@@ -18,27 +18,12 @@
 #include <catch2/catch.hpp>
 
 #include "cluster.h"
+#include "own_postgres.h"
 #include "store/accounts.h"
 #include "store/errors.h"
 
 namespace wa::e2e {
 namespace {
-
-std::string source_dir() {
-  if (const char* d = std::getenv("WACONN_SOURCE_DIR"); d != nullptr && *d != '\0') return d;
-  return WACONN_DEFAULT_SOURCE_DIR;
-}
-
-// Runs a shell command; returns its exit status and stdout (stderr goes to the test's stderr).
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  const int st = pclose(f);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128, out};
-}
 
 // "k=v k=v" -> map.
 std::map<std::string, std::string> fields(const std::string& line) {
@@ -55,31 +40,31 @@ class Patroni {
  public:
   Patroni() : dir_(fmt::format("/tmp/waconn-patroni-{}", getpid())) {
     std::filesystem::remove_all(dir_);
-    auto [rc, out] = run(script("start"));
+    auto [rc, out] = run_shell(script("start"));
     while (!out.empty() && out.back() == '\n') out.pop_back();
     url_ = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
     if (rc != 0 || url_.rfind("postgresql://", 0) != 0) {
       // The destructor does not run for a constructor that throws: stop what did start.
-      run(script("stop"));
+      run_shell(script("stop"));
       FAIL("scripts/patroni-cluster.sh start failed (exit " << rc << "): " << out);
     }
   }
   ~Patroni() {
-    run(script("stop"));
+    run_shell(script("stop"));
     // WACONN_KEEP_PATRONI=1 keeps the logs of etcd, Patroni and PostgreSQL for a post-mortem.
     if (const char* keep = std::getenv("WACONN_KEEP_PATRONI"); keep != nullptr && *keep == '1') return;
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
   const std::string& url() const { return url_; }
-  std::string primary() { return trim(run(script("primary")).second); }
-  void wait_replica() { REQUIRE(run(script("wait-replica")).first == 0); }
-  void freeze_replication() { REQUIRE(run(script("freeze-replication")).first == 0); }
-  void thaw_replication() { REQUIRE(run(script("thaw-replication")).first == 0); }
+  std::string primary() { return trim(run_shell(script("primary")).second); }
+  void wait_replica() { REQUIRE(run_shell(script("wait-replica")).first == 0); }
+  void freeze_replication() { REQUIRE(run_shell(script("freeze-replication")).first == 0); }
+  void thaw_replication() { REQUIRE(run_shell(script("thaw-replication")).first == 0); }
   // Fails the primary over ("kill": SIGKILL of its postmaster, "switchover": patronictl); returns
   // the script's fields once the other node accepts writes.
   std::map<std::string, std::string> fail_over(const std::string& how) {
-    auto [rc, out] = run(script("failover") + " " + how);
+    auto [rc, out] = run_shell(script("failover") + " " + how);
     INFO(out);
     REQUIRE(rc == 0);
     return fields(out);
@@ -188,7 +173,7 @@ TEST_CASE("patroni: SIGKILL of the primary - a leader is elected and logged in a
   Patroni pat;
   REQUIRE(setenv("WACONN_TEST_DATABASE_URL", pat.url().c_str(), 1) == 0);
   // The CLI itself on the multi-host URL (applies nothing new: the fixture migrates too).
-  CHECK(run(fmt::format("'{}/waconnector' migrate --database-url '{}' >/dev/null", hatest::bin_dir(),
+  CHECK(run_shell(fmt::format("'{}/waconnector' migrate --database-url '{}' >/dev/null", hatest::bin_dir(),
                         pat.url()))
             .first == 0);
   Cluster c;
