@@ -97,6 +97,11 @@ void ConnectionLog::count_error(const std::string& kind) {
   ++errors_[kind];
 }
 
+void ConnectionLog::count_login_replaced() {
+  std::lock_guard lock(mu_);
+  ++logins_replaced_;
+}
+
 std::size_t ConnectionLog::open_count() const {
   std::lock_guard lock(mu_);
   return open_;
@@ -143,7 +148,8 @@ std::string ConnectionLog::counters_json() const {
     wa::log::append_json_string(out, k);
     out += ':' + std::to_string(v);
   }
-  out += "},\"connections_total\":" + std::to_string(next_id_ - 1) + ",\"open\":" + std::to_string(open_) + "}";
+  out += "},\"connections_total\":" + std::to_string(next_id_ - 1) + ",\"open\":" + std::to_string(open_) +
+         ",\"logins_replaced\":" + std::to_string(logins_replaced_) + "}";
   return out;
 }
 

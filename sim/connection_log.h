@@ -40,6 +40,9 @@ class ConnectionLog {
 
   // Counts malformed input by kind (http|websocket|frame|handshake|payload|node).
   void count_error(const std::string& kind);
+  // Counts a login that found its device already logged in on another connection (which is then
+  // told "replaced" and closed): two live logins for a moment, what leader election must avoid.
+  void count_login_replaced();
 
   std::size_t open_count() const;
   // {"connections":[...], "open": N} — newest last; `limit` > 0 keeps only the newest `limit`.
@@ -47,7 +50,7 @@ class ConnectionLog {
   // {"jid": J, "connections":[{opened_ms, handshake_ms, logged_in_ms, closed_ms, close_reason,
   // payload_kind}...]} for one device, oldest first (what failover and overlap are measured on).
   std::string device_connections_json(const std::string& jid) const;
-  // {"malformed": {"kind": n, ...}, "connections_total": n, "open": n}
+  // {"malformed": {"kind": n, ...}, "connections_total": n, "open": n, "logins_replaced": n}
   std::string counters_json() const;
 
  private:
@@ -57,6 +60,7 @@ class ConnectionLog {
   std::deque<ConnectionRecord> records_;
   std::map<std::string, std::uint64_t> errors_;
   std::uint64_t next_id_ = 1;
+  std::uint64_t logins_replaced_ = 0;
   std::size_t open_ = 0;
 };
 

@@ -56,14 +56,11 @@ void DeviceRegistry::put(const DeviceRecord& rec) {
     throw std::invalid_argument("device keys must be 64 lowercase hex characters");
   auto devices = devices_.lock();
   (*devices)[{rec.user, rec.device}] = rec;
-  devices.save();
+  devices.save({rec.user, rec.device});
 }
 
 bool DeviceRegistry::remove(std::uint64_t user, std::uint32_t device) {
-  auto devices = devices_.lock();
-  if (devices->erase({user, device}) == 0) return false;
-  devices.save();
-  return true;
+  return devices_.lock().erase({user, device});
 }
 
 std::vector<DeviceRecord> DeviceRegistry::all() const {

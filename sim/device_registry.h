@@ -1,7 +1,7 @@
 // The phones and companion devices wasim knows, in memory and in the state dir (devices.tsv,
-// one device per line, rewritten atomically). Issue 3 only looks devices up: a login for a device
-// that is not here gets <failure reason="401"/>. Issue 4 (pairing) adds devices when a pairing
-// completes and removes them on logout, and adds phones for /admin/phones.
+// one device per line; changes appended, see tsv_table.h). Issue 3 only looks devices up: a
+// login for a device that is not here gets <failure reason="401"/>. Issue 4 (pairing) adds
+// devices when a pairing completes and removes them on logout, and adds phones for /admin/phones.
 #pragma once
 
 #include <cstdint>

@@ -81,7 +81,7 @@ GroupRecord GroupRegistry::create(const std::string& subject, const std::vector<
     g.id = "120363" + std::to_string(100000000000ull + n % 900000000000ull);
   } while (groups->count(g.id));
   (*groups)[g.id] = g;
-  groups.save();
+  groups.save(g.id);
   return g;
 }
 

@@ -1,6 +1,6 @@
 // Groups wasim hosts (e2e reference §6): JID "<id>@g.us", subject, creator, member users.
 // Created through the admin API, read by w:g2 queries and by the message router's skmsg fan-out.
-// Kept in <state>/groups.tsv (0600, atomic rewrite). Thread-safe.
+// Kept in <state>/groups.tsv (0600; changes appended, see tsv_table.h). Thread-safe.
 #pragma once
 
 #include <cstdint>

@@ -62,7 +62,7 @@ PhoneRecord PhoneRegistry::create(std::uint64_t user, bool& created) {
   r.account = wa::crypto::KeyPair::generate();
   r.added_ms = now_unix_ms();
   (*phones)[user] = r;
-  phones.save();
+  phones.save(user);
   created = true;
   return r;
 }
@@ -77,7 +77,7 @@ std::optional<std::uint32_t> PhoneRegistry::allocate_device(std::uint64_t user) 
   if (it == phones->end()) return std::nullopt;
   if (it->second.next_device > kMaxDeviceId) throw std::runtime_error("phone has used every device id");
   const std::uint32_t id = it->second.next_device++;
-  phones.save();
+  phones.save(user);
   return id;
 }
 

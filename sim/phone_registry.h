@@ -1,7 +1,7 @@
 // The virtual phones wasim plays (POST /admin/phones): one per phone number, each with the
 // account key (Curve25519; it signs the ADV device identity of every companion it links, and
 // doubles as the primary's identity key in pair-code linking) and the next companion device id.
-// Kept in <state>/phones.tsv (0600, atomic rewrite) so linked devices stay valid across restarts.
+// Kept in <state>/phones.tsv (0600; changes appended, see tsv_table.h) so linked devices stay valid across restarts.
 #pragma once
 
 #include <cstdint>

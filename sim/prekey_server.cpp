@@ -133,7 +133,7 @@ void PreKeyServer::upload(DeviceKey d, const Node& iq) {
     throw UploadError("the device would hold more than " + std::to_string(kMaxKeysPerDevice) + " pre-keys");
   }
   slot = std::move(in);
-  keys.save();
+  keys.save(d);
 }
 
 void PreKeyServer::register_device(DeviceKey d, DeviceKeys k) {
@@ -146,7 +146,7 @@ void PreKeyServer::register_device(DeviceKey d, DeviceKeys k) {
   if (it != keys->end() && it->second.identity == k.identity) return;
   k.one_time.clear();
   (*keys)[d] = std::move(k);
-  keys.save();
+  keys.save(d);
 }
 
 std::size_t PreKeyServer::count(DeviceKey d) const {
@@ -183,14 +183,13 @@ std::optional<Node> PreKeyServer::take_bundle(DeviceKey d, const wa::binary::Jid
                         NodeList{bytes_node("id", be_bytes(first->first, 3)),
                                  bytes_node("value", Bytes(first->second.begin(), first->second.end()))}});
     k.one_time.erase(first);  // one-time: never handed out twice
-    keys.save();
+    keys.save(d);
   }
   return Node{"user", {{"jid", jid}}, std::move(kids)};
 }
 
 void PreKeyServer::forget(DeviceKey d) {
-  auto keys = keys_.lock();
-  if (keys->erase(d)) keys.save();
+  keys_.lock().erase(d);
 }
 
 }  // namespace wa::sim

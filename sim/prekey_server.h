@@ -1,7 +1,8 @@
 // The server's half of Signal key distribution (e2e reference §2, §3): each device's uploaded
 // registration id, identity, signed pre-key and one-time pre-keys, kept in <state>/prekeys.tsv
-// (0600, atomic rewrite) so a restart does not lose them; the count query; bundle fetches, which
-// hand out (and so consume) one one-time pre-key each. Thread-safe (admin handlers may read it).
+// (0600; changes appended, see tsv_table.h) so a restart does not lose them; the count query;
+// bundle fetches, which hand out (and so consume) one one-time pre-key each. Thread-safe (admin
+// handlers may read it).
 #pragma once
 
 #include <cstdint>

@@ -21,23 +21,54 @@ std::vector<std::string_view> split_fields(std::string_view text, char sep, std:
   return out;
 }
 
-void read_tsv(const std::filesystem::path& path, std::size_t fields,
-              const std::function<void(const std::vector<std::string>& fields, const TsvError& bad)>& row) {
+namespace {
+
+// Calls row(fields, bad, removed) per record line; stops before a last line without '\n' when
+// `torn_ok`, else refuses it as any other line would be judged.
+TsvLogRead read_lines(const std::filesystem::path& path, std::size_t fields, bool log,
+                      const std::function<void(const std::vector<std::string>& fields, const TsvError& bad,
+                                               bool removed)>& row) {
+  TsvLogRead out;
   std::ifstream in(path);
-  if (!in) return;
+  if (!in) return out;
+  out.exists = true;
   std::string line;
   std::size_t lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
+    const bool complete = !in.eof();
+    out.bytes += line.size() + (complete ? 1 : 0);
+    if (log && !complete) {
+      out.torn_tail = !line.empty();
+      break;
+    }
     if (line.empty() || line[0] == '#') continue;
     const TsvError bad = [&](const std::string& why) {
       return std::runtime_error(path.string() + ":" + std::to_string(lineno) + ": " + why);
     };
-    const auto pieces = split_fields(line, '\t', fields);
+    std::string_view text = line;
+    const bool removed = log && text.rfind("-\t", 0) == 0;
+    if (removed) text.remove_prefix(2);
+    const auto pieces = split_fields(text, '\t', fields);
     const std::vector<std::string> f(pieces.begin(), pieces.end());
     if (f.size() != fields) throw bad("expected " + std::to_string(fields) + " tab-separated fields");
-    row(f, bad);
+    row(f, bad, removed);
   }
+  return out;
+}
+
+}  // namespace
+
+void read_tsv(const std::filesystem::path& path, std::size_t fields,
+              const std::function<void(const std::vector<std::string>& fields, const TsvError& bad)>& row) {
+  read_lines(path, fields, false,
+             [&](const std::vector<std::string>& f, const TsvError& bad, bool) { row(f, bad); });
+}
+
+TsvLogRead read_tsv_log(const std::filesystem::path& path, std::size_t fields,
+                        const std::function<void(const std::vector<std::string>& fields, const TsvError& bad,
+                                                 bool removed)>& row) {
+  return read_lines(path, fields, true, row);
 }
 
 void write_private_file(const std::filesystem::path& path, const std::string& content) {

@@ -1,9 +1,10 @@
 // wasim's state files: one record per line, tab-separated fields, mode 0600, rewritten
-// atomically (the registries through tsv_table.h; root_key_store, phone_signal_store, pending_queue and
-// message_router directly).
+// atomically (root_key_store, phone_signal_store, pending_queue and message_router directly; the
+// registries through tsv_table.h, which appends changes between rewrites).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <stdexcept>
@@ -24,6 +25,19 @@ using TsvError = std::function<std::runtime_error(const std::string& why)>;
 // file does not exist (first start). A line without exactly `fields` tab-separated fields throws.
 void read_tsv(const std::filesystem::path& path, std::size_t fields,
               const std::function<void(const std::vector<std::string>& fields, const TsvError& bad)>& row);
+
+// What read_tsv_log found.
+struct TsvLogRead {
+  bool exists = false;       // the file was there
+  bool torn_tail = false;    // its last line had no '\n' (an append cut short) and was skipped
+  std::uintmax_t bytes = 0;  // the bytes read, a torn tail included
+};
+
+// As read_tsv, for a snapshot followed by an append-only log (tsv_table.h): a line "-\t<fields>"
+// is a removal (`removed` true), and a torn last line is skipped instead of refused.
+TsvLogRead read_tsv_log(const std::filesystem::path& path, std::size_t fields,
+                        const std::function<void(const std::vector<std::string>& fields, const TsvError& bad,
+                                                 bool removed)>& row);
 
 // Writes `content` to `path` atomically (temp file + rename) with mode 0600.
 void write_private_file(const std::filesystem::path& path, const std::string& content);

@@ -432,6 +432,7 @@ void WaSession::on_login(std::uint64_t user, std::uint32_t device) {
     if (WaSession* old = ctx_.hub->set_live(key, this)) {
       old->live_.reset();
       old->stream_error(-1, "replaced", "replaced by a newer login");
+      ctx_.log->count_login_replaced();
     }
     live_ = key;
   }

@@ -39,15 +39,16 @@ struct OutboxMessage {
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
   // A reply: the quoted message's id, author and text (resolved when queued).
-  std::optional<std::string> reply_to = std::nullopt, reply_to_sender = std::nullopt, reply_to_text = std::nullopt;
+  std::optional<std::string> reply_to = std::nullopt, reply_to_sender = std::nullopt,
+                             reply_to_text = std::nullopt;
 };
 
 struct EnqueueRequest {
   std::string business_id;
   std::string recipient;  // user JID (user@s.whatsapp.net, user@lid) or group JID (...@g.us)
   std::string text;
-  std::optional<std::string> id;               // the caller's message id; default 3EB0 + 18 hex
-  std::optional<std::string> idempotency_key;  // same key again returns the first row
+  std::optional<std::string> id = std::nullopt;  // the caller's message id; default 3EB0 + 18 hex
+  std::optional<std::string> idempotency_key = std::nullopt;  // same key again returns the first row
   // The id of a message of this account (received or sent) this one replies to; enqueue throws
   // InvalidMessage when there is none.
   std::optional<std::string> reply_to = std::nullopt;

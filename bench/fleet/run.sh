@@ -13,7 +13,7 @@ trap 'bash "$src/scripts/pg-cluster.sh" stop "$pgdir" >/dev/null 2>&1 || true; r
 # Pods keep file descriptors per account (one socket each) and wasim one per device.
 ulimit -n "$(ulimit -Hn)" || true
 export WACONN_TEST_DATABASE_URL=$url WACONN_BIN_DIR=$build/bin WACONN_SOURCE_DIR=$src ALLOW_RLS_BYPASS=1
-"$build/bin/fleet_bench" "[.fleet]" 2>&1 | grep -E '^fleet|FAILED|REQUIRE|with expansion|test cases' || true
+"$build/bin/fleet_bench" "[.fleet]" 2>&1 | grep --line-buffered -E '^fleet|FAILED|REQUIRE|with expansion|test cases' || true
 if [ "${WACONN_FLEET_BAILEYS:-1}" != 0 ] && [ -d "$src/tests/interop/node_modules" ]; then
   node --expose-gc "$here/baileys_rss.mjs" --bin-dir "$build/bin" --sessions "${WACONN_FLEET_BAILEYS_SESSIONS:-100}"
 fi

@@ -1,5 +1,7 @@
 #include "core/socket/websocket_client.h"
 
+#include <sys/socket.h>
+
 #include <system_error>
 
 #include "common/log.h"
@@ -113,7 +115,12 @@ void WebSocketClient::on_connected(std::error_code ec) {
   if (state_ != State::connecting) return;
   if (ec) return fail_connect("TCP connect", ec);
   std::error_code ignore;
-  (tls_ ? tls_->lowest_layer() : *plain_).set_option(asio::ip::tcp::no_delay(true), ignore);
+  auto& lowest = tls_ ? tls_->lowest_layer() : *plain_;
+  lowest.set_option(asio::ip::tcp::no_delay(true), ignore);
+  {
+    std::lock_guard lk(queue_mu_);
+    shut_fd_ = lowest.native_handle();
+  }
   if (!tls_) return send_upgrade();
 
   // SNI only for names: RFC 6066 forbids IP literals there.
@@ -387,6 +394,13 @@ void WebSocketClient::abort() {
     }
     self->finish(WsCloseInfo{1006, "aborted locally", false, false});
   });
+  // The peer sees the connection end now, not when the strand gets to the close: on a busy pool
+  // that took a second, and a handover's next leader logged in while this connection was still
+  // open (two live logins). After the post above, so the handler runs before any read error this
+  // causes. drop_socket() forgets the descriptor under the same mutex before closing it, so this
+  // never reaches a reused one.
+  std::lock_guard lk(queue_mu_);
+  if (shut_fd_ >= 0) ::shutdown(shut_fd_, SHUT_RDWR);
 }
 
 void WebSocketClient::finish(WsCloseInfo info) {
@@ -406,6 +420,10 @@ void WebSocketClient::finish(WsCloseInfo info) {
 }
 
 void WebSocketClient::drop_socket() {
+  {
+    std::lock_guard lk(queue_mu_);
+    shut_fd_ = -1;
+  }
   std::error_code ignore;
   if (tls_) tls_->lowest_layer().close(ignore);
   if (plain_) plain_->close(ignore);

@@ -135,10 +135,11 @@ class WebSocketClient : public std::enable_shared_from_this<WebSocketClient> {
   std::string head_buf_;
   std::unique_ptr<WsFrameParser> parser_;
   std::vector<std::uint8_t> read_buf_;
-  // write_queue_ and aborted_ are also touched by abort() from any thread: queue_mu_.
+  // write_queue_, aborted_ and shut_fd_ are also touched by abort() from any thread: queue_mu_.
   std::mutex queue_mu_;
   std::deque<Bytes> write_queue_;
   bool aborted_ = false;
+  int shut_fd_ = -1;  // the connected socket's descriptor until drop_socket() closes it
   Bytes in_flight_;  // the frame async_write is sending (strand only)
   bool writing_ = false;
   bool close_sent_ = false;

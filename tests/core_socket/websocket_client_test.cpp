@@ -223,6 +223,49 @@ TEST_CASE("abort drops the connection without a close frame and reports it once"
   CHECK_FALSE(ws->is_open());
 }
 
+// A handover stops the old leader's client from the elector's thread and then unlocks: the server
+// must see that connection end before the next leader logs in, even while the pool is busy.
+TEST_CASE("abort from another thread ends the connection at once, while its strand is busy", "[websocket]") {
+  TestWsServer server;
+  std::promise<void> eof;
+  auto eof_seen = eof.get_future();
+  server.serve([&](TestWsConn& c) {
+    c.upgrade();
+    try {
+      c.read_message();
+    } catch (...) {
+      eof.set_value();
+      throw;
+    }
+  });
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  auto ws = WebSocketClient::create(io);
+  std::atomic<int> closes{0};
+  std::string reason;
+  ws->set_close_handler([&](const WsCloseInfo& info) {
+    reason = info.reason;
+    ++closes;
+  });
+  std::promise<void> open;
+  ws->connect(server.url(), [&](std::exception_ptr e) {
+    if (!e) open.set_value();
+  });
+  REQUIRE(open.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  asio::post(io, [released] { released.wait(); });  // the only io thread is busy
+  ws->abort();
+  CHECK(eof_seen.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  release.set_value();
+  work.reset();
+  runner.join();
+  server.stop();
+  CHECK(closes == 1);
+  CHECK(reason == "aborted locally");  // the abort ran before the read error it caused
+}
+
 TEST_CASE("abort during connect fails the connect, not the close handler", "[websocket]") {
   TestWsServer server;  // accepts but never answers the upgrade
   server.serve([](TestWsConn& c) { c.read_message(); });

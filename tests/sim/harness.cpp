@@ -13,7 +13,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -101,6 +103,13 @@ std::filesystem::path wasim_path() {
   if (const char* d = std::getenv("WACONN_BIN_DIR"); d && *d) return std::filesystem::path(d) / "wasim";
   // Fallback: test executables and wasim share <build>/bin.
   return std::filesystem::read_symlink("/proc/self/exe").parent_path() / "wasim";
+}
+
+std::string file_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
 }
 
 TempDir::TempDir() {

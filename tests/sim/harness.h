@@ -26,6 +26,9 @@ using namespace std::chrono_literals;
 // The wasim binary: $WACONN_BIN_DIR/wasim, else next to this test's build tree.
 std::filesystem::path wasim_path();
 
+// The whole content of a (state) file; "" when it cannot be read.
+std::string file_text(const std::filesystem::path& p);
+
 // A fresh empty directory under the system temp dir, removed by the destructor.
 class TempDir {
  public:

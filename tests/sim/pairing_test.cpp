@@ -342,6 +342,9 @@ TEST_CASE("a second login with the same noise key replaces the first", "[sim][pa
   CHECK(count_of(list, "\"logged_in_ms\":1") == 2);
   CHECK(list.find("replaced") != std::string::npos);
   CHECK(count_of(list, "\"closed_ms\":null") == 1);
+  // Counted: the bench tells an overlap (two live logins) from a clean handover by it.
+  CHECK(http_request(w.admin_port(), "GET", "/admin/health").body.find("\"logins_replaced\":1") !=
+        std::string::npos);
   // A login with another noise key is not this device: 401.
   Companion stranger;
   auto bad = std::make_unique<WaTestClient>(w.ws_port(), 3);

@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
-#include <sstream>
 
 #include "core/binary/jid.h"
 #include "core/binary/node.h"
@@ -14,16 +13,10 @@
 using namespace wa::sim;
 using wa::binary::Jid;
 using wa::binary::Node;
+using wa::simtest::file_text;
 using wa::simtest::TempDir;
 
 namespace {
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
-}
 
 PendingQueue::Item item(const std::string& id, std::size_t n = 4) {
   return PendingQueue::Item{"message", id, wa::crypto::Bytes(n, 0xAB), {}};
@@ -45,7 +38,7 @@ TEST_CASE("pending queue: appends, replays, ignores a torn tail, compacts", "[si
     // A drop appends one short line; nothing is rewritten.
     CHECK(std::filesystem::file_size(file) > before);
     CHECK(std::filesystem::file_size(file) < before + 64);
-    CHECK(slurp(file).find("\nd\t15550001:1\tmessage\tm1\n") != std::string::npos);
+    CHECK(file_text(file).find("\nd\t15550001:1\tmessage\tm1\n") != std::string::npos);
   }
   {
     std::ofstream(file, std::ios::app) << "a\t15550001:1\tmessage\tm9\tab";  // torn: no newline
@@ -57,8 +50,8 @@ TEST_CASE("pending queue: appends, replays, ignores a torn tail, compacts", "[si
     CHECK(q.items({15550001, 1})->front().stanza == wa::crypto::Bytes(4, 0xAB));
     CHECK(q.size({15550002, 0}) == 1);
     // Loading compacted the log: the acked m1 and the torn line are gone.
-    CHECK(slurp(file).find("m1") == std::string::npos);
-    CHECK(slurp(file).find("m9") == std::string::npos);
+    CHECK(file_text(file).find("m1") == std::string::npos);
+    CHECK(file_text(file).find("m9") == std::string::npos);
     CHECK(q.take({15550002, 0}).size() == 1);
     CHECK(q.size({15550002, 0}) == 0);
   }

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "sim/connection_log.h"
@@ -9,6 +10,7 @@
 #include "sim/root_key_store.h"
 #include "tests/sim/harness.h"
 
+using wa::simtest::file_text;
 using wa::simtest::TempDir;
 
 TEST_CASE("the device registry persists to the state dir with mode 0600", "[sim][state]") {
@@ -34,6 +36,62 @@ TEST_CASE("the device registry persists to the state dir with mode 0600", "[sim]
   CHECK(d->added_ms == 1700000000000);
   CHECK_FALSE(again.find(15551234567ull, 4));
   CHECK(again.all().size() == 1);
+}
+
+namespace {
+
+std::size_t lines_of(const std::string& text) {
+  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+ino_t inode_of(const std::filesystem::path& p) {
+  struct stat st{};
+  REQUIRE(::stat(p.c_str(), &st) == 0);
+  return st.st_ino;
+}
+
+}  // namespace
+
+// A registry change appends one line (a rewrite per change made pairing thousands of devices
+// quadratic: prekeys.tsv holds 812 keys per device); the log is folded at start-up, a torn last
+// line is dropped, and the file is compacted once it outgrows its snapshot.
+TEST_CASE("registry files log each change as one appended line and fold the log on reload", "[sim][state]") {
+  TempDir dir;
+  const auto file = dir.path() / "devices.tsv";
+  const std::string k1(64, 'a'), k2(64, 'b');
+  {
+    wa::sim::DeviceRegistry reg(dir.path());
+    reg.put({15550001, 1, k1, k2, 1});  // the first change writes the snapshot
+    const auto ino = inode_of(file);
+    const auto before = lines_of(file_text(file));
+    reg.put({15550001, 2, k1, k2, 2});
+    reg.put({15550001, 1, k2, k1, 3});  // changed
+    CHECK(reg.remove(15550001, 2));
+    CHECK(inode_of(file) == ino);  // appended, not rewritten (a rewrite renames a new file in)
+    const auto text = file_text(file);
+    CHECK(lines_of(text) == before + 3);
+    CHECK(text.find("\n-\t15550001\t2\t") != std::string::npos);
+    // A torn append (killed mid-write) at the end.
+    std::ofstream(file, std::ios::app) << "15550001\t3\t" << k1;
+  }
+  {
+    wa::sim::DeviceRegistry again(dir.path());
+    REQUIRE(again.all().size() == 1);
+    CHECK(again.find(15550001, 1)->noise_pub_hex == k2);
+    CHECK(again.find(15550001, 1)->added_ms == 3);
+    CHECK_FALSE(again.find(15550001, 2));
+    CHECK_FALSE(again.find(15550001, 3));
+    const auto text = file_text(file);
+    CHECK(lines_of(text) == 2);  // folded: the header and the one device
+    CHECK(text.back() == '\n');
+    // Many changes to one record: the file stays bounded (compacted), and the last one wins.
+    for (int i = 0; i < 40000; ++i) again.put({15550001, 1, k1, k2, i});
+    CHECK(std::filesystem::file_size(file) < 10u * 1024 * 1024);
+    CHECK(lines_of(file_text(file)) < 40000);
+  }
+  wa::sim::DeviceRegistry third(dir.path());
+  CHECK(third.find(15550001, 1)->added_ms == 39999);
+  CHECK(third.all().size() == 1);
 }
 
 TEST_CASE("a corrupt registry file is an error naming file and line", "[sim][state]") {

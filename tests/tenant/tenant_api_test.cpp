@@ -59,7 +59,8 @@ app::HttpHandlers probes(Metrics& metrics) {
                            .db_reachable = true,
                            .db_writable = true,
                            .elector_running = true,
-                           .accounts = {}};
+                           .accounts = {},
+                           .share = {}};
   h.ready = [pod] { return app::evaluate_ready(pod); };
   h.status_json = [pod] { return app::render_status_json(pod); };
   h.metrics = &metrics;

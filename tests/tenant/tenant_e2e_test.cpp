@@ -100,7 +100,7 @@ TEST_CASE("tenant e2e: a paired account whose data lives in its own database sen
   // Send: queued in the tenant database, claimed and sent by the leader, received by the phone.
   const auto send = [&](const std::string& text) {
     auto tc = tenant.connect("enqueue");
-    store::enqueue(tc, {Cluster::kAccount, user_jid_of_phone(phone), text});
+    store::enqueue(tc, {.business_id = Cluster::kAccount, .recipient = user_jid_of_phone(phone), .text = text});
   };
   send("out 0");
   const auto phone_got = [&](const std::string& text) {
