@@ -152,8 +152,17 @@ std::pair<std::int64_t, std::int64_t> failover_round(Patroni& pat, Cluster& c, c
   CHECK(conn.exec("is primary", "SELECT pg_is_in_recovery()::text").text(0, 0) == "false");
   CHECK(conn.exec("advisory locks", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").i64(0, 0) >=
         1);
-  CHECK(after.status == "connected");
-  CHECK(after.jid == jid);
+  // The new leader records 'connected' through its store pool after the login wasim saw, and the
+  // pool reconnects to the new primary first: the row catches up within moments, not at once.
+  auto row = after;
+  hatest::wait_for(
+      [&] {
+        row = c.account();
+        return row.status == "connected";
+      },
+      15s);
+  CHECK(row.status == "connected");
+  CHECK(row.jid == jid);
   // libpq's messages about the dying server (the FATAL sent to idle sessions) are JSON log lines
   // like everything else on the pods' stderr.
   for (auto& p : c.pods()) {
