@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 namespace wa::test {
@@ -24,6 +25,28 @@ struct Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
 };
+
+// A "Transfer-Encoding: chunked" body (Prometheus' API answers so once its reply outgrows its write
+// buffer) decoded; nullopt unless it is complete, so a stream cut short is returned as it came.
+std::optional<std::string> dechunk(const std::string& in) {
+  std::string out;
+  std::size_t pos = 0;
+  for (;;) {
+    const auto eol = in.find("\r\n", pos);
+    if (eol == std::string::npos) return std::nullopt;
+    std::size_t size = 0;
+    try {
+      size = std::stoul(in.substr(pos, eol - pos), nullptr, 16);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    pos = eol + 2;
+    if (size == 0) return out;
+    if (in.size() < pos + size + 2) return std::nullopt;
+    out.append(in, pos, size);
+    pos += size + 2;
+  }
+}
 
 }  // namespace
 
@@ -72,12 +95,16 @@ HttpResult http_raw(int port, const std::string& raw) {
     r.headers[name] = value;
   }
   r.body = in.substr(head_end + 4);
+  if (const auto te = r.headers.find("transfer-encoding");
+      te != r.headers.end() && te->second.find("chunked") != std::string::npos)
+    if (auto plain = dechunk(r.body)) r.body = std::move(*plain);
   return r;
 }
 
 HttpResult http_request(int port, const std::string& method, const std::string& path, const std::string& body,
                         const std::string& extra_headers) {
-  std::string raw = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra_headers;
+  std::string raw =
+      method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra_headers;
   if (!body.empty() || method == "POST" || method == "PUT")
     raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   raw += "\r\n" + body;
